@@ -1,0 +1,133 @@
+/* bench.c - what `make bench` prints.
+ *
+ * 1. The evaluation path as `qharness ppl` runs it (forward + head NLL over ctx-1 scored rows
+ *    per window), timed over W windows: tokens/s and achieved GFLOP/s.
+ * 2. The same sequence of cblas_sgemm calls with the same shapes on scratch buffers, timed
+ *    alone: the GFLOP/s OpenBLAS reaches for exactly this work.  The ratio says how much the
+ *    non-GEMM work (layer norm, softmax, GELU, log-sum-exp, copies) costs.
+ * Both use the same thread count; each is the best of three repetitions. */
+#include "bench.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "forward.h"
+
+static void fill(float *p, size_t n)
+{
+    unsigned s = 12345;
+    for (size_t i = 0; i < n; i++) {
+        s = s * 1103515245u + 12345u;
+        p[i] = ((s >> 9) & 0xffff) / 65536.0f - 0.5f;
+    }
+}
+
+/* The sgemm calls qh_forward + qh_head_nll make for one batch, on scratch buffers. */
+static void sgemm_only(const qh_config *c, int B, int T, int head_rows, int head_chunk, float *a, float *w,
+                       float *o)
+{
+    int C = c->n_embd, N = B * T, hs = C / c->n_head;
+    for (int l = 0; l < c->n_layer; l++) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, 3 * C, C, 1, a, C, w, 3 * C, 1, o, 3 * C);
+        for (int b = 0; b < B; b++) {
+            for (int h = 0; h < c->n_head; h++)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1, a + h * hs, 3 * C, w + h * hs,
+                            3 * C, 0, o + (size_t)h * T * T, T);
+            for (int h = 0; h < c->n_head; h++)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1, a + (size_t)h * T * T, T,
+                            w + h * hs, 3 * C, 0, o + h * hs, C);
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, C, 1, a, C, w, C, 1, o, C);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, 4 * C, C, 1, a, C, w, 4 * C, 1, o, 4 * C);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, 4 * C, 1, a, 4 * C, w, C, 1, o, C);
+    }
+    for (int r0 = 0; r0 < head_rows; r0 += head_chunk) {
+        int rows = head_rows - r0 < head_chunk ? head_rows - r0 : head_chunk;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, c->n_vocab, C, 1, a, C, w, C, 0, o, c->n_vocab);
+    }
+}
+
+int qh_bench_run(const qh_model *m, const int *ids, long n, int ctx, int batch, int windows, FILE *out, qh_err *err)
+{
+    const qh_config *c = &m->cfg;
+    if (ctx > c->n_ctx) return qh_fail(err, "--ctx %d: window longer than the model's context (%d)", ctx, c->n_ctx);
+    if (windows % batch) windows += batch - windows % batch;
+    if ((long)windows * ctx > n)
+        return qh_fail(err, "bench needs %ld tokens, the text has %ld", (long)windows * ctx, n);
+    int C = c->n_embd, T = ctx, R = batch * (T - 1);
+    qh_workspace ws;
+    qh_workspace_init(&ws, c, batch, T);
+    float *hidden = qh_malloc((size_t)R * C * sizeof(float));
+    float *nll = qh_malloc((size_t)R * sizeof(float));
+    int *targets = qh_malloc((size_t)R * sizeof(int));
+
+    double flops_per_batch = qh_forward_flops(c, batch, T, R);
+    int batches = windows / batch;
+    double best_fwd = 1e30;
+    for (int rep = 0; rep < 3; rep++) {
+        double t0 = qh_now();
+        for (int k = 0; k < batches; k++) {
+            const int *tok = ids + (size_t)k * batch * T;
+            qh_forward(m, tok, batch, T, &ws);
+            int r = 0;
+            for (int b = 0; b < batch; b++)
+                for (int t = 0; t < T - 1; t++, r++) {
+                    memcpy(hidden + (size_t)r * C, ws.ln + ((size_t)b * T + t) * C, (size_t)C * sizeof(float));
+                    targets[r] = tok[b * T + t + 1];
+                }
+            qh_head_nll(m, hidden, targets, R, nll, &ws);
+        }
+        double el = qh_now() - t0;
+        if (el < best_fwd) best_fwd = el;
+    }
+
+    /* scratch big enough for every shape above */
+    size_t big = (size_t)batch * T * 4 * C;
+    if ((size_t)c->n_head * T * T > big) big = (size_t)c->n_head * T * T;
+    size_t wsz = (size_t)c->n_vocab * C > (size_t)4 * C * C ? (size_t)c->n_vocab * C : (size_t)4 * C * C;
+    size_t osz = (size_t)ws.head_chunk * c->n_vocab > big ? (size_t)ws.head_chunk * c->n_vocab : big;
+    float *a = qh_malloc(big * sizeof(float)), *w = qh_malloc(wsz * sizeof(float)), *o = qh_malloc(osz * sizeof(float));
+    fill(a, big);
+    fill(w, wsz);
+    memset(o, 0, osz * sizeof(float));
+    double best_gemm = 1e30;
+    for (int rep = 0; rep < 3; rep++) {
+        double t0 = qh_now();
+        for (int k = 0; k < batches; k++) sgemm_only(c, batch, T, R, ws.head_chunk, a, w, o);
+        double el = qh_now() - t0;
+        if (el < best_gemm) best_gemm = el;
+    }
+    /* a large square product, for the machine's sgemm ceiling */
+    int S = 2048;
+    float *sa = qh_malloc((size_t)S * S * sizeof(float)), *sb = qh_malloc((size_t)S * S * sizeof(float)),
+          *sc = qh_malloc((size_t)S * S * sizeof(float));
+    fill(sa, (size_t)S * S);
+    fill(sb, (size_t)S * S);
+    double best_sq = 1e30;
+    for (int rep = 0; rep < 3; rep++) {
+        double t0 = qh_now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, S, S, S, 1, sa, S, sb, S, 0, sc, S);
+        double el = qh_now() - t0;
+        if (el < best_sq) best_sq = el;
+    }
+
+    double total_flops = flops_per_batch * batches;
+    double fwd_gflops = total_flops / best_fwd / 1e9, gemm_gflops = total_flops / best_gemm / 1e9;
+    fprintf(out, "model               %s (n_layer %d, n_embd %d, vocab %d)\n", m->dir, c->n_layer, C, c->n_vocab);
+    fprintf(out, "workload            %d windows x ctx %d (batch %d), head on %d scored rows per batch, %d threads\n",
+            windows, T, batch, R, qh_threads());
+    fprintf(out, "evaluation          %.0f tokens/s  (%.3f s for %d tokens, best of 3)\n",
+            (double)windows * T / best_fwd, best_fwd, windows * T);
+    fprintf(out, "forward GFLOP/s     %.1f  (%.2f GFLOP per batch: linear layers, attention full TxT, head)\n",
+            fwd_gflops, flops_per_batch / 1e9);
+    fprintf(out, "sgemm GFLOP/s       %.1f  (the same sgemm calls alone, same shapes, same run)\n", gemm_gflops);
+    fprintf(out, "ratio               %.1f%% of sgemm  (goal >= 60%%)\n", 100 * fwd_gflops / gemm_gflops);
+    fprintf(out, "sgemm 2048^3        %.1f GFLOP/s  (this machine's ceiling for large products)\n",
+            2.0 * S * S * S / best_sq / 1e9);
+    free(sa); free(sb); free(sc);
+    free(a); free(w); free(o);
+    free(hidden); free(nll); free(targets);
+    qh_workspace_free(&ws);
+    return 0;
+}

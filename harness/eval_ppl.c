@@ -1,0 +1,146 @@
+/* eval_ppl.c - sliding-window perplexity; see eval_ppl.h for the protocol. */
+#include "eval_ppl.h"
+
+#include <gsl/gsl_rng.h>
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    long start, end, first_scored;
+} window;
+
+void qh_ppl_result_free(qh_ppl_result *res)
+{
+    free(res->window_nll);
+    free(res->window_tokens);
+    res->window_nll = NULL;
+    res->window_tokens = NULL;
+}
+
+void qh_bootstrap_ratio_exp(const double *a, const long *b, int n, int n_boot, unsigned long seed,
+                            double *lo, double *hi)
+{
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, seed);
+    double *stat = qh_malloc((size_t)n_boot * sizeof *stat);
+    for (int r = 0; r < n_boot; r++) {
+        double sa = 0, sb = 0;
+        for (int i = 0; i < n; i++) {
+            unsigned long k = gsl_rng_uniform_int(rng, (unsigned long)n);
+            sa += a[k];
+            sb += (double)b[k];
+        }
+        stat[r] = exp(sa / sb);
+    }
+    gsl_sort(stat, 1, (size_t)n_boot);
+    *lo = gsl_stats_quantile_from_sorted_data(stat, 1, (size_t)n_boot, 0.025);
+    *hi = gsl_stats_quantile_from_sorted_data(stat, 1, (size_t)n_boot, 0.975);
+    free(stat);
+    gsl_rng_free(rng);
+}
+
+int qh_eval_ppl(const qh_model *m, const int *ids, long n, const int *token_bytes,
+                const qh_ppl_opts *opts, qh_ppl_result *res, qh_err *err)
+{
+    memset(res, 0, sizeof *res);
+    int ctx = opts->ctx ? opts->ctx : m->cfg.n_ctx;
+    int stride = opts->stride ? opts->stride : ctx;
+    if (ctx < 2) return qh_fail(err, "--ctx %d: a window needs at least 2 tokens", ctx);
+    if (ctx > m->cfg.n_ctx)
+        return qh_fail(err, "--ctx %d: window longer than the model's context (%d)", ctx, m->cfg.n_ctx);
+    if (stride < 1 || stride > ctx)
+        return qh_fail(err, "--stride %d: must be between 1 and the window length %d", stride, ctx);
+    if (opts->max_tokens < 0) return qh_fail(err, "--max-tokens %ld: must be positive", opts->max_tokens);
+    if (opts->max_tokens > 0 && opts->max_tokens < n) n = opts->max_tokens;
+    if (n < 2) return qh_fail(err, "text has %ld token%s; perplexity needs at least 2", n, n == 1 ? "" : "s");
+    for (long i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= m->cfg.n_vocab)
+            return qh_fail(err, "token %ld has id %d, outside the model's vocabulary (%d)", i, ids[i], m->cfg.n_vocab);
+
+    /* plan the windows */
+    long max_windows = n / stride + 2;
+    window *win = qh_malloc((size_t)max_windows * sizeof *win);
+    int n_win = 0;
+    long prev_end = 0;
+    for (long s = 0;; s += stride) {
+        long end = s + ctx < n ? s + ctx : n;
+        win[n_win].start = s;
+        win[n_win].end = end;
+        win[n_win].first_scored = prev_end > s + 1 ? prev_end : s + 1;
+        n_win++;
+        prev_end = end;
+        if (end == n) break;
+    }
+
+    int batch = opts->batch > 0 ? opts->batch : (ctx >= 1024 ? 1 : 1024 / ctx);
+    if (batch > n_win) batch = n_win;
+    qh_workspace ws;
+    qh_workspace_init(&ws, &m->cfg, batch, ctx);
+    int *tokens = qh_malloc((size_t)batch * ctx * sizeof *tokens);
+    int *targets = qh_malloc((size_t)batch * ctx * sizeof *targets);
+    int *owner = qh_malloc((size_t)batch * ctx * sizeof *owner);
+    float *hidden = qh_malloc((size_t)batch * ctx * m->cfg.n_embd * sizeof *hidden);
+    float *nll = qh_malloc((size_t)batch * ctx * sizeof *nll);
+    res->window_nll = qh_calloc((size_t)n_win, sizeof *res->window_nll);
+    res->window_tokens = qh_calloc((size_t)n_win, sizeof *res->window_tokens);
+    int C = m->cfg.n_embd;
+
+    double t0 = qh_now();
+    for (int w0 = 0; w0 < n_win;) {
+        /* a batch holds consecutive windows of the same length */
+        int T = (int)(win[w0].end - win[w0].start), B = 0;
+        while (w0 + B < n_win && B < batch && win[w0 + B].end - win[w0 + B].start == T) B++;
+        for (int b = 0; b < B; b++) memcpy(tokens + (size_t)b * T, ids + win[w0 + b].start, (size_t)T * sizeof(int));
+        qh_forward(m, tokens, B, T, &ws);
+        /* gather the hidden rows that predict scored tokens: row p-1 predicts token p */
+        int R = 0;
+        for (int b = 0; b < B; b++) {
+            const window *w = &win[w0 + b];
+            for (long p = w->first_scored; p < w->end; p++) {
+                memcpy(hidden + (size_t)R * C, ws.ln + ((size_t)b * T + (size_t)(p - 1 - w->start)) * C, (size_t)C * sizeof(float));
+                targets[R] = ids[p];
+                owner[R] = w0 + b;
+                R++;
+            }
+            res->tokens_forward += T;
+        }
+        qh_head_nll(m, hidden, targets, R, nll, &ws);
+        for (int r = 0; r < R; r++) {
+            res->window_nll[owner[r]] += nll[r];
+            res->window_tokens[owner[r]]++;
+            res->bytes_scored += token_bytes ? token_bytes[targets[r]] : 0;
+        }
+        w0 += B;
+        if (opts->progress) opts->progress(opts->progress_ud, w0, n_win);
+    }
+    res->seconds = qh_now() - t0;
+
+    for (int w = 0; w < n_win; w++) {
+        res->nll_sum += res->window_nll[w];
+        res->tokens_scored += res->window_tokens[w];
+    }
+    res->ctx = ctx;
+    res->stride = stride;
+    res->max_tokens = opts->max_tokens;
+    res->tokens_total = n;
+    res->windows = n_win;
+    res->mean_nll = res->nll_sum / (double)res->tokens_scored;
+    res->ppl = exp(res->mean_nll);
+    res->bits_per_byte = res->bytes_scored ? res->nll_sum / log(2.0) / (double)res->bytes_scored : NAN;
+    res->n_boot = opts->n_boot > 0 ? opts->n_boot : 1000;
+    res->seed = opts->seed;
+    qh_bootstrap_ratio_exp(res->window_nll, res->window_tokens, n_win, res->n_boot, opts->seed,
+                           &res->ppl_lo, &res->ppl_hi);
+
+    free(win);
+    free(tokens);
+    free(targets);
+    free(owner);
+    free(hidden);
+    free(nll);
+    qh_workspace_free(&ws);
+    return 0;
+}

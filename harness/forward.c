@@ -1,0 +1,208 @@
+/* forward.c - GPT-2 forward pass; see forward.h.  Each layer is a plain function over flat
+ * float arrays with its shapes in a comment, in the manner of llm.c. */
+#include "forward.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* exp(x) = 2^n * e^r, n = round(x / ln 2), |r| <= ln2 / 2, e^r by a degree-6 polynomial.
+ * Written out so that the compiler vectorises it inside `omp simd` loops; glibc's expf is
+ * scalar unless the whole build uses -ffast-math. */
+float qh_fast_expf(float x)
+{
+    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    /* round to nearest by the 1.5 * 2^23 trick: vectorises, unlike roundf */
+    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = x - n * 0.693145751953125f; /* ln2 split in two for accuracy */
+    r = r - n * 1.42860682030941723212e-6f;
+    float p = 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, 4);
+    return p * scale;
+}
+
+void qh_workspace_init(qh_workspace *ws, const qh_config *cfg, int B, int T)
+{
+    size_t BT = (size_t)B * T, C = (size_t)cfg->n_embd;
+    ws->B = B;
+    ws->T = T;
+    ws->C = cfg->n_embd;
+    ws->n_head = cfg->n_head;
+    ws->n_vocab = cfg->n_vocab;
+    ws->x = qh_malloc(BT * C * sizeof(float));
+    ws->ln = qh_malloc(BT * C * sizeof(float));
+    ws->qkv = qh_malloc(BT * 3 * C * sizeof(float));
+    ws->att = qh_malloc(BT * C * sizeof(float));
+    ws->fc = qh_malloc(BT * 4 * C * sizeof(float));
+    ws->scores = qh_malloc((size_t)cfg->n_head * T * T * sizeof(float));
+    ws->head_chunk = 128;
+    ws->logits = qh_malloc((size_t)ws->head_chunk * cfg->n_vocab * sizeof(float));
+}
+
+void qh_workspace_free(qh_workspace *ws)
+{
+    free(ws->x);
+    free(ws->ln);
+    free(ws->qkv);
+    free(ws->att);
+    free(ws->fc);
+    free(ws->scores);
+    free(ws->logits);
+    memset(ws, 0, sizeof *ws);
+}
+
+/* out (N, C) = tok_emb[tokens] + pos_emb[t] for tokens (B, T) */
+static void embed(float *out, const int *tokens, const float *wte, const float *wpe, int B, int T, int C)
+{
+#pragma omp parallel for collapse(2)
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            const float *te = wte + (size_t)tokens[b * T + t] * C, *pe = wpe + (size_t)t * C;
+            float *o = out + ((size_t)b * T + t) * C;
+            for (int i = 0; i < C; i++) o[i] = te[i] + pe[i];
+        }
+}
+
+/* out (N, C) = (x - mean) / sqrt(var + eps) * w + b, per row */
+static void layernorm(float *out, const float *x, const float *w, const float *bias, int N, int C, float eps)
+{
+#pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        const float *xr = x + (size_t)n * C;
+        float *o = out + (size_t)n * C;
+        float mean = 0, var = 0;
+        for (int i = 0; i < C; i++) mean += xr[i];
+        mean /= C;
+        for (int i = 0; i < C; i++) {
+            float d = xr[i] - mean;
+            var += d * d;
+        }
+        float rstd = 1.0f / sqrtf(var / C + eps);
+        for (int i = 0; i < C; i++) o[i] = (xr[i] - mean) * rstd * w[i] + bias[i];
+    }
+}
+
+/* out (N, OC) = inp (N, IC) @ w (IC, OC) + bias (OC): Conv1D layout, one sgemm */
+static void matmul(float *out, const float *inp, const float *w, const float *bias, int N, int IC, int OC)
+{
+#pragma omp parallel for
+    for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, (size_t)OC * sizeof(float));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, OC, IC, 1.0f, inp, IC, w, OC, 1.0f, out, OC);
+}
+
+/* Causal multi-head attention for one window.
+ * qkv (T, 3C) -> out (T, C); scores (NH, T, T) is scratch.
+ * S = Q K^T / sqrt(hs) by sgemm (full T x T; the masked half is discarded), causal softmax
+ * per row on threads, then out_h = P V by sgemm. */
+static void attention(float *out, const float *qkv, float *scores, int T, int C, int NH)
+{
+    int hs = C / NH;
+    float scale = 1.0f / sqrtf((float)hs);
+    for (int h = 0; h < NH; h++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, qkv + h * hs, 3 * C,
+                    qkv + C + h * hs, 3 * C, 0.0f, scores + (size_t)h * T * T, T);
+#pragma omp parallel for collapse(2)
+    for (int h = 0; h < NH; h++)
+        for (int t = 0; t < T; t++) {
+            float *row = scores + ((size_t)h * T + t) * T;
+            float maxv = -INFINITY, sum = 0;
+            for (int j = 0; j <= t; j++) maxv = row[j] > maxv ? row[j] : maxv;
+#pragma omp simd reduction(+ : sum)
+            for (int j = 0; j <= t; j++) {
+                row[j] = qh_fast_expf(row[j] - maxv);
+                sum += row[j];
+            }
+            float inv = 1.0f / sum;
+            for (int j = 0; j <= t; j++) row[j] *= inv;
+            for (int j = t + 1; j < T; j++) row[j] = 0.0f;
+        }
+    for (int h = 0; h < NH; h++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, scores + (size_t)h * T * T, T,
+                    qkv + 2 * C + h * hs, 3 * C, 0.0f, out + h * hs, C);
+}
+
+/* x (n) <- 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), tanh(u) = 1 - 2 / (e^{2u} + 1) */
+static void gelu(float *x, size_t n)
+{
+    const float k = 0.7978845608028654f;
+#pragma omp parallel for simd
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        float u = k * (v + 0.044715f * v * v * v);
+        float th = 1.0f - 2.0f / (qh_fast_expf(2.0f * u) + 1.0f);
+        x[i] = 0.5f * v * (1.0f + th);
+    }
+}
+
+/* x (n) += y (n) */
+static void residual(float *x, const float *y, size_t n)
+{
+#pragma omp parallel for simd
+    for (size_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+void qh_forward(const qh_model *m, const int *tokens, int B, int T, qh_workspace *ws)
+{
+    const qh_config *c = &m->cfg;
+    int C = c->n_embd, N = B * T;
+    size_t NC = (size_t)N * C;
+    embed(ws->x, tokens, m->wte, m->wpe, B, T, C);
+    for (int l = 0; l < c->n_layer; l++) {
+        const qh_block *bl = &m->blocks[l];
+        layernorm(ws->ln, ws->x, bl->ln1_w, bl->ln1_b, N, C, c->ln_eps);
+        matmul(ws->qkv, ws->ln, bl->attn_w, bl->attn_b, N, C, 3 * C);
+        for (int b = 0; b < B; b++)
+            attention(ws->att + (size_t)b * T * C, ws->qkv + (size_t)b * T * 3 * C, ws->scores, T, C, c->n_head);
+        matmul(ws->ln, ws->att, bl->attnproj_w, bl->attnproj_b, N, C, C);
+        residual(ws->x, ws->ln, NC);
+        layernorm(ws->ln, ws->x, bl->ln2_w, bl->ln2_b, N, C, c->ln_eps);
+        matmul(ws->fc, ws->ln, bl->fc_w, bl->fc_b, N, C, 4 * C);
+        gelu(ws->fc, (size_t)N * 4 * C);
+        matmul(ws->ln, ws->fc, bl->fcproj_w, bl->fcproj_b, N, 4 * C, C);
+        residual(ws->x, ws->ln, NC);
+    }
+    layernorm(ws->ln, ws->x, m->lnf_w, m->lnf_b, N, C, c->ln_eps);
+}
+
+void qh_head_logits(const qh_model *m, const float *hidden, int R, float *logits)
+{
+    int C = m->cfg.n_embd, V = m->cfg.n_vocab;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, V, C, 1.0f, hidden, C, m->head, C, 0.0f, logits, V);
+}
+
+void qh_head_nll(const qh_model *m, const float *hidden, const int *targets, int R, float *nll, qh_workspace *ws)
+{
+    int C = m->cfg.n_embd, V = m->cfg.n_vocab;
+    for (int r0 = 0; r0 < R; r0 += ws->head_chunk) {
+        int rows = R - r0 < ws->head_chunk ? R - r0 : ws->head_chunk;
+        qh_head_logits(m, hidden + (size_t)r0 * C, rows, ws->logits);
+#pragma omp parallel for
+        for (int r = 0; r < rows; r++) {
+            const float *row = ws->logits + (size_t)r * V;
+            float maxv = -INFINITY;
+            for (int v = 0; v < V; v++) maxv = row[v] > maxv ? row[v] : maxv;
+            float sum = 0;
+#pragma omp simd reduction(+ : sum)
+            for (int v = 0; v < V; v++) sum += qh_fast_expf(row[v] - maxv);
+            nll[r0 + r] = (float)((double)maxv + log((double)sum) - row[targets[r0 + r]]);
+        }
+    }
+}
+
+double qh_forward_flops(const qh_config *c, int B, int T, long head_rows)
+{
+    double N = (double)B * T, C = c->n_embd;
+    double per_layer = 2 * N * C * (3 * C + C + 4 * C + 4 * C) /* four linear layers */
+                       + 2 * 2 * (double)B * T * T * C;        /* QK^T and PV, full T x T */
+    return c->n_layer * per_layer + 2.0 * head_rows * C * c->n_vocab;
+}

@@ -1,0 +1,46 @@
+/* forward.h - the GPT-2 forward pass in fp32 over a batch of windows.
+ *
+ * Pre-LayerNorm blocks, GELU (tanh approximation), learned positions, tied head.  Every
+ * matrix product is an OpenBLAS cblas_sgemm; element-wise work, softmax and the head's
+ * log-sum-exp run on OpenMP threads.  The head (C x V, the largest product) is applied only
+ * to the rows the caller asks for, in chunks, so no (B*T x V) logit array is ever held. */
+#ifndef QH_FORWARD_H
+#define QH_FORWARD_H
+
+#include "model.h"
+
+typedef struct {
+    int B, T, C, n_head, n_vocab;   /* capacity */
+    float *x;       /* (B*T, C) residual stream */
+    float *ln;      /* (B*T, C) layer-norm output; after qh_forward: final hidden states */
+    float *qkv;     /* (B*T, 3C) */
+    float *att;     /* (B*T, C) attention output before the projection */
+    float *fc;      /* (B*T, 4C) */
+    float *scores;  /* (n_head, T, T) attention probabilities of one window */
+    float *logits;  /* (head_chunk, V) */
+    int head_chunk;
+} qh_workspace;
+
+void qh_workspace_init(qh_workspace *ws, const qh_config *cfg, int B, int T);
+void qh_workspace_free(qh_workspace *ws);
+
+/* tokens (B, T) -> ws->ln (B*T, C): hidden states after the final LayerNorm.
+ * Requires B <= ws->B, T <= ws->T <= n_ctx and every token < n_vocab (checked by callers). */
+void qh_forward(const qh_model *m, const int *tokens, int B, int T, qh_workspace *ws);
+
+/* hidden (R, C) -> logits (R, V). */
+void qh_head_logits(const qh_model *m, const float *hidden, int R, float *logits);
+
+/* hidden (R, C), targets (R) -> nll (R) = logsumexp(logits) - logits[target], computed in
+ * chunks of ws->head_chunk rows through ws->logits. */
+void qh_head_nll(const qh_model *m, const float *hidden, const int *targets, int R, float *nll,
+                 qh_workspace *ws);
+
+/* Floating-point operations of qh_forward for (B, T) plus a head over R rows: 2 per
+ * multiply-add of every matrix product as computed (attention over the full T x T). */
+double qh_forward_flops(const qh_config *cfg, int B, int T, long head_rows);
+
+/* Vectorisable exp for the hot loops (relative error < 2e-7 on [-87, 88]). */
+float qh_fast_expf(float x);
+
+#endif

@@ -1,0 +1,76 @@
+/* safetensors.h - read (memory-mapped, validated) and write safetensors files.
+ *
+ * Format: 8-byte little-endian header length N, N bytes of JSON header
+ * {"__metadata__": {str: str}, "<name>": {"dtype", "shape", "data_offsets": [begin, end]}},
+ * then the data area; offsets are relative to the start of the data area.
+ * Reading checks everything a corrupt or hostile file can get wrong: header length, JSON,
+ * dtypes, shapes against byte counts, offsets past the end, overlapping tensors. */
+#ifndef QH_SAFETENSORS_H
+#define QH_SAFETENSORS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+typedef enum {
+    QH_DT_F32, QH_DT_F16, QH_DT_BF16, QH_DT_F64, QH_DT_U8, QH_DT_I8, QH_DT_U16, QH_DT_I16,
+    QH_DT_U32, QH_DT_I32, QH_DT_U64, QH_DT_I64, QH_DT_BOOL, QH_DT_COUNT
+} qh_dtype;
+
+const char *qh_dtype_name(qh_dtype dt);
+size_t qh_dtype_size(qh_dtype dt);
+int qh_dtype_from_name(const char *name, qh_dtype *dt);   /* 0 if known */
+
+#define QH_ST_MAX_DIMS 8
+
+typedef struct {
+    char *name;
+    qh_dtype dtype;
+    int ndim;
+    int64_t shape[QH_ST_MAX_DIMS];
+    size_t begin, nbytes;      /* within the data area */
+    const uint8_t *data;       /* points into the mapping */
+} qh_st_tensor;
+
+typedef struct {
+    char *path;
+    uint8_t *map;
+    size_t map_size;
+    size_t data_start;         /* 8 + header length */
+    int n_tensors;
+    qh_st_tensor *tensors;
+    int n_meta;
+    char **meta_keys, **meta_values;
+} qh_safetensors;
+
+int qh_st_open(const char *path, qh_safetensors *st, qh_err *err);
+void qh_st_close(qh_safetensors *st);
+const qh_st_tensor *qh_st_find(const qh_safetensors *st, const char *name);
+const char *qh_st_meta(const qh_safetensors *st, const char *key);
+size_t qh_st_numel(const qh_st_tensor *t);
+
+/* Converts an F32/F16/BF16 tensor to fp32 (out holds numel floats). */
+int qh_st_to_f32(const qh_safetensors *st, const qh_st_tensor *t, float *out, qh_err *err);
+
+float qh_f16_to_f32(uint16_t h);
+uint16_t qh_f32_to_f16(float f);        /* round to nearest even, saturates to inf */
+float qh_bf16_to_f32(uint16_t h);
+uint16_t qh_f32_to_bf16(float f);       /* round to nearest even */
+void qh_f16_to_f32_n(const uint16_t *in, float *out, size_t n);
+void qh_f32_to_f16_n(const float *in, uint16_t *out, size_t n);
+
+typedef struct {
+    const char *name;
+    qh_dtype dtype;
+    int ndim;
+    int64_t shape[QH_ST_MAX_DIMS];
+    const void *data;
+    size_t nbytes;
+} qh_st_entry;
+
+/* Writes atomically (to PATH.tmp, then rename).  meta: n_meta key/value pairs. */
+int qh_st_write(const char *path, const qh_st_entry *entries, int n, const char *const *meta_keys,
+                const char *const *meta_values, int n_meta, qh_err *err);
+
+#endif

@@ -1,0 +1,399 @@
+/* tokenizer.c - GPT-2 byte-level BPE; see tokenizer.h.
+ *
+ * Vocabulary strings are stored in GPT-2's printable byte-to-unicode form; we convert each to
+ * the raw bytes it stands for, so that BPE runs directly on the text's bytes:
+ * a piece starts as one token per byte and merges (a, b) -> ab are applied lowest rank first.
+ * Pieces repeat a lot in real text, so their encodings are cached. */
+#include "tokenizer.h"
+
+#include <cJSON.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+struct qh_tokenizer {
+    int n_vocab;
+    char **token_bytes;       /* raw bytes of each id */
+    size_t *token_len;
+    int byte_token[256];      /* id of each single byte */
+    qh_strmap vocab;          /* raw bytes -> id */
+    qh_u64map merges;         /* (left id, right id) -> rank << 32 | merged id */
+    qh_strmap cache;          /* piece bytes -> index into cache_ids */
+    int *cache_ids;           /* [count, ids...] records */
+    size_t cache_used, cache_cap;
+};
+
+/* GPT-2's bytes_to_unicode: printable bytes map to themselves, the others to 256+k. */
+static void byte_unicode_table(int table[256])
+{
+    int n = 0;
+    for (int b = 0; b < 256; b++) {
+        int printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+        table[b] = printable ? b : 256 + n++;
+    }
+}
+
+/* Converts a vocabulary string (byte-to-unicode form) back to raw bytes. */
+static int unicode_to_bytes(const char *s, size_t len, const int inverse[512], char *out, size_t *out_len)
+{
+    size_t k = 0, i = 0;
+    while (i < len) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t step = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(len - i), &cp);
+        if (step <= 0 || cp < 0 || cp >= 512 || inverse[cp] < 0) return -1;
+        out[k++] = (char)inverse[cp];
+        i += (size_t)step;
+    }
+    *out_len = k;
+    return 0;
+}
+
+static uint64_t pair_key(int a, int b) { return ((uint64_t)(uint32_t)a << 32 | (uint32_t)b) + 1; }
+
+void qh_tokenizer_free(qh_tokenizer *tok)
+{
+    if (!tok) return;
+    for (int i = 0; i < tok->n_vocab; i++) free(tok->token_bytes[i]);
+    free(tok->token_bytes);
+    free(tok->token_len);
+    qh_strmap_free(&tok->vocab);
+    qh_u64map_free(&tok->merges);
+    qh_strmap_free(&tok->cache);
+    free(tok->cache_ids);
+    free(tok);
+}
+
+int qh_tokenizer_vocab_size(const qh_tokenizer *tok) { return tok->n_vocab; }
+
+const char *qh_token_bytes(const qh_tokenizer *tok, int id, size_t *len)
+{
+    if (id < 0 || id >= tok->n_vocab || !tok->token_bytes[id]) {
+        *len = 0;
+        return "";
+    }
+    *len = tok->token_len[id];
+    return tok->token_bytes[id];
+}
+
+static int load_vocab(qh_tokenizer *tok, const char *path, const int inverse[512], qh_err *err)
+{
+    char *text = NULL;
+    size_t len;
+    cJSON *root = NULL;
+    int rc = -1;
+    if (qh_read_file(path, &text, &len, err) != 0) return -1;
+    root = cJSON_ParseWithLength(text, len);
+    if (!root || !cJSON_IsObject(root)) {
+        qh_fail(err, "%s: vocabulary is not a valid JSON object", path);
+        goto cleanup;
+    }
+    int n = cJSON_GetArraySize(root), max_id = -1;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, root)
+    {
+        if (!cJSON_IsNumber(item) || item->valuedouble < 0 || item->valuedouble >= 1e7 ||
+            item->valuedouble != (int)item->valuedouble) {
+            qh_fail(err, "%s: token '%s' has no valid integer id", path, item->string);
+            goto cleanup;
+        }
+        if (item->valueint > max_id) max_id = item->valueint;
+    }
+    if (n == 0 || max_id + 1 != n) {
+        qh_fail(err, "%s: vocabulary ids must be 0..%d without gaps (largest id is %d)", path, n - 1, max_id);
+        goto cleanup;
+    }
+    tok->n_vocab = n;
+    tok->token_bytes = qh_calloc((size_t)n, sizeof(char *));
+    tok->token_len = qh_calloc((size_t)n, sizeof(size_t));
+    qh_strmap_init(&tok->vocab, (size_t)n);
+    cJSON_ArrayForEach(item, root)
+    {
+        size_t slen = strlen(item->string), blen;
+        char *bytes = qh_malloc(slen + 1);
+        if (unicode_to_bytes(item->string, slen, inverse, bytes, &blen) != 0) {
+            free(bytes);
+            qh_fail(err, "%s: token '%s' (id %d) is not in GPT-2's byte-level alphabet", path,
+                    item->string, item->valueint);
+            goto cleanup;
+        }
+        int id = item->valueint;
+        if (tok->token_bytes[id]) {
+            free(bytes);
+            qh_fail(err, "%s: id %d is used twice", path, id);
+            goto cleanup;
+        }
+        tok->token_bytes[id] = bytes;
+        tok->token_len[id] = blen;
+        qh_strmap_put(&tok->vocab, bytes, blen, id);
+    }
+    for (int b = 0; b < 256; b++) {
+        char c = (char)b;
+        if (!qh_strmap_get(&tok->vocab, &c, 1, &tok->byte_token[b])) {
+            qh_fail(err, "%s: vocabulary lacks the single-byte token for byte 0x%02x", path, b);
+            goto cleanup;
+        }
+    }
+    rc = 0;
+cleanup:
+    cJSON_Delete(root);
+    free(text);
+    return rc;
+}
+
+static int load_merges(qh_tokenizer *tok, const char *path, const int inverse[512], qh_err *err)
+{
+    char *text = NULL;
+    size_t len;
+    if (qh_read_file(path, &text, &len, err) != 0) return -1;
+    qh_u64map_init(&tok->merges, 60000);
+    char *bytes = qh_malloc(len + 1);
+    int rank = 0, line_no = 0, rc = -1;
+    char *line = text;
+    while (line < text + len) {
+        char *end = memchr(line, '\n', (size_t)(text + len - line));
+        if (!end) end = text + len;
+        line_no++;
+        size_t ll = (size_t)(end - line);
+        if (ll && line[ll - 1] == '\r') ll--;
+        if (ll == 0 || (line_no == 1 && strncmp(line, "#version", 8) == 0)) {
+            line = end + 1;
+            continue;
+        }
+        char *space = memchr(line, ' ', ll);
+        if (!space || space == line || space == line + ll - 1 || memchr(space + 1, ' ', (size_t)(line + ll - space - 1))) {
+            qh_fail(err, "%s:%d: a merge line must be two tokens separated by one space", path, line_no);
+            goto cleanup;
+        }
+        size_t la, lb;
+        if (unicode_to_bytes(line, (size_t)(space - line), inverse, bytes, &la) != 0 ||
+            unicode_to_bytes(space + 1, (size_t)(line + ll - space - 1), inverse, bytes + la, &lb) != 0) {
+            qh_fail(err, "%s:%d: merge uses characters outside GPT-2's byte-level alphabet", path, line_no);
+            goto cleanup;
+        }
+        int a, b, ab;
+        if (!qh_strmap_get(&tok->vocab, bytes, la, &a) || !qh_strmap_get(&tok->vocab, bytes + la, lb, &b) ||
+            !qh_strmap_get(&tok->vocab, bytes, la + lb, &ab)) {
+            qh_fail(err, "%s:%d: merge '%.*s' names tokens missing from the vocabulary", path, line_no,
+                    (int)ll, line);
+            goto cleanup;
+        }
+        uint64_t old;
+        if (!qh_u64map_get(&tok->merges, pair_key(a, b), &old))
+            qh_u64map_put(&tok->merges, pair_key(a, b), (uint64_t)rank << 32 | (uint32_t)ab);
+        rank++;
+        line = end + 1;
+    }
+    if (rank == 0) {
+        qh_fail(err, "%s: no merges", path);
+        goto cleanup;
+    }
+    rc = 0;
+cleanup:
+    free(bytes);
+    free(text);
+    return rc;
+}
+
+int qh_tokenizer_load(const char *vocab_path, const char *merges_path, qh_tokenizer **out, qh_err *err)
+{
+    int table[256], inverse[512];
+    byte_unicode_table(table);
+    for (int i = 0; i < 512; i++) inverse[i] = -1;
+    for (int b = 0; b < 256; b++) inverse[table[b]] = b;
+    qh_tokenizer *tok = qh_calloc(1, sizeof *tok);
+    if (load_vocab(tok, vocab_path, inverse, err) != 0 || load_merges(tok, merges_path, inverse, err) != 0) {
+        qh_tokenizer_free(tok);
+        return -1;
+    }
+    qh_strmap_init(&tok->cache, 1 << 15);
+    *out = tok;
+    return 0;
+}
+
+int qh_tokenizer_load_dir(const char *dir, qh_tokenizer **out, qh_err *err)
+{
+    static const char *pairs[][2] = {{"vocab.json", "merges.txt"}, {"encoder.json", "vocab.bpe"}};
+    for (int i = 0; i < 2; i++) {
+        char *v = qh_path_join(dir, pairs[i][0]), *m = qh_path_join(dir, pairs[i][1]);
+        if (qh_file_exists(v) && qh_file_exists(m)) {
+            int rc = qh_tokenizer_load(v, m, out, err);
+            free(v);
+            free(m);
+            return rc;
+        }
+        free(v);
+        free(m);
+    }
+    return qh_fail(err, "%s: no tokenizer: expected vocab.json + merges.txt or encoder.json + vocab.bpe", dir);
+}
+
+/* ---- pre-tokenization ------------------------------------------------------------------- */
+
+enum { CL_LETTER, CL_NUMBER, CL_SPACE, CL_OTHER };
+
+static int char_class(utf8proc_int32_t cp)
+{
+    if (cp < 128) { /* fast path; same answers as the general one */
+        if ((cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z')) return CL_LETTER;
+        if (cp >= '0' && cp <= '9') return CL_NUMBER;
+        if (cp == ' ' || (cp >= 9 && cp <= 13)) return CL_SPACE;
+        return CL_OTHER;
+    }
+    switch (utf8proc_category(cp)) {
+    case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:
+    case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO:
+        return CL_LETTER;
+    case UTF8PROC_CATEGORY_ND: case UTF8PROC_CATEGORY_NL: case UTF8PROC_CATEGORY_NO:
+        return CL_NUMBER;
+    case UTF8PROC_CATEGORY_ZS: case UTF8PROC_CATEGORY_ZL: case UTF8PROC_CATEGORY_ZP:
+        return CL_SPACE;
+    default: /* \s is Unicode White_Space: Z* plus the controls 9-13 and U+0085 */
+        return cp == 0x85 ? CL_SPACE : CL_OTHER;
+    }
+}
+
+int qh_check_utf8(const char *source, const char *text, size_t len, qh_err *err)
+{
+    size_t i = 0;
+    long line = 1;
+    while (i < len) {
+        unsigned char c = (unsigned char)text[i];
+        if (c < 0x80) {
+            line += c == '\n';
+            i++;
+            continue;
+        }
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t step = utf8proc_iterate((const utf8proc_uint8_t *)text + i, (utf8proc_ssize_t)(len - i), &cp);
+        if (step <= 0)
+            return qh_fail(err, "%s: not valid UTF-8 at byte %zu (line %ld)", source, i, line);
+        i += (size_t)step;
+    }
+    return 0;
+}
+
+/* BPE of one piece; appends ids to *out. */
+static void bpe_piece(qh_tokenizer *tok, const unsigned char *p, size_t n, int **out, size_t *n_out, size_t *cap)
+{
+    int cached;
+    if (qh_strmap_get(&tok->cache, (const char *)p, n, &cached)) {
+        int count = tok->cache_ids[cached];
+        if (*n_out + (size_t)count > *cap) {
+            while (*n_out + (size_t)count > *cap) *cap *= 2;
+            *out = qh_realloc(*out, *cap * sizeof(int));
+        }
+        memcpy(*out + *n_out, tok->cache_ids + cached + 1, (size_t)count * sizeof(int));
+        *n_out += (size_t)count;
+        return;
+    }
+    int stack_syms[64];
+    int *sym = n <= 64 ? stack_syms : qh_malloc(n * sizeof(int));
+    size_t m = n;
+    for (size_t i = 0; i < n; i++) sym[i] = tok->byte_token[p[i]];
+    while (m > 1) {
+        uint64_t best_rank = UINT64_MAX, v;
+        size_t best = 0;
+        int best_id = -1;
+        for (size_t i = 0; i + 1 < m; i++) {
+            if (qh_u64map_get(&tok->merges, pair_key(sym[i], sym[i + 1]), &v) && (v >> 32) < best_rank) {
+                best_rank = v >> 32;
+                best = i;
+                best_id = (int)(uint32_t)v;
+            }
+        }
+        if (best_id < 0) break;
+        /* merge every occurrence of this pair, left to right, as GPT-2's bpe() does */
+        int a = sym[best], b = sym[best + 1];
+        size_t w = 0;
+        for (size_t i = 0; i < m;) {
+            if (i + 1 < m && sym[i] == a && sym[i + 1] == b) {
+                sym[w++] = best_id;
+                i += 2;
+            } else {
+                sym[w++] = sym[i++];
+            }
+        }
+        m = w;
+    }
+    if (tok->cache_used + m + 1 > tok->cache_cap) {
+        tok->cache_cap = tok->cache_cap ? tok->cache_cap * 2 : 1 << 16;
+        while (tok->cache_used + m + 1 > tok->cache_cap) tok->cache_cap *= 2;
+        tok->cache_ids = qh_realloc(tok->cache_ids, tok->cache_cap * sizeof(int));
+    }
+    tok->cache_ids[tok->cache_used] = (int)m;
+    memcpy(tok->cache_ids + tok->cache_used + 1, sym, m * sizeof(int));
+    qh_strmap_put(&tok->cache, (const char *)p, n, (int)tok->cache_used);
+    tok->cache_used += m + 1;
+    if (*n_out + m > *cap) {
+        while (*n_out + m > *cap) *cap *= 2;
+        *out = qh_realloc(*out, *cap * sizeof(int));
+    }
+    memcpy(*out + *n_out, sym, m * sizeof(int));
+    *n_out += m;
+    if (sym != stack_syms) free(sym);
+}
+
+/* Length of a contraction ('s 't 're 've 'm 'll 'd) at position i, or 0. Lower case only, as
+ * in GPT-2's pattern. */
+static int contraction_len(const unsigned char *t, size_t i, size_t len)
+{
+    if (t[i] != '\'' || i + 1 >= len) return 0;
+    unsigned char a = t[i + 1], b = i + 2 < len ? t[i + 2] : 0;
+    if (a == 's' || a == 't' || a == 'm' || a == 'd') return 2;
+    if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) return 3;
+    return 0;
+}
+
+int qh_encode(qh_tokenizer *tok, const char *source, const char *text, size_t len, int **ids,
+              size_t *n_ids, qh_err *err)
+{
+    if (qh_check_utf8(source, text, len, err) != 0) return -1;
+    /* decode to code points with their byte offsets and classes */
+    size_t n_cp = 0;
+    uint32_t *offset = qh_malloc((len + 1) * sizeof *offset);
+    unsigned char *cls = qh_malloc(len + 1);
+    const unsigned char *t = (const unsigned char *)text;
+    for (size_t i = 0; i < len;) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t step = t[i] < 0x80 ? (cp = t[i], 1)
+                                            : utf8proc_iterate(t + i, (utf8proc_ssize_t)(len - i), &cp);
+        offset[n_cp] = (uint32_t)i;
+        cls[n_cp] = (unsigned char)char_class(cp);
+        n_cp++;
+        i += (size_t)step;
+    }
+    offset[n_cp] = (uint32_t)len;
+
+    size_t cap = len / 3 + 16, n_out = 0;
+    int *out = qh_malloc(cap * sizeof(int));
+    size_t i = 0;
+    while (i < n_cp) {
+        size_t j = i; /* piece is code points [i, j) */
+        int c = cls[i];
+        int cl;
+        if ((cl = contraction_len(t, offset[i], len)) && offset[i] + (size_t)cl <= len) {
+            j = i + (size_t)cl; /* contraction letters are ASCII: one code point per byte */
+        } else if (c == CL_LETTER || c == CL_NUMBER || c == CL_OTHER ||
+                   (t[offset[i]] == ' ' && i + 1 < n_cp && cls[i + 1] != CL_SPACE)) {
+            /* " ?X+" where X is the class of the first non-space code point */
+            size_t k = (t[offset[i]] == ' ' && c == CL_SPACE) ? i + 1 : i;
+            int want = cls[k];
+            j = k + 1;
+            while (j < n_cp && cls[j] == want) j++;
+        } else {
+            /* whitespace run: \s+(?!\S) leaves the last space for the next piece unless the
+             * run reaches the end; a lone space before a non-space falls through to \s+ */
+            size_t k = i;
+            while (k < n_cp && cls[k] == CL_SPACE) k++;
+            j = (k == n_cp || k - i == 1) ? k : k - 1;
+        }
+        bpe_piece(tok, t + offset[i], offset[j] - offset[i], &out, &n_out, &cap);
+        i = j;
+    }
+    free(offset);
+    free(cls);
+    *ids = out;
+    *n_ids = n_out;
+    return 0;
+}

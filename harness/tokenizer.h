@@ -1,0 +1,37 @@
+/* tokenizer.h - GPT-2 byte-level BPE.
+ *
+ * Loads vocab.json + merges.txt (Hugging Face names) or encoder.json + vocab.bpe (OpenAI's).
+ * Encoding = GPT-2 pre-tokenization, the regex
+ *     's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+ * implemented by hand over utf8proc's Unicode categories, then byte-level BPE of each piece
+ * by merge rank.  Special tokens are not parsed: "<|endoftext|>" in a text is ordinary text,
+ * as in GPT-2's own encoder. */
+#ifndef QH_TOKENIZER_H
+#define QH_TOKENIZER_H
+
+#include <stddef.h>
+
+#include "util.h"
+
+typedef struct qh_tokenizer qh_tokenizer;
+
+/* dir holds vocab.json + merges.txt, or encoder.json + vocab.bpe. */
+int qh_tokenizer_load_dir(const char *dir, qh_tokenizer **out, qh_err *err);
+int qh_tokenizer_load(const char *vocab_path, const char *merges_path, qh_tokenizer **out,
+                      qh_err *err);
+void qh_tokenizer_free(qh_tokenizer *tok);
+
+int qh_tokenizer_vocab_size(const qh_tokenizer *tok);
+
+/* Encodes len bytes of UTF-8 text.  *ids is malloc'd.  Invalid UTF-8 is an error naming the
+ * byte offset and line (source names the text in the message). */
+int qh_encode(qh_tokenizer *tok, const char *source, const char *text, size_t len, int **ids,
+              size_t *n_ids, qh_err *err);
+
+/* The raw bytes a token stands for. */
+const char *qh_token_bytes(const qh_tokenizer *tok, int id, size_t *len);
+
+/* Checks that text is valid UTF-8; on error names source, byte offset and line. */
+int qh_check_utf8(const char *source, const char *text, size_t len, qh_err *err);
+
+#endif

@@ -1,0 +1,446 @@
+/* util.c - see util.h.  SHA-256 is written here because none of the project's chosen
+ * dependencies provides it; it is checked against the FIPS test vectors in tests/. */
+#include "util.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#include <cblas.h>
+
+int qh_fail(qh_err *err, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+static void out_of_memory(size_t n)
+{
+    fprintf(stderr, "qharness: out of memory (asked for %zu bytes)\n", n);
+    abort();
+}
+
+void *qh_malloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) out_of_memory(n);
+    return p;
+}
+
+void *qh_calloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) out_of_memory(n * size);
+    return p;
+}
+
+void *qh_realloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q) out_of_memory(n);
+    return q;
+}
+
+char *qh_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = qh_malloc(n);
+    memcpy(d, s, n);
+    return d;
+}
+
+double qh_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int qh_read_file(const char *path, char **data, size_t *len, qh_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    if (!f) return qh_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return qh_fail(err, "%s: not a regular file", path);
+    }
+    size_t n = (size_t)st.st_size;
+    buf = qh_malloc(n + 1);
+    if (n && fread(buf, 1, n, f) != n) {
+        fclose(f);
+        free(buf);
+        return qh_fail(err, "%s: read error", path);
+    }
+    fclose(f);
+    buf[n] = 0;
+    *data = buf;
+    *len = n;
+    return 0;
+}
+
+int qh_write_file(const char *path, const void *data, size_t len, qh_err *err)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) return qh_fail(err, "%s: cannot create: %s", path, strerror(errno));
+    if (len && fwrite(data, 1, len, f) != len) {
+        fclose(f);
+        return qh_fail(err, "%s: write error: %s", path, strerror(errno));
+    }
+    if (fclose(f) != 0) return qh_fail(err, "%s: write error: %s", path, strerror(errno));
+    return 0;
+}
+
+int qh_file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int qh_is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+char *qh_path_join(const char *dir, const char *name)
+{
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = qh_malloc(a + b + 2);
+    memcpy(p, dir, a);
+    size_t k = a;
+    if (a && dir[a - 1] != '/') p[k++] = '/';
+    memcpy(p + k, name, b + 1);
+    return p;
+}
+
+const char *qh_home(void)
+{
+    static char home[PATH_MAX];
+    if (home[0]) return home;
+    const char *env = getenv("QHARNESS_HOME");
+    if (env && *env) {
+        snprintf(home, sizeof home, "%s", env);
+        return home;
+    }
+    ssize_t n = readlink("/proc/self/exe", home, sizeof home - 1);
+    if (n <= 0) {
+        snprintf(home, sizeof home, ".");
+        return home;
+    }
+    home[n] = 0;
+    char *slash = strrchr(home, '/');
+    if (slash) *slash = 0;
+    return home;
+}
+
+/* ---- SHA-256 ---------------------------------------------------------------------------- */
+
+static const uint32_t sha_k[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
+    0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
+    0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
+    0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
+    0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
+    0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
+    0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+    0xc67178f2};
+
+#define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static void sha_block(uint32_t s[8], const uint8_t *p)
+{
+    uint32_t w[64];
+    for (int i = 0; i < 16; i++)
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+               (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+    for (int i = 16; i < 64; i++) {
+        uint32_t s0 = ROR(w[i - 15], 7) ^ ROR(w[i - 15], 18) ^ (w[i - 15] >> 3);
+        uint32_t s1 = ROR(w[i - 2], 17) ^ ROR(w[i - 2], 19) ^ (w[i - 2] >> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    uint32_t a = s[0], b = s[1], c = s[2], d = s[3], e = s[4], f = s[5], g = s[6], h = s[7];
+    for (int i = 0; i < 64; i++) {
+        uint32_t t1 = h + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) +
+                      sha_k[i] + w[i];
+        uint32_t t2 = (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+        h = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+    }
+    s[0] += a; s[1] += b; s[2] += c; s[3] += d; s[4] += e; s[5] += f; s[6] += g; s[7] += h;
+}
+
+void qh_sha256_init(qh_sha256_ctx *c)
+{
+    static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    memcpy(c->state, iv, sizeof iv);
+    c->bytes = 0;
+    c->fill = 0;
+}
+
+void qh_sha256_update(qh_sha256_ctx *c, const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    c->bytes += len;
+    if (c->fill) {
+        size_t take = 64 - c->fill < len ? 64 - c->fill : len;
+        memcpy(c->block + c->fill, p, take);
+        c->fill += take; p += take; len -= take;
+        if (c->fill < 64) return;
+        sha_block(c->state, c->block);
+        c->fill = 0;
+    }
+    while (len >= 64) {
+        sha_block(c->state, p);
+        p += 64; len -= 64;
+    }
+    memcpy(c->block, p, len);
+    c->fill = len;
+}
+
+void qh_sha256_final(qh_sha256_ctx *c, uint8_t out[32])
+{
+    uint64_t bits = c->bytes * 8;
+    uint8_t pad = 0x80;
+    qh_sha256_update(c, &pad, 1);
+    uint8_t zero = 0;
+    while (c->fill != 56) qh_sha256_update(c, &zero, 1);
+    uint8_t len[8];
+    for (int i = 0; i < 8; i++) len[i] = (uint8_t)(bits >> (56 - 8 * i));
+    qh_sha256_update(c, len, 8);
+    for (int i = 0; i < 8; i++) {
+        out[4 * i] = (uint8_t)(c->state[i] >> 24);
+        out[4 * i + 1] = (uint8_t)(c->state[i] >> 16);
+        out[4 * i + 2] = (uint8_t)(c->state[i] >> 8);
+        out[4 * i + 3] = (uint8_t)c->state[i];
+    }
+}
+
+static void to_hex(const uint8_t d[32], char out[65])
+{
+    static const char hx[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        out[2 * i] = hx[d[i] >> 4];
+        out[2 * i + 1] = hx[d[i] & 15];
+    }
+    out[64] = 0;
+}
+
+void qh_sha256_hex(const void *data, size_t len, char out[65])
+{
+    qh_sha256_ctx c;
+    uint8_t d[32];
+    qh_sha256_init(&c);
+    qh_sha256_update(&c, data, len);
+    qh_sha256_final(&c, d);
+    to_hex(d, out);
+}
+
+int qh_sha256_file(const char *path, char out[65], qh_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return qh_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    qh_sha256_ctx c;
+    qh_sha256_init(&c);
+    enum { CHUNK = 1 << 20 };
+    uint8_t *buf = qh_malloc(CHUNK);
+    size_t n;
+    while ((n = fread(buf, 1, CHUNK, f)) > 0) qh_sha256_update(&c, buf, n);
+    int bad = ferror(f);
+    fclose(f);
+    free(buf);
+    if (bad) return qh_fail(err, "%s: read error", path);
+    uint8_t d[32];
+    qh_sha256_final(&c, d);
+    to_hex(d, out);
+    return 0;
+}
+
+/* ---- hash maps -------------------------------------------------------------------------- */
+
+static uint64_t fnv1a(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static size_t pow2_at_least(size_t n)
+{
+    size_t c = 16;
+    while (c < n) c <<= 1;
+    return c;
+}
+
+void qh_strmap_init(qh_strmap *m, size_t expected)
+{
+    m->cap = pow2_at_least(expected * 2 + 1);
+    m->count = 0;
+    m->keys = qh_calloc(m->cap, sizeof *m->keys);
+    m->key_lens = qh_calloc(m->cap, sizeof *m->key_lens);
+    m->values = qh_calloc(m->cap, sizeof *m->values);
+}
+
+void qh_strmap_free(qh_strmap *m)
+{
+    if (!m->keys) return;
+    for (size_t i = 0; i < m->cap; i++) free(m->keys[i]);
+    free(m->keys);
+    free(m->key_lens);
+    free(m->values);
+    memset(m, 0, sizeof *m);
+}
+
+static void strmap_grow(qh_strmap *m)
+{
+    qh_strmap bigger;
+    bigger.cap = m->cap * 2;
+    bigger.count = 0;
+    bigger.keys = qh_calloc(bigger.cap, sizeof *bigger.keys);
+    bigger.key_lens = qh_calloc(bigger.cap, sizeof *bigger.key_lens);
+    bigger.values = qh_calloc(bigger.cap, sizeof *bigger.values);
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->keys[i]) continue;
+        size_t j = fnv1a(m->keys[i], m->key_lens[i]) & (bigger.cap - 1);
+        while (bigger.keys[j]) j = (j + 1) & (bigger.cap - 1);
+        bigger.keys[j] = m->keys[i];
+        bigger.key_lens[j] = m->key_lens[i];
+        bigger.values[j] = m->values[i];
+        bigger.count++;
+    }
+    free(m->keys);
+    free(m->key_lens);
+    free(m->values);
+    *m = bigger;
+}
+
+void qh_strmap_put(qh_strmap *m, const char *key, size_t len, int value)
+{
+    if ((m->count + 1) * 2 > m->cap) strmap_grow(m);
+    size_t j = fnv1a(key, len) & (m->cap - 1);
+    while (m->keys[j]) {
+        if (m->key_lens[j] == len && memcmp(m->keys[j], key, len) == 0) {
+            m->values[j] = value;
+            return;
+        }
+        j = (j + 1) & (m->cap - 1);
+    }
+    m->keys[j] = qh_malloc(len + 1);
+    memcpy(m->keys[j], key, len);
+    m->keys[j][len] = 0;
+    m->key_lens[j] = len;
+    m->values[j] = value;
+    m->count++;
+}
+
+int qh_strmap_get(const qh_strmap *m, const char *key, size_t len, int *value)
+{
+    size_t j = fnv1a(key, len) & (m->cap - 1);
+    while (m->keys[j]) {
+        if (m->key_lens[j] == len && memcmp(m->keys[j], key, len) == 0) {
+            *value = m->values[j];
+            return 1;
+        }
+        j = (j + 1) & (m->cap - 1);
+    }
+    return 0;
+}
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+void qh_u64map_init(qh_u64map *m, size_t expected)
+{
+    m->cap = pow2_at_least(expected * 2 + 1);
+    m->count = 0;
+    m->keys = qh_calloc(m->cap, sizeof *m->keys);
+    m->values = qh_calloc(m->cap, sizeof *m->values);
+}
+
+void qh_u64map_free(qh_u64map *m)
+{
+    free(m->keys);
+    free(m->values);
+    memset(m, 0, sizeof *m);
+}
+
+void qh_u64map_put(qh_u64map *m, uint64_t key, uint64_t value)
+{
+    if ((m->count + 1) * 2 > m->cap) {
+        qh_u64map bigger;
+        qh_u64map_init(&bigger, m->cap);
+        for (size_t i = 0; i < m->cap; i++)
+            if (m->keys[i]) qh_u64map_put(&bigger, m->keys[i], m->values[i]);
+        qh_u64map_free(m);
+        *m = bigger;
+    }
+    size_t j = mix64(key) & (m->cap - 1);
+    while (m->keys[j] && m->keys[j] != key) j = (j + 1) & (m->cap - 1);
+    if (!m->keys[j]) m->count++;
+    m->keys[j] = key;
+    m->values[j] = value;
+}
+
+int qh_u64map_get(const qh_u64map *m, uint64_t key, uint64_t *value)
+{
+    size_t j = mix64(key) & (m->cap - 1);
+    while (m->keys[j]) {
+        if (m->keys[j] == key) {
+            *value = m->values[j];
+            return 1;
+        }
+        j = (j + 1) & (m->cap - 1);
+    }
+    return 0;
+}
+
+/* ---- threads ---------------------------------------------------------------------------- */
+
+static int thread_count;
+
+int qh_threads(void)
+{
+    if (!thread_count) {
+        const char *env = getenv("QHARNESS_THREADS");
+        long n = env ? strtol(env, NULL, 10) : 0;
+        if (n <= 0) n = sysconf(_SC_NPROCESSORS_ONLN);
+        if (n <= 0) n = 1;
+        qh_set_threads((int)n);
+    }
+    return thread_count;
+}
+
+void qh_set_threads(int n)
+{
+    thread_count = n < 1 ? 1 : n;
+#ifdef _OPENMP
+    omp_set_num_threads(thread_count);
+#endif
+    openblas_set_num_threads(thread_count);
+}

@@ -1,0 +1,81 @@
+/* util.h - error discipline, files, hashing and small containers shared by every module.
+ *
+ * Error discipline (after SQLite): a function that can fail returns 0 on success and -1 on
+ * failure, and writes a one-line, lowercase message naming the subject into a qh_err the
+ * caller passes in.  The CLI prints it as "qharness: <message>".  Nothing here exits. */
+#ifndef QH_UTIL_H
+#define QH_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define QH_VERSION "0.1.0"
+
+typedef struct {
+    char msg[1024];
+} qh_err;
+
+/* Formats the message into err (if not NULL) and returns -1, so that callers can write
+ * `return qh_fail(err, "...")`. */
+int qh_fail(qh_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+void *qh_malloc(size_t n);             /* aborts on out-of-memory: there is no recovery */
+void *qh_calloc(size_t n, size_t size);
+void *qh_realloc(void *p, size_t n);
+char *qh_strdup(const char *s);
+
+double qh_now(void);                   /* monotonic seconds */
+
+/* Whole file into memory, NUL-terminated (the NUL is not counted in *len). */
+int qh_read_file(const char *path, char **data, size_t *len, qh_err *err);
+int qh_write_file(const char *path, const void *data, size_t len, qh_err *err);
+int qh_file_exists(const char *path);
+int qh_is_dir(const char *path);
+/* path_join into a fresh string */
+char *qh_path_join(const char *dir, const char *name);
+
+/* Root of the installed harness (where models/ and datasets/ live): $QHARNESS_HOME if set,
+ * else the directory holding the running executable. */
+const char *qh_home(void);
+
+/* SHA-256 (FIPS 180-4). */
+typedef struct {
+    uint32_t state[8];
+    uint64_t bytes;
+    uint8_t block[64];
+    size_t fill;
+} qh_sha256_ctx;
+void qh_sha256_init(qh_sha256_ctx *c);
+void qh_sha256_update(qh_sha256_ctx *c, const void *data, size_t len);
+void qh_sha256_final(qh_sha256_ctx *c, uint8_t out[32]);
+void qh_sha256_hex(const void *data, size_t len, char out[65]);
+int qh_sha256_file(const char *path, char out[65], qh_err *err);
+
+/* Byte-string -> int map with open addressing (keys are copied; they may hold NUL bytes). */
+typedef struct {
+    char **keys;
+    size_t *key_lens;
+    int *values;
+    size_t cap, count;
+} qh_strmap;
+void qh_strmap_init(qh_strmap *m, size_t expected);
+void qh_strmap_free(qh_strmap *m);
+void qh_strmap_put(qh_strmap *m, const char *key, size_t len, int value);
+/* returns 1 and sets *value if found */
+int qh_strmap_get(const qh_strmap *m, const char *key, size_t len, int *value);
+
+/* uint64 -> uint64 map (key 0 is reserved for "empty"; callers offset their keys). */
+typedef struct {
+    uint64_t *keys, *values;
+    size_t cap, count;
+} qh_u64map;
+void qh_u64map_init(qh_u64map *m, size_t expected);
+void qh_u64map_free(qh_u64map *m);
+void qh_u64map_put(qh_u64map *m, uint64_t key, uint64_t value);
+int qh_u64map_get(const qh_u64map *m, uint64_t key, uint64_t *value);
+
+/* Threads used for element-wise work and BLAS (OpenMP count). */
+int qh_threads(void);
+void qh_set_threads(int n);
+
+#endif
