@@ -1,0 +1,242 @@
+/* check_cli.c - end-to-end through the qharness binary: real output on the default model,
+ * and for every kind of bad input a one-line error naming the file and the problem, with a
+ * non-zero exit and no crash. */
+#include <cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+/* Asserts a single line "qharness: ..." containing needle, and the exit code. */
+static void expect_error(const char *args, int want_rc, const char *needle)
+{
+    char *out;
+    int rc = tu_run_cli(args, &out);
+    ck_assert_msg(rc == want_rc, "'%s': exit %d (want %d): %s", args, rc, want_rc, out);
+    ck_assert_msg(strncmp(out, "qharness", 8) == 0, "'%s': output does not start with qharness: %s", args, out);
+    char *nl = strchr(out, '\n');
+    ck_assert_msg(nl && nl[1] == 0, "'%s': error is not exactly one line: %s", args, out);
+    ck_assert_msg(strstr(out, needle), "'%s': '%s' lacks '%s'", args, out, needle);
+    free(out);
+}
+
+/* A model directory that shares the default model's tokenizer and config; weights given. */
+static char *model_dir_with_weights(const void *weights, size_t len)
+{
+    char *dir = tu_tmpdir();
+    const char *files[] = {"config.json", "vocab.json", "merges.txt"};
+    for (int i = 0; i < 3; i++) {
+        char rel[128];
+        snprintf(rel, sizeof rel, "models/gpt2-gutenberg-18m/%s", files[i]);
+        char *src = tu_home_path(rel), *dst = qh_path_join(dir, files[i]);
+        ck_assert_int_eq(symlink(src, dst), 0);
+        free(src);
+        free(dst);
+    }
+    char *w = qh_path_join(dir, "model.safetensors");
+    qh_err err;
+    ck_assert_int_eq(qh_write_file(w, weights, len, &err), 0);
+    free(w);
+    return dir;
+}
+
+START_TEST(ppl_json_on_the_default_model)
+{
+    char *out;
+    int rc = tu_run_cli("ppl default wikitext2-test --max-tokens 2048 --json", &out);
+    ck_assert_msg(rc == 0, "%s", out);
+    cJSON *j = cJSON_Parse(out);
+    ck_assert_msg(j != NULL, "not JSON: %s", out);
+    ck_assert_int_eq(cJSON_GetObjectItem(j, "tokens_scored")->valueint, 8 * 255);
+    ck_assert_int_eq(cJSON_GetObjectItem(j, "windows")->valueint, 8);
+    ck_assert_int_eq(cJSON_GetObjectItem(j, "ctx")->valueint, 256);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "dataset_sha256")->valuestring,
+                     "173c87a53759e0201f33e0ccf978e510c2042d7f2cb78229d9a50d79b9e7dd08");
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "model_sha256")->valuestring,
+                     "82fb3d52de414ad4f34dccc04920a854be291b8de43780c105289d76e40180a3");
+    double ppl = cJSON_GetObjectItem(j, "ppl")->valuedouble;
+    const cJSON *ci = cJSON_GetObjectItem(j, "ppl_ci95");
+    ck_assert(cJSON_GetArrayItem(ci, 0)->valuedouble < ppl && ppl < cJSON_GetArrayItem(ci, 1)->valuedouble);
+    /* the weak default model: WikiText-2 perplexity in the hundreds */
+    ck_assert(ppl > 200 && ppl < 1500);
+    ck_assert_double_eq_tol(cJSON_GetObjectItem(j, "mean_nll")->valuedouble, log(ppl), 1e-6);
+    cJSON_Delete(j);
+    free(out);
+    /* the same run, twice: identical numbers */
+    char *again;
+    rc = tu_run_cli("ppl default wikitext2-test --max-tokens 2048 --json", &again);
+    ck_assert_int_eq(rc, 0);
+    cJSON *a = cJSON_Parse(again);
+    ck_assert_double_eq(cJSON_GetObjectItem(a, "ppl")->valuedouble, ppl);
+    cJSON_Delete(a);
+    free(again);
+}
+END_TEST
+
+START_TEST(ppl_text_output_and_info)
+{
+    char *out;
+    int rc = tu_run_cli("ppl default gutenberg-heldout --max-tokens 1024 --stride 128", &out);
+    ck_assert_msg(rc == 0, "%s", out);
+    ck_assert_msg(strstr(out, "perplexity"), "%s", out);
+    ck_assert_msg(strstr(out, "95% CI ["), "%s", out);
+    ck_assert_msg(strstr(out, "windows of ctx 256, stride 128"), "%s", out);
+    ck_assert_msg(strstr(out, "over 1023 scored tokens"), "%s", out);
+    ck_assert_msg(strstr(out, "bits/byte"), "%s", out);
+    free(out);
+    rc = tu_run_cli("info default", &out);
+    ck_assert_msg(rc == 0, "%s", out);
+    ck_assert_msg(strstr(out, "parameters       17670400"), "%s", out);
+    ck_assert_msg(strstr(out, "82fb3d52de414ad4f34dccc04920a854be291b8de43780c105289d76e40180a3"), "%s", out);
+    ck_assert_msg(strstr(out, "dtype            F16"), "%s", out);
+    free(out);
+}
+END_TEST
+
+START_TEST(corrupt_checkpoints)
+{
+    char *wp = tu_home_path("models/gpt2-gutenberg-18m/model.safetensors"), *data;
+    size_t len;
+    qh_err err;
+    ck_assert_int_eq(qh_read_file(wp, &data, &len, &err), 0);
+    char args[4096];
+    /* truncated in the middle of the data */
+    char *dir = model_dir_with_weights(data, len / 2);
+    snprintf(args, sizeof args, "ppl %s wikitext2-test --max-tokens 512", dir);
+    expect_error(args, 1, "runs past end of file");
+    free(dir);
+    /* truncated inside the header */
+    dir = model_dir_with_weights(data, 100);
+    snprintf(args, sizeof args, "info %s", dir);
+    expect_error(args, 1, "header length");
+    free(dir);
+    /* garbage where the header should be */
+    char garbage[64] = {40, 0, 0, 0, 0, 0, 0, 0};
+    memset(garbage + 8, '#', 56);
+    dir = model_dir_with_weights(garbage, sizeof garbage);
+    snprintf(args, sizeof args, "ppl %s wikitext2-test", dir);
+    expect_error(args, 1, "header is not a valid JSON object");
+    free(dir);
+    /* an unknown dtype in an otherwise intact file */
+    char *patched = qh_malloc(len);
+    memcpy(patched, data, len);
+    char *dt = strstr(patched + 8, "\"F16\"");
+    ck_assert_ptr_nonnull(dt);
+    memcpy(dt, "\"Q16\"", 5);
+    dir = model_dir_with_weights(patched, len);
+    snprintf(args, sizeof args, "ppl %s wikitext2-test", dir);
+    expect_error(args, 1, "unknown dtype 'Q16'");
+    free(dir);
+    free(patched);
+    free(data);
+    free(wp);
+}
+END_TEST
+
+START_TEST(bad_model_directories)
+{
+    char args[4096];
+    expect_error("info /nonexistent/model", 1, "/nonexistent/model: not a model directory");
+    /* weights fine, tokenizer missing */
+    char *dir = tu_tmpdir();
+    tu_ckpt spec = {.n_layer = 1, .n_head = 2, .n_embd = 8, .n_ctx = 16, .n_vocab = 50257, .dtype = QH_DT_F16, .seed = 3};
+    tu_write_checkpoint(dir, &spec);
+    snprintf(args, sizeof args, "ppl %s wikitext2-test", dir);
+    expect_error(args, 1, "no tokenizer: expected vocab.json + merges.txt or encoder.json + vocab.bpe");
+    /* malformed vocabulary */
+    char *v = qh_path_join(dir, "vocab.json"), *m = qh_path_join(dir, "merges.txt");
+    qh_err err;
+    ck_assert_int_eq(qh_write_file(v, "{\"!\": 0,", 8, &err), 0);
+    ck_assert_int_eq(qh_write_file(m, "#version: 0.2\n", 14, &err), 0);
+    expect_error(args, 1, "vocab.json: vocabulary is not a valid JSON object");
+    /* shape disagreeing with config.json */
+    tu_ckpt wider = spec;
+    wider.n_embd = 16;
+    tu_write_config(dir, &wider);
+    snprintf(args, sizeof args, "info %s", dir);
+    expect_error(args, 1, "has shape (50257, 8) but");
+    free(v);
+    free(m);
+    free(dir);
+}
+END_TEST
+
+START_TEST(bad_texts_and_options)
+{
+    char *dir = tu_tmpdir(), args[4096];
+    char *bad = qh_path_join(dir, "latin1.txt"), *empty = qh_path_join(dir, "empty.txt"), *one = qh_path_join(dir, "one.txt");
+    qh_err err;
+    ck_assert_int_eq(qh_write_file(bad, "caf\xe9 au lait\n", 13, &err), 0);
+    ck_assert_int_eq(qh_write_file(empty, "", 0, &err), 0);
+    ck_assert_int_eq(qh_write_file(one, "a", 1, &err), 0);
+    snprintf(args, sizeof args, "ppl default %s", bad);
+    expect_error(args, 1, "latin1.txt: not valid UTF-8 at byte 3 (line 1)");
+    snprintf(args, sizeof args, "ppl default %s", empty);
+    expect_error(args, 1, "empty.txt: empty text");
+    snprintf(args, sizeof args, "ppl default %s", one);
+    expect_error(args, 1, "one.txt: text has 1 token; perplexity needs at least 2");
+    expect_error("ppl default wikitext2-test --ctx 512", 1, "--ctx 512: window longer than the model's context (256)");
+    expect_error("ppl default wikitext2-test --ctx 128 --stride 200", 1, "--stride 200: must be between 1 and the window length 128");
+    expect_error("ppl default no-such-set", 1, "no-such-set: no such file, and not a registered dataset (wikitext2-test");
+    expect_error("ppl default wikitext2-test --ctx abc", 2, "--ctx 'abc' is not a positive integer");
+    expect_error("ppl default wikitext2-test --frobnicate", 2, "unknown option '--frobnicate'");
+    expect_error("ppl default", 2, "expected MODEL and TEXT");
+    expect_error("frobnicate", 2, "'frobnicate' is not a command");
+    free(bad);
+    free(empty);
+    free(one);
+    free(dir);
+}
+END_TEST
+
+/* A registered dataset whose bytes changed is refused, naming both hashes. */
+START_TEST(dataset_checksum_is_enforced)
+{
+    char *home = tu_tmpdir(), args[8192];
+    char *models = tu_home_path("models"), *link = qh_path_join(home, "models");
+    ck_assert_int_eq(symlink(models, link), 0);
+    char *ds = qh_path_join(home, "datasets");
+    mkdir(ds, 0755);
+    char *wt = qh_path_join(ds, "wikitext-2-raw");
+    mkdir(wt, 0755);
+    char *f = qh_path_join(wt, "wiki.test.raw");
+    qh_err err;
+    ck_assert_int_eq(qh_write_file(f, " = Tampered = \n", 15, &err), 0);
+    const char *bin = getenv("QH_TEST_BINARY");
+    char *def = tu_home_path("qharness");
+    snprintf(args, sizeof args, "QHARNESS_HOME=%s %s ppl default wikitext2-test 2>&1", home, bin ? bin : def);
+    FILE *p = popen(args, "r");
+    char buf[2048] = {0};
+    size_t n = fread(buf, 1, sizeof buf - 1, p);
+    buf[n] = 0;
+    int status = pclose(p);
+    ck_assert_int_eq(WEXITSTATUS(status), 1);
+    ck_assert_msg(strstr(buf, "does not match the registered 173c87a5"), "%s", buf);
+    free(def);
+    free(f);
+    free(wt);
+    free(ds);
+    free(link);
+    free(models);
+    free(home);
+}
+END_TEST
+
+Suite *suite_cli(void)
+{
+    Suite *s = suite_create("cli");
+    TCase *tc = tcase_create("end-to-end");
+    tcase_add_test(tc, ppl_json_on_the_default_model);
+    tcase_add_test(tc, ppl_text_output_and_info);
+    tcase_add_test(tc, corrupt_checkpoints);
+    tcase_add_test(tc, bad_model_directories);
+    tcase_add_test(tc, bad_texts_and_options);
+    tcase_add_test(tc, dataset_checksum_is_enforced);
+    tcase_set_timeout(tc, 300);
+    suite_add_tcase(s, tc);
+    return s;
+}

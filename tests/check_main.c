@@ -1,0 +1,200 @@
+/* check_main.c - runs every Check suite; see testutil.h for the helpers. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+const char *tu_shared(void)
+{
+    static char path[4096];
+    if (!path[0]) {
+        const char *env = getenv("QH_SHARED");
+        snprintf(path, sizeof path, "%s", env ? env : "");
+        if (!path[0]) snprintf(path, sizeof path, "%s/../shared", qh_home());
+    }
+    return path;
+}
+
+char *tu_shared_path(const char *rel) { return qh_path_join(tu_shared(), rel); }
+char *tu_home_path(const char *rel) { return qh_path_join(qh_home(), rel); }
+int tu_quick(void) { return getenv("QH_TEST_QUICK") != NULL; }
+
+char *tu_tmpdir(void)
+{
+    char tmpl[] = "/tmp/qh_test_XXXXXX";
+    char *d = mkdtemp(tmpl);
+    ck_assert_ptr_nonnull(d);
+    return qh_strdup(d);
+}
+
+int tu_run_cli(const char *args, char **out)
+{
+    const char *bin = getenv("QH_TEST_BINARY");
+    char *def = tu_home_path("qharness");
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin ? bin : def, args);
+    free(def);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t cap = 4096, n = 0;
+    char *buf = qh_malloc(cap);
+    size_t k;
+    while ((k = fread(buf + n, 1, cap - n - 1, p)) > 0) {
+        n += k;
+        if (cap - n < 2) buf = qh_realloc(buf, cap *= 2);
+    }
+    buf[n] = 0;
+    int status = pclose(p);
+    *out = buf;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+void tu_write_config(const char *dir, const tu_ckpt *s)
+{
+    char text[1024];
+    snprintf(text, sizeof text,
+             "{\"model_type\": \"gpt2\", \"activation_function\": \"gelu_new\", \"n_embd\": %d, "
+             "\"n_layer\": %d, \"n_head\": %d, \"n_positions\": %d, \"n_ctx\": %d, \"vocab_size\": %d, "
+             "\"layer_norm_epsilon\": 1e-05}\n",
+             s->n_embd, s->n_layer, s->n_head, s->n_ctx, s->n_ctx, s->n_vocab);
+    char *path = qh_path_join(dir, "config.json");
+    qh_err err;
+    ck_assert_int_eq(qh_write_file(path, text, strlen(text), &err), 0);
+    free(path);
+}
+
+static float rand_weight(unsigned *state)
+{
+    *state = *state * 1664525u + 1013904223u;
+    return (float)((int)((*state >> 16) % 65) - 32) / 64.0f;
+}
+
+void tu_write_checkpoint(const char *dir, const tu_ckpt *s)
+{
+    mkdir(dir, 0755);
+    tu_write_config(dir, s);
+    qh_model proto = {0};
+    proto.cfg = (qh_config){s->n_vocab, s->n_ctx, s->n_embd, s->n_head, s->n_layer, 1e-5f};
+    /* the same table the loader expects, built by hand here so the test is independent */
+    int C = s->n_embd, cap = 8 + 14 * s->n_layer, n = 0;
+    qh_st_entry *e = qh_calloc((size_t)cap, sizeof *e);
+    char **names = qh_calloc((size_t)cap, sizeof *names);
+    void **bufs = qh_calloc((size_t)cap, sizeof *bufs);
+    unsigned state = s->seed;
+    size_t esz = qh_dtype_size(s->dtype);
+    float *wte_copy = NULL;
+#define ENTRY(R, COLS, IS2D, ...)                                                              \
+    do {                                                                                       \
+        char nm[128], full[160];                                                               \
+        snprintf(nm, sizeof nm, __VA_ARGS__);                                                  \
+        snprintf(full, sizeof full, "%s%s", s->prefix ? "transformer." : "", nm);             \
+        size_t cnt = (size_t)(R) * (COLS);                                                     \
+        float *f = qh_malloc(cnt * sizeof(float));                                             \
+        for (size_t i = 0; i < cnt; i++) f[i] = rand_weight(&state);                           \
+        if (strstr(nm, "ln_") && strstr(nm, "weight"))                                         \
+            for (size_t i = 0; i < cnt; i++) f[i] += 1.0f;                                     \
+        if (strcmp(nm, "wte.weight") == 0) {                                                   \
+            wte_copy = qh_malloc(cnt * sizeof(float));                                         \
+            memcpy(wte_copy, f, cnt * sizeof(float));                                          \
+        }                                                                                      \
+        void *out = qh_malloc(cnt * esz);                                                      \
+        for (size_t i = 0; i < cnt; i++) {                                                     \
+            if (s->dtype == QH_DT_F32) ((float *)out)[i] = f[i];                               \
+            else if (s->dtype == QH_DT_F16) ((uint16_t *)out)[i] = qh_f32_to_f16(f[i]);        \
+            else ((uint16_t *)out)[i] = qh_f32_to_bf16(f[i]);                                  \
+        }                                                                                      \
+        free(f);                                                                               \
+        names[n] = qh_strdup(full);                                                            \
+        bufs[n] = out;                                                                         \
+        e[n].name = names[n];                                                                  \
+        e[n].dtype = s->dtype;                                                                 \
+        e[n].ndim = (IS2D) ? 2 : 1;                                                            \
+        if (IS2D) { e[n].shape[0] = (R); e[n].shape[1] = (COLS); }                             \
+        else e[n].shape[0] = (COLS);                                                           \
+        e[n].data = out;                                                                       \
+        e[n].nbytes = cnt * esz;                                                               \
+        n++;                                                                                   \
+    } while (0)
+    ENTRY(s->n_vocab, C, 1, "wte.weight");
+    ENTRY(s->n_ctx, C, 1, "wpe.weight");
+    for (int l = 0; l < s->n_layer; l++) {
+        ENTRY(1, C, 0, "h.%d.ln_1.weight", l);
+        ENTRY(1, C, 0, "h.%d.ln_1.bias", l);
+        ENTRY(C, 3 * C, 1, "h.%d.attn.c_attn.weight", l);
+        ENTRY(1, 3 * C, 0, "h.%d.attn.c_attn.bias", l);
+        ENTRY(C, C, 1, "h.%d.attn.c_proj.weight", l);
+        ENTRY(1, C, 0, "h.%d.attn.c_proj.bias", l);
+        ENTRY(1, C, 0, "h.%d.ln_2.weight", l);
+        ENTRY(1, C, 0, "h.%d.ln_2.bias", l);
+        ENTRY(C, 4 * C, 1, "h.%d.mlp.c_fc.weight", l);
+        ENTRY(1, 4 * C, 0, "h.%d.mlp.c_fc.bias", l);
+        ENTRY(4 * C, C, 1, "h.%d.mlp.c_proj.weight", l);
+        ENTRY(1, C, 0, "h.%d.mlp.c_proj.bias", l);
+        if (s->attn_buffers) {
+            /* real gpt2 files: a (1, 1, n_ctx, n_ctx) causal mask and a scalar, as F32 */
+            char nm[160];
+            size_t cnt = (size_t)s->n_ctx * s->n_ctx;
+            float *mask = qh_calloc(cnt, sizeof(float));
+            snprintf(nm, sizeof nm, "%sh.%d.attn.bias", s->prefix ? "transformer." : "", l);
+            names[n] = qh_strdup(nm);
+            bufs[n] = mask;
+            e[n] = (qh_st_entry){names[n], QH_DT_F32, 4, {1, 1, s->n_ctx, s->n_ctx}, mask, cnt * 4};
+            n++;
+            float *mb = qh_malloc(4);
+            *mb = -1e4f;
+            snprintf(nm, sizeof nm, "%sh.%d.attn.masked_bias", s->prefix ? "transformer." : "", l);
+            names[n] = qh_strdup(nm);
+            bufs[n] = mb;
+            e[n] = (qh_st_entry){names[n], QH_DT_F32, 0, {0}, mb, 4};
+            n++;
+        }
+    }
+    ENTRY(1, C, 0, "ln_f.weight");
+    ENTRY(1, C, 0, "ln_f.bias");
+#undef ENTRY
+    if (s->lm_head) {
+        size_t cnt = (size_t)s->n_vocab * C;
+        void *out = qh_malloc(cnt * esz);
+        for (size_t i = 0; i < cnt; i++) {
+            if (s->dtype == QH_DT_F32) ((float *)out)[i] = wte_copy[i];
+            else if (s->dtype == QH_DT_F16) ((uint16_t *)out)[i] = qh_f32_to_f16(wte_copy[i]);
+            else ((uint16_t *)out)[i] = qh_f32_to_bf16(wte_copy[i]);
+        }
+        names[n] = qh_strdup("lm_head.weight");
+        bufs[n] = out;
+        e[n] = (qh_st_entry){names[n], s->dtype, 2, {s->n_vocab, C}, out, cnt * esz};
+        n++;
+    }
+    static const char *mk[] = {"format"}, *mv[] = {"pt"};
+    char *path = qh_path_join(dir, "model.safetensors");
+    qh_err err;
+    ck_assert_msg(qh_st_write(path, e, n, mk, mv, 1, &err) == 0, "%s", err.msg);
+    free(path);
+    for (int i = 0; i < n; i++) {
+        free(names[i]);
+        free(bufs[i]);
+    }
+    free(wte_copy);
+    free(names);
+    free(bufs);
+    free(e);
+    (void)proto;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite_util());
+    srunner_add_suite(sr, suite_tokenizer());
+    srunner_add_suite(sr, suite_safetensors());
+    srunner_add_suite(sr, suite_model());
+    srunner_add_suite(sr, suite_ppl());
+    srunner_add_suite(sr, suite_cli());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,219 @@
+/* check_ppl.c - the sliding-window protocol against a direct computation, its errors, the
+ * bootstrap, and the golden perplexities of the default model (within 0.1%). */
+#include <cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "datasets/datasets.h"
+#include "harness/eval_ppl.h"
+#include "harness/tokenizer.h"
+#include "testutil.h"
+
+static qh_model *tiny_model(void)
+{
+    static const tu_ckpt spec = {.n_layer = 2, .n_head = 2, .n_embd = 16, .n_ctx = 12, .n_vocab = 40,
+                                 .dtype = QH_DT_F32, .seed = 11};
+    char *dir = tu_tmpdir();
+    tu_write_checkpoint(dir, &spec);
+    qh_model *m;
+    qh_err err;
+    ck_assert_msg(qh_model_load(dir, &m, 0, &err) == 0, "%s", err.msg);
+    free(dir);
+    return m;
+}
+
+/* NLL of ids[p] given ids[s..p-1], straight from logits in double precision. */
+static double direct_nll(const qh_model *m, const int *ids, long s, long p)
+{
+    int T = (int)(p - s), V = m->cfg.n_vocab;
+    qh_workspace ws;
+    qh_workspace_init(&ws, &m->cfg, 1, T);
+    qh_forward(m, ids + s, 1, T, &ws);
+    float *lg = qh_malloc((size_t)T * V * sizeof(float));
+    qh_head_logits(m, ws.ln, T, lg);
+    const float *row = lg + (size_t)(T - 1) * V;
+    double mx = -1e30, sum = 0;
+    for (int v = 0; v < V; v++) mx = row[v] > mx ? row[v] : mx;
+    for (int v = 0; v < V; v++) sum += exp(row[v] - mx);
+    double nll = mx + log(sum) - row[ids[p]];
+    free(lg);
+    qh_workspace_free(&ws);
+    return nll;
+}
+
+START_TEST(protocol_matches_direct_computation)
+{
+    qh_model *m = tiny_model();
+    int ids[30];
+    for (int i = 0; i < 30; i++) ids[i] = (i * 17 + 3) % 40;
+    struct { int ctx, stride; long max_tokens; int windows; long scored; } cases[] = {
+        {12, 12, 0, 3, 11 + 11 + 5},   /* [0,12) [12,24) [24,30) */
+        {12, 4, 0, 6, 29},             /* every token after the first, once */
+        {12, 5, 0, 5, 29},             /* last window [20,30) ends exactly at n */
+        {8, 8, 20, 3, 7 + 7 + 3},      /* budget-cut to 20 tokens */
+        {12, 1, 0, 19, 29},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        qh_ppl_opts o = {.ctx = cases[c].ctx, .stride = cases[c].stride, .max_tokens = cases[c].max_tokens, .seed = 1, .n_boot = 50};
+        qh_ppl_result r;
+        qh_err err;
+        ck_assert_msg(qh_eval_ppl(m, ids, 30, NULL, &o, &r, &err) == 0, "%s", err.msg);
+        ck_assert_int_eq(r.windows, cases[c].windows);
+        ck_assert_int_eq(r.tokens_scored, cases[c].scored);
+        /* recompute the protocol by hand: window s scores p >= max(prev_end, s+1) */
+        long n = cases[c].max_tokens ? cases[c].max_tokens : 30, prev_end = 0;
+        double want = 0;
+        long count = 0;
+        for (long s = 0;; s += cases[c].stride) {
+            long end = s + cases[c].ctx < n ? s + cases[c].ctx : n;
+            for (long p = prev_end > s + 1 ? prev_end : s + 1; p < end; p++, count++) want += direct_nll(m, ids, s, p);
+            prev_end = end;
+            if (end == n) break;
+        }
+        ck_assert_int_eq(count, r.tokens_scored);
+        ck_assert_msg(fabs(r.nll_sum - want) < 1e-3 * count, "case %zu: nll %g vs direct %g", c, r.nll_sum, want);
+        ck_assert_double_eq_tol(r.ppl, exp(want / count), 1e-3 * r.ppl);
+        ck_assert(r.ppl_lo <= r.ppl && r.ppl <= r.ppl_hi);
+        qh_ppl_result_free(&r);
+    }
+    qh_model_free(m);
+}
+END_TEST
+
+START_TEST(protocol_errors)
+{
+    qh_model *m = tiny_model();
+    int ids[30] = {0};
+    qh_ppl_result r;
+    qh_err err;
+    qh_ppl_opts o = {.ctx = 13};
+    ck_assert_int_eq(qh_eval_ppl(m, ids, 30, NULL, &o, &r, &err), -1);
+    ck_assert_str_eq(err.msg, "--ctx 13: window longer than the model's context (12)");
+    o = (qh_ppl_opts){.ctx = 8, .stride = 9};
+    ck_assert_int_eq(qh_eval_ppl(m, ids, 30, NULL, &o, &r, &err), -1);
+    ck_assert_str_eq(err.msg, "--stride 9: must be between 1 and the window length 8");
+    o = (qh_ppl_opts){0};
+    ck_assert_int_eq(qh_eval_ppl(m, ids, 1, NULL, &o, &r, &err), -1);
+    ck_assert_str_eq(err.msg, "text has 1 token; perplexity needs at least 2");
+    ids[3] = 40;
+    ck_assert_int_eq(qh_eval_ppl(m, ids, 30, NULL, &o, &r, &err), -1);
+    ck_assert_str_eq(err.msg, "token 3 has id 40, outside the model's vocabulary (40)");
+    qh_model_free(m);
+}
+END_TEST
+
+START_TEST(bootstrap_properties)
+{
+    double a[50];
+    long b[50];
+    for (int i = 0; i < 50; i++) {
+        a[i] = 100.0 + (i * 37 % 50) * 1.37;
+        b[i] = 20;
+    }
+    double lo1, hi1, lo2, hi2, lo3, hi3;
+    qh_bootstrap_ratio_exp(a, b, 50, 2000, 42, &lo1, &hi1);
+    qh_bootstrap_ratio_exp(a, b, 50, 2000, 42, &lo2, &hi2);
+    qh_bootstrap_ratio_exp(a, b, 50, 2000, 43, &lo3, &hi3);
+    ck_assert_double_eq(lo1, lo2); /* seeded: reproducible */
+    ck_assert_double_eq(hi1, hi2);
+    ck_assert(lo1 != lo3 || hi1 != hi3);
+    double point = 0, tot = 0;
+    for (int i = 0; i < 50; i++) point += a[i], tot += b[i];
+    point = exp(point / tot);
+    ck_assert(lo1 < point && point < hi1);
+    /* window means spread over 5..8.4 nats/token: a clearly non-degenerate interval */
+    ck_assert(hi1 / lo1 > 1.05 && hi1 / lo1 < 2.0);
+    /* identical windows: the interval collapses onto the point */
+    for (int i = 0; i < 50; i++) a[i] = 100.0;
+    qh_bootstrap_ratio_exp(a, b, 50, 500, 1, &lo1, &hi1);
+    ck_assert_double_eq_tol(lo1, exp(5.0), 1e-9);
+    ck_assert_double_eq_tol(hi1, exp(5.0), 1e-9);
+}
+END_TEST
+
+/* Runs the golden cases of perplexity.json; full=0: only those with a token budget. */
+static void golden_ppl(int full)
+{
+    char *gp = tu_shared_path("golden/perplexity.json"), *text;
+    size_t len;
+    qh_err err;
+    ck_assert_int_eq(qh_read_file(gp, &text, &len, &err), 0);
+    cJSON *root = cJSON_Parse(text);
+    char *dir = tu_home_path("models/gpt2-gutenberg-18m");
+    qh_model *m;
+    qh_tokenizer *tok;
+    ck_assert_int_eq(qh_model_load(dir, &m, 0, &err), 0);
+    ck_assert_int_eq(qh_tokenizer_load_dir(dir, &tok, &err), 0);
+    int *token_bytes = qh_malloc(50257 * sizeof(int));
+    for (int i = 0; i < 50257; i++) {
+        size_t l;
+        qh_token_bytes(tok, i, &l);
+        token_bytes[i] = (int)l;
+    }
+    int ran = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(root, "results"))
+    {
+        const cJSON *mt = cJSON_GetObjectItem(c, "max_tokens");
+        if (cJSON_IsNull(mt) != full) continue;
+        qh_text t;
+        ck_assert_msg(qh_text_load(cJSON_GetObjectItem(c, "dataset")->valuestring, &t, &err) == 0, "%s", err.msg);
+        int *ids;
+        size_t n;
+        ck_assert_int_eq(qh_encode(tok, t.path, t.text, t.len, &ids, &n, &err), 0);
+        qh_ppl_opts o = {.ctx = cJSON_GetObjectItem(c, "ctx")->valueint,
+                         .stride = cJSON_GetObjectItem(c, "stride")->valueint,
+                         .max_tokens = cJSON_IsNull(mt) ? 0 : (long)mt->valuedouble, .seed = 1, .n_boot = 200};
+        qh_ppl_result r;
+        ck_assert_int_eq(qh_eval_ppl(m, ids, (long)n, token_bytes, &o, &r, &err), 0);
+        double want = cJSON_GetObjectItem(c, "ppl")->valuedouble;
+        fprintf(stderr, "golden %s ctx %d stride %d budget %ld: ppl %.4f (golden %.4f, %+.4f%%), %.0f tokens/s\n",
+                t.name, o.ctx, o.stride, o.max_tokens, r.ppl, want, 100 * (r.ppl / want - 1),
+                r.tokens_forward / r.seconds);
+        ck_assert_int_eq(r.tokens_scored, cJSON_GetObjectItem(c, "tokens_scored")->valueint);
+        ck_assert_int_eq(r.windows, cJSON_GetObjectItem(c, "windows")->valueint);
+        ck_assert_msg(fabs(r.ppl / want - 1) < 1e-3, "ppl %.4f vs golden %.4f", r.ppl, want);
+        ck_assert_double_eq_tol(r.bits_per_byte, cJSON_GetObjectItem(c, "bits_per_byte")->valuedouble, 1e-3);
+        ck_assert(r.ppl_lo < r.ppl && r.ppl < r.ppl_hi);
+        qh_ppl_result_free(&r);
+        free(ids);
+        qh_text_free(&t);
+        ran++;
+    }
+    ck_assert_int_ge(ran, 1);
+    free(token_bytes);
+    qh_tokenizer_free(tok);
+    qh_model_free(m);
+    free(dir);
+    cJSON_Delete(root);
+    free(text);
+    free(gp);
+}
+
+START_TEST(golden_perplexities_budgeted) { golden_ppl(0); }
+END_TEST
+
+START_TEST(golden_perplexity_all_of_wikitext2_test)
+{
+    if (tu_quick()) return;
+    golden_ppl(1);
+}
+END_TEST
+
+Suite *suite_ppl(void)
+{
+    Suite *s = suite_create("ppl");
+    TCase *tc = tcase_create("protocol");
+    tcase_add_test(tc, protocol_matches_direct_computation);
+    tcase_add_test(tc, protocol_errors);
+    tcase_add_test(tc, bootstrap_properties);
+    tcase_set_timeout(tc, 60);
+    suite_add_tcase(s, tc);
+    TCase *g = tcase_create("golden");
+    tcase_add_test(g, golden_perplexities_budgeted);
+    tcase_add_test(g, golden_perplexity_all_of_wikitext2_test);
+    tcase_set_timeout(g, 900);
+    suite_add_tcase(s, g);
+    return s;
+}

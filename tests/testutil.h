@@ -1,0 +1,47 @@
+/* testutil.h - helpers shared by the Check suites: paths to the golden references, temporary
+ * directories, running the CLI, and a generator of small random GPT-2 checkpoints in every
+ * naming/dtype variant real Hugging Face files use. */
+#ifndef QH_TESTUTIL_H
+#define QH_TESTUTIL_H
+
+#include <check.h>
+#include <stdio.h>
+
+#include "harness/model.h"
+#include "harness/safetensors.h"
+#include "harness/util.h"
+
+/* ../shared beside the repository root (tests may read it; the harness never does). */
+const char *tu_shared(void);
+char *tu_shared_path(const char *rel);          /* malloc'd */
+char *tu_home_path(const char *rel);            /* malloc'd path under the repository root */
+char *tu_tmpdir(void);                          /* fresh directory, malloc'd */
+int tu_quick(void);                             /* QH_TEST_QUICK set: skip the slow cases */
+
+/* Runs "qharness ARGS" (the binary under test), captures stdout+stderr into out (malloc'd),
+ * returns the exit status (or -1 if it died by a signal). */
+int tu_run_cli(const char *args, char **out);
+
+/* Small checkpoint description. */
+typedef struct {
+    int n_layer, n_head, n_embd, n_ctx, n_vocab;
+    qh_dtype dtype;          /* F32, F16 or BF16 */
+    int prefix;              /* "transformer." in front of names */
+    int attn_buffers;        /* add attn.bias and attn.masked_bias, as real gpt2 files do */
+    int lm_head;             /* store lm_head.weight (a copy of wte) */
+    unsigned seed;
+} tu_ckpt;
+
+/* Writes dir/config.json + dir/model.safetensors.  Weights are multiples of 1/64 in
+ * [-0.5, 0.5], exact in F16 and BF16, so every dtype variant holds the same model. */
+void tu_write_checkpoint(const char *dir, const tu_ckpt *spec);
+void tu_write_config(const char *dir, const tu_ckpt *spec);
+
+Suite *suite_util(void);
+Suite *suite_tokenizer(void);
+Suite *suite_safetensors(void);
+Suite *suite_model(void);
+Suite *suite_ppl(void);
+Suite *suite_cli(void);
+
+#endif
