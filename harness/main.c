@@ -10,7 +10,9 @@
 #include "../datasets/datasets.h"
 #include "bench.h"
 #include "eval_ppl.h"
+#include "../methods/method.h"
 #include "model.h"
+#include "quantize.h"
 #include "tokenizer.h"
 #include "util.h"
 
@@ -45,22 +47,92 @@ static int parse_long(const char *s, long lo, long hi, long *out)
 typedef struct {
     qh_model *model;
     qh_tokenizer *tok;
-    int *token_bytes; /* (n_vocab) */
+    int *token_bytes;          /* (n_vocab) */
+    int quantized;             /* model holds decoded quantized weights */
+    qh_quant_result quant;     /* their specs, parts and byte accounting */
 } loaded_model;
 
-static int load_model_and_tokenizer(const char *arg, loaded_model *lm, qh_err *err)
+/* Options shared by every command that quantizes: --method, --include, --exclude,
+ * --override, --kept-dtype.  Returns 1 if c was one of them, -1 on a bad value. */
+#define SCOPE_LONGOPTS                                                                         \
+    {"method", required_argument, 0, 1001}, {"include", required_argument, 0, 1002},          \
+        {"exclude", required_argument, 0, 1003}, {"override", required_argument, 0, 1004},    \
+        {"kept-dtype", required_argument, 0, 1005}
+
+static int scope_option(int c, char *arg, qh_quant_opts *q, const char *cmd)
+{
+    switch (c) {
+    case 1001: q->spec = arg; return 1;
+    case 1002:
+        if (q->n_include == QH_MAX_PATTERNS) return usage_error(cmd, "too many --include patterns%s", ""), -1;
+        q->include[q->n_include++] = arg;
+        return 1;
+    case 1003:
+        if (q->n_exclude == QH_MAX_PATTERNS) return usage_error(cmd, "too many --exclude patterns%s", ""), -1;
+        q->exclude[q->n_exclude++] = arg;
+        return 1;
+    case 1004: {
+        char *eq = strchr(arg, '=');
+        if (!eq || eq == arg || !eq[1] || q->n_override == QH_MAX_PATTERNS)
+            return usage_error(cmd, "--override '%s' must be PATTERN=SPEC", arg), -1;
+        *eq = 0;
+        q->override_pattern[q->n_override] = arg;
+        q->override_spec[q->n_override++] = eq + 1;
+        return 1;
+    }
+    case 1005:
+        if (qh_dtype_from_name(arg, &q->kept_dtype) != 0 ||
+            (q->kept_dtype != QH_DT_F16 && q->kept_dtype != QH_DT_BF16 && q->kept_dtype != QH_DT_F32))
+            return usage_error(cmd, "--kept-dtype '%s' must be F16, BF16 or F32", arg), -1;
+        return 1;
+    }
+    return 0;
+}
+
+static int scope_without_method(const qh_quant_opts *q)
+{
+    return !q->spec && (q->n_include || q->n_exclude || q->n_override);
+}
+
+/* Loads a model directory (optionally quantizing it in memory with q->spec) or a packed
+ * qharness file, and its tokenizer: beside a packed file, else its source model directory. */
+static int load_model_and_tokenizer(const char *arg, const qh_quant_opts *q, loaded_model *lm, qh_err *err)
 {
     memset(lm, 0, sizeof *lm);
-    char *dir = qh_resolve_model_dir(arg);
-    int rc = qh_model_load(dir, &lm->model, 1, err);
+    char *dir = NULL;
+    int rc;
+    if (qh_is_packed_file(arg)) {
+        if (q && q->spec) return qh_fail(err, "%s: already quantized; --method applies to a model directory", arg);
+        rc = qh_quant_load(arg, &lm->model, &lm->quant, err);
+        lm->quantized = rc == 0;
+        if (rc == 0) {
+            char *beside = qh_strdup(arg), *slash = strrchr(beside, '/');
+            if (slash) *slash = 0;
+            else strcpy(beside, ".");
+            char *v1 = qh_path_join(beside, "vocab.json"), *v2 = qh_path_join(beside, "encoder.json");
+            dir = qh_file_exists(v1) || qh_file_exists(v2) ? qh_strdup(beside) : qh_strdup(lm->model->dir);
+            free(v1);
+            free(v2);
+            free(beside);
+            if (!qh_is_dir(dir)) rc = qh_fail(err, "%s: its tokenizer is looked for beside it and in its source model directory %s, which is missing", arg, dir);
+        }
+    } else {
+        dir = qh_resolve_model_dir(arg);
+        rc = qh_model_load(dir, &lm->model, 1, err);
+        if (rc == 0 && q && q->spec) {
+            rc = qh_quantize_model(lm->model, q, &lm->quant, err);
+            lm->quantized = rc == 0;
+        }
+    }
     if (rc == 0) rc = qh_tokenizer_load_dir(dir, &lm->tok, err);
     if (rc == 0 && qh_tokenizer_vocab_size(lm->tok) > lm->model->cfg.n_vocab)
-        rc = qh_fail(err, "%s: tokenizer has %d tokens but config.json vocab_size is %d", dir,
+        rc = qh_fail(err, "%s: tokenizer has %d tokens but the model's vocab_size is %d", dir,
                      qh_tokenizer_vocab_size(lm->tok), lm->model->cfg.n_vocab);
     free(dir);
     if (rc != 0) {
         qh_model_free(lm->model);
         qh_tokenizer_free(lm->tok);
+        qh_quant_result_free(&lm->quant);
         memset(lm, 0, sizeof *lm);
         return -1;
     }
@@ -78,6 +150,7 @@ static void free_loaded(loaded_model *lm)
 {
     qh_model_free(lm->model);
     qh_tokenizer_free(lm->tok);
+    qh_quant_result_free(&lm->quant);
     free(lm->token_bytes);
 }
 
@@ -177,21 +250,32 @@ static int cmd_tokenize(int argc, char **argv)
 
 /* ---- ppl -------------------------------------------------------------------------------- */
 
-static void print_ppl_json(const char *model_dir, const qh_model *m, const qh_text *text, const qh_ppl_result *r)
+static void print_ppl_json(const char *model_dir, const loaded_model *lm, const qh_text *text, const qh_ppl_result *r)
 {
+    const qh_model *m = lm->model;
     printf("{\"model\":\"%s\",\"model_sha256\":\"%s\",\"dataset\":\"%s\",\"dataset_sha256\":\"%s\","
            "\"ctx\":%d,\"stride\":%d,\"max_tokens\":%ld,\"tokens_total\":%ld,\"tokens_scored\":%ld,"
            "\"windows\":%d,\"nll_sum\":%.6f,\"mean_nll\":%.8f,\"ppl\":%.6f,\"ppl_ci95\":[%.6f,%.6f],"
            "\"ci_method\":\"bootstrap over windows\",\"n_boot\":%d,\"seed\":%lu,"
-           "\"bits_per_byte\":%.6f,\"bytes_scored\":%ld,\"seconds\":%.3f,\"tokens_per_s\":%.1f,\"threads\":%d}\n",
+           "\"bits_per_byte\":%.6f,\"bytes_scored\":%ld,\"seconds\":%.3f,\"tokens_per_s\":%.1f,\"threads\":%d",
            model_dir, m->sha256, text->name, text->sha256, r->ctx, r->stride, r->max_tokens, r->tokens_total,
            r->tokens_scored, r->windows, r->nll_sum, r->mean_nll, r->ppl, r->ppl_lo, r->ppl_hi, r->n_boot, r->seed,
            r->bits_per_byte, r->bytes_scored, r->seconds, r->tokens_forward / r->seconds, qh_threads());
+    if (lm->quantized) {
+        const qh_quant_result *q = &lm->quant;
+        printf(",\"method\":\"%s\",\"kept_dtype\":\"%s\",\"quantized_tensors\":%d,\"params_quantized\":%zu,"
+               "\"params_total\":%zu,\"bytes_quantized\":%zu,\"bytes_total\":%zu,\"bpp_quantized\":%.6f,\"bpp_model\":%.6f",
+               q->spec, qh_dtype_name(q->kept_dtype), q->n_q, q->params_quantized, q->params_total, q->bytes_quantized,
+               q->bytes_total, q->bpp_quantized, q->bpp_model);
+    }
+    printf("}\n");
 }
 
-static void print_ppl_text(const char *model_dir, const qh_model *m, const qh_text *text, const qh_ppl_result *r)
+static void print_ppl_text(const char *model_dir, const loaded_model *lm, const qh_text *text, const qh_ppl_result *r)
 {
+    const qh_model *m = lm->model;
     printf("model        %s (%s weights, %.2fM parameters, sha256 %.12s)\n", model_dir, m->dtype, m->n_params / 1e6, m->sha256);
+    if (lm->quantized) qh_quant_print_report(stdout, m, &lm->quant, 0);
     printf("text         %s (%s, sha256 %.12s), %ld tokens%s\n", text->name, text->path, text->sha256,
            r->tokens_total, r->max_tokens ? " after --max-tokens" : "");
     printf("protocol     windows of ctx %d, stride %d; each token scored once, given the tokens before it in its window\n",
@@ -210,8 +294,10 @@ static int cmd_ppl(int argc, char **argv)
         {"ctx", required_argument, 0, 'c'},   {"stride", required_argument, 0, 's'},
         {"max-tokens", required_argument, 0, 'm'}, {"json", no_argument, 0, 'j'},
         {"seed", required_argument, 0, 'S'},  {"batch", required_argument, 0, 'b'},
-        {"boot", required_argument, 0, 'B'},  {0, 0, 0, 0}};
+        {"boot", required_argument, 0, 'B'},  SCOPE_LONGOPTS, {0, 0, 0, 0}};
     qh_ppl_opts opts = {0};
+    qh_quant_opts qopts;
+    qh_quant_opts_init(&qopts);
     opts.seed = 1;
     int json = 0, c;
     long v;
@@ -226,10 +312,15 @@ static int cmd_ppl(int argc, char **argv)
         case 'b': if (parse_long(optarg, 1, 4096, &v)) return usage_error("ppl", "--batch '%s' is not a positive integer", optarg); opts.batch = (int)v; break;
         case 'B': if (parse_long(optarg, 10, 1000000, &v)) return usage_error("ppl", "--boot '%s' must be an integer >= 10", optarg); opts.n_boot = (int)v; break;
         case 'j': json = 1; break;
-        default: return usage_error("ppl", "unknown option '%s'", argv[optind - 1]);
+        default: {
+            int k = scope_option(c, optarg, &qopts, "ppl");
+            if (k < 0) return EXIT_USAGE;
+            if (k == 0) return usage_error("ppl", "unknown option '%s'", argv[optind - 1]);
+        }
         }
     }
     if (argc - optind != 2) return usage_error("ppl", "expected MODEL and TEXT%s", "");
+    if (scope_without_method(&qopts)) return usage_error("ppl", "--include/--exclude/--override need --method%s", "");
     qh_err err;
     loaded_model lm;
     qh_text text;
@@ -238,7 +329,7 @@ static int cmd_ppl(int argc, char **argv)
     qh_ppl_result res = {0};
     int rc = 1;
     char *model_dir = qh_resolve_model_dir(argv[optind]);
-    if (load_model_and_tokenizer(argv[optind], &lm, &err) != 0) {
+    if (load_model_and_tokenizer(argv[optind], &qopts, &lm, &err) != 0) {
         free(model_dir);
         return die(&err);
     }
@@ -251,13 +342,11 @@ static int cmd_ppl(int argc, char **argv)
     }
     if (qh_eval_ppl(lm.model, ids, (long)n, lm.token_bytes, &opts, &res, &err) != 0) {
         /* name the subject: the text that was too short, the option that was out of range */
-        char msg[sizeof err.msg];
-        snprintf(msg, sizeof msg, "%s: %s", text.path, err.msg);
-        snprintf(err.msg, sizeof err.msg, "%s", msg);
+        qh_err_prefix(&err, "%s", text.path);
         goto fail_text;
     }
-    if (json) print_ppl_json(model_dir, lm.model, &text, &res);
-    else print_ppl_text(model_dir, lm.model, &text, &res);
+    if (json) print_ppl_json(model_dir, &lm, &text, &res);
+    else print_ppl_text(model_dir, &lm, &text, &res);
     rc = 0;
 fail_text:
     free(ids);
@@ -266,6 +355,87 @@ fail_text:
 fail_model:
     free_loaded(&lm);
     free(model_dir);
+    return rc == 0 ? 0 : die(&err);
+}
+
+/* ---- methods / quantize ----------------------------------------------------------------- */
+
+static int cmd_methods(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("Quantization methods (spec: \"NAME key=value ...\"; wrappers: \"NAME key=value ... + INNER SPEC\"):\n");
+    for (int i = 0; qh_methods[i]; i++) {
+        const qh_method *m = qh_methods[i];
+        printf("\n%s%s\n  %s\n", m->name, m->is_wrapper ? " ... + INNER" : "", m->summary);
+        for (const qh_param *p = m->params; p->name; p++) {
+            char range[64], def[64];
+            if (p->type == QH_PARAM_ENUM) {
+                const char *c = p->choices;
+                for (int k = 0; k < (int)p->def && c; k++) c = strchr(c, '|') ? strchr(c, '|') + 1 : NULL;
+                snprintf(def, sizeof def, "%.*s", c ? (int)strcspn(c, "|") : 1, c ? c : "?");
+                snprintf(range, sizeof range, "one of %s", p->choices);
+            } else {
+                snprintf(def, sizeof def, "%g", p->def);
+                snprintf(range, sizeof range, "%s in [%.10g, %.10g]", p->type == QH_PARAM_INT ? "int" : "real", p->min, p->max);
+            }
+            printf("  %-8s %-24s default %-6s %s\n", p->name, range, def, p->help);
+        }
+    }
+    return 0;
+}
+
+static int cmd_quantize(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"output", required_argument, 0, 'o'}, {"tensors", no_argument, 0, 't'},
+                                             SCOPE_LONGOPTS, {0, 0, 0, 0}};
+    qh_quant_opts q;
+    qh_quant_opts_init(&q);
+    const char *output = NULL;
+    int per_tensor = 0, c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'o': output = optarg; break;
+        case 't': per_tensor = 1; break;
+        default: {
+            int k = scope_option(c, optarg, &q, "quantize");
+            if (k < 0) return EXIT_USAGE;
+            if (k == 0) return usage_error("quantize", "unknown option '%s'", argv[optind - 1]);
+        }
+        }
+    }
+    if (argc - optind != 1) return usage_error("quantize", "expected one MODEL argument%s", "");
+    if (!q.spec) return usage_error("quantize", "--method SPEC is required (see 'qharness methods')%s", "");
+    qh_err err;
+    char *dir = qh_resolve_model_dir(argv[optind]);
+    qh_model *m;
+    qh_quant_result res;
+    if (qh_model_load(dir, &m, 1, &err) != 0) {
+        free(dir);
+        return die(&err);
+    }
+    int rc = qh_quantize_model(m, &q, &res, &err);
+    if (rc == 0) {
+        printf("model        %s (sha256 %.12s)\n", dir, m->sha256);
+        qh_quant_print_report(stdout, m, &res, per_tensor);
+        if (output) {
+            rc = qh_quant_write(output, m, &res, &err);
+            if (rc == 0) {
+                qh_safetensors st;
+                rc = qh_st_open(output, &st, &err);
+                if (rc == 0) {
+                    printf("written      %s: %zu bytes (%zu of tensors = %.4f bpp x %zu parameters / 8, %zu of header)\n",
+                           output, st.map_size, res.bytes_total, res.bpp_model, res.params_total, st.data_start);
+                    qh_st_close(&st);
+                }
+            }
+        }
+        qh_quant_result_free(&res);
+    }
+    qh_model_free(m);
+    free(dir);
     return rc == 0 ? 0 : die(&err);
 }
 
@@ -291,7 +461,7 @@ static int cmd_bench(int argc, char **argv)
     const char *model_arg = optind < argc ? argv[optind] : "default";
     qh_err err;
     loaded_model lm;
-    if (load_model_and_tokenizer(model_arg, &lm, &err) != 0) return die(&err);
+    if (load_model_and_tokenizer(model_arg, NULL, &lm, &err) != 0) return die(&err);
     qh_text text;
     int *ids = NULL;
     size_t n;
@@ -323,8 +493,12 @@ static const struct command {
     const char *summary;
 } commands[] = {
     {"info", cmd_info, "info MODEL", "config, parameter counts by group, dtype and sha256 of a model"},
-    {"ppl", cmd_ppl, "ppl MODEL TEXT [--ctx N] [--stride S] [--max-tokens N] [--seed S] [--json]",
+    {"ppl", cmd_ppl, "ppl MODEL|PACKED.safetensors TEXT [--ctx N] [--stride S] [--max-tokens N] [--seed S] [--json] [--method SPEC ...]",
      "perplexity with a bootstrap 95% interval; TEXT is a dataset name or a UTF-8 file"},
+    {"methods", cmd_methods, "methods", "list the quantization methods and their parameters"},
+    {"quantize", cmd_quantize,
+     "quantize MODEL --method SPEC [-o FILE] [--include P] [--exclude P] [--override P=SPEC] [--kept-dtype F16|BF16|F32] [--tensors]",
+     "quantize a model; report bits per parameter from the packed bytes; write the packed file"},
     {"tokenize", cmd_tokenize, "tokenize MODEL TEXT", "print the GPT-2 token ids of a text, one per line"},
     {"bench", cmd_bench, "bench [MODEL] [--ctx N] [--batch B] [--windows W]",
      "forward-pass tokens/s and GFLOP/s next to OpenBLAS sgemm on the same shapes"},

@@ -96,7 +96,7 @@ qh_tensor *qh_model_tensor(qh_model *m, const char *name)
 }
 
 /* The canonical tensor table for a config, in file-independent order. */
-static void expected_tensors(qh_model *m)
+void qh_model_expected_tensors(qh_model *m)
 {
     const qh_config *c = &m->cfg;
     int C = c->n_embd;
@@ -130,7 +130,7 @@ static void expected_tensors(qh_model *m)
 #undef ADD
 }
 
-static void wire_pointers(qh_model *m)
+void qh_model_wire(qh_model *m)
 {
     int L = m->cfg.n_layer;
     m->wte = m->tensors[0].data;
@@ -202,7 +202,7 @@ int qh_model_load(const char *dir, qh_model **out, int compute_sha, qh_err *err)
     }
     if (qh_st_open(m->weights_path, &st, err) != 0) goto fail;
     have_st = 1;
-    expected_tensors(m);
+    qh_model_expected_tensors(m);
     const qh_config *c = &m->cfg;
     const qh_st_tensor **found = qh_calloc((size_t)m->n_tensors, sizeof *found);
     const qh_st_tensor *lm_head = NULL;
@@ -280,7 +280,7 @@ int qh_model_load(const char *dir, qh_model **out, int compute_sha, qh_err *err)
             m->n_params += (size_t)c->n_vocab * c->n_embd;
         }
     }
-    wire_pointers(m);
+    qh_model_wire(m);
     qh_st_close(&st);
     have_st = 0;
     if (compute_sha && qh_sha256_file(m->weights_path, m->sha256, err) != 0) goto fail;

@@ -57,6 +57,11 @@ void qh_model_free(qh_model *m);
 
 qh_tensor *qh_model_tensor(qh_model *m, const char *name);
 
+/* For loaders of other formats: fill m->tensors with the canonical table for m->cfg (data
+ * NULL), then, once every tensor has data, set the block pointers (and the tied head). */
+void qh_model_expected_tensors(qh_model *m);
+void qh_model_wire(qh_model *m);
+
 /* Resolves a model argument: a directory, or the name of a model under <home>/models/
  * ("default" is the embedded gpt2-gutenberg-18m).  Returns a malloc'd path. */
 char *qh_resolve_model_dir(const char *arg);

@@ -27,6 +27,25 @@ int qh_fail(qh_err *err, const char *fmt, ...)
     return -1;
 }
 
+void qh_err_prefix(qh_err *err, const char *fmt, ...)
+{
+    if (!err) return;
+    char prefix[512], old[sizeof err->msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, err->msg, sizeof old);
+    size_t k = strlen(prefix);
+    if (k + 2 >= sizeof err->msg) k = sizeof err->msg - 3;
+    memcpy(err->msg, prefix, k);
+    memcpy(err->msg + k, ": ", 2);
+    size_t rest = sizeof err->msg - k - 3, ol = strlen(old);
+    if (ol > rest) ol = rest;
+    memcpy(err->msg + k + 2, old, ol);
+    err->msg[k + 2 + ol] = 0;
+}
+
 static void out_of_memory(size_t n)
 {
     fprintf(stderr, "qharness: out of memory (asked for %zu bytes)\n", n);

@@ -19,6 +19,9 @@ typedef struct {
  * `return qh_fail(err, "...")`. */
 int qh_fail(qh_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Prepends "PREFIX: " to the message already in err. */
+void qh_err_prefix(qh_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 void *qh_malloc(size_t n);             /* aborts on out-of-memory: there is no recovery */
 void *qh_calloc(size_t n, size_t size);
 void *qh_realloc(void *p, size_t n);

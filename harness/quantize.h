@@ -1,0 +1,75 @@
+/* quantize.h - quantize a whole model with the method registry, account for every byte, and
+ * write / read the packed safetensors format.
+ *
+ * Scope: by default the four linear weights of every block (attn.c_attn, attn.c_proj,
+ * mlp.c_fc, mlp.c_proj); --include / --exclude glob patterns widen or narrow it (wte.weight,
+ * wpe.weight), and PATTERN=SPEC overrides give a tensor family another method.  Every other
+ * tensor is "kept" in the chosen float dtype (default F16), in memory exactly as in the file.
+ *
+ * Packed file: a safetensors file holding, for each quantized weight W, its packed parts as
+ * tensors "W.<part>" (U8/U16/U32/F16...), every kept tensor under its own name, and one
+ * metadata entry "qharness" (JSON: format, harness version, source model and sha256, config,
+ * method per tensor with its shape).  bpp is computed from the bytes of these tensors:
+ *     whole-model bpp * parameters / 8 == sum of the tensor bytes in the file. */
+#ifndef QH_QUANTIZE_H
+#define QH_QUANTIZE_H
+
+#include <stdio.h>
+
+#include "../methods/method.h"
+#include "model.h"
+
+#define QH_MAX_PATTERNS 32
+
+typedef struct {
+    const char *spec;                         /* default method for the scope */
+    const char *include[QH_MAX_PATTERNS];     /* added to the default scope */
+    int n_include;
+    const char *exclude[QH_MAX_PATTERNS];
+    int n_exclude;
+    const char *override_pattern[QH_MAX_PATTERNS], *override_spec[QH_MAX_PATTERNS];
+    int n_override;
+    qh_dtype kept_dtype;                      /* F16 (default), BF16 or F32 */
+} qh_quant_opts;
+
+typedef struct {
+    char name[64];
+    char spec[256];           /* canonical method spec */
+    int rows, cols;           /* as the method saw it: (out, in) */
+    int transposed;           /* stored (in, out) in the checkpoint (Conv1D) */
+    qh_packed packed;
+    double rel_error;         /* ||W - W_hat||_F / ||W||_F */
+} qh_qtensor;
+
+typedef struct {
+    int n_q;
+    qh_qtensor *q;
+    char spec[256];                       /* the default spec, canonical */
+    qh_dtype kept_dtype;
+    size_t params_total, params_quantized;
+    size_t bytes_total;                   /* every tensor of the packed model */
+    size_t bytes_quantized, bytes_kept;
+    size_t bytes_by_kind[QH_PART_KINDS];  /* over the quantized tensors */
+    double bpp_quantized, bpp_model;
+    double seconds_encode, seconds_decode;
+    char source_sha256[65];
+} qh_quant_result;
+
+void qh_quant_opts_init(qh_quant_opts *o);
+
+/* Quantizes m in place (decoded weights replace the originals; kept tensors are rounded to
+ * the kept dtype) and fills res with the packed parts and the accounting. */
+int qh_quantize_model(qh_model *m, const qh_quant_opts *o, qh_quant_result *res, qh_err *err);
+void qh_quant_result_free(qh_quant_result *res);
+
+int qh_quant_write(const char *path, const qh_model *m, const qh_quant_result *res, qh_err *err);
+
+/* 1 if path is a packed qharness file (a regular file with "qharness" metadata). */
+int qh_is_packed_file(const char *path);
+/* Loads and decodes a packed file; res gets the per-tensor specs, parts and accounting as
+ * read from the file. */
+int qh_quant_load(const char *path, qh_model **out, qh_quant_result *res, qh_err *err);
+
+void qh_quant_print_report(FILE *f, const qh_model *m, const qh_quant_result *res, int per_tensor);
+
+#endif
