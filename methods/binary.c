@@ -30,6 +30,20 @@ void qh_binarize_stage(float *r, int rows, int cols, int group, uint8_t *signs, 
         }
 }
 
+void qh_binary_accumulate(float *w, int rows, int cols, int group, const uint8_t *signs, const uint16_t *alphas)
+{
+    int G = qh_group_size(group, cols), ng = qh_groups_per_row(G, cols);
+#pragma omp parallel for
+    for (int r = 0; r < rows; r++)
+        for (int g = 0; g < ng; g++) {
+            int c0 = g * G, len = c0 + G <= cols ? G : cols - c0;
+            float a = qh_f16_to_f32(alphas[(size_t)r * ng + g]);
+            size_t base = (size_t)r * cols + (size_t)c0;
+            float *dst = w + base;
+            for (int i = 0; i < len; i++) dst[i] += ((signs[(base + i) >> 3] >> ((base + i) & 7)) & 1) ? a : -a;
+        }
+}
+
 static const qh_param params[] = {
     {"group", QH_PARAM_INT, 0, 0, 1 << 20, NULL, "input features per scale; 0 = one scale per output channel"},
     {0}};
@@ -56,12 +70,8 @@ static int decode(const qh_spec *spec, const qh_packed *in, qh_matrix *w, qh_err
     if (qh_packed_expect(in, "signs", QH_DT_U8, qh_bits_bytes(n, 1), &ps, err) ||
         qh_packed_expect(in, "scales", QH_DT_F16, (size_t)w->rows * ng, &pa, err))
         return -1;
-    const uint16_t *a = pa->data;
-    for (int r = 0; r < w->rows; r++)
-        for (int c = 0; c < w->cols; c++) {
-            size_t i = (size_t)r * w->cols + c;
-            w->data[i] = qh_sign_at(ps->data, i) * qh_f16_to_f32(a[(size_t)r * ng + c / G]);
-        }
+    memset(w->data, 0, n * sizeof(float));
+    qh_binary_accumulate(w->data, w->rows, w->cols, group, ps->data, pa->data);
     return 0;
 }
 

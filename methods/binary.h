@@ -12,4 +12,7 @@ static inline float qh_sign_at(const uint8_t *bits, size_t i) { return (bits[i >
  * writes signs (packed) and alpha (F16-rounded, as float) and subtracts alpha * sign from r. */
 void qh_binarize_stage(float *r, int rows, int cols, int group, uint8_t *signs, uint16_t *alphas);
 
+/* w (rows, cols) += alpha_g * sign, for one stage (signs packed, alphas F16 (rows, groups)). */
+void qh_binary_accumulate(float *w, int rows, int cols, int group, const uint8_t *signs, const uint16_t *alphas);
+
 #endif

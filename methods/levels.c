@@ -58,9 +58,15 @@ int qh_levels_decode(const float levels[16], int block, const qh_packed *in, qh_
     uint8_t *codes = qh_malloc(n);
     qh_bits_unpack(codes, pc->data, n, 4);
     const uint16_t *scales = ps->data;
+#pragma omp parallel for
     for (int r = 0; r < w->rows; r++)
-        for (int c = 0; c < w->cols; c++)
-            w->data[(size_t)r * w->cols + c] = levels[codes[(size_t)r * w->cols + c]] * qh_f16_to_f32(scales[(size_t)r * ng + c / G]);
+        for (int g = 0; g < ng; g++) {
+            int c0 = g * G, len = c0 + G <= w->cols ? G : w->cols - c0;
+            float s = qh_f16_to_f32(scales[(size_t)r * ng + g]);
+            const uint8_t *cd = codes + (size_t)r * w->cols + c0;
+            float *dst = w->data + (size_t)r * w->cols + c0;
+            for (int i = 0; i < len; i++) dst[i] = levels[cd[i]] * s;
+        }
     free(codes);
     return 0;
 }

@@ -28,22 +28,16 @@ static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib
 static int decode(const qh_spec *spec, const qh_packed *in, qh_matrix *w, qh_err *err)
 {
     int k = (int)qh_spec_get(spec, "k"), group = (int)qh_spec_get(spec, "group");
-    int G = qh_group_size(group, w->cols), ng = qh_groups_per_row(G, w->cols);
+    int ng = qh_groups_per_row(group, w->cols);
     size_t n = (size_t)w->rows * w->cols, sb = qh_bits_bytes(n, 1), na = (size_t)w->rows * ng;
     const qh_part *ps, *pa;
     if (qh_packed_expect(in, "signs", QH_DT_U8, (size_t)k * sb, &ps, err) ||
         qh_packed_expect(in, "scales", QH_DT_F16, (size_t)k * na, &pa, err))
         return -1;
     memset(w->data, 0, n * sizeof(float));
-    for (int s = 0; s < k; s++) {
-        const uint8_t *signs = (const uint8_t *)ps->data + s * sb;
-        const uint16_t *a = (const uint16_t *)pa->data + s * na;
-        for (int r = 0; r < w->rows; r++)
-            for (int c = 0; c < w->cols; c++) {
-                size_t i = (size_t)r * w->cols + c;
-                w->data[i] += qh_sign_at(signs, i) * qh_f16_to_f32(a[(size_t)r * ng + c / G]);
-            }
-    }
+    for (int s = 0; s < k; s++)
+        qh_binary_accumulate(w->data, w->rows, w->cols, group, (const uint8_t *)ps->data + s * sb,
+                             (const uint16_t *)pa->data + s * na);
     return 0;
 }
 

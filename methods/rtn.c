@@ -85,11 +85,15 @@ int qh_rtn_decode_parts(const qh_packed *in, int bits, int group, int asym, qh_m
     qh_bits_unpack(codes, pc->data, n, bits);
     if (asym) qh_bits_unpack(zeros, pz->data, ngroups, bits);
     const uint16_t *scales = ps->data;
+#pragma omp parallel for
     for (int r = 0; r < w->rows; r++)
-        for (int c = 0; c < w->cols; c++) {
-            size_t gi = (size_t)r * ng + c / G;
-            int z = asym ? zeros[gi] : 1 << (bits - 1);
-            w->data[(size_t)r * w->cols + c] = (float)((int)codes[(size_t)r * w->cols + c] - z) * qh_f16_to_f32(scales[gi]);
+        for (int g = 0; g < ng; g++) {
+            size_t gi = (size_t)r * ng + g;
+            int c0 = g * G, len = c0 + G <= w->cols ? G : w->cols - c0;
+            float s = qh_f16_to_f32(scales[gi]), z = (float)(asym ? zeros[gi] : 1 << (bits - 1));
+            const uint8_t *cd = codes + (size_t)r * w->cols + c0;
+            float *dst = w->data + (size_t)r * w->cols + c0;
+            for (int i = 0; i < len; i++) dst[i] = ((float)cd[i] - z) * s;
         }
     free(codes);
     free(zeros);

@@ -61,14 +61,27 @@ static int decode(const qh_spec *spec, const qh_packed *in, qh_matrix *w, qh_err
         return -1;
     const uint8_t *packed = pc->data;
     const uint16_t *scales = ps->data;
-    for (size_t i = 0; i < n; i += 5) {
-        unsigned v = packed[i / 5];
-        for (size_t k = 0; k < 5 && i + k < n; k++, v /= 3) {
-            size_t idx = i + k;
-            int r = (int)(idx / (size_t)w->cols), c = (int)(idx % (size_t)w->cols);
-            w->data[idx] = (float)((int)(v % 3) - 1) * qh_f16_to_f32(scales[(size_t)r * ng + c / G]);
-        }
+    /* base-3 digits of every byte, once: 243 x 5 */
+    static signed char digits[243][5];
+    static int ready;
+    if (!ready) {
+        for (int v = 0; v < 243; v++)
+            for (int k = 0, x = v; k < 5; k++, x /= 3) digits[v][k] = (signed char)(x % 3 - 1);
+        ready = 1;
     }
+    float *trit = w->data; /* decode the codes in place, then scale by row and group */
+    for (size_t i = 0; i < n; i += 5) {
+        const signed char *d = digits[packed[i / 5] < 243 ? packed[i / 5] : 121];
+        for (size_t k = 0; k < 5 && i + k < n; k++) trit[i + k] = d[k];
+    }
+#pragma omp parallel for
+    for (int r = 0; r < w->rows; r++)
+        for (int g = 0; g < ng; g++) {
+            int c0 = g * G, len = c0 + G <= w->cols ? G : w->cols - c0;
+            float s = qh_f16_to_f32(scales[(size_t)r * ng + g]);
+            float *dst = w->data + (size_t)r * w->cols + c0;
+            for (int i = 0; i < len; i++) dst[i] *= s;
+        }
     return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "methods/method.h"
 #include "testutil.h"
 
 /* Asserts a single line "qharness: ..." containing needle, and the exit code. */
@@ -226,6 +227,56 @@ START_TEST(dataset_checksum_is_enforced)
 }
 END_TEST
 
+START_TEST(methods_quantize_and_packed_ppl)
+{
+    char *out, args[4096];
+    int rc = tu_run_cli("methods", &out);
+    ck_assert_int_eq(rc, 0);
+    for (int i = 0; qh_methods[i]; i++) {
+        char needle[64];
+        snprintf(needle, sizeof needle, "\n%s", qh_methods[i]->name);
+        ck_assert_msg(strstr(out, needle), "'methods' does not list %s", qh_methods[i]->name);
+    }
+    free(out);
+    char *dir = tu_tmpdir(), *packed = qh_path_join(dir, "rtn3.safetensors");
+    snprintf(args, sizeof args, "quantize default --method 'rtn bits=3 group=64' -o %s", packed);
+    rc = tu_run_cli(args, &out);
+    ck_assert_msg(rc == 0, "%s", out);
+    ck_assert_msg(strstr(out, "quantized    24 tensors, 4718592 of 17670400 parameters"), "%s", out);
+    ck_assert_msg(strstr(out, "bpp          3.2500 bits/weight"), "%s", out);
+    ck_assert_msg(strstr(out, "written      "), "%s", out);
+    free(out);
+    /* the packed file and the in-memory quantization give the same numbers */
+    snprintf(args, sizeof args, "ppl %s wikitext2-test --max-tokens 1024 --json", packed);
+    char *a, *b;
+    ck_assert_int_eq(tu_run_cli(args, &a), 0);
+    ck_assert_int_eq(tu_run_cli("ppl default wikitext2-test --max-tokens 1024 --json --method 'rtn bits=3 group=64'", &b), 0);
+    cJSON *ja = cJSON_Parse(a), *jb = cJSON_Parse(b);
+    ck_assert_msg(ja && jb, "%s\n%s", a, b);
+    ck_assert_double_eq(cJSON_GetObjectItem(ja, "nll_sum")->valuedouble, cJSON_GetObjectItem(jb, "nll_sum")->valuedouble);
+    ck_assert_double_eq(cJSON_GetObjectItem(ja, "bpp_quantized")->valuedouble, 3.25);
+    ck_assert_double_eq(cJSON_GetObjectItem(ja, "bpp_model")->valuedouble, cJSON_GetObjectItem(jb, "bpp_model")->valuedouble);
+    ck_assert_str_eq(cJSON_GetObjectItem(ja, "method")->valuestring, "rtn bits=3 group=64 scheme=sym");
+    ck_assert_int_eq(cJSON_GetObjectItem(ja, "params_quantized")->valueint, 4718592);
+    cJSON_Delete(ja);
+    cJSON_Delete(jb);
+    free(a);
+    free(b);
+    /* bad specs and options */
+    expect_error("quantize default --method 'rtn bits=9'", 1, "method 'rtn': bits=9 is out of range [2, 8]");
+    expect_error("quantize default --method 'rtm bits=3'", 1, "unknown method 'rtm'");
+    expect_error("quantize default --method 'rtn bits=3' --include 'h.*.mlp.c_fcc.weight'", 1, "matches no tensor");
+    expect_error("quantize default", 2, "--method SPEC is required");
+    expect_error("ppl default wikitext2-test --include wte.weight", 2, "need --method");
+    expect_error("quantize default --method rtn --override nopattern", 2, "--override 'nopattern' must be PATTERN=SPEC");
+    expect_error("quantize default --method rtn --kept-dtype Q8", 2, "--kept-dtype 'Q8' must be F16, BF16 or F32");
+    snprintf(args, sizeof args, "ppl %s wikitext2-test --method rtn", packed);
+    expect_error(args, 1, "already quantized");
+    free(packed);
+    free(dir);
+}
+END_TEST
+
 Suite *suite_cli(void)
 {
     Suite *s = suite_create("cli");
@@ -236,6 +287,7 @@ Suite *suite_cli(void)
     tcase_add_test(tc, bad_model_directories);
     tcase_add_test(tc, bad_texts_and_options);
     tcase_add_test(tc, dataset_checksum_is_enforced);
+    tcase_add_test(tc, methods_quantize_and_packed_ppl);
     tcase_set_timeout(tc, 300);
     suite_add_tcase(s, tc);
     return s;

@@ -192,6 +192,8 @@ int main(void)
     srunner_add_suite(sr, suite_safetensors());
     srunner_add_suite(sr, suite_model());
     srunner_add_suite(sr, suite_ppl());
+    srunner_add_suite(sr, suite_methods());
+    srunner_add_suite(sr, suite_quantize());
     srunner_add_suite(sr, suite_cli());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

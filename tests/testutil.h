@@ -43,5 +43,7 @@ Suite *suite_safetensors(void);
 Suite *suite_model(void);
 Suite *suite_ppl(void);
 Suite *suite_cli(void);
+Suite *suite_methods(void);
+Suite *suite_quantize(void);
 
 #endif

@@ -1,0 +1,419 @@
+/* check_methods.c - every registered method round-trips (loop test over the registry, so a
+ * new method is tested the moment it is registered), and each keeps its own promise. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "methods/method.h"
+#include "testutil.h"
+
+/* Laplace-like weights with a few large outliers, as trained matrices have. */
+static qh_matrix random_matrix(int rows, int cols, unsigned seed)
+{
+    qh_matrix m = {rows, cols, qh_malloc((size_t)rows * cols * sizeof(float))};
+    for (size_t i = 0; i < (size_t)rows * cols; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        double u = ((seed >> 8) + 0.5) / 16777216.0;
+        double v = u < 0.5 ? log(2 * u) : -log(2 * (1 - u));
+        if (i % 97 == 0) v *= 6;
+        m.data[i] = (float)(0.02 * v);
+    }
+    return m;
+}
+
+static double rel_error(const qh_matrix *a, const qh_matrix *b)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < (size_t)a->rows * a->cols; i++) {
+        num += ((double)a->data[i] - b->data[i]) * ((double)a->data[i] - b->data[i]);
+        den += (double)a->data[i] * a->data[i];
+    }
+    return sqrt(num / den);
+}
+
+/* Encodes + decodes with a spec; returns the decoded matrix and fills bpp. */
+static qh_matrix roundtrip(const char *spec_text, const qh_matrix *w, double *bpp, qh_packed *keep)
+{
+    qh_spec *spec;
+    qh_err err;
+    ck_assert_msg(qh_spec_parse(spec_text, &spec, &err) == 0, "%s", err.msg);
+    qh_packed p = {0};
+    ck_assert_msg(spec->method->encode(spec, w, NULL, &p, &err) == 0, "%s: %s", spec_text, err.msg);
+    qh_matrix out = {w->rows, w->cols, qh_malloc((size_t)w->rows * w->cols * sizeof(float))};
+    ck_assert_msg(spec->method->decode(spec, &p, &out, &err) == 0, "%s: %s", spec_text, err.msg);
+    if (bpp) *bpp = 8.0 * qh_packed_bytes(&p) / ((double)w->rows * w->cols);
+    if (keep) *keep = p;
+    else qh_packed_free(&p);
+    qh_spec_free(spec);
+    return out;
+}
+
+START_TEST(every_method_round_trips)
+{
+    const qh_method *m = qh_methods[_i];
+    char spec_text[256];
+    snprintf(spec_text, sizeof spec_text, "%s%s", m->name, m->is_wrapper ? " + rtn bits=3" : "");
+    qh_spec *spec;
+    qh_err err;
+    ck_assert_msg(qh_spec_parse(spec_text, &spec, &err) == 0, "%s", err.msg);
+    /* the canonical form parses back to itself */
+    char canon[512], again[512];
+    qh_spec_canonical(spec, canon, sizeof canon);
+    qh_spec *spec2;
+    ck_assert_msg(qh_spec_parse(canon, &spec2, &err) == 0, "%s", err.msg);
+    qh_spec_canonical(spec2, again, sizeof again);
+    ck_assert_str_eq(canon, again);
+    qh_spec_free(spec2);
+    ck_assert(strlen(m->summary) > 10);
+    /* odd shapes: a last group shorter than the others, rows not a multiple of anything */
+    int shapes[3][2] = {{24, 200}, {7, 64}, {33, 130}};
+    for (int s = 0; s < 3; s++) {
+        qh_matrix w = random_matrix(shapes[s][0], shapes[s][1], 100u + (unsigned)s);
+        qh_packed p = {0};
+        double bpp;
+        qh_matrix out = roundtrip(canon, &w, &bpp, &p);
+        double e = rel_error(&w, &out);
+        ck_assert_msg(isfinite(e) && e < 1.0, "%s: relative error %g", canon, e);
+        /* every part has a known kind, and bpp is the bytes of the parts */
+        size_t bytes = 0;
+        for (int i = 0; i < p.n_parts; i++) {
+            ck_assert_msg(qh_part_kind_of(p.part[i].name) != QH_PART_KINDS, "%s: part '%s' has no kind", canon, p.part[i].name);
+            bytes += p.part[i].bytes;
+        }
+        ck_assert_double_eq(bpp, 8.0 * bytes / (w.rows * w.cols));
+        /* a missing part is a clean error, not a crash */
+        qh_packed broken = p;
+        broken.n_parts--;
+        ck_assert_int_eq(spec->method->decode(spec, &broken, &out, &err), -1);
+        qh_packed_free(&p);
+        free(w.data);
+        free(out.data);
+    }
+    qh_spec_free(spec);
+}
+END_TEST
+
+START_TEST(float_baselines)
+{
+    qh_matrix w = random_matrix(16, 48, 1);
+    double bpp;
+    qh_matrix o = roundtrip("fp32", &w, &bpp, NULL);
+    ck_assert_int_eq(memcmp(o.data, w.data, 16 * 48 * 4), 0);
+    ck_assert_double_eq(bpp, 32.0);
+    free(o.data);
+    o = roundtrip("fp16", &w, &bpp, NULL);
+    ck_assert_double_eq(bpp, 16.0);
+    for (int i = 0; i < 16 * 48; i++) ck_assert(fabsf(o.data[i] - w.data[i]) <= fabsf(w.data[i]) * 0x1p-11f + 1e-7f);
+    free(o.data);
+    o = roundtrip("bf16", &w, &bpp, NULL);
+    for (int i = 0; i < 16 * 48; i++) ck_assert(fabsf(o.data[i] - w.data[i]) <= fabsf(w.data[i]) * 0x1p-8f);
+    free(o.data);
+    free(w.data);
+}
+END_TEST
+
+START_TEST(rtn_error_bounds_and_bpp)
+{
+    qh_matrix w = random_matrix(32, 256, 2);
+    double prev_err[2] = {0, 0};
+    for (int bits = 2; bits <= 8; bits++)
+        for (int asym = 0; asym <= 1; asym++) {
+            char spec[64];
+            snprintf(spec, sizeof spec, "rtn bits=%d group=64 scheme=%s", bits, asym ? "asym" : "sym");
+            double bpp;
+            qh_matrix o = roundtrip(spec, &w, &bpp, NULL);
+            /* exact bytes: b-bit codes + an F16 scale per 64 (+ a b-bit zero point per 64) */
+            ck_assert_double_eq_tol(bpp, bits + 16.0 / 64 + (asym ? bits / 64.0 : 0), 1e-12);
+            for (int r = 0; r < 32; r++)
+                for (int g = 0; g < 4; g++) {
+                    float mx = 0, mn = 0, amax = 0;
+                    for (int i = 0; i < 64; i++) {
+                        float v = w.data[r * 256 + g * 64 + i];
+                        mx = v > mx ? v : mx;
+                        mn = v < mn ? v : mn;
+                        amax = fabsf(v) > amax ? fabsf(v) : amax;
+                    }
+                    float step = asym ? (mx - mn) / ((1 << bits) - 1) : amax / ((1 << (bits - 1)) - 1);
+                    /* sym: half a step (plus the F16 rounding of the scale);
+                     * asym: the rounded zero point shifts the grid by up to half a step, so
+                     * values at the edge of the range may be off by one step, inside by half */
+                    float lo_grid = mn + 0.5f * step, hi_grid = mx - 0.5f * step;
+                    for (int i = 0; i < 64; i++) {
+                        int k = r * 256 + g * 64 + i;
+                        float v = w.data[k], e = fabsf(o.data[k] - v);
+                        float bound = (!asym || (v >= lo_grid && v <= hi_grid)) ? 0.5f * step : step;
+                        ck_assert_msg(e <= bound * 1.002f + 1e-6f, "%s: error %g > %g", spec, e, bound);
+                    }
+                }
+            /* one more bit halves the step: the error must fall by nearly 2x (from 4 bits on,
+             * where clamping and rounding of the scale no longer dominate) */
+            double e = rel_error(&w, &o);
+            if (bits > 2) ck_assert_msg(e < prev_err[asym], "%s: error %g not below %g", spec, e, prev_err[asym]);
+            if (bits > 4) ck_assert_msg(prev_err[asym] / e > 1.7, "%s: error ratio %g", spec, prev_err[asym] / e);
+            prev_err[asym] = e;
+            free(o.data);
+        }
+    /* per output channel: one scale per row */
+    double bpp;
+    qh_matrix o = roundtrip("rtn bits=4", &w, &bpp, NULL);
+    ck_assert_double_eq_tol(bpp, 4 + 16.0 / 256, 1e-12);
+    free(o.data);
+    free(w.data);
+}
+END_TEST
+
+START_TEST(nf4_and_fp4_use_their_levels)
+{
+    static const float nf4[16] = {-1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f,
+                                  -0.28444138169288635f, -0.18477343022823334f, -0.09105003625154495f, 0.0f,
+                                  0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,
+                                  0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f};
+    static const float fp4[8] = {0, 0.5f, 1, 1.5f, 2, 3, 4, 6};
+    qh_matrix w = random_matrix(8, 128, 3);
+    double bpp;
+    qh_matrix o = roundtrip("nf4 block=64", &w, &bpp, NULL);
+    ck_assert_double_eq(bpp, 4.25);
+    for (int b = 0; b < 16; b++) { /* each block: value / absmax is one of the 16 levels */
+        float amax = 0;
+        for (int i = 0; i < 64; i++) amax = fmaxf(amax, fabsf(w.data[b * 64 + i]));
+        float s = qh_f16_round(amax);
+        for (int i = 0; i < 64; i++) {
+            float x = o.data[b * 64 + i] / s, best = 1e9f;
+            for (int l = 0; l < 16; l++) best = fminf(best, fabsf(x - nf4[l]));
+            ck_assert(best < 1e-6f);
+        }
+    }
+    free(o.data);
+    o = roundtrip("fp4 block=32", &w, &bpp, NULL);
+    ck_assert_double_eq(bpp, 4.5);
+    for (int b = 0; b < 32; b++) {
+        float amax = 0;
+        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(w.data[b * 32 + i]));
+        float s = qh_f16_round(amax / 6);
+        for (int i = 0; i < 32; i++) {
+            float x = fabsf(o.data[b * 32 + i]) / s, best = 1e9f;
+            for (int l = 0; l < 8; l++) best = fminf(best, fabsf(x - fp4[l]));
+            ck_assert(best < 1e-5f);
+        }
+    }
+    free(o.data);
+    free(w.data);
+}
+END_TEST
+
+START_TEST(binary_is_sign_times_mean_abs)
+{
+    qh_matrix w = random_matrix(12, 100, 4);
+    double bpp;
+    qh_matrix o = roundtrip("binary", &w, &bpp, NULL);
+    ck_assert_double_eq(bpp, 8.0 * (qh_bits_bytes(1200, 1) + 12 * 2) / 1200);
+    for (int r = 0; r < 12; r++) {
+        double mean = 0;
+        for (int c = 0; c < 100; c++) mean += fabsf(w.data[r * 100 + c]);
+        float alpha = qh_f16_round((float)(mean / 100));
+        for (int c = 0; c < 100; c++) {
+            float v = w.data[r * 100 + c];
+            ck_assert_float_eq(o.data[r * 100 + c], v >= 0 ? alpha : -alpha);
+        }
+    }
+    free(o.data);
+    free(w.data);
+}
+END_TEST
+
+START_TEST(ternary_packs_five_trits_per_byte)
+{
+    qh_matrix w = random_matrix(10, 256, 5);
+    double bpp;
+    qh_matrix o = roundtrip("ternary", &w, &bpp, NULL);
+    /* ceil(2560 / 5) = 512 code bytes = exactly 1.6 bits, + one F16 scale per row */
+    ck_assert_double_eq_tol(bpp, 1.6 + 16.0 / 256, 1e-12);
+    for (int r = 0; r < 10; r++) {
+        double mean = 0;
+        for (int c = 0; c < 256; c++) mean += fabsf(w.data[r * 256 + c]);
+        float delta = 0.7f * (float)(mean / 256), alpha = 0;
+        for (int c = 0; c < 256; c++) {
+            float v = w.data[r * 256 + c], q = o.data[r * 256 + c];
+            if (fabsf(v) <= delta) ck_assert_float_eq(q, 0.0f);
+            else {
+                ck_assert((q > 0) == (v > 0));
+                if (alpha == 0) alpha = fabsf(q);
+                ck_assert_float_eq(fabsf(q), alpha); /* one magnitude per row */
+            }
+        }
+    }
+    free(o.data);
+    /* an odd count pads the last byte: 7 x 3 = 21 weights -> 5 bytes */
+    qh_matrix s = random_matrix(7, 3, 6);
+    o = roundtrip("ternary", &s, &bpp, NULL);
+    ck_assert_double_eq_tol(bpp, 8.0 * (5 + 7 * 2) / 21, 1e-12);
+    free(o.data);
+    free(s.data);
+    free(w.data);
+}
+END_TEST
+
+START_TEST(residual_binary_error_falls_with_stages)
+{
+    qh_matrix w = random_matrix(16, 128, 7);
+    double prev = 1e9, bpp;
+    qh_matrix b1 = roundtrip("binary", &w, NULL, NULL);
+    for (int k = 1; k <= 4; k++) {
+        char spec[64];
+        snprintf(spec, sizeof spec, "residual-binary k=%d", k);
+        qh_matrix o = roundtrip(spec, &w, &bpp, NULL);
+        double e = rel_error(&w, &o);
+        ck_assert_msg(e < prev, "k=%d: error %g not below %g", k, e, prev);
+        ck_assert_double_eq_tol(bpp, k * (1 + 16.0 / 128), 1e-12);
+        if (k == 1) ck_assert_int_eq(memcmp(o.data, b1.data, 16 * 128 * 4), 0); /* one stage = binary */
+        prev = e;
+        free(o.data);
+    }
+    free(b1.data);
+    free(w.data);
+}
+END_TEST
+
+START_TEST(magnitude_recovery_recovers_rank1_magnitudes)
+{
+    /* |W| = a b^T exactly, with random signs: rank 1 must reconstruct it (up to F16) */
+    int rows = 40, cols = 24;
+    qh_matrix w = {rows, cols, qh_malloc((size_t)rows * cols * sizeof(float))};
+    unsigned s = 9;
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) {
+            s = s * 1664525u + 1013904223u;
+            float mag = (0.5f + r % 5 * 0.1f) * (0.01f + c * 0.002f);
+            w.data[r * cols + c] = (s >> 31) ? mag : -mag;
+        }
+    double bpp;
+    qh_matrix o = roundtrip("magnitude-recovery rank=1", &w, &bpp, NULL);
+    ck_assert(rel_error(&w, &o) < 2e-3);
+    ck_assert_double_eq_tol(bpp, 1 + 16.0 * (rows + cols) / (rows * cols), 1e-12);
+    free(o.data);
+    /* the wide orientation goes through the other Gram matrix */
+    qh_matrix wt = {cols, rows, qh_malloc((size_t)rows * cols * sizeof(float))};
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) wt.data[c * rows + r] = w.data[r * cols + c];
+    o = roundtrip("magnitude-recovery", &wt, NULL, NULL);
+    ck_assert(rel_error(&wt, &o) < 2e-3);
+    free(o.data);
+    /* on general weights, more rank never hurts */
+    qh_matrix g = random_matrix(48, 64, 10);
+    qh_matrix o1 = roundtrip("magnitude-recovery rank=1", &g, NULL, NULL);
+    qh_matrix o4 = roundtrip("magnitude-recovery rank=4", &g, NULL, NULL);
+    ck_assert(rel_error(&g, &o4) < rel_error(&g, &o1));
+    qh_matrix bin = roundtrip("binary", &g, NULL, NULL);
+    ck_assert(rel_error(&g, &o1) <= rel_error(&g, &bin) * 1.001); /* rank-1 magnitudes beat one scale per row */
+    free(o1.data);
+    free(o4.data);
+    free(bin.data);
+    free(g.data);
+    free(wt.data);
+    free(w.data);
+}
+END_TEST
+
+START_TEST(outliers_keep_the_largest_exactly)
+{
+    qh_matrix w = random_matrix(20, 100, 11);
+    size_t n = 2000, k = 40; /* frac 0.02 */
+    double bpp, bpp_inner;
+    qh_packed p;
+    qh_matrix o = roundtrip("outliers frac=0.02 + binary", &w, &bpp, &p);
+    qh_matrix inner = roundtrip("binary", &w, &bpp_inner, NULL);
+    /* positions and values are counted: CSR offsets (U32 per row + 1), U16 columns, F16 values */
+    ck_assert_double_eq_tol(bpp, 8.0 * (qh_bits_bytes(n, 1) + 20 * 2 + 21 * 4 + k * 2 + k * 2) / n, 1e-12);
+    ck_assert(bpp > bpp_inner);
+    float *mag = qh_malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) mag[i] = fabsf(w.data[i]);
+    size_t exact = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t larger = 0;
+        for (size_t j = 0; j < n; j++) larger += mag[j] > mag[i];
+        if (larger < k) {
+            ck_assert_float_eq(o.data[i], qh_f16_round(w.data[i]));
+            exact++;
+        }
+    }
+    ck_assert_uint_eq(exact, k);
+    ck_assert(rel_error(&w, &o) < rel_error(&w, &inner));
+    qh_packed_free(&p);
+    free(mag);
+    free(inner.data);
+    free(o.data);
+    free(w.data);
+}
+END_TEST
+
+START_TEST(spec_errors)
+{
+    struct { const char *spec, *msg; } bad[] = {
+        {"gptq9 bits=3", "unknown method 'gptq9'"},
+        {"rtn bitz=3", "method 'rtn' has no parameter 'bitz' (parameters: bits, group, scheme)"},
+        {"rtn bits=9", "method 'rtn': bits=9 is out of range [2, 8]"},
+        {"rtn bits=1", "bits=1 is out of range [2, 8]"},
+        {"rtn bits=2.5", "bits=2.5 must be an integer"},
+        {"rtn bits=three", "bits='three' is not a number"},
+        {"rtn scheme=skewed", "scheme='skewed' must be one of sym|asym"},
+        {"rtn bits=3 bits=4", "parameter 'bits' given twice"},
+        {"rtn bits", "'bits' is not NAME=VALUE"},
+        {"outliers frac=0.01", "method 'outliers' wraps another method"},
+        {"rtn bits=3 + binary", "method 'rtn' is not a wrapper"},
+        {"outliers frac=0.9 + rtn", "frac=0.9 is out of range [0, 0.5]"},
+        {"outliers + nope", "unknown method 'nope'"},
+        {"", "empty"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        qh_spec *s;
+        qh_err err;
+        ck_assert_msg(qh_spec_parse(bad[i].spec, &s, &err) == -1, "'%s' was accepted", bad[i].spec);
+        ck_assert_msg(strstr(err.msg, bad[i].msg), "'%s': '%s' lacks '%s'", bad[i].spec, err.msg, bad[i].msg);
+    }
+    qh_spec *s;
+    qh_err err;
+    ck_assert_int_eq(qh_spec_parse("outliers frac=0.005 + rtn scheme=asym bits=2", &s, &err), 0);
+    char canon[256];
+    qh_spec_canonical(s, canon, sizeof canon);
+    ck_assert_str_eq(canon, "outliers frac=0.005 + rtn bits=2 group=0 scheme=asym");
+    qh_spec_free(s);
+}
+END_TEST
+
+START_TEST(bit_packing)
+{
+    for (int bits = 1; bits <= 8; bits++) {
+        uint8_t codes[101], back[101], packed[101];
+        for (int i = 0; i < 101; i++) codes[i] = (uint8_t)((i * 37 + bits) % (1 << bits));
+        qh_bits_pack(packed, codes, 101, bits);
+        ck_assert_uint_eq(qh_bits_bytes(101, bits), (101 * (size_t)bits + 7) / 8);
+        qh_bits_unpack(back, packed, 101, bits);
+        ck_assert_int_eq(memcmp(codes, back, 101), 0);
+    }
+}
+END_TEST
+
+Suite *suite_methods(void)
+{
+    Suite *s = suite_create("methods");
+    TCase *reg = tcase_create("registry");
+    int n = 0;
+    while (qh_methods[n]) n++;
+    tcase_add_loop_test(reg, every_method_round_trips, 0, n);
+    tcase_add_test(reg, spec_errors);
+    tcase_add_test(reg, bit_packing);
+    tcase_set_timeout(reg, 60);
+    suite_add_tcase(s, reg);
+    TCase *tc = tcase_create("promises");
+    tcase_add_test(tc, float_baselines);
+    tcase_add_test(tc, rtn_error_bounds_and_bpp);
+    tcase_add_test(tc, nf4_and_fp4_use_their_levels);
+    tcase_add_test(tc, binary_is_sign_times_mean_abs);
+    tcase_add_test(tc, ternary_packs_five_trits_per_byte);
+    tcase_add_test(tc, residual_binary_error_falls_with_stages);
+    tcase_add_test(tc, magnitude_recovery_recovers_rank1_magnitudes);
+    tcase_add_test(tc, outliers_keep_the_largest_exactly);
+    tcase_set_timeout(tc, 60);
+    suite_add_tcase(s, tc);
+    return s;
+}
