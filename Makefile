@@ -54,6 +54,9 @@ demo: deps
 	$(MAKE) qharness
 	./qharness info default
 	./qharness ppl default wikitext2-test
+	@mkdir -p results/demo
+	./qharness quantize default --method ternary -o results/demo/ternary.safetensors
+	./qharness ppl results/demo/ternary.safetensors wikitext2-test
 
 # Every test: Check units and CLI end-to-end tests, then the same under ASan/UBSan.
 check: deps

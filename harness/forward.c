@@ -31,11 +31,11 @@ float qh_fast_expf(float x)
     return p * scale;
 }
 
-void qh_workspace_init(qh_workspace *ws, const qh_config *cfg, int B, int T)
+void qh_workspace_init_rows(qh_workspace *ws, const qh_config *cfg, int max_rows, int max_T)
 {
-    size_t BT = (size_t)B * T, C = (size_t)cfg->n_embd;
-    ws->B = B;
-    ws->T = T;
+    size_t BT = (size_t)max_rows, C = (size_t)cfg->n_embd;
+    ws->B = max_rows / max_T;
+    ws->T = max_T;
     ws->C = cfg->n_embd;
     ws->n_head = cfg->n_head;
     ws->n_vocab = cfg->n_vocab;
@@ -44,9 +44,14 @@ void qh_workspace_init(qh_workspace *ws, const qh_config *cfg, int B, int T)
     ws->qkv = qh_malloc(BT * 3 * C * sizeof(float));
     ws->att = qh_malloc(BT * C * sizeof(float));
     ws->fc = qh_malloc(BT * 4 * C * sizeof(float));
-    ws->scores = qh_malloc((size_t)cfg->n_head * T * T * sizeof(float));
+    ws->scores = qh_malloc((size_t)cfg->n_head * max_T * max_T * sizeof(float));
     ws->head_chunk = 128;
     ws->logits = qh_malloc((size_t)ws->head_chunk * cfg->n_vocab * sizeof(float));
+}
+
+void qh_workspace_init(qh_workspace *ws, const qh_config *cfg, int B, int T)
+{
+    qh_workspace_init_rows(ws, cfg, B * T, T);
 }
 
 void qh_workspace_free(qh_workspace *ws)
@@ -182,6 +187,12 @@ void qh_head_logits(const qh_model *m, const float *hidden, int R, float *logits
 
 void qh_head_nll(const qh_model *m, const float *hidden, const int *targets, int R, float *nll, qh_workspace *ws)
 {
+    qh_head_nll_argmax(m, hidden, targets, R, nll, NULL, ws);
+}
+
+void qh_head_nll_argmax(const qh_model *m, const float *hidden, const int *targets, int R, float *nll,
+                        unsigned char *is_argmax, qh_workspace *ws)
+{
     int C = m->cfg.n_embd, V = m->cfg.n_vocab;
     for (int r0 = 0; r0 < R; r0 += ws->head_chunk) {
         int rows = R - r0 < ws->head_chunk ? R - r0 : ws->head_chunk;
@@ -195,6 +206,12 @@ void qh_head_nll(const qh_model *m, const float *hidden, const int *targets, int
 #pragma omp simd reduction(+ : sum)
             for (int v = 0; v < V; v++) sum += qh_fast_expf(row[v] - maxv);
             nll[r0 + r] = (float)((double)maxv + log((double)sum) - row[targets[r0 + r]]);
+            if (is_argmax) { /* the target is the greedy choice (first index on ties) */
+                float t = row[targets[r0 + r]];
+                int first = 1;
+                for (int v = 0; v < targets[r0 + r] && first; v++) first = row[v] < t;
+                is_argmax[r0 + r] = (unsigned char)(first && t == maxv);
+            }
         }
     }
 }

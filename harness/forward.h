@@ -22,6 +22,8 @@ typedef struct {
 } qh_workspace;
 
 void qh_workspace_init(qh_workspace *ws, const qh_config *cfg, int B, int T);
+/* Buffers for any (B, T) with B*T <= max_rows and T <= max_T. */
+void qh_workspace_init_rows(qh_workspace *ws, const qh_config *cfg, int max_rows, int max_T);
 void qh_workspace_free(qh_workspace *ws);
 
 /* tokens (B, T) -> ws->ln (B*T, C): hidden states after the final LayerNorm.
@@ -35,6 +37,10 @@ void qh_head_logits(const qh_model *m, const float *hidden, int R, float *logits
  * chunks of ws->head_chunk rows through ws->logits. */
 void qh_head_nll(const qh_model *m, const float *hidden, const int *targets, int R, float *nll,
                  qh_workspace *ws);
+
+/* As qh_head_nll; is_argmax (R, may be NULL) gets 1 where the target is the argmax. */
+void qh_head_nll_argmax(const qh_model *m, const float *hidden, const int *targets, int R, float *nll,
+                        unsigned char *is_argmax, qh_workspace *ws);
 
 /* Floating-point operations of qh_forward for (B, T) plus a head over R rows: 2 per
  * multiply-add of every matrix product as computed (attention over the full T x T). */

@@ -76,6 +76,12 @@ const char *qh_token_bytes(const qh_tokenizer *tok, int id, size_t *len)
     return tok->token_bytes[id];
 }
 
+int qh_token_id(const qh_tokenizer *tok, const char *bytes)
+{
+    int id;
+    return qh_strmap_get(&tok->vocab, bytes, strlen(bytes), &id) ? id : -1;
+}
+
 static int load_vocab(qh_tokenizer *tok, const char *path, const int inverse[512], qh_err *err)
 {
     char *text = NULL;

@@ -31,6 +31,9 @@ int qh_encode(qh_tokenizer *tok, const char *source, const char *text, size_t le
 /* The raw bytes a token stands for. */
 const char *qh_token_bytes(const qh_tokenizer *tok, int id, size_t *len);
 
+/* The id of a token given by its raw bytes (e.g. "<|endoftext|>"), or -1. */
+int qh_token_id(const qh_tokenizer *tok, const char *bytes);
+
 /* Checks that text is valid UTF-8; on error names source, byte offset and line. */
 int qh_check_utf8(const char *source, const char *text, size_t len, qh_err *err);
 

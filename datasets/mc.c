@@ -1,0 +1,638 @@
+/* mc.c - loaders for the multiple-choice sets; see mc.h and datasets/README.md. */
+#include "mc.h"
+
+#include <cJSON.h>
+#include <stdarg.h>
+#include <csv.h>
+#include <dirent.h>
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const qh_mc_task_names[] = {"mmlu", "blimp", "lambada", "arc-easy", "arc-challenge", "piqa",
+                                        "winogrande", "hellaswag", "openbookqa", "copa", NULL};
+
+/* ---- growing item list ------------------------------------------------------------------ */
+
+typedef struct {
+    qh_mc_item *items;
+    int n, cap;
+    int *stratum;             /* per item */
+    qh_sha256_ctx files_sha;
+} item_list;
+
+static qh_mc_item *new_item(item_list *l, int stratum)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 256;
+        l->items = qh_realloc(l->items, (size_t)l->cap * sizeof *l->items);
+        l->stratum = qh_realloc(l->stratum, (size_t)l->cap * sizeof *l->stratum);
+    }
+    qh_mc_item *it = &l->items[l->n];
+    memset(it, 0, sizeof *it);
+    l->stratum[l->n++] = stratum;
+    return it;
+}
+
+static void free_item(qh_mc_item *it)
+{
+    free(it->context);
+    free(it->letter_prompt);
+    for (int c = 0; c < it->n_choices; c++) {
+        free(it->choices[c]);
+        if (it->contexts) free(it->contexts[c]);
+    }
+    free(it->choices);
+    free(it->contexts);
+}
+
+void qh_mc_free(qh_mc_task *t)
+{
+    for (int i = 0; i < t->n_items; i++) free_item(&t->items[i]);
+    free(t->items);
+    memset(t, 0, sizeof *t);
+}
+
+static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *s = qh_malloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+/* " " + choice, unless the context already ends in white space (lm-eval's target delimiter) */
+static char *continuation(const char *context, const char *choice)
+{
+    size_t n = strlen(context);
+    int space = n == 0 || (context[n - 1] != ' ' && context[n - 1] != '\n');
+    return xasprintf("%s%s", space ? " " : "", choice);
+}
+
+/* ---- checked reading -------------------------------------------------------------------- */
+
+/* Reads datasets/<rel>, checks it against datasets/SHA256SUMS, folds its hash into l. */
+static int read_checked(const char *rel, item_list *l, char **text, size_t *len, qh_err *err)
+{
+    static char *manifest;
+    static size_t manifest_len;
+    char *sums_path = qh_path_join(qh_home(), "datasets/SHA256SUMS");
+    if (!manifest && qh_read_file(sums_path, &manifest, &manifest_len, err) != 0) {
+        free(sums_path);
+        return -1;
+    }
+    char *path = qh_path_join(qh_home(), "datasets"), *full = qh_path_join(path, rel);
+    free(path);
+    int rc = -1;
+    if (qh_read_file(full, text, len, err) != 0) goto done;
+    char hex[65], needle[512];
+    qh_sha256_hex(*text, *len, hex);
+    snprintf(needle, sizeof needle, "  %s\n", rel);
+    const char *at = strstr(manifest, needle);
+    if (!at || at - manifest < 64) {
+        qh_fail(err, "%s: not listed in %s", full, sums_path);
+        free(*text);
+        goto done;
+    }
+    if (strncmp(at - 64, hex, 64) != 0) {
+        qh_fail(err, "%s: sha256 %s does not match %.64s in %s", full, hex, at - 64, sums_path);
+        free(*text);
+        goto done;
+    }
+    qh_sha256_update(&l->files_sha, hex, 64);
+    rc = 0;
+done:
+    free(full);
+    free(sums_path);
+    return rc;
+}
+
+/* Calls fn(line, lineno, ud) for each non-empty line of a JSONL file, parsed. */
+static int each_json_line(const char *rel, item_list *l, int (*fn)(const cJSON *, int, void *, qh_err *), void *ud,
+                          qh_err *err)
+{
+    char *text;
+    size_t len;
+    if (read_checked(rel, l, &text, &len, err) != 0) return -1;
+    int lineno = 0, rc = 0;
+    for (char *line = text; line < text + len && rc == 0;) {
+        char *end = memchr(line, '\n', (size_t)(text + len - line));
+        if (!end) end = text + len;
+        *end = 0;
+        lineno++;
+        if (end > line) {
+            cJSON *j = cJSON_Parse(line);
+            if (!j) rc = qh_fail(err, "datasets/%s:%d: not valid JSON", rel, lineno);
+            else rc = fn(j, lineno, ud, err);
+            cJSON_Delete(j);
+        }
+        line = end + 1;
+    }
+    free(text);
+    return rc;
+}
+
+static const char *json_str(const cJSON *j, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* ---- per-format parsers ----------------------------------------------------------------- */
+
+typedef struct {
+    item_list *l;
+    const char *rel;
+    int stratum;
+} parse_ctx;
+
+static int parse_choice_line(const cJSON *j, int lineno, void *ud, qh_err *err)
+{
+    parse_ctx *p = ud;
+    const char *q = json_str(j, "query");
+    const cJSON *ch = cJSON_GetObjectItem(j, "choices"), *gold = cJSON_GetObjectItem(j, "gold");
+    int n = cJSON_GetArraySize(ch);
+    if (!q || !cJSON_IsArray(ch) || n < 2 || !cJSON_IsNumber(gold) || gold->valueint < 0 || gold->valueint >= n)
+        return qh_fail(err, "datasets/%s:%d: expected {\"query\", \"choices\" (2 or more), \"gold\" (an index)}", p->rel, lineno);
+    qh_mc_item *it = new_item(p->l, p->stratum);
+    snprintf(it->key, sizeof it->key, "%d", lineno - 1);
+    /* lm-eval-harness formats question sets as "Question: ...\nAnswer:"; the shipped ARC and
+     * PIQA queries carry the "Question:" part only (PIQA with a trailing newline) */
+    if (strncmp(q, "Question:", 9) == 0) {
+        size_t ql = strlen(q);
+        while (ql && (q[ql - 1] == '\n' || q[ql - 1] == ' ')) ql--;
+        it->context = xasprintf("%.*s\nAnswer:", (int)ql, q);
+    } else {
+        it->context = qh_strdup(q);
+    }
+    it->n_choices = n;
+    it->choices = qh_calloc((size_t)n, sizeof(char *));
+    for (int c = 0; c < n; c++) {
+        const cJSON *s = cJSON_GetArrayItem(ch, c);
+        if (!cJSON_IsString(s)) return qh_fail(err, "datasets/%s:%d: choice %d is not a string", p->rel, lineno, c);
+        it->choices[c] = continuation(it->context, s->valuestring);
+    }
+    it->gold = gold->valueint;
+    return 0;
+}
+
+static int parse_winogrande_line(const cJSON *j, int lineno, void *ud, qh_err *err)
+{
+    parse_ctx *p = ud;
+    const cJSON *opts = cJSON_GetObjectItem(j, "context_options"), *gold = cJSON_GetObjectItem(j, "gold");
+    const char *cont = json_str(j, "continuation");
+    int n = cJSON_GetArraySize(opts);
+    if (!cJSON_IsArray(opts) || n != 2 || !cont || !cJSON_IsNumber(gold) || gold->valueint < 0 || gold->valueint > 1)
+        return qh_fail(err, "datasets/%s:%d: expected {\"context_options\" (2), \"continuation\", \"gold\"}", p->rel, lineno);
+    qh_mc_item *it = new_item(p->l, p->stratum);
+    snprintf(it->key, sizeof it->key, "%d", lineno - 1);
+    it->context = qh_strdup("");
+    it->n_choices = 2;
+    it->contexts = qh_calloc(2, sizeof(char *));
+    it->choices = qh_calloc(2, sizeof(char *));
+    for (int c = 0; c < 2; c++) {
+        const cJSON *s = cJSON_GetArrayItem(opts, c);
+        if (!cJSON_IsString(s)) return qh_fail(err, "datasets/%s:%d: context option %d is not a string", p->rel, lineno, c);
+        it->contexts[c] = qh_strdup(s->valuestring);
+        it->choices[c] = continuation(s->valuestring, cont);
+    }
+    it->gold = gold->valueint;
+    return 0;
+}
+
+static int parse_blimp_line(const cJSON *j, int lineno, void *ud, qh_err *err)
+{
+    parse_ctx *p = ud;
+    const char *good = json_str(j, "sentence_good"), *bad = json_str(j, "sentence_bad");
+    if (!good || !bad) return qh_fail(err, "datasets/%s:%d: expected sentence_good and sentence_bad", p->rel, lineno);
+    qh_mc_item *it = new_item(p->l, p->stratum);
+    const char *slash = strrchr(p->rel, '/');
+    snprintf(it->key, sizeof it->key, "%.*s/%d", (int)(strlen(slash + 1) - 6), slash + 1, lineno - 1);
+    it->context = qh_strdup("");
+    it->n_choices = 2;
+    it->choices = qh_calloc(2, sizeof(char *));
+    it->choices[0] = qh_strdup(good);
+    it->choices[1] = qh_strdup(bad);
+    it->gold = 0;
+    return 0;
+}
+
+static int parse_lambada_line(const cJSON *j, int lineno, void *ud, qh_err *err)
+{
+    parse_ctx *p = ud;
+    const char *text = json_str(j, "text");
+    const char *sp = text ? strrchr(text, ' ') : NULL;
+    if (!sp || sp == text || !sp[1]) return qh_fail(err, "datasets/%s:%d: expected {\"text\"} ending in a word", p->rel, lineno);
+    qh_mc_item *it = new_item(p->l, p->stratum);
+    snprintf(it->key, sizeof it->key, "%d", lineno - 1);
+    it->context = qh_malloc((size_t)(sp - text) + 1);
+    memcpy(it->context, text, (size_t)(sp - text));
+    it->context[sp - text] = 0;
+    it->n_choices = 1;
+    it->choices = qh_calloc(1, sizeof(char *));
+    it->choices[0] = qh_strdup(sp); /* " word" */
+    it->gold = 0;
+    return 0;
+}
+
+static int load_hellaswag(item_list *l, qh_err *err)
+{
+    const char *rel = "hellaswag/hellaswag_val_full.txt";
+    char *text;
+    size_t len;
+    if (read_checked(rel, l, &text, &len, err) != 0) return -1;
+    char *lines[6];
+    int k = 0, lineno = 0, rc = 0;
+    for (char *line = text; line < text + len && rc == 0;) {
+        char *end = memchr(line, '\n', (size_t)(text + len - line));
+        if (!end) end = text + len;
+        *end = 0;
+        lines[k++] = line;
+        lineno++;
+        if (k == 6) {
+            char *e;
+            long gold = strtol(lines[1], &e, 10);
+            if (*e || e == lines[1] || gold < 0 || gold > 3) {
+                rc = qh_fail(err, "datasets/%s:%d: expected a gold index 0-3", rel, lineno - 4);
+                break;
+            }
+            qh_mc_item *it = new_item(l, 0);
+            snprintf(it->key, sizeof it->key, "%d", (lineno - 1) / 6);
+            it->context = qh_strdup(lines[0]);
+            it->n_choices = 4;
+            it->choices = qh_calloc(4, sizeof(char *));
+            for (int c = 0; c < 4; c++) it->choices[c] = continuation(lines[0], lines[2 + c]);
+            it->gold = (int)gold;
+            k = 0;
+        }
+        line = end + 1;
+    }
+    if (rc == 0 && k != 0) rc = qh_fail(err, "datasets/%s: %d trailing lines (tasks are 6 lines each)", rel, k);
+    free(text);
+    return rc;
+}
+
+/* ---- MMLU (CSV via libcsv) -------------------------------------------------------------- */
+
+typedef struct {
+    char *field[6];
+    int nf, row, bad;
+    char **rows; /* flattened 6 fields per row */
+    int n_rows, cap;
+} csv_state;
+
+static void csv_field(void *s, size_t len, void *ud)
+{
+    csv_state *c = ud;
+    if (c->nf < 6) {
+        c->field[c->nf] = qh_malloc(len + 1);
+        memcpy(c->field[c->nf], s, len);
+        c->field[c->nf][len] = 0;
+    }
+    c->nf++;
+}
+
+static void csv_row(int ch, void *ud)
+{
+    (void)ch;
+    csv_state *c = ud;
+    if (c->nf != 6) {
+        if (!c->bad) c->bad = c->row + 1;
+    } else if (c->row > 0) { /* row 0 is the header */
+        if (c->n_rows == c->cap) {
+            c->cap = c->cap ? 2 * c->cap : 64;
+            c->rows = qh_realloc(c->rows, (size_t)c->cap * 6 * sizeof(char *));
+        }
+        memcpy(c->rows + (size_t)c->n_rows * 6, c->field, 6 * sizeof(char *));
+        c->n_rows++;
+        c->nf = 0;
+        c->row++;
+        return;
+    }
+    for (int i = 0; i < c->nf && i < 6; i++) free(c->field[i]);
+    c->nf = 0;
+    c->row++;
+}
+
+static int read_csv(const char *rel, item_list *l, csv_state *c, qh_err *err)
+{
+    char *text;
+    size_t len;
+    memset(c, 0, sizeof *c);
+    if (read_checked(rel, l, &text, &len, err) != 0) return -1;
+    struct csv_parser p;
+    csv_init(&p, CSV_APPEND_NULL);
+    int ok = csv_parse(&p, text, len, csv_field, csv_row, c) == len && csv_fini(&p, csv_field, csv_row, c) == 0;
+    csv_free(&p);
+    free(text);
+    if (!ok) return qh_fail(err, "datasets/%s: malformed CSV: %s", rel, csv_strerror(csv_error(&p)));
+    if (c->bad) return qh_fail(err, "datasets/%s:%d: expected 6 fields (question, choice0-3, answer)", rel, c->bad);
+    for (int r = 0; r < c->n_rows; r++) {
+        char *e;
+        long a = strtol(c->rows[r * 6 + 5], &e, 10);
+        if (*e || a < 0 || a > 3) return qh_fail(err, "datasets/%s:%d: answer '%s' is not 0-3", rel, r + 2, c->rows[r * 6 + 5]);
+    }
+    return 0;
+}
+
+static void free_csv(csv_state *c)
+{
+    for (int i = 0; i < c->n_rows * 6; i++) free(c->rows[i]);
+    free(c->rows);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static int list_dir(const char *rel, const char *suffix, char ***names, int *n, qh_err *err)
+{
+    char *base = qh_path_join(qh_home(), "datasets"), *dir = qh_path_join(base, rel);
+    free(base);
+    DIR *d = opendir(dir);
+    if (!d) {
+        qh_fail(err, "%s: cannot open directory", dir);
+        free(dir);
+        return -1;
+    }
+    struct dirent *e;
+    int cap = 0;
+    *n = 0;
+    *names = NULL;
+    size_t sl = strlen(suffix);
+    while ((e = readdir(d))) {
+        size_t nl = strlen(e->d_name);
+        if (nl <= sl || strcmp(e->d_name + nl - sl, suffix) != 0) continue;
+        if (*n == cap) *names = qh_realloc(*names, (size_t)(cap = cap ? cap * 2 : 64) * sizeof(char *));
+        (*names)[(*n)++] = qh_strdup(e->d_name);
+    }
+    closedir(d);
+    free(dir);
+    qsort(*names, (size_t)*n, sizeof(char *), cmp_str);
+    return 0;
+}
+
+static void append(char **buf, size_t *len, size_t *cap, const char *s)
+{
+    size_t n = strlen(s);
+    if (*len + n + 1 > *cap) {
+        while (*len + n + 1 > *cap) *cap = *cap ? *cap * 2 : 1024;
+        *buf = qh_realloc(*buf, *cap);
+    }
+    memcpy(*buf + *len, s, n + 1);
+    *len += n;
+}
+
+static int load_mmlu(item_list *l, const qh_mc_opts *o, qh_err *err)
+{
+    char **files;
+    int nf;
+    const char *split = o->split ? o->split : "test";
+    if (strcmp(split, "test") != 0 && strcmp(split, "dev") != 0) return qh_fail(err, "mmlu: split '%s' (test or dev)", split);
+    if (strcmp(split, "dev") == 0 && o->shots) return qh_fail(err, "mmlu: shots come from dev, so split=dev needs shots=0");
+    char dir[16], suffix[16];
+    snprintf(dir, sizeof dir, "mmlu/%s", split);
+    snprintf(suffix, sizeof suffix, "_%s.csv", split);
+    if (list_dir(dir, suffix, &files, &nf, err) != 0) return -1;
+    int rc = 0, matched = 0;
+    static const char letters[] = "ABCD";
+    for (int f = 0; f < nf && rc == 0; f++) {
+        char subject[128];
+        snprintf(subject, sizeof subject, "%.*s", (int)(strlen(files[f]) - strlen(suffix)), files[f]);
+        if (o->subjects) { /* comma-separated subset */
+            int want = 0;
+            const char *p = o->subjects;
+            while (*p && !want) {
+                size_t k = strcspn(p, ",");
+                want = k == strlen(subject) && strncmp(p, subject, k) == 0;
+                p += k + (p[k] == ',');
+            }
+            if (!want) continue;
+        }
+        matched++;
+        char rel[256], pretty[128];
+        snprintf(pretty, sizeof pretty, "%s", subject);
+        for (char *c = pretty; *c; c++) *c = *c == '_' ? ' ' : *c;
+        csv_state dev = {0}, test;
+        if (o->shots > 0) {
+            snprintf(rel, sizeof rel, "mmlu/dev/%s_dev.csv", subject);
+            if ((rc = read_csv(rel, l, &dev, err)) != 0) break;
+            if (dev.n_rows < o->shots) {
+                rc = qh_fail(err, "datasets/%s: %d dev examples, %d shots asked", rel, dev.n_rows, o->shots);
+                free_csv(&dev);
+                break;
+            }
+        }
+        snprintf(rel, sizeof rel, "%s/%s", dir, files[f]);
+        if ((rc = read_csv(rel, l, &test, err)) != 0) {
+            free_csv(&dev);
+            break;
+        }
+        /* the shared prefix of both prompt styles: header + shots */
+        char *head_letter = NULL, *head_text = NULL;
+        size_t ll = 0, lc = 0, tl = 0, tc = 0;
+        char *h = xasprintf("The following are multiple choice questions (with answers) about %s.\n\n", pretty);
+        append(&head_letter, &ll, &lc, h);
+        append(&head_text, &tl, &tc, h);
+        free(h);
+        for (int s = 0; s < o->shots; s++) {
+            char **r = dev.rows + (size_t)s * 6;
+            int a = atoi(r[5]);
+            char *shot = xasprintf("%s\nA. %s\nB. %s\nC. %s\nD. %s\nAnswer: %c\n\n", r[0], r[1], r[2], r[3], r[4], letters[a]);
+            append(&head_letter, &ll, &lc, shot);
+            free(shot);
+            shot = xasprintf("Question: %s\nAnswer: %s\n\n", r[0], r[1 + a]);
+            append(&head_text, &tl, &tc, shot);
+            free(shot);
+        }
+        for (int q = 0; q < test.n_rows; q++) {
+            char **r = test.rows + (size_t)q * 6;
+            qh_mc_item *it = new_item(l, f);
+            snprintf(it->key, sizeof it->key, "%s/%d", subject, q);
+            it->letter_prompt = xasprintf("%s%s\nA. %s\nB. %s\nC. %s\nD. %s\nAnswer:", head_letter, r[0], r[1], r[2], r[3], r[4]);
+            it->context = xasprintf("%sQuestion: %s\nAnswer:", head_text, r[0]);
+            it->n_choices = 4;
+            it->choices = qh_calloc(4, sizeof(char *));
+            for (int c = 0; c < 4; c++) it->choices[c] = continuation(it->context, r[1 + c]);
+            it->gold = atoi(r[5]);
+        }
+        free(head_letter);
+        free(head_text);
+        free_csv(&dev);
+        free_csv(&test);
+    }
+    if (rc == 0 && o->subjects && matched == 0) rc = qh_fail(err, "mmlu: no subject matches '%s'", o->subjects);
+    for (int f = 0; f < nf; f++) free(files[f]);
+    free(files);
+    return rc;
+}
+
+/* ---- sampling --------------------------------------------------------------------------- */
+
+static int cmp_int(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
+
+/* Keeps a seeded subset of `budget` items, proportional per stratum (largest remainders). */
+static void sample(item_list *l, long budget, unsigned long seed, int first)
+{
+    if (budget <= 0 || budget >= l->n) return;
+    int ns = 0;
+    for (int i = 0; i < l->n; i++) ns = l->stratum[i] + 1 > ns ? l->stratum[i] + 1 : ns;
+    long *size = qh_calloc((size_t)ns, sizeof(long)), *take = qh_calloc((size_t)ns, sizeof(long));
+    double *frac = qh_calloc((size_t)ns, sizeof(double));
+    for (int i = 0; i < l->n; i++) size[l->stratum[i]]++;
+    long given = 0;
+    for (int s = 0; s < ns; s++) {
+        double exact = (double)budget * size[s] / l->n;
+        take[s] = (long)exact;
+        frac[s] = exact - take[s];
+        given += take[s];
+    }
+    while (given < budget) { /* largest remainder first; ties to the lower stratum */
+        int best = -1;
+        for (int s = 0; s < ns; s++)
+            if (take[s] < size[s] && (best < 0 || frac[s] > frac[best])) best = s;
+        take[best]++;
+        frac[best] = -1;
+        given++;
+    }
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, seed);
+    int *keep = qh_malloc((size_t)budget * sizeof(int)), nk = 0;
+    int *idx = qh_malloc((size_t)l->n * sizeof(int));
+    for (int s = 0; s < ns; s++) {
+        int m = 0;
+        for (int i = 0; i < l->n; i++)
+            if (l->stratum[i] == s) idx[m++] = i;
+        if (!first) gsl_ran_shuffle(rng, idx, (size_t)m, sizeof(int));
+        for (long k = 0; k < take[s]; k++) keep[nk++] = idx[k];
+    }
+    qsort(keep, (size_t)nk, sizeof(int), cmp_int);
+    char *kept = qh_calloc((size_t)l->n, 1);
+    for (int k = 0; k < nk; k++) kept[keep[k]] = 1;
+    int w = 0;
+    for (int i = 0; i < l->n; i++) {
+        if (kept[i]) {
+            l->items[w] = l->items[i];
+            l->stratum[w++] = l->stratum[i];
+        } else {
+            free_item(&l->items[i]);
+        }
+    }
+    l->n = w;
+    free(kept);
+    free(idx);
+    free(keep);
+    gsl_rng_free(rng);
+    free(frac);
+    free(take);
+    free(size);
+}
+
+/* ---- entry point ------------------------------------------------------------------------ */
+
+int qh_mc_load(const char *name, const qh_mc_opts *o, qh_mc_task *t, qh_err *err)
+{
+    memset(t, 0, sizeof *t);
+    item_list l = {0};
+    qh_sha256_init(&l.files_sha);
+    parse_ctx p = {&l, NULL, 0};
+    int rc;
+    char how[64];
+    if (o->first) snprintf(how, sizeof how, "first items of each stratum");
+    else snprintf(how, sizeof how, "seeded subset (seed %lu)", o->seed);
+    if (o->shots < 0 || o->shots > 5) return qh_fail(err, "%s: shots=%d (0 to 5 dev examples)", name, o->shots);
+    if (o->shots && strcmp(name, "mmlu") != 0) return qh_fail(err, "%s: shots apply to mmlu only", name);
+    if (o->subjects && strcmp(name, "mmlu") != 0) return qh_fail(err, "%s: subjects apply to mmlu only", name);
+    if (o->split && strcmp(name, "mmlu") != 0) return qh_fail(err, "%s: split applies to mmlu only", name);
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->kind = QH_MC_CHOICE;
+    if (strcmp(name, "mmlu") == 0) {
+        t->kind = QH_MC_MMLU;
+        rc = load_mmlu(&l, o, err);
+        snprintf(t->protocol, sizeof t->protocol,
+                 "MMLU %s, %d-shot (dev examples); acc_letter: argmax of log p(' A'..' D') after the lettered prompt "
+                 "ending 'Answer:'; acc/acc_norm: argmax of log p(' <answer text>' | 'Question: ...\\nAnswer:'), "
+                 "acc_norm divides by the answer's UTF-8 bytes; stratified by subject, %s",
+                 o->split ? o->split : "test", o->shots, how);
+    } else if (strcmp(name, "blimp") == 0) {
+        char **files;
+        int nf;
+        rc = list_dir("blimp", ".jsonl", &files, &nf, err);
+        for (int f = 0; rc == 0 && f < nf; f++) {
+            char rel[256];
+            snprintf(rel, sizeof rel, "blimp/%s", files[f]);
+            p.rel = rel;
+            p.stratum = f;
+            rc = each_json_line(rel, &l, parse_blimp_line, &p, err);
+        }
+        for (int f = 0; rc == 0 && f < nf; f++) free(files[f]);
+        free(files);
+        t->kind = QH_MC_PAIR;
+        snprintf(t->protocol, sizeof t->protocol,
+                 "BLiMP minimal pairs (67 paradigms): correct when the good sentence has the higher total log-likelihood, "
+                 "each sentence scored from <|endoftext|>; stratified by paradigm, %s", how);
+    } else if (strcmp(name, "lambada") == 0) {
+        p.rel = "lambada/lambada_test.jsonl";
+        rc = each_json_line(p.rel, &l, parse_lambada_line, &p, err);
+        t->kind = QH_MC_LAMBADA;
+        snprintf(t->protocol, sizeof t->protocol,
+                 "LAMBADA (OpenAI test): context = text before the last space, target = ' ' + last word; correct when "
+                 "every target token is the greedy argmax; ppl over target tokens; %s", how);
+    } else if (strcmp(name, "hellaswag") == 0) {
+        rc = load_hellaswag(&l, err);
+        snprintf(t->protocol, sizeof t->protocol,
+                 "HellaSwag validation: context, four endings (' ' + ending, text as shipped); acc and acc_norm "
+                 "(log-likelihood / UTF-8 bytes of the ending); %s", how);
+    } else {
+        static const struct { const char *name, *file; } sets[] = {
+            {"arc-easy", "arc_easy"}, {"arc-challenge", "arc_challenge"}, {"piqa", "piqa"},
+            {"openbookqa", "openbook_qa"}, {"copa", "copa"}, {"winogrande", "winogrande"}};
+        size_t k;
+        for (k = 0; k < sizeof sets / sizeof *sets; k++)
+            if (strcmp(name, sets[k].name) == 0) break;
+        if (k == sizeof sets / sizeof *sets) {
+            char list[256] = "";
+            for (int i = 0; qh_mc_task_names[i]; i++)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", qh_mc_task_names[i]);
+            return qh_fail(err, "unknown task '%s' (tasks: %s)", name, list);
+        }
+        char rel[128];
+        snprintf(rel, sizeof rel, "multiple-choice/%s.jsonl", sets[k].file);
+        p.rel = rel;
+        int wino = strcmp(name, "winogrande") == 0;
+        rc = each_json_line(rel, &l, wino ? parse_winogrande_line : parse_choice_line, &p, err);
+        if (wino)
+            snprintf(t->protocol, sizeof t->protocol,
+                     "WinoGrande dev, partial scoring: log p(continuation | context with option i), argmax; %s", how);
+        else
+            snprintf(t->protocol, sizeof t->protocol,
+                     "%s: log p(' ' + choice | query), queries starting 'Question:' formatted 'Question: ...\\nAnswer:' "
+                     "as in lm-evaluation-harness; argmax (acc) and per UTF-8 byte of the continuation (acc_norm); %s",
+                     name, how);
+    }
+    if (rc == 0 && l.n == 0) rc = qh_fail(err, "%s: no items", name);
+    if (rc != 0) {
+        for (int i = 0; i < l.n; i++) free_item(&l.items[i]);
+        free(l.items);
+        free(l.stratum);
+        return -1;
+    }
+    t->n_available = l.n;
+    sample(&l, o->budget, o->seed, o->first);
+    t->items = l.items;
+    t->n_items = l.n;
+    double chance = 0;
+    for (int i = 0; i < l.n; i++) chance += t->kind == QH_MC_LAMBADA ? 0.0 : 1.0 / l.items[i].n_choices;
+    t->chance = chance / l.n;
+    uint8_t d[32];
+    qh_sha256_final(&l.files_sha, d);
+    qh_sha256_hex(d, 32, t->sha256);
+    free(l.stratum);
+    return 0;
+}

@@ -1,0 +1,53 @@
+/* eval_mc.h - log-likelihood scoring of (context, continuation) requests and the
+ * multiple-choice tasks built on it.
+ *
+ * A request is a token sequence whose last n_cont tokens are scored given everything before
+ * them.  Requests longer than the window are cut from the left (their context loses its
+ * oldest tokens; the count is reported).  Requests are sorted by length and batched; shorter
+ * ones are right-padded, which causal attention makes harmless.  Only the rows that predict
+ * scored tokens go through the head. */
+#ifndef QH_EVAL_MC_H
+#define QH_EVAL_MC_H
+
+#include "../datasets/mc.h"
+#include "model.h"
+#include "tokenizer.h"
+
+typedef struct {
+    int *tokens;          /* owned */
+    int n, n_cont;
+    double logprob;       /* sum of log p over the scored tokens */
+    int all_greedy;       /* every scored token was the argmax */
+    int truncated;        /* tokens cut from the left */
+} qh_lm_request;
+
+/* Scores every request in place (ctx: window; 0 = the model's). */
+void qh_score_requests(const qh_model *m, qh_lm_request *req, int n, int ctx,
+                       void (*progress)(void *ud, long done, long total), void *ud);
+
+/* Wilson score interval for k successes in n at 95%. */
+void qh_wilson(long k, long n, double *lo, double *hi);
+
+typedef struct {
+    char task[32];
+    int n_items;
+    double chance;
+    long truncated_requests;
+    double seconds;
+    /* accuracy (argmax log-likelihood), length-normalised accuracy, lettered (MMLU) */
+    long correct, correct_norm, correct_letter;
+    double acc, acc_lo, acc_hi, acc_norm, acc_norm_lo, acc_norm_hi, acc_letter, acc_letter_lo, acc_letter_hi;
+    int has_norm, has_letter;
+    double target_ppl;    /* LAMBADA: perplexity over the target tokens */
+    long target_tokens;
+    /* per item */
+    unsigned char *item_correct, *item_correct_norm, *item_correct_letter;
+    double *item_gold_ll;         /* log-likelihood of the gold choice */
+    char **item_detail;           /* JSON: every choice's log-likelihood and bytes */
+} qh_mc_result;
+
+int qh_eval_mc(const qh_model *m, qh_tokenizer *tok, const qh_mc_task *task, int ctx, qh_mc_result *res,
+               void (*progress)(void *ud, long done, long total), void *ud, qh_err *err);
+void qh_mc_result_free(qh_mc_result *r);
+
+#endif
