@@ -9,7 +9,7 @@ CFLAGS   += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fopenmp -fno-math-er
 # cores).  The rpath pins it, whatever Debian's alternatives point libopenblas.so.0 at.
 BLAS_DIR ?= /usr/lib/$(shell gcc -print-multiarch)/openblas-openmp
 CPPFLAGS += -I/usr/include/$(shell gcc -print-multiarch)/openblas-openmp \
-            $(shell pkg-config --cflags libcjson libutf8proc 2>/dev/null) -I.
+            $(shell pkg-config --cflags libcjson libutf8proc 2>/dev/null) -I. -Ibuild
 LDLIBS   += -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas \
             -lcjson -linih -lutf8proc -lgsl -lcsv -lsqlite3 -lm
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lpthread)
@@ -29,6 +29,14 @@ all: qharness
 build/%.o: %.c $(wildcard harness/*.h datasets/*.h methods/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+# harness/schema.sql is the documented schema; the binary embeds it verbatim.
+build/schema.inc: harness/schema.sql
+	@mkdir -p build
+	sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $< > $@
+
+build/harness/store.o: build/schema.inc
+build-san/harness/store.o: build/schema.inc
 
 build/libqharness.a: $(LIB_OBJ)
 	ar rcs $@ $^
@@ -53,10 +61,8 @@ deps:
 demo: deps
 	$(MAKE) qharness
 	./qharness info default
-	./qharness ppl default wikitext2-test
-	@mkdir -p results/demo
-	./qharness quantize default --method ternary -o results/demo/ternary.safetensors
-	./qharness ppl results/demo/ternary.safetensors wikitext2-test
+	./qharness sweep experiments/default.ini
+	./qharness results --experiment default
 
 # Every test: Check units and CLI end-to-end tests, then the same under ASan/UBSan.
 check: deps

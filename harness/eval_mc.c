@@ -51,7 +51,7 @@ void qh_score_requests(const qh_model *m, qh_lm_request *req, int n, int ctx,
     sort_base = req;
     qsort(order, (size_t)n, sizeof(int), by_length_desc);
     /* batches of up to 4096 tokens (or one full window), at most 64 requests */
-    const int max_batch = 64, cap = 4096 > ctx ? 4096 : ctx;
+    const int max_batch = 64, cap = (4096 > ctx ? 4096 : ctx) + max_batch * QH_MAX_ALT; /* rows: tokens + alternatives */
     int C = m->cfg.n_embd;
     qh_workspace ws;
     qh_workspace_init_rows(&ws, &m->cfg, cap, ctx);
@@ -61,7 +61,7 @@ void qh_score_requests(const qh_model *m, qh_lm_request *req, int n, int ctx,
     unsigned char *greedy = qh_malloc((size_t)cap);
     for (int i0 = 0; i0 < n;) {
         int T = req[order[i0]].n, B = 0;
-        while (i0 + B < n && B < max_batch && (B + 1) * T <= cap) B++;
+        while (i0 + B < n && B < max_batch && (B + 1) * T <= cap - max_batch * QH_MAX_ALT) B++;
         for (int b = 0; b < B; b++) {
             const qh_lm_request *r = &req[order[i0 + b]];
             memcpy(tokens + (size_t)b * T, r->tokens, (size_t)r->n * sizeof(int));
@@ -78,9 +78,19 @@ void qh_score_requests(const qh_model *m, qh_lm_request *req, int n, int ctx,
                 targets[R] = r->tokens[p];
                 owner[R++] = order[i0 + b];
             }
+            for (int k = 0; k < r->n_alt; k++) { /* encoded as owner -(1 + request * QH_MAX_ALT + k) */
+                memcpy(hidden + (size_t)R * C, ws.ln + ((size_t)b * T + (size_t)(r->n - 1)) * C, (size_t)C * sizeof(float));
+                targets[R] = r->alt[k];
+                owner[R++] = -(1 + order[i0 + b] * QH_MAX_ALT + k);
+            }
         }
         qh_head_nll_argmax(m, hidden, targets, R, nll, greedy, &ws);
         for (int k = 0; k < R; k++) {
+            if (owner[k] < 0) {
+                int code = -owner[k] - 1;
+                req[code / QH_MAX_ALT].alt_logprob[code % QH_MAX_ALT] = -nll[k];
+                continue;
+            }
             req[owner[k]].logprob -= nll[k];
             req[owner[k]].all_greedy &= greedy[k];
         }
@@ -112,14 +122,14 @@ void qh_mc_result_free(qh_mc_result *r)
 static int make_request(qh_tokenizer *tok, const char *context, const char *cont, int bos, qh_lm_request *r, qh_err *err)
 {
     int *a = NULL, *b = NULL;
-    size_t na = 0, nb;
+    size_t na = 0, nb = 0;
     if (context && *context && qh_encode(tok, "context", context, strlen(context), &a, &na, err) != 0) return -1;
-    if (qh_encode(tok, "continuation", cont, strlen(cont), &b, &nb, err) != 0) {
+    if (*cont && qh_encode(tok, "continuation", cont, strlen(cont), &b, &nb, err) != 0) {
         free(a);
         return -1;
     }
     int lead = bos >= 0 ? 1 : 0;
-    if (na + (size_t)lead == 0 || nb == 0) {
+    if (na + (size_t)lead == 0 || (nb == 0 && *cont)) {
         free(a);
         free(b);
         return qh_fail(err, "empty %s", nb == 0 ? "continuation" : "context");
@@ -129,7 +139,7 @@ static int make_request(qh_tokenizer *tok, const char *context, const char *cont
     r->tokens = qh_malloc((size_t)r->n * sizeof(int));
     if (lead) r->tokens[0] = bos;
     if (na) memcpy(r->tokens + lead, a, na * sizeof(int));
-    memcpy(r->tokens + lead + na, b, nb * sizeof(int));
+    if (nb) memcpy(r->tokens + lead + na, b, nb * sizeof(int));
     free(a);
     free(b);
     return 0;
@@ -152,7 +162,7 @@ int qh_eval_mc(const qh_model *m, qh_tokenizer *tok, const qh_mc_task *task, int
     }
     /* requests: one per choice, plus (MMLU) the lettered prompt scored on each letter */
     int n_req = 0;
-    for (int i = 0; i < task->n_items; i++) n_req += task->items[i].n_choices + (task->kind == QH_MC_MMLU ? 4 : 0);
+    for (int i = 0; i < task->n_items; i++) n_req += task->items[i].n_choices + (task->kind == QH_MC_MMLU ? 1 : 0);
     qh_lm_request *req = qh_calloc((size_t)n_req, sizeof *req);
     int k = 0;
     for (int i = 0; i < task->n_items; i++) {
@@ -164,10 +174,12 @@ int qh_eval_mc(const qh_model *m, qh_tokenizer *tok, const qh_mc_task *task, int
                 goto fail;
             }
         }
-        if (task->kind == QH_MC_MMLU)
-            for (int l = 0; l < 4; l++, k++) {
-                if (make_request(tok, it->letter_prompt, letters[l], -1, &req[k], err) != 0) goto fail;
-            }
+        if (task->kind == QH_MC_MMLU) { /* the lettered prompt, scored on each letter as the next token */
+            if (make_request(tok, it->letter_prompt, "", -1, &req[k], err) != 0) goto fail;
+            req[k].n_alt = 4;
+            memcpy(req[k].alt, letter_id, sizeof letter_id);
+            k++;
+        }
     }
     double t0 = qh_now();
     qh_score_requests(m, req, n_req, ctx, progress, ud);
@@ -177,7 +189,9 @@ int qh_eval_mc(const qh_model *m, qh_tokenizer *tok, const qh_mc_task *task, int
     res->item_correct_letter = qh_calloc((size_t)task->n_items, 1);
     res->item_gold_ll = qh_calloc((size_t)task->n_items, sizeof(double));
     res->item_detail = qh_calloc((size_t)task->n_items, sizeof(char *));
-    res->has_norm = task->kind == QH_MC_CHOICE || task->kind == QH_MC_MMLU;
+    /* per-choice contexts with one shared continuation (WinoGrande): normalising by the
+     * continuation's length changes nothing, so acc_norm would only repeat acc */
+    res->has_norm = (task->kind == QH_MC_CHOICE || task->kind == QH_MC_MMLU) && !task->items[0].contexts;
     res->has_letter = task->kind == QH_MC_MMLU;
     double target_ll = 0;
     k = 0;
@@ -209,14 +223,15 @@ int qh_eval_mc(const qh_model *m, qh_tokenizer *tok, const qh_mc_task *task, int
         if (task->kind == QH_MC_MMLU) {
             int bl = 0;
             if (dl < sizeof detail) dl += (size_t)snprintf(detail + dl, sizeof detail - dl, ",\"letter_ll\":[");
+            const qh_lm_request *lr = &req[k];
             for (int l = 0; l < 4; l++) {
-                if (req[k + l].logprob > req[k + bl].logprob) bl = l;
-                if (req[k + l].truncated) res->truncated_requests++;
-                if (dl < sizeof detail) dl += (size_t)snprintf(detail + dl, sizeof detail - dl, "%s%.6f", l ? "," : "", req[k + l].logprob);
+                if (lr->alt_logprob[l] > lr->alt_logprob[bl]) bl = l;
+                if (dl < sizeof detail) dl += (size_t)snprintf(detail + dl, sizeof detail - dl, "%s%.6f", l ? "," : "", lr->alt_logprob[l]);
             }
+            if (lr->truncated) res->truncated_requests++;
             if (dl < sizeof detail) dl += (size_t)snprintf(detail + dl, sizeof detail - dl, "]");
             res->item_correct_letter[i] = (unsigned char)(bl == it->gold);
-            k += 4;
+            k += 1;
         }
         if (dl < sizeof detail) snprintf(detail + dl, sizeof detail - dl, "}");
         res->item_detail[i] = qh_strdup(detail);

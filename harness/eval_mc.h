@@ -5,7 +5,9 @@
  * them.  Requests longer than the window are cut from the left (their context loses its
  * oldest tokens; the count is reported).  Requests are sorted by length and batched; shorter
  * ones are right-padded, which causal attention makes harmless.  Only the rows that predict
- * scored tokens go through the head. */
+ * scored tokens go through the head.  A request may also ask for the log-probabilities of a
+ * few alternative next tokens after its last token (one forward pass instead of one per
+ * alternative). */
 #ifndef QH_EVAL_MC_H
 #define QH_EVAL_MC_H
 
@@ -13,9 +15,14 @@
 #include "model.h"
 #include "tokenizer.h"
 
+#define QH_MAX_ALT 8
+
 typedef struct {
     int *tokens;          /* owned */
     int n, n_cont;
+    int n_alt;            /* alternatives for the token after the sequence (MMLU letters) */
+    int alt[QH_MAX_ALT];
+    double alt_logprob[QH_MAX_ALT];
     double logprob;       /* sum of log p over the scored tokens */
     int all_greedy;       /* every scored token was the argmax */
     int truncated;        /* tokens cut from the left */

@@ -144,3 +144,101 @@ int qh_eval_ppl(const qh_model *m, const int *ids, long n, const int *token_byte
     qh_workspace_free(&ws);
     return 0;
 }
+
+void qh_fidelity_result_free(qh_fidelity_result *res)
+{
+    free(res->window_kl);
+    free(res->window_positions);
+    free(res->window_agree);
+    memset(res, 0, sizeof *res);
+}
+
+/* log-softmax of a row in place; returns its argmax */
+static int log_softmax(float *row, int V)
+{
+    float mx = -INFINITY;
+    int am = 0;
+    for (int v = 0; v < V; v++)
+        if (row[v] > mx) {
+            mx = row[v];
+            am = v;
+        }
+    float sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int v = 0; v < V; v++) sum += qh_fast_expf(row[v] - mx);
+    float lse = mx + logf(sum);
+    for (int v = 0; v < V; v++) row[v] -= lse;
+    return am;
+}
+
+int qh_eval_fidelity(const qh_model *base, const qh_model *quant, const int *ids, long n, int ctx, long max_tokens,
+                     unsigned long seed, qh_fidelity_result *res, qh_err *err)
+{
+    memset(res, 0, sizeof *res);
+    if (ctx <= 0) ctx = base->cfg.n_ctx;
+    if (ctx > base->cfg.n_ctx) return qh_fail(err, "ctx %d: window longer than the model's context (%d)", ctx, base->cfg.n_ctx);
+    if (base->cfg.n_vocab != quant->cfg.n_vocab || base->cfg.n_embd != quant->cfg.n_embd)
+        return qh_fail(err, "fidelity: the two models have different shapes");
+    if (max_tokens > 0 && max_tokens < n) n = max_tokens;
+    int n_win = (int)((n - 1 + ctx - 1) / ctx);
+    if (n < 2 || n_win < 1) return qh_fail(err, "fidelity: text too short (%ld tokens)", n);
+    int V = base->cfg.n_vocab, C = base->cfg.n_embd;
+    qh_workspace wb, wq;
+    qh_workspace_init(&wb, &base->cfg, 1, ctx);
+    qh_workspace_init(&wq, &quant->cfg, 1, ctx);
+    float *hb = qh_malloc((size_t)ctx * C * sizeof(float));
+    float *lq = qh_malloc((size_t)wq.head_chunk * V * sizeof(float));
+    res->window_kl = qh_calloc((size_t)n_win, sizeof(double));
+    res->window_positions = qh_calloc((size_t)n_win, sizeof(long));
+    res->window_agree = qh_calloc((size_t)n_win, sizeof(long));
+    double t0 = qh_now();
+    long agree = 0;
+    double kl_sum = 0;
+    int w = 0;
+    for (long s = 0; s + 1 < n && w < n_win; s += ctx, w++) {
+        int T = (int)(s + ctx < n ? ctx : n - s);
+        qh_forward(base, ids + s, 1, T, &wb);
+        memcpy(hb, wb.ln, (size_t)T * C * sizeof(float));
+        qh_forward(quant, ids + s, 1, T, &wq);
+        int R = T - 1; /* the positions whose next token is in the window, as in ppl */
+        for (int r0 = 0; r0 < R; r0 += wq.head_chunk) {
+            int rows = R - r0 < wq.head_chunk ? R - r0 : wq.head_chunk;
+            qh_head_logits(base, hb + (size_t)r0 * C, rows, wb.logits);
+            qh_head_logits(quant, wq.ln + (size_t)r0 * C, rows, lq);
+            double kl_chunk = 0;
+            long agree_chunk = 0;
+#pragma omp parallel for reduction(+ : kl_chunk, agree_chunk)
+            for (int r = 0; r < rows; r++) {
+                float *pb = wb.logits + (size_t)r * V, *pq = lq + (size_t)r * V;
+                int ab = log_softmax(pb, V), aq = log_softmax(pq, V);
+                double kl = 0;
+                for (int v = 0; v < V; v++) kl += (double)qh_fast_expf(pb[v]) * (pb[v] - pq[v]);
+                kl_chunk += kl > 0 ? kl : 0; /* rounding can leave -1e-9 where the models agree */
+                agree_chunk += ab == aq;
+            }
+            res->window_kl[w] += kl_chunk;
+            res->window_agree[w] += agree_chunk;
+        }
+        res->window_positions[w] = R;
+        res->positions += R;
+        kl_sum += res->window_kl[w];
+        agree += res->window_agree[w];
+    }
+    res->windows = w;
+    res->seconds = qh_now() - t0;
+    res->kl_mean = kl_sum / res->positions;
+    res->top1 = (double)agree / res->positions;
+    /* bootstrap of the mean KL over windows: exp(log) of qh_bootstrap_ratio_exp inverted */
+    double lo, hi;
+    double *logs = qh_malloc((size_t)w * sizeof(double));
+    for (int i = 0; i < w; i++) logs[i] = res->window_kl[i];
+    qh_bootstrap_ratio_exp(logs, res->window_positions, w, 1000, seed, &lo, &hi);
+    res->kl_lo = log(lo);
+    res->kl_hi = log(hi);
+    free(logs);
+    free(hb);
+    free(lq);
+    qh_workspace_free(&wb);
+    qh_workspace_free(&wq);
+    return 0;
+}

@@ -49,6 +49,24 @@ int qh_eval_ppl(const qh_model *m, const int *ids, long n, const int *token_byte
                 const qh_ppl_opts *opts, qh_ppl_result *res, qh_err *err);
 void qh_ppl_result_free(qh_ppl_result *res);
 
+/* Fidelity of a quantized model to its baseline on the perplexity windows (stride = ctx):
+ * for every scored position, KL(p_base || p_quant) of the next-token distributions and
+ * whether their argmaxes agree.  Both models run on the same windows, chunk by chunk. */
+typedef struct {
+    int windows;
+    long positions;
+    double kl_mean, kl_lo, kl_hi;  /* nats per position; 95% bootstrap over windows */
+    double top1;                   /* fraction of positions whose argmax agrees */
+    double *window_kl;             /* (windows) sum of KL per window */
+    long *window_positions;
+    long *window_agree;
+    double seconds;
+} qh_fidelity_result;
+
+int qh_eval_fidelity(const qh_model *base, const qh_model *quant, const int *ids, long n, int ctx, long max_tokens,
+                     unsigned long seed, qh_fidelity_result *res, qh_err *err);
+void qh_fidelity_result_free(qh_fidelity_result *res);
+
 /* Percentile bootstrap of exp(sum a / sum b) over n paired items. */
 void qh_bootstrap_ratio_exp(const double *a, const long *b, int n, int n_boot, unsigned long seed,
                             double *lo, double *hi);

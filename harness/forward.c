@@ -156,27 +156,44 @@ static void residual(float *x, const float *y, size_t n)
     for (size_t i = 0; i < n; i++) x[i] += y[i];
 }
 
-void qh_forward(const qh_model *m, const int *tokens, int B, int T, qh_workspace *ws)
+void qh_embed(const qh_model *m, const int *tokens, int B, int T, qh_workspace *ws)
+{
+    embed(ws->x, tokens, m->wte, m->wpe, B, T, m->cfg.n_embd);
+}
+
+void qh_block_forward(const qh_model *m, int l, int B, int T, qh_workspace *ws, qh_capture_fn capture, void *ud)
 {
     const qh_config *c = &m->cfg;
     int C = c->n_embd, N = B * T;
     size_t NC = (size_t)N * C;
-    embed(ws->x, tokens, m->wte, m->wpe, B, T, C);
-    for (int l = 0; l < c->n_layer; l++) {
-        const qh_block *bl = &m->blocks[l];
-        layernorm(ws->ln, ws->x, bl->ln1_w, bl->ln1_b, N, C, c->ln_eps);
-        matmul(ws->qkv, ws->ln, bl->attn_w, bl->attn_b, N, C, 3 * C);
-        for (int b = 0; b < B; b++)
-            attention(ws->att + (size_t)b * T * C, ws->qkv + (size_t)b * T * 3 * C, ws->scores, T, C, c->n_head);
-        matmul(ws->ln, ws->att, bl->attnproj_w, bl->attnproj_b, N, C, C);
-        residual(ws->x, ws->ln, NC);
-        layernorm(ws->ln, ws->x, bl->ln2_w, bl->ln2_b, N, C, c->ln_eps);
-        matmul(ws->fc, ws->ln, bl->fc_w, bl->fc_b, N, C, 4 * C);
-        gelu(ws->fc, (size_t)N * 4 * C);
-        matmul(ws->ln, ws->fc, bl->fcproj_w, bl->fcproj_b, N, 4 * C, C);
-        residual(ws->x, ws->ln, NC);
-    }
-    layernorm(ws->ln, ws->x, m->lnf_w, m->lnf_b, N, C, c->ln_eps);
+    const qh_block *bl = &m->blocks[l];
+    layernorm(ws->ln, ws->x, bl->ln1_w, bl->ln1_b, N, C, c->ln_eps);
+    if (capture) capture(ud, l, QH_IN_ATTN, ws->ln, N, C);
+    matmul(ws->qkv, ws->ln, bl->attn_w, bl->attn_b, N, C, 3 * C);
+    for (int b = 0; b < B; b++)
+        attention(ws->att + (size_t)b * T * C, ws->qkv + (size_t)b * T * 3 * C, ws->scores, T, C, c->n_head);
+    if (capture) capture(ud, l, QH_IN_ATTN_PROJ, ws->att, N, C);
+    matmul(ws->ln, ws->att, bl->attnproj_w, bl->attnproj_b, N, C, C);
+    residual(ws->x, ws->ln, NC);
+    layernorm(ws->ln, ws->x, bl->ln2_w, bl->ln2_b, N, C, c->ln_eps);
+    if (capture) capture(ud, l, QH_IN_FC, ws->ln, N, C);
+    matmul(ws->fc, ws->ln, bl->fc_w, bl->fc_b, N, C, 4 * C);
+    gelu(ws->fc, (size_t)N * 4 * C);
+    if (capture) capture(ud, l, QH_IN_FC_PROJ, ws->fc, N, 4 * C);
+    matmul(ws->ln, ws->fc, bl->fcproj_w, bl->fcproj_b, N, 4 * C, C);
+    residual(ws->x, ws->ln, NC);
+}
+
+void qh_final_norm(const qh_model *m, int B, int T, qh_workspace *ws)
+{
+    layernorm(ws->ln, ws->x, m->lnf_w, m->lnf_b, B * T, m->cfg.n_embd, m->cfg.ln_eps);
+}
+
+void qh_forward(const qh_model *m, const int *tokens, int B, int T, qh_workspace *ws)
+{
+    qh_embed(m, tokens, B, T, ws);
+    for (int l = 0; l < m->cfg.n_layer; l++) qh_block_forward(m, l, B, T, ws, NULL, NULL);
+    qh_final_norm(m, B, T, ws);
 }
 
 void qh_head_logits(const qh_model *m, const float *hidden, int R, float *logits)

@@ -30,6 +30,15 @@ void qh_workspace_free(qh_workspace *ws);
  * Requires B <= ws->B, T <= ws->T <= n_ctx and every token < n_vocab (checked by callers). */
 void qh_forward(const qh_model *m, const int *tokens, int B, int T, qh_workspace *ws);
 
+/* The same pass in pieces, for calibration: embeddings into ws->x (B*T, C); one block on
+ * ws->x in place, calling capture with the input of each of its four linear layers; the
+ * final LayerNorm into ws->ln. */
+enum { QH_IN_ATTN, QH_IN_ATTN_PROJ, QH_IN_FC, QH_IN_FC_PROJ };
+typedef void (*qh_capture_fn)(void *ud, int layer, int which, const float *x, int rows, int cols);
+void qh_embed(const qh_model *m, const int *tokens, int B, int T, qh_workspace *ws);
+void qh_block_forward(const qh_model *m, int l, int B, int T, qh_workspace *ws, qh_capture_fn capture, void *ud);
+void qh_final_norm(const qh_model *m, int B, int T, qh_workspace *ws);
+
 /* hidden (R, C) -> logits (R, V). */
 void qh_head_logits(const qh_model *m, const float *hidden, int R, float *logits);
 

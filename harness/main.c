@@ -15,6 +15,8 @@
 #include "../methods/method.h"
 #include "model.h"
 #include "quantize.h"
+#include "results.h"
+#include "sweep.h"
 #include "tokenizer.h"
 #include "util.h"
 
@@ -59,7 +61,17 @@ typedef struct {
 #define SCOPE_LONGOPTS                                                                         \
     {"method", required_argument, 0, 1001}, {"include", required_argument, 0, 1002},          \
         {"exclude", required_argument, 0, 1003}, {"override", required_argument, 0, 1004},    \
-        {"kept-dtype", required_argument, 0, 1005}
+        {"kept-dtype", required_argument, 0, 1005}, {"calib", required_argument, 0, 1006},    \
+        {"calib-windows", required_argument, 0, 1007}, {"calib-ctx", required_argument, 0, 1008}, \
+        {"calib-seed", required_argument, 0, 1009}, {"candidate", required_argument, 0, 1010},    \
+        {"target", required_argument, 0, 1011}, {"target-scope", required_argument, 0, 1012}
+
+/* Calibration settings from the command line (used when a method needs them or --calib is given). */
+static struct {
+    const char *text;
+    int windows, ctx, given;
+    unsigned long seed;
+} cli_calib = {NULL, 128, 0, 0, 1};
 
 static int scope_option(int c, char *arg, qh_quant_opts *q, const char *cmd)
 {
@@ -82,6 +94,35 @@ static int scope_option(int c, char *arg, qh_quant_opts *q, const char *cmd)
         q->override_spec[q->n_override++] = eq + 1;
         return 1;
     }
+    case 1006: cli_calib.text = arg; cli_calib.given = 1; return 1;
+    case 1010:
+        if (q->n_candidates == QH_MAX_PATTERNS) return usage_error(cmd, "too many --candidate specs%s", ""), -1;
+        q->candidates[q->n_candidates++] = arg;
+        return 1;
+    case 1011: {
+        char *end;
+        double v = strtod(arg, &end);
+        if (*end || !(v > 0 && v < 64)) return usage_error(cmd, "--target '%s' must be a bpp between 0 and 64", arg), -1;
+        q->mixed_target = v;
+        return 1;
+    }
+    case 1012:
+        if (strcmp(arg, "quantized") && strcmp(arg, "model"))
+            return usage_error(cmd, "--target-scope '%s' must be quantized or model", arg), -1;
+        q->mixed_whole_model = strcmp(arg, "model") == 0;
+        return 1;
+    case 1007:
+    case 1008:
+    case 1009: {
+        long v;
+        if (parse_long(arg, c == 1009 ? 0 : (c == 1008 ? 2 : 1), 1L << 30, &v))
+            return usage_error(cmd, "calibration option '%s' is not a valid integer", arg), -1;
+        if (c == 1007) cli_calib.windows = (int)v;
+        else if (c == 1008) cli_calib.ctx = (int)v;
+        else cli_calib.seed = (unsigned long)v;
+        cli_calib.given = 1;
+        return 1;
+    }
     case 1005:
         if (qh_dtype_from_name(arg, &q->kept_dtype) != 0 ||
             (q->kept_dtype != QH_DT_F16 && q->kept_dtype != QH_DT_BF16 && q->kept_dtype != QH_DT_F32))
@@ -93,7 +134,61 @@ static int scope_option(int c, char *arg, qh_quant_opts *q, const char *cmd)
 
 static int scope_without_method(const qh_quant_opts *q)
 {
-    return !q->spec && (q->n_include || q->n_exclude || q->n_override);
+    return !q->spec && !q->n_candidates && (q->n_include || q->n_exclude || q->n_override);
+}
+
+/* --candidate and --target go together, and exclude --method */
+static int mixed_usage(const char *cmd, const qh_quant_opts *q)
+{
+    if (q->n_candidates && q->spec) return usage_error(cmd, "--method and --candidate exclude each other%s", "");
+    if (q->n_candidates && !q->mixed_target) return usage_error(cmd, "--candidate needs --target BPP%s", "");
+    if (!q->n_candidates && q->mixed_target) return usage_error(cmd, "--target needs --candidate specs%s", "");
+    return 0;
+}
+
+/* Whether any method named in q (default or overrides) needs calibration statistics. */
+static int scope_needs_calibration(const qh_quant_opts *q, qh_err *err, int *needs)
+{
+    *needs = q->n_candidates > 0; /* mixed precision measures sensitivities on calibration data */
+    for (int i = q->n_candidates ? q->n_override : -1; i < q->n_override; i++) {
+        qh_spec *s;
+        if (qh_spec_parse(i < 0 ? q->spec : q->override_spec[i], &s, err) != 0) return -1;
+        *needs |= qh_spec_needs_calibration(s);
+        qh_spec_free(s);
+    }
+    return 0;
+}
+
+/* Quantizes m in place with q, first tokenizing the calibration text when a method needs it
+ * (or --calib was given): default the shipped gutenberg-calib, 128 windows of the model's
+ * context, seed 1. */
+static int quantize_with_calibration(qh_model *m, qh_tokenizer *tok, const qh_quant_opts *q, qh_quant_result *res, qh_err *err)
+{
+    int needs;
+    if (scope_needs_calibration(q, err, &needs) != 0) return -1;
+    qh_quant_opts local = *q;
+    qh_calib_opts co = {0};
+    int *ids = NULL;
+    if (needs || cli_calib.given) {
+        qh_text text;
+        if (qh_text_load(cli_calib.text ? cli_calib.text : "gutenberg-calib", &text, err) != 0) return -1;
+        size_t n;
+        int rc = qh_encode(tok, text.path, text.text, text.len, &ids, &n, err);
+        if (rc == 0) {
+            co.ids = ids;
+            co.n_ids = n;
+            co.windows = cli_calib.windows;
+            co.ctx = cli_calib.ctx ? cli_calib.ctx : m->cfg.n_ctx;
+            co.seed = cli_calib.seed;
+            snprintf(co.source, sizeof co.source, "%s (sha256 %.12s)", text.name, text.sha256);
+            local.calib = &co;
+        }
+        qh_text_free(&text);
+        if (rc != 0) return -1;
+    }
+    int rc = qh_quantize_model(m, &local, res, err);
+    free(ids);
+    return rc;
 }
 
 /* Loads a model directory (optionally quantizing it in memory with q->spec) or a packed
@@ -104,7 +199,7 @@ static int load_model_and_tokenizer(const char *arg, const qh_quant_opts *q, loa
     char *dir = NULL;
     int rc;
     if (qh_is_packed_file(arg)) {
-        if (q && q->spec) return qh_fail(err, "%s: already quantized; --method applies to a model directory", arg);
+        if (q && (q->spec || q->n_candidates)) return qh_fail(err, "%s: already quantized; --method applies to a model directory", arg);
         rc = qh_quant_load(arg, &lm->model, &lm->quant, err);
         lm->quantized = rc == 0;
         if (rc == 0) {
@@ -121,12 +216,13 @@ static int load_model_and_tokenizer(const char *arg, const qh_quant_opts *q, loa
     } else {
         dir = qh_resolve_model_dir(arg);
         rc = qh_model_load(dir, &lm->model, 1, err);
-        if (rc == 0 && q && q->spec) {
-            rc = qh_quantize_model(lm->model, q, &lm->quant, err);
+        if (rc == 0) rc = qh_tokenizer_load_dir(dir, &lm->tok, err);
+        if (rc == 0 && q && (q->spec || q->n_candidates)) {
+            rc = quantize_with_calibration(lm->model, lm->tok, q, &lm->quant, err);
             lm->quantized = rc == 0;
         }
     }
-    if (rc == 0) rc = qh_tokenizer_load_dir(dir, &lm->tok, err);
+    if (rc == 0 && !lm->tok) rc = qh_tokenizer_load_dir(dir, &lm->tok, err);
     if (rc == 0 && qh_tokenizer_vocab_size(lm->tok) > lm->model->cfg.n_vocab)
         rc = qh_fail(err, "%s: tokenizer has %d tokens but the model's vocab_size is %d", dir,
                      qh_tokenizer_vocab_size(lm->tok), lm->model->cfg.n_vocab);
@@ -323,6 +419,7 @@ static int cmd_ppl(int argc, char **argv)
     }
     if (argc - optind != 2) return usage_error("ppl", "expected MODEL and TEXT%s", "");
     if (scope_without_method(&qopts)) return usage_error("ppl", "--include/--exclude/--override need --method%s", "");
+    if (mixed_usage("ppl", &qopts)) return EXIT_USAGE;
     qh_err err;
     loaded_model lm;
     qh_text text;
@@ -425,6 +522,7 @@ static int cmd_mc(int argc, char **argv)
     }
     if (argc - optind != 1 || !task) return usage_error("mc", "expected MODEL and --task NAME%s", "");
     if (scope_without_method(&qopts)) return usage_error("mc", "--include/--exclude/--override need --method%s", "");
+    if (mixed_usage("mc", &qopts)) return EXIT_USAGE;
     qh_err err;
     qh_mc_task t;
     if (qh_mc_load(task, &o, &t, &err) != 0) return die(&err);
@@ -446,6 +544,52 @@ static int cmd_mc(int argc, char **argv)
     free_loaded(&lm);
     qh_mc_free(&t);
     return rc == 0 ? 0 : die(&err);
+}
+
+/* ---- sweep ------------------------------------------------------------------------------ */
+
+static int cmd_sweep(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"db", required_argument, 0, 'd'}, {"resume", no_argument, 0, 'r'},
+                                             {"dry-run", no_argument, 0, 'n'}, {0, 0, 0, 0}};
+    qh_sweep_opts o = {0};
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd': o.db_path = optarg; break;
+        case 'r': o.resume = 1; break;
+        case 'n': o.dry_run = 1; break;
+        default: return usage_error("sweep", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (argc - optind != 1) return usage_error("sweep", "expected one EXPERIMENT.ini%s", "");
+    qh_err err;
+    int rc = qh_sweep(argv[optind], &o, &err);
+    if (rc < 0) return die(&err);
+    return rc;
+}
+
+static int cmd_results(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"db", required_argument, 0, 'd'}, {"experiment", required_argument, 0, 'e'},
+                                             {"markdown", no_argument, 0, 'm'}, {0, 0, 0, 0}};
+    const char *db = "results/qharness.sqlite", *name = NULL;
+    int markdown = 0, c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 'e': name = optarg; break;
+        case 'm': markdown = 1; break;
+        default: return usage_error("results", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (argc != optind) return usage_error("results", "unexpected argument '%s'", argv[optind]);
+    qh_err err;
+    return qh_results_print(db, name, markdown, stdout, &err) == 0 ? 0 : die(&err);
 }
 
 /* ---- methods / quantize ----------------------------------------------------------------- */
@@ -497,16 +641,20 @@ static int cmd_quantize(int argc, char **argv)
         }
     }
     if (argc - optind != 1) return usage_error("quantize", "expected one MODEL argument%s", "");
-    if (!q.spec) return usage_error("quantize", "--method SPEC is required (see 'qharness methods')%s", "");
+    if (mixed_usage("quantize", &q)) return EXIT_USAGE;
+    if (!q.spec && !q.n_candidates)
+        return usage_error("quantize", "--method SPEC (or --candidate ... --target BPP) is required (see 'qharness methods')%s", "");
     qh_err err;
     char *dir = qh_resolve_model_dir(argv[optind]);
     qh_model *m;
+    qh_tokenizer *tok = NULL;
     qh_quant_result res;
-    if (qh_model_load(dir, &m, 1, &err) != 0) {
+    if (qh_model_load(dir, &m, 1, &err) != 0 || qh_tokenizer_load_dir(dir, &tok, &err) != 0) {
         free(dir);
         return die(&err);
     }
-    int rc = qh_quantize_model(m, &q, &res, &err);
+    int rc = quantize_with_calibration(m, tok, &q, &res, &err);
+    qh_tokenizer_free(tok);
     if (rc == 0) {
         printf("model        %s (sha256 %.12s)\n", dir, m->sha256);
         qh_quant_print_report(stdout, m, &res, per_tensor);
@@ -588,9 +736,15 @@ static const struct command {
     {"mc", cmd_mc,
      "mc MODEL --task NAME [--n N] [--first] [--seed S] [--shots K] [--subjects a,b] [--split test|dev] [--ctx N] [--json] [--method SPEC ...]",
      "multiple-choice accuracy with a Wilson 95% interval and the chance level (mmlu, blimp, lambada, arc-easy, ...)"},
+    {"sweep", cmd_sweep, "sweep EXPERIMENT.ini [--db FILE] [--resume] [--dry-run]",
+     "run every configuration of an experiment file into SQLite (default results/qharness.sqlite)"},
+    {"results", cmd_results, "results [--db FILE] [--experiment NAME] [--markdown]",
+     "the runs of an experiment with bpp, perplexity, fidelity and accuracies, read from SQLite"},
     {"methods", cmd_methods, "methods", "list the quantization methods and their parameters"},
     {"quantize", cmd_quantize,
-     "quantize MODEL --method SPEC [-o FILE] [--include P] [--exclude P] [--override P=SPEC] [--kept-dtype F16|BF16|F32] [--tensors]",
+     "quantize MODEL --method SPEC [-o FILE] [--include P] [--exclude P] [--override P=SPEC] [--kept-dtype F16|BF16|F32] [--tensors]\n"
+     "         [--calib TEXT] [--calib-windows N] [--calib-ctx T] [--calib-seed S]\n"
+     "         [--candidate SPEC ... --target BPP [--target-scope quantized|model]]  (mixed precision)",
      "quantize a model; report bits per parameter from the packed bytes; write the packed file"},
     {"tokenize", cmd_tokenize, "tokenize MODEL TEXT", "print the GPT-2 token ids of a text, one per line"},
     {"bench", cmd_bench, "bench [MODEL] [--ctx N] [--batch B] [--windows W]",

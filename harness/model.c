@@ -305,3 +305,25 @@ char *qh_resolve_model_dir(const char *arg)
     free(p);
     return qh_strdup(arg);
 }
+
+qh_model *qh_model_clone(const qh_model *src)
+{
+    qh_model *m = qh_calloc(1, sizeof *m);
+    *m = *src;
+    m->dir = qh_strdup(src->dir);
+    m->tensors = qh_calloc((size_t)src->n_tensors, sizeof *m->tensors);
+    for (int i = 0; i < src->n_tensors; i++) {
+        m->tensors[i] = src->tensors[i];
+        size_t bytes = (size_t)src->tensors[i].rows * src->tensors[i].cols * sizeof(float);
+        m->tensors[i].data = qh_malloc(bytes);
+        memcpy(m->tensors[i].data, src->tensors[i].data, bytes);
+    }
+    if (!src->head_tied) {
+        size_t bytes = (size_t)src->cfg.n_vocab * src->cfg.n_embd * sizeof(float);
+        m->head = qh_malloc(bytes);
+        memcpy(m->head, src->head, bytes);
+    }
+    m->blocks = NULL;
+    qh_model_wire(m);
+    return m;
+}

@@ -62,6 +62,9 @@ qh_tensor *qh_model_tensor(qh_model *m, const char *name);
 void qh_model_expected_tensors(qh_model *m);
 void qh_model_wire(qh_model *m);
 
+/* A deep copy (the sweep quantizes copies and keeps the baseline for fidelity). */
+qh_model *qh_model_clone(const qh_model *src);
+
 /* Resolves a model argument: a directory, or the name of a model under <home>/models/
  * ("default" is the embedded gpt2-gutenberg-18m).  Returns a malloc'd path. */
 char *qh_resolve_model_dir(const char *arg);

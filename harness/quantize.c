@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "calib.h"
 #include "safetensors.h"
 
 static const char *const default_scope[] = {"h.*.attn.c_attn.weight", "h.*.attn.c_proj.weight",
@@ -74,6 +75,260 @@ static int source_bits(const qh_model *m)
     return 32;
 }
 
+/* Quantizes tensor t in place with spec (calib: its input statistics, or NULL); appends to res. */
+static int quantize_tensor(qh_model *m, int t, const qh_spec *spec, const qh_calib *calib, qh_quant_result *res, qh_err *err)
+{
+    qh_tensor *tn = &m->tensors[t];
+    qh_qtensor *q = &res->q[res->n_q++];
+    snprintf(q->name, sizeof q->name, "%s", tn->name);
+    qh_spec_canonical(spec, q->spec, sizeof q->spec);
+    q->transposed = is_conv1d(tn);
+    q->sensitivity = NAN;
+    q->rows = q->transposed ? tn->cols : tn->rows;
+    q->cols = q->transposed ? tn->rows : tn->cols;
+    size_t n = (size_t)tn->rows * tn->cols;
+    qh_matrix w = {q->rows, q->cols, qh_malloc(n * sizeof(float))};
+    qh_matrix w_hat = {q->rows, q->cols, qh_malloc(n * sizeof(float))};
+    if (q->transposed) transpose(tn->data, tn->rows, tn->cols, w.data);
+    else memcpy(w.data, tn->data, n * sizeof(float));
+    int rc = -1;
+    double t0 = qh_now();
+    int erc = spec->method->encode(spec, &w, calib, &q->packed, err);
+    double t1 = qh_now();
+    int drc = erc == 0 ? spec->method->decode(spec, &q->packed, &w_hat, err) : -1;
+    res->seconds_encode += t1 - t0;
+    res->seconds_decode += qh_now() - t1;
+    if (erc != 0 || drc != 0) {
+        qh_err_prefix(err, "%s: %s", tn->name, q->spec);
+        goto out;
+    }
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)w.data[i] - w_hat.data[i];
+        num += d * d;
+        den += (double)w.data[i] * w.data[i];
+    }
+    q->rel_error = den > 0 ? sqrt(num / den) : 0;
+    /* no silent no-ops: a method storing fewer bits than the source cannot give back the
+     * tensor unchanged unless it skipped it */
+    double bpp = 8.0 * qh_packed_bytes(&q->packed) / (double)n;
+    if (num == 0 && bpp < source_bits(m)) {
+        qh_fail(err, "%s: method '%s' left the tensor unchanged at %.3f bits per weight: it was not quantized", tn->name,
+                q->spec, bpp);
+        goto out;
+    }
+    if (q->transposed) transpose(w_hat.data, q->rows, q->cols, tn->data);
+    else memcpy(tn->data, w_hat.data, n * sizeof(float));
+    rc = 0;
+out:
+    free(w.data);
+    free(w_hat.data);
+    return rc;
+}
+
+/* sum over rows of d^T H d / samples, d = w - w_hat (rows of (out, in) matrices) */
+static double weighted_error(const qh_matrix *w, const qh_matrix *q, const double *H, long samples)
+{
+    int n = w->cols;
+    double total = 0;
+#pragma omp parallel for reduction(+ : total)
+    for (int r = 0; r < w->rows; r++) {
+        double *d = qh_malloc((size_t)n * sizeof(double));
+        for (int j = 0; j < n; j++) d[j] = (double)w->data[(size_t)r * n + j] - q->data[(size_t)r * n + j];
+        double s = 0;
+        for (int a = 0; a < n; a++) {
+            double row = 0;
+            const double *h = H + (size_t)a * n;
+            for (int b = 0; b < n; b++) row += h[b] * d[b];
+            s += d[a] * row;
+        }
+        total += s;
+        free(d);
+    }
+    return total / (double)samples;
+}
+
+/* Mixed precision: every candidate on every tensor of the scope, its sensitivity measured as
+ * the Hessian-weighted output error tr(D H D^T) on the calibration data of the *unquantized*
+ * model (each layer alone), then one candidate per tensor chosen by dynamic programming (a
+ * multiple-choice knapsack) to minimise the summed sensitivity within the byte budget.  The
+ * knapsack runs over the bytes above each tensor's cheapest candidate, in units of 1/20000 of
+ * the spare budget, rounded up: the target is never exceeded, the all-cheapest allocation is
+ * always representable, and the rounding can only forgo an allocation within 0.005% x
+ * tensors of the spare budget. */
+static int quantize_mixed(qh_model *m, const qh_quant_opts *o, qh_spec **scope, int n_q, qh_quant_result *res, qh_err *err)
+{
+    int nc = o->n_candidates, rc = -1;
+    qh_spec *cand[QH_MAX_PATTERNS] = {0};
+    char canon[QH_MAX_PATTERNS][256];
+    int *tix = qh_malloc((size_t)n_q * sizeof(int)), nt = 0;
+    qh_packed *packs = qh_calloc((size_t)n_q * nc, sizeof(qh_packed));
+    double *sens = qh_calloc((size_t)n_q * nc, sizeof(double));
+    size_t *bytes = qh_calloc((size_t)n_q * nc, sizeof(size_t));
+    float **decoded = qh_calloc((size_t)n_q * nc, sizeof(float *));
+    qh_calib_state *st = NULL;
+    for (int c = 0; c < nc; c++) {
+        if (qh_spec_parse(o->candidates[c], &cand[c], err) != 0) goto out;
+        qh_spec_canonical(cand[c], canon[c], sizeof canon[c]);
+    }
+    for (int t = 0; t < m->n_tensors; t++)
+        if (scope[t]) {
+            if (!is_conv1d(&m->tensors[t])) {
+                qh_fail(err, "%s: mixed precision allocates over the block weights, which have calibration statistics", m->tensors[t].name);
+                goto out;
+            }
+            tix[nt++] = t;
+        }
+    if (!o->calib) {
+        qh_fail(err, "mixed precision needs calibration data to measure each layer's sensitivity");
+        goto out;
+    }
+    if (qh_calib_begin(m, o->calib, &st, err) != 0) goto out;
+    static const int offset[4] = {2, 4, 8, 10};
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+        double *H[4];
+        int hn[4];
+        long samples;
+        double tc = qh_now();
+        qh_calib_block(st, m, l, H, hn, &samples, err);
+        res->seconds_calib += qh_now() - tc;
+        for (int k = 0; k < 4; k++) {
+            int t = 2 + 12 * l + offset[k], i;
+            for (i = 0; i < nt && tix[i] != t; i++) {
+            }
+            if (i == nt) continue;
+            qh_tensor *tn = &m->tensors[t];
+            int rows = tn->cols, cols = tn->rows; /* (out, in) */
+            size_t n = (size_t)rows * cols;
+            qh_matrix w = {rows, cols, qh_malloc(n * sizeof(float))};
+            transpose(tn->data, tn->rows, tn->cols, w.data);
+            qh_calib cal = {hn[k], H[k], samples};
+            for (int c = 0; c < nc; c++) {
+                qh_matrix d = {rows, cols, qh_malloc(n * sizeof(float))};
+                double t0 = qh_now();
+                int e = cand[c]->method->encode(cand[c], &w, &cal, &packs[(size_t)i * nc + c], err);
+                double t1 = qh_now();
+                if (e == 0) e = cand[c]->method->decode(cand[c], &packs[(size_t)i * nc + c], &d, err);
+                res->seconds_encode += t1 - t0;
+                res->seconds_decode += qh_now() - t1;
+                if (e != 0) {
+                    qh_err_prefix(err, "%s: %s", tn->name, canon[c]);
+                    free(d.data);
+                    free(w.data);
+                    goto out;
+                }
+                sens[(size_t)i * nc + c] = weighted_error(&w, &d, H[k], samples);
+                bytes[(size_t)i * nc + c] = qh_packed_bytes(&packs[(size_t)i * nc + c]);
+                decoded[(size_t)i * nc + c] = d.data;
+            }
+            free(w.data);
+        }
+        tc = qh_now();
+        qh_calib_advance(st, m, l); /* unquantized: each layer's sensitivity on its own */
+        res->seconds_calib += qh_now() - tc;
+    }
+    /* the byte budget of the scope */
+    size_t params_scope = 0;
+    for (int i = 0; i < nt; i++) params_scope += (size_t)m->tensors[tix[i]].rows * m->tensors[tix[i]].cols;
+    double budget = o->mixed_whole_model
+                        ? o->mixed_target * (double)m->n_params / 8 - (double)(m->n_params - params_scope) * qh_dtype_size(o->kept_dtype)
+                        : o->mixed_target * (double)params_scope / 8;
+    size_t min_bytes = 0;
+    size_t *cheapest = qh_malloc((size_t)nt * sizeof(size_t));
+    for (int i = 0; i < nt; i++) {
+        size_t mb = bytes[(size_t)i * nc];
+        for (int c = 1; c < nc; c++) mb = bytes[(size_t)i * nc + c] < mb ? bytes[(size_t)i * nc + c] : mb;
+        cheapest[i] = mb;
+        min_bytes += mb;
+    }
+    if ((double)min_bytes > budget) {
+        qh_fail(err, "mixed: target %.4f bpp (%s) is below the cheapest allocation, %.4f bpp", o->mixed_target,
+                o->mixed_whole_model ? "whole model" : "quantized scope",
+                o->mixed_whole_model ? 8.0 * (min_bytes + (double)(m->n_params - params_scope) * qh_dtype_size(o->kept_dtype)) / m->n_params
+                                     : 8.0 * min_bytes / params_scope);
+        free(cheapest);
+        goto out;
+    }
+    /* knapsack over the bytes above each tensor's cheapest candidate: the cheapest allocation
+     * costs exactly 0 units, others are rounded up, so a chosen allocation never exceeds the budget */
+    double spare = budget - (double)min_bytes, unit = spare / 20000 > 1 ? spare / 20000 : 1;
+    long units = (long)floor(spare / unit);
+    double *dp = qh_malloc((size_t)(nt + 1) * (units + 1) * sizeof(double));
+    signed char *choice = qh_malloc((size_t)nt * (units + 1));
+    for (long u = 0; u <= units; u++) dp[u] = 0;
+    for (int i = 0; i < nt; i++) {
+        double *prev = dp + (size_t)i * (units + 1), *cur = dp + (size_t)(i + 1) * (units + 1);
+        for (long u = 0; u <= units; u++) {
+            cur[u] = INFINITY;
+            choice[(size_t)i * (units + 1) + u] = -1;
+            for (int c = 0; c < nc; c++) {
+                long cost = (long)ceil((double)(bytes[(size_t)i * nc + c] - cheapest[i]) / unit);
+                if (cost > u || !isfinite(prev[u - cost])) continue;
+                double v = prev[u - cost] + sens[(size_t)i * nc + c];
+                if (v < cur[u]) {
+                    cur[u] = v;
+                    choice[(size_t)i * (units + 1) + u] = (signed char)c;
+                }
+            }
+        }
+    }
+    int *pick = qh_malloc((size_t)nt * sizeof(int));
+    for (long u = units, i = nt - 1; i >= 0; i--) {
+        pick[i] = choice[(size_t)i * (units + 1) + u];
+        u -= (long)ceil((double)(bytes[(size_t)i * nc + pick[i]] - cheapest[i]) / unit);
+    }
+    free(dp);
+    free(choice);
+    free(cheapest);
+    /* apply: model weights, packed parts and the per-tensor record */
+    for (int i = 0; i < nt; i++) {
+        qh_tensor *tn = &m->tensors[tix[i]];
+        int c = pick[i];
+        qh_qtensor *q = &res->q[res->n_q++];
+        snprintf(q->name, sizeof q->name, "%s", tn->name);
+        snprintf(q->spec, sizeof q->spec, "%s", canon[c]);
+        q->transposed = 1;
+        q->rows = tn->cols;
+        q->cols = tn->rows;
+        q->packed = packs[(size_t)i * nc + c];
+        packs[(size_t)i * nc + c].n_parts = 0;
+        q->sensitivity = sens[(size_t)i * nc + c];
+        size_t n = (size_t)q->rows * q->cols;
+        double num = 0, den = 0;
+        float *orig = qh_malloc(n * sizeof(float));
+        transpose(tn->data, tn->rows, tn->cols, orig);
+        for (size_t k = 0; k < n; k++) {
+            double dd = (double)orig[k] - decoded[(size_t)i * nc + c][k];
+            num += dd * dd;
+            den += (double)orig[k] * orig[k];
+        }
+        q->rel_error = den > 0 ? sqrt(num / den) : 0;
+        free(orig);
+        transpose(decoded[(size_t)i * nc + c], q->rows, q->cols, tn->data);
+    }
+    free(pick);
+    size_t k = (size_t)snprintf(res->spec, sizeof res->spec, "mixed target=%g scope=%s:", o->mixed_target,
+                                o->mixed_whole_model ? "model" : "quantized");
+    for (int c = 0; c < nc && k < sizeof res->spec; c++)
+        k += (size_t)snprintf(res->spec + k, sizeof res->spec - k, "%s %s", c ? " |" : "", canon[c]);
+    snprintf(res->calib_desc, sizeof res->calib_desc, "%s, %d windows x %d tokens, seed %lu (sensitivities on the unquantized model)",
+             o->calib->source, o->calib->windows, o->calib->ctx, o->calib->seed);
+    rc = 0;
+out:
+    qh_calib_free(st);
+    for (int i = 0; i < n_q * nc; i++) {
+        qh_packed_free(&packs[i]);
+        free(decoded[i]);
+    }
+    for (int c = 0; c < nc; c++) qh_spec_free(cand[c]);
+    free(packs);
+    free(decoded);
+    free(sens);
+    free(bytes);
+    free(tix);
+    return rc;
+}
+
 int qh_quantize_model(qh_model *m, const qh_quant_opts *o, qh_quant_result *res, qh_err *err)
 {
     memset(res, 0, sizeof *res);
@@ -84,7 +339,11 @@ int qh_quantize_model(qh_model *m, const qh_quant_opts *o, qh_quant_result *res,
     qh_spec **specs = qh_calloc((size_t)m->n_tensors, sizeof *specs);
     qh_spec *def = NULL;
     int rc = -1;
-    if (qh_spec_parse(o->spec, &def, err) != 0) goto cleanup;
+    if (o->n_candidates > 0) {
+        if (qh_spec_parse(o->candidates[0], &def, err) != 0) goto cleanup;
+    } else if (qh_spec_parse(o->spec, &def, err) != 0) {
+        goto cleanup;
+    }
     qh_spec_canonical(def, res->spec, sizeof res->spec);
 
     /* every pattern must match something: a typo must not silently shrink the scope */
@@ -135,57 +394,78 @@ int qh_quantize_model(qh_model *m, const qh_quant_opts *o, qh_quant_result *res,
         goto cleanup;
     }
     res->q = qh_calloc((size_t)n_q, sizeof *res->q);
+    if (o->n_candidates > 0) {
+        for (int t = 0; t < m->n_tensors; t++)
+            if (!specs[t]) round_kept(m->tensors[t].data, (size_t)m->tensors[t].rows * m->tensors[t].cols, o->kept_dtype);
+        if (quantize_mixed(m, o, specs, n_q, res, err) != 0) goto cleanup;
+        goto finish;
+    }
+    int need_calib = 0;
     for (int t = 0; t < m->n_tensors; t++) {
-        qh_tensor *tn = &m->tensors[t];
         if (!specs[t]) {
-            round_kept(tn->data, (size_t)tn->rows * tn->cols, o->kept_dtype);
+            round_kept(m->tensors[t].data, (size_t)m->tensors[t].rows * m->tensors[t].cols, o->kept_dtype);
             continue;
         }
-        qh_qtensor *q = &res->q[res->n_q++];
-        snprintf(q->name, sizeof q->name, "%s", tn->name);
-        qh_spec_canonical(specs[t], q->spec, sizeof q->spec);
-        q->transposed = is_conv1d(tn);
-        q->rows = q->transposed ? tn->cols : tn->rows;
-        q->cols = q->transposed ? tn->rows : tn->cols;
-        size_t n = (size_t)tn->rows * tn->cols;
-        qh_matrix w = {q->rows, q->cols, qh_malloc(n * sizeof(float))};
-        qh_matrix w_hat = {q->rows, q->cols, qh_malloc(n * sizeof(float))};
-        if (q->transposed) transpose(tn->data, tn->rows, tn->cols, w.data);
-        else memcpy(w.data, tn->data, n * sizeof(float));
-        double t0 = qh_now();
-        int erc = specs[t]->method->encode(specs[t], &w, NULL, &q->packed, err);
-        double t1 = qh_now();
-        int drc = erc == 0 ? specs[t]->method->decode(specs[t], &q->packed, &w_hat, err) : -1;
-        res->seconds_encode += t1 - t0;
-        res->seconds_decode += qh_now() - t1;
-        if (erc != 0 || drc != 0) {
-            qh_err_prefix(err, "%s: %s", tn->name, q->spec);
-            free(w.data);
-            free(w_hat.data);
+        if (!qh_spec_needs_calibration(specs[t])) continue;
+        need_calib = 1;
+        if (!is_conv1d(&m->tensors[t])) {
+            qh_fail(err, "%s: method needs calibration statistics, which exist only for the block weights", m->tensors[t].name);
             goto cleanup;
         }
-        double num = 0, den = 0;
-        for (size_t i = 0; i < n; i++) {
-            double d = (double)w.data[i] - w_hat.data[i];
-            num += d * d;
-            den += (double)w.data[i] * w.data[i];
-        }
-        q->rel_error = den > 0 ? sqrt(num / den) : 0;
-        /* no silent no-ops: a method storing fewer bits than the source cannot give back the
-         * tensor unchanged unless it skipped it */
-        double bpp = 8.0 * qh_packed_bytes(&q->packed) / (double)n;
-        if (num == 0 && bpp < source_bits(m)) {
-            qh_fail(err, "%s: method '%s' left the tensor unchanged at %.3f bits per weight: it was not quantized",
-                    tn->name, q->spec, bpp);
-            free(w.data);
-            free(w_hat.data);
-            goto cleanup;
-        }
-        if (q->transposed) transpose(w_hat.data, q->rows, q->cols, tn->data);
-        else memcpy(tn->data, w_hat.data, n * sizeof(float));
-        free(w.data);
-        free(w_hat.data);
     }
+    if (need_calib && !o->calib) {
+        qh_fail(err, "method '%s' needs calibration data (give a calibration text)", res->spec);
+        goto cleanup;
+    }
+    char *done = qh_calloc((size_t)m->n_tensors, 1);
+    if (o->calib) {
+        /* sequential, as GPTQ: block l's inputs come from blocks < l already quantized */
+        double t0 = qh_now();
+        qh_calib_state *st;
+        if (qh_calib_begin(m, o->calib, &st, err) != 0) {
+            free(done);
+            goto cleanup;
+        }
+        static const int offset[4] = {2, 4, 8, 10}; /* c_attn, attn.c_proj, c_fc, mlp.c_proj within a block */
+        for (int l = 0; l < m->cfg.n_layer; l++) {
+            int first = 2 + 12 * l, any = 0;
+            for (int k = 0; k < 4; k++) any |= specs[first + offset[k]] != NULL;
+            if (any) {
+                double *H[4];
+                int hn[4];
+                long samples;
+                double tc = qh_now();
+                qh_calib_block(st, m, l, H, hn, &samples, err);
+                res->seconds_calib += qh_now() - tc;
+                for (int k = 0; k < 4; k++) {
+                    int t = first + offset[k];
+                    if (!specs[t]) continue;
+                    qh_calib cal = {hn[k], H[k], samples};
+                    if (quantize_tensor(m, t, specs[t], &cal, res, err) != 0) {
+                        qh_calib_free(st);
+                        free(done);
+                        goto cleanup;
+                    }
+                    done[t] = 1;
+                }
+            }
+            double tc = qh_now();
+            qh_calib_advance(st, m, l);
+            res->seconds_calib += qh_now() - tc;
+        }
+        qh_calib_free(st);
+        snprintf(res->calib_desc, sizeof res->calib_desc,
+                 "%s, %d windows x %d tokens, seed %lu (sequential: each block's statistics with earlier blocks quantized)",
+                 o->calib->source, o->calib->windows, o->calib->ctx, o->calib->seed);
+        (void)t0;
+    }
+    for (int t = 0; t < m->n_tensors; t++)
+        if (specs[t] && !done[t] && quantize_tensor(m, t, specs[t], NULL, res, err) != 0) {
+            free(done);
+            goto cleanup;
+        }
+    free(done);
+finish:
     if (!m->head_tied) round_kept(m->head, (size_t)m->cfg.n_vocab * m->cfg.n_embd, o->kept_dtype);
     account(res, m);
     rc = 0;
@@ -234,6 +514,7 @@ int qh_quant_write(const char *path, const qh_model *m, const qh_quant_result *r
     cJSON_AddStringToObject(meta, "source_sha256", res->source_sha256);
     cJSON_AddStringToObject(meta, "method", res->spec);
     cJSON_AddStringToObject(meta, "kept_dtype", qh_dtype_name(res->kept_dtype));
+    if (res->calib_desc[0]) cJSON_AddStringToObject(meta, "calibration", res->calib_desc);
     cJSON_AddNumberToObject(meta, "parameters", (double)m->n_params);
     cJSON *cfg = cJSON_AddObjectToObject(meta, "config");
     cJSON_AddNumberToObject(cfg, "n_vocab", m->cfg.n_vocab);
@@ -353,6 +634,8 @@ int qh_quant_load(const char *path, qh_model **out, qh_quant_result *res, qh_err
     }
     snprintf(res->spec, sizeof res->spec, "%s", method->valuestring);
     snprintf(res->source_sha256, sizeof res->source_sha256, "%s", srcsha->valuestring);
+    const cJSON *cd = cJSON_GetObjectItem(meta, "calibration");
+    if (cJSON_IsString(cd)) snprintf(res->calib_desc, sizeof res->calib_desc, "%s", cd->valuestring);
     m->dir = qh_strdup(src->valuestring);
     snprintf(m->weights_path, sizeof m->weights_path, "%s", path);
     snprintf(m->dtype, sizeof m->dtype, "packed");
@@ -371,6 +654,7 @@ int qh_quant_load(const char *path, qh_model **out, qh_quant_result *res, qh_err
         snprintf(q->spec, sizeof q->spec, "%s", sp->valuestring);
         q->transposed = cJSON_IsTrue(cJSON_GetObjectItem(jt, "transposed"));
         q->rel_error = NAN; /* the original weights are not in the file */
+        q->sensitivity = NAN;
     }
     for (int t = 0; t < m->n_tensors; t++) {
         qh_tensor *tn = &m->tensors[t];
@@ -496,17 +780,21 @@ void qh_quant_print_report(FILE *f, const qh_model *m, const qh_quant_result *re
                     8.0 * res->bytes_by_kind[k] / res->params_quantized);
     fprintf(f, " kept tensors %zu B (%.4f bpp of the model)\n", res->bytes_kept, 8.0 * res->bytes_kept / res->params_total);
     if (res->seconds_encode > 0 || res->seconds_decode > 0)
-        fprintf(f, "time         encode %.2f s, decode %.2f s\n", res->seconds_encode, res->seconds_decode);
+        fprintf(f, "time         encode %.2f s, decode %.2f s, calibration %.2f s\n", res->seconds_encode, res->seconds_decode,
+            res->seconds_calib);
+    if (res->calib_desc[0]) fprintf(f, "calibration  %s\n", res->calib_desc);
     if (!per_tensor) return;
-    fprintf(f, "%-28s %-12s %10s %9s %9s  %s\n", "tensor", "shape", "bytes", "bpp", "rel.err", "method");
+    fprintf(f, "%-28s %-12s %10s %9s %9s %11s  %s\n", "tensor", "shape", "bytes", "bpp", "rel.err", "sensitivity", "method");
     for (int i = 0; i < res->n_q; i++) {
         const qh_qtensor *q = &res->q[i];
         char shape[32];
         snprintf(shape, sizeof shape, "%dx%d", q->rows, q->cols);
         char relerr[32] = "n/a";
         if (!isnan(q->rel_error)) snprintf(relerr, sizeof relerr, "%.4f", q->rel_error);
-        fprintf(f, "%-28s %-12s %10zu %9.4f %9s  %s\n", q->name, shape, qh_packed_bytes(&q->packed),
-                8.0 * qh_packed_bytes(&q->packed) / ((double)q->rows * q->cols), relerr, q->spec);
+        char sens[32] = "-";
+        if (!isnan(q->sensitivity)) snprintf(sens, sizeof sens, "%.4g", q->sensitivity);
+        fprintf(f, "%-28s %-12s %10zu %9.4f %9s %11s  %s\n", q->name, shape, qh_packed_bytes(&q->packed),
+                8.0 * qh_packed_bytes(&q->packed) / ((double)q->rows * q->cols), relerr, sens, q->spec);
     }
     (void)m;
 }

@@ -17,6 +17,7 @@
 #include <stdio.h>
 
 #include "../methods/method.h"
+#include "calib.h"
 #include "model.h"
 
 #define QH_MAX_PATTERNS 32
@@ -30,6 +31,13 @@ typedef struct {
     const char *override_pattern[QH_MAX_PATTERNS], *override_spec[QH_MAX_PATTERNS];
     int n_override;
     qh_dtype kept_dtype;                      /* F16 (default), BF16 or F32 */
+    const qh_calib_opts *calib;               /* calibration data; required by methods that need it */
+    /* mixed precision: one of these candidates per tensor of the scope, chosen to minimise the
+     * summed sensitivity subject to a bpp target (then `spec` is ignored) */
+    const char *candidates[QH_MAX_PATTERNS];
+    int n_candidates;
+    double mixed_target;
+    int mixed_whole_model;                    /* 0: target over the quantized scope; 1: over all parameters */
 } qh_quant_opts;
 
 typedef struct {
@@ -39,6 +47,7 @@ typedef struct {
     int transposed;           /* stored (in, out) in the checkpoint (Conv1D) */
     qh_packed packed;
     double rel_error;         /* ||W - W_hat||_F / ||W||_F */
+    double sensitivity;       /* mixed: tr(D H D^T) / samples of the chosen candidate; NAN otherwise */
 } qh_qtensor;
 
 typedef struct {
@@ -51,7 +60,8 @@ typedef struct {
     size_t bytes_quantized, bytes_kept;
     size_t bytes_by_kind[QH_PART_KINDS];  /* over the quantized tensors */
     double bpp_quantized, bpp_model;
-    double seconds_encode, seconds_decode;
+    double seconds_encode, seconds_decode, seconds_calib;
+    char calib_desc[640];                 /* empty without calibration */
     char source_sha256[65];
 } qh_quant_result;
 

@@ -324,6 +324,13 @@ void qh_spec_canonical(const qh_spec *spec, char *buf, size_t len)
     }
 }
 
+int qh_spec_needs_calibration(const qh_spec *spec)
+{
+    for (; spec; spec = spec->inner)
+        if (spec->method->needs_calibration) return 1;
+    return 0;
+}
+
 static int param_index(const qh_spec *spec, const char *name)
 {
     for (int i = 0; spec->method->params[i].name; i++)

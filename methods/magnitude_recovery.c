@@ -4,44 +4,17 @@
  * channel times a scale per input feature.  Stored: 1 sign bit per weight, F16 factors
  * U (rows, r) and V (cols, r).  bpp = 1 + 16 r (rows + cols) / (rows cols).
  *
- * The SVD comes from the eigenvectors of the smaller Gram matrix (|W| |W|^T or |W|^T |W|, in
- * double, GSL's symmetric eigensolver). */
-#include <gsl/gsl_eigen.h>
-#include <gsl/gsl_matrix.h>
-#include <gsl/gsl_vector.h>
+ * The SVD is qh_truncated_svd (svd.c). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "binary.h"
+#include "svd.h"
 
 static const qh_param params[] = {
     {"rank", QH_PARAM_INT, 1, 1, 64, NULL, "rank of the magnitude factorisation"},
     {0}};
-
-/* Top-r singular triplets of A (m, n), m <= n handled by the caller's choice of side:
- * left (m, r) = A V, right (n, r) = V, from the eigenvectors of A^T A (n, n). */
-static void top_singular(const double *A, int m, int n, int r, double *left, double *right)
-{
-    gsl_matrix *G = gsl_matrix_alloc((size_t)n, (size_t)n);
-    qh_dgemm(1, 0, n, n, m, 1.0, A, n, A, n, 0.0, G->data, n);
-    gsl_vector *eval = gsl_vector_alloc((size_t)n);
-    gsl_matrix *evec = gsl_matrix_alloc((size_t)n, (size_t)n);
-    gsl_eigen_symmv_workspace *ws = gsl_eigen_symmv_alloc((size_t)n);
-    gsl_eigen_symmv(G, eval, evec, ws);
-    gsl_eigen_symmv_sort(eval, evec, GSL_EIGEN_SORT_VAL_DESC);
-    for (int k = 0; k < r; k++) {
-        double sum = 0;
-        for (int j = 0; j < n; j++) sum += gsl_matrix_get(evec, (size_t)j, (size_t)k);
-        double sgn = sum < 0 ? -1 : 1; /* for r = 1: the non-negative Perron vector */
-        for (int j = 0; j < n; j++) right[(size_t)j * r + k] = sgn * gsl_matrix_get(evec, (size_t)j, (size_t)k);
-    }
-    qh_dgemm(0, 0, m, r, n, 1.0, A, n, right, r, 0.0, left, r);
-    gsl_eigen_symmv_free(ws);
-    gsl_matrix_free(evec);
-    gsl_vector_free(eval);
-    gsl_matrix_free(G);
-}
 
 static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib, qh_packed *out, qh_err *err)
 {
@@ -52,14 +25,8 @@ static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib
     qh_signs_pack(qh_packed_add(out, "signs", QH_DT_U8, (int64_t)qh_bits_bytes(n, 1), 0), w->data, n);
     double *A = qh_malloc(n * sizeof(double)), *U = qh_malloc((size_t)rows * r * sizeof(double)),
            *V = qh_malloc((size_t)cols * r * sizeof(double));
-    if (cols <= rows) {
-        for (size_t i = 0; i < n; i++) A[i] = fabs(w->data[i]);
-        top_singular(A, rows, cols, r, U, V);
-    } else { /* work on |W|^T so the Gram matrix is rows x rows */
-        for (int i = 0; i < rows; i++)
-            for (int j = 0; j < cols; j++) A[(size_t)j * rows + i] = fabs(w->data[(size_t)i * cols + j]);
-        top_singular(A, cols, rows, r, V, U);
-    }
+    for (size_t i = 0; i < n; i++) A[i] = fabs(w->data[i]);
+    qh_truncated_svd(A, rows, cols, r, U, V, 1);
     uint16_t *fu = qh_packed_add(out, "factor_u", QH_DT_F16, rows, r);
     uint16_t *fv = qh_packed_add(out, "factor_v", QH_DT_F16, cols, r);
     for (size_t i = 0; i < (size_t)rows * r; i++) fu[i] = qh_f32_to_f16((float)U[i]);

@@ -78,6 +78,7 @@ struct qh_method {
     const char *name, *summary;
     const qh_param *params;         /* terminated by {0} */
     int is_wrapper;                 /* takes "+ INNER SPEC" */
+    int needs_calibration;          /* encode requires calib->H (input second moments) */
     int (*encode)(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib, qh_packed *out,
                   qh_err *err);
     int (*decode)(const qh_spec *spec, const qh_packed *in, qh_matrix *w, qh_err *err);
@@ -120,6 +121,9 @@ void qh_bits_unpack(uint8_t *codes, const uint8_t *in, size_t n, int bits);
 /* Groups along a row: group = 0 means the whole row. */
 int qh_group_size(int group, int cols);
 int qh_groups_per_row(int group, int cols);
+/* Whether a spec (or the method it wraps) needs calibration statistics. */
+int qh_spec_needs_calibration(const qh_spec *spec);
+
 /* Row-major BLAS products for files that include GSL (whose gsl_cblas.h clashes with
  * OpenBLAS's cblas.h): C = alpha op(A) op(B) + beta C. */
 void qh_dgemm(int trans_a, int trans_b, int M, int N, int K, double alpha, const double *A, int lda,

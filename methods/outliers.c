@@ -2,11 +2,14 @@
  * with their positions, and quantize the rest with the inner method (with the kept weights
  * zeroed, so they do not stretch the inner method's scales).  Positions are stored as a CSR
  * pattern: per-row offsets (U32, rows + 1) and column indices (U16 when cols <= 65536, else
- * U32); every byte of it counts in the bpp.  Hessian-aware saliency comes with calibration. */
+ * U32); every byte of it counts in the bpp.
+ * Saliency: |w| without calibration; with calibration statistics, w^2 / [H^-1]_jj (the OBS
+ * saliency used by SpQR and BiLLM: the loss increase from removing w), with H damped by 1%. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "hessian.h"
 #include "method.h"
 
 static const qh_param params[] = {
@@ -23,14 +26,31 @@ static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib
 {
     size_t n = (size_t)w->rows * w->cols;
     size_t k = (size_t)llround(qh_spec_get(spec, "frac") * (double)n);
-    /* threshold = k-th largest |w| */
+    float *sal = qh_malloc(n * sizeof(float));
+    if (calib && calib->H) {
+        if (calib->n != w->cols) {
+            free(sal);
+            return qh_fail(err, "outliers: Hessian is %d x %d, the weight has %d input features", calib->n, calib->n, w->cols);
+        }
+        double *hd = qh_malloc((size_t)w->cols * sizeof(double));
+        if (qh_hinv_diag(calib->H, w->cols, 0.01, hd, err) != 0) {
+            free(hd);
+            free(sal);
+            return -1;
+        }
+        for (size_t i = 0; i < n; i++) sal[i] = (float)((double)w->data[i] * w->data[i] / hd[i % (size_t)w->cols]);
+        free(hd);
+    } else {
+        for (size_t i = 0; i < n; i++) sal[i] = fabsf(w->data[i]);
+    }
+    /* threshold = k-th largest saliency */
     float thr = INFINITY;
     if (k > 0) {
-        float *mag = qh_malloc(n * sizeof(float));
-        for (size_t i = 0; i < n; i++) mag[i] = fabsf(w->data[i]);
-        qsort(mag, n, sizeof(float), cmp_desc);
-        thr = mag[k - 1];
-        free(mag);
+        float *sorted = qh_malloc(n * sizeof(float));
+        memcpy(sorted, sal, n * sizeof(float));
+        qsort(sorted, n, sizeof(float), cmp_desc);
+        thr = sorted[k - 1];
+        free(sorted);
     }
     int wide = w->cols > 65536;
     uint32_t *rowptr = qh_packed_add(out, "outlier_rowptr", QH_DT_U32, w->rows + 1, 0);
@@ -40,13 +60,13 @@ static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib
     memcpy(rest.data, w->data, n * sizeof(float));
     /* strictly above the threshold first, then ties in order until k are taken */
     size_t above = 0;
-    for (size_t i = 0; i < n; i++) above += fabsf(w->data[i]) > thr;
+    for (size_t i = 0; i < n; i++) above += sal[i] > thr;
     size_t ties_left = k - above, taken = 0;
     for (int r = 0; r < w->rows; r++) {
         rowptr[r] = (uint32_t)taken;
         for (int c = 0; c < w->cols; c++) {
             size_t i = (size_t)r * w->cols + c;
-            float a = fabsf(w->data[i]);
+            float a = sal[i];
             int keep = a > thr || (a == thr && ties_left > 0 && (ties_left--, 1));
             if (!keep || taken == k) continue;
             if (wide) ((uint32_t *)cols)[taken] = (uint32_t)c;
@@ -61,6 +81,7 @@ static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib
     if (rc == 0) qh_packed_adopt(out, &inner, "base");
     qh_packed_free(&inner);
     free(rest.data);
+    free(sal);
     return rc;
 }
 

@@ -194,7 +194,9 @@ int main(void)
     srunner_add_suite(sr, suite_ppl());
     srunner_add_suite(sr, suite_methods());
     srunner_add_suite(sr, suite_quantize());
+    srunner_add_suite(sr, suite_calib());
     srunner_add_suite(sr, suite_cli());
+    srunner_add_suite(sr, suite_sweep());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

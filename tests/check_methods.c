@@ -32,13 +32,13 @@ static double rel_error(const qh_matrix *a, const qh_matrix *b)
 }
 
 /* Encodes + decodes with a spec; returns the decoded matrix and fills bpp. */
-static qh_matrix roundtrip(const char *spec_text, const qh_matrix *w, double *bpp, qh_packed *keep)
+static qh_matrix roundtrip_calib(const char *spec_text, const qh_matrix *w, double *bpp, qh_packed *keep, const qh_calib *cal)
 {
     qh_spec *spec;
     qh_err err;
     ck_assert_msg(qh_spec_parse(spec_text, &spec, &err) == 0, "%s", err.msg);
     qh_packed p = {0};
-    ck_assert_msg(spec->method->encode(spec, w, NULL, &p, &err) == 0, "%s: %s", spec_text, err.msg);
+    ck_assert_msg(spec->method->encode(spec, w, cal, &p, &err) == 0, "%s: %s", spec_text, err.msg);
     qh_matrix out = {w->rows, w->cols, qh_malloc((size_t)w->rows * w->cols * sizeof(float))};
     ck_assert_msg(spec->method->decode(spec, &p, &out, &err) == 0, "%s: %s", spec_text, err.msg);
     if (bpp) *bpp = 8.0 * qh_packed_bytes(&p) / ((double)w->rows * w->cols);
@@ -48,11 +48,18 @@ static qh_matrix roundtrip(const char *spec_text, const qh_matrix *w, double *bp
     return out;
 }
 
+static qh_matrix roundtrip(const char *spec_text, const qh_matrix *w, double *bpp, qh_packed *keep)
+{
+    return roundtrip_calib(spec_text, w, bpp, keep, NULL);
+}
+
 START_TEST(every_method_round_trips)
 {
     const qh_method *m = qh_methods[_i];
     char spec_text[256];
-    snprintf(spec_text, sizeof spec_text, "%s%s", m->name, m->is_wrapper ? " + rtn bits=3" : "");
+    int has_rank = 0;
+    for (const qh_param *p = m->params; p->name; p++) has_rank |= strcmp(p->name, "rank") == 0;
+    snprintf(spec_text, sizeof spec_text, "%s%s%s", m->name, has_rank ? " rank=2" : "", m->is_wrapper ? " + rtn bits=3" : "");
     qh_spec *spec;
     qh_err err;
     ck_assert_msg(qh_spec_parse(spec_text, &spec, &err) == 0, "%s", err.msg);
@@ -71,7 +78,14 @@ START_TEST(every_method_round_trips)
         qh_matrix w = random_matrix(shapes[s][0], shapes[s][1], 100u + (unsigned)s);
         qh_packed p = {0};
         double bpp;
-        qh_matrix out = roundtrip(canon, &w, &bpp, &p);
+        /* methods that need calibration get a diagonal-dominant Hessian of the right size */
+        int nc = shapes[s][1];
+        double *H = qh_calloc((size_t)nc * nc, sizeof(double));
+        for (int a = 0; a < nc; a++)
+            for (int b = 0; b < nc; b++) H[(size_t)a * nc + b] = a == b ? 2.0 + a % 3 : 0.3 / (1 + abs(a - b));
+        qh_calib cal = {nc, H, 1000};
+        qh_matrix out = roundtrip_calib(canon, &w, &bpp, &p, qh_spec_needs_calibration(spec) ? &cal : NULL);
+        free(H);
         double e = rel_error(&w, &out);
         ck_assert_msg(isfinite(e) && e < 1.0, "%s: relative error %g", canon, e);
         /* every part has a known kind, and bpp is the bytes of the parts */

@@ -45,5 +45,7 @@ Suite *suite_ppl(void);
 Suite *suite_cli(void);
 Suite *suite_methods(void);
 Suite *suite_quantize(void);
+Suite *suite_sweep(void);
+Suite *suite_calib(void);
 
 #endif

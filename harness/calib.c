@@ -1,0 +1,114 @@
+/* calib.c - calibration windows and per-block Hessians; see calib.h. */
+#include "calib.h"
+
+#include <cblas.h>
+#include <gsl/gsl_rng.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "forward.h"
+
+struct qh_calib_state {
+    int windows, ctx, batch, C;
+    float *X;               /* (windows * ctx, C): the residual stream at the current block's input */
+    double *H[4];
+    float *Hf[4];           /* per-batch float accumulator */
+    int n[4];
+    qh_workspace ws;
+};
+
+void qh_calib_free(qh_calib_state *st)
+{
+    if (!st) return;
+    free(st->X);
+    for (int k = 0; k < 4; k++) {
+        free(st->H[k]);
+        free(st->Hf[k]);
+    }
+    qh_workspace_free(&st->ws);
+    free(st);
+}
+
+int qh_calib_begin(const qh_model *m, const qh_calib_opts *o, qh_calib_state **out, qh_err *err)
+{
+    if (o->ctx < 2 || o->ctx > m->cfg.n_ctx)
+        return qh_fail(err, "calibration ctx %d: must be 2 to the model's context %d", o->ctx, m->cfg.n_ctx);
+    if (o->windows < 1) return qh_fail(err, "calibration needs at least one window");
+    if (o->n_ids < (size_t)o->ctx)
+        return qh_fail(err, "calibration text has %zu tokens, fewer than one window of %d", o->n_ids, o->ctx);
+    for (size_t i = 0; i < o->n_ids; i++)
+        if (o->ids[i] < 0 || o->ids[i] >= m->cfg.n_vocab) return qh_fail(err, "calibration token %zu out of the vocabulary", i);
+    qh_calib_state *st = qh_calloc(1, sizeof *st);
+    int C = m->cfg.n_embd, T = o->ctx;
+    st->windows = o->windows;
+    st->ctx = T;
+    st->C = C;
+    st->batch = 1024 / T > 0 ? 1024 / T : 1;
+    st->X = qh_malloc((size_t)o->windows * T * C * sizeof(float));
+    int nk[4] = {C, C, C, 4 * C};
+    for (int k = 0; k < 4; k++) {
+        st->n[k] = nk[k];
+        st->H[k] = qh_malloc((size_t)nk[k] * nk[k] * sizeof(double));
+        st->Hf[k] = qh_malloc((size_t)nk[k] * nk[k] * sizeof(float));
+    }
+    qh_workspace_init(&st->ws, &m->cfg, st->batch, T);
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, o->seed);
+    int *tokens = qh_malloc((size_t)T * sizeof(int));
+    for (int w = 0; w < o->windows; w++) {
+        size_t start = gsl_rng_uniform_int(rng, (unsigned long)(o->n_ids - (size_t)T + 1));
+        memcpy(tokens, o->ids + start, (size_t)T * sizeof(int));
+        qh_embed(m, tokens, 1, T, &st->ws);
+        memcpy(st->X + (size_t)w * T * C, st->ws.x, (size_t)T * C * sizeof(float));
+    }
+    free(tokens);
+    gsl_rng_free(rng);
+    *out = st;
+    return 0;
+}
+
+/* capture callback: Hf[which] += x^T x (upper triangle) */
+static void accumulate(void *ud, int layer, int which, const float *x, int rows, int cols)
+{
+    qh_calib_state *st = ud;
+    (void)layer;
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, cols, rows, 1.0f, x, cols, 1.0f, st->Hf[which], cols);
+}
+
+int qh_calib_block(qh_calib_state *st, const qh_model *m, int l, double *H[4], int n[4], long *samples, qh_err *err)
+{
+    (void)err;
+    int T = st->ctx, C = st->C;
+    for (int k = 0; k < 4; k++) memset(st->H[k], 0, (size_t)st->n[k] * st->n[k] * sizeof(double));
+    for (int w0 = 0; w0 < st->windows; w0 += st->batch) {
+        int B = st->windows - w0 < st->batch ? st->windows - w0 : st->batch;
+        for (int k = 0; k < 4; k++) memset(st->Hf[k], 0, (size_t)st->n[k] * st->n[k] * sizeof(float));
+        memcpy(st->ws.x, st->X + (size_t)w0 * T * C, (size_t)B * T * C * sizeof(float));
+        qh_block_forward(m, l, B, T, &st->ws, accumulate, st);
+        for (int k = 0; k < 4; k++) { /* the float batch sums go into the double total */
+            int nk = st->n[k];
+            for (int i = 0; i < nk; i++)
+                for (int j = i; j < nk; j++) st->H[k][(size_t)i * nk + j] += st->Hf[k][(size_t)i * nk + j];
+        }
+    }
+    for (int k = 0; k < 4; k++) { /* mirror the upper triangle */
+        int nk = st->n[k];
+        for (int i = 0; i < nk; i++)
+            for (int j = 0; j < i; j++) st->H[k][(size_t)i * nk + j] = st->H[k][(size_t)j * nk + i];
+        H[k] = st->H[k];
+        n[k] = nk;
+    }
+    *samples = (long)st->windows * T;
+    return 0;
+}
+
+void qh_calib_advance(qh_calib_state *st, const qh_model *m, int l)
+{
+    int T = st->ctx, C = st->C;
+    for (int w0 = 0; w0 < st->windows; w0 += st->batch) {
+        int B = st->windows - w0 < st->batch ? st->windows - w0 : st->batch;
+        memcpy(st->ws.x, st->X + (size_t)w0 * T * C, (size_t)B * T * C * sizeof(float));
+        qh_block_forward(m, l, B, T, &st->ws, NULL, NULL);
+        memcpy(st->X + (size_t)w0 * T * C, st->ws.x, (size_t)B * T * C * sizeof(float));
+    }
+}

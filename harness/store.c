@@ -1,0 +1,138 @@
+/* store.c - SQLite access for the sweep runner and reports; see store.h. */
+#include "store.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char schema_sql[] =
+#include "schema.inc"
+    ;
+
+const char *qh_schema_sql(void) { return schema_sql; }
+
+void qh_utc_now(char buf[32])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int sql_fail(qh_store *s, qh_err *err, const char *what)
+{
+    return qh_fail(err, "%s: %s: %s", s->path, what, s->db ? sqlite3_errmsg(s->db) : "no database");
+}
+
+int qh_store_exec(qh_store *s, const char *sql, qh_err *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        qh_fail(err, "%s: %s", s->path, msg ? msg : "error");
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+int qh_store_open(const char *path, qh_store *s, qh_err *err)
+{
+    memset(s, 0, sizeof *s);
+    snprintf(s->path, sizeof s->path, "%s", path);
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+        sql_fail(s, err, "cannot open");
+        qh_store_close(s);
+        return -1;
+    }
+    sqlite3_busy_timeout(s->db, 10000);
+    long long found_version = 0;
+    int found = 0;
+    if (qh_store_exec(s, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;", err) ||
+        qh_store_exec(s, schema_sql, err) ||
+        qh_store_int(s, err, &found_version, &found, "SELECT CAST(value AS INTEGER) FROM meta WHERE key='schema_version'", "")) {
+        qh_store_close(s);
+        return -1;
+    }
+    if (!found) {
+        if (qh_store_run(s, err, NULL, "INSERT INTO meta(key, value) VALUES ('schema_version', ?)", "t", QH_SCHEMA_VERSION)) {
+            qh_store_close(s);
+            return -1;
+        }
+    } else if (found_version != atoi(QH_SCHEMA_VERSION)) {
+        qh_fail(err, "%s: schema version %lld, this harness writes %s", path, found_version, QH_SCHEMA_VERSION);
+        qh_store_close(s);
+        return -1;
+    }
+    return 0;
+}
+
+void qh_store_close(qh_store *s)
+{
+    if (s->db) sqlite3_close(s->db);
+    s->db = NULL;
+}
+
+int qh_store_begin(qh_store *s, qh_err *err) { return qh_store_exec(s, "BEGIN IMMEDIATE", err); }
+int qh_store_commit(qh_store *s, qh_err *err) { return qh_store_exec(s, "COMMIT", err); }
+void qh_store_rollback(qh_store *s) { sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL); }
+
+static int prepare_bind(qh_store *s, qh_err *err, sqlite3_stmt **st, const char *sql, const char *fmt, va_list ap)
+{
+    if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) return sql_fail(s, err, "prepare");
+    for (int i = 0; fmt[i]; i++) {
+        int rc = SQLITE_OK;
+        switch (fmt[i]) {
+        case 'i': rc = sqlite3_bind_int64(*st, i + 1, va_arg(ap, long long)); break;
+        case 'd': {
+            double d = va_arg(ap, double);
+            rc = d != d ? sqlite3_bind_null(*st, i + 1) : sqlite3_bind_double(*st, i + 1, d); /* NaN -> NULL */
+            break;
+        }
+        case 't': {
+            const char *t = va_arg(ap, const char *);
+            rc = t ? sqlite3_bind_text(*st, i + 1, t, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(*st, i + 1);
+            break;
+        }
+        case 'n': rc = sqlite3_bind_null(*st, i + 1); break;
+        }
+        if (rc != SQLITE_OK) {
+            sqlite3_finalize(*st);
+            return sql_fail(s, err, "bind");
+        }
+    }
+    return 0;
+}
+
+int qh_store_run(qh_store *s, qh_err *err, long long *rowid, const char *sql, const char *fmt, ...)
+{
+    sqlite3_stmt *st;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = prepare_bind(s, err, &st, sql, fmt, ap);
+    va_end(ap);
+    if (rc) return -1;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) return sql_fail(s, err, sql);
+    if (rowid) *rowid = sqlite3_last_insert_rowid(s->db);
+    return 0;
+}
+
+int qh_store_int(qh_store *s, qh_err *err, long long *out, int *found, const char *sql, const char *fmt, ...)
+{
+    sqlite3_stmt *st;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = prepare_bind(s, err, &st, sql, fmt, ap);
+    va_end(ap);
+    if (rc) return -1;
+    rc = sqlite3_step(st);
+    *found = rc == SQLITE_ROW;
+    if (*found) *out = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return sql_fail(s, err, sql);
+    return 0;
+}

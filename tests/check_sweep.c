@@ -1,0 +1,577 @@
+/* check_sweep.c - experiment files (good, bad, grids), the SQLite schema, the sweep runner on
+ * a small experiment, resume after SIGKILL, and multiple-choice scoring against a direct
+ * computation. */
+#include <math.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "datasets/mc.h"
+#include "harness/eval_mc.h"
+#include "harness/experiment.h"
+#include "harness/forward.h"
+#include "harness/store.h"
+#include "testutil.h"
+
+static char *write_temp(const char *dir, const char *name, const char *text)
+{
+    char *p = qh_path_join(dir, name);
+    qh_err err;
+    ck_assert_int_eq(qh_write_file(p, text, strlen(text), &err), 0);
+    return p;
+}
+
+static const char *good_ini =
+    "; a comment\n"
+    "[experiment]\n"
+    "name = unit\n"
+    "description = grid test\n"
+    "models = default\n"
+    "seed = 7\n"
+    "ctx = 128\n"
+    "\n"
+    "[tasks]\n"
+    "ppl.wikitext2-test = 1024\n"
+    "fidelity.wikitext2-test = 512\n"
+    "mmlu = 12\n"
+    "mmlu.shots = 2\n"
+    "mmlu.subjects = anatomy,astronomy\n"
+    "copa = all\n"
+    "\n"
+    "[method base]\n"
+    "method = none\n"
+    "\n"
+    "[method rtn]\n"
+    "method = rtn\n"
+    "bits = 2, 3, 4\n"
+    "group = 64,128\n"
+    "scheme = asym\n"
+    "\n"
+    "[method wrapped]\n"
+    "spec = outliers frac=0.01 + binary\n"
+    "include = wte.weight\n"
+    "override = h.*.mlp.*=rtn bits=8\n"
+    "kept_dtype = BF16\n";
+
+START_TEST(experiment_parsing_and_grid)
+{
+    char *dir = tu_tmpdir(), *p = write_temp(dir, "x.ini", good_ini);
+    qh_experiment x;
+    qh_err err;
+    ck_assert_msg(qh_experiment_load(p, &x, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(x.name, "unit");
+    ck_assert_int_eq(x.seed, 7);
+    ck_assert_int_eq(x.ctx, 128);
+    ck_assert_int_eq(x.n_models, 1);
+    ck_assert_int_eq(x.n_tasks, 4);
+    ck_assert_int_eq(x.tasks[0].kind, QH_TASK_PPL);
+    ck_assert_int_eq(x.tasks[0].budget, 1024);
+    ck_assert_int_eq(x.tasks[1].kind, QH_TASK_FIDELITY);
+    ck_assert_int_eq(x.tasks[2].shots, 2);
+    ck_assert_str_eq(x.tasks[2].subjects, "anatomy,astronomy");
+    ck_assert_int_eq(x.tasks[3].budget, 0); /* all */
+    /* 1 baseline + 3 x 2 grid + 1 spec */
+    ck_assert_int_eq(x.n_configs, 8);
+    ck_assert_str_eq(x.configs[0].canonical, "none");
+    ck_assert_str_eq(x.configs[1].label, "rtn bits=2 group=64");
+    ck_assert_str_eq(x.configs[1].canonical, "rtn bits=2 group=64 scheme=asym | kept F16");
+    ck_assert_str_eq(x.configs[2].label, "rtn bits=2 group=128");
+    ck_assert_str_eq(x.configs[6].label, "rtn bits=4 group=128");
+    ck_assert_str_eq(x.configs[7].canonical,
+                     "outliers frac=0.01 + binary group=0 | include wte.weight | override h.*.mlp.*=rtn bits=8 group=0 scheme=sym | kept BF16");
+    ck_assert_int_eq(x.configs[7].scope.kept_dtype, QH_DT_BF16);
+    ck_assert_int_eq(x.configs[7].scope.n_override, 1);
+    ck_assert_str_eq(x.configs[7].scope.override_pattern[0], "h.*.mlp.*");
+    ck_assert_int_eq((int)strlen(x.sha256), 64);
+    qh_experiment_free(&x);
+    free(p);
+    free(dir);
+}
+END_TEST
+
+START_TEST(experiment_errors_name_file_line_and_key)
+{
+    struct { const char *text, *want; } bad[] = {
+        {"[experiment]\nname = a\nmodels = default\n[tasks]\nppl.wikitext2-test = 10\n[methd x]\nmethod = none\n",
+         "bad.ini:6: unknown section [methd x]"},
+        {"[experiment]\nname = a\ncolour = red\n", "bad.ini:3: [experiment] unknown key 'colour'"},
+        {"[experiment]\nname = a\nmodels = default\n[tasks]\nppl.wikitext2-test = lots\n", "bad.ini:5: [tasks] ppl.wikitext2-test = 'lots'"},
+        {"[experiment]\nname = a\nmodels = default\n[tasks]\nppl.wikitext9 = 10\n", "bad.ini:5: [tasks] ppl.wikitext9: unknown text dataset"},
+        {"[experiment]\nname = a\nmodels = default\n[tasks]\nmmlux = 10\n", "bad.ini:5: [tasks] unknown task 'mmlux'"},
+        {"[experiment]\nname = a\nmodels = default\n[tasks]\ncopa = 5\n[method r]\nmethod = rtn\nbits = 4, 9\n",
+         "bad.ini:8: [method r] method 'rtn': bits=9 is out of range [2, 8]"},
+        {"[experiment]\nname = a\nmodels = default\n[tasks]\ncopa = 5\n[method r]\nmethod = rtx\n", "bad.ini:7: [method r] method spec 'rtx': unknown method 'rtx'"},
+        {"[experiment]\nname = a\nmodels = default\n[tasks]\ncopa = 5\n[method r]\nmethod = rtn\nbitz = 4\n",
+         "bad.ini:8: [method r] method 'rtn' has no parameter 'bitz'"},
+        {"[experiment]\nname = a\nmodels = default\n[tasks]\ncopa = 5\n[method r]\nspec = binary\nmethod = binary\n",
+         "bad.ini:7: [method r] give either 'spec' or 'method'"},
+        {"[experiment]\nname = a\nmodels = default\n[tasks]\ncopa = 5\n[method r]\nmethod = binary\n[method s]\nspec = binary group=0\n",
+         "bad.ini:9: [method s] 's' repeats a configuration of 'r'"},
+        {"[experiment]\nname = a\nmodels = default\n[tasks]\ncopa = 5\n[method r]\nspec = binary\noverride = nopattern\n",
+         "bad.ini:8: [method r] override 'nopattern' must be PATTERN=SPEC"},
+        {"[experiment]\nname = a\nmodels = default\nthis line has no equals sign\n", "bad.ini:4: not a 'key = value' line"},
+        {"[experiment]\ndescription = no name\nmodels = default\n[tasks]\ncopa = 5\n[method r]\nmethod = none\n",
+         "bad.ini: [experiment] name is required"},
+        {"[experiment]\nname = a\nmodels = default\n[tasks]\ncopa = 5\n", "bad.ini: no [method NAME] section"},
+        {"[experiment]\nname = a b\n", "bad.ini:2: [experiment] name 'a b'"},
+        {"[experiment]\nname = a\nmodels = default\n[tasks]\nmmlu = 5\nmmlu.shots = 9\n", "bad.ini:6: [tasks] mmlu.shots: '9' must be 0 to 5"},
+    };
+    char *dir = tu_tmpdir();
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char *p = write_temp(dir, "bad.ini", bad[i].text);
+        qh_experiment x;
+        qh_err err;
+        ck_assert_msg(qh_experiment_load(p, &x, &err) == -1, "case %zu accepted", i);
+        ck_assert_msg(strstr(err.msg, bad[i].want), "case %zu: '%s' lacks '%s'", i, err.msg, bad[i].want);
+        free(p);
+    }
+    free(dir);
+}
+END_TEST
+
+START_TEST(schema_is_the_documented_file)
+{
+    char *path = tu_home_path("harness/schema.sql"), *text;
+    size_t len;
+    qh_err err;
+    ck_assert_int_eq(qh_read_file(path, &text, &len, &err), 0);
+    ck_assert_str_eq(qh_schema_sql(), text);
+    char *dir = tu_tmpdir(), *db = qh_path_join(dir, "s.sqlite");
+    qh_store s;
+    ck_assert_msg(qh_store_open(db, &s, &err) == 0, "%s", err.msg);
+    const char *tables[] = {"meta", "experiments", "models", "method_configs", "runs", "bpp", "bpp_parts", "tensors", "metrics", "items"};
+    for (size_t i = 0; i < sizeof tables / sizeof *tables; i++) {
+        long long n;
+        int found;
+        ck_assert_int_eq(qh_store_int(&s, &err, &n, &found, "SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name=?", "t", tables[i]), 0);
+        ck_assert_msg(n == 1, "table %s missing", tables[i]);
+    }
+    long long wal;
+    int found;
+    sqlite3_stmt *st;
+    sqlite3_prepare_v2(s.db, "PRAGMA journal_mode", -1, &st, NULL);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    ck_assert_str_eq((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    /* the UNIQUE keys that make duplicates impossible */
+    ck_assert_int_eq(qh_store_run(&s, &err, NULL, "INSERT INTO method_configs(canonical, family) VALUES ('x', 'x')", ""), 0);
+    ck_assert_int_eq(qh_store_run(&s, &err, NULL, "INSERT INTO method_configs(canonical, family) VALUES ('x', 'x')", ""), -1);
+    ck_assert_msg(strstr(err.msg, "UNIQUE"), "%s", err.msg);
+    ck_assert_int_eq(qh_store_int(&s, &err, &wal, &found, "SELECT value FROM meta WHERE key='schema_version'", ""), 0);
+    ck_assert_int_eq(wal, 1);
+    qh_store_close(&s);
+    /* reopening an existing store is fine */
+    ck_assert_int_eq(qh_store_open(db, &s, &err), 0);
+    qh_store_close(&s);
+    free(db);
+    free(dir);
+    free(text);
+    free(path);
+}
+END_TEST
+
+START_TEST(wilson_known_values)
+{
+    double lo, hi;
+    qh_wilson(50, 100, &lo, &hi);
+    ck_assert_double_eq_tol(lo, 0.403832, 1e-6);
+    ck_assert_double_eq_tol(hi, 0.596168, 1e-6);
+    qh_wilson(0, 10, &lo, &hi);
+    ck_assert_double_eq_tol(lo, 0.0, 1e-12);
+    ck_assert_double_eq_tol(hi, 0.277533, 1e-6);
+    qh_wilson(81, 100, &lo, &hi);
+    ck_assert_double_eq_tol(lo, 0.722212, 1e-6);
+    ck_assert_double_eq_tol(hi, 0.874852, 1e-6);
+    qh_wilson(1, 1, &lo, &hi);
+    ck_assert_double_eq_tol(lo, 0.206549, 1e-6);
+    ck_assert_double_eq_tol(hi, 1.0, 1e-12);
+}
+END_TEST
+
+/* log p(cont | context) computed directly: one forward over the whole sequence, double-precision
+ * log-softmax at each continuation position. */
+static double direct_ll(const qh_model *m, qh_tokenizer *tok, const char *context, const char *cont, int bos)
+{
+    int *a = NULL, *b;
+    size_t na = 0, nb;
+    qh_err err;
+    if (*context) ck_assert_int_eq(qh_encode(tok, "c", context, strlen(context), &a, &na, &err), 0);
+    ck_assert_int_eq(qh_encode(tok, "x", cont, strlen(cont), &b, &nb, &err), 0);
+    int lead = bos >= 0, n = (int)(lead + na + nb), V = m->cfg.n_vocab;
+    int *all = qh_malloc((size_t)n * sizeof(int));
+    if (lead) all[0] = bos;
+    if (na) memcpy(all + lead, a, na * sizeof(int));
+    memcpy(all + lead + na, b, nb * sizeof(int));
+    int start = n > m->cfg.n_ctx ? n - m->cfg.n_ctx : 0, T = n - start;
+    qh_workspace ws;
+    qh_workspace_init(&ws, &m->cfg, 1, T);
+    qh_forward(m, all + start, 1, T, &ws);
+    float *lg = qh_malloc((size_t)T * V * sizeof(float));
+    qh_head_logits(m, ws.ln, T, lg);
+    double ll = 0;
+    for (int p = n - (int)nb; p < n; p++) {
+        const float *row = lg + (size_t)(p - start - 1) * V;
+        double mx = -1e30, s = 0;
+        for (int v = 0; v < V; v++) mx = row[v] > mx ? row[v] : mx;
+        for (int v = 0; v < V; v++) s += exp(row[v] - mx);
+        ll += row[all[p]] - mx - log(s);
+    }
+    free(lg);
+    free(all);
+    free(a);
+    free(b);
+    qh_workspace_free(&ws);
+    return ll;
+}
+
+/* qh_eval_mc against direct computation, on a few items of every task kind */
+START_TEST(mc_agrees_with_direct_computation)
+{
+    char *dir = tu_home_path("models/gpt2-gutenberg-18m");
+    qh_model *m;
+    qh_tokenizer *tok;
+    qh_err err;
+    ck_assert_int_eq(qh_model_load(dir, &m, 0, &err), 0);
+    ck_assert_int_eq(qh_tokenizer_load_dir(dir, &tok, &err), 0);
+    const char *tasks[] = {"copa", "winogrande", "blimp", "lambada", "arc-easy", "hellaswag", "mmlu"};
+    for (size_t ti = 0; ti < sizeof tasks / sizeof *tasks; ti++) {
+        qh_mc_opts o = {.budget = 3, .seed = 5};
+        qh_mc_task t;
+        ck_assert_msg(qh_mc_load(tasks[ti], &o, &t, &err) == 0, "%s", err.msg);
+        ck_assert_int_eq(t.n_items, 3);
+        qh_mc_result r;
+        ck_assert_msg(qh_eval_mc(m, tok, &t, 256, &r, NULL, NULL, &err) == 0, "%s", err.msg);
+        int eot = qh_token_id(tok, "<|endoftext|>");
+        for (int i = 0; i < t.n_items; i++) {
+            const qh_mc_item *it = &t.items[i];
+            double best = -1e30;
+            int arg = -1;
+            for (int c = 0; c < it->n_choices; c++) {
+                double ll = direct_ll(m, tok, it->contexts ? it->contexts[c] : it->context, it->choices[c],
+                                      t.kind == QH_MC_PAIR ? eot : -1);
+                if (ll > best) {
+                    best = ll;
+                    arg = c;
+                }
+                if (c == it->gold) ck_assert_msg(fabs(ll - r.item_gold_ll[i]) < 2e-3 * fabs(ll) + 1e-3, "%s item %d: %g vs %g", tasks[ti], i, ll, r.item_gold_ll[i]);
+            }
+            if (t.kind != QH_MC_LAMBADA) ck_assert_int_eq(r.item_correct[i], arg == it->gold);
+        }
+        ck_assert(r.acc >= r.acc_lo && r.acc <= r.acc_hi);
+        qh_mc_result_free(&r);
+        qh_mc_free(&t);
+    }
+    qh_tokenizer_free(tok);
+    qh_model_free(m);
+    free(dir);
+}
+END_TEST
+
+/* hand-made items whose answers are fixed by construction: a choice identical to the gold
+ * one cannot win (first index wins ties), and a LAMBADA target that is the greedy token is correct */
+START_TEST(mc_scoring_rules_on_hand_made_items)
+{
+    char *dir = tu_home_path("models/gpt2-gutenberg-18m");
+    qh_model *m;
+    qh_tokenizer *tok;
+    qh_err err;
+    ck_assert_int_eq(qh_model_load(dir, &m, 0, &err), 0);
+    ck_assert_int_eq(qh_tokenizer_load_dir(dir, &tok, &err), 0);
+    qh_mc_task t = {0};
+    snprintf(t.name, sizeof t.name, "hand");
+    t.kind = QH_MC_CHOICE;
+    t.n_items = 2;
+    t.items = qh_calloc(2, sizeof(qh_mc_item));
+    const char *ch[2][3] = {{" the cat", " the cat", " the cat"}, {" of", " of the of the of the", " of"}};
+    int gold[2] = {0, 1};
+    for (int i = 0; i < 2; i++) {
+        qh_mc_item *it = &t.items[i];
+        snprintf(it->key, sizeof it->key, "h/%d", i);
+        it->context = qh_strdup("It was the best of times, it was the worst");
+        it->n_choices = 3;
+        it->choices = qh_calloc(3, sizeof(char *));
+        for (int c = 0; c < 3; c++) it->choices[c] = qh_strdup(ch[i][c]);
+        it->gold = gold[i];
+    }
+    qh_mc_result r;
+    ck_assert_int_eq(qh_eval_mc(m, tok, &t, 256, &r, NULL, NULL, &err), 0);
+    ck_assert_int_eq(r.item_correct[0], 1);  /* three identical choices: the first (gold) wins */
+    ck_assert_int_eq(r.item_correct[1], 0);  /* a longer continuation has a lower total log-likelihood */
+    ck_assert_double_eq_tol(r.acc, 0.5, 1e-12);
+    qh_mc_result_free(&r);
+    /* LAMBADA rule: the target made of the model's own greedy token is correct */
+    const char *context = "It was the best of times, it was the worst of";
+    int *ids;
+    size_t n;
+    ck_assert_int_eq(qh_encode(tok, "c", context, strlen(context), &ids, &n, &err), 0);
+    qh_workspace ws;
+    qh_workspace_init(&ws, &m->cfg, 1, (int)n);
+    qh_forward(m, ids, 1, (int)n, &ws);
+    float *lg = qh_malloc((size_t)m->cfg.n_vocab * sizeof(float));
+    qh_head_logits(m, ws.ln + (n - 1) * m->cfg.n_embd, 1, lg);
+    int am = 0;
+    for (int v = 1; v < m->cfg.n_vocab; v++) am = lg[v] > lg[am] ? v : am;
+    size_t bl;
+    const char *bytes = qh_token_bytes(tok, am, &bl);
+    qh_lm_request req[2] = {0};
+    for (int k = 0; k < 2; k++) {
+        req[k].n = (int)n + 1;
+        req[k].n_cont = 1;
+        req[k].tokens = qh_malloc(((size_t)n + 1) * sizeof(int));
+        memcpy(req[k].tokens, ids, n * sizeof(int));
+        req[k].tokens[n] = k == 0 ? am : (am + 1) % m->cfg.n_vocab;
+    }
+    qh_score_requests(m, req, 2, 256, NULL, NULL);
+    ck_assert_int_eq(req[0].all_greedy, 1);
+    ck_assert_int_eq(req[1].all_greedy, 0);
+    ck_assert(req[0].logprob > req[1].logprob);
+    (void)bytes;
+    (void)bl;
+    free(req[0].tokens);
+    free(req[1].tokens);
+    free(lg);
+    free(ids);
+    qh_workspace_free(&ws);
+    qh_mc_free(&t);
+    qh_tokenizer_free(tok);
+    qh_model_free(m);
+    free(dir);
+}
+END_TEST
+
+START_TEST(sampling_is_reproducible_and_stratified)
+{
+    qh_mc_opts o = {.budget = 57 * 3, .seed = 11};
+    qh_mc_task a, b, c;
+    qh_err err;
+    ck_assert_int_eq(qh_mc_load("mmlu", &o, &a, &err), 0);
+    ck_assert_int_eq(qh_mc_load("mmlu", &o, &b, &err), 0);
+    o.seed = 12;
+    ck_assert_int_eq(qh_mc_load("mmlu", &o, &c, &err), 0);
+    ck_assert_int_eq(a.n_items, 171);
+    ck_assert_int_eq(a.n_available, 14042);
+    int same = 1, differ = 0;
+    for (int i = 0; i < a.n_items; i++) {
+        same &= strcmp(a.items[i].key, b.items[i].key) == 0;
+        differ |= strcmp(a.items[i].key, c.items[i].key) != 0;
+    }
+    ck_assert(same);
+    ck_assert(differ);
+    /* proportional by subject: the smallest subjects (about 100 questions) still get 1 */
+    char last[128] = "";
+    int subjects = 0;
+    for (int i = 0; i < a.n_items; i++) {
+        char subj[128];
+        snprintf(subj, sizeof subj, "%.*s", (int)strcspn(a.items[i].key, "/"), a.items[i].key);
+        if (strcmp(subj, last)) subjects++;
+        snprintf(last, sizeof last, "%s", subj);
+    }
+    ck_assert_int_eq(subjects, 57);
+    qh_mc_free(&a);
+    qh_mc_free(&b);
+    qh_mc_free(&c);
+    /* errors */
+    qh_mc_opts bad = {.budget = 5, .shots = 2};
+    ck_assert_int_eq(qh_mc_load("copa", &bad, &a, &err), -1);
+    ck_assert_msg(strstr(err.msg, "copa: shots apply to mmlu only"), "%s", err.msg);
+    qh_mc_opts subj = {.subjects = "astrology"};
+    ck_assert_int_eq(qh_mc_load("mmlu", &subj, &a, &err), -1);
+    ck_assert_msg(strstr(err.msg, "no subject matches 'astrology'"), "%s", err.msg);
+    qh_mc_opts plain = {.budget = 5};
+    ck_assert_int_eq(qh_mc_load("trivia", &plain, &a, &err), -1);
+    ck_assert_msg(strstr(err.msg, "unknown task 'trivia'"), "%s", err.msg);
+}
+END_TEST
+
+/* ---- the sweep, end to end, through the CLI --------------------------------------------- */
+
+static const char *sweep_ini =
+    "[experiment]\nname = resume-test\nmodels = default\nseed = 3\n"
+    "[tasks]\nppl.wikitext2-test = 1024\nfidelity.wikitext2-test = 512\ncopa = 12\nblimp = 67\nmmlu = 8\n"
+    "[method base]\nmethod = none\n"
+    "[method rtn]\nmethod = rtn\nbits = 8, 4, 3, 2\ngroup = 64\nscheme = asym\n"
+    "[method bin]\nmethod = binary\n"
+    "[method ter]\nspec = outliers frac=0.01 + ternary\n";
+
+static long long q1(const char *db, const char *sql)
+{
+    sqlite3 *h;
+    sqlite3_stmt *st;
+    ck_assert_int_eq(sqlite3_open(db, &h), SQLITE_OK);
+    sqlite3_busy_timeout(h, 5000);
+    ck_assert_msg(sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK, "%s", sqlite3_errmsg(h));
+    long long v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    return v;
+}
+
+static char *q1s(const char *db, const char *sql)
+{
+    sqlite3 *h;
+    sqlite3_stmt *st;
+    ck_assert_int_eq(sqlite3_open(db, &h), SQLITE_OK);
+    ck_assert_msg(sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK, "%s", sqlite3_errmsg(h));
+    char *v = qh_strdup(sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) ? (const char *)sqlite3_column_text(st, 0) : "");
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    return v;
+}
+
+/* sum of every metric value and item value of an experiment: equal sums, equal numbers */
+static double fingerprint(const char *db, long long exp)
+{
+    sqlite3 *h;
+    sqlite3_stmt *st;
+    sqlite3_open(db, &h);
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT (SELECT TOTAL(m.value * (1 + r.ordinal)) FROM metrics m JOIN runs r ON r.id = m.run_id WHERE r.experiment_id = %lld)"
+             " + (SELECT TOTAL(i.value) FROM items i JOIN runs r ON r.id = i.run_id WHERE r.experiment_id = %lld)", exp, exp);
+    sqlite3_prepare_v2(h, sql, -1, &st, NULL);
+    sqlite3_step(st);
+    double v = sqlite3_column_double(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    return v;
+}
+
+START_TEST(sweep_resume_after_sigkill)
+{
+    char *dir = tu_tmpdir(), *ini = write_temp(dir, "r.ini", sweep_ini), *db = qh_path_join(dir, "r.sqlite");
+    char *bin = getenv("QH_TEST_BINARY") ? qh_strdup(getenv("QH_TEST_BINARY")) : tu_home_path("qharness");
+    /* start the sweep, kill it with SIGKILL once some runs are done and others are not */
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", 1);
+        dup2(null, 1);
+        dup2(null, 2);
+        execl(bin, bin, "sweep", ini, "--db", db, (char *)NULL);
+        _exit(127);
+    }
+    double t0 = qh_now();
+    long long done = 0;
+    while (qh_now() - t0 < 240) {
+        usleep(20000);
+        if (access(db, F_OK) == 0 && (done = q1(db, "SELECT COUNT(*) FROM runs WHERE status='done'")) >= 2) break;
+    }
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    ck_assert(WIFSIGNALED(status));
+    long long total = q1(db, "SELECT COUNT(*) FROM runs");
+    done = q1(db, "SELECT COUNT(*) FROM runs WHERE status='done'");
+    ck_assert_int_eq(total, 7);
+    ck_assert_msg(done >= 2 && done < 7, "killed with %lld of 7 runs done", done);
+    /* every run is all or nothing: no metrics or items for runs that are not done */
+    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM metrics m JOIN runs r ON r.id=m.run_id WHERE r.status<>'done'"), 0);
+    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM items i JOIN runs r ON r.id=i.run_id WHERE r.status<>'done'"), 0);
+    const char *stamps = "SELECT GROUP_CONCAT(id || '@' || finished_at, ' ') FROM (SELECT id, finished_at FROM runs "
+                         "WHERE id IN (SELECT id FROM runs WHERE status='done') ORDER BY id)";
+    char *done_before = q1s(db, stamps);
+    /* resume */
+    char cmd[8192], *out;
+    snprintf(cmd, sizeof cmd, "sweep %s --db %s --resume", ini, db);
+    int rc = tu_run_cli(cmd, &out);
+    ck_assert_msg(rc == 0, "%s", out);
+    ck_assert_msg(strstr(out, "done in an earlier session, skipped"), "%s", out);
+    free(out);
+    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM runs WHERE status='done'"), 7);
+    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM experiments"), 1);
+    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM runs"), 7);
+    /* no duplicates, nothing lost: per run, one metric row per (task, metric), all items */
+    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM (SELECT run_id, task, metric, COUNT(*) c FROM metrics GROUP BY 1,2,3 HAVING c > 1)"), 0);
+    ck_assert_int_eq(q1(db, "SELECT COUNT(DISTINCT run_id) FROM metrics"), 7);
+    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM items WHERE task='copa'"), 7 * 12);
+    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM items WHERE task='blimp'"), 7 * 67);
+    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM items WHERE task='ppl.wikitext2-test'"), 7 * 4);
+    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM bpp"), 7);
+    /* runs finished before the kill were not redone: their finish stamps are unchanged */
+    char query[512];
+    snprintf(query, sizeof query, "SELECT GROUP_CONCAT(id || '@' || finished_at, ' ') FROM (SELECT id, finished_at FROM runs "
+                                  "ORDER BY id LIMIT %lld)", done);
+    char *after = q1s(db, query);
+    ck_assert_str_eq(after, done_before);
+    free(after);
+    free(done_before);
+    /* the baseline agrees with itself: KL 0, top-1 1 */
+    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM metrics m JOIN runs r ON r.id=m.run_id JOIN method_configs c ON c.id=r.config_id "
+                            "WHERE c.canonical='none' AND ((m.metric='kl' AND ABS(m.value) < 1e-6) OR (m.metric='top1' AND m.value = 1))"), 2);
+    /* bpp of the 8-bit asym run, from bytes: 8 + 16/64 + 8/64 over the scope */
+    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM bpp b JOIN runs r ON r.id=b.run_id WHERE r.label='rtn bits=8' AND "
+                            "ABS(b.bpp_quantized - 8.375) < 1e-9 AND b.bytes_total * 8 = ROUND(b.bpp_model * b.params_total)"), 1);
+    /* a second, uninterrupted sweep of the same file: a new experiment, the same numbers */
+    snprintf(cmd, sizeof cmd, "sweep %s --db %s", ini, db);
+    rc = tu_run_cli(cmd, &out);
+    ck_assert_msg(rc == 0, "%s", out);
+    free(out);
+    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM experiments"), 2);
+    double a = fingerprint(db, 1), b = fingerprint(db, 2);
+    ck_assert_msg(fabs(a - b) <= 1e-9 * fabs(a), "resumed %.12g vs clean %.12g", a, b);
+    /* resume refuses an edited file */
+    char *edited = write_temp(dir, "r.ini", "; edited\n");
+    FILE *f = fopen(edited, "a");
+    fputs(sweep_ini, f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "sweep %s --db %s --resume", ini, db);
+    rc = tu_run_cli(cmd, &out);
+    ck_assert_int_eq(rc, 1);
+    ck_assert_msg(strstr(out, "changed since experiment 'resume-test'"), "%s", out);
+    free(out);
+    free(edited);
+    free(bin);
+    free(db);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
+START_TEST(dry_run_lists_the_grid)
+{
+    char *dir = tu_tmpdir(), *ini = write_temp(dir, "d.ini", sweep_ini), cmd[4096], *out;
+    snprintf(cmd, sizeof cmd, "sweep --dry-run %s", ini);
+    int rc = tu_run_cli(cmd, &out);
+    ck_assert_msg(rc == 0, "%s", out);
+    ck_assert_msg(strstr(out, "1 model(s) x 7 configurations = 7 runs, 5 tasks"), "%s", out);
+    ck_assert_msg(strstr(out, "rtn bits=2 group=64 scheme=asym | kept F16"), "%s", out);
+    ck_assert_msg(strstr(out, "estimate "), "%s", out);
+    free(out);
+    char *bad = write_temp(dir, "b.ini", "[experiment]\nname = x\nmodels = default\n[tasks]\ncopa = 0\n");
+    snprintf(cmd, sizeof cmd, "sweep --dry-run %s", bad);
+    rc = tu_run_cli(cmd, &out);
+    ck_assert_int_eq(rc, 1);
+    ck_assert_msg(strstr(out, "b.ini:5: [tasks] copa = '0'"), "%s", out);
+    free(out);
+    free(bad);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
+Suite *suite_sweep(void)
+{
+    Suite *s = suite_create("sweep");
+    TCase *tc = tcase_create("experiment");
+    tcase_add_test(tc, experiment_parsing_and_grid);
+    tcase_add_test(tc, experiment_errors_name_file_line_and_key);
+    tcase_add_test(tc, schema_is_the_documented_file);
+    tcase_add_test(tc, wilson_known_values);
+    tcase_add_test(tc, sampling_is_reproducible_and_stratified);
+    tcase_set_timeout(tc, 60);
+    suite_add_tcase(s, tc);
+    TCase *mc = tcase_create("mc");
+    tcase_add_test(mc, mc_agrees_with_direct_computation);
+    tcase_add_test(mc, mc_scoring_rules_on_hand_made_items);
+    tcase_set_timeout(mc, 300);
+    suite_add_tcase(s, mc);
+    TCase *sw = tcase_create("runner");
+    tcase_add_test(sw, dry_run_lists_the_grid);
+    tcase_add_test(sw, sweep_resume_after_sigkill);
+    tcase_set_timeout(sw, 900);
+    suite_add_tcase(s, sw);
+    return s;
+}
