@@ -19,8 +19,8 @@ void qh_wilson(long k, long n, double *lo, double *hi)
     double p = (double)k / n, z2n = z * z / n;
     double center = (p + z2n / 2) / (1 + z2n);
     double half = z * sqrt(p * (1 - p) / n + z2n / (4.0 * n)) / (1 + z2n);
-    *lo = center - half < 0 ? 0 : center - half;
-    *hi = center + half > 1 ? 1 : center + half;
+    *lo = center - half < 0 || k == 0 ? 0 : center - half; /* exact at the ends: rounding must not */
+    *hi = center + half > 1 || k == n ? 1 : center + half; /* exclude p = 0 or 1 from its interval */
 }
 
 static const qh_lm_request *sort_base;

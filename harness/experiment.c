@@ -179,7 +179,8 @@ static int handle_experiment(parse_state *ps, const char *name, const char *valu
     } else if (strcmp(name, "models") == 0 || strcmp(name, "model") == 0) {
         char buf[4096];
         snprintf(buf, sizeof buf, "%s", value);
-        for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        char *save;
+        for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
             if (x->n_models == 8) return fail_at(ps, ps->line, "[experiment] at most 8 models");
             snprintf(x->models[x->n_models++], sizeof x->models[0], "%s", trim(tok));
         }
@@ -353,7 +354,8 @@ static int expand_mixed(qh_experiment *x, parse_state *ps, method_section *s)
     snprintf(buf, sizeof buf, "%s", s->candidates);
     char canon_list[1024] = "";
     size_t cl = 0;
-    for (char *tok = strtok(buf, "|"); tok; tok = strtok(NULL, "|")) {
+    char *save;
+    for (char *tok = strtok_r(buf, "|", &save); tok; tok = strtok_r(NULL, "|", &save)) {
         if (nc == QH_MAX_PATTERNS) return fail_at(ps, s->candidates_line, "[%s] too many candidates", s->name);
         char *c = trim(tok);
         qh_spec *sp;
@@ -368,7 +370,7 @@ static int expand_mixed(qh_experiment *x, parse_state *ps, method_section *s)
     if (nc < 2) return fail_at(ps, s->candidates_line, "[%s] mixed precision needs at least two candidates", s->name);
     char tbuf[256];
     snprintf(tbuf, sizeof tbuf, "%s", s->target);
-    for (char *tok = strtok(tbuf, ","); tok; tok = strtok(NULL, ",")) {
+    for (char *tok = strtok_r(tbuf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         char *end, *t = trim(tok);
         double v = strtod(t, &end);
         if (*end || !(v > 0 && v < 64)) return fail_at(ps, s->target_line, "[%s] target '%s' is not a bpp in (0, 64)", s->name, t);
@@ -419,7 +421,8 @@ static int expand_section(qh_experiment *x, parse_state *ps, method_section *s)
     for (int k = 0; k < s->n_params; k++) {
         snprintf(copies[k], sizeof copies[k], "%s", s->values[k]);
         nv[k] = 0;
-        for (char *tok = strtok(copies[k], ","); tok; tok = strtok(NULL, ",")) {
+        char *save;
+        for (char *tok = strtok_r(copies[k], ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
             if (nv[k] == 32) return fail_at(ps, s->lines[k], "[%s] %s: more than 32 values", s->name, s->keys[k]);
             vals[k][nv[k]++] = trim(tok);
         }

@@ -292,7 +292,8 @@ int qh_spec_parse(const char *text, qh_spec **out, qh_err *err)
     char *copy = qh_strdup(text);
     char *words[128];
     int n = 0;
-    for (char *tok = strtok(copy, " \t\n"); tok; tok = strtok(NULL, " \t\n")) {
+    char *save;
+    for (char *tok = strtok_r(copy, " \t\n", &save); tok; tok = strtok_r(NULL, " \t\n", &save)) {
         if (n == 128) {
             free(copy);
             return qh_fail(err, "method spec '%s': too many words", text);

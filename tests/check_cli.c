@@ -266,7 +266,9 @@ START_TEST(methods_quantize_and_packed_ppl)
     expect_error("quantize default --method 'rtn bits=9'", 1, "method 'rtn': bits=9 is out of range [2, 8]");
     expect_error("quantize default --method 'rtm bits=3'", 1, "unknown method 'rtm'");
     expect_error("quantize default --method 'rtn bits=3' --include 'h.*.mlp.c_fcc.weight'", 1, "matches no tensor");
-    expect_error("quantize default", 2, "--method SPEC is required");
+    expect_error("quantize default", 2, "--method SPEC (or --candidate ... --target BPP) is required");
+    expect_error("quantize default --candidate binary", 2, "--candidate needs --target BPP");
+    expect_error("quantize default --method binary --candidate ternary --target 1.2", 2, "--method and --candidate exclude each other");
     expect_error("ppl default wikitext2-test --include wte.weight", 2, "need --method");
     expect_error("quantize default --method rtn --override nopattern", 2, "--override 'nopattern' must be PATTERN=SPEC");
     expect_error("quantize default --method rtn --kept-dtype Q8", 2, "--kept-dtype 'Q8' must be F16, BF16 or F32");

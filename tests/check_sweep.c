@@ -186,6 +186,12 @@ START_TEST(wilson_known_values)
     qh_wilson(81, 100, &lo, &hi);
     ck_assert_double_eq_tol(lo, 0.722212, 1e-6);
     ck_assert_double_eq_tol(hi, 0.874852, 1e-6);
+    for (long n = 1; n <= 300; n++) { /* the ends are exact: p = 0 and p = 1 lie inside their intervals */
+        qh_wilson(n, n, &lo, &hi);
+        ck_assert(hi == 1.0);
+        qh_wilson(0, n, &lo, &hi);
+        ck_assert(lo == 0.0);
+    }
     qh_wilson(1, 1, &lo, &hi);
     ck_assert_double_eq_tol(lo, 0.206549, 1e-6);
     ck_assert_double_eq_tol(hi, 1.0, 1e-12);
