@@ -75,6 +75,31 @@ static int source_bits(const qh_model *m)
     return 32;
 }
 
+/* Offsets of attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj within a block's 12 tensors, in
+ * the order of the calibration statistics (QH_IN_ATTN ... QH_IN_FC_PROJ). */
+static const int block_weight_offset[4] = {2, 4, 8, 10};
+
+/* Block l's input statistics, timed into res. */
+static void block_stats(qh_calib_state *st, const qh_model *m, int l, double *H[4], int hn[4], long *samples,
+                        qh_quant_result *res)
+{
+    double tc = qh_now();
+    qh_calib_block(st, m, l, H, hn, samples, NULL);
+    res->seconds_calib += qh_now() - tc;
+}
+
+static double rel_error(const float *w, const float *w_hat, size_t n, double *sq_err)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)w[i] - w_hat[i];
+        num += d * d;
+        den += (double)w[i] * w[i];
+    }
+    if (sq_err) *sq_err = num;
+    return den > 0 ? sqrt(num / den) : 0;
+}
+
 /* Quantizes tensor t in place with spec (calib: its input statistics, or NULL); appends to res. */
 static int quantize_tensor(qh_model *m, int t, const qh_spec *spec, const qh_calib *calib, qh_quant_result *res, qh_err *err)
 {
@@ -102,13 +127,8 @@ static int quantize_tensor(qh_model *m, int t, const qh_spec *spec, const qh_cal
         qh_err_prefix(err, "%s: %s", tn->name, q->spec);
         goto out;
     }
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)w.data[i] - w_hat.data[i];
-        num += d * d;
-        den += (double)w.data[i] * w.data[i];
-    }
-    q->rel_error = den > 0 ? sqrt(num / den) : 0;
+    double num;
+    q->rel_error = rel_error(w.data, w_hat.data, n, &num);
     /* no silent no-ops: a method storing fewer bits than the source cannot give back the
      * tensor unchanged unless it skipped it */
     double bpp = 8.0 * qh_packed_bytes(&q->packed) / (double)n;
@@ -184,16 +204,13 @@ static int quantize_mixed(qh_model *m, const qh_quant_opts *o, qh_spec **scope, 
         goto out;
     }
     if (qh_calib_begin(m, o->calib, &st, err) != 0) goto out;
-    static const int offset[4] = {2, 4, 8, 10};
     for (int l = 0; l < m->cfg.n_layer; l++) {
         double *H[4];
         int hn[4];
         long samples;
-        double tc = qh_now();
-        qh_calib_block(st, m, l, H, hn, &samples, err);
-        res->seconds_calib += qh_now() - tc;
+        block_stats(st, m, l, H, hn, &samples, res);
         for (int k = 0; k < 4; k++) {
-            int t = 2 + 12 * l + offset[k], i;
+            int t = 2 + 12 * l + block_weight_offset[k], i;
             for (i = 0; i < nt && tix[i] != t; i++) {
             }
             if (i == nt) continue;
@@ -223,7 +240,7 @@ static int quantize_mixed(qh_model *m, const qh_quant_opts *o, qh_spec **scope, 
             }
             free(w.data);
         }
-        tc = qh_now();
+        double tc = qh_now();
         qh_calib_advance(st, m, l); /* unquantized: each layer's sensitivity on its own */
         res->seconds_calib += qh_now() - tc;
     }
@@ -294,15 +311,9 @@ static int quantize_mixed(qh_model *m, const qh_quant_opts *o, qh_spec **scope, 
         packs[(size_t)i * nc + c].n_parts = 0;
         q->sensitivity = sens[(size_t)i * nc + c];
         size_t n = (size_t)q->rows * q->cols;
-        double num = 0, den = 0;
         float *orig = qh_malloc(n * sizeof(float));
         transpose(tn->data, tn->rows, tn->cols, orig);
-        for (size_t k = 0; k < n; k++) {
-            double dd = (double)orig[k] - decoded[(size_t)i * nc + c][k];
-            num += dd * dd;
-            den += (double)orig[k] * orig[k];
-        }
-        q->rel_error = den > 0 ? sqrt(num / den) : 0;
+        q->rel_error = rel_error(orig, decoded[(size_t)i * nc + c], n, NULL);
         free(orig);
         transpose(decoded[(size_t)i * nc + c], q->rows, q->cols, tn->data);
     }
@@ -426,19 +437,16 @@ int qh_quantize_model(qh_model *m, const qh_quant_opts *o, qh_quant_result *res,
             free(done);
             goto cleanup;
         }
-        static const int offset[4] = {2, 4, 8, 10}; /* c_attn, attn.c_proj, c_fc, mlp.c_proj within a block */
         for (int l = 0; l < m->cfg.n_layer; l++) {
             int first = 2 + 12 * l, any = 0;
-            for (int k = 0; k < 4; k++) any |= specs[first + offset[k]] != NULL;
+            for (int k = 0; k < 4; k++) any |= specs[first + block_weight_offset[k]] != NULL;
             if (any) {
                 double *H[4];
                 int hn[4];
                 long samples;
-                double tc = qh_now();
-                qh_calib_block(st, m, l, H, hn, &samples, err);
-                res->seconds_calib += qh_now() - tc;
+                block_stats(st, m, l, H, hn, &samples, res);
                 for (int k = 0; k < 4; k++) {
-                    int t = first + offset[k];
+                    int t = first + block_weight_offset[k];
                     if (!specs[t]) continue;
                     qh_calib cal = {hn[k], H[k], samples};
                     if (quantize_tensor(m, t, specs[t], &cal, res, err) != 0) {

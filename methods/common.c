@@ -328,7 +328,9 @@ void qh_spec_canonical(const qh_spec *spec, char *buf, size_t len)
 int qh_spec_needs_calibration(const qh_spec *spec)
 {
     for (; spec; spec = spec->inner)
-        if (spec->method->needs_calibration) return 1;
+        if (spec->method->needs_calibration ||
+            (spec->method->calibration_param && qh_spec_get(spec, spec->method->calibration_param) != 0))
+            return 1;
     return 0;
 }
 

@@ -137,6 +137,7 @@ const qh_method qh_method_lowrank = {
     .summary = "wrapper: inner method + rank-r SVD of its residual, INT8 (per-row F16 scales) or F16 factors",
     .params = params,
     .is_wrapper = 1,
+    .calibration_param = "weighted",
     .encode = encode,
     .decode = decode,
 };

@@ -79,6 +79,7 @@ struct qh_method {
     const qh_param *params;         /* terminated by {0} */
     int is_wrapper;                 /* takes "+ INNER SPEC" */
     int needs_calibration;          /* encode requires calib->H (input second moments) */
+    const char *calibration_param;  /* or: requires it when this parameter is non-zero */
     int (*encode)(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib, qh_packed *out,
                   qh_err *err);
     int (*decode)(const qh_spec *spec, const qh_packed *in, qh_matrix *w, qh_err *err);

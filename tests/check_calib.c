@@ -268,6 +268,18 @@ START_TEST(lowrank_corrects_the_inner_residual)
         ck_assert_msg(e8 < e * 1.05 + 1e-4 * norm, "rank %d: int8 error %g vs f16 %g", r, e8, e);
         free(o8.data);
     }
+    /* weighted=1 asks for calibration; weighted=0 does not */
+    qh_spec *sp;
+    qh_err err;
+    ck_assert_int_eq(qh_spec_parse("lowrank weighted=1 + binary", &sp, &err), 0);
+    ck_assert_int_eq(qh_spec_needs_calibration(sp), 1);
+    qh_spec_free(sp);
+    ck_assert_int_eq(qh_spec_parse("lowrank weighted=0 + binary", &sp, &err), 0);
+    ck_assert_int_eq(qh_spec_needs_calibration(sp), 0);
+    qh_spec_free(sp);
+    ck_assert_int_eq(qh_spec_parse("lowrank + gptq", &sp, &err), 0);
+    ck_assert_int_eq(qh_spec_needs_calibration(sp), 1); /* through the inner method */
+    qh_spec_free(sp);
     /* weighted=1 lowers the Hessian-weighted error against weighted=0 */
     double *H = correlated_hessian(64, 1024, 5);
     qh_calib cal = {64, H, 1024};
