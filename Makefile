@@ -17,7 +17,7 @@ CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubun
 DEB_PACKAGES = libsqlite3-dev sqlite3 gnuplot-nox libcsv-dev libgsl-dev check libopenblas-openmp-dev \
                libcjson-dev libinih-dev libutf8proc-dev pkg-config gcc make
 
-LIB_SRC  = $(wildcard harness/*.c datasets/*.c methods/*.c)
+LIB_SRC  = $(wildcard harness/*.c datasets/*.c methods/*.c reports/*.c)
 LIB_SRC := $(filter-out harness/main.c,$(LIB_SRC))
 LIB_OBJ  = $(patsubst %.c,build/%.o,$(LIB_SRC))
 TEST_SRC = $(wildcard tests/check_*.c)
@@ -26,7 +26,7 @@ TEST_BIN = build/tests/check_qharness
 .PHONY: all deps demo check check-unit check-asan bench clean
 all: qharness
 
-build/%.o: %.c $(wildcard harness/*.h datasets/*.h methods/*.h)
+build/%.o: %.c $(wildcard harness/*.h datasets/*.h methods/*.h reports/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
@@ -63,6 +63,8 @@ demo: deps
 	./qharness info default
 	./qharness sweep experiments/default.ini
 	./qharness results --experiment default
+	./qharness plot --experiment default -o reports/default
+	@echo "results: results/qharness.sqlite (qharness results); charts: reports/default/*.png|svg; assessment: HONEST_ASSESSMENT.md"
 
 # Every test: Check units and CLI end-to-end tests, then the same under ASan/UBSan.
 check: deps
@@ -82,7 +84,7 @@ ifdef BUILD_SAN
 san-run: build-san/check_qharness build-san/qharness
 	QHARNESS_HOME=$(CURDIR) QH_TEST_QUICK=1 QH_TEST_BINARY=$(CURDIR)/build-san/qharness \
 	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 build-san/check_qharness
-build-san/%.o: %.c $(wildcard harness/*.h datasets/*.h methods/*.h)
+build-san/%.o: %.c $(wildcard harness/*.h datasets/*.h methods/*.h reports/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -std=gnu11 -fopenmp -Wall -c -o $@ $<
 build-san/qharness: $(patsubst %.c,build-san/%.o,$(LIB_SRC) harness/main.c)

@@ -5,10 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../datasets/datasets.h"
 #include "../datasets/mc.h"
+#include "../reports/plot.h"
 #include "bench.h"
 #include "eval_mc.h"
 #include "eval_ppl.h"
@@ -592,6 +594,47 @@ static int cmd_results(int argc, char **argv)
     return qh_results_print(db, name, markdown, stdout, &err) == 0 ? 0 : die(&err);
 }
 
+static int cmd_plot(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"db", required_argument, 0, 'd'}, {"experiment", required_argument, 0, 'e'},
+                                             {"output", required_argument, 0, 'o'}, {"scope", required_argument, 0, 's'},
+                                             {0, 0, 0, 0}};
+    const char *db = "results/qharness.sqlite", *name = NULL, *out = NULL;
+    int whole = -1, c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 'e': name = optarg; break;
+        case 'o': out = optarg; break;
+        case 's':
+            if (strcmp(optarg, "quantized") && strcmp(optarg, "model") && strcmp(optarg, "both"))
+                return usage_error("plot", "--scope '%s' must be quantized, model or both", optarg);
+            whole = strcmp(optarg, "model") == 0 ? 1 : strcmp(optarg, "quantized") == 0 ? 0 : -1;
+            break;
+        default: return usage_error("plot", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (argc != optind) return usage_error("plot", "unexpected argument '%s'", argv[optind]);
+    char def[256];
+    if (!out) {
+        snprintf(def, sizeof def, "reports/%s", name ? name : "latest");
+        out = def;
+        mkdir("reports", 0755);
+    }
+    qh_err err;
+    int total = 0;
+    for (int scope = 0; scope < 2; scope++) {
+        if (whole >= 0 && scope != whole) continue;
+        int n = qh_plot(db, name, out, scope, stdout, &err);
+        if (n < 0) return die(&err);
+        total += n;
+    }
+    printf("charts       %d written under %s/ (PNG, SVG, with their .dat and .gp)\n", total, out);
+    return 0;
+}
+
 /* ---- methods / quantize ----------------------------------------------------------------- */
 
 static int cmd_methods(int argc, char **argv)
@@ -740,6 +783,8 @@ static const struct command {
      "run every configuration of an experiment file into SQLite (default results/qharness.sqlite)"},
     {"results", cmd_results, "results [--db FILE] [--experiment NAME] [--markdown]",
      "the runs of an experiment with bpp, perplexity, fidelity and accuracies, read from SQLite"},
+    {"plot", cmd_plot, "plot [--db FILE] [--experiment NAME] [-o DIR] [--scope quantized|model|both]",
+     "perplexity/accuracy-vs-bpp charts (PNG + SVG) with intervals, Pareto frontier, baseline and chance, from SQLite"},
     {"methods", cmd_methods, "methods", "list the quantization methods and their parameters"},
     {"quantize", cmd_quantize,
      "quantize MODEL --method SPEC [-o FILE] [--include P] [--exclude P] [--override P=SPEC] [--kept-dtype F16|BF16|F32] [--tensors]\n"

@@ -187,6 +187,9 @@ START_TEST(bad_texts_and_options)
     expect_error("ppl default wikitext2-test --frobnicate", 2, "unknown option '--frobnicate'");
     expect_error("ppl default", 2, "expected MODEL and TEXT");
     expect_error("frobnicate", 2, "'frobnicate' is not a command");
+    expect_error("plot --scope sideways", 2, "--scope 'sideways' must be quantized, model or both");
+    expect_error("plot --db /nonexistent/r.sqlite", 1, "/nonexistent/r.sqlite: no such results database");
+    expect_error("results --db /nonexistent/r.sqlite", 1, "/nonexistent/r.sqlite: no such results database");
     free(bad);
     free(empty);
     free(one);

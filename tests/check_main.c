@@ -197,6 +197,7 @@ int main(void)
     srunner_add_suite(sr, suite_calib());
     srunner_add_suite(sr, suite_cli());
     srunner_add_suite(sr, suite_sweep());
+    srunner_add_suite(sr, suite_reports());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -47,5 +47,6 @@ Suite *suite_methods(void);
 Suite *suite_quantize(void);
 Suite *suite_sweep(void);
 Suite *suite_calib(void);
+Suite *suite_reports(void);
 
 #endif

@@ -1,0 +1,264 @@
+#define _GNU_SOURCE /* qsort_r */
+/* plot.c - charts from the results store; see plot.h. */
+#include "plot.h"
+
+#include <errno.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+static int cmp_idx_bpp(const void *a, const void *b, void *ctx)
+{
+    const qh_plot_point *p = ctx;
+    double x = p[*(const int *)a].bpp, y = p[*(const int *)b].bpp;
+    return x < y ? -1 : (x > y ? 1 : *(const int *)a - *(const int *)b);
+}
+
+int qh_pareto(const qh_plot_point *p, int n, int lower_is_better, int *out)
+{
+    int *order = qh_malloc((size_t)(n ? n : 1) * sizeof(int)), k = 0;
+    for (int i = 0; i < n; i++) order[i] = i;
+    qsort_r(order, (size_t)n, sizeof(int), cmp_idx_bpp, (void *)p);
+    double best = lower_is_better ? INFINITY : -INFINITY;
+    for (int j = 0; j < n; j++) {
+        int i = order[j];
+        /* among points with the same bpp only the best can be on the frontier */
+        int dominated_same_x = 0;
+        for (int q = 0; q < n; q++)
+            if (q != i && p[q].bpp == p[i].bpp &&
+                (lower_is_better ? p[q].value < p[i].value : p[q].value > p[i].value))
+                dominated_same_x = 1;
+        if (dominated_same_x) continue;
+        if (lower_is_better ? p[i].value < best : p[i].value > best) {
+            out[k++] = i;
+            best = p[i].value;
+        }
+    }
+    free(order);
+    return k;
+}
+
+/* a gnuplot double-quoted string; a real newline in s becomes gnuplot's \n */
+static void gp_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '\n') {
+            fputs("\\n", f);
+            continue;
+        }
+        if (*s == '"' || *s == '\\') fputc('\\', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static void safe_name(const char *in, char *out, size_t n)
+{
+    size_t k = 0;
+    for (; *in && k + 1 < n; in++) out[k++] = (char)((*in >= 'a' && *in <= 'z') || (*in >= 'A' && *in <= 'Z') || (*in >= '0' && *in <= '9') || *in == '-' ? *in : '_');
+    out[k] = 0;
+}
+
+typedef struct {
+    char family[64], label[256];
+    qh_plot_point pt;
+} row;
+
+static int run_gnuplot(const char *script, qh_err *err)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>&1", script);
+    FILE *p = popen(cmd, "r");
+    if (!p) return qh_fail(err, "cannot run gnuplot: %s", strerror(errno));
+    char msg[512] = "";
+    size_t n = fread(msg, 1, sizeof msg - 1, p);
+    msg[n] = 0;
+    int status = pclose(p);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        msg[strcspn(msg, "\n")] = 0;
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+            return qh_fail(err, "gnuplot not found (Debian: apt-get install gnuplot-nox)");
+        return qh_fail(err, "%s: gnuplot failed: %s", script, msg);
+    }
+    return 0;
+}
+
+int qh_plot(const char *db_path, const char *experiment, const char *out_dir, int whole_model, FILE *log, qh_err *err)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL, *rs = NULL;
+    int charts = -1;
+    row *rows = NULL;
+    if (!qh_file_exists(db_path)) return qh_fail(err, "%s: no such results database", db_path);
+    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(db));
+        goto out;
+    }
+    const char *q = experiment
+                        ? "SELECT e.id, e.name, e.ctx, m.path, m.parameters FROM experiments e JOIN runs r ON r.experiment_id=e.id "
+                          "JOIN models m ON m.id=r.model_id WHERE e.name=? ORDER BY e.id DESC LIMIT 1"
+                        : "SELECT e.id, e.name, e.ctx, m.path, m.parameters FROM experiments e JOIN runs r ON r.experiment_id=e.id "
+                          "JOIN models m ON m.id=r.model_id ORDER BY e.id DESC LIMIT 1";
+    if (sqlite3_prepare_v2(db, q, -1, &st, NULL) != SQLITE_OK) {
+        qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(db));
+        goto out;
+    }
+    if (experiment) sqlite3_bind_text(st, 1, experiment, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        qh_fail(err, "%s: no experiment%s%s with runs", db_path, experiment ? " named " : "", experiment ? experiment : "");
+        goto out;
+    }
+    long long exp = sqlite3_column_int64(st, 0);
+    char name[128], model[1024];
+    snprintf(name, sizeof name, "%s", sqlite3_column_text(st, 1));
+    int ctx = sqlite3_column_int(st, 2);
+    const char *mp = (const char *)sqlite3_column_text(st, 3), *slash = strrchr(mp, '/');
+    snprintf(model, sizeof model, "%s", slash ? slash + 1 : mp);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (mkdir(out_dir, 0755) != 0 && errno != EEXIST) {
+        qh_fail(err, "%s: cannot create directory: %s", out_dir, strerror(errno));
+        goto out;
+    }
+    if (sqlite3_prepare_v2(db,
+                           "SELECT DISTINCT m.task, m.metric FROM metrics m JOIN runs r ON r.id=m.run_id WHERE r.experiment_id=? "
+                           "AND r.status='done' AND m.metric IN ('ppl','acc','acc_norm','acc_letter','kl','top1') ORDER BY 1, 2",
+                           -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           "SELECT c.family, r.label, b.bpp_quantized, b.bpp_model, m.value, m.ci_low, m.ci_high, m.n, m.chance "
+                           "FROM runs r JOIN method_configs c ON c.id=r.config_id JOIN bpp b ON b.run_id=r.id "
+                           "JOIN metrics m ON m.run_id=r.id WHERE r.experiment_id=? AND r.status='done' AND m.task=? AND m.metric=? "
+                           "ORDER BY c.family, b.bpp_model",
+                           -1, &rs, NULL) != SQLITE_OK) {
+        qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(db));
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, exp);
+    charts = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        char task[64], metric[32];
+        snprintf(task, sizeof task, "%s", sqlite3_column_text(st, 0));
+        snprintf(metric, sizeof metric, "%s", sqlite3_column_text(st, 1));
+        int lower = strcmp(metric, "ppl") == 0 || strcmp(metric, "kl") == 0, is_acc = strncmp(metric, "acc", 3) == 0;
+        sqlite3_reset(rs);
+        sqlite3_bind_int64(rs, 1, exp);
+        sqlite3_bind_text(rs, 2, task, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(rs, 3, metric, -1, SQLITE_TRANSIENT);
+        int n = 0, cap = 0;
+        double baseline = NAN, chance = NAN;
+        long items = 0;
+        while (sqlite3_step(rs) == SQLITE_ROW) {
+            const char *fam = (const char *)sqlite3_column_text(rs, 0);
+            items = sqlite3_column_int64(rs, 7);
+            if (sqlite3_column_type(rs, 8) != SQLITE_NULL) chance = sqlite3_column_double(rs, 8);
+            if (strcmp(fam, "none") == 0) {
+                baseline = sqlite3_column_double(rs, 4);
+                continue;
+            }
+            if (n == cap) rows = qh_realloc(rows, (size_t)(cap = cap ? cap * 2 : 32) * sizeof *rows);
+            row *r = &rows[n++];
+            snprintf(r->family, sizeof r->family, "%s", fam);
+            snprintf(r->label, sizeof r->label, "%s", sqlite3_column_text(rs, 1));
+            r->pt.bpp = sqlite3_column_double(rs, whole_model ? 3 : 2);
+            r->pt.value = sqlite3_column_double(rs, 4);
+            r->pt.lo = sqlite3_column_type(rs, 5) == SQLITE_NULL ? r->pt.value : sqlite3_column_double(rs, 5);
+            r->pt.hi = sqlite3_column_type(rs, 6) == SQLITE_NULL ? r->pt.value : sqlite3_column_double(rs, 6);
+        }
+        if (n == 0) continue;
+        char base[256], tname[64];
+        safe_name(task, tname, sizeof tname);
+        snprintf(base, sizeof base, "%s/%s_%s%s", out_dir, tname, metric, whole_model ? "_model" : "");
+        /* data: one gnuplot index block per family, then the frontier */
+        char dat[300], gp[300];
+        snprintf(dat, sizeof dat, "%s.dat", base);
+        snprintf(gp, sizeof gp, "%s.gp", base);
+        FILE *f = fopen(dat, "w");
+        if (!f) {
+            qh_fail(err, "%s: cannot write: %s", dat, strerror(errno));
+            charts = -1;
+            goto out;
+        }
+        fprintf(f, "# %s %s vs bpp (%s) from %s, experiment %s\n# bpp value ci_low ci_high label\n", task, metric,
+                whole_model ? "whole model" : "quantized scope", db_path, name);
+        char families[32][64];
+        int nf = 0;
+        for (int i = 0; i < n; i++) {
+            if (i > 0 && strcmp(rows[i].family, rows[i - 1].family) == 0) continue;
+            if (nf == 32) break;
+            if (nf) fprintf(f, "\n\n");
+            snprintf(families[nf++], sizeof families[0], "%s", rows[i].family);
+            for (int j = i; j < n && strcmp(rows[j].family, rows[i].family) == 0; j++)
+                fprintf(f, "%.6f %.8g %.8g %.8g \"%s\"\n", rows[j].pt.bpp, rows[j].pt.value, rows[j].pt.lo, rows[j].pt.hi, rows[j].label);
+        }
+        qh_plot_point *pts = qh_malloc((size_t)n * sizeof *pts);
+        int *front = qh_malloc((size_t)n * sizeof(int));
+        for (int i = 0; i < n; i++) pts[i] = rows[i].pt;
+        int nfront = qh_pareto(pts, n, lower, front);
+        fprintf(f, "\n\n# Pareto frontier\n");
+        for (int k = 0; k < nfront; k++)
+            fprintf(f, "%.6f %.8g %.8g %.8g \"%s\"\n", pts[front[k]].bpp, pts[front[k]].value, pts[front[k]].lo, pts[front[k]].hi,
+                    rows[front[k]].label);
+        fclose(f);
+        free(pts);
+        free(front);
+        /* script: PNG then SVG */
+        f = fopen(gp, "w");
+        if (!f) {
+            qh_fail(err, "%s: cannot write: %s", gp, strerror(errno));
+            charts = -1;
+            goto out;
+        }
+        char title[1400], ylabel[128], xlabel[256];
+        const char *what = strcmp(metric, "ppl") == 0 ? "perplexity" : strcmp(metric, "kl") == 0 ? "KL(baseline || quantized), nats/token"
+                           : strcmp(metric, "top1") == 0 ? "top-1 agreement with the baseline" : metric;
+        snprintf(title, sizeof title, "%s: %s vs bits per parameter\n%s, %ld %s, ctx %d, experiment %s; bars: 95%% CI", task, what,
+                 model, items, is_acc ? "items" : "tokens", ctx, name);
+        snprintf(ylabel, sizeof ylabel, "%s%s", what, lower && strcmp(metric, "ppl") == 0 ? " (log scale)" : "");
+        snprintf(xlabel, sizeof xlabel, "bits per parameter from the packed bytes: %s",
+                 whole_model ? "whole model (every parameter, kept tensors included)" : "quantized scope");
+        for (int term = 0; term < 2; term++) {
+            fprintf(f, "%s\nset output ", term == 0 ? "set terminal pngcairo size 1100,700 font ',10'" : "set terminal svg size 1100,700 font 'sans,10'");
+            char outp[320];
+            snprintf(outp, sizeof outp, "%s.%s", base, term == 0 ? "png" : "svg");
+            gp_string(f, outp);
+            fprintf(f, "\nset title ");
+            gp_string(f, title);
+            fprintf(f, " noenhanced\nset xlabel ");
+            gp_string(f, xlabel);
+            fprintf(f, " noenhanced\nset ylabel ");
+            gp_string(f, ylabel);
+            fprintf(f, " noenhanced\nset key outside right top noenhanced\nset grid\n%s\n",
+                    strcmp(metric, "ppl") == 0 ? "set logscale y" : "unset logscale y");
+            fprintf(f, "plot ");
+            for (int k = 0; k < nf; k++) {
+                fprintf(f, "%s", k ? ", \\\n     " : "");
+                gp_string(f, dat);
+                fprintf(f, " index %d using 1:2:3:4 with yerrorbars pt 7 ps 0.8 title ", k);
+                gp_string(f, families[k]);
+            }
+            fprintf(f, ", \\\n     ");
+            gp_string(f, dat);
+            fprintf(f, " index %d using 1:2 with lines dt 2 lw 2 lc rgb 'black' title 'Pareto frontier'", nf);
+            if (!isnan(baseline)) fprintf(f, ", \\\n     %.8g with lines lc rgb 'forest-green' lw 2 title 'unquantized (%.4g)'", baseline, baseline);
+            if (is_acc && !isnan(chance)) fprintf(f, ", \\\n     %.8g with lines lc rgb 'red' dt 3 lw 2 title 'chance (%.3g)'", chance, chance);
+            fprintf(f, "\nunset output\n");
+        }
+        fclose(f);
+        if (run_gnuplot(gp, err) != 0) {
+            charts = -1;
+            goto out;
+        }
+        if (log) fprintf(log, "chart        %s.png / .svg  (%d points, %d families, %d on the Pareto frontier)\n", base, n, nf, nfront);
+        charts++;
+    }
+out:
+    free(rows);
+    sqlite3_finalize(st);
+    sqlite3_finalize(rs);
+    sqlite3_close(db);
+    return charts;
+}

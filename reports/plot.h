@@ -1,0 +1,28 @@
+/* plot.h - accuracy- and perplexity-vs-bpp charts from the SQLite results alone (gnuplot).
+ *
+ * For every (task, metric) of an experiment: one chart, PNG and SVG, x = bits per parameter
+ * from the packed bytes (quantized scope or whole model), y = the metric with its 95%
+ * interval as error bars, one series per method family, the Pareto frontier (best value at
+ * no more bits), the unquantized baseline and (for accuracies) the chance level as lines.
+ * Next to each chart: its data file (.dat) and gnuplot script (.gp), so that a chart can be
+ * regenerated or restyled without the harness. */
+#ifndef QH_PLOT_H
+#define QH_PLOT_H
+
+#include <stdio.h>
+
+#include "../harness/util.h"
+
+typedef struct {
+    double bpp, value, lo, hi;
+} qh_plot_point;
+
+/* Indices of the Pareto-optimal points (no other point has fewer or equal bits and a better
+ * or equal value, one of them strictly), sorted by bpp; returns their count. */
+int qh_pareto(const qh_plot_point *p, int n, int lower_is_better, int *out);
+
+/* whole_model: x = bpp over all parameters instead of the quantized scope.  Returns the
+ * number of charts written (>= 0) or -1. */
+int qh_plot(const char *db_path, const char *experiment, const char *out_dir, int whole_model, FILE *log, qh_err *err);
+
+#endif

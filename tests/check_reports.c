@@ -1,0 +1,127 @@
+/* check_reports.c - charts from a small database: the Pareto frontier on known points,
+ * non-empty PNG and SVG files, data files carrying exactly the stored numbers, clear errors. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness/store.h"
+#include "reports/plot.h"
+#include "testutil.h"
+
+START_TEST(pareto_frontier_on_known_points)
+{
+    /* lower is better (perplexity): (1,10) (2,8) (2,9) (3,9) (4,5) (5,5) -> (1,10) (2,8) (4,5) */
+    qh_plot_point p[6] = {{3, 9, 0, 0}, {1, 10, 0, 0}, {2, 9, 0, 0}, {4, 5, 0, 0}, {2, 8, 0, 0}, {5, 5, 0, 0}};
+    int out[6];
+    int n = qh_pareto(p, 6, 1, out);
+    ck_assert_int_eq(n, 3);
+    ck_assert_int_eq(out[0], 1);
+    ck_assert_int_eq(out[1], 4);
+    ck_assert_int_eq(out[2], 3);
+    /* higher is better (accuracy) on the same points: (1,10) only, nothing later beats 10 */
+    n = qh_pareto(p, 6, 0, out);
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(out[0], 1);
+    qh_plot_point q[4] = {{1, 0.5, 0, 0}, {2, 0.6, 0, 0}, {3, 0.55, 0, 0}, {4, 0.7, 0, 0}};
+    n = qh_pareto(q, 4, 0, out);
+    ck_assert_int_eq(n, 3);
+    ck_assert_int_eq(out[2], 3);
+}
+END_TEST
+
+static void must(qh_store *s, const char *sql)
+{
+    qh_err err;
+    ck_assert_msg(qh_store_exec(s, sql, &err) == 0, "%s", err.msg);
+}
+
+static char *make_db(const char *dir)
+{
+    char *db = qh_path_join(dir, "r.sqlite");
+    qh_store s;
+    qh_err err;
+    ck_assert_int_eq(qh_store_open(db, &s, &err), 0);
+    must(&s, "INSERT INTO experiments(id, name, file_path, file_text, file_sha256, harness_version, seed, ctx, started_at) "
+             "VALUES (1, 'unit', 'x.ini', '', 'abc', '0', 1, 256, 'now')");
+    must(&s, "INSERT INTO models(id, path, sha256, architecture, n_layer, n_head, n_embd, n_ctx, n_vocab, parameters, dtype) "
+             "VALUES (1, '/m/tiny', 'def', 'gpt2', 1, 1, 8, 16, 32, 1000, 'F16')");
+    must(&s, "INSERT INTO method_configs(id, canonical, family) VALUES (1, 'none', 'none'), (2, 'rtn bits=4', 'rtn'), "
+             "(3, 'rtn bits=2', 'rtn'), (4, 'binary', 'binary')");
+    must(&s, "INSERT INTO runs(id, experiment_id, model_id, config_id, ordinal, label, status) VALUES "
+             "(1,1,1,1,0,'baseline','done'), (2,1,1,2,1,'rtn4','done'), (3,1,1,3,2,'rtn2','done'), (4,1,1,4,3,'binary','done')");
+    must(&s, "INSERT INTO bpp(run_id, tensors_quantized, params_total, params_quantized, bytes_total, bytes_quantized, bytes_kept, "
+             "bpp_quantized, bpp_model, kept_dtype) VALUES (1,0,1000,0,2000,0,2000,NULL,16,'F16'), "
+             "(2,1,1000,500,1265,265,1000,4.24,10.12,'F16'), (3,1,1000,500,1140,140,1000,2.24,9.12,'F16'), "
+             "(4,1,1000,500,1066,66,1000,1.056,8.528,'F16')");
+    must(&s, "INSERT INTO metrics(run_id, task, metric, value, ci_low, ci_high, n, chance, protocol) VALUES "
+             "(1,'ppl.wikitext2-test','ppl',100.5,90,110,4096,NULL,'p'), (2,'ppl.wikitext2-test','ppl',101.25,91,111,4096,NULL,'p'), "
+             "(3,'ppl.wikitext2-test','ppl',140.125,120,160,4096,NULL,'p'), (4,'ppl.wikitext2-test','ppl',400.75,350,450,4096,NULL,'p'), "
+             "(1,'copa','acc',0.6,0.5,0.7,100,0.5,'p'), (2,'copa','acc',0.58,0.48,0.68,100,0.5,'p'), "
+             "(3,'copa','acc',0.55,0.45,0.65,100,0.5,'p'), (4,'copa','acc',0.52,0.42,0.62,100,0.5,'p')");
+    qh_store_close(&s);
+    return db;
+}
+
+START_TEST(charts_from_a_small_database)
+{
+    char *dir = tu_tmpdir(), *db = make_db(dir), *out = qh_path_join(dir, "charts");
+    qh_err err;
+    ck_assert_msg(qh_plot(db, "unit", out, 0, NULL, &err) == 2, "%s", err.msg);
+    ck_assert_int_eq(qh_plot(db, NULL, out, 1, NULL, &err), 2);
+    const char *files[] = {"ppl_wikitext2-test_ppl", "copa_acc", "ppl_wikitext2-test_ppl_model", "copa_acc_model"};
+    for (int i = 0; i < 4; i++) {
+        char rel[128], *path, *data;
+        size_t len;
+        snprintf(rel, sizeof rel, "%s.png", files[i]);
+        path = qh_path_join(out, rel);
+        ck_assert_msg(qh_read_file(path, &data, &len, &err) == 0, "%s", err.msg);
+        ck_assert(len > 1000 && memcmp(data, "\x89PNG", 4) == 0);
+        free(data);
+        free(path);
+        snprintf(rel, sizeof rel, "%s.svg", files[i]);
+        path = qh_path_join(out, rel);
+        ck_assert_int_eq(qh_read_file(path, &data, &len, &err), 0);
+        ck_assert(strstr(data, "<svg") != NULL);
+        free(data);
+        free(path);
+    }
+    /* the data file holds the stored numbers, one family per block, then the frontier */
+    char *dat = qh_path_join(out, "ppl_wikitext2-test_ppl.dat"), *text;
+    size_t len;
+    ck_assert_int_eq(qh_read_file(dat, &text, &len, &err), 0);
+    ck_assert_msg(strstr(text, "1.056000 400.75 350 450 \"binary\""), "%s", text);
+    ck_assert_msg(strstr(text, "4.240000 101.25 91 111 \"rtn4\""), "%s", text);
+    ck_assert_msg(strstr(text, "2.240000 140.125 120 160 \"rtn2\""), "%s", text);
+    ck_assert_msg(!strstr(text, "100.5"), "the baseline is a line, not a point"); /* baseline drawn as a line */
+    char *front = strstr(text, "# Pareto frontier");
+    ck_assert_ptr_nonnull(front);
+    ck_assert(strstr(front, "\"binary\"") && strstr(front, "\"rtn2\"") && strstr(front, "\"rtn4\""));
+    free(text);
+    free(dat);
+    char *gp = qh_path_join(out, "copa_acc.gp");
+    ck_assert_int_eq(qh_read_file(gp, &text, &len, &err), 0);
+    ck_assert_msg(strstr(text, "0.5 with lines") && strstr(text, "chance (0.5)"), "%s", text);
+    ck_assert_msg(strstr(text, "unquantized (0.6)"), "%s", text);
+    ck_assert_msg(strstr(text, "copa: acc vs bits per parameter\\ntiny, 100 items, ctx 256"), "%s", text);
+    free(text);
+    free(gp);
+    /* errors */
+    ck_assert_int_eq(qh_plot(db, "nope", out, 0, NULL, &err), -1);
+    ck_assert_msg(strstr(err.msg, "no experiment named nope"), "%s", err.msg);
+    ck_assert_int_eq(qh_plot("/nonexistent.sqlite", NULL, out, 0, NULL, &err), -1);
+    ck_assert_msg(strstr(err.msg, "no such results database"), "%s", err.msg);
+    free(out);
+    free(db);
+    free(dir);
+}
+END_TEST
+
+Suite *suite_reports(void)
+{
+    Suite *s = suite_create("reports");
+    TCase *tc = tcase_create("plot");
+    tcase_add_test(tc, pareto_frontier_on_known_points);
+    tcase_add_test(tc, charts_from_a_small_database);
+    tcase_set_timeout(tc, 60);
+    suite_add_tcase(s, tc);
+    return s;
+}
