@@ -64,7 +64,8 @@ demo: deps
 	./qharness sweep experiments/default.ini
 	./qharness results --experiment default
 	./qharness plot --experiment default -o reports/default
-	@echo "results: results/qharness.sqlite (qharness results); charts: reports/default/*.png|svg; assessment: HONEST_ASSESSMENT.md"
+	./qharness report --experiment default --charts . -o reports/default/report.md
+	@echo "results: results/qharness.sqlite; charts: reports/default/*.png|svg; report: reports/default/report.md; assessment: HONEST_ASSESSMENT.md"
 
 # Every test: Check units and CLI end-to-end tests, then the same under ASan/UBSan.
 check: deps

@@ -11,6 +11,7 @@
 #include "../datasets/datasets.h"
 #include "../datasets/mc.h"
 #include "../reports/plot.h"
+#include "../reports/report.h"
 #include "bench.h"
 #include "eval_mc.h"
 #include "eval_ppl.h"
@@ -594,6 +595,49 @@ static int cmd_results(int argc, char **argv)
     return qh_results_print(db, name, markdown, stdout, &err) == 0 ? 0 : die(&err);
 }
 
+static int cmd_report(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"db", required_argument, 0, 'd'}, {"experiment", required_argument, 0, 'e'},
+                                             {"output", required_argument, 0, 'o'}, {"charts", required_argument, 0, 'c'},
+                                             {0, 0, 0, 0}};
+    const char *db = "results/qharness.sqlite", *name = NULL, *outp = NULL, *charts = NULL;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 'e': name = optarg; break;
+        case 'o': outp = optarg; break;
+        case 'c': charts = optarg; break;
+        default: return usage_error("report", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (argc != optind) return usage_error("report", "unexpected argument '%s'", argv[optind]);
+    qh_err err;
+    FILE *f = stdout;
+    char *tmp = NULL;
+    if (outp) {
+        tmp = qh_malloc(strlen(outp) + 5);
+        sprintf(tmp, "%s.tmp", outp);
+        f = fopen(tmp, "w");
+        if (!f) {
+            qh_fail(&err, "%s: cannot create", tmp);
+            free(tmp);
+            return die(&err);
+        }
+    }
+    int rc = qh_report(db, name, charts, f, &err);
+    if (outp) {
+        fclose(f);
+        if (rc == 0 && rename(tmp, outp) != 0) rc = qh_fail(&err, "%s: cannot write", outp);
+        if (rc != 0) unlink(tmp);
+        else printf("report       %s\n", outp);
+        free(tmp);
+    }
+    return rc == 0 ? 0 : die(&err);
+}
+
 static int cmd_plot(int argc, char **argv)
 {
     static const struct option longopts[] = {{"db", required_argument, 0, 'd'}, {"experiment", required_argument, 0, 'e'},
@@ -785,6 +829,8 @@ static const struct command {
      "the runs of an experiment with bpp, perplexity, fidelity and accuracies, read from SQLite"},
     {"plot", cmd_plot, "plot [--db FILE] [--experiment NAME] [-o DIR] [--scope quantized|model|both]",
      "perplexity/accuracy-vs-bpp charts (PNG + SVG) with intervals, Pareto frontier, baseline and chance, from SQLite"},
+    {"report", cmd_report, "report [--db FILE] [--experiment NAME] [-o FILE.md] [--charts DIR]",
+     "Markdown report from SQLite: provenance, results with intervals, Pareto sets, warnings, charts"},
     {"methods", cmd_methods, "methods", "list the quantization methods and their parameters"},
     {"quantize", cmd_quantize,
      "quantize MODEL --method SPEC [-o FILE] [--include P] [--exclude P] [--override P=SPEC] [--kept-dtype F16|BF16|F32] [--tensors]\n"

@@ -5,6 +5,7 @@
 
 #include "harness/store.h"
 #include "reports/plot.h"
+#include "reports/report.h"
 #include "testutil.h"
 
 START_TEST(pareto_frontier_on_known_points)
@@ -115,12 +116,46 @@ START_TEST(charts_from_a_small_database)
 }
 END_TEST
 
+START_TEST(report_numbers_are_the_database_numbers)
+{
+    char *dir = tu_tmpdir(), *db = make_db(dir);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    qh_err err;
+    ck_assert_msg(qh_report(db, "unit", "charts", f, &err) == 0, "%s", err.msg);
+    fclose(f);
+    /* provenance */
+    ck_assert_msg(strstr(buf, "| model | `/m/tiny`, sha256 `def`, 1000 parameters"), "%s", buf);
+    ck_assert_msg(strstr(buf, "| experiment file | `x.ini`, sha256 `abc` |"), "%s", buf);
+    ck_assert_msg(strstr(buf, "| runs | 4 planned, 4 done, 0 failed |"), "%s", buf);
+    /* the results rows carry the stored values and intervals */
+    ck_assert_msg(strstr(buf, "| rtn4 | `rtn bits=4` | 4.24 | 10.12 | 101.25 [91.00, 111.00] | 0.5800 [0.4800, 0.6800] |"), "%s", buf);
+    ck_assert_msg(strstr(buf, "| baseline | `none` | - | 16.0 | 100.50 [90.00, 110.00] | 0.6000 [0.5000, 0.7000] |"), "%s", buf);
+    ck_assert_msg(strstr(buf, "| *chance* | | | | | 0.5000 |"), "%s", buf);
+    /* Pareto sets: for perplexity all three are on the frontier; for accuracy too (more bits, better) */
+    ck_assert_msg(strstr(buf, "- **ppl.wikitext2-test ppl**: binary (1.0560 bpp, 400.8), rtn2 (2.2400 bpp, 140.1), rtn4 (4.2400 bpp, 101.2)"), "%s", buf);
+    /* the baseline's copa interval [0.5, 0.7] contains chance 0.5: a warning */
+    ck_assert_msg(strstr(buf, "- copa acc: the unquantized baseline (0.6000 [0.5000, 0.7000], n=100) cannot be told from chance (0.5000)"), "%s", buf);
+    ck_assert_msg(strstr(buf, "![copa acc](charts/copa_acc.png)"), "%s", buf);
+    free(buf);
+    f = open_memstream(&buf, &len);
+    ck_assert_int_eq(qh_report(db, "nope", NULL, f, &err), -1);
+    fclose(f);
+    free(buf);
+    ck_assert_msg(strstr(err.msg, "no experiment named nope"), "%s", err.msg);
+    free(db);
+    free(dir);
+}
+END_TEST
+
 Suite *suite_reports(void)
 {
     Suite *s = suite_create("reports");
     TCase *tc = tcase_create("plot");
     tcase_add_test(tc, pareto_frontier_on_known_points);
     tcase_add_test(tc, charts_from_a_small_database);
+    tcase_add_test(tc, report_numbers_are_the_database_numbers);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;

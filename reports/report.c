@@ -1,0 +1,181 @@
+/* report.c - Markdown report from the results store; see report.h.  Every number printed is
+ * read from the database; nothing is recomputed except the Pareto sets (from stored values). */
+#include "report.h"
+
+#include <math.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plot.h"
+
+static const char *col_text(sqlite3_stmt *st, int i) { return sqlite3_column_text(st, i) ? (const char *)sqlite3_column_text(st, i) : "-"; }
+
+static void fmt_value(char *buf, size_t n, const char *metric, double v, int has_ci, double lo, double hi)
+{
+    int big = strcmp(metric, "ppl") == 0 || strcmp(metric, "target_ppl") == 0;
+    if (!has_ci) snprintf(buf, n, big ? "%.2f" : "%.4f", v);
+    else if (big) snprintf(buf, n, "%.2f [%.2f, %.2f]", v, lo, hi);
+    else snprintf(buf, n, "%.4f [%.4f, %.4f]", v, lo, hi);
+}
+
+int qh_report(const char *db_path, const char *experiment, const char *charts_dir, FILE *out, qh_err *err)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL, *mt = NULL;
+    int rc = -1;
+    if (!qh_file_exists(db_path)) return qh_fail(err, "%s: no such results database", db_path);
+    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(db));
+        goto out;
+    }
+#define PREPARE(S, SQL)                                                                        \
+    do {                                                                                       \
+        sqlite3_finalize(S);                                                                   \
+        S = NULL;                                                                              \
+        if (sqlite3_prepare_v2(db, SQL, -1, &S, NULL) != SQLITE_OK) {                          \
+            qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(db));                               \
+            goto out;                                                                          \
+        }                                                                                      \
+    } while (0)
+    PREPARE(st, experiment ? "SELECT id, name, description, file_path, file_sha256, harness_version, git_commit, host, seed, ctx, "
+                             "started_at, finished_at FROM experiments WHERE name=? ORDER BY id DESC LIMIT 1"
+                           : "SELECT id, name, description, file_path, file_sha256, harness_version, git_commit, host, seed, ctx, "
+                             "started_at, finished_at FROM experiments ORDER BY id DESC LIMIT 1");
+    if (experiment) sqlite3_bind_text(st, 1, experiment, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        qh_fail(err, "%s: no experiment%s%s", db_path, experiment ? " named " : "", experiment ? experiment : "");
+        goto out;
+    }
+    long long exp = sqlite3_column_int64(st, 0);
+    char name[128];
+    snprintf(name, sizeof name, "%s", col_text(st, 1));
+    fprintf(out, "# Experiment `%s` — qharness report\n\n%s\n\n", name, col_text(st, 2));
+    fprintf(out, "Every number below is read from `%s`; intervals are 95%% (bootstrap over windows for perplexity and KL, "
+                 "Wilson for accuracies).\n\n## Provenance\n\n| | |\n|---|---|\n", db_path);
+    fprintf(out, "| experiment file | `%s`, sha256 `%s` |\n", col_text(st, 3), col_text(st, 4));
+    fprintf(out, "| harness | qharness %s, git commit `%s` |\n", col_text(st, 5), col_text(st, 6));
+    fprintf(out, "| host | %s |\n| seed, ctx | %s, %s |\n| started, finished | %s, %s |\n", col_text(st, 7), col_text(st, 8),
+            col_text(st, 9), col_text(st, 10), col_text(st, 11));
+    PREPARE(st, "SELECT DISTINCT m.path, m.sha256, m.parameters, m.n_layer, m.n_head, m.n_embd, m.n_ctx, m.n_vocab, m.dtype "
+                "FROM models m JOIN runs r ON r.model_id=m.id WHERE r.experiment_id=?");
+    sqlite3_bind_int64(st, 1, exp);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        fprintf(out, "| model | `%s`, sha256 `%s`, %s parameters (%s layers, %s heads, n_embd %s, context %s, vocabulary %s), %s |\n",
+                col_text(st, 0), col_text(st, 1), col_text(st, 2), col_text(st, 3), col_text(st, 4), col_text(st, 5), col_text(st, 6),
+                col_text(st, 7), col_text(st, 8));
+    PREPARE(st, "SELECT DISTINCT m.task, m.dataset_sha256 FROM metrics m JOIN runs r ON r.id=m.run_id WHERE r.experiment_id=? "
+                "AND m.dataset_sha256 IS NOT NULL ORDER BY 1");
+    sqlite3_bind_int64(st, 1, exp);
+    while (sqlite3_step(st) == SQLITE_ROW) fprintf(out, "| data: %s | sha256 `%s` |\n", col_text(st, 0), col_text(st, 1));
+    PREPARE(st, "SELECT COUNT(*), SUM(status='done'), SUM(status='failed') FROM runs WHERE experiment_id=?");
+    sqlite3_bind_int64(st, 1, exp);
+    sqlite3_step(st);
+    fprintf(out, "| runs | %d planned, %d done, %d failed |\n\n", sqlite3_column_int(st, 0), sqlite3_column_int(st, 1),
+            sqlite3_column_int(st, 2));
+    /* columns */
+    char cols[48][96];
+    int n_cols = 0;
+    PREPARE(st, "SELECT DISTINCT m.task, m.metric FROM metrics m JOIN runs r ON r.id=m.run_id WHERE r.experiment_id=? AND "
+                "m.metric IN ('ppl','kl','top1','acc','acc_norm','acc_letter','target_ppl') ORDER BY CASE WHEN m.task LIKE 'ppl.%' "
+                "THEN 0 WHEN m.task LIKE 'fidelity.%' THEN 1 ELSE 2 END, 1, 2");
+    sqlite3_bind_int64(st, 1, exp);
+    while (sqlite3_step(st) == SQLITE_ROW && n_cols < 48)
+        snprintf(cols[n_cols++], sizeof cols[0], "%s %s", col_text(st, 0), col_text(st, 1));
+    fprintf(out, "## Results\n\nbpp from the bytes of the packed model: *scope* over the quantized tensors, *model* over every "
+                 "parameter (kept tensors included).\n\n| run | configuration | bpp scope | bpp model |");
+    for (int c = 0; c < n_cols; c++) fprintf(out, " %s |", cols[c]);
+    fprintf(out, "\n|---|---|---|---|");
+    for (int c = 0; c < n_cols; c++) fprintf(out, "---|");
+    fprintf(out, "\n");
+    PREPARE(mt, "SELECT value, ci_low, ci_high, n, chance FROM metrics WHERE run_id=? AND task || ' ' || metric = ?");
+    PREPARE(st, "SELECT r.id, r.label, c.canonical, r.status, b.bpp_quantized, b.bpp_model FROM runs r JOIN method_configs c "
+                "ON c.id=r.config_id LEFT JOIN bpp b ON b.run_id=r.id WHERE r.experiment_id=? ORDER BY r.ordinal");
+    sqlite3_bind_int64(st, 1, exp);
+    double chance[48], n_items[48];
+    for (int c = 0; c < 48; c++) chance[c] = NAN, n_items[c] = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        long long run = sqlite3_column_int64(st, 0);
+        fprintf(out, "| %s%s | `%s` | %s | %s |", col_text(st, 1), strcmp(col_text(st, 3), "done") ? " (not done)" : "",
+                col_text(st, 2), col_text(st, 4), col_text(st, 5));
+        for (int c = 0; c < n_cols; c++) {
+            sqlite3_reset(mt);
+            sqlite3_bind_int64(mt, 1, run);
+            sqlite3_bind_text(mt, 2, cols[c], -1, SQLITE_TRANSIENT);
+            char cell[96] = "-";
+            if (sqlite3_step(mt) == SQLITE_ROW) {
+                const char *metric = strrchr(cols[c], ' ') + 1;
+                fmt_value(cell, sizeof cell, metric, sqlite3_column_double(mt, 0), sqlite3_column_type(mt, 1) != SQLITE_NULL,
+                          sqlite3_column_double(mt, 1), sqlite3_column_double(mt, 2));
+                n_items[c] = (double)sqlite3_column_int64(mt, 3);
+                if (sqlite3_column_type(mt, 4) != SQLITE_NULL) chance[c] = sqlite3_column_double(mt, 4);
+            }
+            fprintf(out, " %s |", cell);
+        }
+        fprintf(out, "\n");
+    }
+    fprintf(out, "| *n (tokens or items)* | | | |");
+    for (int c = 0; c < n_cols; c++) fprintf(out, " %.0f |", n_items[c]);
+    fprintf(out, "\n| *chance* | | | |");
+    for (int c = 0; c < n_cols; c++) {
+        if (isnan(chance[c])) fprintf(out, " |");
+        else fprintf(out, " %.4f |", chance[c]);
+    }
+    fprintf(out, "\n\n## Pareto sets\n\nRuns that no other run beats with no more bits (quantized scope), per metric:\n\n");
+    PREPARE(st, "SELECT r.label, b.bpp_quantized, m.value FROM runs r JOIN bpp b ON b.run_id=r.id JOIN metrics m ON m.run_id=r.id "
+                "JOIN method_configs c ON c.id=r.config_id WHERE r.experiment_id=? AND r.status='done' AND c.family<>'none' "
+                "AND b.bpp_quantized IS NOT NULL AND m.task || ' ' || m.metric = ?");
+    for (int c = 0; c < n_cols; c++) {
+        const char *metric = strrchr(cols[c], ' ') + 1;
+        int lower = strcmp(metric, "ppl") == 0 || strcmp(metric, "kl") == 0 || strcmp(metric, "target_ppl") == 0;
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, exp);
+        sqlite3_bind_text(st, 2, cols[c], -1, SQLITE_TRANSIENT);
+        qh_plot_point pts[256];
+        char labels[256][96];
+        int n = 0;
+        while (sqlite3_step(st) == SQLITE_ROW && n < 256) {
+            pts[n] = (qh_plot_point){sqlite3_column_double(st, 1), sqlite3_column_double(st, 2), 0, 0};
+            snprintf(labels[n++], sizeof labels[0], "%s", col_text(st, 0));
+        }
+        int front[256], nf = qh_pareto(pts, n, lower, front);
+        fprintf(out, "- **%s**:", cols[c]);
+        for (int k = 0; k < nf; k++) fprintf(out, "%s %s (%.4f bpp, %.4g)", k ? "," : "", labels[front[k]], pts[front[k]].bpp, pts[front[k]].value);
+        fprintf(out, "\n");
+    }
+    /* a reviewer's warnings, from the stored intervals */
+    fprintf(out, "\n## Warnings\n\n");
+    int warned = 0;
+    PREPARE(st, "SELECT m.task, m.metric, m.value, m.ci_low, m.ci_high, m.chance, m.n FROM metrics m JOIN runs r ON r.id=m.run_id "
+                "JOIN method_configs c ON c.id=r.config_id WHERE r.experiment_id=? AND c.family='none' AND m.chance IS NOT NULL "
+                "ORDER BY 1, 2");
+    sqlite3_bind_int64(st, 1, exp);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        double lo = sqlite3_column_double(st, 3), hi = sqlite3_column_double(st, 4), ch = sqlite3_column_double(st, 5);
+        if (lo <= ch && ch <= hi) {
+            fprintf(out, "- %s %s: the unquantized baseline (%.4f [%.4f, %.4f], n=%d) cannot be told from chance (%.4f); "
+                         "retention on this task measures noise.\n",
+                    col_text(st, 0), col_text(st, 1), sqlite3_column_double(st, 2), lo, hi, sqlite3_column_int(st, 6), ch);
+            warned = 1;
+        }
+    }
+    if (!warned) fprintf(out, "- none raised automatically (the baseline is above chance on every accuracy task).\n");
+    if (charts_dir) {
+        fprintf(out, "\n## Charts\n\n");
+        for (int c = 0; c < n_cols; c++) {
+            char task[sizeof cols[0]], *sp;
+            memcpy(task, cols[c], sizeof task);
+            sp = strchr(task, ' ');
+            *sp = 0;
+            for (char *p = task; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-')) *p = '_';
+            fprintf(out, "![%s](%s/%s_%s.png)\n", cols[c], charts_dir, task, sp + 1);
+        }
+    }
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    sqlite3_finalize(mt);
+    sqlite3_close(db);
+    return rc;
+}
