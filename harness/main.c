@@ -11,6 +11,7 @@
 #include "../datasets/datasets.h"
 #include "../datasets/mc.h"
 #include "../reports/plot.h"
+#include "../reports/audit.h"
 #include "../reports/report.h"
 #include "bench.h"
 #include "eval_mc.h"
@@ -595,6 +596,22 @@ static int cmd_results(int argc, char **argv)
     return qh_results_print(db, name, markdown, stdout, &err) == 0 ? 0 : die(&err);
 }
 
+static int cmd_audit(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"db", required_argument, 0, 'd'}, {0, 0, 0, 0}};
+    const char *db = "results/qharness.sqlite";
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        if (c == 'd') db = optarg;
+        else return usage_error("audit", "unknown option '%s'", argv[optind - 1]);
+    }
+    if (argc - optind != 1) return usage_error("audit", "expected one CLAIM.ini%s", "");
+    qh_err err;
+    return qh_audit(argv[optind], db, stdout, &err) == 0 ? 0 : die(&err);
+}
+
 static int cmd_report(int argc, char **argv)
 {
     static const struct option longopts[] = {{"db", required_argument, 0, 'd'}, {"experiment", required_argument, 0, 'e'},
@@ -829,6 +846,8 @@ static const struct command {
      "the runs of an experiment with bpp, perplexity, fidelity and accuracies, read from SQLite"},
     {"plot", cmd_plot, "plot [--db FILE] [--experiment NAME] [-o DIR] [--scope quantized|model|both]",
      "perplexity/accuracy-vs-bpp charts (PNG + SVG) with intervals, Pareto frontier, baseline and chance, from SQLite"},
+    {"audit", cmd_audit, "audit CLAIM.ini [--db FILE]",
+     "verdict on a claim: paired-bootstrap retention, chance-adjusted retention, bpp check, warnings; stored in SQLite"},
     {"report", cmd_report, "report [--db FILE] [--experiment NAME] [-o FILE.md] [--charts DIR]",
      "Markdown report from SQLite: provenance, results with intervals, Pareto sets, warnings, charts"},
     {"methods", cmd_methods, "methods", "list the quantization methods and their parameters"},

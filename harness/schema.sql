@@ -127,4 +127,30 @@ CREATE TABLE IF NOT EXISTS items (
     PRIMARY KEY (run_id, task, idx)
 );
 
+-- Claim audits (qharness audit): the verdict and its statistics, from the paired items of two runs.
+CREATE TABLE IF NOT EXISTS audits (
+    id              INTEGER PRIMARY KEY,
+    claim           TEXT NOT NULL,
+    claim_text      TEXT,
+    claim_sha256    TEXT NOT NULL,
+    experiment_id   INTEGER NOT NULL REFERENCES experiments(id),
+    baseline_run    INTEGER NOT NULL REFERENCES runs(id),
+    quantized_run   INTEGER NOT NULL REFERENCES runs(id),
+    task            TEXT NOT NULL,
+    metric          TEXT NOT NULL,
+    claimed         REAL NOT NULL,         -- retained fraction claimed
+    claimed_bpp     REAL,
+    retention       REAL NOT NULL,         -- accuracy: q / b; perplexity: ppl_b / ppl_q
+    ci_low          REAL,                  -- paired bootstrap over items, 95%
+    ci_high         REAL,
+    chance_adjusted REAL,                  -- (q - chance) / (b - chance)
+    ca_low          REAL,
+    ca_high         REAL,
+    n               INTEGER NOT NULL,
+    verdict         TEXT NOT NULL CHECK (verdict IN ('SUPPORTED', 'REFUTED', 'INCONCLUSIVE')),
+    items_needed    REAL,                  -- inconclusive: items to decide at the observed effect
+    warnings        TEXT,
+    created_at      TEXT NOT NULL
+);
+
 CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment_id, status);

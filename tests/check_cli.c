@@ -282,6 +282,45 @@ START_TEST(methods_quantize_and_packed_ppl)
 }
 END_TEST
 
+START_TEST(audit_through_the_cli)
+{
+    char *dir = tu_tmpdir(), *claim = qh_path_join(dir, "c.ini"), *db = qh_path_join(dir, "a.sqlite"), args[4096], *out;
+    const char *text = "[claim]\nname = unit-binary\ntext = binary keeps 99% of perplexity\nmodel = default\n"
+                       "method = binary\nclaimed_bpp = 1\ntask = ppl.wikitext2-test\nmetric = ppl\nbudget = 2048\nretained = 0.99\n";
+    qh_err err;
+    ck_assert_int_eq(qh_write_file(claim, text, strlen(text), &err), 0);
+    char cwd[4096];
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+    ck_assert_int_eq(chdir(dir), 0); /* the audit writes its experiment file under ./results */
+    snprintf(args, sizeof args, "audit %s --db %s", claim, db);
+    int rc = tu_run_cli(args, &out);
+    ck_assert_msg(rc == 0, "%s", out);
+    ck_assert_msg(strstr(out, "verdict      REFUTED"), "%s", out);
+    ck_assert_msg(strstr(out, "claimed 1; measured 1.0469 (quantized weights), 12.0070 (whole model)"), "%s", out);
+    ck_assert_msg(strstr(out, "leaves out the unquantized tensors"), "%s", out);
+    free(out);
+    /* again: the runs are reused, the verdict is the same and stored twice */
+    rc = tu_run_cli(args, &out);
+    ck_assert_msg(rc == 0 && strstr(out, "done in an earlier session, skipped") && strstr(out, "REFUTED"), "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "sqlite3 %s \"SELECT COUNT(*), MIN(verdict), COUNT(DISTINCT quantized_run) FROM audits\"", db);
+    FILE *p = popen(args, "r");
+    char buf[128] = "";
+    ck_assert_ptr_nonnull(fgets(buf, sizeof buf, p));
+    pclose(p);
+    ck_assert_str_eq(buf, "2|REFUTED|1\n");
+    /* a malformed claim */
+    const char *bad = "[claim]\nname = x\nretained = lots\n";
+    ck_assert_int_eq(qh_write_file(claim, bad, strlen(bad), &err), 0);
+    snprintf(args, sizeof args, "audit %s --db %s", claim, db);
+    expect_error(args, 1, "c.ini:3: retained = 'lots' is not a positive number");
+    ck_assert_int_eq(chdir(cwd), 0);
+    free(db);
+    free(claim);
+    free(dir);
+}
+END_TEST
+
 Suite *suite_cli(void)
 {
     Suite *s = suite_create("cli");
@@ -293,6 +332,7 @@ Suite *suite_cli(void)
     tcase_add_test(tc, bad_texts_and_options);
     tcase_add_test(tc, dataset_checksum_is_enforced);
     tcase_add_test(tc, methods_quantize_and_packed_ppl);
+    tcase_add_test(tc, audit_through_the_cli);
     tcase_set_timeout(tc, 300);
     suite_add_tcase(s, tc);
     return s;

@@ -4,6 +4,9 @@
 #include <string.h>
 
 #include "harness/store.h"
+#include <math.h>
+
+#include "reports/audit.h"
 #include "reports/plot.h"
 #include "reports/report.h"
 #include "testutil.h"
@@ -149,6 +152,59 @@ START_TEST(report_numbers_are_the_database_numbers)
 }
 END_TEST
 
+/* the verdict logic on synthetic per-item data */
+START_TEST(audit_verdicts_on_synthetic_items)
+{
+    long n = 2000;
+    double *b = qh_malloc((size_t)n * sizeof(double)), *q = qh_malloc((size_t)n * sizeof(double));
+    unsigned s = 5;
+    /* clear support: the quantized model answers exactly like the baseline, 70% correct */
+    for (long i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        b[i] = q[i] = (s >> 8) % 10 < 7;
+    }
+    qh_audit_stats st;
+    qh_audit_compute(b, q, NULL, n, 0.25, 0.95, 1000, 1, &st);
+    ck_assert_double_eq_tol(st.retention, 1.0, 1e-12);
+    ck_assert_int_eq(st.verdict, QH_VERDICT_SUPPORTED);
+    ck_assert_double_eq_tol(st.chance_adj, 1.0, 1e-12);
+    /* clear refutation: it loses a third of the baseline's correct answers */
+    for (long i = 0; i < n; i++) q[i] = b[i] && i % 3 != 0;
+    qh_audit_compute(b, q, NULL, n, 0.25, 0.99, 1000, 1, &st);
+    ck_assert_msg(st.retention > 0.6 && st.retention < 0.72, "%g", st.retention);
+    ck_assert_int_eq(st.verdict, QH_VERDICT_REFUTED);
+    ck_assert(st.hi < 0.99);
+    /* straddle: one lost answer in a hundred on 100 items, claimed 0.99 */
+    long m = 100;
+    for (long i = 0; i < m; i++) {
+        b[i] = i % 2 == 0;
+        q[i] = b[i] && i != 10;
+    }
+    qh_audit_compute(b, q, NULL, m, 0.25, 0.97, 1000, 1, &st);
+    ck_assert_int_eq(st.verdict, QH_VERDICT_INCONCLUSIVE);
+    ck_assert(st.lo < 0.97 && st.hi >= 0.97);
+    ck_assert_msg(st.items_needed > m, "needed %g", st.items_needed);
+    /* seeded: the same seed gives the same interval */
+    qh_audit_stats st2;
+    qh_audit_compute(b, q, NULL, m, 0.25, 0.97, 1000, 1, &st2);
+    ck_assert_double_eq(st.lo, st2.lo);
+    /* perplexity: windows of NLL sums; q worse by 0.1 nats per token -> retention exp(-0.1) */
+    long *tok = qh_malloc(50 * sizeof(long));
+    for (long i = 0; i < 50; i++) {
+        tok[i] = 100;
+        b[i] = 500.0 + (double)(i % 7) * 10;
+        q[i] = b[i] + 10.0;
+    }
+    qh_audit_compute(b, q, tok, 50, 0, 0.99, 500, 1, &st);
+    ck_assert_double_eq_tol(st.retention, exp(-0.1), 1e-12);
+    ck_assert_int_eq(st.verdict, QH_VERDICT_REFUTED);
+    ck_assert(isnan(st.chance_adj));
+    free(tok);
+    free(b);
+    free(q);
+}
+END_TEST
+
 Suite *suite_reports(void)
 {
     Suite *s = suite_create("reports");
@@ -156,6 +212,7 @@ Suite *suite_reports(void)
     tcase_add_test(tc, pareto_frontier_on_known_points);
     tcase_add_test(tc, charts_from_a_small_database);
     tcase_add_test(tc, report_numbers_are_the_database_numbers);
+    tcase_add_test(tc, audit_verdicts_on_synthetic_items);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;

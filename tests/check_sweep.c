@@ -143,7 +143,7 @@ START_TEST(schema_is_the_documented_file)
     char *dir = tu_tmpdir(), *db = qh_path_join(dir, "s.sqlite");
     qh_store s;
     ck_assert_msg(qh_store_open(db, &s, &err) == 0, "%s", err.msg);
-    const char *tables[] = {"meta", "experiments", "models", "method_configs", "runs", "bpp", "bpp_parts", "tensors", "metrics", "items"};
+    const char *tables[] = {"meta", "experiments", "models", "method_configs", "runs", "bpp", "bpp_parts", "tensors", "metrics", "items", "audits"};
     for (size_t i = 0; i < sizeof tables / sizeof *tables; i++) {
         long long n;
         int found;
