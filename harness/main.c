@@ -141,9 +141,20 @@ static int scope_without_method(const qh_quant_opts *q)
     return !q->spec && !q->n_candidates && (q->n_include || q->n_exclude || q->n_override);
 }
 
+/* The default branch of a quantizing command's option switch: a scope option, or an
+ * unknown option.  Returns 0 when handled, else the exit code. */
+static int other_option(int c, char *arg, qh_quant_opts *q, const char *cmd, char **argv)
+{
+    int k = scope_option(c, arg, q, cmd);
+    if (k < 0) return EXIT_USAGE;
+    if (k == 0) return usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+    return 0;
+}
+
 /* --candidate and --target go together, and exclude --method */
 static int mixed_usage(const char *cmd, const qh_quant_opts *q)
 {
+    if (scope_without_method(q)) return usage_error(cmd, "--include/--exclude/--override need --method%s", "");
     if (q->n_candidates && q->spec) return usage_error(cmd, "--method and --candidate exclude each other%s", "");
     if (q->n_candidates && !q->mixed_target) return usage_error(cmd, "--candidate needs --target BPP%s", "");
     if (!q->n_candidates && q->mixed_target) return usage_error(cmd, "--target needs --candidate specs%s", "");
@@ -415,14 +426,12 @@ static int cmd_ppl(int argc, char **argv)
         case 'B': if (parse_long(optarg, 10, 1000000, &v)) return usage_error("ppl", "--boot '%s' must be an integer >= 10", optarg); opts.n_boot = (int)v; break;
         case 'j': json = 1; break;
         default: {
-            int k = scope_option(c, optarg, &qopts, "ppl");
-            if (k < 0) return EXIT_USAGE;
-            if (k == 0) return usage_error("ppl", "unknown option '%s'", argv[optind - 1]);
+            int e = other_option(c, optarg, &qopts, "ppl", argv);
+            if (e) return e;
         }
         }
     }
     if (argc - optind != 2) return usage_error("ppl", "expected MODEL and TEXT%s", "");
-    if (scope_without_method(&qopts)) return usage_error("ppl", "--include/--exclude/--override need --method%s", "");
     if (mixed_usage("ppl", &qopts)) return EXIT_USAGE;
     qh_err err;
     loaded_model lm;
@@ -518,14 +527,12 @@ static int cmd_mc(int argc, char **argv)
         case 'c': if (parse_long(optarg, 2, 1 << 20, &v)) return usage_error("mc", "--ctx '%s' is not an integer >= 2", optarg); ctx = (int)v; break;
         case 'j': json = 1; break;
         default: {
-            int k = scope_option(c, optarg, &qopts, "mc");
-            if (k < 0) return EXIT_USAGE;
-            if (k == 0) return usage_error("mc", "unknown option '%s'", argv[optind - 1]);
+            int e = other_option(c, optarg, &qopts, "mc", argv);
+            if (e) return e;
         }
         }
     }
     if (argc - optind != 1 || !task) return usage_error("mc", "expected MODEL and --task NAME%s", "");
-    if (scope_without_method(&qopts)) return usage_error("mc", "--include/--exclude/--override need --method%s", "");
     if (mixed_usage("mc", &qopts)) return EXIT_USAGE;
     qh_err err;
     qh_mc_task t;
@@ -738,9 +745,8 @@ static int cmd_quantize(int argc, char **argv)
         case 'o': output = optarg; break;
         case 't': per_tensor = 1; break;
         default: {
-            int k = scope_option(c, optarg, &q, "quantize");
-            if (k < 0) return EXIT_USAGE;
-            if (k == 0) return usage_error("quantize", "unknown option '%s'", argv[optind - 1]);
+            int e = other_option(c, optarg, &q, "quantize", argv);
+            if (e) return e;
         }
         }
     }
