@@ -10,6 +10,40 @@ static int db_fail(sqlite3 *db, const char *path, qh_err *err)
     return qh_fail(err, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
 }
 
+int qh_results_columns(sqlite3 *db, long long exp, const char *metrics_in, char (*cols)[96], int max)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT DISTINCT m.task, m.metric FROM metrics m JOIN runs r ON r.id=m.run_id WHERE r.experiment_id=? "
+             "AND m.metric IN (%s) ORDER BY CASE WHEN m.task LIKE 'ppl.%%' THEN 0 WHEN m.task LIKE 'fidelity.%%' THEN 1 "
+             "ELSE 2 END, m.task, m.metric",
+             metrics_in);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return -1;
+    sqlite3_bind_int64(st, 1, exp);
+    int n = 0;
+    while (n < max && sqlite3_step(st) == SQLITE_ROW)
+        snprintf(cols[n++], 96, "%s %s", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1));
+    sqlite3_finalize(st);
+    return n;
+}
+
+int qh_results_cell(sqlite3_stmt *mt, long long run, const char *column, qh_metric_cell *out)
+{
+    sqlite3_reset(mt);
+    sqlite3_bind_int64(mt, 1, run);
+    sqlite3_bind_text(mt, 2, column, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(mt) != SQLITE_ROW) return 0;
+    out->value = sqlite3_column_double(mt, 0);
+    out->has_ci = sqlite3_column_type(mt, 1) != SQLITE_NULL;
+    out->lo = sqlite3_column_double(mt, 1);
+    out->hi = sqlite3_column_double(mt, 2);
+    out->n = (long)sqlite3_column_int64(mt, 3);
+    out->has_chance = sqlite3_column_type(mt, 4) != SQLITE_NULL;
+    out->chance = sqlite3_column_double(mt, 4);
+    return 1;
+}
+
 int qh_results_print(const char *path, const char *name, int markdown, FILE *out, qh_err *err)
 {
     sqlite3 *db = NULL;
@@ -39,21 +73,12 @@ int qh_results_print(const char *path, const char *name, int markdown, FILE *out
     sqlite3_finalize(st);
     st = NULL;
     /* the columns: every (task, metric) present, in a stable order */
-    char cols[32][64];
-    int n_cols = 0;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT DISTINCT m.task, m.metric FROM metrics m JOIN runs r ON r.id=m.run_id WHERE r.experiment_id=? "
-                           "AND m.metric IN ('ppl','kl','top1','acc','acc_norm','acc_letter') ORDER BY "
-                           "CASE WHEN m.task LIKE 'ppl.%' THEN 0 WHEN m.task LIKE 'fidelity.%' THEN 1 ELSE 2 END, m.task, m.metric",
-                           -1, &st, NULL) != SQLITE_OK) {
+    char cols[32][96];
+    int n_cols = qh_results_columns(db, exp, "'ppl','kl','top1','acc','acc_norm','acc_letter'", cols, 32);
+    if (n_cols < 0) {
         db_fail(db, path, err);
         goto out;
     }
-    sqlite3_bind_int64(st, 1, exp);
-    while (sqlite3_step(st) == SQLITE_ROW && n_cols < 32)
-        snprintf(cols[n_cols++], sizeof cols[0], "%s %s", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1));
-    sqlite3_finalize(st);
-    st = NULL;
     if (markdown) {
         fprintf(out, "\n| run | status | bpp (quantized scope) | bpp (whole model) |");
         for (int c = 0; c < n_cols; c++) fprintf(out, " %s |", cols[c]);
@@ -68,8 +93,7 @@ int qh_results_print(const char *path, const char *name, int markdown, FILE *out
     if (sqlite3_prepare_v2(db,
                            "SELECT r.id, r.label, r.status, b.bpp_quantized, b.bpp_model FROM runs r LEFT JOIN bpp b ON b.run_id=r.id "
                            "WHERE r.experiment_id=? ORDER BY r.ordinal", -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "SELECT value, ci_low, ci_high FROM metrics WHERE run_id=? AND task || ' ' || metric = ?", -1, &mt,
-                           NULL) != SQLITE_OK) {
+        sqlite3_prepare_v2(db, QH_RESULTS_CELL_SQL, -1, &mt, NULL) != SQLITE_OK) {
         db_fail(db, path, err);
         goto out;
     }
@@ -82,16 +106,13 @@ int qh_results_print(const char *path, const char *name, int markdown, FILE *out
         if (markdown) fprintf(out, "| %s | %s | %s | %s |", sqlite3_column_text(st, 1), sqlite3_column_text(st, 2), bq, bm);
         else fprintf(out, "%-22.22s %-7s %8s %8s", sqlite3_column_text(st, 1), sqlite3_column_text(st, 2), bq, bm);
         for (int c = 0; c < n_cols; c++) {
-            sqlite3_reset(mt);
-            sqlite3_bind_int64(mt, 1, run);
-            sqlite3_bind_text(mt, 2, cols[c], -1, SQLITE_TRANSIENT);
             char cell[64] = "-";
-            if (sqlite3_step(mt) == SQLITE_ROW) {
-                double v = sqlite3_column_double(mt, 0), lo = sqlite3_column_double(mt, 1), hi = sqlite3_column_double(mt, 2);
+            qh_metric_cell m;
+            if (qh_results_cell(mt, run, cols[c], &m)) {
                 int big = strstr(cols[c], " ppl") != NULL;
-                if (sqlite3_column_type(mt, 1) == SQLITE_NULL) snprintf(cell, sizeof cell, big ? "%.1f" : "%.4f", v);
-                else if (big) snprintf(cell, sizeof cell, "%.1f [%.1f, %.1f]", v, lo, hi);
-                else snprintf(cell, sizeof cell, "%.3f [%.3f, %.3f]", v, lo, hi);
+                if (!m.has_ci) snprintf(cell, sizeof cell, big ? "%.1f" : "%.4f", m.value);
+                else if (big) snprintf(cell, sizeof cell, "%.1f [%.1f, %.1f]", m.value, m.lo, m.hi);
+                else snprintf(cell, sizeof cell, "%.3f [%.3f, %.3f]", m.value, m.lo, m.hi);
             }
             if (markdown) fprintf(out, " %s |", cell);
             else fprintf(out, "  %-24s", cell);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../harness/results.h"
 #include "plot.h"
 
 static const char *col_text(sqlite3_stmt *st, int i) { return sqlite3_column_text(st, i) ? (const char *)sqlite3_column_text(st, i) : "-"; }
@@ -76,19 +77,18 @@ int qh_report(const char *db_path, const char *experiment, const char *charts_di
     /* columns */
     char cols[48][96];
     int n_cols = 0;
-    PREPARE(st, "SELECT DISTINCT m.task, m.metric FROM metrics m JOIN runs r ON r.id=m.run_id WHERE r.experiment_id=? AND "
-                "m.metric IN ('ppl','kl','top1','acc','acc_norm','acc_letter','target_ppl') ORDER BY CASE WHEN m.task LIKE 'ppl.%' "
-                "THEN 0 WHEN m.task LIKE 'fidelity.%' THEN 1 ELSE 2 END, 1, 2");
-    sqlite3_bind_int64(st, 1, exp);
-    while (sqlite3_step(st) == SQLITE_ROW && n_cols < 48)
-        snprintf(cols[n_cols++], sizeof cols[0], "%s %s", col_text(st, 0), col_text(st, 1));
+    n_cols = qh_results_columns(db, exp, "'ppl','kl','top1','acc','acc_norm','acc_letter','target_ppl'", cols, 48);
+    if (n_cols < 0) {
+        qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(db));
+        goto out;
+    }
     fprintf(out, "## Results\n\nbpp from the bytes of the packed model: *scope* over the quantized tensors, *model* over every "
                  "parameter (kept tensors included).\n\n| run | configuration | bpp scope | bpp model |");
     for (int c = 0; c < n_cols; c++) fprintf(out, " %s |", cols[c]);
     fprintf(out, "\n|---|---|---|---|");
     for (int c = 0; c < n_cols; c++) fprintf(out, "---|");
     fprintf(out, "\n");
-    PREPARE(mt, "SELECT value, ci_low, ci_high, n, chance FROM metrics WHERE run_id=? AND task || ' ' || metric = ?");
+    PREPARE(mt, QH_RESULTS_CELL_SQL);
     PREPARE(st, "SELECT r.id, r.label, c.canonical, r.status, b.bpp_quantized, b.bpp_model FROM runs r JOIN method_configs c "
                 "ON c.id=r.config_id LEFT JOIN bpp b ON b.run_id=r.id WHERE r.experiment_id=? ORDER BY r.ordinal");
     sqlite3_bind_int64(st, 1, exp);
@@ -99,16 +99,12 @@ int qh_report(const char *db_path, const char *experiment, const char *charts_di
         fprintf(out, "| %s%s | `%s` | %s | %s |", col_text(st, 1), strcmp(col_text(st, 3), "done") ? " (not done)" : "",
                 col_text(st, 2), col_text(st, 4), col_text(st, 5));
         for (int c = 0; c < n_cols; c++) {
-            sqlite3_reset(mt);
-            sqlite3_bind_int64(mt, 1, run);
-            sqlite3_bind_text(mt, 2, cols[c], -1, SQLITE_TRANSIENT);
             char cell[96] = "-";
-            if (sqlite3_step(mt) == SQLITE_ROW) {
-                const char *metric = strrchr(cols[c], ' ') + 1;
-                fmt_value(cell, sizeof cell, metric, sqlite3_column_double(mt, 0), sqlite3_column_type(mt, 1) != SQLITE_NULL,
-                          sqlite3_column_double(mt, 1), sqlite3_column_double(mt, 2));
-                n_items[c] = (double)sqlite3_column_int64(mt, 3);
-                if (sqlite3_column_type(mt, 4) != SQLITE_NULL) chance[c] = sqlite3_column_double(mt, 4);
+            qh_metric_cell m;
+            if (qh_results_cell(mt, run, cols[c], &m)) {
+                fmt_value(cell, sizeof cell, strrchr(cols[c], ' ') + 1, m.value, m.has_ci, m.lo, m.hi);
+                n_items[c] = (double)m.n;
+                if (m.has_chance) chance[c] = m.chance;
             }
             fprintf(out, " %s |", cell);
         }
