@@ -28,6 +28,14 @@ int qh_results_columns(sqlite3 *db, long long exp, const char *metrics_in, char 
     return n;
 }
 
+void qh_md_cell(FILE *out, const char *s)
+{
+    for (; s && *s; s++) {
+        if (*s == '|') fputc('\\', out);
+        fputc(*s, out);
+    }
+}
+
 int qh_results_cell(sqlite3_stmt *mt, long long run, const char *column, qh_metric_cell *out)
 {
     sqlite3_reset(mt);
@@ -103,7 +111,11 @@ int qh_results_print(const char *path, const char *name, int markdown, FILE *out
         char bq[32] = "-", bm[32] = "-";
         if (sqlite3_column_type(st, 3) != SQLITE_NULL) snprintf(bq, sizeof bq, "%.4f", sqlite3_column_double(st, 3));
         if (sqlite3_column_type(st, 4) != SQLITE_NULL) snprintf(bm, sizeof bm, "%.4f", sqlite3_column_double(st, 4));
-        if (markdown) fprintf(out, "| %s | %s | %s | %s |", sqlite3_column_text(st, 1), sqlite3_column_text(st, 2), bq, bm);
+        if (markdown) {
+            fprintf(out, "| %s | ", sqlite3_column_text(st, 1));
+            qh_md_cell(out, (const char *)sqlite3_column_text(st, 2));
+            fprintf(out, " | %s | %s |", bq, bm);
+        }
         else fprintf(out, "%-22.22s %-7s %8s %8s", sqlite3_column_text(st, 1), sqlite3_column_text(st, 2), bq, bm);
         for (int c = 0; c < n_cols; c++) {
             char cell[64] = "-";

@@ -17,6 +17,10 @@ int qh_results_print(const char *db_path, const char *name, int markdown, FILE *
  * as "'ppl','acc'"), ordered perplexity, fidelity, then tasks; returns their count or -1. */
 int qh_results_columns(sqlite3 *db, long long exp, const char *metrics_in, char (*cols)[96], int max);
 
+/* Writes s as (part of) a Markdown table cell: '|' ends a cell even inside `code`, so it is
+ * escaped as "\|". */
+void qh_md_cell(FILE *out, const char *s);
+
 #define QH_RESULTS_CELL_SQL "SELECT value, ci_low, ci_high, n, chance FROM metrics WHERE run_id=? AND task || ' ' || metric = ?"
 typedef struct {
     double value, lo, hi, chance;

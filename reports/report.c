@@ -96,8 +96,9 @@ int qh_report(const char *db_path, const char *experiment, const char *charts_di
     for (int c = 0; c < 48; c++) chance[c] = NAN, n_items[c] = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
         long long run = sqlite3_column_int64(st, 0);
-        fprintf(out, "| %s%s | `%s` | %s | %s |", col_text(st, 1), strcmp(col_text(st, 3), "done") ? " (not done)" : "",
-                col_text(st, 2), col_text(st, 4), col_text(st, 5));
+        fprintf(out, "| %s%s | `", col_text(st, 1), strcmp(col_text(st, 3), "done") ? " (not done)" : "");
+        qh_md_cell(out, col_text(st, 2));
+        fprintf(out, "` | %s | %s |", col_text(st, 4), col_text(st, 5));
         for (int c = 0; c < n_cols; c++) {
             char cell[96] = "-";
             qh_metric_cell m;
