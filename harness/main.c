@@ -11,6 +11,7 @@
 #include "../datasets/datasets.h"
 #include "../datasets/mc.h"
 #include "../reports/plot.h"
+#include "../reports/assessment.h"
 #include "../reports/audit.h"
 #include "../reports/report.h"
 #include "bench.h"
@@ -623,9 +624,10 @@ static int cmd_report(int argc, char **argv)
 {
     static const struct option longopts[] = {{"db", required_argument, 0, 'd'}, {"experiment", required_argument, 0, 'e'},
                                              {"output", required_argument, 0, 'o'}, {"charts", required_argument, 0, 'c'},
+                                             {"assessment", no_argument, 0, 'a'}, {"template", required_argument, 0, 't'},
                                              {0, 0, 0, 0}};
-    const char *db = "results/qharness.sqlite", *name = NULL, *outp = NULL, *charts = NULL;
-    int c;
+    const char *db = "results/qharness.sqlite", *name = NULL, *outp = NULL, *charts = NULL, *template = NULL;
+    int c, assessment = 0;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
@@ -634,10 +636,14 @@ static int cmd_report(int argc, char **argv)
         case 'e': name = optarg; break;
         case 'o': outp = optarg; break;
         case 'c': charts = optarg; break;
+        case 'a': assessment = 1; break;
+        case 't': template = optarg; break;
         default: return usage_error("report", "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (argc != optind) return usage_error("report", "unexpected argument '%s'", argv[optind]);
+    if (assessment && (name || charts)) return usage_error("report", "--assessment reads every experiment and audit; it takes no %s", name ? "--experiment" : "--charts");
+    if (template && !assessment) return usage_error("report", "%s goes with --assessment", "--template");
     qh_err err;
     FILE *f = stdout;
     char *tmp = NULL;
@@ -651,12 +657,18 @@ static int cmd_report(int argc, char **argv)
             return die(&err);
         }
     }
-    int rc = qh_report(db, name, charts, f, &err);
+    int rc;
+    if (assessment) {
+        char *default_template = qh_path_join(qh_home(), "reports/assessment.md.in");
+        rc = qh_assessment(db, template ? template : default_template, db, template ? template : "reports/assessment.md.in", f, &err);
+        free(default_template);
+    } else
+        rc = qh_report(db, name, charts, f, &err);
     if (outp) {
         fclose(f);
         if (rc == 0 && rename(tmp, outp) != 0) rc = qh_fail(&err, "%s: cannot write", outp);
         if (rc != 0) unlink(tmp);
-        else printf("report       %s\n", outp);
+        else printf("%s   %s\n", assessment ? "assessment" : "report    ", outp);
         free(tmp);
     }
     return rc == 0 ? 0 : die(&err);
@@ -854,8 +866,10 @@ static const struct command {
      "perplexity/accuracy-vs-bpp charts (PNG + SVG) with intervals, Pareto frontier, baseline and chance, from SQLite"},
     {"audit", cmd_audit, "audit CLAIM.ini [--db FILE]",
      "verdict on a claim: paired-bootstrap retention, chance-adjusted retention, bpp check, warnings; stored in SQLite"},
-    {"report", cmd_report, "report [--db FILE] [--experiment NAME] [-o FILE.md] [--charts DIR]",
-     "Markdown report from SQLite: provenance, results with intervals, Pareto sets, warnings, charts"},
+    {"report", cmd_report,
+     "report [--db FILE] [--experiment NAME] [-o FILE.md] [--charts DIR]\n"
+     "       report --assessment [--db FILE] [--template FILE.md.in] [-o FILE.md]  (HONEST_ASSESSMENT.md from the database)",
+     "Markdown report from SQLite: provenance, results with intervals, Pareto sets, warnings, charts; or the assessment"},
     {"methods", cmd_methods, "methods", "list the quantization methods and their parameters"},
     {"quantize", cmd_quantize,
      "quantize MODEL --method SPEC [-o FILE] [--include P] [--exclude P] [--override P=SPEC] [--kept-dtype F16|BF16|F32] [--tensors]\n"
