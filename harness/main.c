@@ -604,20 +604,51 @@ static int cmd_results(int argc, char **argv)
     return qh_results_print(db, name, markdown, stdout, &err) == 0 ? 0 : die(&err);
 }
 
+/* --claim "key = value; key = value; ..." becomes a claim file under results/ (kept, so that the
+ * audit's provenance names a file like any other), then is audited like one. */
+static int write_inline_claim(const char *spec, char *path, size_t path_len, qh_err *err)
+{
+    char sha[65];
+    qh_sha256_hex(spec, strlen(spec), sha);
+    mkdir("results", 0755);
+    snprintf(path, path_len, "results/claim-%.12s.ini", sha);
+    FILE *f = fopen(path, "w");
+    if (!f) return qh_fail(err, "%s: cannot write", path);
+    fprintf(f, "; qharness audit --claim \"%s\"\n[claim]\n", spec);
+    int has_name = 0, has_text = 0;
+    char *copy = qh_strdup(spec), *save = NULL;
+    for (char *item = strtok_r(copy, ";", &save); item; item = strtok_r(NULL, ";", &save)) {
+        while (*item == ' ' || *item == '\t') item++;
+        if (!*item) continue;
+        has_name |= strncmp(item, "name", 4) == 0 && strchr(" =", item[4]);
+        has_text |= strncmp(item, "text", 4) == 0 && strchr(" =", item[4]);
+        fprintf(f, "%s\n", item);
+    }
+    free(copy);
+    if (!has_name) fprintf(f, "name = inline-%.8s\n", sha);
+    if (!has_text) fprintf(f, "text = %s\n", spec);
+    fclose(f);
+    return 0;
+}
+
 static int cmd_audit(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"db", required_argument, 0, 'd'}, {0, 0, 0, 0}};
-    const char *db = "results/qharness.sqlite";
+    static const struct option longopts[] = {{"db", required_argument, 0, 'd'}, {"claim", required_argument, 0, 'c'}, {0, 0, 0, 0}};
+    const char *db = "results/qharness.sqlite", *inline_claim = NULL;
     int c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         if (c == 'd') db = optarg;
+        else if (c == 'c') inline_claim = optarg;
         else return usage_error("audit", "unknown option '%s'", argv[optind - 1]);
     }
-    if (argc - optind != 1) return usage_error("audit", "expected one CLAIM.ini%s", "");
+    if (inline_claim && argc != optind) return usage_error("audit", "give a CLAIM.ini or --claim, not both (%s)", argv[optind]);
+    if (!inline_claim && argc - optind != 1) return usage_error("audit", "expected one CLAIM.ini or --claim \"KEY = VALUE; ...\"%s", "");
     qh_err err;
-    return qh_audit(argv[optind], db, stdout, &err) == 0 ? 0 : die(&err);
+    char path[256];
+    if (inline_claim && write_inline_claim(inline_claim, path, sizeof path, &err) != 0) return die(&err);
+    return qh_audit(inline_claim ? path : argv[optind], db, stdout, &err) == 0 ? 0 : die(&err);
 }
 
 static int cmd_report(int argc, char **argv)
@@ -864,7 +895,9 @@ static const struct command {
      "the runs of an experiment with bpp, perplexity, fidelity and accuracies, read from SQLite"},
     {"plot", cmd_plot, "plot [--db FILE] [--experiment NAME] [-o DIR] [--scope quantized|model|both]",
      "perplexity/accuracy-vs-bpp charts (PNG + SVG) with intervals, Pareto frontier, baseline and chance, from SQLite"},
-    {"audit", cmd_audit, "audit CLAIM.ini [--db FILE]",
+    {"audit", cmd_audit,
+     "audit CLAIM.ini [--db FILE]\n"
+     "       audit --claim \"model = default; method = SPEC; task = T; metric = M; retained = F[; claimed_bpp = B; budget = N; ...]\" [--db FILE]",
      "verdict on a claim: paired-bootstrap retention, chance-adjusted retention, bpp check, warnings; stored in SQLite"},
     {"report", cmd_report,
      "report [--db FILE] [--experiment NAME] [-o FILE.md] [--charts DIR]\n"

@@ -3,6 +3,7 @@
  * non-zero exit and no crash. */
 #include <cJSON.h>
 #include <math.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -314,10 +315,103 @@ START_TEST(audit_through_the_cli)
     ck_assert_int_eq(qh_write_file(claim, bad, strlen(bad), &err), 0);
     snprintf(args, sizeof args, "audit %s --db %s", claim, db);
     expect_error(args, 1, "c.ini:3: retained = 'lots' is not a positive number");
+    /* a claim given on the command line: written under results/ and audited like a file */
+    snprintf(args, sizeof args, "audit --db %s --claim \"model = default; method = binary; claimed_bpp = 1; "
+             "task = ppl.wikitext2-test; metric = ppl; budget = 2048; retained = 0.99\"", db);
+    rc = tu_run_cli(args, &out);
+    ck_assert_msg(rc == 0 && strstr(out, "claim        inline-") && strstr(out, "verdict      REFUTED"), "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "audit --db %s --claim \"model = default; retained = lots\"", db);
+    expect_error(args, 1, ".ini:4: retained = 'lots' is not a positive number");
+    snprintf(args, sizeof args, "audit %s --claim \"model = default\"", claim);
+    expect_error(args, 2, "give a CLAIM.ini or --claim, not both");
     ck_assert_int_eq(chdir(cwd), 0);
     free(db);
     free(claim);
     free(dir);
+}
+END_TEST
+
+/* HONEST_ASSESSMENT.md is what `qharness report --assessment` writes from the committed
+ * database, byte for byte; and, checked without the generator, its tables carry the
+ * database's numbers. */
+START_TEST(assessment_regenerates_the_committed_file)
+{
+    char *home = tu_home_path(""), cwd[4096];
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+    ck_assert_int_eq(chdir(home), 0); /* the file names the database by this relative path */
+    char *dir = tu_tmpdir(), *gen = qh_path_join(dir, "assessment.md"), args[4200], *out;
+    snprintf(args, sizeof args, "report --assessment --db docs/assessment.sqlite -o %s", gen);
+    int rc = tu_run_cli(args, &out);
+    ck_assert_msg(rc == 0, "%s", out);
+    free(out);
+    char *want, *got;
+    size_t want_len, got_len;
+    qh_err err;
+    ck_assert_msg(qh_read_file("HONEST_ASSESSMENT.md", &want, &want_len, &err) == 0, "%s", err.msg);
+    ck_assert_msg(qh_read_file(gen, &got, &got_len, &err) == 0, "%s", err.msg);
+    size_t at = 0;
+    while (at < want_len && at < got_len && want[at] == got[at]) at++;
+    ck_assert_msg(want_len == got_len && at == want_len,
+                  "HONEST_ASSESSMENT.md differs from the generated file at byte %zu (edit reports/assessment.md.in, then "
+                  "qharness report --assessment --db docs/assessment.sqlite -o HONEST_ASSESSMENT.md): ...%.80s",
+                  at, got + (at > 20 ? at - 20 : 0));
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open_v2("docs/assessment.sqlite", &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st;
+    /* every run of the two sweeps: label, configuration, bpp and WikiText-2 perplexity with its interval */
+    ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                        "SELECT r.label, c.canonical, b.bpp_quantized, b.bpp_model, m.value, m.ci_low, m.ci_high FROM runs r "
+                                        "JOIN method_configs c ON c.id=r.config_id JOIN bpp b ON b.run_id=r.id JOIN metrics m ON "
+                                        "m.run_id=r.id AND m.task='ppl.wikitext2-test' AND m.metric='ppl' WHERE r.experiment_id IN "
+                                        "(SELECT MAX(id) FROM experiments WHERE name IN ('default', 'calibrated') GROUP BY name)",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    int rows = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        char row[1024], scope[32] = "-";
+        if (sqlite3_column_type(st, 2) != SQLITE_NULL) snprintf(scope, sizeof scope, "%.3f", sqlite3_column_double(st, 2));
+        char canonical[512], *o = canonical; /* '|' escaped in a Markdown cell */
+        for (const char *c = (const char *)sqlite3_column_text(st, 1); *c && o < canonical + sizeof canonical - 2; c++) {
+            if (*c == '|') *o++ = '\\';
+            *o++ = *c;
+        }
+        *o = 0;
+        snprintf(row, sizeof row, "| %s | `%s` | %s | %.2f | %.1f [%.1f, %.1f] |", sqlite3_column_text(st, 0), canonical, scope, sqlite3_column_double(st, 3), sqlite3_column_double(st, 4), sqlite3_column_double(st, 5),
+                 sqlite3_column_double(st, 6));
+        ck_assert_msg(strstr(want, row), "HONEST_ASSESSMENT.md lacks the database row %s", row);
+        rows++;
+    }
+    sqlite3_finalize(st);
+    ck_assert_int_ge(rows, 30);
+    /* every claim's verdict and retention */
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT claim, retention, ci_low, ci_high, verdict FROM audits WHERE id IN "
+                                            "(SELECT MAX(id) FROM audits GROUP BY claim)",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    int claims = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        char name[128], stats[256];
+        snprintf(name, sizeof name, "| **%s**: ", sqlite3_column_text(st, 0));
+        snprintf(stats, sizeof stats, "| %.3f [%.3f, %.3f] (>= ", sqlite3_column_double(st, 1), sqlite3_column_double(st, 2),
+                 sqlite3_column_double(st, 3));
+        char *line = strstr(want, name);
+        ck_assert_msg(line, "HONEST_ASSESSMENT.md lacks claim %s", name);
+        char *end = strchr(line, '\n');
+        *end = 0;
+        ck_assert_msg(strstr(line, stats) && strstr(line, (const char *)sqlite3_column_text(st, 4)), "%s lacks %s", line, stats);
+        *end = '\n';
+        claims++;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    ck_assert_int_eq(claims, 5);
+    free(want);
+    free(got);
+    ck_assert_int_eq(chdir(cwd), 0);
+    free(gen);
+    free(dir);
+    free(home);
 }
 END_TEST
 
@@ -333,6 +427,7 @@ Suite *suite_cli(void)
     tcase_add_test(tc, dataset_checksum_is_enforced);
     tcase_add_test(tc, methods_quantize_and_packed_ppl);
     tcase_add_test(tc, audit_through_the_cli);
+    tcase_add_test(tc, assessment_regenerates_the_committed_file);
     tcase_set_timeout(tc, 300);
     suite_add_tcase(s, tc);
     return s;
