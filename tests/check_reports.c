@@ -4,8 +4,11 @@
 #include <string.h>
 
 #include "harness/store.h"
+#include <gsl/gsl_cdf.h>
+#include <gsl/gsl_statistics_double.h>
 #include <math.h>
 
+#include "harness/eval_ppl.h"
 #include "reports/assessment.h"
 #include "reports/audit.h"
 #include "reports/plot.h"
@@ -206,6 +209,61 @@ START_TEST(audit_verdicts_on_synthetic_items)
 }
 END_TEST
 
+/* Against known values: for many items the percentile bootstrap must agree with the normal
+ * interval computed with GSL (mean +- z_0.975 sd / sqrt(n)), for accuracy retention, for
+ * perplexity retention (on the log scale) and for the perplexity interval of one run. */
+START_TEST(bootstrap_intervals_match_normal_theory)
+{
+    long n = 4000;
+    double *b = qh_malloc((size_t)n * sizeof(double)), *q = qh_malloc((size_t)n * sizeof(double)), *d = qh_malloc((size_t)n * sizeof(double));
+    long *tok = qh_malloc((size_t)n * sizeof(long));
+    unsigned s = 11;
+    double z = gsl_cdf_ugaussian_Pinv(0.975);
+    ck_assert_double_eq_tol(z, 1.959964, 1e-6);
+    /* accuracy: the baseline answers every item, the quantized model 90% of them -> retention = mean(q) */
+    for (long i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        b[i] = 1;
+        q[i] = (s >> 8) % 10 != 0;
+    }
+    qh_audit_stats st;
+    qh_audit_compute(b, q, NULL, n, 0.25, 0.5, 2000, 3, &st);
+    double mean = gsl_stats_mean(q, 1, (size_t)n), se = gsl_stats_sd(q, 1, (size_t)n) / sqrt((double)n);
+    ck_assert_double_eq_tol(st.retention, mean, 1e-12);
+    ck_assert_msg(fabs(st.lo - (mean - z * se)) < 0.15 * se && fabs(st.hi - (mean + z * se)) < 0.15 * se,
+                  "bootstrap [%g, %g] vs normal [%g, %g]", st.lo, st.hi, mean - z * se, mean + z * se);
+    /* chance-adjusted: (q - 0.25) / (1 - 0.25) is linear in mean(q) */
+    ck_assert_msg(fabs(st.ca_lo - (mean - z * se - 0.25) / 0.75) < 0.15 * se / 0.75, "%g", st.ca_lo);
+    /* perplexity: windows of 100 tokens, NLL differences spread uniformly; retention = exp(mean(b - q) / 100) */
+    for (long i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        tok[i] = 100;
+        b[i] = 500.0 + (double)(i % 13);
+        d[i] = -5.0 + 10.0 * (double)(s >> 8) / 16777216.0; /* b - q in [-5, 5], mean about 0 */
+        q[i] = b[i] - d[i] + 3.0;                         /* q worse by 3 nats per window on average */
+        d[i] = (b[i] - q[i]) / 100.0;
+    }
+    qh_audit_compute(b, q, tok, n, 0, 0.99, 2000, 3, &st);
+    mean = gsl_stats_mean(d, 1, (size_t)n);
+    se = gsl_stats_sd(d, 1, (size_t)n) / sqrt((double)n);
+    ck_assert_double_eq_tol(log(st.retention), mean, 1e-12);
+    ck_assert_msg(fabs(log(st.lo) - (mean - z * se)) < 0.15 * se && fabs(log(st.hi) - (mean + z * se)) < 0.15 * se,
+                  "bootstrap [%g, %g] vs normal [%g, %g]", log(st.lo), log(st.hi), mean - z * se, mean + z * se);
+    /* one run's perplexity interval: exp(sum NLL / sum tokens), windows of equal length */
+    for (long i = 0; i < n; i++) d[i] = q[i] / 100.0;
+    double lo, hi;
+    qh_bootstrap_ratio_exp(q, tok, n, 2000, 5, &lo, &hi);
+    mean = gsl_stats_mean(d, 1, (size_t)n);
+    se = gsl_stats_sd(d, 1, (size_t)n) / sqrt((double)n);
+    ck_assert_msg(fabs(log(lo) - (mean - z * se)) < 0.15 * se && fabs(log(hi) - (mean + z * se)) < 0.15 * se,
+                  "bootstrap [%g, %g] vs normal [%g, %g]", log(lo), log(hi), mean - z * se, mean + z * se);
+    free(b);
+    free(q);
+    free(d);
+    free(tok);
+}
+END_TEST
+
 /* Runs the assessment generator on template text; returns its output (malloc'd) or NULL with err. */
 static char *assess(const char *db, const char *dir, const char *template_text, qh_err *err)
 {
@@ -339,6 +397,7 @@ Suite *suite_reports(void)
     tcase_add_test(tc, report_numbers_are_the_database_numbers);
     tcase_add_test(tc, assessment_numbers_are_the_database_numbers);
     tcase_add_test(tc, audit_verdicts_on_synthetic_items);
+    tcase_add_test(tc, bootstrap_intervals_match_normal_theory);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;
