@@ -65,7 +65,13 @@ demo: deps
 	./qharness results --experiment default
 	./qharness plot --experiment default -o reports/default
 	./qharness report --experiment default --charts . -o reports/default/report.md
-	@echo "results: results/qharness.sqlite; charts: reports/default/*.png|svg; report: reports/default/report.md; assessment: HONEST_ASSESSMENT.md"
+	./qharness report --assessment -o reports/default/assessment.md
+	@echo
+	@echo "results     results/qharness.sqlite (qharness results --experiment default)"
+	@echo "charts      reports/default/*.png and *.svg (data and gnuplot scripts beside them)"
+	@echo "report      reports/default/report.md"
+	@echo "assessment  reports/default/assessment.md (this run's numbers); the reviewed HONEST_ASSESSMENT.md"
+	@echo "            is generated the same way from docs/assessment.sqlite (default + calibrated sweeps and the claim audits)"
 
 # Every test: Check units and CLI end-to-end tests, then the same under ASan/UBSan.
 check: deps

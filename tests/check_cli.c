@@ -406,6 +406,12 @@ START_TEST(assessment_regenerates_the_committed_file)
     sqlite3_finalize(st);
     sqlite3_close(db);
     ck_assert_int_eq(claims, 5);
+    /* bad input */
+    expect_error("report --assessment --db docs/assessment.sqlite --template /nonexistent.md.in", 1,
+                 "/nonexistent.md.in: cannot open");
+    expect_error("report --assessment --db /nonexistent.sqlite", 1, "/nonexistent.sqlite: no such results database");
+    expect_error("report --assessment --experiment default", 2, "takes no --experiment");
+    expect_error("report --template x.md.in", 2, "--template goes with --assessment");
     free(want);
     free(got);
     ck_assert_int_eq(chdir(cwd), 0);
