@@ -110,12 +110,6 @@ static const char *default_fmt(const char *metric)
     return ".3f";
 }
 
-static int lower_is_better(const char *metric)
-{
-    return strcmp(metric, "ppl") == 0 || strcmp(metric, "kl") == 0 || strcmp(metric, "target_ppl") == 0 ||
-           strcmp(metric, "bits_per_byte") == 0;
-}
-
 static long long experiment_id(actx *a, const char *name)
 {
     sqlite3_stmt *st;
@@ -584,23 +578,11 @@ static int block_pareto(actx *a, int argc, char **argv)
     if (column_key(a, argv[2], key, sizeof key, &metric) != 0) return -1;
     long long exp = experiment_id(a, argv[1]);
     if (exp < 0) return -1;
-    sqlite3_stmt *st;
-    if (prepare(a, &st, "SELECT r.label, b.bpp_quantized, m.value FROM runs r JOIN bpp b ON b.run_id=r.id JOIN metrics m ON m.run_id=r.id "
-                        "JOIN method_configs c ON c.id=r.config_id WHERE r.experiment_id=? AND r.status='done' AND c.family<>'none' "
-                        "AND b.bpp_quantized IS NOT NULL AND m.task || ' ' || m.metric = ? ORDER BY r.ordinal") != 0)
-        return -1;
-    sqlite3_bind_int64(st, 1, exp);
-    sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
     qh_plot_point pts[256];
     char labels[256][96];
-    int n = 0;
-    while (n < 256 && sqlite3_step(st) == SQLITE_ROW) {
-        pts[n] = (qh_plot_point){sqlite3_column_double(st, 1), sqlite3_column_double(st, 2), 0, 0};
-        snprintf(labels[n++], sizeof labels[0], "%s", text_or(st, 0, "-"));
-    }
-    sqlite3_finalize(st);
+    int front[256], n, nf = qh_pareto_runs(a->db, exp, key, 256, pts, labels, front, &n);
+    if (nf < 0) return afail(a, "database: %s", sqlite3_errmsg(a->db));
     if (!n) return afail(a, "experiment '%s' has no quantized run with %s", argv[1], argv[2]);
-    int front[256], nf = qh_pareto(pts, n, lower_is_better(metric), front);
     for (int k = 0; k < nf; k++) {
         char b[32], v[32];
         fmt_num(b, sizeof b, pts[front[k]].bpp, ".3f");

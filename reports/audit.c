@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../harness/results.h"
 #include "../harness/store.h"
 #include "../harness/sweep.h"
 
@@ -173,14 +174,12 @@ static long long q_int(sqlite3 *db, const char *sql, long long a, const char *t)
     return v;
 }
 
-static double q_double(sqlite3 *db, const char *sql, long long a, const char *t, const char *t2)
+static double q_double(sqlite3 *db, const char *sql, long long a)
 {
     sqlite3_stmt *st;
     double v = NAN;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return NAN;
     sqlite3_bind_int64(st, 1, a);
-    if (t) sqlite3_bind_text(st, 2, t, -1, SQLITE_TRANSIENT);
-    if (t2) sqlite3_bind_text(st, 3, t2, -1, SQLITE_TRANSIENT);
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) v = sqlite3_column_double(st, 0);
     sqlite3_finalize(st);
     return v;
@@ -264,22 +263,32 @@ int qh_audit(const char *claim_path, const char *db_path, FILE *out, qh_err *err
         qh_fail(err, "%s: the stored items of the two runs do not pair (%ld vs %ld)", db_path, nb, nq);
         goto out;
     }
-    double chance = q_double(db, "SELECT chance FROM metrics WHERE run_id=?1 AND task=?2 AND metric=?3", rb, c.task, c.metric);
+    /* the baseline's stored metric (value, interval, chance) and both runs' WikiText-2 perplexity */
+    char key[128];
+    snprintf(key, sizeof key, "%s %s", c.task, c.metric);
+    qh_metric_cell base = {.value = NAN}, pb = {.value = NAN}, pq = {.value = NAN};
+    sqlite3_stmt *cell;
+    if (sqlite3_prepare_v2(db, QH_RESULTS_CELL_SQL, -1, &cell, NULL) != SQLITE_OK) {
+        qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(db));
+        goto out;
+    }
+    qh_results_cell(cell, rb, key, &base);
+    qh_results_cell(cell, rb, "ppl.wikitext2-test ppl", &pb);
+    qh_results_cell(cell, rq, "ppl.wikitext2-test ppl", &pq);
+    sqlite3_finalize(cell);
+    double chance = base.has_chance ? base.chance : NAN, base_lo = base.has_ci ? base.lo : NAN, base_hi = base.has_ci ? base.hi : NAN;
+    double ppl_b = pb.value, ppl_q = pq.value;
     qh_audit_stats s;
     qh_audit_compute(vb, vq, is_ppl ? tb : NULL, nb, isnan(chance) ? 0 : chance, c.claimed, 2000, c.seed, &s);
-    double bpp_q = q_double(db, "SELECT bpp_quantized FROM bpp WHERE run_id=?1", rq, NULL, NULL);
-    double bpp_m = q_double(db, "SELECT bpp_model FROM bpp WHERE run_id=?1", rq, NULL, NULL);
-    double base_lo = q_double(db, "SELECT ci_low FROM metrics WHERE run_id=?1 AND task=?2 AND metric=?3", rb, c.task, c.metric);
-    double base_hi = q_double(db, "SELECT ci_high FROM metrics WHERE run_id=?1 AND task=?2 AND metric=?3", rb, c.task, c.metric);
-    double ppl_b = q_double(db, "SELECT value FROM metrics WHERE run_id=?1 AND task='ppl.wikitext2-test' AND metric=?2", rb, "ppl", NULL);
-    double ppl_q = q_double(db, "SELECT value FROM metrics WHERE run_id=?1 AND task='ppl.wikitext2-test' AND metric=?2", rq, "ppl", NULL);
+    double bpp_q = q_double(db, "SELECT bpp_quantized FROM bpp WHERE run_id=?1", rq);
+    double bpp_m = q_double(db, "SELECT bpp_model FROM bpp WHERE run_id=?1", rq);
     /* warnings */
     char warn[2048] = "";
     size_t wl = 0;
 #define WARN(...) (wl += (size_t)snprintf(warn + wl, sizeof warn - wl, "- " __VA_ARGS__), wl = wl < sizeof warn ? wl : sizeof warn - 1)
     if (!is_ppl && !isnan(chance) && base_lo <= chance && chance <= base_hi)
         WARN("the baseline (%.4f interval [%.4f, %.4f]) cannot be told from chance (%.4f): 99%% of chance is not retention\n",
-             q_double(db, "SELECT value FROM metrics WHERE run_id=?1 AND task=?2 AND metric=?3", rb, c.task, c.metric), base_lo, base_hi, chance);
+             base.value, base_lo, base_hi, chance);
     if (!is_ppl && !isnan(ppl_b) && !isnan(ppl_q) && ppl_b / ppl_q < 0.9 && s.retention >= c.claimed)
         WARN("perplexity degraded far more than accuracy: WikiText-2 perplexity %.1f -> %.1f (retention %.3f)\n", ppl_b, ppl_q, ppl_b / ppl_q);
     if (c.claimed_bpp > 0 && bpp_q > c.claimed_bpp + 0.02)

@@ -41,6 +41,36 @@ int qh_pareto(const qh_plot_point *p, int n, int lower_is_better, int *out)
     return k;
 }
 
+int qh_metric_lower_is_better(const char *metric)
+{
+    return strcmp(metric, "ppl") == 0 || strcmp(metric, "target_ppl") == 0 || strcmp(metric, "kl") == 0 ||
+           strcmp(metric, "bits_per_byte") == 0;
+}
+
+int qh_pareto_runs(sqlite3 *db, long long exp, const char *key, int max, qh_plot_point *pts, char (*labels)[96], int *front,
+                   int *n_points)
+{
+    sqlite3_stmt *st;
+    *n_points = 0;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT r.label, b.bpp_quantized, m.value FROM runs r JOIN bpp b ON b.run_id=r.id JOIN metrics m ON "
+                           "m.run_id=r.id JOIN method_configs c ON c.id=r.config_id WHERE r.experiment_id=? AND r.status='done' AND "
+                           "c.family<>'none' AND b.bpp_quantized IS NOT NULL AND m.task || ' ' || m.metric = ? ORDER BY r.ordinal",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(st, 1, exp);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
+    int n = 0;
+    while (n < max && sqlite3_step(st) == SQLITE_ROW) {
+        pts[n] = (qh_plot_point){sqlite3_column_double(st, 1), sqlite3_column_double(st, 2), 0, 0};
+        snprintf(labels[n++], 96, "%s", sqlite3_column_text(st, 0) ? (const char *)sqlite3_column_text(st, 0) : "-");
+    }
+    sqlite3_finalize(st);
+    *n_points = n;
+    const char *metric = strrchr(key, ' ');
+    return qh_pareto(pts, n, qh_metric_lower_is_better(metric ? metric + 1 : key), front);
+}
+
 /* a gnuplot double-quoted string; a real newline in s becomes gnuplot's \n */
 static void gp_string(FILE *f, const char *s)
 {
@@ -143,7 +173,7 @@ int qh_plot(const char *db_path, const char *experiment, const char *out_dir, in
         char task[64], metric[32];
         snprintf(task, sizeof task, "%s", sqlite3_column_text(st, 0));
         snprintf(metric, sizeof metric, "%s", sqlite3_column_text(st, 1));
-        int lower = strcmp(metric, "ppl") == 0 || strcmp(metric, "kl") == 0, is_acc = strncmp(metric, "acc", 3) == 0;
+        int lower = qh_metric_lower_is_better(metric), is_acc = strncmp(metric, "acc", 3) == 0;
         sqlite3_reset(rs);
         sqlite3_bind_int64(rs, 1, exp);
         sqlite3_bind_text(rs, 2, task, -1, SQLITE_TRANSIENT);

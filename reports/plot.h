@@ -9,6 +9,7 @@
 #ifndef QH_PLOT_H
 #define QH_PLOT_H
 
+#include <sqlite3.h>
 #include <stdio.h>
 
 #include "../harness/util.h"
@@ -20,6 +21,16 @@ typedef struct {
 /* Indices of the Pareto-optimal points (no other point has fewer or equal bits and a better
  * or equal value, one of them strictly), sorted by bpp; returns their count. */
 int qh_pareto(const qh_plot_point *p, int n, int lower_is_better, int *out);
+
+/* ppl, target_ppl, kl and bits_per_byte fall as the model gets better; accuracies rise. */
+int qh_metric_lower_is_better(const char *metric);
+
+/* The Pareto set of one stored metric (key "task metric") over the done quantized runs of
+ * experiment exp, x = quantized-scope bpp: fills up to max points and their run labels in run
+ * order (*n_points of them) and front with the frontier's indices.  Returns the frontier's
+ * size, or -1 on a database error. */
+int qh_pareto_runs(sqlite3 *db, long long exp, const char *key, int max, qh_plot_point *pts, char (*labels)[96], int *front,
+                   int *n_points);
 
 /* whole_model: x = bpp over all parameters instead of the quantized scope.  Returns the
  * number of charts written (>= 0) or -1. */

@@ -119,23 +119,14 @@ int qh_report(const char *db_path, const char *experiment, const char *charts_di
         else fprintf(out, " %.4f |", chance[c]);
     }
     fprintf(out, "\n\n## Pareto sets\n\nRuns that no other run beats with no more bits (quantized scope), per metric:\n\n");
-    PREPARE(st, "SELECT r.label, b.bpp_quantized, m.value FROM runs r JOIN bpp b ON b.run_id=r.id JOIN metrics m ON m.run_id=r.id "
-                "JOIN method_configs c ON c.id=r.config_id WHERE r.experiment_id=? AND r.status='done' AND c.family<>'none' "
-                "AND b.bpp_quantized IS NOT NULL AND m.task || ' ' || m.metric = ?");
     for (int c = 0; c < n_cols; c++) {
-        const char *metric = strrchr(cols[c], ' ') + 1;
-        int lower = strcmp(metric, "ppl") == 0 || strcmp(metric, "kl") == 0 || strcmp(metric, "target_ppl") == 0;
-        sqlite3_reset(st);
-        sqlite3_bind_int64(st, 1, exp);
-        sqlite3_bind_text(st, 2, cols[c], -1, SQLITE_TRANSIENT);
         qh_plot_point pts[256];
         char labels[256][96];
-        int n = 0;
-        while (sqlite3_step(st) == SQLITE_ROW && n < 256) {
-            pts[n] = (qh_plot_point){sqlite3_column_double(st, 1), sqlite3_column_double(st, 2), 0, 0};
-            snprintf(labels[n++], sizeof labels[0], "%s", col_text(st, 0));
+        int front[256], n, nf = qh_pareto_runs(db, exp, cols[c], 256, pts, labels, front, &n);
+        if (nf < 0) {
+            qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(db));
+            goto out;
         }
-        int front[256], nf = qh_pareto(pts, n, lower, front);
         fprintf(out, "- **%s**:", cols[c]);
         for (int k = 0; k < nf; k++) fprintf(out, "%s %s (%.4f bpp, %.4g)", k ? "," : "", labels[front[k]], pts[front[k]].bpp, pts[front[k]].value);
         fprintf(out, "\n");
