@@ -265,6 +265,38 @@ static int evaluate(const qh_experiment *x, model_ctx *mc, const qh_model *m, ru
     return 0;
 }
 
+/* Quantizes, evaluates and stores one planned run.  Returns 0 (done), 1 (failed: the reason
+ * in run_err and in the runs table) or -1 (the store failed: err). */
+static int run_one(qh_store *s, const qh_experiment *x, model_ctx *mc, const qh_run_config *cfg, long long run, double *seconds,
+                   qh_err *run_err, qh_err *err)
+{
+    char now[32];
+    qh_utc_now(now);
+    if (qh_store_run(s, err, NULL, "UPDATE runs SET status='running', started_at=?, error=NULL WHERE id=?", "ti", now, run)) return -1;
+    double t0 = qh_now();
+    qh_model *m = qh_model_clone(mc->base);
+    qh_quant_result q = {0};
+    run_results r;
+    memset(&r, 0, sizeof r);
+    int quantized = strcmp(cfg->spec, "none") != 0;
+    qh_quant_opts scope = cfg->scope;
+    if (cfg->needs_calibration) scope.calib = &mc->calib;
+    int ok = (!quantized || qh_quantize_model(m, &scope, &q, run_err) == 0) && evaluate(x, mc, m, &r, run_err) == 0;
+    *seconds = qh_now() - t0;
+    int rc;
+    if (ok) {
+        rc = write_run(s, x, mc, run, &q, quantized, &r, *seconds, err) == 0 ? 0 : -1;
+    } else {
+        qh_utc_now(now);
+        rc = qh_store_run(s, err, NULL, "UPDATE runs SET status='failed', finished_at=?, seconds=?, error=? WHERE id=?", "tdti", now,
+                          *seconds, run_err->msg, run) == 0 ? 1 : -1;
+    }
+    free_results(&r, x);
+    qh_quant_result_free(&q);
+    qh_model_free(m);
+    return rc;
+}
+
 /* ---- dry run ---------------------------------------------------------------------------- */
 
 static int dry_run(const qh_experiment *x, qh_err *err)
@@ -381,7 +413,8 @@ int qh_sweep(const char *path, const qh_sweep_opts *o, qh_err *err)
         qh_experiment_free(&x);
         return -1;
     }
-    int rc = -1, failed = 0, done_before = 0;
+    int rc = -1, failed = 0, done_before = 0, have_mc = 0;
+    model_ctx mc;
     long long exp_id = 0;
     int found;
     char now[32];
@@ -418,32 +451,23 @@ int qh_sweep(const char *path, const qh_sweep_opts *o, qh_err *err)
     double sweep_start = qh_now(), run_time_sum = 0;
     int runs_timed = 0;
     for (int mi = 0; mi < x.n_models; mi++) {
-        model_ctx mc;
-        if (load_model_ctx(&x, x.models[mi], &mc, err) != 0) {
-            free_model_ctx(&mc, &x);
-            goto out;
-        }
+        have_mc = 1; /* load_model_ctx zeroes it first: freeing a half-loaded one is safe */
+        if (load_model_ctx(&x, x.models[mi], &mc, err) != 0) goto out;
         const qh_model *b = mc.base;
         if (qh_store_run(&s, err, NULL,
                          "INSERT OR IGNORE INTO models(path, sha256, architecture, n_layer, n_head, n_embd, n_ctx, n_vocab, parameters, dtype) "
                          "VALUES (?,?,'gpt2',?,?,?,?,?,?,?)",
                          "ttiiiiiit", b->dir, b->sha256, (long long)b->cfg.n_layer, (long long)b->cfg.n_head, (long long)b->cfg.n_embd,
                          (long long)b->cfg.n_ctx, (long long)b->cfg.n_vocab, (long long)b->n_params, b->dtype) ||
-            qh_store_int(&s, err, &mc.model_id, &found, "SELECT id FROM models WHERE sha256=?", "t", b->sha256)) {
-            free_model_ctx(&mc, &x);
+            qh_store_int(&s, err, &mc.model_id, &found, "SELECT id FROM models WHERE sha256=?", "t", b->sha256))
             goto out;
-        }
         /* the plan: every run of this model, pending unless already there */
         long long run_ids[512];
         if (x.n_configs > 512) {
             qh_fail(err, "%s: more than 512 configurations", path);
-            free_model_ctx(&mc, &x);
             goto out;
         }
-        if (qh_store_begin(&s, err)) {
-            free_model_ctx(&mc, &x);
-            goto out;
-        }
+        if (qh_store_begin(&s, err)) goto out;
         for (int c = 0; c < x.n_configs; c++) {
             long long cfg_id;
             if (qh_store_run(&s, err, NULL, "INSERT OR IGNORE INTO method_configs(canonical, family) VALUES (?,?)", "tt",
@@ -455,22 +479,15 @@ int qh_sweep(const char *path, const qh_sweep_opts *o, qh_err *err)
                 qh_store_int(&s, err, &run_ids[c], &found, "SELECT id FROM runs WHERE experiment_id=? AND model_id=? AND config_id=?",
                              "iii", exp_id, mc.model_id, cfg_id)) {
                 qh_store_rollback(&s);
-                free_model_ctx(&mc, &x);
                 goto out;
             }
         }
-        if (qh_store_commit(&s, err)) {
-            free_model_ctx(&mc, &x);
-            goto out;
-        }
+        if (qh_store_commit(&s, err)) goto out;
         for (int c = 0; c < x.n_configs; c++) {
             const qh_run_config *cfg = &x.configs[c];
             long long status_done;
             ordinal++;
-            if (qh_store_int(&s, err, &status_done, &found, "SELECT status='done' FROM runs WHERE id=?", "i", run_ids[c])) {
-                free_model_ctx(&mc, &x);
-                goto out;
-            }
+            if (qh_store_int(&s, err, &status_done, &found, "SELECT status='done' FROM runs WHERE id=?", "i", run_ids[c])) goto out;
             if (status_done) {
                 done_before++;
                 fprintf(stderr, "[%d/%d] %s: done in an earlier session, skipped\n", ordinal, n_runs, cfg->label);
@@ -479,51 +496,21 @@ int qh_sweep(const char *path, const qh_sweep_opts *o, qh_err *err)
             double eta = runs_timed ? run_time_sum / runs_timed * (n_runs - ordinal + 1) : 0;
             fprintf(stderr, "[%d/%d] %s (%s)%s", ordinal, n_runs, cfg->label, cfg->spec, runs_timed ? "" : "\n");
             if (runs_timed) fprintf(stderr, ", ETA %.0f s for the rest\n", eta);
-            qh_utc_now(now);
-            if (qh_store_run(&s, err, NULL, "UPDATE runs SET status='running', started_at=?, error=NULL WHERE id=?", "ti", now, run_ids[c])) {
-                free_model_ctx(&mc, &x);
-                goto out;
-            }
-            double t0 = qh_now();
-            qh_model *m = qh_model_clone(mc.base);
-            qh_quant_result q = {0};
-            run_results r;
-            memset(&r, 0, sizeof r);
+            double seconds;
             qh_err run_err;
-            int quantized = strcmp(cfg->spec, "none") != 0;
-            qh_quant_opts scope = cfg->scope;
-            if (cfg->needs_calibration) scope.calib = &mc.calib;
-            int ok = (!quantized || qh_quantize_model(m, &scope, &q, &run_err) == 0) && evaluate(&x, &mc, m, &r, &run_err) == 0;
-            double seconds = qh_now() - t0;
-            if (ok) {
-                if (write_run(&s, &x, &mc, run_ids[c], &q, quantized, &r, seconds, err) != 0) {
-                    free_results(&r, &x);
-                    qh_quant_result_free(&q);
-                    qh_model_free(m);
-                    free_model_ctx(&mc, &x);
-                    goto out;
-                }
+            int outcome = run_one(&s, &x, &mc, cfg, run_ids[c], &seconds, &run_err, err);
+            if (outcome < 0) goto out;
+            if (outcome == 0) {
                 run_time_sum += seconds;
                 runs_timed++;
                 fprintf(stderr, "[%d/%d] %s: done in %.1f s\n", ordinal, n_runs, cfg->label, seconds);
             } else {
                 failed++;
                 fprintf(stderr, "[%d/%d] %s: FAILED: %s\n", ordinal, n_runs, cfg->label, run_err.msg);
-                qh_utc_now(now);
-                if (qh_store_run(&s, err, NULL, "UPDATE runs SET status='failed', finished_at=?, seconds=?, error=? WHERE id=?", "tdti",
-                                 now, seconds, run_err.msg, run_ids[c])) {
-                    free_results(&r, &x);
-                    qh_quant_result_free(&q);
-                    qh_model_free(m);
-                    free_model_ctx(&mc, &x);
-                    goto out;
-                }
             }
-            free_results(&r, &x);
-            qh_quant_result_free(&q);
-            qh_model_free(m);
         }
         free_model_ctx(&mc, &x);
+        have_mc = 0;
     }
     qh_utc_now(now);
     if (qh_store_run(&s, err, NULL, "UPDATE experiments SET finished_at=? WHERE id=?", "ti", now, exp_id)) goto out;
@@ -531,6 +518,7 @@ int qh_sweep(const char *path, const qh_sweep_opts *o, qh_err *err)
             done_before, failed, qh_now() - sweep_start, db_path, exp_id);
     rc = failed ? 1 : 0;
 out:
+    if (have_mc) free_model_ctx(&mc, &x);
     qh_store_close(&s);
     qh_experiment_free(&x);
     return rc;
