@@ -15,7 +15,7 @@
  *     {{ratio EXP RUN1 RUN2 COL [FMT]}}  value of RUN1 / value of RUN2
  *     {{bpp EXP RUN scope|model [FMT]}}  bits per parameter from the packed bytes
  *     {{rel-error EXP RUN [FMT]}}     mean relative Frobenius error of the run's quantized tensors
- *     {{seconds EXP RUN [FMT]}}       wall time of the run; {{quantize-seconds EXP RUN [FMT]}}
+ *     {{seconds EXP RUN [FMT]}}       wall time of the run; {{quantize-seconds EXP RUN [FMT]}}: encode + decode
  *     {{model EXP FIELD}}             path sha256 parameters n_layer n_head n_embd n_ctx n_vocab
  *                                     dtype embedding_params embedding_share
  *     {{experiment EXP FIELD}}        runs done failed sha256 commit seconds started finished
