@@ -100,6 +100,19 @@ static double rel_error(const float *w, const float *w_hat, size_t n, double *sq
     return den > 0 ? sqrt(num / den) : 0;
 }
 
+/* Encodes w with spec and decodes it back into w_hat, timing both into res. */
+static int encode_decode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib, qh_packed *packed, qh_matrix *w_hat,
+                         qh_quant_result *res, qh_err *err)
+{
+    double t0 = qh_now();
+    int rc = spec->method->encode(spec, w, calib, packed, err);
+    double t1 = qh_now();
+    if (rc == 0) rc = spec->method->decode(spec, packed, w_hat, err);
+    res->seconds_encode += t1 - t0;
+    res->seconds_decode += qh_now() - t1;
+    return rc;
+}
+
 /* Quantizes tensor t in place with spec (calib: its input statistics, or NULL); appends to res. */
 static int quantize_tensor(qh_model *m, int t, const qh_spec *spec, const qh_calib *calib, qh_quant_result *res, qh_err *err)
 {
@@ -117,13 +130,7 @@ static int quantize_tensor(qh_model *m, int t, const qh_spec *spec, const qh_cal
     if (q->transposed) transpose(tn->data, tn->rows, tn->cols, w.data);
     else memcpy(w.data, tn->data, n * sizeof(float));
     int rc = -1;
-    double t0 = qh_now();
-    int erc = spec->method->encode(spec, &w, calib, &q->packed, err);
-    double t1 = qh_now();
-    int drc = erc == 0 ? spec->method->decode(spec, &q->packed, &w_hat, err) : -1;
-    res->seconds_encode += t1 - t0;
-    res->seconds_decode += qh_now() - t1;
-    if (erc != 0 || drc != 0) {
+    if (encode_decode(spec, &w, calib, &q->packed, &w_hat, res, err) != 0) {
         qh_err_prefix(err, "%s: %s", tn->name, q->spec);
         goto out;
     }
@@ -222,13 +229,7 @@ static int quantize_mixed(qh_model *m, const qh_quant_opts *o, qh_spec **scope, 
             qh_calib cal = {hn[k], H[k], samples};
             for (int c = 0; c < nc; c++) {
                 qh_matrix d = {rows, cols, qh_malloc(n * sizeof(float))};
-                double t0 = qh_now();
-                int e = cand[c]->method->encode(cand[c], &w, &cal, &packs[(size_t)i * nc + c], err);
-                double t1 = qh_now();
-                if (e == 0) e = cand[c]->method->decode(cand[c], &packs[(size_t)i * nc + c], &d, err);
-                res->seconds_encode += t1 - t0;
-                res->seconds_decode += qh_now() - t1;
-                if (e != 0) {
+                if (encode_decode(cand[c], &w, &cal, &packs[(size_t)i * nc + c], &d, res, err) != 0) {
                     qh_err_prefix(err, "%s: %s", tn->name, canon[c]);
                     free(d.data);
                     free(w.data);
@@ -349,6 +350,8 @@ int qh_quantize_model(qh_model *m, const qh_quant_opts *o, qh_quant_result *res,
         return qh_fail(err, "kept tensors must be F16, BF16 or F32");
     qh_spec **specs = qh_calloc((size_t)m->n_tensors, sizeof *specs);
     qh_spec *def = NULL;
+    qh_calib_state *st = NULL;
+    char *done = NULL;
     int rc = -1;
     if (o->n_candidates > 0) {
         if (qh_spec_parse(o->candidates[0], &def, err) != 0) goto cleanup;
@@ -428,15 +431,10 @@ int qh_quantize_model(qh_model *m, const qh_quant_opts *o, qh_quant_result *res,
         qh_fail(err, "method '%s' needs calibration data (give a calibration text)", res->spec);
         goto cleanup;
     }
-    char *done = qh_calloc((size_t)m->n_tensors, 1);
+    done = qh_calloc((size_t)m->n_tensors, 1);
     if (o->calib) {
         /* sequential, as GPTQ: block l's inputs come from blocks < l already quantized */
-        double t0 = qh_now();
-        qh_calib_state *st;
-        if (qh_calib_begin(m, o->calib, &st, err) != 0) {
-            free(done);
-            goto cleanup;
-        }
+        if (qh_calib_begin(m, o->calib, &st, err) != 0) goto cleanup;
         for (int l = 0; l < m->cfg.n_layer; l++) {
             int first = 2 + 12 * l, any = 0;
             for (int k = 0; k < 4; k++) any |= specs[first + block_weight_offset[k]] != NULL;
@@ -449,11 +447,7 @@ int qh_quantize_model(qh_model *m, const qh_quant_opts *o, qh_quant_result *res,
                     int t = first + block_weight_offset[k];
                     if (!specs[t]) continue;
                     qh_calib cal = {hn[k], H[k], samples};
-                    if (quantize_tensor(m, t, specs[t], &cal, res, err) != 0) {
-                        qh_calib_free(st);
-                        free(done);
-                        goto cleanup;
-                    }
+                    if (quantize_tensor(m, t, specs[t], &cal, res, err) != 0) goto cleanup;
                     done[t] = 1;
                 }
             }
@@ -461,23 +455,19 @@ int qh_quantize_model(qh_model *m, const qh_quant_opts *o, qh_quant_result *res,
             qh_calib_advance(st, m, l);
             res->seconds_calib += qh_now() - tc;
         }
-        qh_calib_free(st);
         snprintf(res->calib_desc, sizeof res->calib_desc,
                  "%s, %d windows x %d tokens, seed %lu (sequential: each block's statistics with earlier blocks quantized)",
                  o->calib->source, o->calib->windows, o->calib->ctx, o->calib->seed);
-        (void)t0;
     }
     for (int t = 0; t < m->n_tensors; t++)
-        if (specs[t] && !done[t] && quantize_tensor(m, t, specs[t], NULL, res, err) != 0) {
-            free(done);
-            goto cleanup;
-        }
-    free(done);
+        if (specs[t] && !done[t] && quantize_tensor(m, t, specs[t], NULL, res, err) != 0) goto cleanup;
 finish:
     if (!m->head_tied) round_kept(m->head, (size_t)m->cfg.n_vocab * m->cfg.n_embd, o->kept_dtype);
     account(res, m);
     rc = 0;
 cleanup:
+    qh_calib_free(st);
+    free(done);
     for (int t = 0; t < m->n_tensors; t++)
         if (specs[t] != def) qh_spec_free(specs[t]);
     free(specs);
