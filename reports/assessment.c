@@ -90,6 +90,24 @@ static void fmt_num(char *buf, size_t n, double v, const char *fmt)
     buf[len] = 0;
 }
 
+/* "[low, high]" */
+static void fmt_interval(char *buf, size_t n, double lo, double hi, const char *fmt)
+{
+    char los[32], his[32];
+    fmt_num(los, sizeof los, lo, fmt);
+    fmt_num(his, sizeof his, hi, fmt);
+    snprintf(buf, n, "[%s, %s]", los, his);
+}
+
+/* "value [low, high]" */
+static void fmt_ci(char *buf, size_t n, double v, double lo, double hi, const char *fmt)
+{
+    char vs[32], interval[80];
+    fmt_num(vs, sizeof vs, v, fmt);
+    fmt_interval(interval, sizeof interval, lo, hi, fmt);
+    snprintf(buf, n, "%s %s", vs, interval);
+}
+
 /* 161234 -> "161,234" */
 static void fmt_int(char *buf, size_t n, long long v)
 {
@@ -246,20 +264,10 @@ static const char *AUDIT_SQL =
     "FROM audits a JOIN runs r ON r.id=a.quantized_run JOIN method_configs c ON c.id=r.config_id "
     "LEFT JOIN bpp b ON b.run_id=a.quantized_run ";
 
-static int audit_field(actx *a, const char *claim, const char *field, const char *fmt, char *buf, size_t n)
+/* One field of a row of AUDIT_SQL, formatted. */
+static int audit_format(actx *a, sqlite3_stmt *st, const char *field, const char *fmt, char *buf, size_t n)
 {
-    sqlite3_stmt *st;
-    char sql[1200];
-    snprintf(sql, sizeof sql, "%s WHERE a.claim=? ORDER BY a.id DESC LIMIT 1", AUDIT_SQL);
-    if (prepare(a, &st, sql) != 0) return -1;
-    sqlite3_bind_text(st, 1, claim, -1, SQLITE_TRANSIENT);
-    int rc = 0;
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        rc = afail(a, "no audit of claim '%s' in the database (run qharness audit experiments/claims/%s.ini)", claim, claim);
-        goto out;
-    }
     const char *f3 = fmt ? fmt : ".3f";
-    char lo[32], hi[32];
 #define COL_D(i) (sqlite3_column_type(st, i) == SQLITE_NULL ? NAN : sqlite3_column_double(st, i))
     if (strcmp(field, "text") == 0) snprintf(buf, n, "%s", text_or(st, 0, "-"));
     else if (strcmp(field, "method") == 0) snprintf(buf, n, "%s", text_or(st, 1, "-"));
@@ -272,9 +280,7 @@ static int audit_field(actx *a, const char *claim, const char *field, const char
     } else if (strcmp(field, "retention") == 0) fmt_num(buf, n, COL_D(6), f3);
     else if (strcmp(field, "ci") == 0 || strcmp(field, "ca_ci") == 0) {
         int base = strcmp(field, "ci") == 0 ? 7 : 10;
-        fmt_num(lo, sizeof lo, COL_D(base), f3);
-        fmt_num(hi, sizeof hi, COL_D(base + 1), f3);
-        snprintf(buf, n, "[%s, %s]", lo, hi);
+        fmt_interval(buf, n, COL_D(base), COL_D(base + 1), f3);
     } else if (strcmp(field, "chance_adjusted") == 0) fmt_num(buf, n, COL_D(9), f3);
     else if (strcmp(field, "verdict") == 0) snprintf(buf, n, "%s", text_or(st, 12, "-"));
     else if (strcmp(field, "items_needed") == 0) {
@@ -287,10 +293,22 @@ static int audit_field(actx *a, const char *claim, const char *field, const char
         const char *metric = text_or(st, 3, "");
         fmt_num(buf, n, COL_D(strcmp(field, "baseline") == 0 ? 17 : 18), fmt ? fmt : default_fmt(metric));
     } else
-        rc = afail(a, "{{audit}}: no field '%s' (text, method, task, metric, claimed, claimed_bpp, retention, ci, chance_adjusted, "
-                      "ca_ci, verdict, items_needed, n, bpp_scope, bpp_model, baseline, quantized)", field);
+        return afail(a, "{{audit}}: no field '%s' (text, method, task, metric, claimed, claimed_bpp, retention, ci, chance_adjusted, "
+                        "ca_ci, verdict, items_needed, n, bpp_scope, bpp_model, baseline, quantized)", field);
 #undef COL_D
-out:
+    return 0;
+}
+
+static int audit_field(actx *a, const char *claim, const char *field, const char *fmt, char *buf, size_t n)
+{
+    sqlite3_stmt *st;
+    char sql[1200];
+    snprintf(sql, sizeof sql, "%s WHERE a.claim=? ORDER BY a.id DESC LIMIT 1", AUDIT_SQL);
+    if (prepare(a, &st, sql) != 0) return -1;
+    sqlite3_bind_text(st, 1, claim, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st) == SQLITE_ROW
+                 ? audit_format(a, st, field, fmt, buf, n)
+                 : afail(a, "no audit of claim '%s' in the database (run qharness audit experiments/claims/%s.ini)", claim, claim);
     sqlite3_finalize(st);
     return rc;
 }
@@ -313,11 +331,7 @@ static int inline_directive(actx *a, int argc, char **argv, char *buf, size_t n)
             fmt_num(buf, n, c.chance, f);
         } else {
             if (!c.has_ci) return afail(a, "%s of run '%s' has no interval", argv[3], argv[2]);
-            char v[32], lo[32], hi[32];
-            fmt_num(v, sizeof v, c.value, f);
-            fmt_num(lo, sizeof lo, c.lo, f);
-            fmt_num(hi, sizeof hi, c.hi, f);
-            snprintf(buf, n, "%s [%s, %s]", v, lo, hi);
+            fmt_ci(buf, n, c.value, c.lo, c.hi, f);
         }
         return 0;
     }
@@ -444,15 +458,9 @@ static int block_table(actx *a, int argc, char **argv)
             qh_metric_cell m;
             char cell[128] = "-";
             if (qh_results_cell(mt, sqlite3_column_int64(st, 0), keys[c], &m)) {
-                char v[32], lo[32], hi[32];
                 const char *f = default_fmt(metrics[c]);
-                fmt_num(v, sizeof v, m.value, f);
-                if (value_only[c] || !m.has_ci) snprintf(cell, sizeof cell, "%s", v);
-                else {
-                    fmt_num(lo, sizeof lo, m.lo, f);
-                    fmt_num(hi, sizeof hi, m.hi, f);
-                    snprintf(cell, sizeof cell, "%s [%s, %s]", v, lo, hi);
-                }
+                if (value_only[c] || !m.has_ci) fmt_num(cell, sizeof cell, m.value, f);
+                else fmt_ci(cell, sizeof cell, m.value, m.lo, m.hi, f);
                 if (m.n > n_of[c]) n_of[c] = m.n;
             }
             fprintf(a->out, " %s |", cell);
@@ -488,15 +496,12 @@ static int block_chance_check(actx *a, int argc, char **argv)
     while (sqlite3_step(st) == SQLITE_ROW) {
         double v = sqlite3_column_double(st, 2), lo = sqlite3_column_double(st, 3), hi = sqlite3_column_double(st, 4);
         double ch = sqlite3_column_double(st, 5);
-        char vs[16], los[16], his[16], chs[16], ns[32];
-        fmt_num(vs, sizeof vs, v, ".3f");
-        fmt_num(los, sizeof los, lo, ".3f");
-        fmt_num(his, sizeof his, hi, ".3f");
+        char vci[128], chs[32], ns[32];
+        fmt_ci(vci, sizeof vci, v, lo, hi, ".3f");
         fmt_num(chs, sizeof chs, ch, ".3f");
         fmt_int(ns, sizeof ns, sqlite3_column_int64(st, 6));
         const char *verdict = lo > ch ? "above chance" : hi < ch ? "**below** chance" : "**cannot be told from chance**";
-        fprintf(a->out, "- %s %s: %s [%s, %s] on %s items, chance %s: %s\n", text_or(st, 0, "-"), text_or(st, 1, "-"), vs, los, his, ns,
-                chs, verdict);
+        fprintf(a->out, "- %s %s: %s on %s items, chance %s: %s\n", text_or(st, 0, "-"), text_or(st, 1, "-"), vci, ns, chs, verdict);
         rows++;
     }
     sqlite3_finalize(st);
@@ -605,31 +610,27 @@ static int block_audits(actx *a)
     size_t wlen = 0;
     FILE *w = open_memstream(&warnings, &wlen);
     while (sqlite3_step(st) == SQLITE_ROW) {
-        char cb[32] = "not stated", bq[32], bm[32], ret[32], lo[32], hi[32], claimed[32], ca[64] = "-", ns[32], need[32] = "-";
-#define COL_D(i) (sqlite3_column_type(st, i) == SQLITE_NULL ? NAN : sqlite3_column_double(st, i))
-        if (!isnan(COL_D(5))) fmt_num(cb, sizeof cb, COL_D(5), ".4g");
-        fmt_num(bq, sizeof bq, COL_D(15), ".4f");
-        fmt_num(bm, sizeof bm, COL_D(16), ".2f");
-        fmt_num(ret, sizeof ret, COL_D(6), ".3f");
-        fmt_num(lo, sizeof lo, COL_D(7), ".3f");
-        fmt_num(hi, sizeof hi, COL_D(8), ".3f");
-        fmt_num(claimed, sizeof claimed, COL_D(4), ".2f");
-        if (!isnan(COL_D(9))) {
-            char c0[16], c1[16], c2[16];
-            fmt_num(c0, sizeof c0, COL_D(9), ".3f");
-            fmt_num(c1, sizeof c1, COL_D(10), ".3f");
-            fmt_num(c2, sizeof c2, COL_D(11), ".3f");
-            snprintf(ca, sizeof ca, "%s [%s, %s]", c0, c1, c2);
+        char cb[32], bq[32], bm[32], ret[32], ci[128], claimed[32], ca[192] = "-", ns[32], need[32];
+        audit_format(a, st, "claimed_bpp", NULL, cb, sizeof cb);
+        audit_format(a, st, "bpp_scope", NULL, bq, sizeof bq);
+        audit_format(a, st, "bpp_model", NULL, bm, sizeof bm);
+        audit_format(a, st, "retention", NULL, ret, sizeof ret);
+        audit_format(a, st, "ci", NULL, ci, sizeof ci);
+        audit_format(a, st, "claimed", NULL, claimed, sizeof claimed);
+        audit_format(a, st, "n", NULL, ns, sizeof ns);
+        audit_format(a, st, "items_needed", NULL, need, sizeof need);
+        if (sqlite3_column_type(st, 9) != SQLITE_NULL) {
+            char c0[32], c1[128];
+            audit_format(a, st, "chance_adjusted", NULL, c0, sizeof c0);
+            audit_format(a, st, "ca_ci", NULL, c1, sizeof c1);
+            snprintf(ca, sizeof ca, "%s %s", c0, c1);
         }
-        fmt_int(ns, sizeof ns, sqlite3_column_int64(st, 14));
-        if (strcmp(text_or(st, 12, ""), "INCONCLUSIVE") == 0 && !isnan(COL_D(13))) fmt_int(need, sizeof need, llround(COL_D(13)));
-#undef COL_D
         fprintf(a->out, "| **%s**: \"", text_or(st, 20, "-"));
         qh_md_cell(a->out, text_or(st, 0, "-"));
         fprintf(a->out, "\" | `");
         qh_md_cell(a->out, text_or(st, 1, "-"));
-        fprintf(a->out, "` | %s / %s / %s | %s %s, %s | %s [%s, %s] (>= %s) | %s | %s | %s |\n", cb, bq, bm, text_or(st, 2, "-"),
-                text_or(st, 3, "-"), ns, ret, lo, hi, claimed, ca, text_or(st, 12, "-"), need);
+        fprintf(a->out, "` | %s / %s / %s | %s %s, %s | %s %s (>= %s) | %s | %s | %s |\n", cb, bq, bm, text_or(st, 2, "-"),
+                text_or(st, 3, "-"), ns, ret, ci, claimed, ca, text_or(st, 12, "-"), need);
         /* the stored warnings, one "- ..." line each */
         fprintf(w, "- **%s**:\n", text_or(st, 20, "-"));
         const char *p = text_or(st, 19, "- none\n");
