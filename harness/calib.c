@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../datasets/datasets.h"
 #include "forward.h"
 
 struct qh_calib_state {
@@ -16,6 +17,20 @@ struct qh_calib_state {
     int n[4];
     qh_workspace ws;
 };
+
+int qh_calib_opts_load(const char *name, qh_tokenizer *tok, int windows, int ctx, unsigned long seed, qh_calib_opts *o, int **ids,
+                       qh_err *err)
+{
+    qh_text text;
+    size_t n;
+    *ids = NULL;
+    if (qh_text_load(name, &text, err) != 0) return -1;
+    int rc = qh_encode(tok, text.path, text.text, text.len, ids, &n, err);
+    *o = (qh_calib_opts){*ids, n, windows, ctx, seed, ""};
+    snprintf(o->source, sizeof o->source, "%s (sha256 %.12s)", text.name, text.sha256);
+    qh_text_free(&text);
+    return rc;
+}
 
 void qh_calib_free(qh_calib_state *st)
 {

@@ -10,6 +10,7 @@
 #define QH_CALIB_H
 
 #include "model.h"
+#include "tokenizer.h"
 
 typedef struct {
     const int *ids;          /* the tokenized calibration text */
@@ -18,6 +19,11 @@ typedef struct {
     unsigned long seed;
     char source[256];        /* for reports: the text's name and sha256 */
 } qh_calib_opts;
+
+/* Tokenizes the calibration text `name` (a shipped dataset name or a UTF-8 file) and fills o
+ * with it and the window settings; *ids (malloc'd, o->ids points at it) is the caller's to free. */
+int qh_calib_opts_load(const char *name, qh_tokenizer *tok, int windows, int ctx, unsigned long seed, qh_calib_opts *o, int **ids,
+                       qh_err *err);
 
 typedef struct qh_calib_state qh_calib_state;
 

@@ -186,21 +186,12 @@ static int quantize_with_calibration(qh_model *m, qh_tokenizer *tok, const qh_qu
     qh_calib_opts co = {0};
     int *ids = NULL;
     if (needs || cli_calib.given) {
-        qh_text text;
-        if (qh_text_load(cli_calib.text ? cli_calib.text : "gutenberg-calib", &text, err) != 0) return -1;
-        size_t n;
-        int rc = qh_encode(tok, text.path, text.text, text.len, &ids, &n, err);
-        if (rc == 0) {
-            co.ids = ids;
-            co.n_ids = n;
-            co.windows = cli_calib.windows;
-            co.ctx = cli_calib.ctx ? cli_calib.ctx : m->cfg.n_ctx;
-            co.seed = cli_calib.seed;
-            snprintf(co.source, sizeof co.source, "%s (sha256 %.12s)", text.name, text.sha256);
-            local.calib = &co;
+        if (qh_calib_opts_load(cli_calib.text ? cli_calib.text : "gutenberg-calib", tok, cli_calib.windows,
+                               cli_calib.ctx ? cli_calib.ctx : m->cfg.n_ctx, cli_calib.seed, &co, &ids, err) != 0) {
+            free(ids);
+            return -1;
         }
-        qh_text_free(&text);
-        if (rc != 0) return -1;
+        local.calib = &co;
     }
     int rc = qh_quantize_model(m, &local, res, err);
     free(ids);
@@ -250,13 +241,7 @@ static int load_model_and_tokenizer(const char *arg, const qh_quant_opts *q, loa
         memset(lm, 0, sizeof *lm);
         return -1;
     }
-    int V = lm->model->cfg.n_vocab;
-    lm->token_bytes = qh_calloc((size_t)V, sizeof(int));
-    for (int i = 0; i < qh_tokenizer_vocab_size(lm->tok); i++) {
-        size_t len;
-        qh_token_bytes(lm->tok, i, &len);
-        lm->token_bytes[i] = (int)len;
-    }
+    lm->token_bytes = qh_token_byte_lengths(lm->tok, lm->model->cfg.n_vocab);
     return 0;
 }
 

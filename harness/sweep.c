@@ -53,24 +53,12 @@ static int load_model_ctx(const qh_experiment *x, const char *model_arg, model_c
     if (rc == 0) rc = qh_tokenizer_load_dir(dir, &mc->tok, err);
     free(dir);
     if (rc != 0) return -1;
-    mc->token_bytes = qh_calloc((size_t)mc->base->cfg.n_vocab, sizeof(int));
-    for (int i = 0; i < qh_tokenizer_vocab_size(mc->tok) && i < mc->base->cfg.n_vocab; i++) {
-        size_t len;
-        qh_token_bytes(mc->tok, i, &len);
-        mc->token_bytes[i] = (int)len;
-    }
+    mc->token_bytes = qh_token_byte_lengths(mc->tok, mc->base->cfg.n_vocab);
     int calib_needed = 0;
     for (int c = 0; c < x->n_configs; c++) calib_needed |= x->configs[c].needs_calibration;
-    if (calib_needed) {
-        qh_text text;
-        if (qh_text_load(x->calib_text, &text, err) != 0) return -1;
-        size_t n;
-        rc = qh_encode(mc->tok, text.path, text.text, text.len, &mc->calib_ids, &n, err);
-        mc->calib = (qh_calib_opts){mc->calib_ids, n, x->calib_windows, x->calib_ctx ? x->calib_ctx : mc->base->cfg.n_ctx, x->seed, ""};
-        snprintf(mc->calib.source, sizeof mc->calib.source, "%s (sha256 %.12s)", text.name, text.sha256);
-        qh_text_free(&text);
-        if (rc != 0) return -1;
-    }
+    if (calib_needed && qh_calib_opts_load(x->calib_text, mc->tok, x->calib_windows, x->calib_ctx ? x->calib_ctx : mc->base->cfg.n_ctx,
+                                           x->seed, &mc->calib, &mc->calib_ids, err) != 0)
+        return -1;
     for (int t = 0; t < x->n_tasks; t++) {
         const qh_task_spec *ts = &x->tasks[t];
         if (ts->kind == QH_TASK_MC) {

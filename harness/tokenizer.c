@@ -66,6 +66,17 @@ void qh_tokenizer_free(qh_tokenizer *tok)
 
 int qh_tokenizer_vocab_size(const qh_tokenizer *tok) { return tok->n_vocab; }
 
+int *qh_token_byte_lengths(const qh_tokenizer *tok, int n_vocab)
+{
+    int *lengths = qh_calloc((size_t)n_vocab, sizeof(int));
+    for (int i = 0; i < n_vocab; i++) {
+        size_t len;
+        qh_token_bytes(tok, i, &len);
+        lengths[i] = (int)len;
+    }
+    return lengths;
+}
+
 const char *qh_token_bytes(const qh_tokenizer *tok, int id, size_t *len)
 {
     if (id < 0 || id >= tok->n_vocab || !tok->token_bytes[id]) {

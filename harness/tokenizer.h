@@ -31,6 +31,10 @@ int qh_encode(qh_tokenizer *tok, const char *source, const char *text, size_t le
 /* The raw bytes a token stands for. */
 const char *qh_token_bytes(const qh_tokenizer *tok, int id, size_t *len);
 
+/* The byte length of every id below n_vocab (0 for ids the tokenizer lacks), malloc'd: what
+ * bits per byte divides by. */
+int *qh_token_byte_lengths(const qh_tokenizer *tok, int n_vocab);
+
 /* The id of a token given by its raw bytes (e.g. "<|endoftext|>"), or -1. */
 int qh_token_id(const qh_tokenizer *tok, const char *bytes);
 

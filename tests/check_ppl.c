@@ -145,12 +145,7 @@ static void golden_ppl(int full)
     qh_tokenizer *tok;
     ck_assert_int_eq(qh_model_load(dir, &m, 0, &err), 0);
     ck_assert_int_eq(qh_tokenizer_load_dir(dir, &tok, &err), 0);
-    int *token_bytes = qh_malloc(50257 * sizeof(int));
-    for (int i = 0; i < 50257; i++) {
-        size_t l;
-        qh_token_bytes(tok, i, &l);
-        token_bytes[i] = (int)l;
-    }
+    int *token_bytes = qh_token_byte_lengths(tok, 50257);
     int ran = 0;
     const cJSON *c;
     cJSON_ArrayForEach(c, cJSON_GetObjectItem(root, "results"))
