@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* qsort_r */
 /* eval_mc.c - request scoring and multiple-choice evaluation; see eval_mc.h. */
 #include "eval_mc.h"
 
@@ -23,11 +24,10 @@ void qh_wilson(long k, long n, double *lo, double *hi)
     *hi = center + half > 1 || k == n ? 1 : center + half; /* exclude p = 0 or 1 from its interval */
 }
 
-static const qh_lm_request *sort_base;
-static int by_length_desc(const void *a, const void *b)
+static int by_length_desc(const void *a, const void *b, void *ctx)
 {
-    int x = sort_base[*(const int *)a].n, y = sort_base[*(const int *)b].n;
-    return y - x;
+    const qh_lm_request *req = ctx;
+    return req[*(const int *)b].n - req[*(const int *)a].n;
 }
 
 void qh_score_requests(const qh_model *m, qh_lm_request *req, int n, int ctx,
@@ -48,8 +48,7 @@ void qh_score_requests(const qh_model *m, qh_lm_request *req, int n, int ctx,
     }
     int *order = qh_malloc((size_t)(n ? n : 1) * sizeof(int));
     for (int i = 0; i < n; i++) order[i] = i;
-    sort_base = req;
-    qsort(order, (size_t)n, sizeof(int), by_length_desc);
+    qsort_r(order, (size_t)n, sizeof(int), by_length_desc, req);
     /* batches of up to 4096 tokens (or one full window), at most 64 requests */
     const int max_batch = 64, cap = (4096 > ctx ? 4096 : ctx) + max_batch * QH_MAX_ALT; /* rows: tokens + alternatives */
     int C = m->cfg.n_embd;
