@@ -376,11 +376,9 @@ typedef struct {
 
 static void fixture(calib_fixture *f, unsigned long seed)
 {
-    char *dir = tu_home_path("models/gpt2-gutenberg-18m");
-    qh_tokenizer *tok;
+    qh_tokenizer *tok = tu_default_tokenizer();
     qh_err err;
-    ck_assert_int_eq(qh_model_load(dir, &f->m, 0, &err), 0);
-    ck_assert_int_eq(qh_tokenizer_load_dir(dir, &tok, &err), 0);
+    f->m = tu_default_model(0);
     qh_text text;
     ck_assert_int_eq(qh_text_load("gutenberg-calib", &text, &err), 0);
     size_t n;
@@ -388,7 +386,6 @@ static void fixture(calib_fixture *f, unsigned long seed)
     f->co = (qh_calib_opts){f->ids, n, 8, 128, seed, "gutenberg-calib (first 200 KB)"};
     qh_text_free(&text);
     qh_tokenizer_free(tok);
-    free(dir);
 }
 
 static void fixture_free(calib_fixture *f)

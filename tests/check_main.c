@@ -21,6 +21,26 @@ const char *tu_shared(void)
 
 char *tu_shared_path(const char *rel) { return qh_path_join(tu_shared(), rel); }
 char *tu_home_path(const char *rel) { return qh_path_join(qh_home(), rel); }
+qh_model *tu_default_model(int compute_sha)
+{
+    char *dir = tu_home_path("models/gpt2-gutenberg-18m");
+    qh_model *m;
+    qh_err err;
+    ck_assert_msg(qh_model_load(dir, &m, compute_sha, &err) == 0, "%s", err.msg);
+    free(dir);
+    return m;
+}
+
+qh_tokenizer *tu_default_tokenizer(void)
+{
+    char *dir = tu_home_path("models/gpt2-gutenberg-18m");
+    qh_tokenizer *tok;
+    qh_err err;
+    ck_assert_msg(qh_tokenizer_load_dir(dir, &tok, &err) == 0, "%s", err.msg);
+    free(dir);
+    return tok;
+}
+
 int tu_quick(void) { return getenv("QH_TEST_QUICK") != NULL; }
 
 char *tu_tmpdir(void)

@@ -244,9 +244,7 @@ START_TEST(golden_logits)
     cJSON *root = cJSON_Parse(text);
     double tol = cJSON_GetObjectItem(root, "tolerance_abs")->valuedouble;
     ck_assert(tol <= 1e-3);
-    char *dir = tu_home_path("models/gpt2-gutenberg-18m");
-    qh_model *m;
-    ck_assert_msg(qh_model_load(dir, &m, 0, &err) == 0, "%s", err.msg);
+    qh_model *m = tu_default_model(0);
     int V = m->cfg.n_vocab, checked = 0;
     const cJSON *cs;
     cJSON_ArrayForEach(cs, cJSON_GetObjectItem(root, "cases"))
@@ -305,7 +303,6 @@ START_TEST(golden_logits)
     }
     ck_assert_int_ge(checked, 100);
     qh_model_free(m);
-    free(dir);
     cJSON_Delete(root);
     free(text);
     free(gp);
@@ -315,10 +312,7 @@ END_TEST
 /* Batching windows must not change any window's result. */
 START_TEST(batch_equals_single)
 {
-    char *dir = tu_home_path("models/gpt2-gutenberg-18m");
-    qh_model *m;
-    qh_err err;
-    ck_assert_int_eq(qh_model_load(dir, &m, 0, &err), 0);
+    qh_model *m = tu_default_model(0);
     int T = 32, B = 3, C = m->cfg.n_embd;
     int tokens[96];
     for (int i = 0; i < B * T; i++) tokens[i] = (i * 7919) % 50000;
@@ -333,7 +327,6 @@ START_TEST(batch_equals_single)
     qh_workspace_free(&wb);
     qh_workspace_free(&w1);
     qh_model_free(m);
-    free(dir);
 }
 END_TEST
 

@@ -140,11 +140,8 @@ static void golden_ppl(int full)
     qh_err err;
     ck_assert_int_eq(qh_read_file(gp, &text, &len, &err), 0);
     cJSON *root = cJSON_Parse(text);
-    char *dir = tu_home_path("models/gpt2-gutenberg-18m");
-    qh_model *m;
-    qh_tokenizer *tok;
-    ck_assert_int_eq(qh_model_load(dir, &m, 0, &err), 0);
-    ck_assert_int_eq(qh_tokenizer_load_dir(dir, &tok, &err), 0);
+    qh_model *m = tu_default_model(0);
+    qh_tokenizer *tok = tu_default_tokenizer();
     int *token_bytes = qh_token_byte_lengths(tok, 50257);
     int ran = 0;
     const cJSON *c;
@@ -180,7 +177,6 @@ static void golden_ppl(int full)
     free(token_bytes);
     qh_tokenizer_free(tok);
     qh_model_free(m);
-    free(dir);
     cJSON_Delete(root);
     free(text);
     free(gp);

@@ -10,15 +10,6 @@
 #include "harness/quantize.h"
 #include "testutil.h"
 
-static qh_model *default_model(void)
-{
-    char *dir = tu_home_path("models/gpt2-gutenberg-18m");
-    qh_model *m;
-    qh_err err;
-    ck_assert_msg(qh_model_load(dir, &m, 1, &err) == 0, "%s", err.msg);
-    free(dir);
-    return m;
-}
 
 static float *hidden_of(const qh_model *m)
 {
@@ -39,7 +30,7 @@ START_TEST(bpp_identity_with_the_written_file)
                            "magnitude-recovery", "nf4"};
     char *dir = tu_tmpdir(), *path = qh_path_join(dir, "q.safetensors");
     for (size_t s = 0; s < sizeof specs / sizeof *specs; s++) {
-        qh_model *m = default_model();
+        qh_model *m = tu_default_model(1);
         qh_quant_opts o;
         qh_quant_opts_init(&o);
         o.spec = specs[s];
@@ -93,7 +84,7 @@ END_TEST
 
 START_TEST(scope_patterns_and_overrides)
 {
-    qh_model *m = default_model();
+    qh_model *m = tu_default_model(1);
     qh_quant_opts o;
     qh_quant_opts_init(&o);
     o.spec = "rtn bits=4 group=64";
@@ -136,7 +127,7 @@ START_TEST(scope_patterns_and_overrides)
         {NULL, "h.*", NULL, "nothing to quantize"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        m = default_model();
+        m = tu_default_model(1);
         qh_quant_opts_init(&o);
         o.spec = "rtn bits=4";
         if (bad[i].inc) o.include[o.n_include++] = bad[i].inc;
@@ -248,7 +239,7 @@ static void rewrite(const char *src, const char *dst, const char *drop, const ch
 START_TEST(corrupt_packed_files)
 {
     char *dir = tu_tmpdir(), *good = qh_path_join(dir, "good.safetensors"), *bad = qh_path_join(dir, "bad.safetensors");
-    qh_model *m = default_model();
+    qh_model *m = tu_default_model(1);
     qh_quant_opts o;
     qh_quant_opts_init(&o);
     o.spec = "rtn bits=2 group=64";

@@ -237,12 +237,9 @@ static double direct_ll(const qh_model *m, qh_tokenizer *tok, const char *contex
 /* qh_eval_mc against direct computation, on a few items of every task kind */
 START_TEST(mc_agrees_with_direct_computation)
 {
-    char *dir = tu_home_path("models/gpt2-gutenberg-18m");
-    qh_model *m;
-    qh_tokenizer *tok;
+    qh_model *m = tu_default_model(0);
+    qh_tokenizer *tok = tu_default_tokenizer();
     qh_err err;
-    ck_assert_int_eq(qh_model_load(dir, &m, 0, &err), 0);
-    ck_assert_int_eq(qh_tokenizer_load_dir(dir, &tok, &err), 0);
     const char *tasks[] = {"copa", "winogrande", "blimp", "lambada", "arc-easy", "hellaswag", "mmlu"};
     for (size_t ti = 0; ti < sizeof tasks / sizeof *tasks; ti++) {
         qh_mc_opts o = {.budget = 3, .seed = 5};
@@ -273,7 +270,6 @@ START_TEST(mc_agrees_with_direct_computation)
     }
     qh_tokenizer_free(tok);
     qh_model_free(m);
-    free(dir);
 }
 END_TEST
 
@@ -281,12 +277,9 @@ END_TEST
  * one cannot win (first index wins ties), and a LAMBADA target that is the greedy token is correct */
 START_TEST(mc_scoring_rules_on_hand_made_items)
 {
-    char *dir = tu_home_path("models/gpt2-gutenberg-18m");
-    qh_model *m;
-    qh_tokenizer *tok;
+    qh_model *m = tu_default_model(0);
+    qh_tokenizer *tok = tu_default_tokenizer();
     qh_err err;
-    ck_assert_int_eq(qh_model_load(dir, &m, 0, &err), 0);
-    ck_assert_int_eq(qh_tokenizer_load_dir(dir, &tok, &err), 0);
     qh_mc_task t = {0};
     snprintf(t.name, sizeof t.name, "hand");
     t.kind = QH_MC_CHOICE;
@@ -345,7 +338,6 @@ START_TEST(mc_scoring_rules_on_hand_made_items)
     qh_mc_free(&t);
     qh_tokenizer_free(tok);
     qh_model_free(m);
-    free(dir);
 }
 END_TEST
 

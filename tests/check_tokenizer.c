@@ -8,16 +8,6 @@
 #include "harness/tokenizer.h"
 #include "testutil.h"
 
-static qh_tokenizer *load_default(void)
-{
-    char *dir = tu_home_path("models/gpt2-gutenberg-18m");
-    qh_tokenizer *tok;
-    qh_err err;
-    ck_assert_msg(qh_tokenizer_load_dir(dir, &tok, &err) == 0, "%s", err.msg);
-    free(dir);
-    return tok;
-}
-
 static void check_cases(qh_tokenizer *tok)
 {
     char *path = tu_shared_path("golden/tokenizer_cases.json"), *text;
@@ -48,7 +38,7 @@ static void check_cases(qh_tokenizer *tok)
 
 START_TEST(golden_cases_hf_files)
 {
-    qh_tokenizer *tok = load_default();
+    qh_tokenizer *tok = tu_default_tokenizer();
     check_cases(tok);
     qh_tokenizer_free(tok);
 }
@@ -69,7 +59,7 @@ END_TEST
 
 START_TEST(all_of_wikitext2_test)
 {
-    qh_tokenizer *tok = load_default();
+    qh_tokenizer *tok = tu_default_tokenizer();
     qh_text text;
     qh_err err;
     ck_assert_msg(qh_text_load("wikitext2-test", &text, &err) == 0, "%s", err.msg);
@@ -112,7 +102,7 @@ END_TEST
 
 START_TEST(invalid_utf8_is_named)
 {
-    qh_tokenizer *tok = load_default();
+    qh_tokenizer *tok = tu_default_tokenizer();
     qh_err err;
     int *ids;
     size_t n;

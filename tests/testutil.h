@@ -9,12 +9,16 @@
 
 #include "harness/model.h"
 #include "harness/safetensors.h"
+#include "harness/tokenizer.h"
 #include "harness/util.h"
 
 /* ../shared beside the repository root (tests may read it; the harness never does). */
 const char *tu_shared(void);
 char *tu_shared_path(const char *rel);          /* malloc'd */
-char *tu_home_path(const char *rel);            /* malloc'd path under the repository root */
+char *tu_home_path(const char *rel);
+/* The embedded default model and its tokenizer (test failure if they do not load). */
+qh_model *tu_default_model(int compute_sha);
+qh_tokenizer *tu_default_tokenizer(void);            /* malloc'd path under the repository root */
 char *tu_tmpdir(void);                          /* fresh directory, malloc'd */
 int tu_quick(void);                             /* QH_TEST_QUICK set: skip the slow cases */
 
