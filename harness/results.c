@@ -111,11 +111,7 @@ int qh_results_print(const char *path, const char *name, int markdown, FILE *out
         char bq[32] = "-", bm[32] = "-";
         if (sqlite3_column_type(st, 3) != SQLITE_NULL) snprintf(bq, sizeof bq, "%.4f", sqlite3_column_double(st, 3));
         if (sqlite3_column_type(st, 4) != SQLITE_NULL) snprintf(bm, sizeof bm, "%.4f", sqlite3_column_double(st, 4));
-        if (markdown) {
-            fprintf(out, "| %s | ", sqlite3_column_text(st, 1));
-            qh_md_cell(out, (const char *)sqlite3_column_text(st, 2));
-            fprintf(out, " | %s | %s |", bq, bm);
-        }
+        if (markdown) fprintf(out, "| %s | %s | %s | %s |", sqlite3_column_text(st, 1), sqlite3_column_text(st, 2), bq, bm);
         else fprintf(out, "%-22.22s %-7s %8s %8s", sqlite3_column_text(st, 1), sqlite3_column_text(st, 2), bq, bm);
         for (int c = 0; c < n_cols; c++) {
             char cell[64] = "-";
