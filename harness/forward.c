@@ -2,11 +2,13 @@
  * float arrays with its shapes in a comment, in the manner of llm.c. */
 #include "forward.h"
 
-#include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "gemm.h"
 
 /* exp(x) = 2^n * e^r, n = round(x / ln 2), |r| <= ln2 / 2, e^r by a degree-6 polynomial.
  * Written out so that the compiler vectorises it inside `omp simd` loops; glibc's expf is
@@ -44,7 +46,9 @@ void qh_workspace_init_rows(qh_workspace *ws, const qh_config *cfg, int max_rows
     ws->qkv = qh_malloc(BT * 3 * C * sizeof(float));
     ws->att = qh_malloc(BT * C * sizeof(float));
     ws->fc = qh_malloc(BT * 4 * C * sizeof(float));
-    ws->scores = qh_malloc((size_t)cfg->n_head * max_T * max_T * sizeof(float));
+    /* one T x T score matrix per thread: attention runs one (window, head) per thread */
+    ws->n_scores = omp_get_max_threads();
+    ws->scores = qh_malloc((size_t)ws->n_scores * max_T * max_T * sizeof(float));
     ws->head_chunk = 128;
     ws->logits = qh_malloc((size_t)ws->head_chunk * cfg->n_vocab * sizeof(float));
 }
@@ -97,43 +101,48 @@ static void layernorm(float *out, const float *x, const float *w, const float *b
     }
 }
 
-/* out (N, OC) = inp (N, IC) @ w (IC, OC) + bias (OC): Conv1D layout, one sgemm */
+/* out (N, OC) = inp (N, IC) @ w (IC, OC) + bias (OC): Conv1D layout */
 static void matmul(float *out, const float *inp, const float *w, const float *bias, int N, int IC, int OC)
 {
-#pragma omp parallel for
-    for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, (size_t)OC * sizeof(float));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, OC, IC, 1.0f, inp, IC, w, OC, 1.0f, out, OC);
+    qh_gemm(out, (size_t)OC, inp, (size_t)IC, N, IC, w, (size_t)OC, 0, OC, 1.0f, bias);
 }
 
-/* Causal multi-head attention for one window.
- * qkv (T, 3C) -> out (T, C); scores (NH, T, T) is scratch.
- * S = Q K^T / sqrt(hs) by sgemm (full T x T; the masked half is discarded), causal softmax
- * per row on threads, then out_h = P V by sgemm. */
-static void attention(float *out, const float *qkv, float *scores, int T, int C, int NH)
+/* Causal multi-head attention for one window and one head.
+ * qkv (T, 3C) -> out (T, C) columns h*hs .. (h+1)*hs; scores (T, T) is scratch.
+ * S = Q K^T / sqrt(hs) over the full T x T (the masked half is discarded), causal softmax
+ * per row, then out_h = P V.  Row t of the result is the same whatever T >= t + 1 is: the
+ * masked probabilities are exact zeros, and 0 * v adds nothing to the chain. */
+static void attention_head(float *out, const float *qkv, float *scores, int T, int C, int NH, int h)
 {
     int hs = C / NH;
     float scale = 1.0f / sqrtf((float)hs);
-    for (int h = 0; h < NH; h++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, qkv + h * hs, 3 * C,
-                    qkv + C + h * hs, 3 * C, 0.0f, scores + (size_t)h * T * T, T);
-#pragma omp parallel for collapse(2)
-    for (int h = 0; h < NH; h++)
-        for (int t = 0; t < T; t++) {
-            float *row = scores + ((size_t)h * T + t) * T;
-            float maxv = -INFINITY, sum = 0;
-            for (int j = 0; j <= t; j++) maxv = row[j] > maxv ? row[j] : maxv;
+    qh_gemm(scores, (size_t)T, qkv + h * hs, (size_t)3 * C, T, hs, qkv + C + h * hs, (size_t)3 * C, 1, T, scale,
+            NULL);
+    for (int t = 0; t < T; t++) {
+        float *row = scores + (size_t)t * T;
+        float maxv = -INFINITY, sum = 0;
+        for (int j = 0; j <= t; j++) maxv = row[j] > maxv ? row[j] : maxv;
 #pragma omp simd reduction(+ : sum)
-            for (int j = 0; j <= t; j++) {
-                row[j] = qh_fast_expf(row[j] - maxv);
-                sum += row[j];
-            }
-            float inv = 1.0f / sum;
-            for (int j = 0; j <= t; j++) row[j] *= inv;
-            for (int j = t + 1; j < T; j++) row[j] = 0.0f;
+        for (int j = 0; j <= t; j++) {
+            row[j] = qh_fast_expf(row[j] - maxv);
+            sum += row[j];
         }
-    for (int h = 0; h < NH; h++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, scores + (size_t)h * T * T, T,
-                    qkv + 2 * C + h * hs, 3 * C, 0.0f, out + h * hs, C);
+        float inv = 1.0f / sum;
+        for (int j = 0; j <= t; j++) row[j] *= inv;
+        for (int j = t + 1; j < T; j++) row[j] = 0.0f;
+    }
+    qh_gemm(out + h * hs, (size_t)C, scores, (size_t)T, T, T, qkv + 2 * C + h * hs, (size_t)3 * C, 0, hs, 1.0f, NULL);
+}
+
+/* every (window, head) of the batch, one per thread */
+static void attention(qh_workspace *ws, int B, int T, int C, int NH)
+{
+#pragma omp parallel for collapse(2) schedule(dynamic) num_threads(ws->n_scores)
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++) {
+            float *scores = ws->scores + (size_t)omp_get_thread_num() * T * T;
+            attention_head(ws->att + (size_t)b * T * C, ws->qkv + (size_t)b * T * 3 * C, scores, T, C, NH, h);
+        }
 }
 
 /* x (n) <- 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), tanh(u) = 1 - 2 / (e^{2u} + 1) */
@@ -170,8 +179,7 @@ void qh_block_forward(const qh_model *m, int l, int B, int T, qh_workspace *ws, 
     layernorm(ws->ln, ws->x, bl->ln1_w, bl->ln1_b, N, C, c->ln_eps);
     if (capture) capture(ud, l, QH_IN_ATTN, ws->ln, N, C);
     matmul(ws->qkv, ws->ln, bl->attn_w, bl->attn_b, N, C, 3 * C);
-    for (int b = 0; b < B; b++)
-        attention(ws->att + (size_t)b * T * C, ws->qkv + (size_t)b * T * 3 * C, ws->scores, T, C, c->n_head);
+    attention(ws, B, T, C, c->n_head);
     if (capture) capture(ud, l, QH_IN_ATTN_PROJ, ws->att, N, C);
     matmul(ws->ln, ws->att, bl->attnproj_w, bl->attnproj_b, N, C, C);
     residual(ws->x, ws->ln, NC);
@@ -199,7 +207,7 @@ void qh_forward(const qh_model *m, const int *tokens, int B, int T, qh_workspace
 void qh_head_logits(const qh_model *m, const float *hidden, int R, float *logits)
 {
     int C = m->cfg.n_embd, V = m->cfg.n_vocab;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, V, C, 1.0f, hidden, C, m->head, C, 0.0f, logits, V);
+    qh_gemm(logits, (size_t)V, hidden, (size_t)C, R, C, m->head, (size_t)C, 1, V, 1.0f, NULL);
 }
 
 void qh_head_nll(const qh_model *m, const float *hidden, const int *targets, int R, float *nll, qh_workspace *ws)

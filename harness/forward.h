@@ -1,8 +1,9 @@
 /* forward.h - the GPT-2 forward pass in fp32 over a batch of windows.
  *
  * Pre-LayerNorm blocks, GELU (tanh approximation), learned positions, tied head.  Every
- * matrix product is an OpenBLAS cblas_sgemm; element-wise work, softmax and the head's
- * log-sum-exp run on OpenMP threads.  The head (C x V, the largest product) is applied only
+ * matrix product is a qh_gemm (gemm.h), so the result for a window is the same bits in any
+ * batch slot, batch size, padding length or thread count; element-wise work, softmax and the
+ * head's log-sum-exp run on OpenMP threads, row by row.  The head (C x V, the largest product) is applied only
  * to the rows the caller asks for, in chunks, so no (B*T x V) logit array is ever held. */
 #ifndef QH_FORWARD_H
 #define QH_FORWARD_H
@@ -16,7 +17,8 @@ typedef struct {
     float *qkv;     /* (B*T, 3C) */
     float *att;     /* (B*T, C) attention output before the projection */
     float *fc;      /* (B*T, 4C) */
-    float *scores;  /* (n_head, T, T) attention probabilities of one window */
+    float *scores;  /* (n_scores, T, T) attention probabilities, one matrix per thread */
+    int n_scores;
     float *logits;  /* (head_chunk, V) */
     int head_chunk;
 } qh_workspace;

@@ -210,6 +210,7 @@ int main(void)
     SRunner *sr = srunner_create(suite_util());
     srunner_add_suite(sr, suite_tokenizer());
     srunner_add_suite(sr, suite_safetensors());
+    srunner_add_suite(sr, suite_gemm());
     srunner_add_suite(sr, suite_model());
     srunner_add_suite(sr, suite_ppl());
     srunner_add_suite(sr, suite_methods());

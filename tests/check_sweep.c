@@ -2,6 +2,7 @@
  * a small experiment, resume after SIGKILL, and multiple-choice scoring against a direct
  * computation. */
 #include <math.h>
+#include <omp.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -269,6 +270,47 @@ START_TEST(mc_agrees_with_direct_computation)
         qh_mc_free(&t);
     }
     qh_tokenizer_free(tok);
+    qh_model_free(m);
+}
+END_TEST
+
+/* The same request scores the same bits in every one of 64 batch slots, among requests of
+ * other lengths (so the padded width changes), and with one thread or all of them. */
+START_TEST(a_request_scores_the_same_in_every_batch_slot)
+{
+    qh_model *m = tu_default_model(0);
+    enum { N = 64 };
+    qh_lm_request req[N];
+    memset(req, 0, sizeof req);
+    int base[12] = {464, 3290, 373, 262, 1266, 286, 1661, 11, 340, 373, 262, 4785};
+    for (int k = 0; k < N; k++) {
+        int copy = k % 3 != 1; /* two in three are the same request */
+        req[k].n = copy ? 12 : 5 + k % 11;
+        req[k].n_cont = copy ? 4 : 2;
+        req[k].tokens = qh_malloc((size_t)req[k].n * sizeof(int));
+        for (int t = 0; t < req[k].n; t++) req[k].tokens[t] = copy ? base[t] : (k * 131 + t * 17) % 50257;
+        req[k].n_alt = copy ? 2 : 0;
+        req[k].alt[0] = 317;
+        req[k].alt[1] = 347;
+    }
+    int threads = omp_get_max_threads();
+    double first = 0, first_alt = 0;
+    for (int nt = threads; nt >= 1; nt -= threads > 1 ? threads - 1 : 1) {
+        omp_set_num_threads(nt);
+        qh_score_requests(m, req, N, 256, NULL, NULL);
+        omp_set_num_threads(threads);
+        if (nt == threads) {
+            first = req[0].logprob;
+            first_alt = req[0].alt_logprob[1];
+        }
+        for (int k = 0; k < N; k++) {
+            if (k % 3 == 1) continue;
+            ck_assert_msg(req[k].logprob == first, "slot of request %d, %d threads: %.17g vs %.17g", k, nt,
+                          req[k].logprob, first);
+            ck_assert_msg(req[k].alt_logprob[1] == first_alt, "alternative of request %d, %d threads", k, nt);
+        }
+    }
+    for (int k = 0; k < N; k++) free(req[k].tokens);
     qh_model_free(m);
 }
 END_TEST
@@ -564,6 +606,7 @@ Suite *suite_sweep(void)
     TCase *mc = tcase_create("mc");
     tcase_add_test(mc, mc_agrees_with_direct_computation);
     tcase_add_test(mc, mc_scoring_rules_on_hand_made_items);
+    tcase_add_test(mc, a_request_scores_the_same_in_every_batch_slot);
     tcase_set_timeout(mc, 300);
     suite_add_tcase(s, mc);
     TCase *sw = tcase_create("runner");

@@ -44,6 +44,7 @@ void tu_write_config(const char *dir, const tu_ckpt *spec);
 Suite *suite_util(void);
 Suite *suite_tokenizer(void);
 Suite *suite_safetensors(void);
+Suite *suite_gemm(void);
 Suite *suite_model(void);
 Suite *suite_ppl(void);
 Suite *suite_cli(void);
