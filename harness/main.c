@@ -571,22 +571,28 @@ static int cmd_sweep(int argc, char **argv)
 static int cmd_results(int argc, char **argv)
 {
     static const struct option longopts[] = {{"db", required_argument, 0, 'd'}, {"experiment", required_argument, 0, 'e'},
-                                             {"markdown", no_argument, 0, 'm'}, {0, 0, 0, 0}};
+                                             {"markdown", no_argument, 0, 'm'}, {"csv", no_argument, 0, 'c'},
+                                             {"json", no_argument, 0, 'j'}, {"all", no_argument, 0, 'a'}, {0, 0, 0, 0}};
     const char *db = "results/qharness.sqlite", *name = NULL;
-    int markdown = 0, c;
+    int c, all = 0, n_formats = 0;
+    qh_results_format fmt = QH_RESULTS_TEXT;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
         case 'e': name = optarg; break;
-        case 'm': markdown = 1; break;
+        case 'm': fmt = QH_RESULTS_MARKDOWN; n_formats++; break;
+        case 'c': fmt = QH_RESULTS_CSV; n_formats++; break;
+        case 'j': fmt = QH_RESULTS_JSON; n_formats++; break;
+        case 'a': all = 1; break;
         default: return usage_error("results", "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (argc != optind) return usage_error("results", "unexpected argument '%s'", argv[optind]);
+    if (n_formats > 1) return usage_error("results", "give one of --markdown, --csv, --json%s", "");
     qh_err err;
-    return qh_results_print(db, name, markdown, stdout, &err) == 0 ? 0 : die(&err);
+    return qh_results_print(db, name, fmt, all, stdout, &err) == 0 ? 0 : die(&err);
 }
 
 /* --claim "key = value; key = value; ..." becomes a claim file under results/ (kept, so that the
@@ -869,14 +875,14 @@ static const struct command {
     const char *summary;
 } commands[] = {
     {"info", cmd_info, "info MODEL", "config, parameter counts by group, dtype and sha256 of a model"},
-    {"ppl", cmd_ppl, "ppl MODEL|PACKED.safetensors TEXT [--ctx N] [--stride S] [--max-tokens N] [--seed S] [--json] [--method SPEC ...]",
+    {"ppl", cmd_ppl, "ppl MODEL|PACKED.safetensors TEXT [--ctx N] [--stride S] [--max-tokens N] [--seed S] [--boot N] [--batch B] [--json] [--method SPEC ...]",
      "perplexity with a bootstrap 95% interval; TEXT is a dataset name or a UTF-8 file"},
     {"mc", cmd_mc,
      "mc MODEL --task NAME [--n N] [--first] [--seed S] [--shots K] [--subjects a,b] [--split test|dev] [--ctx N] [--json] [--method SPEC ...]",
      "multiple-choice accuracy with a Wilson 95% interval and the chance level (mmlu, blimp, lambada, arc-easy, ...)"},
     {"sweep", cmd_sweep, "sweep EXPERIMENT.ini [--db FILE] [--resume] [--dry-run]",
      "run every configuration of an experiment file into SQLite (default results/qharness.sqlite)"},
-    {"results", cmd_results, "results [--db FILE] [--experiment NAME] [--markdown]",
+    {"results", cmd_results, "results [--db FILE] [--experiment NAME] [--all] [--markdown | --csv | --json]",
      "the runs of an experiment with bpp, perplexity, fidelity and accuracies, read from SQLite"},
     {"plot", cmd_plot, "plot [--db FILE] [--experiment NAME] [-o DIR] [--scope quantized|model|both]",
      "perplexity/accuracy-vs-bpp charts (PNG + SVG) with intervals, Pareto frontier, baseline and chance, from SQLite"},
@@ -901,18 +907,31 @@ static const struct command {
     {"help", cmd_help, "help [COMMAND]", "this list, or one command's usage"},
 };
 
+static void print_usage(const struct command *c)
+{
+    printf("usage: qharness %s\n  %s\n", c->usage, c->summary);
+}
+
+/* "--help" or "-h" among a command's arguments (before a "--"): print its usage instead */
+static int asks_for_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return 1;
+    return 0;
+}
+
 static int cmd_help(int argc, char **argv)
 {
     if (argc >= 2) {
         for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
             if (strcmp(commands[i].name, argv[1]) == 0) {
-                printf("usage: qharness %s\n  %s\n", commands[i].usage, commands[i].summary);
+                print_usage(&commands[i]);
                 return 0;
             }
         fprintf(stderr, "qharness: no command '%s'\n", argv[1]);
         return EXIT_USAGE;
     }
-    printf("usage: qharness COMMAND [ARGS]\n\n");
+    printf("usage: qharness COMMAND [ARGS]      (qharness COMMAND --help: that command's usage; qharness --version)\n\n");
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         printf("  %-9s %s\n", commands[i].name, commands[i].summary);
     printf("\nMODEL is a Hugging Face GPT-2 directory or a name under models/ ('default' = %s).\n"
@@ -928,9 +947,17 @@ int main(int argc, char **argv)
         cmd_help(1, argv);
         return EXIT_USAGE;
     }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) return cmd_help(1, argv);
+    if (strcmp(argv[1], "--version") == 0) return cmd_version(1, argv);
     qh_threads();
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        if (strcmp(commands[i].name, argv[1]) == 0) return commands[i].run(argc - 1, argv + 1);
+        if (strcmp(commands[i].name, argv[1]) == 0) {
+            if (asks_for_help(argc - 1, argv + 1)) {
+                print_usage(&commands[i]);
+                return 0;
+            }
+            return commands[i].run(argc - 1, argv + 1);
+        }
     fprintf(stderr, "qharness: '%s' is not a command (see 'qharness help')\n", argv[1]);
     return EXIT_USAGE;
 }

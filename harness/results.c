@@ -1,6 +1,8 @@
 /* results.c - a results table read back from SQLite: nothing here recomputes a number. */
 #include "results.h"
 
+#include <cJSON.h>
+#include <csv.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,11 +54,112 @@ int qh_results_cell(sqlite3_stmt *mt, long long run, const char *column, qh_metr
     return 1;
 }
 
-int qh_results_print(const char *path, const char *name, int markdown, FILE *out, qh_err *err)
+/* "%.4g"-style: 3 or 4 significant digits, never an exponent for the values a table holds */
+void qh_fmt_sig(char *buf, size_t len, double v)
+{
+    double a = v < 0 ? -v : v;
+    int decimals = a >= 1000 ? 0 : a >= 100 ? 1 : a >= 10 ? 2 : a >= 1 ? 3 : 4;
+    if (a != 0 && a < 0.001) {
+        snprintf(buf, len, "%.2e", v);
+        return;
+    }
+    snprintf(buf, len, "%.*f", decimals, v);
+}
+
+/* The text table's cell of one metric: value [lo, hi], 3-4 significant digits. */
+static void metric_cell(char *cell, size_t len, const qh_metric_cell *m)
+{
+    char v[24], lo[24], hi[24];
+    qh_fmt_sig(v, sizeof v, m->value);
+    if (!m->has_ci) {
+        snprintf(cell, len, "%s", v);
+        return;
+    }
+    qh_fmt_sig(lo, sizeof lo, m->lo);
+    qh_fmt_sig(hi, sizeof hi, m->hi);
+    snprintf(cell, len, "%s [%s, %s]", v, lo, hi);
+}
+
+/* the metrics a terminal table shows by default: perplexities and fidelity */
+#define DEFAULT_METRICS "'ppl','kl','top1'"
+#define ALL_METRICS "'ppl','kl','top1','acc','acc_norm','acc_letter','target_ppl','bits_per_byte','mean_nll'"
+
+static void csv_field(FILE *out, const char *s, int last)
+{
+    csv_fwrite(out, s ? s : "", s ? strlen(s) : 0);
+    fputc(last ? '\n' : ',', out);
+}
+
+static void csv_number(FILE *out, sqlite3_stmt *st, int col, int last)
+{
+    char b[40] = "";
+    if (sqlite3_column_type(st, col) == SQLITE_INTEGER) snprintf(b, sizeof b, "%lld", sqlite3_column_int64(st, col));
+    else if (sqlite3_column_type(st, col) != SQLITE_NULL) snprintf(b, sizeof b, "%.17g", sqlite3_column_double(st, col));
+    fputs(b, out);
+    fputc(last ? '\n' : ',', out);
+}
+
+static cJSON *json_value(sqlite3_stmt *st, int col)
+{
+    switch (sqlite3_column_type(st, col)) {
+    case SQLITE_NULL: return cJSON_CreateNull();
+    case SQLITE_INTEGER: return cJSON_CreateNumber((double)sqlite3_column_int64(st, col));
+    case SQLITE_FLOAT: return cJSON_CreateNumber(sqlite3_column_double(st, col));
+    default: return cJSON_CreateString((const char *)sqlite3_column_text(st, col));
+    }
+}
+
+/* Every metric of every run, one row (CSV) or object (JSON) each, with its interval, count,
+ * chance and protocol: nothing rounded. */
+#define LONG_SQL                                                                                                  \
+    "SELECT r.ordinal, r.label, r.status, c.canonical, b.bpp_quantized, b.bpp_model, m.task, m.metric, m.value, "  \
+    "m.ci_low, m.ci_high, m.n, m.chance, m.protocol FROM runs r JOIN method_configs c ON c.id=r.config_id "         \
+    "LEFT JOIN bpp b ON b.run_id=r.id LEFT JOIN metrics m ON m.run_id=r.id WHERE r.experiment_id=? "             \
+    "ORDER BY r.ordinal, m.task, m.metric"
+static const char *long_names[] = {"run", "label", "status", "method", "bpp_quantized", "bpp_model", "task",
+                                   "metric", "value", "ci_low", "ci_high", "n", "chance", "protocol"};
+
+static int print_long(sqlite3 *db, long long exp, const char *exp_name, qh_results_format fmt, FILE *out)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, LONG_SQL, -1, &st, NULL) != SQLITE_OK) return -1;
+    sqlite3_bind_int64(st, 1, exp);
+    int n_names = (int)(sizeof long_names / sizeof *long_names);
+    if (fmt == QH_RESULTS_CSV) {
+        csv_field(out, "experiment", 0);
+        for (int i = 0; i < n_names; i++) csv_field(out, long_names[i], i == n_names - 1);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            csv_field(out, exp_name, 0);
+            for (int i = 0; i < n_names; i++) {
+                int last = i == n_names - 1;
+                int type = sqlite3_column_type(st, i);
+                if (type == SQLITE_TEXT) csv_field(out, (const char *)sqlite3_column_text(st, i), last);
+                else csv_number(out, st, i, last);
+            }
+        }
+        sqlite3_finalize(st);
+        return 0;
+    }
+    /* JSON: one object per line, one per (run, metric): easy to stream into jq or pandas */
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "experiment", exp_name);
+        for (int i = 0; i < n_names; i++) cJSON_AddItemToObject(o, long_names[i], json_value(st, i));
+        char *txt = cJSON_PrintUnformatted(o);
+        fprintf(out, "%s\n", txt);
+        free(txt);
+        cJSON_Delete(o);
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int qh_results_print(const char *path, const char *name, qh_results_format fmt, int all, FILE *out, qh_err *err)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL, *mt = NULL;
     int rc = -1;
+    int markdown = fmt == QH_RESULTS_MARKDOWN;
     if (!qh_file_exists(path)) return qh_fail(err, "%s: no such results database", path);
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
         db_fail(db, path, err);
@@ -75,28 +178,35 @@ int qh_results_print(const char *path, const char *name, int markdown, FILE *out
         goto out;
     }
     exp = sqlite3_column_int64(st, 0);
+    if (fmt == QH_RESULTS_CSV || fmt == QH_RESULTS_JSON) {
+        char *exp_name = qh_strdup((const char *)sqlite3_column_text(st, 1));
+        sqlite3_finalize(st);
+        st = NULL;
+        rc = print_long(db, exp, exp_name, fmt, out);
+        free(exp_name);
+        if (rc) db_fail(db, path, err);
+        goto out;
+    }
     fprintf(out, "experiment %s (id %lld, file sha256 %.12s, commit %s), started %s, finished %s\n",
             sqlite3_column_text(st, 1), exp, sqlite3_column_text(st, 4), sqlite3_column_text(st, 5), sqlite3_column_text(st, 2),
             sqlite3_column_text(st, 3) ? (const char *)sqlite3_column_text(st, 3) : "(not finished)");
     sqlite3_finalize(st);
     st = NULL;
     /* the columns: every (task, metric) present, in a stable order */
-    char cols[32][96];
-    int n_cols = qh_results_columns(db, exp, "'ppl','kl','top1','acc','acc_norm','acc_letter'", cols, 32);
+    char cols[48][96], heads[48][96];
+    int n_cols = qh_results_columns(db, exp, all ? ALL_METRICS : DEFAULT_METRICS, cols, 48);
     if (n_cols < 0) {
         db_fail(db, path, err);
         goto out;
     }
-    if (markdown) {
-        fprintf(out, "\n| run | status | bpp (quantized scope) | bpp (whole model) |");
-        for (int c = 0; c < n_cols; c++) fprintf(out, " %s |", cols[c]);
-        fprintf(out, "\n|---|---|---|---|");
-        for (int c = 0; c < n_cols; c++) fprintf(out, "---|");
-        fprintf(out, "\n");
-    } else {
-        fprintf(out, "%-22s %-7s %8s %8s", "run", "status", "bpp.q", "bpp.all");
-        for (int c = 0; c < n_cols; c++) fprintf(out, "  %-24s", cols[c]);
-        fprintf(out, "\n");
+    /* text columns as wide as their widest cell, so the table fits what it holds */
+    /* text headers without the task-kind prefix: "wikitext2-test ppl", "wikitext2-test kl" */
+    int width[48];
+    for (int c = 0; c < n_cols; c++) {
+        const char *h = cols[c];
+        if (!markdown && (strncmp(h, "ppl.", 4) == 0 || strncmp(h, "fidelity.", 9) == 0)) h = strchr(h, '.') + 1;
+        snprintf(heads[c], sizeof heads[c], "%.95s", h);
+        width[c] = (int)strlen(heads[c]);
     }
     if (sqlite3_prepare_v2(db,
                            "SELECT r.id, r.label, r.status, b.bpp_quantized, b.bpp_model FROM runs r LEFT JOIN bpp b ON b.run_id=r.id "
@@ -106,29 +216,58 @@ int qh_results_print(const char *path, const char *name, int markdown, FILE *out
         goto out;
     }
     sqlite3_bind_int64(st, 1, exp);
+    int label_width = 3, n_runs = 0, n_done = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        long long run = sqlite3_column_int64(st, 0);
+        n_runs++;
+        n_done += strcmp((const char *)sqlite3_column_text(st, 2), "done") == 0;
+        int lw = (int)strlen((const char *)sqlite3_column_text(st, 1));
+        label_width = lw > label_width ? lw : label_width;
+        for (int c = 0; c < n_cols; c++) {
+            char cell[80];
+            qh_metric_cell m;
+            if (!qh_results_cell(mt, run, cols[c], &m)) continue;
+            metric_cell(cell, sizeof cell, &m);
+            width[c] = (int)strlen(cell) > width[c] ? (int)strlen(cell) : width[c];
+        }
+    }
+    if (label_width > 32) label_width = 32; /* long labels are cut in the text table, whole in the others */
+    sqlite3_reset(st);
+    if (markdown) {
+        fprintf(out, "\n| run | status | bpp (quantized scope) | bpp (whole model) |");
+        for (int c = 0; c < n_cols; c++) fprintf(out, " %s |", cols[c]);
+        fprintf(out, "\n|---|---|---|---|");
+        for (int c = 0; c < n_cols; c++) fprintf(out, "---|");
+        fprintf(out, "\n");
+    } else {
+        /* the status column only while some run is not done */
+        fprintf(out, "%-*s%s %7s %7s", label_width, "run", n_done == n_runs ? "" : " status ", "bpp.q", "bpp.all");
+        for (int c = 0; c < n_cols; c++) fprintf(out, "  %-*s", c == n_cols - 1 ? 0 : width[c], heads[c]);
+        fprintf(out, "\n");
+    }
     while (sqlite3_step(st) == SQLITE_ROW) {
         long long run = sqlite3_column_int64(st, 0);
         char bq[32] = "-", bm[32] = "-";
-        if (sqlite3_column_type(st, 3) != SQLITE_NULL) snprintf(bq, sizeof bq, "%.4f", sqlite3_column_double(st, 3));
-        if (sqlite3_column_type(st, 4) != SQLITE_NULL) snprintf(bm, sizeof bm, "%.4f", sqlite3_column_double(st, 4));
+        if (sqlite3_column_type(st, 3) != SQLITE_NULL) qh_fmt_sig(bq, sizeof bq, sqlite3_column_double(st, 3));
+        if (sqlite3_column_type(st, 4) != SQLITE_NULL) qh_fmt_sig(bm, sizeof bm, sqlite3_column_double(st, 4));
         if (markdown) fprintf(out, "| %s | %s | %s | %s |", sqlite3_column_text(st, 1), sqlite3_column_text(st, 2), bq, bm);
-        else fprintf(out, "%-22.22s %-7s %8s %8s", sqlite3_column_text(st, 1), sqlite3_column_text(st, 2), bq, bm);
+        else {
+            fprintf(out, "%-*.*s", label_width, label_width, sqlite3_column_text(st, 1));
+            if (n_done != n_runs) fprintf(out, " %-7s", sqlite3_column_text(st, 2));
+            fprintf(out, " %7s %7s", bq, bm);
+        }
         for (int c = 0; c < n_cols; c++) {
-            char cell[64] = "-";
+            char cell[80] = "-";
             qh_metric_cell m;
-            if (qh_results_cell(mt, run, cols[c], &m)) {
-                int big = strstr(cols[c], " ppl") != NULL;
-                if (!m.has_ci) snprintf(cell, sizeof cell, big ? "%.1f" : "%.4f", m.value);
-                else if (big) snprintf(cell, sizeof cell, "%.1f [%.1f, %.1f]", m.value, m.lo, m.hi);
-                else snprintf(cell, sizeof cell, "%.3f [%.3f, %.3f]", m.value, m.lo, m.hi);
-            }
+            if (qh_results_cell(mt, run, cols[c], &m)) metric_cell(cell, sizeof cell, &m);
             if (markdown) fprintf(out, " %s |", cell);
-            else fprintf(out, "  %-24s", cell);
+            else fprintf(out, "  %-*s", c == n_cols - 1 ? 0 : width[c], cell);
         }
         fprintf(out, "\n");
     }
-    fprintf(out, "%s(intervals: 95%%; ppl and KL by bootstrap over windows, accuracies by Wilson; chance levels, item counts "
-                 "and protocols are in the metrics table)\n", markdown ? "\n" : "");
+    fprintf(out, "%s(%d of %d runs done; intervals: 95%%; ppl and KL by bootstrap over windows, accuracies by Wilson;\n %s"
+                 "chance levels, item counts and protocols: --csv or --json)\n",
+            markdown ? "\n" : "", n_done, n_runs, all ? "" : "accuracies: --all; ");
     rc = 0;
 out:
     sqlite3_finalize(st);

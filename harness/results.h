@@ -7,9 +7,16 @@
 
 #include "util.h"
 
-/* name: experiment name (latest run of it), or NULL for the latest experiment. markdown: emit
- * a Markdown table instead of aligned text. */
-int qh_results_print(const char *db_path, const char *name, int markdown, FILE *out, qh_err *err);
+typedef enum { QH_RESULTS_TEXT, QH_RESULTS_MARKDOWN, QH_RESULTS_CSV, QH_RESULTS_JSON } qh_results_format;
+
+/* name: experiment name (latest run of it), or NULL for the latest experiment.
+ * TEXT and MARKDOWN: a table of runs with bpp (both scopes) and, by default, perplexities, KL
+ * and top-1 (all: every metric), 3-4 significant digits.  CSV and JSON (one object per line):
+ * every metric of every run, one row each, unrounded, with interval, count, chance and protocol. */
+int qh_results_print(const char *db_path, const char *name, qh_results_format fmt, int all, FILE *out, qh_err *err);
+
+/* v with 3 or 4 significant digits in fixed notation (454.3, 12.86, 0.9604, 0.000123). */
+void qh_fmt_sig(char *buf, size_t len, double v);
 
 /* Shared by the results table and the Markdown report (reports/report.c). */
 

@@ -147,6 +147,27 @@ char *qh_path_join(const char *dir, const char *name)
     return p;
 }
 
+void qh_display_path(const char *stored, char *buf, size_t len)
+{
+    const char *home = qh_home();
+    size_t hl = strlen(home);
+    if (strncmp(stored, home, hl) == 0 && stored[hl] == '/') {
+        snprintf(buf, len, "%s", stored + hl + 1);
+        return;
+    }
+    const char *m = strstr(stored, "/models/");
+    if (m && !strchr(m + 8, '/')) { /* ".../models/NAME" where this project ships models/NAME */
+        char *mine = qh_path_join(home, m + 1);
+        int ours = qh_is_dir(mine);
+        free(mine);
+        if (ours) {
+            snprintf(buf, len, "%s", m + 1);
+            return;
+        }
+    }
+    snprintf(buf, len, "%s", stored);
+}
+
 const char *qh_home(void)
 {
     static char home[PATH_MAX];

@@ -34,6 +34,11 @@ int qh_read_file(const char *path, char **data, size_t *len, qh_err *err);
 int qh_write_file(const char *path, const void *data, size_t len, qh_err *err);
 int qh_file_exists(const char *path);
 int qh_is_dir(const char *path);
+/* A stored model path as a reader should see it: relative to the project when it lies under
+ * the project of the machine that stored it ("models/NAME" when NAME is one of this
+ * project's models, or under QHARNESS_HOME), else as stored.  The sha256 beside it is what
+ * identifies the model; this is for reading. */
+void qh_display_path(const char *stored, char *buf, size_t len);
 /* path_join into a fresh string */
 char *qh_path_join(const char *dir, const char *name);
 

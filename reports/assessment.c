@@ -222,6 +222,7 @@ static int model_field(actx *a, const char *exp_name, const char *field, char *b
         if (i == 9) rc = afail(a, "{{model}}: no field '%s' (path, sha256, parameters, n_layer, n_head, n_embd, n_ctx, n_vocab, dtype, "
                                   "embedding_params, embedding_share)", field);
         else if (i >= 2 && i <= 7) fmt_int(buf, n, sqlite3_column_int64(st, i));
+        else if (i == 0) qh_display_path(text_or(st, 0, "-"), buf, n);
         else snprintf(buf, n, "%s", text_or(st, i, "-"));
     }
     if (rc == 0 && sqlite3_step(st) == SQLITE_ROW) rc = afail(a, "experiment '%s' has several models; {{model}} needs one", exp_name);
@@ -400,9 +401,10 @@ static int block_provenance(actx *a)
     if (prepare(a, &st, "SELECT DISTINCT path, sha256, parameters FROM models ORDER BY id") != 0) return -1;
     fprintf(a->out, "\n");
     while (sqlite3_step(st) == SQLITE_ROW) {
-        char params[32];
+        char params[32], shown[4096];
         fmt_int(params, sizeof params, sqlite3_column_int64(st, 2));
-        fprintf(a->out, "- model `%s`: %s parameters, sha256 `%s`\n", text_or(st, 0, "-"), params, text_or(st, 1, "-"));
+        qh_display_path(text_or(st, 0, "-"), shown, sizeof shown);
+        fprintf(a->out, "- model `%s`: %s parameters, sha256 `%s`\n", shown, params, text_or(st, 1, "-"));
     }
     sqlite3_finalize(st);
     if (prepare(a, &st, "SELECT task, MIN(dataset_sha256), COUNT(DISTINCT dataset_sha256) FROM metrics WHERE dataset_sha256 IS NOT NULL "

@@ -12,12 +12,33 @@
 
 static const char *col_text(sqlite3_stmt *st, int i) { return sqlite3_column_text(st, i) ? (const char *)sqlite3_column_text(st, i) : "-"; }
 
-static void fmt_value(char *buf, size_t n, const char *metric, double v, int has_ci, double lo, double hi)
+/* value [lo, hi], each with 3-4 significant digits */
+static void fmt_value(char *buf, size_t n, double v, int has_ci, double lo, double hi)
 {
-    int big = strcmp(metric, "ppl") == 0 || strcmp(metric, "target_ppl") == 0;
-    if (!has_ci) snprintf(buf, n, big ? "%.2f" : "%.4f", v);
-    else if (big) snprintf(buf, n, "%.2f [%.2f, %.2f]", v, lo, hi);
-    else snprintf(buf, n, "%.4f [%.4f, %.4f]", v, lo, hi);
+    char a[24], b[24], c[24];
+    qh_fmt_sig(a, sizeof a, v);
+    if (!has_ci) {
+        snprintf(buf, n, "%s", a);
+        return;
+    }
+    qh_fmt_sig(b, sizeof b, lo);
+    qh_fmt_sig(c, sizeof c, hi);
+    snprintf(buf, n, "%s [%s, %s]", a, b, c);
+}
+
+/* 1 when the experiment's unquantized run has an interval on column that contains chance */
+static int baseline_at_chance(sqlite3 *db, sqlite3_stmt *mt, long long exp, const char *column, qh_metric_cell *base)
+{
+    sqlite3_stmt *st;
+    int at = 0;
+    if (sqlite3_prepare_v2(db, "SELECT r.id FROM runs r JOIN method_configs c ON c.id=r.config_id WHERE r.experiment_id=? "
+                               "AND c.family='none' ORDER BY r.ordinal LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_int64(st, 1, exp);
+    if (sqlite3_step(st) == SQLITE_ROW && qh_results_cell(mt, sqlite3_column_int64(st, 0), column, base))
+        at = base->has_chance && base->has_ci && base->lo <= base->chance && base->chance <= base->hi;
+    sqlite3_finalize(st);
+    return at;
 }
 
 int qh_report(const char *db_path, const char *experiment, const char *charts_dir, FILE *out, qh_err *err)
@@ -61,10 +82,13 @@ int qh_report(const char *db_path, const char *experiment, const char *charts_di
     PREPARE(st, "SELECT DISTINCT m.path, m.sha256, m.parameters, m.n_layer, m.n_head, m.n_embd, m.n_ctx, m.n_vocab, m.dtype "
                 "FROM models m JOIN runs r ON r.model_id=m.id WHERE r.experiment_id=?");
     sqlite3_bind_int64(st, 1, exp);
-    while (sqlite3_step(st) == SQLITE_ROW)
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        char shown[4096];
+        qh_display_path(col_text(st, 0), shown, sizeof shown);
         fprintf(out, "| model | `%s`, sha256 `%s`, %s parameters (%s layers, %s heads, n_embd %s, context %s, vocabulary %s), %s |\n",
-                col_text(st, 0), col_text(st, 1), col_text(st, 2), col_text(st, 3), col_text(st, 4), col_text(st, 5), col_text(st, 6),
+                shown, col_text(st, 1), col_text(st, 2), col_text(st, 3), col_text(st, 4), col_text(st, 5), col_text(st, 6),
                 col_text(st, 7), col_text(st, 8));
+    }
     PREPARE(st, "SELECT DISTINCT m.task, m.dataset_sha256 FROM metrics m JOIN runs r ON r.id=m.run_id WHERE r.experiment_id=? "
                 "AND m.dataset_sha256 IS NOT NULL ORDER BY 1");
     sqlite3_bind_int64(st, 1, exp);
@@ -98,12 +122,15 @@ int qh_report(const char *db_path, const char *experiment, const char *charts_di
         long long run = sqlite3_column_int64(st, 0);
         fprintf(out, "| %s%s | `", col_text(st, 1), strcmp(col_text(st, 3), "done") ? " (not done)" : "");
         qh_md_cell(out, col_text(st, 2));
-        fprintf(out, "` | %s | %s |", col_text(st, 4), col_text(st, 5));
+        char bq[32] = "-", bm[32] = "-";
+        if (sqlite3_column_type(st, 4) != SQLITE_NULL) qh_fmt_sig(bq, sizeof bq, sqlite3_column_double(st, 4));
+        if (sqlite3_column_type(st, 5) != SQLITE_NULL) qh_fmt_sig(bm, sizeof bm, sqlite3_column_double(st, 5));
+        fprintf(out, "` | %s | %s |", bq, bm);
         for (int c = 0; c < n_cols; c++) {
             char cell[96] = "-";
             qh_metric_cell m;
             if (qh_results_cell(mt, run, cols[c], &m)) {
-                fmt_value(cell, sizeof cell, strrchr(cols[c], ' ') + 1, m.value, m.has_ci, m.lo, m.hi);
+                fmt_value(cell, sizeof cell, m.value, m.has_ci, m.lo, m.hi);
                 n_items[c] = (double)m.n;
                 if (m.has_chance) chance[c] = m.chance;
             }
@@ -128,7 +155,22 @@ int qh_report(const char *db_path, const char *experiment, const char *charts_di
             goto out;
         }
         fprintf(out, "- **%s**:", cols[c]);
-        for (int k = 0; k < nf; k++) fprintf(out, "%s %s (%.4f bpp, %.4g)", k ? "," : "", labels[front[k]], pts[front[k]].bpp, pts[front[k]].value);
+        qh_metric_cell base;
+        if (baseline_at_chance(db, mt, exp, cols[c], &base)) {
+            char v[24], lo[24], hi[24];
+            qh_fmt_sig(v, sizeof v, base.value);
+            qh_fmt_sig(lo, sizeof lo, base.lo);
+            qh_fmt_sig(hi, sizeof hi, base.hi);
+            fprintf(out, " no Pareto set: the unquantized baseline (%s [%s, %s], n=%ld) cannot be told from chance "
+                         "(%.4g), so no configuration can be said to win on it.\n", v, lo, hi, base.n, base.chance);
+            continue;
+        }
+        for (int k = 0; k < nf; k++) {
+            char b[24], v[24];
+            qh_fmt_sig(b, sizeof b, pts[front[k]].bpp);
+            qh_fmt_sig(v, sizeof v, pts[front[k]].value);
+            fprintf(out, "%s %s (%s bpp, %s)", k ? "," : "", labels[front[k]], b, v);
+        }
         fprintf(out, "\n");
     }
     /* a reviewer's warnings, from the stored intervals */

@@ -26,6 +26,108 @@ static void expect_error(const char *args, int want_rc, const char *needle)
     free(out);
 }
 
+/* Every command that `qharness help` lists answers --help and -h with its usage on stdout
+ * and exit 0; --version and version print the version; a usage error still exits 2. */
+START_TEST(every_command_answers_help_and_version)
+{
+    char *list;
+    ck_assert_int_eq(tu_run_cli_stdout("help", &list), 0);
+    int commands = 0;
+    for (char *line = strtok(list, "\n"); line; line = strtok(NULL, "\n")) {
+        char name[32];
+        if (line[0] != ' ' || line[1] != ' ' || sscanf(line, "%31s", name) != 1) continue;
+        for (int form = 0; form < 3; form++) {
+            static const char *flags[] = {"--help", "-h", "default --help"};
+            char args[96], want[64], *out;
+            snprintf(args, sizeof args, "%s %s", name, flags[form]);
+            snprintf(want, sizeof want, "usage: qharness %s", name);
+            int rc = tu_run_cli_stdout(args, &out);
+            ck_assert_msg(rc == 0, "'qharness %s' exited %d: %s", args, rc, out);
+            ck_assert_msg(strncmp(out, want, strlen(want)) == 0, "'qharness %s' printed: %s", args, out);
+            free(out);
+        }
+        commands++;
+    }
+    free(list);
+    ck_assert_int_ge(commands, 13);
+    const char *version_forms[] = {"--version", "version"};
+    for (int k = 0; k < 2; k++) {
+        char *out;
+        ck_assert_int_eq(tu_run_cli_stdout(version_forms[k], &out), 0);
+        ck_assert_msg(strncmp(out, "qharness ", 9) == 0 && strchr(out, '.'), "%s", out);
+        free(out);
+    }
+    char *out;
+    ck_assert_int_eq(tu_run_cli_stdout("--help", &out), 0);
+    ck_assert_msg(strstr(out, "usage: qharness COMMAND"), "%s", out);
+    free(out);
+    ck_assert_int_eq(tu_run_cli("results --bogus", &out), 2);
+    free(out);
+    ck_assert_int_eq(tu_run_cli("", &out), 2);
+    free(out);
+}
+END_TEST
+
+/* results: a terminal-width table by default, every metric with --all, and CSV / JSON lines
+ * that carry every stored metric unrounded (checked against the database directly). */
+START_TEST(results_table_csv_and_json)
+{
+    char *db = tu_home_path("docs/assessment.sqlite"), args[4096], *out;
+    snprintf(args, sizeof args, "results --db %s --experiment default", db);
+    ck_assert_int_eq(tu_run_cli_stdout(args, &out), 0);
+    int lines = 0;
+    for (char *l = out, *e; *l; l = e + 1, lines++) {
+        e = strchr(l, '\n');
+        if (!e) break;
+        ck_assert_msg(e - l <= 140 || lines == 0, "line %d is %d wide", lines, (int)(e - l));
+    }
+    ck_assert_int_ge(lines, 13);
+    ck_assert_msg(strstr(out, "wikitext2-test ppl") && strstr(out, "wikitext2-test kl") && strstr(out, "bpp.all"), "%s", out);
+    ck_assert_msg(strstr(out, "ternary") && strstr(out, "1.647") && strstr(out, "708.0 [642.2, 785.7]"), "%s", out);
+    ck_assert_msg(!strstr(out, "mmlu"), "accuracies only with --all: %s", out);
+    free(out);
+    snprintf(args, sizeof args, "results --db %s --experiment default --all", db);
+    ck_assert_int_eq(tu_run_cli_stdout(args, &out), 0);
+    ck_assert_msg(strstr(out, "mmlu acc_letter"), "%s", out);
+    free(out);
+    sqlite3 *h;
+    ck_assert_int_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st;
+    ck_assert_int_eq(sqlite3_prepare_v2(h, "SELECT COUNT(*), SUM(value) FROM metrics m JOIN runs r ON r.id=m.run_id WHERE "
+                                           "r.experiment_id=(SELECT MAX(id) FROM experiments WHERE name='default')", -1, &st, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    long n_metrics = sqlite3_column_int(st, 0);
+    double sum = sqlite3_column_double(st, 1);
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    snprintf(args, sizeof args, "results --db %s --experiment default --json", db);
+    ck_assert_int_eq(tu_run_cli_stdout(args, &out), 0);
+    long n_json = 0;
+    double json_sum = 0;
+    for (char *l = strtok(out, "\n"); l; l = strtok(NULL, "\n"), n_json++) {
+        cJSON *o = cJSON_Parse(l);
+        ck_assert_msg(o != NULL, "not JSON: %s", l);
+        json_sum += cJSON_GetObjectItem(o, "value")->valuedouble;
+        ck_assert_ptr_nonnull(cJSON_GetObjectItem(o, "protocol"));
+        cJSON_Delete(o);
+    }
+    free(out);
+    ck_assert_int_eq(n_json, n_metrics);
+    ck_assert_double_eq_tol(json_sum, sum, 1e-9 * fabs(sum));
+    snprintf(args, sizeof args, "results --db %s --experiment default --csv", db);
+    ck_assert_int_eq(tu_run_cli_stdout(args, &out), 0);
+    ck_assert_msg(strncmp(out, "\"experiment\",\"run\",\"label\"", 26) == 0, "%s", out);
+    long records = 0; /* protocol texts hold no newline, so one record per line */
+    for (char *c = out; *c; c++) records += *c == '\n';
+    ck_assert_int_eq(records, n_metrics + 1);
+    free(out);
+    snprintf(args, sizeof args, "results --db %s --csv --json", db);
+    ck_assert_int_eq(tu_run_cli(args, &out), 2);
+    free(out);
+    free(db);
+}
+END_TEST
+
 /* A model directory that shares the default model's tokenizer and config; weights given. */
 static char *model_dir_with_weights(const void *weights, size_t len)
 {
@@ -425,6 +527,8 @@ Suite *suite_cli(void)
 {
     Suite *s = suite_create("cli");
     TCase *tc = tcase_create("end-to-end");
+    tcase_add_test(tc, every_command_answers_help_and_version);
+    tcase_add_test(tc, results_table_csv_and_json);
     tcase_add_test(tc, ppl_json_on_the_default_model);
     tcase_add_test(tc, ppl_text_output_and_info);
     tcase_add_test(tc, corrupt_checkpoints);

@@ -51,12 +51,13 @@ char *tu_tmpdir(void)
     return qh_strdup(d);
 }
 
-int tu_run_cli(const char *args, char **out)
+/* runs the binary under test with args and a shell redirection of stderr */
+static int run_cli(const char *args, const char *stderr_to, char **out)
 {
     const char *bin = getenv("QH_TEST_BINARY");
     char *def = tu_home_path("qharness");
     char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin ? bin : def, args);
+    snprintf(cmd, sizeof cmd, "%s %s 2>%s", bin ? bin : def, args, stderr_to);
     free(def);
     FILE *p = popen(cmd, "r");
     ck_assert_ptr_nonnull(p);
@@ -72,6 +73,9 @@ int tu_run_cli(const char *args, char **out)
     *out = buf;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
+
+int tu_run_cli(const char *args, char **out) { return run_cli(args, "&1", out); }
+int tu_run_cli_stdout(const char *args, char **out) { return run_cli(args, "/dev/null", out); }
 
 void tu_write_config(const char *dir, const tu_ckpt *s)
 {

@@ -137,14 +137,17 @@ START_TEST(report_numbers_are_the_database_numbers)
     ck_assert_msg(strstr(buf, "| experiment file | `x.ini`, sha256 `abc` |"), "%s", buf);
     ck_assert_msg(strstr(buf, "| runs | 4 planned, 4 done, 0 failed |"), "%s", buf);
     /* the results rows carry the stored values and intervals */
-    ck_assert_msg(strstr(buf, "| rtn4 | `rtn bits=4` | 4.24 | 10.12 | 101.25 [91.00, 111.00] | 0.5800 [0.4800, 0.6800] |"), "%s", buf);
-    ck_assert_msg(strstr(buf, "| baseline | `none` | - | 16.0 | 100.50 [90.00, 110.00] | 0.6000 [0.5000, 0.7000] |"), "%s", buf);
+    ck_assert_msg(strstr(buf, "| rtn4 | `rtn bits=4` | 4.240 | 10.12 | 101.2 [91.00, 111.0] | 0.5800 [0.4800, 0.6800] |"), "%s", buf);
+    ck_assert_msg(strstr(buf, "| baseline | `none` | - | 16.00 | 100.5 [90.00, 110.0] | 0.6000 [0.5000, 0.7000] |"), "%s", buf);
     ck_assert_msg(strstr(buf, "| *chance* | | | | | 0.5000 |"), "%s", buf);
     /* Pareto sets: for perplexity all three are on the frontier; for accuracy too (more bits, better) */
-    ck_assert_msg(strstr(buf, "- **ppl.wikitext2-test ppl**: binary (1.0560 bpp, 400.8), rtn2 (2.2400 bpp, 140.1), rtn4 (4.2400 bpp, 101.2)"), "%s", buf);
+    ck_assert_msg(strstr(buf, "- **ppl.wikitext2-test ppl**: binary (1.056 bpp, 400.8), rtn2 (2.240 bpp, 140.1), rtn4 (4.240 bpp, 101.2)"), "%s", buf);
     /* the baseline's copa interval [0.5, 0.7] contains chance 0.5: a warning */
     ck_assert_msg(strstr(buf, "- copa acc: the unquantized baseline (0.6000 [0.5000, 0.7000], n=100) cannot be told from chance (0.5000)"), "%s", buf);
     ck_assert_msg(strstr(buf, "![copa acc](charts/copa_acc.png)"), "%s", buf);
+    /* ... and no Pareto "winner" on it */
+    ck_assert_msg(strstr(buf, "- **copa acc**: no Pareto set: the unquantized baseline (0.6000 [0.5000, 0.7000], n=100) cannot "
+                              "be told from chance (0.5)"), "%s", buf);
     free(buf);
     f = open_memstream(&buf, &len);
     ck_assert_int_eq(qh_report(db, "nope", NULL, f, &err), -1);

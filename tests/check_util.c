@@ -7,6 +7,22 @@
 #include "harness/forward.h"
 #include "testutil.h"
 
+
+/* Stored model paths are shown relative to the project they came from. */
+START_TEST(display_paths_relative_to_the_project)
+{
+    char buf[4096], *home_model = qh_path_join(qh_home(), "models/gpt2-gutenberg-18m");
+    qh_display_path(home_model, buf, sizeof buf);
+    ck_assert_str_eq(buf, "models/gpt2-gutenberg-18m");
+    qh_display_path("/another/machine/checkout/models/gpt2-gutenberg-18m", buf, sizeof buf);
+    ck_assert_str_eq(buf, "models/gpt2-gutenberg-18m");
+    qh_display_path("/data/models/not-one-of-ours", buf, sizeof buf);
+    ck_assert_str_eq(buf, "/data/models/not-one-of-ours");
+    qh_display_path("/data/gpt2", buf, sizeof buf);
+    ck_assert_str_eq(buf, "/data/gpt2");
+    free(home_model);
+}
+END_TEST
 START_TEST(sha256_vectors)
 {
     char hex[65];
@@ -118,6 +134,7 @@ Suite *suite_util(void)
 {
     Suite *s = suite_create("util");
     TCase *tc = tcase_create("core");
+    tcase_add_test(tc, display_paths_relative_to_the_project);
     tcase_add_test(tc, sha256_vectors);
     tcase_add_test(tc, sha256_of_shipped_model_matches_its_card);
     tcase_add_test(tc, strmap_and_u64map);

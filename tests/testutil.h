@@ -25,6 +25,7 @@ int tu_quick(void);                             /* QH_TEST_QUICK set: skip the s
 /* Runs "qharness ARGS" (the binary under test), captures stdout+stderr into out (malloc'd),
  * returns the exit status (or -1 if it died by a signal). */
 int tu_run_cli(const char *args, char **out);
+int tu_run_cli_stdout(const char *args, char **out); /* the same, stdout only */
 
 /* Small checkpoint description. */
 typedef struct {
