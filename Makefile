@@ -84,7 +84,7 @@ check-unit: qharness $(TEST_BIN)
 # Sanitized build in its own tree; the slow golden-perplexity cases are skipped there
 # (QH_TEST_QUICK) because they exercise the same code as the fast ones, 10x slower.
 check-asan:
-	$(MAKE) BUILD_SAN=1 OPT=-O1 CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
+	$(MAKE) BUILD_SAN=1 OPT=-O1 CFLAGS="-O1 -g $(ARCH) -fsanitize=address,undefined -fno-omit-frame-pointer" \
 	  LDFLAGS="-fsanitize=address,undefined" san-run
 
 ifdef BUILD_SAN

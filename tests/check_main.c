@@ -215,6 +215,7 @@ int main(void)
     srunner_add_suite(sr, suite_tokenizer());
     srunner_add_suite(sr, suite_safetensors());
     srunner_add_suite(sr, suite_gemm());
+    srunner_add_suite(sr, suite_gguf());
     srunner_add_suite(sr, suite_model());
     srunner_add_suite(sr, suite_ppl());
     srunner_add_suite(sr, suite_methods());

@@ -46,6 +46,7 @@ Suite *suite_util(void);
 Suite *suite_tokenizer(void);
 Suite *suite_safetensors(void);
 Suite *suite_gemm(void);
+Suite *suite_gguf(void);
 Suite *suite_model(void);
 Suite *suite_ppl(void);
 Suite *suite_cli(void);

@@ -1,0 +1,93 @@
+/* gguf.h - GGUF files (llama.cpp's format), read through a memory map.
+ *
+ * A GGUF file is: magic "GGUF", version (2 or 3), tensor count and key/value count (u64),
+ * the key/value pairs (metadata), the tensor infos (name, dims, ggml type, offset), padding to
+ * general.alignment (default 32), then the tensor data.  qh_gguf_open checks what ggml's own
+ * reader checks (names shorter than 64 bytes, at most 4 dims, ne[0] a multiple of the type's
+ * block, data offsets aligned, inside the file and not overlapping, no duplicate keys or
+ * tensor names, strings and arrays inside the file, array nesting at most QH_GGUF_MAX_DEPTH)
+ * and fails with one line naming the file, the key or tensor, and the byte offset.  Nothing
+ * is copied: tensor data and strings point into the mapping, so a 7 GB file is paged in on
+ * demand, never read into memory twice. */
+#ifndef QH_GGUF_H
+#define QH_GGUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+enum {
+    QH_GGUF_U8 = 0, QH_GGUF_I8, QH_GGUF_U16, QH_GGUF_I16, QH_GGUF_U32, QH_GGUF_I32, QH_GGUF_F32, QH_GGUF_BOOL,
+    QH_GGUF_STRING, QH_GGUF_ARRAY, QH_GGUF_U64, QH_GGUF_I64, QH_GGUF_F64, QH_GGUF_N_VTYPES
+};
+
+#define QH_GGUF_MAX_NAME 64             /* tensor names are shorter (ggml's GGML_MAX_NAME) */
+#define QH_GGUF_MAX_DIMS 4
+#define QH_GGUF_MAX_DEPTH 4             /* arrays of arrays of ... */
+#define QH_GGUF_MAX_KEY 65535           /* bytes of a key */
+#define QH_GGUF_MAX_TENSORS (1u << 20)
+#define QH_GGUF_MAX_KV (1u << 20)
+
+typedef struct {
+    const char *key;          /* NUL-terminated copy */
+    uint32_t type;            /* QH_GGUF_* */
+    uint32_t elem_type;       /* arrays: the element type */
+    uint64_t n;               /* arrays: element count; 1 otherwise */
+    size_t offset;            /* byte offset of the key in the file */
+    /* scalars */
+    uint64_t u;               /* unsigned and bool values */
+    int64_t i;                /* signed values (also set for unsigned that fit) */
+    double f;                 /* every numeric value as a double */
+    /* strings (and arrays of strings, element by element through qh_gguf_array_str) */
+    const char *str;
+    uint64_t str_len;
+    /* arrays of fixed-size elements: the first element in the mapping */
+    const uint8_t *data;
+    const uint64_t *str_offsets; /* arrays of strings: offset of each element's length field */
+} qh_gguf_kv;
+
+typedef struct {
+    char name[QH_GGUF_MAX_NAME];
+    int n_dims;
+    int64_t ne[QH_GGUF_MAX_DIMS]; /* ne[0] is the fastest-varying (row length) */
+    uint32_t type;                /* ggml type id (ggml_types.h) */
+    uint64_t offset;              /* from the start of the data section */
+    uint64_t n_elements, bytes;
+    const uint8_t *data;          /* into the mapping */
+    size_t info_offset;           /* byte offset of the tensor info in the file */
+} qh_gguf_tensor;
+
+typedef struct {
+    char *path;
+    const uint8_t *map;
+    size_t size;
+    uint32_t version;
+    uint64_t n_kv, n_tensors;
+    qh_gguf_kv *kv;
+    qh_gguf_tensor *tensors;
+    uint64_t alignment, data_offset; /* data_offset: where the data section starts */
+} qh_gguf;
+
+int qh_gguf_open(const char *path, qh_gguf **out, qh_err *err);
+void qh_gguf_close(qh_gguf *g);
+
+/* 1 when the file starts with the GGUF magic (for the model-format table). */
+int qh_gguf_probe(const char *path);
+
+const qh_gguf_kv *qh_gguf_find(const qh_gguf *g, const char *key);
+const qh_gguf_tensor *qh_gguf_tensor_find(const qh_gguf *g, const char *name);
+
+/* Typed look-ups: 0 on success; -1 with err naming the file and key when the key is missing
+ * or has another type (integers of any width are accepted where they fit). */
+int qh_gguf_get_int(const qh_gguf *g, const char *key, int64_t *v, qh_err *err);
+int qh_gguf_get_float(const qh_gguf *g, const char *key, double *v, qh_err *err);
+int qh_gguf_get_str(const qh_gguf *g, const char *key, const char **s, uint64_t *len, qh_err *err);
+
+/* Element i of an array of strings / of numbers. */
+const char *qh_gguf_array_str(const qh_gguf *g, const qh_gguf_kv *kv, uint64_t i, uint64_t *len);
+double qh_gguf_array_num(const qh_gguf_kv *kv, uint64_t i);
+
+const char *qh_gguf_vtype_name(uint32_t t);
+
+#endif
