@@ -456,3 +456,91 @@ double qh_gguf_array_num(const qh_gguf_kv *kv, uint64_t i)
     }
     return 0;
 }
+
+/* ---- the bits-per-weight ledger ---------------------------------------------------------- */
+
+const char *const qh_gguf_role_names[QH_GGUF_N_ROLES] = {"block matrices", "embeddings", "output", "norms and biases",
+                                                         "other"};
+
+int qh_gguf_role(const qh_gguf_tensor *t)
+{
+    if (t->n_dims == 1) return QH_GGUF_ROLE_NORM;
+    if (strncmp(t->name, "blk.", 4) == 0) return QH_GGUF_ROLE_BLOCK;
+    if (strncmp(t->name, "token_embd.", 11) == 0 || strncmp(t->name, "position_embd.", 14) == 0)
+        return QH_GGUF_ROLE_EMBEDDING;
+    if (strcmp(t->name, "output.weight") == 0) return QH_GGUF_ROLE_OUTPUT;
+    return QH_GGUF_ROLE_OTHER;
+}
+
+/* llama.cpp's llama_ftype presets (general.file_type) and the type of their block matrices */
+static const struct {
+    int id;
+    const char *preset, *base;
+} presets[] = {
+    {0, "ALL_F32", "F32"},     {1, "MOSTLY_F16", "F16"}, {2, "Q4_0", "Q4_0"},     {3, "Q4_1", "Q4_1"},
+    {7, "Q8_0", "Q8_0"},       {8, "Q5_0", "Q5_0"},      {9, "Q5_1", "Q5_1"},     {10, "Q2_K", "Q2_K"},
+    {11, "Q3_K_S", "Q3_K"},    {12, "Q3_K_M", "Q3_K"},   {13, "Q3_K_L", "Q3_K"},  {14, "Q4_K_S", "Q4_K"},
+    {15, "Q4_K_M", "Q4_K"},    {16, "Q5_K_S", "Q5_K"},   {17, "Q5_K_M", "Q5_K"},  {18, "Q6_K", "Q6_K"},
+    {19, "IQ2_XXS", "IQ2_XXS"}, {20, "IQ2_XS", "IQ2_XS"}, {21, "Q2_K_S", "Q2_K"}, {22, "IQ3_XS", "IQ3_S"},
+    {23, "IQ3_XXS", "IQ3_XXS"}, {24, "IQ1_S", "IQ1_S"},  {25, "IQ4_NL", "IQ4_NL"}, {26, "IQ3_S", "IQ3_S"},
+    {27, "IQ3_M", "IQ3_S"},    {28, "IQ2_S", "IQ2_S"},   {29, "IQ2_M", "IQ2_S"},  {30, "IQ4_XS", "IQ4_XS"},
+    {31, "IQ1_M", "IQ1_M"},    {32, "BF16", "BF16"},     {36, "TQ1_0", "TQ1_0"},  {37, "TQ2_0", "TQ2_0"},
+};
+
+static void bpw_line(FILE *out, const char *what, uint64_t elements, uint64_t bytes)
+{
+    if (elements) fprintf(out, "  %-26s %12llu weights %12llu bytes  %7.4f bpw\n", what, (unsigned long long)elements,
+                          (unsigned long long)bytes, 8.0 * (double)bytes / (double)elements);
+}
+
+void qh_gguf_print_ledger(const qh_gguf *g, int tensors, FILE *out)
+{
+    uint64_t role_el[QH_GGUF_N_ROLES] = {0}, role_by[QH_GGUF_N_ROLES] = {0}, all_el = 0, all_by = 0;
+    uint64_t type_el[64] = {0}, type_by[64] = {0}, block_type_el[64] = {0};
+    const qh_ggml_type *embd = NULL, *output = NULL;
+    if (tensors) fprintf(out, "tensors\n");
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        const qh_gguf_tensor *t = &g->tensors[i];
+        const qh_ggml_type *ty = qh_ggml_type_by_id(t->type);
+        int r = qh_gguf_role(t), ti = (int)(ty - qh_ggml_types);
+        role_el[r] += t->n_elements;
+        role_by[r] += t->bytes;
+        type_el[ti] += t->n_elements;
+        type_by[ti] += t->bytes;
+        if (r == QH_GGUF_ROLE_BLOCK) block_type_el[ti] += t->n_elements;
+        if (strcmp(t->name, "token_embd.weight") == 0) embd = ty;
+        if (r == QH_GGUF_ROLE_OUTPUT) output = ty;
+        all_el += t->n_elements;
+        all_by += t->bytes;
+        if (tensors)
+            fprintf(out, "  %-32s %-8s %10llu weights %10llu bytes  %7.4f bpw\n", t->name, ty->name,
+                    (unsigned long long)t->n_elements, (unsigned long long)t->bytes,
+                    8.0 * (double)t->bytes / (double)t->n_elements);
+    }
+    fprintf(out, "by role\n");
+    for (int r = 0; r < QH_GGUF_N_ROLES; r++) bpw_line(out, qh_gguf_role_names[r], role_el[r], role_by[r]);
+    fprintf(out, "by type\n");
+    for (int ti = 0; qh_ggml_types[ti].name; ti++) bpw_line(out, qh_ggml_types[ti].name, type_el[ti], type_by[ti]);
+    fprintf(out, "whole file\n");
+    bpw_line(out, "tensor data", all_el, all_by);
+    bpw_line(out, "file (header included)", all_el, g->size);
+    fprintf(out, "  header                     %12llu bytes (metadata, tensor infos, alignment padding)\n",
+            (unsigned long long)g->data_offset);
+    int principal = -1;
+    for (int ti = 0; qh_ggml_types[ti].name; ti++)
+        if (block_type_el[ti] && (principal < 0 || block_type_el[ti] > block_type_el[principal])) principal = ti;
+    const qh_gguf_kv *ft = qh_gguf_find(g, "general.file_type");
+    if (!ft || principal < 0) return;
+    const char *preset = NULL, *base = NULL;
+    for (size_t k = 0; k < sizeof presets / sizeof *presets; k++)
+        if ((uint64_t)presets[k].id == ft->u) preset = presets[k].preset, base = presets[k].base;
+    fprintf(out, "preset           general.file_type %llu = %s; block matrices mostly %s\n", (unsigned long long)ft->u,
+            preset ? preset : "unknown", qh_ggml_types[principal].name);
+    if (base && strcmp(base, qh_ggml_types[principal].name) != 0)
+        fprintf(out, "warning          the preset's name says %s but most block-matrix weights are %s: count the bits from "
+                     "the bytes, not from the name\n", base, qh_ggml_types[principal].name);
+    if (base && ((embd && strcmp(embd->name, base) != 0) || (output && strcmp(output->name, base) != 0)))
+        fprintf(out, "warning          the preset %s keeps the token embedding in %s and the output in %s: its bpw "
+                     "over the whole model is not %s's\n", preset, embd ? embd->name : "-", output ? output->name : "(tied)",
+                base);
+}

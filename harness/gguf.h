@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "util.h"
 
@@ -89,5 +90,18 @@ const char *qh_gguf_array_str(const qh_gguf *g, const qh_gguf_kv *kv, uint64_t i
 double qh_gguf_array_num(const qh_gguf_kv *kv, uint64_t i);
 
 const char *qh_gguf_vtype_name(uint32_t t);
+
+/* The bits-per-weight ledger of a file, from its bytes: each tensor's role (block matrix,
+ * embedding, output, norm or bias, other), type, elements and bytes; totals by role and by
+ * type; the whole file with and without its header (metadata, tensor infos, padding). */
+enum { QH_GGUF_ROLE_BLOCK, QH_GGUF_ROLE_EMBEDDING, QH_GGUF_ROLE_OUTPUT, QH_GGUF_ROLE_NORM, QH_GGUF_ROLE_OTHER,
+       QH_GGUF_N_ROLES };
+int qh_gguf_role(const qh_gguf_tensor *t);
+extern const char *const qh_gguf_role_names[QH_GGUF_N_ROLES];
+
+/* Prints the ledger; with tensors, one line per tensor as well.  A file whose preset name
+ * (general.file_type) does not match the type holding most of its block-matrix weights, or
+ * whose embedding or output is in another type, gets a "warning" line saying so. */
+void qh_gguf_print_ledger(const qh_gguf *g, int tensors, FILE *out);
 
 #endif

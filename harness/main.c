@@ -18,6 +18,7 @@
 #include "eval_mc.h"
 #include "eval_ppl.h"
 #include "../methods/method.h"
+#include "gguf.h"
 #include "model.h"
 #include "quantize.h"
 #include "results.h"
@@ -272,8 +273,33 @@ static void progress_bar(void *ud, long done, long total)
 
 /* ---- info ------------------------------------------------------------------------------- */
 
+/* info on a GGUF file: its header and the bits-per-weight ledger from its bytes */
+static int info_gguf(const char *path, int tensors)
+{
+    qh_gguf *g;
+    qh_err err;
+    if (qh_gguf_open(path, &g, &err) != 0) return die(&err);
+    const char *arch = "?", *name = "?";
+    uint64_t len, nlen;
+    const qh_gguf_kv *a = qh_gguf_find(g, "general.architecture"), *n = qh_gguf_find(g, "general.name");
+    if (a && a->type == QH_GGUF_STRING) arch = a->str, len = a->str_len;
+    else len = 1;
+    if (n && n->type == QH_GGUF_STRING) name = n->str, nlen = n->str_len;
+    else nlen = 1;
+    printf("file             %s (%zu bytes)\n", path, g->size);
+    printf("gguf             version %u, %llu keys, %llu tensors, alignment %llu, data at byte %llu\n", g->version,
+           (unsigned long long)g->n_kv, (unsigned long long)g->n_tensors, (unsigned long long)g->alignment,
+           (unsigned long long)g->data_offset);
+    printf("model            %.*s, architecture %.*s\n", (int)nlen, name, (int)len, arch);
+    qh_gguf_print_ledger(g, tensors, stdout);
+    qh_gguf_close(g);
+    return 0;
+}
+
 static int cmd_info(int argc, char **argv)
 {
+    int tensors = argc == 3 && strcmp(argv[2], "--tensors") == 0;
+    if (argc == 2 + tensors && qh_gguf_probe(argv[1])) return info_gguf(argv[1], tensors);
     if (argc != 2) return usage_error("info", "expected one MODEL argument%s", "");
     qh_err err;
     char *dir = qh_resolve_model_dir(argv[1]);
@@ -874,7 +900,8 @@ static const struct command {
     const char *usage;
     const char *summary;
 } commands[] = {
-    {"info", cmd_info, "info MODEL", "config, parameter counts by group, dtype and sha256 of a model"},
+    {"info", cmd_info, "info MODEL | info FILE.gguf [--tensors]",
+     "config, parameter counts by group, dtype and sha256 of a model; for a GGUF file its header and bits-per-weight ledger"},
     {"ppl", cmd_ppl, "ppl MODEL|PACKED.safetensors TEXT [--ctx N] [--stride S] [--max-tokens N] [--seed S] [--boot N] [--batch B] [--json] [--method SPEC ...]",
      "perplexity with a bootstrap 95% interval; TEXT is a dataset name or a UTF-8 file"},
     {"mc", cmd_mc,

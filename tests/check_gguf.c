@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "harness/ggml_types.h"
 #include "harness/gguf.h"
@@ -116,12 +117,153 @@ START_TEST(every_type_dequantizes_like_llama_cpp)
 }
 END_TEST
 
+/* ---- bad files -------------------------------------------------------------------------- */
+
+typedef struct {
+    unsigned char *p;
+    size_t n, cap;
+} buf;
+
+static void put(buf *b, const void *x, size_t n)
+{
+    if (b->n + n > b->cap) b->p = realloc(b->p, b->cap = (b->n + n) * 2 + 64);
+    memcpy(b->p + b->n, x, n);
+    b->n += n;
+}
+static void put_u32(buf *b, uint32_t v) { put(b, &v, 4); }
+static void put_u64(buf *b, uint64_t v) { put(b, &v, 8); }
+static void put_str(buf *b, const char *s)
+{
+    put_u64(b, strlen(s));
+    put(b, s, strlen(s));
+}
+
+/* A small valid file: two keys and one F32 tensor "w" of 8 elements; the knobs break it. */
+typedef struct {
+    uint32_t magic_first, version, type;
+    const char *name, *key2;
+    uint64_t offset, ne0;
+    int truncate; /* bytes cut from the end */
+} spec;
+
+static char *write_file(const char *dir, const char *file, const spec *sp)
+{
+    buf b = {0};
+    put_u32(&b, sp->magic_first ? sp->magic_first : 0x46554747u);
+    put_u32(&b, sp->version ? sp->version : 3);
+    put_u64(&b, 1);
+    put_u64(&b, 2);
+    put_str(&b, "general.architecture");
+    put_u32(&b, QH_GGUF_STRING);
+    put_str(&b, "gpt2");
+    put_str(&b, sp->key2 ? sp->key2 : "general.name");
+    put_u32(&b, QH_GGUF_STRING);
+    put_str(&b, "t");
+    put_str(&b, sp->name ? sp->name : "w");
+    put_u32(&b, 1);
+    put_u64(&b, sp->ne0 ? sp->ne0 : 8);
+    put_u32(&b, sp->type);
+    put_u64(&b, sp->offset);
+    while (b.n % 32) put(&b, "", 1);
+    float data[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    put(&b, data, sizeof data);
+    char *path = qh_path_join(dir, file);
+    qh_err err;
+    ck_assert_int_eq(qh_write_file(path, b.p, b.n - (size_t)sp->truncate, &err), 0);
+    free(b.p);
+    return path;
+}
+
+START_TEST(bad_files_name_the_place)
+{
+    char *dir = tu_tmpdir();
+    char long_name[80];
+    memset(long_name, 'x', 64);
+    long_name[64] = 0;
+    struct {
+        spec sp;
+        const char *want;
+    } cases[] = {
+        {{0}, NULL}, /* the valid file */
+        {{.truncate = 20}, "tensor 'w' at byte"},
+        {{.truncate = 150}, "truncated at byte"},
+        {{.magic_first = 0x464c457f}, "byte 0: not a GGUF file"},
+        {{.version = 1}, "byte 4: GGUF version 1"},
+        {{.offset = 4096}, "run past the end of the file"},
+        {{.offset = 4}, "not a multiple of the alignment"},
+        {{.type = 99}, "tensor 'w' at byte"},
+        {{.type = 12}, "not a multiple of Q4_K's block of 256"},
+        {{.name = long_name}, "name of 64 bytes"},
+        {{.key2 = "general.architecture"}, "key 'general.architecture' at byte"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        char file[32];
+        snprintf(file, sizeof file, "case%zu.gguf", k);
+        char *path = write_file(dir, file, &cases[k].sp);
+        qh_gguf *g;
+        qh_err err;
+        int rc = qh_gguf_open(path, &g, &err);
+        if (!cases[k].want) {
+            ck_assert_msg(rc == 0, "%s", err.msg);
+            ck_assert(g->tensors[0].n_elements == 8 && g->tensors[0].bytes == 32);
+            float x;
+            memcpy(&x, g->tensors[0].data + 28, 4);
+            ck_assert(x == 8.0f);
+            qh_gguf_close(g);
+        } else {
+            ck_assert_msg(rc == -1, "case %zu opened", k);
+            ck_assert_msg(strstr(err.msg, path) && strstr(err.msg, cases[k].want), "case %zu: %s", k, err.msg);
+            ck_assert_msg(!strchr(err.msg, '\n'), "one line: %s", err.msg);
+        }
+        free(path);
+    }
+    /* the unknown type and the duplicate key say what they are */
+    spec unknown = {.type = 99}, dup = {.key2 = "general.architecture"};
+    char *p1 = write_file(dir, "u.gguf", &unknown), *p2 = write_file(dir, "d.gguf", &dup);
+    qh_gguf *g;
+    qh_err err;
+    ck_assert_int_eq(qh_gguf_open(p1, &g, &err), -1);
+    ck_assert_msg(strstr(err.msg, "unknown ggml type 99"), "%s", err.msg);
+    ck_assert_int_eq(qh_gguf_open(p2, &g, &err), -1);
+    ck_assert_msg(strstr(err.msg, "duplicate key"), "%s", err.msg);
+    free(p1);
+    free(p2);
+    free(dir);
+}
+END_TEST
+
+/* The ledger of llama.cpp's IQ1_S file against sizes computed here from the model's shapes and
+ * the format's block sizes: 24 block matrices of 6 x (C x 3C + C x C + C x 4C + 4C x C) weights,
+ * 50 bytes per 256 (block_iq1_s), embedding and output in F16 (2 bytes a weight). */
+START_TEST(ledger_of_the_iq1_s_file)
+{
+    char *path = tu_shared_path("golden/gguf/default-IQ1_S.gguf"), args[4200], *out;
+    snprintf(args, sizeof args, "info %s", path);
+    ck_assert_int_eq(tu_run_cli(args, &out), 0);
+    long C = 256, V = 50257, block = 6 * (C * 3 * C + C * C + C * 4 * C + 4 * C * C);
+    char want[256];
+    snprintf(want, sizeof want, "%-26s %12ld weights %12ld bytes  %7.4f bpw", "block matrices", block, block / 256 * 50, 1.5625);
+    ck_assert_msg(strstr(out, want), "%s\nwanted: %s", out, want);
+    snprintf(want, sizeof want, "%-26s %12ld weights %12ld bytes  %7.4f bpw", "output", V * C, V * C * 2, 16.0);
+    ck_assert_msg(strstr(out, want), "%s\nwanted: %s", out, want);
+    struct stat sb;
+    ck_assert_int_eq(stat(path, &sb), 0);
+    snprintf(want, sizeof want, "(%lld bytes)", (long long)sb.st_size);
+    ck_assert_msg(strstr(out, want), "%s", out);
+    ck_assert_msg(strstr(out, "general.file_type 24 = IQ1_S") && strstr(out, "token embedding in F16"), "%s", out);
+    free(out);
+    free(path);
+}
+END_TEST
+
 Suite *suite_gguf(void)
 {
     Suite *s = suite_create("gguf");
     TCase *tc = tcase_create("read");
     tcase_add_test(tc, every_metadata_type);
     tcase_add_test(tc, every_type_dequantizes_like_llama_cpp);
+    tcase_add_test(tc, bad_files_name_the_place);
+    tcase_add_test(tc, ledger_of_the_iq1_s_file);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;
