@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gguf.h"
 #include "safetensors.h"
 
 static int config_int(const char *path, const cJSON *root, const char *key, const char *alt,
@@ -178,7 +179,28 @@ static void shape_str(const qh_st_tensor *st, char *buf, size_t n)
     if (k < n) snprintf(buf + k, n - k, ")");
 }
 
+static int load_hf(const char *dir, qh_model **out, int compute_sha, qh_err *err);
+
+/* The model formats, tried in order: the first whose probe accepts the path loads it.  (The
+ * qharness packed format carries a quantization result as well and is read by quantize.c.) */
+static const struct {
+    const char *name;
+    int (*probe)(const char *path);
+    int (*load)(const char *path, qh_model **out, int compute_sha, qh_err *err);
+} model_formats[] = {
+    {"gguf", qh_gguf_probe, qh_model_load_gguf},
+    {"hf-safetensors", NULL, load_hf}, /* a directory, or the error that says what it lacks */
+};
+
 int qh_model_load(const char *dir, qh_model **out, int compute_sha, qh_err *err)
+{
+    size_t n = sizeof model_formats / sizeof *model_formats;
+    for (size_t i = 0; i < n; i++)
+        if (!model_formats[i].probe || model_formats[i].probe(dir)) return model_formats[i].load(dir, out, compute_sha, err);
+    return qh_fail(err, "%s: not a model", dir);
+}
+
+static int load_hf(const char *dir, qh_model **out, int compute_sha, qh_err *err)
 {
     qh_safetensors st;
     int have_st = 0;
@@ -297,7 +319,7 @@ fail:
 char *qh_resolve_model_dir(const char *arg)
 {
     if (strcmp(arg, "default") == 0) arg = QH_DEFAULT_MODEL;
-    if (qh_is_dir(arg) || strchr(arg, '/')) return qh_strdup(arg);
+    if (qh_is_dir(arg) || strchr(arg, '/') || qh_file_exists(arg)) return qh_strdup(arg);
     char *models = qh_path_join(qh_home(), "models");
     char *p = qh_path_join(models, arg);
     free(models);

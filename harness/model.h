@@ -51,8 +51,11 @@ typedef struct {
 /* Reads and validates config.json in dir. */
 int qh_config_load(const char *dir, qh_config *cfg, qh_err *err);
 
-/* Loads dir/config.json + dir/model.safetensors.  compute_sha: also hash the weights file. */
+/* Loads a model in any format of the table in model.c: a Hugging Face directory
+ * (config.json + model.safetensors) or a GGUF file (model_gguf.c).  compute_sha: also hash
+ * the weights file. */
 int qh_model_load(const char *dir, qh_model **out, int compute_sha, qh_err *err);
+int qh_model_load_gguf(const char *path, qh_model **out, int compute_sha, qh_err *err);
 void qh_model_free(qh_model *m);
 
 qh_tensor *qh_model_tensor(qh_model *m, const char *name);

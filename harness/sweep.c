@@ -16,6 +16,7 @@
 #include "calib.h"
 #include "store.h"
 #include "tokenizer.h"
+#include "gguf.h"
 
 /* Everything a model's runs share: the baseline, its tokenizer, the tokenized texts and the
  * loaded multiple-choice sets. */
@@ -379,7 +380,11 @@ int qh_sweep(const char *path, const qh_sweep_opts *o, qh_err *err)
         free(cfg);
         free(dir);
         if (!ok) {
-            qh_fail(err, "%s: [experiment] models: '%s' is not a model directory (no config.json)", path, x.models[mi]);
+            if (qh_gguf_probe(x.models[mi]))
+                qh_fail(err, "%s: [experiment] models: '%s' is a GGUF file; sweeps over GGUF files are not supported yet "
+                             "(a baseline's bits must come from the file's ledger, not from the fp32 copy)", path, x.models[mi]);
+            else
+                qh_fail(err, "%s: [experiment] models: '%s' is not a model directory (no config.json)", path, x.models[mi]);
             qh_experiment_free(&x);
             return -1;
         }

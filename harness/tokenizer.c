@@ -93,6 +93,44 @@ int qh_token_id(const qh_tokenizer *tok, const char *bytes)
     return qh_strmap_get(&tok->vocab, bytes, strlen(bytes), &id) ? id : -1;
 }
 
+/* Token id: str (GPT-2's byte-level alphabet, slen bytes) into the vocabulary. */
+static int add_token(qh_tokenizer *tok, const char *source, const char *str, size_t slen, int id, const int inverse[512],
+                     qh_err *err)
+{
+    size_t blen;
+    char *bytes = qh_malloc(slen + 1);
+    if (unicode_to_bytes(str, slen, inverse, bytes, &blen) != 0) {
+        free(bytes);
+        return qh_fail(err, "%s: token '%.*s' (id %d) is not in GPT-2's byte-level alphabet", source, (int)slen, str, id);
+    }
+    if (tok->token_bytes[id]) {
+        free(bytes);
+        return qh_fail(err, "%s: id %d is used twice", source, id);
+    }
+    tok->token_bytes[id] = bytes;
+    tok->token_len[id] = blen;
+    qh_strmap_put(&tok->vocab, bytes, blen, id);
+    return 0;
+}
+
+static int check_byte_tokens(qh_tokenizer *tok, const char *source, qh_err *err)
+{
+    for (int b = 0; b < 256; b++) {
+        char c = (char)b;
+        if (!qh_strmap_get(&tok->vocab, &c, 1, &tok->byte_token[b]))
+            return qh_fail(err, "%s: vocabulary lacks the single-byte token for byte 0x%02x", source, b);
+    }
+    return 0;
+}
+
+static void vocab_init(qh_tokenizer *tok, int n)
+{
+    tok->n_vocab = n;
+    tok->token_bytes = qh_calloc((size_t)n, sizeof(char *));
+    tok->token_len = qh_calloc((size_t)n, sizeof(size_t));
+    qh_strmap_init(&tok->vocab, (size_t)n);
+}
+
 static int load_vocab(qh_tokenizer *tok, const char *path, const int inverse[512], qh_err *err)
 {
     char *text = NULL;
@@ -120,42 +158,39 @@ static int load_vocab(qh_tokenizer *tok, const char *path, const int inverse[512
         qh_fail(err, "%s: vocabulary ids must be 0..%d without gaps (largest id is %d)", path, n - 1, max_id);
         goto cleanup;
     }
-    tok->n_vocab = n;
-    tok->token_bytes = qh_calloc((size_t)n, sizeof(char *));
-    tok->token_len = qh_calloc((size_t)n, sizeof(size_t));
-    qh_strmap_init(&tok->vocab, (size_t)n);
+    vocab_init(tok, n);
     cJSON_ArrayForEach(item, root)
     {
-        size_t slen = strlen(item->string), blen;
-        char *bytes = qh_malloc(slen + 1);
-        if (unicode_to_bytes(item->string, slen, inverse, bytes, &blen) != 0) {
-            free(bytes);
-            qh_fail(err, "%s: token '%s' (id %d) is not in GPT-2's byte-level alphabet", path,
-                    item->string, item->valueint);
-            goto cleanup;
-        }
-        int id = item->valueint;
-        if (tok->token_bytes[id]) {
-            free(bytes);
-            qh_fail(err, "%s: id %d is used twice", path, id);
-            goto cleanup;
-        }
-        tok->token_bytes[id] = bytes;
-        tok->token_len[id] = blen;
-        qh_strmap_put(&tok->vocab, bytes, blen, id);
+        if (add_token(tok, path, item->string, strlen(item->string), item->valueint, inverse, err) != 0) goto cleanup;
     }
-    for (int b = 0; b < 256; b++) {
-        char c = (char)b;
-        if (!qh_strmap_get(&tok->vocab, &c, 1, &tok->byte_token[b])) {
-            qh_fail(err, "%s: vocabulary lacks the single-byte token for byte 0x%02x", path, b);
-            goto cleanup;
-        }
-    }
-    rc = 0;
+    rc = check_byte_tokens(tok, path, err);
 cleanup:
     cJSON_Delete(root);
     free(text);
     return rc;
+}
+
+/* The merge "A B" (ll bytes) of the given rank; where names its place in messages
+ * ("merges.txt:12", "file.gguf: tokenizer.ggml.merges[11]").  scratch holds ll bytes. */
+static int add_merge(qh_tokenizer *tok, const char *source, int line_no, const char *line, size_t ll, int rank,
+                     const int inverse[512], char *scratch, qh_err *err)
+{
+    const char *space = memchr(line, ' ', ll);
+    if (!space || space == line || space == line + ll - 1 || memchr(space + 1, ' ', (size_t)(line + ll - space - 1)))
+        return qh_fail(err, "%s:%d: a merge line must be two tokens separated by one space", source, line_no);
+    size_t la, lb;
+    if (unicode_to_bytes(line, (size_t)(space - line), inverse, scratch, &la) != 0 ||
+        unicode_to_bytes(space + 1, (size_t)(line + ll - space - 1), inverse, scratch + la, &lb) != 0)
+        return qh_fail(err, "%s:%d: merge uses characters outside GPT-2's byte-level alphabet", source, line_no);
+    int a, b, ab;
+    if (!qh_strmap_get(&tok->vocab, scratch, la, &a) || !qh_strmap_get(&tok->vocab, scratch + la, lb, &b) ||
+        !qh_strmap_get(&tok->vocab, scratch, la + lb, &ab))
+        return qh_fail(err, "%s:%d: merge '%.*s' names tokens missing from the vocabulary", source, line_no, (int)ll,
+                       line);
+    uint64_t old;
+    if (!qh_u64map_get(&tok->merges, pair_key(a, b), &old))
+        qh_u64map_put(&tok->merges, pair_key(a, b), (uint64_t)rank << 32 | (uint32_t)ab);
+    return 0;
 }
 
 static int load_merges(qh_tokenizer *tok, const char *path, const int inverse[512], qh_err *err)
@@ -177,27 +212,7 @@ static int load_merges(qh_tokenizer *tok, const char *path, const int inverse[51
             line = end + 1;
             continue;
         }
-        char *space = memchr(line, ' ', ll);
-        if (!space || space == line || space == line + ll - 1 || memchr(space + 1, ' ', (size_t)(line + ll - space - 1))) {
-            qh_fail(err, "%s:%d: a merge line must be two tokens separated by one space", path, line_no);
-            goto cleanup;
-        }
-        size_t la, lb;
-        if (unicode_to_bytes(line, (size_t)(space - line), inverse, bytes, &la) != 0 ||
-            unicode_to_bytes(space + 1, (size_t)(line + ll - space - 1), inverse, bytes + la, &lb) != 0) {
-            qh_fail(err, "%s:%d: merge uses characters outside GPT-2's byte-level alphabet", path, line_no);
-            goto cleanup;
-        }
-        int a, b, ab;
-        if (!qh_strmap_get(&tok->vocab, bytes, la, &a) || !qh_strmap_get(&tok->vocab, bytes + la, lb, &b) ||
-            !qh_strmap_get(&tok->vocab, bytes, la + lb, &ab)) {
-            qh_fail(err, "%s:%d: merge '%.*s' names tokens missing from the vocabulary", path, line_no,
-                    (int)ll, line);
-            goto cleanup;
-        }
-        uint64_t old;
-        if (!qh_u64map_get(&tok->merges, pair_key(a, b), &old))
-            qh_u64map_put(&tok->merges, pair_key(a, b), (uint64_t)rank << 32 | (uint32_t)ab);
+        if (add_merge(tok, path, line_no, line, ll, rank, inverse, bytes, err) != 0) goto cleanup;
         rank++;
         line = end + 1;
     }
@@ -212,12 +227,12 @@ cleanup:
     return rc;
 }
 
+static void alphabet(int inverse[512]);
+
 int qh_tokenizer_load(const char *vocab_path, const char *merges_path, qh_tokenizer **out, qh_err *err)
 {
-    int table[256], inverse[512];
-    byte_unicode_table(table);
-    for (int i = 0; i < 512; i++) inverse[i] = -1;
-    for (int b = 0; b < 256; b++) inverse[table[b]] = b;
+    int inverse[512];
+    alphabet(inverse);
     qh_tokenizer *tok = qh_calloc(1, sizeof *tok);
     if (load_vocab(tok, vocab_path, inverse, err) != 0 || load_merges(tok, merges_path, inverse, err) != 0) {
         qh_tokenizer_free(tok);
@@ -228,8 +243,65 @@ int qh_tokenizer_load(const char *vocab_path, const char *merges_path, qh_tokeni
     return 0;
 }
 
+static void alphabet(int inverse[512])
+{
+    int table[256];
+    byte_unicode_table(table);
+    for (int i = 0; i < 512; i++) inverse[i] = -1;
+    for (int b = 0; b < 256; b++) inverse[table[b]] = b;
+}
+
+int qh_tokenizer_from_gguf(const qh_gguf *g, qh_tokenizer **out, qh_err *err)
+{
+    const char *model;
+    uint64_t len;
+    if (qh_gguf_get_str(g, "tokenizer.ggml.model", &model, &len, err) != 0) return -1;
+    if (len != 4 || memcmp(model, "gpt2", 4) != 0)
+        return qh_fail(err, "%s: tokenizer.ggml.model is '%.*s'; qharness reads 'gpt2' (byte-level BPE) so far", g->path,
+                       (int)len, model);
+    const qh_gguf_kv *tokens = qh_gguf_find(g, "tokenizer.ggml.tokens"), *merges = qh_gguf_find(g, "tokenizer.ggml.merges");
+    if (!tokens || tokens->type != QH_GGUF_ARRAY || tokens->elem_type != QH_GGUF_STRING || tokens->n == 0 ||
+        tokens->n > (1u << 24))
+        return qh_fail(err, "%s: tokenizer.ggml.tokens must be a non-empty array of strings", g->path);
+    if (!merges || merges->type != QH_GGUF_ARRAY || merges->elem_type != QH_GGUF_STRING || merges->n == 0)
+        return qh_fail(err, "%s: tokenizer.ggml.merges must be a non-empty array of strings", g->path);
+    int inverse[512];
+    alphabet(inverse);
+    qh_tokenizer *tok = qh_calloc(1, sizeof *tok);
+    char where[4200];
+    snprintf(where, sizeof where, "%s: tokenizer.ggml.tokens", g->path);
+    vocab_init(tok, (int)tokens->n);
+    for (uint64_t i = 0; i < tokens->n; i++) {
+        const char *t = qh_gguf_array_str(g, tokens, i, &len);
+        if (add_token(tok, where, t, len, (int)i, inverse, err) != 0) goto fail;
+    }
+    if (check_byte_tokens(tok, where, err) != 0) goto fail;
+    snprintf(where, sizeof where, "%s: tokenizer.ggml.merges", g->path);
+    qh_u64map_init(&tok->merges, (size_t)merges->n);
+    for (uint64_t i = 0; i < merges->n; i++) {
+        const char *mline = qh_gguf_array_str(g, merges, i, &len);
+        char *scratch = qh_malloc(len + 1);
+        int rc = add_merge(tok, where, (int)i, mline, len, (int)i, inverse, scratch, err);
+        free(scratch);
+        if (rc != 0) goto fail;
+    }
+    qh_strmap_init(&tok->cache, 1 << 15);
+    *out = tok;
+    return 0;
+fail:
+    qh_tokenizer_free(tok);
+    return -1;
+}
+
 int qh_tokenizer_load_dir(const char *dir, qh_tokenizer **out, qh_err *err)
 {
+    if (qh_gguf_probe(dir)) { /* a GGUF file carries its own vocabulary */
+        qh_gguf *g;
+        if (qh_gguf_open(dir, &g, err) != 0) return -1;
+        int rc = qh_tokenizer_from_gguf(g, out, err);
+        qh_gguf_close(g);
+        return rc;
+    }
     static const char *pairs[][2] = {{"vocab.json", "merges.txt"}, {"encoder.json", "vocab.bpe"}};
     for (int i = 0; i < 2; i++) {
         char *v = qh_path_join(dir, pairs[i][0]), *m = qh_path_join(dir, pairs[i][1]);

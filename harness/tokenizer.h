@@ -11,12 +11,15 @@
 
 #include <stddef.h>
 
+#include "gguf.h"
 #include "util.h"
 
 typedef struct qh_tokenizer qh_tokenizer;
 
-/* dir holds vocab.json + merges.txt, or encoder.json + vocab.bpe. */
+/* dir holds vocab.json + merges.txt, or encoder.json + vocab.bpe; or dir is a GGUF file. */
 int qh_tokenizer_load_dir(const char *dir, qh_tokenizer **out, qh_err *err);
+/* From a GGUF file's metadata (tokenizer.ggml.model = gpt2: tokens and merges). */
+int qh_tokenizer_from_gguf(const qh_gguf *g, qh_tokenizer **out, qh_err *err);
 int qh_tokenizer_load(const char *vocab_path, const char *merges_path, qh_tokenizer **out,
                       qh_err *err);
 void qh_tokenizer_free(qh_tokenizer *tok);

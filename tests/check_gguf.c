@@ -1,5 +1,6 @@
 /* check_gguf.c - the GGUF reader and the ggml type table against files llama.cpp wrote
  * (../shared/golden/gguf), and bad files made here. */
+#include <cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,9 @@
 
 #include "harness/ggml_types.h"
 #include "harness/gguf.h"
+#include "harness/model.h"
+#include "harness/tokenizer.h"
+#include "datasets/datasets.h"
 #include "testutil.h"
 
 static qh_gguf *open_golden(const char *name)
@@ -256,6 +260,88 @@ START_TEST(ledger_of_the_iq1_s_file)
 }
 END_TEST
 
+/* The vocabulary in the GGUF metadata gives the same ids as the reference encoder on all of
+ * WikiText-2 test. */
+START_TEST(tokenizer_from_gguf_metadata)
+{
+    char *path = tu_shared_path("golden/gguf/default-IQ1_S.gguf");
+    qh_tokenizer *tok;
+    qh_err err;
+    ck_assert_msg(qh_tokenizer_load_dir(path, &tok, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(qh_tokenizer_vocab_size(tok), 50257);
+    qh_text text;
+    ck_assert_msg(qh_text_load("wikitext2-test", &text, &err) == 0, "%s", err.msg);
+    int *ids;
+    size_t n;
+    ck_assert_int_eq(qh_encode(tok, text.path, text.text, text.len, &ids, &n, &err), 0);
+    char *gp = tu_shared_path("golden/wikitext2_test_raw.ids.txt"), *golden;
+    size_t glen, k = 0;
+    ck_assert_int_eq(qh_read_file(gp, &golden, &glen, &err), 0);
+    for (char *p = golden; *p; k++) {
+        long id = strtol(p, &p, 10);
+        ck_assert_msg(k < n && ids[k] == id, "id %zu differs from the reference", k);
+        while (*p == '\n') p++;
+    }
+    ck_assert_uint_eq(k, n);
+    ck_assert_uint_eq(n, 286221);
+    free(golden);
+    free(gp);
+    free(ids);
+    qh_text_free(&text);
+    qh_tokenizer_free(tok);
+    free(path);
+}
+END_TEST
+
+/* llama.cpp's files as models, under qharness's protocol (WikiText-2 test, first 16384 tokens,
+ * ctx 256): the independent reference of golden.json (gguf-py dequantization + a PyTorch fp32
+ * forward) within 0.05%. */
+START_TEST(gguf_files_as_models_match_the_reference)
+{
+    struct { const char *file; double reference; const char *dtype; } cases[] = {
+        {"default-IQ1_S.gguf", 504.5511094920724, "IQ1_S"},
+        {"default-Q4_K-pure.gguf", 467.0812423995428, "Q4_K"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        if (k == 1 && tu_quick()) {
+            fprintf(stderr, "gguf: %s skipped under QH_TEST_QUICK (same code path as %s)\n", cases[k].file, cases[0].file);
+            continue;
+        }
+        char rel[128], args[4300], *out;
+        snprintf(rel, sizeof rel, "golden/gguf/%s", cases[k].file);
+        char *path = tu_shared_path(rel);
+        snprintf(args, sizeof args, "ppl %s wikitext2-test --max-tokens 16384 --json", path);
+        ck_assert_int_eq(tu_run_cli_stdout(args, &out), 0);
+        cJSON *j = cJSON_Parse(out);
+        ck_assert_msg(j != NULL, "%s", out);
+        double ppl = cJSON_GetObjectItem(j, "ppl")->valuedouble;
+        ck_assert_int_eq(cJSON_GetObjectItem(j, "tokens_scored")->valueint, 16320);
+        ck_assert_msg(fabs(ppl / cases[k].reference - 1) < 5e-4, "%s: ppl %.4f, reference %.4f", cases[k].file, ppl,
+                      cases[k].reference);
+        fprintf(stderr, "gguf: %s ppl %.4f (reference %.4f, %+.4f%%)\n", cases[k].file, ppl, cases[k].reference,
+                100 * (ppl / cases[k].reference - 1));
+        cJSON_Delete(j);
+        free(out);
+        free(path);
+    }
+    /* the model's own description names the file's block type */
+    qh_model *m;
+    qh_err err;
+    char *path = tu_shared_path("golden/gguf/default-IQ1_S.gguf");
+    ck_assert_msg(qh_model_load(path, &m, 0, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(m->dtype, "IQ1_S");
+    ck_assert_int_eq(m->cfg.n_layer, 6);
+    ck_assert_int_eq(m->cfg.n_vocab, 50257);
+    qh_model_free(m);
+    /* a GGUF of another architecture is refused by name */
+    char *st = tu_shared_path("golden/gguf/stories260K-f32.gguf");
+    ck_assert_int_eq(qh_model_load(st, &m, 0, &err), -1);
+    ck_assert_msg(strstr(err.msg, "architecture 'llama'") && strstr(err.msg, st), "%s", err.msg);
+    free(st);
+    free(path);
+}
+END_TEST
+
 Suite *suite_gguf(void)
 {
     Suite *s = suite_create("gguf");
@@ -264,7 +350,9 @@ Suite *suite_gguf(void)
     tcase_add_test(tc, every_type_dequantizes_like_llama_cpp);
     tcase_add_test(tc, bad_files_name_the_place);
     tcase_add_test(tc, ledger_of_the_iq1_s_file);
-    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, tokenizer_from_gguf_metadata);
+    tcase_add_test(tc, gguf_files_as_models_match_the_reference);
+    tcase_set_timeout(tc, 300);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,171 @@
+/* model_gguf.c - a GGUF file (llama.cpp) as a qh_model: the GPT-2 architecture so far.
+ *
+ * llama.cpp's GPT-2 tensors map one to one onto the canonical names: token_embd -> wte,
+ * position_embd -> wpe, blk.N.attn_norm -> h.N.ln_1, attn_qkv -> attn.c_attn, attn_output ->
+ * attn.c_proj, ffn_norm -> ln_2, ffn_up -> mlp.c_fc, ffn_down -> mlp.c_proj, output_norm ->
+ * ln_f, output -> the head.  GGUF stores a linear weight with ne = [in, out] (row-major
+ * (out, in), PyTorch's Linear layout), so block matrices are transposed into the Conv1D (in,
+ * out) layout of model.h.  Every tensor is dequantized to fp32 with ggml_types.c, exactly as
+ * llama.cpp dequantizes it. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ggml_types.h"
+#include "gguf.h"
+#include "model.h"
+
+static int cfg_int(const qh_gguf *g, const char *key, int *out, qh_err *err)
+{
+    int64_t v;
+    if (qh_gguf_get_int(g, key, &v, err) != 0) return -1;
+    if (v <= 0 || v > (1 << 24)) return qh_fail(err, "%s: key '%s' is %lld", g->path, key, (long long)v);
+    *out = (int)v;
+    return 0;
+}
+
+/* the GGUF name of canonical tensor k of the table qh_model_expected_tensors builds */
+static void gguf_name(const char *canonical, char *out, size_t n)
+{
+    static const struct { const char *suffix, *gguf; } map[] = {
+        {"ln_1.weight", "attn_norm.weight"},       {"ln_1.bias", "attn_norm.bias"},
+        {"attn.c_attn.weight", "attn_qkv.weight"}, {"attn.c_attn.bias", "attn_qkv.bias"},
+        {"attn.c_proj.weight", "attn_output.weight"}, {"attn.c_proj.bias", "attn_output.bias"},
+        {"ln_2.weight", "ffn_norm.weight"},        {"ln_2.bias", "ffn_norm.bias"},
+        {"mlp.c_fc.weight", "ffn_up.weight"},      {"mlp.c_fc.bias", "ffn_up.bias"},
+        {"mlp.c_proj.weight", "ffn_down.weight"},  {"mlp.c_proj.bias", "ffn_down.bias"},
+    };
+    if (strcmp(canonical, "wte.weight") == 0) snprintf(out, n, "token_embd.weight");
+    else if (strcmp(canonical, "wpe.weight") == 0) snprintf(out, n, "position_embd.weight");
+    else if (strncmp(canonical, "ln_f.", 5) == 0) snprintf(out, n, "output_norm.%s", canonical + 5);
+    else {
+        int layer;
+        char rest[64];
+        sscanf(canonical, "h.%d.%63s", &layer, rest);
+        for (size_t i = 0; i < sizeof map / sizeof *map; i++)
+            if (strcmp(rest, map[i].suffix) == 0) snprintf(out, n, "blk.%d.%s", layer, map[i].gguf);
+    }
+}
+
+/* t (dequantized, row-major (rows_file, cols_file)) into dst, transposed when asked */
+static int load_tensor(const qh_gguf *g, const qh_gguf_tensor *t, float *dst, int transpose, qh_err *err)
+{
+    const qh_ggml_type *ty = qh_ggml_type_by_id(t->type);
+    if (!ty->dequant)
+        return qh_fail(err, "%s: tensor '%s' has type %s, which is not a weight type", g->path, t->name, ty->name);
+    if (!transpose) {
+        qh_ggml_dequantize(ty, t->data, dst, t->n_elements);
+        return 0;
+    }
+    long in = (long)t->ne[0], out = (long)t->ne[1];
+    float *tmp = qh_malloc((size_t)t->n_elements * sizeof(float));
+    qh_ggml_dequantize(ty, t->data, tmp, t->n_elements);
+#pragma omp parallel for
+    for (long i = 0; i < in; i++)
+        for (long o = 0; o < out; o++) dst[(size_t)i * out + o] = tmp[(size_t)o * in + i];
+    free(tmp);
+    return 0;
+}
+
+int qh_model_load_gguf(const char *path, qh_model **out, int compute_sha, qh_err *err)
+{
+    qh_gguf *g;
+    if (qh_gguf_open(path, &g, err) != 0) return -1;
+    qh_model *m = qh_calloc(1, sizeof *m);
+    m->dir = qh_strdup(path);
+    m->head_tied = 1;
+    snprintf(m->weights_path, sizeof m->weights_path, "%s", path);
+    const char *arch;
+    uint64_t alen;
+    if (qh_gguf_get_str(g, "general.architecture", &arch, &alen, err) != 0) goto fail;
+    if (alen != 4 || memcmp(arch, "gpt2", 4) != 0) {
+        qh_fail(err, "%s: architecture '%.*s': qharness loads GGUF files of the gpt2 architecture so far", path,
+                (int)alen, arch);
+        goto fail;
+    }
+    qh_config *c = &m->cfg;
+    double eps;
+    if (cfg_int(g, "gpt2.block_count", &c->n_layer, err) || cfg_int(g, "gpt2.context_length", &c->n_ctx, err) ||
+        cfg_int(g, "gpt2.embedding_length", &c->n_embd, err) || cfg_int(g, "gpt2.attention.head_count", &c->n_head, err) ||
+        qh_gguf_get_float(g, "gpt2.attention.layer_norm_epsilon", &eps, err))
+        goto fail;
+    c->ln_eps = (float)eps;
+    const qh_gguf_tensor *te = qh_gguf_tensor_find(g, "token_embd.weight");
+    if (!te || te->n_dims != 2 || te->ne[0] != c->n_embd) {
+        qh_fail(err, "%s: tensor 'token_embd.weight' missing or not (%d, vocabulary)", path, c->n_embd);
+        goto fail;
+    }
+    c->n_vocab = (int)te->ne[1];
+    if (c->n_embd % c->n_head) {
+        qh_fail(err, "%s: embedding_length %d is not a multiple of head_count %d", path, c->n_embd, c->n_head);
+        goto fail;
+    }
+    qh_model_expected_tensors(m);
+    int block_type = -1;
+    for (int k = 0; k < m->n_tensors; k++) {
+        qh_tensor *t = &m->tensors[k];
+        char name[96] = "";
+        gguf_name(t->name, name, sizeof name);
+        const qh_gguf_tensor *s = qh_gguf_tensor_find(g, name);
+        if (!s) {
+            qh_fail(err, "%s: tensor '%s' is missing", path, name);
+            goto fail;
+        }
+        int linear = t->ndim == 2 && strncmp(t->name, "h.", 2) == 0;
+        /* file shape: ne[0] is the row length; a linear weight is (out = cols, in = rows) */
+        int64_t want0 = linear ? t->rows : t->cols, want1 = t->ndim == 2 ? (linear ? t->cols : t->rows) : 1;
+        if (s->ne[0] != want0 || s->ne[1] != want1 || s->n_dims != t->ndim) {
+            qh_fail(err, "%s: tensor '%s' has ne [%lld, %lld], expected [%lld, %lld] for this config", path, name,
+                    (long long)s->ne[0], (long long)s->ne[1], (long long)want0, (long long)want1);
+            goto fail;
+        }
+        t->data = qh_malloc((size_t)t->rows * t->cols * sizeof(float));
+        if (load_tensor(g, s, t->data, linear, err) != 0) goto fail;
+        m->n_params += (size_t)t->rows * t->cols;
+        if (linear && block_type < 0) block_type = (int)s->type;
+    }
+    snprintf(m->dtype, sizeof m->dtype, "%s", qh_ggml_type_by_id(block_type >= 0 ? (uint32_t)block_type : 0)->name);
+    const qh_gguf_tensor *ot = qh_gguf_tensor_find(g, "output.weight");
+    if (ot) {
+        if (ot->n_dims != 2 || ot->ne[0] != c->n_embd || ot->ne[1] != c->n_vocab) {
+            qh_fail(err, "%s: tensor 'output.weight' must have ne [%d, %d]", path, c->n_embd, c->n_vocab);
+            goto fail;
+        }
+        float *head = qh_malloc((size_t)c->n_vocab * c->n_embd * sizeof(float));
+        if (load_tensor(g, ot, head, 0, err) != 0) {
+            free(head);
+            goto fail;
+        }
+        /* llama.cpp writes the tied head out as its own tensor; keep it apart only if it differs */
+        if (memcmp(head, m->tensors[0].data, (size_t)c->n_vocab * c->n_embd * sizeof(float)) == 0) free(head);
+        else {
+            m->head = head;
+            m->head_tied = 0;
+            m->n_params += (size_t)c->n_vocab * c->n_embd;
+        }
+    }
+    for (uint64_t i = 0; i < g->n_tensors; i++) { /* nothing unread: an unknown tensor means another architecture */
+        const char *n = g->tensors[i].name;
+        int known = strcmp(n, "output.weight") == 0;
+        for (int k = 0; k < m->n_tensors && !known; k++) {
+            char name[96] = "";
+            gguf_name(m->tensors[k].name, name, sizeof name);
+            known = strcmp(name, n) == 0;
+        }
+        if (!known) {
+            qh_fail(err, "%s: unexpected tensor '%s' for a GPT-2 with %d blocks", path, n, c->n_layer);
+            goto fail;
+        }
+    }
+    qh_model_wire(m);
+    qh_gguf_close(g);
+    if (compute_sha && qh_sha256_file(path, m->sha256, err) != 0) {
+        qh_model_free(m);
+        return -1;
+    }
+    *out = m;
+    return 0;
+fail:
+    qh_gguf_close(g);
+    qh_model_free(m);
+    return -1;
+}
