@@ -570,6 +570,14 @@ static pthread_once_t grids_once = PTHREAD_ONCE_INIT;
 void qh_ggml_dequantize(const qh_ggml_type *t, const uint8_t *src, float *dst, uint64_t n)
 {
     pthread_once(&grids_once, qh_iq_grids_init);
+    if (t->id == 0) { /* plain floats: no per-element call (the tied embeddings are most of a small model) */
+        memcpy(dst, src, n * sizeof(float));
+        return;
+    }
+    if (t->id == 1) {
+        qh_f16_to_f32_n((const uint16_t *)(const void *)src, dst, n);
+        return;
+    }
     long blocks = (long)(n / (uint64_t)t->block);
 #pragma omp parallel for schedule(static) if (blocks > 4096)
     for (long i = 0; i < blocks; i++) t->dequant(src + (size_t)i * t->bytes, dst + (size_t)i * t->block);
