@@ -71,6 +71,7 @@ int qh_model_load_gguf(const char *path, qh_model **out, int compute_sha, qh_err
     qh_gguf *g;
     if (qh_gguf_open(path, &g, err) != 0) return -1;
     qh_model *m = qh_calloc(1, sizeof *m);
+    char (*names)[96] = NULL;
     m->dir = qh_strdup(path);
     m->head_tied = 1;
     snprintf(m->weights_path, sizeof m->weights_path, "%s", path);
@@ -101,10 +102,11 @@ int qh_model_load_gguf(const char *path, qh_model **out, int compute_sha, qh_err
     }
     qh_model_expected_tensors(m);
     int block_type = -1;
+    names = qh_calloc((size_t)m->n_tensors, sizeof *names); /* each tensor's GGUF name, once */
     for (int k = 0; k < m->n_tensors; k++) {
         qh_tensor *t = &m->tensors[k];
-        char name[96] = "";
-        gguf_name(t->name, name, sizeof name);
+        char *name = names[k];
+        gguf_name(t->name, name, sizeof names[k]);
         const qh_gguf_tensor *s = qh_gguf_tensor_find(g, name);
         if (!s) {
             qh_fail(err, "%s: tensor '%s' is missing", path, name);
@@ -146,11 +148,7 @@ int qh_model_load_gguf(const char *path, qh_model **out, int compute_sha, qh_err
     for (uint64_t i = 0; i < g->n_tensors; i++) { /* nothing unread: an unknown tensor means another architecture */
         const char *n = g->tensors[i].name;
         int known = strcmp(n, "output.weight") == 0;
-        for (int k = 0; k < m->n_tensors && !known; k++) {
-            char name[96] = "";
-            gguf_name(m->tensors[k].name, name, sizeof name);
-            known = strcmp(name, n) == 0;
-        }
+        for (int k = 0; k < m->n_tensors && !known; k++) known = strcmp(names[k], n) == 0;
         if (!known) {
             qh_fail(err, "%s: unexpected tensor '%s' for a GPT-2 with %d blocks", path, n, c->n_layer);
             goto fail;
@@ -158,6 +156,7 @@ int qh_model_load_gguf(const char *path, qh_model **out, int compute_sha, qh_err
     }
     qh_model_wire(m);
     qh_gguf_close(g);
+    free(names);
     if (compute_sha && qh_sha256_file(path, m->sha256, err) != 0) {
         qh_model_free(m);
         return -1;
@@ -166,6 +165,7 @@ int qh_model_load_gguf(const char *path, qh_model **out, int compute_sha, qh_err
     return 0;
 fail:
     qh_gguf_close(g);
+    free(names);
     qh_model_free(m);
     return -1;
 }

@@ -66,8 +66,7 @@ void qh_fmt_sig(char *buf, size_t len, double v)
     snprintf(buf, len, "%.*f", decimals, v);
 }
 
-/* The text table's cell of one metric: value [lo, hi], 3-4 significant digits. */
-static void metric_cell(char *cell, size_t len, const qh_metric_cell *m)
+void qh_fmt_metric_cell(char *cell, size_t len, const qh_metric_cell *m)
 {
     char v[24], lo[24], hi[24];
     qh_fmt_sig(v, sizeof v, m->value);
@@ -227,7 +226,7 @@ int qh_results_print(const char *path, const char *name, qh_results_format fmt, 
             char cell[80];
             qh_metric_cell m;
             if (!qh_results_cell(mt, run, cols[c], &m)) continue;
-            metric_cell(cell, sizeof cell, &m);
+            qh_fmt_metric_cell(cell, sizeof cell, &m);
             width[c] = (int)strlen(cell) > width[c] ? (int)strlen(cell) : width[c];
         }
     }
@@ -259,7 +258,7 @@ int qh_results_print(const char *path, const char *name, qh_results_format fmt, 
         for (int c = 0; c < n_cols; c++) {
             char cell[80] = "-";
             qh_metric_cell m;
-            if (qh_results_cell(mt, run, cols[c], &m)) metric_cell(cell, sizeof cell, &m);
+            if (qh_results_cell(mt, run, cols[c], &m)) qh_fmt_metric_cell(cell, sizeof cell, &m);
             if (markdown) fprintf(out, " %s |", cell);
             else fprintf(out, "  %-*s", c == n_cols - 1 ? 0 : width[c], cell);
         }

@@ -34,6 +34,8 @@ typedef struct {
     long n;
     int has_ci, has_chance;
 } qh_metric_cell;
+/* "value [lo, hi]" (or the value alone without an interval), 3-4 significant digits each. */
+void qh_fmt_metric_cell(char *cell, size_t len, const qh_metric_cell *m);
 /* One metric of one run through a statement prepared from QH_RESULTS_CELL_SQL; 1 if stored. */
 int qh_results_cell(sqlite3_stmt *mt, long long run, const char *column, qh_metric_cell *out);
 

@@ -12,20 +12,6 @@
 
 static const char *col_text(sqlite3_stmt *st, int i) { return sqlite3_column_text(st, i) ? (const char *)sqlite3_column_text(st, i) : "-"; }
 
-/* value [lo, hi], each with 3-4 significant digits */
-static void fmt_value(char *buf, size_t n, double v, int has_ci, double lo, double hi)
-{
-    char a[24], b[24], c[24];
-    qh_fmt_sig(a, sizeof a, v);
-    if (!has_ci) {
-        snprintf(buf, n, "%s", a);
-        return;
-    }
-    qh_fmt_sig(b, sizeof b, lo);
-    qh_fmt_sig(c, sizeof c, hi);
-    snprintf(buf, n, "%s [%s, %s]", a, b, c);
-}
-
 /* 1 when the experiment's unquantized run has an interval on column that contains chance */
 static int baseline_at_chance(sqlite3 *db, sqlite3_stmt *mt, long long exp, const char *column, qh_metric_cell *base)
 {
@@ -130,7 +116,7 @@ int qh_report(const char *db_path, const char *experiment, const char *charts_di
             char cell[96] = "-";
             qh_metric_cell m;
             if (qh_results_cell(mt, run, cols[c], &m)) {
-                fmt_value(cell, sizeof cell, m.value, m.has_ci, m.lo, m.hi);
+                qh_fmt_metric_cell(cell, sizeof cell, &m);
                 n_items[c] = (double)m.n;
                 if (m.has_chance) chance[c] = m.chance;
             }
@@ -157,12 +143,10 @@ int qh_report(const char *db_path, const char *experiment, const char *charts_di
         fprintf(out, "- **%s**:", cols[c]);
         qh_metric_cell base;
         if (baseline_at_chance(db, mt, exp, cols[c], &base)) {
-            char v[24], lo[24], hi[24];
-            qh_fmt_sig(v, sizeof v, base.value);
-            qh_fmt_sig(lo, sizeof lo, base.lo);
-            qh_fmt_sig(hi, sizeof hi, base.hi);
-            fprintf(out, " no Pareto set: the unquantized baseline (%s [%s, %s], n=%ld) cannot be told from chance "
-                         "(%.4g), so no configuration can be said to win on it.\n", v, lo, hi, base.n, base.chance);
+            char cell[80];
+            qh_fmt_metric_cell(cell, sizeof cell, &base);
+            fprintf(out, " no Pareto set: the unquantized baseline (%s, n=%ld) cannot be told from chance "
+                         "(%.4g), so no configuration can be said to win on it.\n", cell, base.n, base.chance);
             continue;
         }
         for (int k = 0; k < nf; k++) {

@@ -43,6 +43,23 @@ qh_tokenizer *tu_default_tokenizer(void)
 
 int tu_quick(void) { return getenv("QH_TEST_QUICK") != NULL; }
 
+void tu_check_wikitext2_test_ids(const int *ids, size_t n)
+{
+    char *gp = tu_shared_path("golden/wikitext2_test_raw.ids.txt"), *golden;
+    size_t glen, k = 0;
+    qh_err err;
+    ck_assert_msg(qh_read_file(gp, &golden, &glen, &err) == 0, "%s", err.msg);
+    for (char *p = golden; *p; k++) {
+        long id = strtol(p, &p, 10);
+        ck_assert_msg(k < n, "fewer ids than the golden file");
+        ck_assert_msg(ids[k] == id, "id %zu is %d, golden %ld", k, ids[k], id);
+        while (*p == '\n') p++;
+    }
+    ck_assert_uint_eq(k, n);
+    free(golden);
+    free(gp);
+}
+
 char *tu_tmpdir(void)
 {
     char tmpl[] = "/tmp/qh_test_XXXXXX";

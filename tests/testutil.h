@@ -19,7 +19,9 @@ char *tu_home_path(const char *rel);
 /* The embedded default model and its tokenizer (test failure if they do not load). */
 qh_model *tu_default_model(int compute_sha);
 qh_tokenizer *tu_default_tokenizer(void);            /* malloc'd path under the repository root */
-char *tu_tmpdir(void);                          /* fresh directory, malloc'd */
+char *tu_tmpdir(void);
+/* Fails unless ids (n) are the reference encoder's ids of WikiText-2 test (golden/). */
+void tu_check_wikitext2_test_ids(const int *ids, size_t n);                          /* fresh directory, malloc'd */
 int tu_quick(void);                             /* QH_TEST_QUICK set: skip the slow cases */
 
 /* Runs "qharness ARGS" (the binary under test), captures stdout+stderr into out (malloc'd),
