@@ -42,27 +42,18 @@ void qh_bootstrap_ratio_exp(const double *a, const long *b, int n, int n_boot, u
     gsl_rng_free(rng);
 }
 
-int qh_eval_ppl(const qh_model *m, const int *ids, long n, const int *token_bytes,
-                const qh_ppl_opts *opts, qh_ppl_result *res, qh_err *err)
-{
-    memset(res, 0, sizeof *res);
-    int ctx = opts->ctx ? opts->ctx : m->cfg.n_ctx;
-    int stride = opts->stride ? opts->stride : ctx;
-    if (ctx < 2) return qh_fail(err, "--ctx %d: a window needs at least 2 tokens", ctx);
-    if (ctx > m->cfg.n_ctx)
-        return qh_fail(err, "--ctx %d: window longer than the model's context (%d)", ctx, m->cfg.n_ctx);
-    if (stride < 1 || stride > ctx)
-        return qh_fail(err, "--stride %d: must be between 1 and the window length %d", stride, ctx);
-    if (opts->max_tokens < 0) return qh_fail(err, "--max-tokens %ld: must be positive", opts->max_tokens);
-    if (opts->max_tokens > 0 && opts->max_tokens < n) n = opts->max_tokens;
-    if (n < 2) return qh_fail(err, "text has %ld token%s; perplexity needs at least 2", n, n == 1 ? "" : "s");
-    for (long i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= m->cfg.n_vocab)
-            return qh_fail(err, "token %ld has id %d, outside the model's vocabulary (%d)", i, ids[i], m->cfg.n_vocab);
+/* ---- protocols: one row each ------------------------------------------------------------ */
 
-    /* plan the windows */
-    long max_windows = n / stride + 2;
-    window *win = qh_malloc((size_t)max_windows * sizeof *win);
+typedef struct {
+    const char *name;
+    const char *summary;
+    /* fills win (n / stride + 2 slots) and returns the count, or -1 with err set */
+    int (*plan)(long n, int ctx, int stride, long chunks, window *win, qh_err *err);
+} ppl_protocol;
+
+static int plan_sliding(long n, int ctx, int stride, long chunks, window *win, qh_err *err)
+{
+    if (chunks) return qh_fail(err, "--chunks belongs to the llama-cpp protocol; the sliding one scores the whole text");
     int n_win = 0;
     long prev_end = 0;
     for (long s = 0;; s += stride) {
@@ -74,6 +65,90 @@ int qh_eval_ppl(const qh_model *m, const int *ids, long n, const int *token_byte
         prev_end = end;
         if (end == n) break;
     }
+    return n_win;
+}
+
+static int plan_llama_cpp(long n, int ctx, int stride, long chunks, window *win, qh_err *err)
+{
+    if (stride != ctx) return qh_fail(err, "--stride %d: the llama-cpp protocol's chunks do not overlap (stride = ctx %d)", stride, ctx);
+    if (ctx < 4) return qh_fail(err, "--ctx %d: the llama-cpp protocol scores the second half of a chunk; ctx must be at least 4", ctx);
+    long n_chunks = n / ctx;
+    if (chunks > 0 && chunks < n_chunks) n_chunks = chunks;
+    if (n_chunks < 1) return qh_fail(err, "%ld tokens: the llama-cpp protocol needs at least one full chunk of %d", n, ctx);
+    for (long i = 0; i < n_chunks; i++) {
+        win[i].start = i * ctx;
+        win[i].end = (i + 1) * ctx;
+        win[i].first_scored = i * ctx + ctx / 2 + 1;
+    }
+    return (int)n_chunks;
+}
+
+static const ppl_protocol protocols[] = {
+    {"sliding", "windows of ctx tokens every stride tokens; each token scored once, given the tokens before it in its window", plan_sliding},
+    {"llama-cpp", "llama-perplexity's: non-overlapping chunks of ctx tokens, the tokens at positions ctx/2+1..ctx-1 of each scored", plan_llama_cpp},
+};
+#define N_PROTOCOLS (int)(sizeof protocols / sizeof protocols[0])
+
+static const ppl_protocol *find_protocol(const char *name)
+{
+    if (!name) return &protocols[0];
+    for (int i = 0; i < N_PROTOCOLS; i++)
+        if (strcmp(protocols[i].name, name) == 0) return &protocols[i];
+    return NULL;
+}
+
+const char *qh_ppl_protocol_list(void)
+{
+    static char list[128];
+    if (!list[0])
+        for (int i = 0; i < N_PROTOCOLS; i++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", protocols[i].name);
+    return list;
+}
+
+int qh_ppl_protocol_check(const char *name, qh_err *err)
+{
+    if (find_protocol(name)) return 0;
+    return qh_fail(err, "unknown perplexity protocol '%s' (known: %s)", name, qh_ppl_protocol_list());
+}
+
+const char *qh_ppl_protocol_summary(const char *name)
+{
+    const ppl_protocol *p = find_protocol(name);
+    return p ? p->summary : "?";
+}
+
+int qh_eval_ppl(const qh_model *m, const int *ids, long n, const int *token_bytes,
+                const qh_ppl_opts *opts, qh_ppl_result *res, qh_err *err)
+{
+    memset(res, 0, sizeof *res);
+    const ppl_protocol *proto = find_protocol(opts->protocol);
+    if (!proto) return qh_ppl_protocol_check(opts->protocol, err);
+    int ctx = opts->ctx ? opts->ctx : m->cfg.n_ctx;
+    int stride = opts->stride ? opts->stride : ctx;
+    if (ctx < 2) return qh_fail(err, "--ctx %d: a window needs at least 2 tokens", ctx);
+    if (ctx > m->cfg.n_ctx)
+        return qh_fail(err, "--ctx %d: window longer than the model's context (%d)", ctx, m->cfg.n_ctx);
+    if (stride < 1 || stride > ctx)
+        return qh_fail(err, "--stride %d: must be between 1 and the window length %d", stride, ctx);
+    if (opts->max_tokens < 0) return qh_fail(err, "--max-tokens %ld: must be positive", opts->max_tokens);
+    if (opts->max_tokens > 0 && opts->max_tokens < n) n = opts->max_tokens;
+    if (n < 2) return qh_fail(err, "text has %ld token%s; perplexity needs at least 2", n, n == 1 ? "" : "s");
+    if (opts->chunks < 0) return qh_fail(err, "--chunks %ld: must be positive", opts->chunks);
+    if (opts->use_bos && (opts->bos_id < 0 || opts->bos_id >= m->cfg.n_vocab))
+        return qh_fail(err, "BOS id %d is outside the model's vocabulary (%d)", opts->bos_id, m->cfg.n_vocab);
+    for (long i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= m->cfg.n_vocab)
+            return qh_fail(err, "token %ld has id %d, outside the model's vocabulary (%d)", i, ids[i], m->cfg.n_vocab);
+
+    long max_windows = n / stride + 2;
+    window *win = qh_malloc((size_t)max_windows * sizeof *win);
+    int n_win = proto->plan(n, ctx, stride, opts->chunks, win, err);
+    if (n_win < 0) {
+        free(win);
+        return -1;
+    }
+    int bos_replaced = opts->use_bos && proto->plan == plan_llama_cpp;
 
     int batch = opts->batch > 0 ? opts->batch : (ctx >= 1024 ? 1 : 1024 / ctx);
     if (batch > n_win) batch = n_win;
@@ -93,7 +168,10 @@ int qh_eval_ppl(const qh_model *m, const int *ids, long n, const int *token_byte
         /* a batch holds consecutive windows of the same length */
         int T = (int)(win[w0].end - win[w0].start), B = 0;
         while (w0 + B < n_win && B < batch && win[w0 + B].end - win[w0 + B].start == T) B++;
-        for (int b = 0; b < B; b++) memcpy(tokens + (size_t)b * T, ids + win[w0 + b].start, (size_t)T * sizeof(int));
+        for (int b = 0; b < B; b++) {
+            memcpy(tokens + (size_t)b * T, ids + win[w0 + b].start, (size_t)T * sizeof(int));
+            if (bos_replaced) tokens[(size_t)b * T] = opts->bos_id;
+        }
         qh_forward(m, tokens, B, T, &ws);
         /* gather the hidden rows that predict scored tokens: row p-1 predicts token p */
         int R = 0;
@@ -110,6 +188,7 @@ int qh_eval_ppl(const qh_model *m, const int *ids, long n, const int *token_byte
         qh_head_nll(m, hidden, targets, R, nll, &ws);
         for (int r = 0; r < R; r++) {
             res->window_nll[owner[r]] += nll[r];
+            res->nll2_sum += (double)nll[r] * nll[r];
             res->window_tokens[owner[r]]++;
             res->bytes_scored += token_bytes ? token_bytes[targets[r]] : 0;
         }
@@ -122,13 +201,20 @@ int qh_eval_ppl(const qh_model *m, const int *ids, long n, const int *token_byte
         res->nll_sum += res->window_nll[w];
         res->tokens_scored += res->window_tokens[w];
     }
+    snprintf(res->protocol, sizeof res->protocol, "%s", proto->name);
     res->ctx = ctx;
     res->stride = stride;
+    res->first_scored_offset = proto->plan == plan_llama_cpp ? ctx / 2 + 1 : 1;
+    res->bos_id = bos_replaced ? opts->bos_id : -1;
     res->max_tokens = opts->max_tokens;
     res->tokens_total = n;
     res->windows = n_win;
     res->mean_nll = res->nll_sum / (double)res->tokens_scored;
     res->ppl = exp(res->mean_nll);
+    {
+        double N = (double)res->tokens_scored, var = res->nll2_sum / N - res->mean_nll * res->mean_nll;
+        res->ppl_pm = N > 1 && var > 0 ? res->ppl * sqrt(var / (N - 1)) : NAN;
+    }
     res->bits_per_byte = res->bytes_scored ? res->nll_sum / log(2.0) / (double)res->bytes_scored : NAN;
     res->n_boot = opts->n_boot > 0 ? opts->n_boot : 1000;
     res->seed = opts->seed;

@@ -1,11 +1,20 @@
-/* eval_ppl.h - perplexity of a token stream under a sliding-window protocol.
+/* eval_ppl.h - perplexity of a token stream, under one of two window protocols.
  *
- * Protocol (the one of ../shared/golden/perplexity.json and the Hugging Face guide): the
- * text is tokenized as one string and cut to max_tokens; windows start at 0, stride,
- * 2*stride, ...; a window covers [s, min(s+ctx, n)) and scores every token at position
- * p >= max(previous window end, s+1) given the tokens before it in the same window; the last
- * window is the first one that reaches the end.  With stride = ctx every window scores
- * ctx-1 tokens (its first token has no context); with stride < ctx only new tokens count.
+ * The text is tokenized as one string and cut to max_tokens; then a protocol (one row of
+ * the table in eval_ppl.c) cuts it into windows and says which tokens of each are scored:
+ *
+ * "sliding" (qharness's default; ../shared/golden/perplexity.json and the Hugging Face
+ *   guide): windows start at 0, stride, 2*stride, ...; a window covers [s, min(s+ctx, n))
+ *   and scores every token at position p >= max(previous window end, s+1) given the tokens
+ *   before it in the same window; the last window is the first one that reaches the end.
+ *   With stride = ctx every window scores ctx-1 tokens (its first token has no context);
+ *   with stride < ctx only new tokens count.
+ * "llama-cpp" (llama-perplexity's): non-overlapping chunks [i*ctx, (i+1)*ctx) of full length
+ *   only (a partial last chunk is dropped), at most `chunks` of them; in each, the tokens at
+ *   positions ctx/2+1 .. ctx-1 are scored, so every scored token has at least ctx/2 tokens of
+ *   context; when the vocabulary adds a BOS token, the first token of each chunk is replaced
+ *   by it (replaced, not inserted).  Its +/- is llama.cpp's: PPL * sqrt(var(NLL) / (N-1)) over
+ *   the N scored tokens taken as independent (var with divisor N).
  *
  * The 95% interval of the perplexity comes from a seeded bootstrap over windows (the
  * resampled statistic is exp(sum NLL / sum tokens)); windows of one text are not
@@ -16,9 +25,20 @@
 #include "forward.h"
 #include "model.h"
 
+/* The protocol names, for usage lines: "sliding, llama-cpp". */
+const char *qh_ppl_protocol_list(void);
+/* 0 when name is a protocol (NULL is "sliding"). */
+int qh_ppl_protocol_check(const char *name, qh_err *err);
+/* One line that says what a protocol scores, for outputs and stored metrics. */
+const char *qh_ppl_protocol_summary(const char *name);
+
 typedef struct {
+    const char *protocol;   /* NULL: "sliding" */
     int ctx;                /* 0: the model's context */
-    int stride;             /* 0: ctx */
+    int stride;             /* 0: ctx; "llama-cpp" takes ctx only */
+    long chunks;            /* "llama-cpp": at most this many chunks; 0: all */
+    int use_bos;            /* "llama-cpp": the vocabulary adds BOS; its id is bos_id */
+    int bos_id;
     long max_tokens;        /* 0: all */
     int batch;              /* windows per forward call; 0: automatic */
     unsigned long seed;     /* bootstrap seed */
@@ -28,7 +48,10 @@ typedef struct {
 } qh_ppl_opts;
 
 typedef struct {
+    char protocol[16];
     int ctx, stride;
+    int first_scored_offset; /* "llama-cpp": ctx/2 + 1, the first scored position in a chunk */
+    int bos_id;             /* -1: no BOS replaced */
     long max_tokens;
     long tokens_total;      /* tokens in the (budget-cut) stream */
     long tokens_scored;
@@ -36,6 +59,8 @@ typedef struct {
     long bytes_scored;      /* UTF-8 bytes of the scored tokens */
     int windows;
     double nll_sum, mean_nll, ppl, bits_per_byte;
+    double nll2_sum;        /* sum of squared per-token NLL */
+    double ppl_pm;          /* llama.cpp's +/-: ppl * sqrt((nll2/N - mean^2) / (N-1)) */
     double ppl_lo, ppl_hi;  /* 95% bootstrap interval */
     int n_boot;
     unsigned long seed;

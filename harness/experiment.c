@@ -1,5 +1,6 @@
 /* experiment.c - parse and expand experiment files; see experiment.h. */
 #include "experiment.h"
+#include "eval_ppl.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 
 #include "../datasets/datasets.h"
 #include "../datasets/mc.h"
+#include "gguf.h"
 #include "tokenizer.h"
 
 /* ---- a method section as read, before grid expansion ------------------------------------- */
@@ -34,6 +36,8 @@ typedef struct {
     char target[256];
     int target_line;
     int whole_model;
+    char gguf[1024];
+    int gguf_line;
 } method_section;
 
 typedef struct {
@@ -149,6 +153,15 @@ static int handle_tasks(parse_state *ps, const char *name, const char *value)
     if (strncmp(name, "ppl.", 4) == 0 || strncmp(name, "fidelity.", 9) == 0) {
         t->kind = name[0] == 'p' ? QH_TASK_PPL : QH_TASK_FIDELITY;
         snprintf(t->dataset, sizeof t->dataset, "%s", dot + 1);
+        snprintf(t->protocol, sizeof t->protocol, "sliding");
+        char *at = strchr(t->dataset, '@');
+        if (at) {
+            qh_err perr;
+            *at = 0;
+            if (t->kind != QH_TASK_PPL) return fail_at(ps, ps->line, "[tasks] %s: only ppl tasks take a @PROTOCOL", name);
+            if (qh_ppl_protocol_check(at + 1, &perr) != 0) return fail_at(ps, ps->line, "[tasks] %s: %s", name, perr.msg);
+            snprintf(t->protocol, sizeof t->protocol, "%s", at + 1);
+        }
         if (!qh_text_dataset_find(t->dataset))
             return fail_at(ps, ps->line, "[tasks] %s: unknown text dataset '%s'", name, t->dataset);
     } else {
@@ -212,6 +225,9 @@ static int handle_method(parse_state *ps, method_section *s, const char *name, c
         if (name[0] == 'o' && (!strchr(value, '=') || value[0] == '='))
             return fail_at(ps, ps->line, "[%s] override '%s' must be PATTERN=SPEC", s->name, value);
         list[(*n)++] = qh_strdup(value);
+    } else if (strcmp(name, "gguf") == 0) {
+        snprintf(s->gguf, sizeof s->gguf, "%s", value);
+        s->gguf_line = ps->line;
     } else if (strcmp(name, "candidates") == 0) {
         snprintf(s->candidates, sizeof s->candidates, "%s", value);
         s->candidates_line = ps->line;
@@ -401,9 +417,47 @@ static int expand_mixed(qh_experiment *x, parse_state *ps, method_section *s)
     return 1;
 }
 
+/* [method NAME] with gguf = FILE: one configuration, the file's weights; the key in the store
+ * is the file's ggml types and sha256, not its path */
+static int add_gguf(qh_experiment *x, parse_state *ps, method_section *s)
+{
+    if (s->method[0] || s->spec[0] || s->n_params || s->candidates[0] || s->n_include || s->n_exclude || s->n_override || s->kept[0])
+        return fail_at(ps, s->gguf_line, "[%s] gguf = FILE takes no other key (the file fixes method and scope)", s->name);
+    char path[sizeof ((qh_run_config *)0)->gguf];
+    const char *slash = s->gguf[0] == '/' ? NULL : strrchr(ps->path, '/');
+    int dir_len = slash ? (int)(slash - ps->path + 1) : 0;
+    if ((size_t)dir_len + strlen(s->gguf) >= sizeof path)
+        return fail_at(ps, s->gguf_line, "[%s] gguf: the path is longer than %zu bytes", s->name, sizeof path - 1);
+    memcpy(path, ps->path, (size_t)dir_len);
+    memcpy(path + dir_len, s->gguf, strlen(s->gguf) + 1);
+    qh_err err;
+    qh_gguf *g;
+    if (qh_gguf_open(path, &g, &err) != 0) return fail_at(ps, s->gguf_line, "[%s] gguf: %s", s->name, err.msg);
+    qh_gguf_close(g);
+    char sha[65];
+    if (qh_sha256_file(path, sha, &err) != 0) return fail_at(ps, s->gguf_line, "[%s] gguf: %s", s->name, err.msg);
+    x->configs = qh_realloc(x->configs, (size_t)(x->n_configs + 1) * sizeof *x->configs);
+    qh_run_config *c = &x->configs[x->n_configs];
+    memset(c, 0, sizeof *c);
+    c->line = s->gguf_line;
+    qh_quant_opts_init(&c->scope);
+    snprintf(c->label, sizeof c->label, "%s", s->name + 7);
+    snprintf(c->spec, sizeof c->spec, "gguf");
+    snprintf(c->family, sizeof c->family, "llama.cpp");
+    memcpy(c->gguf, path, sizeof path);
+    const char *base = strrchr(path, '/');
+    snprintf(c->canonical, sizeof c->canonical, "gguf %.900s sha256=%s", base ? base + 1 : path, sha);
+    for (int i = 0; i < x->n_configs; i++)
+        if (strcmp(x->configs[i].canonical, c->canonical) == 0)
+            return fail_at(ps, s->gguf_line, "[%s] the same file as '%s'", s->name, x->configs[i].label);
+    x->n_configs++;
+    return 1;
+}
+
 static int expand_section(qh_experiment *x, parse_state *ps, method_section *s)
 {
     const char *short_name = s->name + 7;
+    if (s->gguf[0]) return add_gguf(x, ps, s);
     if (s->candidates[0]) return expand_mixed(x, ps, s);
     if (s->target[0]) return fail_at(ps, s->target_line, "[%s] target goes with candidates (mixed precision)", s->name);
     if (s->spec[0] && (s->method[0] || s->n_params))

@@ -9,6 +9,7 @@
  *
  *   [tasks]                         ; task = budget ("all" or a number)
  *   ppl.wikitext2-test = 32768      ; perplexity: tokens
+ *   ppl.wikitext2-test@llama-cpp = 16384  ; ... under another protocol (eval_ppl.h): NAME@PROTOCOL
  *   fidelity.wikitext2-test = 8192  ; KL / top-1 agreement with the baseline: tokens
  *   mmlu = 200                      ; multiple choice: items
  *   mmlu.shots = 0                  ; task options: mmlu.shots, mmlu.subjects, mmlu.split
@@ -22,6 +23,10 @@
  *
  *   [method outliers]
  *   spec = outliers frac=0.01 + rtn bits=2 group=64   ; or one full spec (no grid)
+ *
+ *   [method llamacpp-iq1s]          ; the weights of a GGUF file (llama.cpp's quantization of
+ *   gguf = ../../shared/golden/gguf/default-IQ1_S.gguf  ; the same model): a path relative to
+ *                                   ; this file; bpp from the file's bytes (quantize.h)
  *
  *   [calibration]                   ; for methods that need it (gptq, hvq, mixed, ...)
  *   text = gutenberg-calib          ; a text dataset or file (default gutenberg-calib)
@@ -45,6 +50,7 @@ typedef struct {
     int shots;
     char subjects[512];
     char split[8];
+    char protocol[16];       /* ppl: "sliding" or "llama-cpp" */
     int line;
 } qh_task_spec;
 
@@ -52,7 +58,8 @@ typedef struct {
     char label[256];         /* section name + grid values, for people */
     char spec[512];          /* method spec, or "none" */
     char canonical[1024];    /* canonical spec + scope: the key in the store */
-    char family[64];         /* the method name (or "none") */
+    char family[64];         /* the method name (or "none"; "llama.cpp" for a GGUF file) */
+    char gguf[1024];         /* a GGUF file whose weights are the run's, resolved; else empty */
     qh_quant_opts scope;     /* spec + patterns (pointing into the experiment's strings) */
     int needs_calibration;
     int line;

@@ -379,13 +379,14 @@ static void print_ppl_json(const char *model_dir, const loaded_model *lm, const 
 {
     const qh_model *m = lm->model;
     printf("{\"model\":\"%s\",\"model_sha256\":\"%s\",\"dataset\":\"%s\",\"dataset_sha256\":\"%s\","
-           "\"ctx\":%d,\"stride\":%d,\"max_tokens\":%ld,\"tokens_total\":%ld,\"tokens_scored\":%ld,"
+           "\"protocol\":\"%s\",\"ctx\":%d,\"stride\":%d,\"bos_replaced\":%d,\"max_tokens\":%ld,\"tokens_total\":%ld,\"tokens_scored\":%ld,"
            "\"windows\":%d,\"nll_sum\":%.6f,\"mean_nll\":%.8f,\"ppl\":%.6f,\"ppl_ci95\":[%.6f,%.6f],"
            "\"ci_method\":\"bootstrap over windows\",\"n_boot\":%d,\"seed\":%lu,"
+           "\"ppl_pm_llama_cpp\":%.6f,"
            "\"bits_per_byte\":%.6f,\"bytes_scored\":%ld,\"seconds\":%.3f,\"tokens_per_s\":%.1f,\"threads\":%d",
-           model_dir, m->sha256, text->name, text->sha256, r->ctx, r->stride, r->max_tokens, r->tokens_total,
+           model_dir, m->sha256, text->name, text->sha256, r->protocol, r->ctx, r->stride, r->bos_id >= 0, r->max_tokens, r->tokens_total,
            r->tokens_scored, r->windows, r->nll_sum, r->mean_nll, r->ppl, r->ppl_lo, r->ppl_hi, r->n_boot, r->seed,
-           r->bits_per_byte, r->bytes_scored, r->seconds, r->tokens_forward / r->seconds, qh_threads());
+           r->ppl_pm, r->bits_per_byte, r->bytes_scored, r->seconds, r->tokens_forward / r->seconds, qh_threads());
     if (lm->quantized) {
         const qh_quant_result *q = &lm->quant;
         printf(",\"method\":\"%s\",\"kept_dtype\":\"%s\",\"quantized_tensors\":%d,\"params_quantized\":%zu,"
@@ -403,10 +404,20 @@ static void print_ppl_text(const char *model_dir, const loaded_model *lm, const 
     if (lm->quantized) qh_quant_print_report(stdout, m, &lm->quant, 0);
     printf("text         %s (%s, sha256 %.12s), %ld tokens%s\n", text->name, text->path, text->sha256,
            r->tokens_total, r->max_tokens ? " after --max-tokens" : "");
-    printf("protocol     windows of ctx %d, stride %d; each token scored once, given the tokens before it in its window\n",
-           r->ctx, r->stride);
-    printf("perplexity   %.3f  95%% CI [%.3f, %.3f]  (bootstrap over %d windows, %d resamples, seed %lu)\n",
-           r->ppl, r->ppl_lo, r->ppl_hi, r->windows, r->n_boot, r->seed);
+    int llama = strcmp(r->protocol, "llama-cpp") == 0;
+    if (llama)
+        printf("protocol     llama-cpp: %d non-overlapping chunks of %d tokens, positions %d..%d of each scored%s\n", r->windows,
+               r->ctx, r->first_scored_offset, r->ctx - 1, r->bos_id >= 0 ? "; first token of each chunk replaced by BOS" : "; no BOS (the vocabulary adds none)");
+    else
+        printf("protocol     sliding: windows of ctx %d, stride %d; each token scored once, given the tokens before it in its window\n",
+               r->ctx, r->stride);
+    printf("perplexity   %.4f  95%% CI [%.3f, %.3f]  (bootstrap over %d %s, %d resamples, seed %lu)\n",
+           r->ppl, r->ppl_lo, r->ppl_hi, r->windows, llama ? "chunks" : "windows", r->n_boot, r->seed);
+    printf("             %.4f +/- %.5f  (llama.cpp's formula: PPL * sqrt(var(NLL)/(N-1)), tokens taken as independent)\n",
+           r->ppl, r->ppl_pm);
+    if (llama)
+        printf("note         fp32 activations throughout; llama-perplexity quantizes activations to 8 bits in its quantized dot\n"
+               "             products (and keeps an F16 KV cache), so its number differs from this one by up to ~0.5%%\n");
     printf("mean NLL     %.5f nats/token over %ld scored tokens\n", r->mean_nll, r->tokens_scored);
     printf("bits/byte    %.5f over %ld UTF-8 bytes of the scored tokens\n", r->bits_per_byte, r->bytes_scored);
     printf("throughput   %.0f tokens/s through the model (%ld tokens, %.2f s, %d threads)\n",
@@ -419,7 +430,8 @@ static int cmd_ppl(int argc, char **argv)
         {"ctx", required_argument, 0, 'c'},   {"stride", required_argument, 0, 's'},
         {"max-tokens", required_argument, 0, 'm'}, {"json", no_argument, 0, 'j'},
         {"seed", required_argument, 0, 'S'},  {"batch", required_argument, 0, 'b'},
-        {"boot", required_argument, 0, 'B'},  SCOPE_LONGOPTS, {0, 0, 0, 0}};
+        {"boot", required_argument, 0, 'B'},  {"protocol", required_argument, 0, 'P'},
+        {"chunks", required_argument, 0, 'C'}, SCOPE_LONGOPTS, {0, 0, 0, 0}};
     qh_ppl_opts opts = {0};
     qh_quant_opts qopts;
     qh_quant_opts_init(&qopts);
@@ -436,6 +448,13 @@ static int cmd_ppl(int argc, char **argv)
         case 'S': if (parse_long(optarg, 0, 1L << 40, &v)) return usage_error("ppl", "--seed '%s' is not a non-negative integer", optarg); opts.seed = (unsigned long)v; break;
         case 'b': if (parse_long(optarg, 1, 4096, &v)) return usage_error("ppl", "--batch '%s' is not a positive integer", optarg); opts.batch = (int)v; break;
         case 'B': if (parse_long(optarg, 10, 1000000, &v)) return usage_error("ppl", "--boot '%s' must be an integer >= 10", optarg); opts.n_boot = (int)v; break;
+        case 'P': {
+            qh_err perr;
+            if (qh_ppl_protocol_check(optarg, &perr) != 0) return usage_error("ppl", "--protocol: %s", perr.msg);
+            opts.protocol = optarg;
+            break;
+        }
+        case 'C': if (parse_long(optarg, 1, 1L << 40, &v)) return usage_error("ppl", "--chunks '%s' is not a positive integer", optarg); opts.chunks = v; break;
         case 'j': json = 1; break;
         default: {
             int e = other_option(c, optarg, &qopts, "ppl", argv);
@@ -459,6 +478,8 @@ static int cmd_ppl(int argc, char **argv)
     }
     if (qh_text_load(argv[optind + 1], &text, &err) != 0) goto fail_model;
     if (qh_encode(lm.tok, text.path, text.text, text.len, &ids, &n, &err) != 0) goto fail_text;
+    opts.bos_id = qh_tokenizer_bos_added(lm.tok);
+    opts.use_bos = opts.bos_id >= 0;
     progress_state ps = {qh_now(), "windows"};
     if (isatty(2)) {
         opts.progress = progress_bar;
@@ -902,7 +923,7 @@ static const struct command {
 } commands[] = {
     {"info", cmd_info, "info MODEL | info FILE.gguf [--tensors]",
      "config, parameter counts by group, dtype and sha256 of a model; for a GGUF file its header and bits-per-weight ledger"},
-    {"ppl", cmd_ppl, "ppl MODEL|PACKED.safetensors TEXT [--ctx N] [--stride S] [--max-tokens N] [--seed S] [--boot N] [--batch B] [--json] [--method SPEC ...]",
+    {"ppl", cmd_ppl, "ppl MODEL|PACKED.safetensors|FILE.gguf TEXT [--protocol sliding|llama-cpp] [--ctx N] [--stride S] [--chunks N] [--max-tokens N] [--seed S] [--boot N] [--batch B] [--json] [--method SPEC ...]",
      "perplexity with a bootstrap 95% interval; TEXT is a dataset name or a UTF-8 file"},
     {"mc", cmd_mc,
      "mc MODEL --task NAME [--n N] [--first] [--seed S] [--shots K] [--subjects a,b] [--split test|dev] [--ctx N] [--json] [--method SPEC ...]",

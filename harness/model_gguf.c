@@ -7,12 +7,14 @@
  * (out, in), PyTorch's Linear layout), so block matrices are transposed into the Conv1D (in,
  * out) layout of model.h.  Every tensor is dequantized to fp32 with ggml_types.c, exactly as
  * llama.cpp dequantizes it. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ggml_types.h"
 #include "gguf.h"
 #include "model.h"
+#include "quantize.h"
 
 static int cfg_int(const qh_gguf *g, const char *key, int *out, qh_err *err)
 {
@@ -167,5 +169,94 @@ fail:
     qh_gguf_close(g);
     free(names);
     qh_model_free(m);
+    return -1;
+}
+
+static double rel_error(const float *a, const float *b, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        num += d * d;
+        den += (double)b[i] * b[i];
+    }
+    return den > 0 ? sqrt(num / den) : 0;
+}
+
+int qh_quant_result_from_gguf(const char *path, const qh_model *loaded, const qh_model *base, qh_quant_result *res,
+                              qh_err *err)
+{
+    memset(res, 0, sizeof *res);
+    if (loaded->cfg.n_layer != base->cfg.n_layer || loaded->cfg.n_embd != base->cfg.n_embd ||
+        loaded->cfg.n_vocab != base->cfg.n_vocab || loaded->cfg.n_head != base->cfg.n_head ||
+        loaded->n_tensors != base->n_tensors)
+        return qh_fail(err, "%s: a %d-layer, %d-wide model with %d tokens is not a quantization of %s (%d layers, %d wide, %d tokens)",
+                       path, loaded->cfg.n_layer, loaded->cfg.n_embd, loaded->cfg.n_vocab, base->dir, base->cfg.n_layer,
+                       base->cfg.n_embd, base->cfg.n_vocab);
+    qh_gguf *g;
+    if (qh_gguf_open(path, &g, err) != 0) return -1;
+    int kept_types[64] = {0};
+    res->q = qh_calloc((size_t)loaded->n_tensors, sizeof *res->q);
+    res->params_total = loaded->n_params;
+    for (int k = 0; k < loaded->n_tensors; k++) {
+        const qh_tensor *t = &loaded->tensors[k], *b = &base->tensors[k];
+        char name[96];
+        gguf_name(t->name, name, sizeof name);
+        const qh_gguf_tensor *s = qh_gguf_tensor_find(g, name);
+        size_t n = (size_t)t->rows * t->cols;
+        int linear = t->ndim == 2 && strncmp(t->name, "h.", 2) == 0;
+        if (!linear) {
+            if (s->type < 64) kept_types[s->type] = 1;
+            if (s->type == 0 /* F32 */ && memcmp(t->data, b->data, n * sizeof(float)) != 0) {
+                qh_fail(err, "%s: tensor '%s' (F32 in the file) differs from '%s' of %s (relative difference %.3g): the file is "
+                        "not a quantization of that model", path, name, b->name, base->dir, rel_error(t->data, b->data, n));
+                goto fail;
+            }
+            res->bytes_kept += s->bytes;
+            res->bytes_total += s->bytes;
+            continue;
+        }
+        qh_qtensor *q = &res->q[res->n_q++];
+        snprintf(q->name, sizeof q->name, "%s", t->name);
+        snprintf(q->spec, sizeof q->spec, "ggml %s", qh_ggml_type_by_id(s->type)->name);
+        q->rows = t->cols; /* (out, in): the file's row-major layout */
+        q->cols = t->rows;
+        q->transposed = 1;
+        q->packed.n_parts = 1;
+        qh_part *part = &q->packed.part[0];
+        snprintf(part->name, sizeof part->name, "ggml_blocks");
+        part->dtype = QH_DT_U8;
+        part->ndim = 1;
+        part->shape[0] = (int64_t)s->bytes;
+        part->bytes = s->bytes;
+        q->rel_error = rel_error(t->data, b->data, n);
+        q->sensitivity = NAN;
+        res->params_quantized += n;
+        res->bytes_quantized += s->bytes;
+        res->bytes_total += s->bytes;
+        res->bytes_by_kind[QH_PART_GGML_BLOCKS] += s->bytes;
+    }
+    const qh_gguf_tensor *ot = qh_gguf_tensor_find(g, "output.weight");
+    if (ot) { /* a copy of the tied head (or its own head): bytes of the file all the same */
+        if (ot->type < 64) kept_types[ot->type] = 1;
+        res->bytes_kept += ot->bytes;
+        res->bytes_total += ot->bytes;
+    }
+    size_t k = 0;
+    for (int ty = 0; ty < 64; ty++)
+        if (kept_types[ty])
+            k += (size_t)snprintf(res->kept_desc + k, k < sizeof res->kept_desc ? sizeof res->kept_desc - k : 0, "%s%s",
+                                  k ? "+" : "", qh_ggml_type_by_id((uint32_t)ty)->name);
+    const char *base_name = strrchr(path, '/');
+    snprintf(res->spec, sizeof res->spec, "gguf %s (%s)", loaded->dtype, base_name ? base_name + 1 : path);
+    res->kept_dtype = QH_DT_F16;
+    res->bpp_quantized = res->params_quantized ? 8.0 * res->bytes_quantized / res->params_quantized : NAN;
+    res->bpp_model = 8.0 * res->bytes_total / res->params_total;
+    snprintf(res->source_sha256, sizeof res->source_sha256, "%s", base->sha256);
+    qh_gguf_close(g);
+    return 0;
+fail:
+    qh_gguf_close(g);
+    qh_quant_result_free(res);
     return -1;
 }

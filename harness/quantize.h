@@ -62,6 +62,7 @@ typedef struct {
     double bpp_quantized, bpp_model;
     double seconds_encode, seconds_decode, seconds_calib;
     char calib_desc[640];                 /* empty without calibration */
+    char kept_desc[32];                   /* GGUF: the file's types of the kept tensors ("F16+F32"); else empty */
     char source_sha256[65];
 } qh_quant_result;
 
@@ -79,6 +80,18 @@ int qh_is_packed_file(const char *path);
 /* Loads and decodes a packed file; res gets the per-tensor specs, parts and accounting as
  * read from the file. */
 int qh_quant_load(const char *path, qh_model **out, qh_quant_result *res, qh_err *err);
+
+/* The accounting of a GGUF file as a quantization of base (harness/model_gguf.c): the block
+ * matrices (qharness's default scope) are the quantized tensors, each with its ggml type as
+ * spec and its bytes in the file as one "ggml_blocks" part; every other tensor of the file is
+ * kept, counted with its bytes in the file (a separate `output` copy of the tied head
+ * included).  bpp_quantized = bits of the block matrices / their weights; bpp_model = bits of
+ * all tensor data / the model's parameters (the header is not a tensor and is not counted).
+ * loaded is the file as a model; rel_error compares its weights to base's.  Fails, naming the
+ * tensor, when a tensor the file keeps in F32 differs from base's: then the file is not a
+ * quantization of base and comparing them would be meaningless. */
+int qh_quant_result_from_gguf(const char *path, const qh_model *loaded, const qh_model *base, qh_quant_result *res,
+                              qh_err *err);
 
 void qh_quant_print_report(FILE *f, const qh_model *m, const qh_quant_result *res, int per_tensor);
 

@@ -129,7 +129,7 @@ static int write_run(qh_store *s, const qh_experiment *x, const model_ctx *mc, l
                          "bytes_kept, bpp_quantized, bpp_model, kept_dtype) VALUES (?,?,?,?,?,?,?,?,?,?)",
                          "iiiiiiiddt", run, (long long)q->n_q, (long long)q->params_total, (long long)q->params_quantized,
                          (long long)q->bytes_total, (long long)q->bytes_quantized, (long long)q->bytes_kept, q->bpp_quantized,
-                         q->bpp_model, qh_dtype_name(q->kept_dtype)))
+                         q->bpp_model, q->kept_desc[0] ? q->kept_desc : qh_dtype_name(q->kept_dtype)))
             goto fail;
         for (int i = 0; i < q->n_q; i++)
             if (qh_store_run(s, err, NULL,
@@ -155,10 +155,17 @@ static int write_run(qh_store *s, const qh_experiment *x, const model_ctx *mc, l
         const qh_task_spec *ts = &x->tasks[t];
         if (ts->kind == QH_TASK_PPL) {
             const qh_ppl_result *p = &r->ppl[t];
-            snprintf(protocol, sizeof protocol,
-                     "%s, first %ld tokens (of %zu), ctx %d, stride %d: each token scored once given the tokens before it in its "
-                     "window; 95%% CI: bootstrap over %d windows (%d resamples, seed %lu)",
-                     ts->dataset, p->tokens_total, mc->n_ids[t], p->ctx, p->stride, p->windows, p->n_boot, p->seed);
+            if (strcmp(p->protocol, "llama-cpp") == 0)
+                snprintf(protocol, sizeof protocol,
+                         "%s, first %ld tokens (of %zu), llama-cpp protocol: %d non-overlapping chunks of %d tokens, positions %d..%d "
+                         "of each scored%s; 95%% CI: bootstrap over chunks (%d resamples, seed %lu); llama.cpp's +/- %.6g",
+                         ts->dataset, p->tokens_total, mc->n_ids[t], p->windows, p->ctx, p->first_scored_offset, p->ctx - 1,
+                         p->bos_id >= 0 ? ", first token of each replaced by BOS" : "", p->n_boot, p->seed, p->ppl_pm);
+            else
+                snprintf(protocol, sizeof protocol,
+                         "%s, first %ld tokens (of %zu), ctx %d, stride %d: each token scored once given the tokens before it in its "
+                         "window; 95%% CI: bootstrap over %d windows (%d resamples, seed %lu)",
+                         ts->dataset, p->tokens_total, mc->n_ids[t], p->ctx, p->stride, p->windows, p->n_boot, p->seed);
             if (put_metric(s, err, run, ts->name, "ppl", p->ppl, p->ppl_lo, p->ppl_hi, p->tokens_scored, NAN, protocol, mc->text_sha[t]) ||
                 put_metric(s, err, run, ts->name, "mean_nll", p->mean_nll, log(p->ppl_lo), log(p->ppl_hi), p->tokens_scored, NAN, protocol, mc->text_sha[t]) ||
                 put_metric(s, err, run, ts->name, "bits_per_byte", p->bits_per_byte, NAN, NAN, p->bytes_scored, NAN, protocol, mc->text_sha[t]))
@@ -238,7 +245,9 @@ static int evaluate(const qh_experiment *x, model_ctx *mc, const qh_model *m, ru
         const qh_task_spec *ts = &x->tasks[t];
         int rc;
         if (ts->kind == QH_TASK_PPL) {
-            qh_ppl_opts o = {.ctx = x->ctx, .max_tokens = ts->budget, .seed = x->seed};
+            int bos = qh_tokenizer_bos_added(mc->tok);
+            qh_ppl_opts o = {.protocol = ts->protocol, .ctx = x->ctx, .max_tokens = ts->budget, .seed = x->seed,
+                             .use_bos = bos >= 0, .bos_id = bos};
             rc = qh_eval_ppl(m, mc->ids[t], (long)mc->n_ids[t], mc->token_bytes, &o, &r->ppl[t], err);
         } else if (ts->kind == QH_TASK_FIDELITY) {
             rc = qh_eval_fidelity(mc->base, m, mc->ids[t], (long)mc->n_ids[t], x->ctx, ts->budget, x->seed, &r->fid[t], err);
@@ -263,14 +272,25 @@ static int run_one(qh_store *s, const qh_experiment *x, model_ctx *mc, const qh_
     qh_utc_now(now);
     if (qh_store_run(s, err, NULL, "UPDATE runs SET status='running', started_at=?, error=NULL WHERE id=?", "ti", now, run)) return -1;
     double t0 = qh_now();
-    qh_model *m = qh_model_clone(mc->base);
+    qh_model *m = NULL;
     qh_quant_result q = {0};
     run_results r;
     memset(&r, 0, sizeof r);
-    int quantized = strcmp(cfg->spec, "none") != 0;
-    qh_quant_opts scope = cfg->scope;
-    if (cfg->needs_calibration) scope.calib = &mc->calib;
-    int ok = (!quantized || qh_quantize_model(m, &scope, &q, run_err) == 0) && evaluate(x, mc, m, &r, run_err) == 0;
+    int quantized = strcmp(cfg->spec, "none") != 0, ok;
+    if (cfg->gguf[0]) { /* the file's weights, accounted from its bytes */
+        ok = qh_model_load(cfg->gguf, &m, 0, run_err) == 0 && qh_quant_result_from_gguf(cfg->gguf, m, mc->base, &q, run_err) == 0;
+        if (ok) q.seconds_decode = qh_now() - t0;
+    } else if (!quantized && qh_gguf_probe(mc->base->dir)) { /* a GGUF model's baseline: its bits from the file, not 32 */
+        m = qh_model_clone(mc->base);
+        ok = qh_quant_result_from_gguf(mc->base->dir, m, mc->base, &q, run_err) == 0;
+        quantized = 1;
+    } else {
+        qh_quant_opts scope = cfg->scope;
+        if (cfg->needs_calibration) scope.calib = &mc->calib;
+        m = qh_model_clone(mc->base);
+        ok = !quantized || qh_quantize_model(m, &scope, &q, run_err) == 0;
+    }
+    ok = ok && evaluate(x, mc, m, &r, run_err) == 0;
     *seconds = qh_now() - t0;
     int rc;
     if (ok) {
@@ -376,15 +396,12 @@ int qh_sweep(const char *path, const qh_sweep_opts *o, qh_err *err)
     }
     for (int mi = 0; mi < x.n_models; mi++) { /* before anything is written */
         char *dir = qh_resolve_model_dir(x.models[mi]), *cfg = qh_path_join(dir, "config.json");
-        int ok = qh_file_exists(cfg);
+        int ok = qh_file_exists(cfg) || qh_gguf_probe(dir);
         free(cfg);
         free(dir);
         if (!ok) {
-            if (qh_gguf_probe(x.models[mi]))
-                qh_fail(err, "%s: [experiment] models: '%s' is a GGUF file; sweeps over GGUF files are not supported yet "
-                             "(a baseline's bits must come from the file's ledger, not from the fp32 copy)", path, x.models[mi]);
-            else
-                qh_fail(err, "%s: [experiment] models: '%s' is not a model directory (no config.json)", path, x.models[mi]);
+            qh_fail(err, "%s: [experiment] models: '%s' is neither a model directory (no config.json) nor a GGUF file", path,
+                    x.models[mi]);
             qh_experiment_free(&x);
             return -1;
         }

@@ -22,6 +22,7 @@ struct qh_tokenizer {
     qh_strmap cache;          /* piece bytes -> index into cache_ids */
     int *cache_ids;           /* [count, ids...] records */
     size_t cache_used, cache_cap;
+    int bos_added;            /* the id a model of this vocabulary expects first, or -1 (GPT-2) */
 };
 
 /* GPT-2's bytes_to_unicode: printable bytes map to themselves, the others to 256+k. */
@@ -62,6 +63,11 @@ void qh_tokenizer_free(qh_tokenizer *tok)
     qh_strmap_free(&tok->cache);
     free(tok->cache_ids);
     free(tok);
+}
+
+int qh_tokenizer_bos_added(const qh_tokenizer *tok)
+{
+    return tok->bos_added;
 }
 
 int qh_tokenizer_vocab_size(const qh_tokenizer *tok) { return tok->n_vocab; }
@@ -126,6 +132,7 @@ static int check_byte_tokens(qh_tokenizer *tok, const char *source, qh_err *err)
 static void vocab_init(qh_tokenizer *tok, int n)
 {
     tok->n_vocab = n;
+    tok->bos_added = -1;
     tok->token_bytes = qh_calloc((size_t)n, sizeof(char *));
     tok->token_len = qh_calloc((size_t)n, sizeof(size_t));
     qh_strmap_init(&tok->vocab, (size_t)n);
@@ -286,6 +293,12 @@ int qh_tokenizer_from_gguf(const qh_gguf *g, qh_tokenizer **out, qh_err *err)
         if (rc != 0) goto fail;
     }
     qh_strmap_init(&tok->cache, 1 << 15);
+    /* llama.cpp's rule: tokenizer.ggml.add_bos_token, default false for a gpt2 vocabulary */
+    const qh_gguf_kv *add_bos = qh_gguf_find(g, "tokenizer.ggml.add_bos_token");
+    int64_t bos_id;
+    if (add_bos && add_bos->type == QH_GGUF_BOOL && add_bos->u &&
+        qh_gguf_get_int(g, "tokenizer.ggml.bos_token_id", &bos_id, err) == 0 && bos_id >= 0 && bos_id < tok->n_vocab)
+        tok->bos_added = (int)bos_id;
     *out = tok;
     return 0;
 fail:

@@ -25,6 +25,9 @@ int qh_tokenizer_load(const char *vocab_path, const char *merges_path, qh_tokeni
 void qh_tokenizer_free(qh_tokenizer *tok);
 
 int qh_tokenizer_vocab_size(const qh_tokenizer *tok);
+/* The BOS id the vocabulary puts before a text (GGUF tokenizer.ggml.add_bos_token), or -1:
+ * GPT-2 adds none. */
+int qh_tokenizer_bos_added(const qh_tokenizer *tok);
 
 /* Encodes len bytes of UTF-8 text.  *ids is malloc'd.  Invalid UTF-8 is an error naming the
  * byte offset and line (source names the text in the message). */

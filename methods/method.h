@@ -48,7 +48,9 @@ typedef struct {
 /* What a packed part holds; derived from the last component of its name. */
 typedef enum {
     QH_PART_CODES, QH_PART_SCALES, QH_PART_ZEROS, QH_PART_CODEBOOK, QH_PART_INDICES,
-    QH_PART_OUTLIERS, QH_PART_FACTORS, QH_PART_VALUES, QH_PART_KINDS
+    QH_PART_OUTLIERS, QH_PART_FACTORS, QH_PART_VALUES,
+    QH_PART_GGML_BLOCKS, /* a ggml type's blocks, codes and scales interleaved (a GGUF file's tensor) */
+    QH_PART_KINDS
 } qh_part_kind;
 
 typedef struct {

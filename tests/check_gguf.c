@@ -2,6 +2,7 @@
  * (../shared/golden/gguf), and bad files made here. */
 #include <cJSON.h>
 #include <math.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -11,6 +12,7 @@
 #include "harness/model.h"
 #include "harness/tokenizer.h"
 #include "datasets/datasets.h"
+#include "harness/quantize.h"
 #include "testutil.h"
 
 static qh_gguf *open_golden(const char *name)
@@ -332,6 +334,137 @@ START_TEST(gguf_files_as_models_match_the_reference)
 }
 END_TEST
 
+/* llama-perplexity's protocol (-c 256 --chunks 64 on WikiText-2 test, 8128 tokens scored), numbers
+ * read from golden.json: within 0.05% of the fp32 reference of the same protocol, within 0.5% of
+ * llama-perplexity itself (8-bit activations in its dot products), and its +/- likewise. */
+START_TEST(llama_cpp_protocol_matches_llama_perplexity)
+{
+    char *gpath = tu_shared_path("golden/gguf/golden.json"), *text;
+    size_t len;
+    qh_err err;
+    ck_assert_msg(qh_read_file(gpath, &text, &len, &err) == 0, "%s", err.msg);
+    cJSON *golden = cJSON_Parse(text);
+    ck_assert(golden != NULL);
+    struct { const char *key, *model, *reference; } cases[] = {
+        {"default-f32", "default", "reference_same_protocol"},
+        {"default-IQ1_S.gguf", "golden/gguf/default-IQ1_S.gguf", "reference_llama_protocol_fp32_activations"},
+        {"default-Q4_K-pure.gguf", "golden/gguf/default-Q4_K-pure.gguf", "reference_llama_protocol_fp32_activations"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        if (k == 2 && tu_quick()) {
+            fprintf(stderr, "gguf: llama-cpp protocol on %s skipped under QH_TEST_QUICK (same code path as %s)\n", cases[k].key,
+                    cases[1].key);
+            continue;
+        }
+        cJSON *entry = cJSON_GetObjectItem(golden, cases[k].key);
+        cJSON *llama = cJSON_GetObjectItem(entry, "llama-perplexity"), *ref = cJSON_GetObjectItem(entry, cases[k].reference);
+        ck_assert_msg(llama && ref, "golden.json: %s lacks its numbers", cases[k].key);
+        double llama_ppl = cJSON_GetObjectItem(llama, "ppl")->valuedouble, llama_pm = cJSON_GetObjectItem(llama, "pm")->valuedouble;
+        double ref_ppl = cJSON_GetObjectItem(ref, "ppl")->valuedouble, ref_pm = cJSON_GetObjectItem(ref, "pm")->valuedouble;
+        char *model = strchr(cases[k].model, '/') ? tu_shared_path(cases[k].model) : strdup(cases[k].model), args[4300], *out;
+        snprintf(args, sizeof args, "ppl %s wikitext2-test --protocol llama-cpp --ctx 256 --chunks 64 --json", model);
+        ck_assert_int_eq(tu_run_cli_stdout(args, &out), 0);
+        cJSON *j = cJSON_Parse(out);
+        ck_assert_msg(j != NULL, "%s", out);
+        double ppl = cJSON_GetObjectItem(j, "ppl")->valuedouble, pm = cJSON_GetObjectItem(j, "ppl_pm_llama_cpp")->valuedouble;
+        ck_assert_int_eq(cJSON_GetObjectItem(j, "tokens_scored")->valueint, 64 * 127);
+        ck_assert_int_eq(cJSON_GetObjectItem(j, "windows")->valueint, 64);
+        ck_assert_msg(fabs(ppl / ref_ppl - 1) < 5e-4, "%s: ppl %.4f, fp32 reference %.4f", cases[k].key, ppl, ref_ppl);
+        ck_assert_msg(fabs(pm / ref_pm - 1) < 5e-4, "%s: +/- %.5f, fp32 reference %.5f", cases[k].key, pm, ref_pm);
+        ck_assert_msg(fabs(ppl / llama_ppl - 1) < 5e-3, "%s: ppl %.4f, llama-perplexity %.4f", cases[k].key, ppl, llama_ppl);
+        ck_assert_msg(fabs(pm / llama_pm - 1) < 5e-3, "%s: +/- %.5f, llama-perplexity %.5f", cases[k].key, pm, llama_pm);
+        fprintf(stderr, "gguf: llama-cpp protocol %s: %.4f +/- %.5f (reference %.4f, %+.4f%%; llama-perplexity %.4f, %+.3f%%)\n",
+                cases[k].key, ppl, pm, ref_ppl, 100 * (ppl / ref_ppl - 1), llama_ppl, 100 * (ppl / llama_ppl - 1));
+        cJSON_Delete(j);
+        free(out);
+        free(model);
+    }
+    cJSON_Delete(golden);
+    free(text);
+    free(gpath);
+}
+END_TEST
+
+/* sqlite3 one value as double, from a query with no parameters */
+static double sql_double(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st;
+    ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(db));
+    ck_assert_msg(sqlite3_step(st) == SQLITE_ROW, "%s: no row", sql);
+    double v = sqlite3_column_double(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* [method llamacpp-iq1s] gguf = FILE in a sweep: the file's weights evaluated beside the
+ * baseline, bytes from the file (checked against sizes computed from the config and the
+ * block sizes: IQ1_S is 50 bytes per 256 weights), the same perplexity as `qharness ppl`, and
+ * a file that is not of the base model refused by tensor name. */
+START_TEST(a_gguf_file_as_a_sweep_configuration)
+{
+    char *iq1 = tu_shared_path("golden/gguf/default-IQ1_S.gguf"), *dir = tu_tmpdir(), ini[4300], db[4300], args[9000], *out;
+    snprintf(ini, sizeof ini, "%s/peer.ini", dir);
+    snprintf(db, sizeof db, "%s/peer.sqlite", dir);
+    char text[4400];
+    snprintf(text, sizeof text,
+             "[experiment]\nname = peer\nmodels = default, %s\nctx = 256\n[tasks]\nppl.wikitext2-test = 4096\n"
+             "ppl.wikitext2-test@llama-cpp = 4096\n[method base]\nmethod = none\n[method llamacpp-iq1s]\ngguf = %s\n", iq1, iq1);
+    qh_err err;
+    ck_assert_int_eq(qh_write_file(ini, text, strlen(text), &err), 0);
+    snprintf(args, sizeof args, "sweep %s --db %s", ini, db);
+    ck_assert_int_eq(tu_run_cli(args, &out), 0);
+    free(out);
+    sqlite3 *h;
+    ck_assert_int_eq(sqlite3_open(db, &h), SQLITE_OK);
+    const char *run = "(SELECT r.id FROM runs r JOIN method_configs c ON c.id = r.config_id JOIN models m ON m.id = r.model_id "
+                      "WHERE c.family = 'llama.cpp' AND m.path NOT LIKE '%.gguf')";
+    char q[1024];
+    long C = 256, L = 6, V = 50257, P = 256;
+    double blocks = (double)L * 12 * C * C * 50 / 256;
+    double kept = (double)V * C * 2 * 2 /* token_embd and output, F16 */ + (double)P * C * 4 /* position_embd F32 */ +
+                  (double)(L * (4 * C + C + 3 * C + C + 4 * C) + 2 * C) * 4 /* norms and biases F32 */;
+    snprintf(q, sizeof q, "SELECT bytes_quantized FROM bpp WHERE run_id = %s", run);
+    ck_assert_double_eq(sql_double(h, q), blocks);
+    snprintf(q, sizeof q, "SELECT bytes_total FROM bpp WHERE run_id = %s", run);
+    ck_assert_double_eq(sql_double(h, q), blocks + kept);
+    snprintf(q, sizeof q, "SELECT bpp_quantized FROM bpp WHERE run_id = %s", run);
+    ck_assert_double_eq(sql_double(h, q), 1.5625);
+    snprintf(q, sizeof q, "SELECT count(*) FROM tensors WHERE run_id = %s AND spec = 'ggml IQ1_S' AND rel_error > 0 AND rel_error < 1", run);
+    ck_assert_double_eq(sql_double(h, q), 24);
+    snprintf(q, sizeof q, "SELECT value FROM metrics WHERE run_id = %s AND task = 'ppl.wikitext2-test@llama-cpp' AND metric = 'ppl'", run);
+    double swept = sql_double(h, q);
+    /* the file as the experiment's model: its baseline's bits are the file's too */
+    const char *gguf_base = "(SELECT r.id FROM runs r JOIN method_configs c ON c.id = r.config_id JOIN models m ON m.id = r.model_id "
+                            "WHERE c.family = 'none' AND m.path LIKE '%.gguf')";
+    snprintf(q, sizeof q, "SELECT bytes_total FROM bpp WHERE run_id = %s", gguf_base);
+    ck_assert_double_eq(sql_double(h, q), blocks + kept);
+    snprintf(q, sizeof q, "SELECT value FROM metrics WHERE run_id = %s AND task = 'ppl.wikitext2-test@llama-cpp' AND metric = 'ppl'", gguf_base);
+    ck_assert_double_eq(sql_double(h, q), swept);
+    sqlite3_close(h);
+    snprintf(args, sizeof args, "ppl %s wikitext2-test --protocol llama-cpp --ctx 256 --max-tokens 4096 --json", iq1);
+    ck_assert_int_eq(tu_run_cli_stdout(args, &out), 0);
+    cJSON *j = cJSON_Parse(out);
+    ck_assert_double_eq_tol(cJSON_GetObjectItem(j, "ppl")->valuedouble, swept, 1e-6 * swept);
+    cJSON_Delete(j);
+    free(out);
+
+    /* a base model whose F32 tensors differ is not the file's source */
+    qh_model *base = tu_default_model(0), *loaded;
+    ck_assert_msg(qh_model_load(iq1, &loaded, 0, &err) == 0, "%s", err.msg);
+    qh_quant_result res;
+    ck_assert_msg(qh_quant_result_from_gguf(iq1, loaded, base, &res, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(res.kept_desc, "F32+F16");
+    qh_quant_result_free(&res);
+    base->tensors[3].data[5] += 0.25f;
+    ck_assert_int_eq(qh_quant_result_from_gguf(iq1, loaded, base, &res, &err), -1);
+    ck_assert_msg(strstr(err.msg, "tensor 'blk.0.attn_norm.bias' (F32 in the file) differs") && strstr(err.msg, iq1), "%s", err.msg);
+    qh_model_free(base);
+    qh_model_free(loaded);
+    free(iq1);
+    free(dir);
+}
+END_TEST
+
 Suite *suite_gguf(void)
 {
     Suite *s = suite_create("gguf");
@@ -342,6 +475,8 @@ Suite *suite_gguf(void)
     tcase_add_test(tc, ledger_of_the_iq1_s_file);
     tcase_add_test(tc, tokenizer_from_gguf_metadata);
     tcase_add_test(tc, gguf_files_as_models_match_the_reference);
+    tcase_add_test(tc, llama_cpp_protocol_matches_llama_perplexity);
+    tcase_add_test(tc, a_gguf_file_as_a_sweep_configuration);
     tcase_set_timeout(tc, 300);
     suite_add_tcase(s, tc);
     return s;

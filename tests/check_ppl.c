@@ -81,6 +81,64 @@ START_TEST(protocol_matches_direct_computation)
 }
 END_TEST
 
+/* llama.cpp's protocol by hand: chunks [i*ctx, (i+1)*ctx) of full length, positions
+ * ctx/2+1..ctx-1 scored given the whole chunk before them, the first token replaced by BOS. */
+START_TEST(llama_cpp_protocol_matches_direct_computation)
+{
+    qh_model *m = tiny_model();
+    int ids[30];
+    for (int i = 0; i < 30; i++) ids[i] = (i * 17 + 3) % 40;
+    struct { int ctx; long chunks; int use_bos; int windows; long scored; } cases[] = {
+        {12, 0, 0, 2, 2 * 5},   /* [0,12) [12,24); the 6 tokens left over are not a chunk */
+        {8, 0, 0, 3, 3 * 3},    /* positions 5..7 of [0,8) [8,16) [16,24) */
+        {8, 2, 0, 2, 2 * 3},    /* --chunks 2 */
+        {7, 0, 1, 4, 4 * 3},    /* odd ctx: positions 4..6; BOS id 39 replaces each chunk's first */
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        qh_ppl_opts o = {.protocol = "llama-cpp", .ctx = cases[c].ctx, .chunks = cases[c].chunks, .use_bos = cases[c].use_bos,
+                         .bos_id = 39, .seed = 1, .n_boot = 50};
+        qh_ppl_result r;
+        qh_err err;
+        ck_assert_msg(qh_eval_ppl(m, ids, 30, NULL, &o, &r, &err) == 0, "%s", err.msg);
+        ck_assert_int_eq(r.windows, cases[c].windows);
+        ck_assert_int_eq(r.tokens_scored, cases[c].scored);
+        ck_assert_int_eq(r.bos_id, cases[c].use_bos ? 39 : -1);
+        int ctx = cases[c].ctx, chunk[12];
+        double want = 0, want2 = 0;
+        long count = 0;
+        for (int i = 0; i < cases[c].windows; i++) {
+            memcpy(chunk, ids + i * ctx, (size_t)ctx * sizeof(int));
+            if (cases[c].use_bos) chunk[0] = 39;
+            for (int p = ctx / 2 + 1; p < ctx; p++, count++) {
+                double nll = direct_nll(m, chunk, 0, p);
+                want += nll;
+                want2 += nll * nll;
+            }
+        }
+        ck_assert_int_eq(count, r.tokens_scored);
+        ck_assert_msg(fabs(r.nll_sum - want) < 1e-3 * count, "case %zu: nll %g vs direct %g", c, r.nll_sum, want);
+        double mean = want / count, pm = exp(mean) * sqrt((want2 / count - mean * mean) / (count - 1));
+        ck_assert_double_eq_tol(r.ppl_pm, pm, 1e-3 * pm);
+        qh_ppl_result_free(&r);
+    }
+    qh_err err;
+    qh_ppl_result r;
+    qh_ppl_opts o = {.protocol = "llama-cpp", .ctx = 8, .stride = 4};
+    ck_assert_int_eq(qh_eval_ppl(m, ids, 30, NULL, &o, &r, &err), -1);
+    ck_assert_str_eq(err.msg, "--stride 4: the llama-cpp protocol's chunks do not overlap (stride = ctx 8)");
+    o = (qh_ppl_opts){.protocol = "llama-cpp", .ctx = 12};
+    ck_assert_int_eq(qh_eval_ppl(m, ids, 11, NULL, &o, &r, &err), -1);
+    ck_assert_str_eq(err.msg, "11 tokens: the llama-cpp protocol needs at least one full chunk of 12");
+    o = (qh_ppl_opts){.protocol = "llama", .ctx = 12};
+    ck_assert_int_eq(qh_eval_ppl(m, ids, 30, NULL, &o, &r, &err), -1);
+    ck_assert_str_eq(err.msg, "unknown perplexity protocol 'llama' (known: sliding, llama-cpp)");
+    o = (qh_ppl_opts){.ctx = 12, .chunks = 2};
+    ck_assert_int_eq(qh_eval_ppl(m, ids, 30, NULL, &o, &r, &err), -1);
+    ck_assert_str_eq(err.msg, "--chunks belongs to the llama-cpp protocol; the sliding one scores the whole text");
+    qh_model_free(m);
+}
+END_TEST
+
 START_TEST(protocol_errors)
 {
     qh_model *m = tiny_model();
@@ -198,6 +256,7 @@ Suite *suite_ppl(void)
     TCase *tc = tcase_create("protocol");
     tcase_add_test(tc, protocol_matches_direct_computation);
     tcase_add_test(tc, protocol_errors);
+    tcase_add_test(tc, llama_cpp_protocol_matches_direct_computation);
     tcase_add_test(tc, bootstrap_properties);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
