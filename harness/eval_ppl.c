@@ -257,73 +257,163 @@ static int log_softmax(float *row, int V)
     return am;
 }
 
-int qh_eval_fidelity(const qh_model *base, const qh_model *quant, const int *ids, long n, int ctx, long max_tokens,
-                     unsigned long seed, qh_fidelity_result *res, qh_err *err)
+/* what every scored position contributes */
+typedef struct {
+    float kl, dp, nll_base, nll_quant;
+    int agree;
+} position_stats;
+
+static double mean_se(const double *sum, long n, double *se) /* sum[0] = sum x, sum[1] = sum x^2 */
+{
+    double mean = sum[0] / n, var = sum[1] / n - mean * mean;
+    *se = n > 1 && var > 0 ? sqrt(var / (n - 1)) : 0;
+    return mean;
+}
+
+static void fidelity_statistics(const position_stats *ps, long N, qh_fidelity_result *res)
+{
+    double kl[2] = {0}, dp[2] = {0}, dp4 = 0, d[2] = {0}, b[2] = {0}, q[2] = {0}, bq = 0;
+    long agree = 0;
+    double *sorted = qh_malloc((size_t)N * sizeof *sorted);
+    for (long i = 0; i < N; i++) {
+        const position_stats *p = &ps[i];
+        kl[0] += p->kl;
+        kl[1] += (double)p->kl * p->kl;
+        dp[0] += p->dp;
+        dp[1] += (double)p->dp * p->dp;
+        dp4 += (double)p->dp * p->dp * p->dp * p->dp;
+        double diff = (double)p->nll_quant - p->nll_base;
+        d[0] += diff;
+        d[1] += diff * diff;
+        b[0] += p->nll_base;
+        b[1] += (double)p->nll_base * p->nll_base;
+        q[0] += p->nll_quant;
+        q[1] += (double)p->nll_quant * p->nll_quant;
+        bq += (double)p->nll_base * p->nll_quant;
+        agree += p->agree;
+        sorted[i] = p->kl;
+    }
+    res->positions = N;
+    res->kl_mean = mean_se(kl, N, &res->kl_se);
+    gsl_sort(sorted, 1, (size_t)N);
+    res->kl_min = sorted[0];
+    res->kl_max = sorted[N - 1];
+    res->kl_median = gsl_stats_quantile_from_sorted_data(sorted, 1, (size_t)N, 0.5);
+    res->kl_p90 = gsl_stats_quantile_from_sorted_data(sorted, 1, (size_t)N, 0.90);
+    res->kl_p95 = gsl_stats_quantile_from_sorted_data(sorted, 1, (size_t)N, 0.95);
+    res->kl_p99 = gsl_stats_quantile_from_sorted_data(sorted, 1, (size_t)N, 0.99);
+    res->kl_p999 = gsl_stats_quantile_from_sorted_data(sorted, 1, (size_t)N, 0.999);
+    free(sorted);
+    res->top1 = (double)agree / N;
+    res->top1_se = N > 1 ? sqrt(res->top1 * (1 - res->top1) / (N - 1)) : 0;
+    res->dp_mean = mean_se(dp, N, &res->dp_se);
+    double m2 = dp[1] / N, m2_var = dp4 / N - m2 * m2;
+    res->dp_rms = sqrt(m2);
+    res->dp_rms_se = res->dp_rms > 0 && N > 1 && m2_var > 0 ? 0.5 / res->dp_rms * sqrt(m2_var / (N - 1)) : 0;
+    res->ln_ppl_ratio = mean_se(d, N, &res->ln_ppl_ratio_se);
+    res->ppl_base = exp(b[0] / N);
+    res->ppl_quant = exp(q[0] / N);
+    double vb = b[1] / N - (b[0] / N) * (b[0] / N), vq = q[1] / N - (q[0] / N) * (q[0] / N);
+    double cov = bq / N - (b[0] / N) * (q[0] / N);
+    res->nll_correlation = vb > 0 && vq > 0 ? cov / sqrt(vb * vq) : NAN;
+}
+
+int qh_eval_fidelity(const qh_model *base, const qh_model *quant, const int *ids, long n, const qh_ppl_opts *opts,
+                     qh_fidelity_result *res, qh_err *err)
 {
     memset(res, 0, sizeof *res);
-    if (ctx <= 0) ctx = base->cfg.n_ctx;
-    if (ctx > base->cfg.n_ctx) return qh_fail(err, "ctx %d: window longer than the model's context (%d)", ctx, base->cfg.n_ctx);
+    const ppl_protocol *proto = find_protocol(opts->protocol);
+    if (!proto) return qh_ppl_protocol_check(opts->protocol, err);
+    int ctx = opts->ctx > 0 ? opts->ctx : base->cfg.n_ctx;
+    if (ctx < 2) return qh_fail(err, "ctx %d: a window needs at least 2 tokens", ctx);
+    if (ctx > base->cfg.n_ctx || ctx > quant->cfg.n_ctx)
+        return qh_fail(err, "ctx %d: window longer than the model's context (%d)", ctx, base->cfg.n_ctx);
     if (base->cfg.n_vocab != quant->cfg.n_vocab || base->cfg.n_embd != quant->cfg.n_embd)
         return qh_fail(err, "fidelity: the two models have different shapes");
-    if (max_tokens > 0 && max_tokens < n) n = max_tokens;
-    int n_win = (int)((n - 1 + ctx - 1) / ctx);
-    if (n < 2 || n_win < 1) return qh_fail(err, "fidelity: text too short (%ld tokens)", n);
+    if (opts->max_tokens > 0 && opts->max_tokens < n) n = opts->max_tokens;
+    if (n < 2) return qh_fail(err, "fidelity: text too short (%ld tokens)", n);
+    for (long i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= base->cfg.n_vocab)
+            return qh_fail(err, "token %ld has id %d, outside the model's vocabulary (%d)", i, ids[i], base->cfg.n_vocab);
+    window *win = qh_malloc((size_t)(n / ctx + 2) * sizeof *win);
+    int n_win = proto->plan(n, ctx, ctx, opts->chunks, win, err);
+    if (n_win < 0) {
+        free(win);
+        return -1;
+    }
+    int bos_replaced = opts->use_bos && proto->plan == plan_llama_cpp;
     int V = base->cfg.n_vocab, C = base->cfg.n_embd;
     qh_workspace wb, wq;
     qh_workspace_init(&wb, &base->cfg, 1, ctx);
     qh_workspace_init(&wq, &quant->cfg, 1, ctx);
     float *hb = qh_malloc((size_t)ctx * C * sizeof(float));
     float *lq = qh_malloc((size_t)wq.head_chunk * V * sizeof(float));
+    int *tokens = qh_malloc((size_t)ctx * sizeof(int));
+    long max_positions = 0;
+    for (int w = 0; w < n_win; w++) max_positions += win[w].end - win[w].first_scored;
+    position_stats *ps = qh_calloc((size_t)(max_positions ? max_positions : 1), sizeof *ps);
     res->window_kl = qh_calloc((size_t)n_win, sizeof(double));
     res->window_positions = qh_calloc((size_t)n_win, sizeof(long));
     res->window_agree = qh_calloc((size_t)n_win, sizeof(long));
     double t0 = qh_now();
-    long agree = 0;
-    double kl_sum = 0;
-    int w = 0;
-    for (long s = 0; s + 1 < n && w < n_win; s += ctx, w++) {
-        int T = (int)(s + ctx < n ? ctx : n - s);
-        qh_forward(base, ids + s, 1, T, &wb);
+    long N = 0;
+    for (int w = 0; w < n_win; w++) {
+        const window *wd = &win[w];
+        int T = (int)(wd->end - wd->start), first = (int)(wd->first_scored - wd->start);
+        int R = T - first; /* row first-1+r predicts token first+r */
+        if (R <= 0) continue;
+        memcpy(tokens, ids + wd->start, (size_t)T * sizeof(int));
+        if (bos_replaced) tokens[0] = opts->bos_id;
+        qh_forward(base, tokens, 1, T, &wb);
         memcpy(hb, wb.ln, (size_t)T * C * sizeof(float));
-        qh_forward(quant, ids + s, 1, T, &wq);
-        int R = T - 1; /* the positions whose next token is in the window, as in ppl */
+        qh_forward(quant, tokens, 1, T, &wq);
         for (int r0 = 0; r0 < R; r0 += wq.head_chunk) {
             int rows = R - r0 < wq.head_chunk ? R - r0 : wq.head_chunk;
-            qh_head_logits(base, hb + (size_t)r0 * C, rows, wb.logits);
-            qh_head_logits(quant, wq.ln + (size_t)r0 * C, rows, lq);
-            double kl_chunk = 0;
-            long agree_chunk = 0;
-#pragma omp parallel for reduction(+ : kl_chunk, agree_chunk)
+            qh_head_logits(base, hb + (size_t)(first - 1 + r0) * C, rows, wb.logits);
+            qh_head_logits(quant, wq.ln + (size_t)(first - 1 + r0) * C, rows, lq);
+#pragma omp parallel for
             for (int r = 0; r < rows; r++) {
                 float *pb = wb.logits + (size_t)r * V, *pq = lq + (size_t)r * V;
                 int ab = log_softmax(pb, V), aq = log_softmax(pq, V);
                 double kl = 0;
                 for (int v = 0; v < V; v++) kl += (double)qh_fast_expf(pb[v]) * (pb[v] - pq[v]);
-                kl_chunk += kl > 0 ? kl : 0; /* rounding can leave -1e-9 where the models agree */
-                agree_chunk += ab == aq;
+                int target = ids[wd->start + first + r0 + r];
+                position_stats *p = &ps[N + r0 + r];
+                p->kl = (float)(kl > 0 ? kl : 0); /* rounding can leave -1e-9 where the models agree */
+                p->agree = ab == aq;
+                p->nll_base = -pb[target];
+                p->nll_quant = -pq[target];
+                p->dp = expf(pq[target]) - expf(pb[target]);
             }
-            res->window_kl[w] += kl_chunk;
-            res->window_agree[w] += agree_chunk;
+        }
+        for (int r = 0; r < R; r++) {
+            res->window_kl[w] += ps[N + r].kl;
+            res->window_agree[w] += ps[N + r].agree;
         }
         res->window_positions[w] = R;
-        res->positions += R;
-        kl_sum += res->window_kl[w];
-        agree += res->window_agree[w];
+        N += R;
     }
-    res->windows = w;
     res->seconds = qh_now() - t0;
-    res->kl_mean = kl_sum / res->positions;
-    res->top1 = (double)agree / res->positions;
-    /* bootstrap of the mean KL over windows: exp(log) of qh_bootstrap_ratio_exp inverted */
+    snprintf(res->protocol, sizeof res->protocol, "%s", proto->name);
+    res->ctx = ctx;
+    res->windows = n_win;
+    if (N == 0) {
+        free(win), free(hb), free(lq), free(tokens), free(ps);
+        qh_workspace_free(&wb);
+        qh_workspace_free(&wq);
+        qh_fidelity_result_free(res);
+        return qh_fail(err, "fidelity: no position scored (%ld tokens)", n);
+    }
+    fidelity_statistics(ps, N, res);
     double lo, hi;
-    double *logs = qh_malloc((size_t)w * sizeof(double));
-    for (int i = 0; i < w; i++) logs[i] = res->window_kl[i];
-    qh_bootstrap_ratio_exp(logs, res->window_positions, w, 1000, seed, &lo, &hi);
+    qh_bootstrap_ratio_exp(res->window_kl, res->window_positions, n_win, 1000, opts->seed, &lo, &hi);
     res->kl_lo = log(lo);
     res->kl_hi = log(hi);
-    free(logs);
+    free(win);
     free(hb);
     free(lq);
+    free(tokens);
+    free(ps);
     qh_workspace_free(&wb);
     qh_workspace_free(&wq);
     return 0;

@@ -74,22 +74,34 @@ int qh_eval_ppl(const qh_model *m, const int *ids, long n, const int *token_byte
                 const qh_ppl_opts *opts, qh_ppl_result *res, qh_err *err);
 void qh_ppl_result_free(qh_ppl_result *res);
 
-/* Fidelity of a quantized model to its baseline on the perplexity windows (stride = ctx):
- * for every scored position, KL(p_base || p_quant) of the next-token distributions and
- * whether their argmaxes agree.  Both models run on the same windows, chunk by chunk. */
+/* Fidelity of a quantized model to its baseline, on the windows of a perplexity protocol
+ * (opts: protocol, ctx, chunks, max_tokens, BOS, seed; stride is ctx): at every scored
+ * position, KL(p_base || p_quant) of the next-token distributions, whether their argmaxes
+ * agree, and dp = p_quant(next token) - p_base(next token).  Both models run on the same
+ * windows.  The statistics are llama-perplexity --kl-divergence's: mean KL with its standard
+ * error sqrt(var/(N-1)) (var with divisor N), median and percentiles (linear interpolation
+ * between order statistics), maximum; "same top p" with sqrt(p(1-p)/(N-1)); RMS dp with the
+ * delta-method error; ln(PPL_quant / PPL_base) = mean(nll_q - nll_b) with the error of the
+ * per-token difference, which is where the correlation of the two perplexities enters.  The
+ * 95% interval of the mean KL is also bootstrapped over windows. */
 typedef struct {
-    int windows;
+    char protocol[16];
+    int ctx, windows;
     long positions;
     double kl_mean, kl_lo, kl_hi;  /* nats per position; 95% bootstrap over windows */
-    double top1;                   /* fraction of positions whose argmax agrees */
+    double kl_se;                  /* llama.cpp's +/- */
+    double kl_median, kl_p90, kl_p95, kl_p99, kl_p999, kl_max, kl_min;
+    double top1, top1_se;          /* "same top p" */
+    double dp_mean, dp_se, dp_rms, dp_rms_se;
+    double ln_ppl_ratio, ln_ppl_ratio_se, ppl_base, ppl_quant, nll_correlation;
     double *window_kl;             /* (windows) sum of KL per window */
     long *window_positions;
     long *window_agree;
     double seconds;
 } qh_fidelity_result;
 
-int qh_eval_fidelity(const qh_model *base, const qh_model *quant, const int *ids, long n, int ctx, long max_tokens,
-                     unsigned long seed, qh_fidelity_result *res, qh_err *err);
+int qh_eval_fidelity(const qh_model *base, const qh_model *quant, const int *ids, long n, const qh_ppl_opts *opts,
+                     qh_fidelity_result *res, qh_err *err);
 void qh_fidelity_result_free(qh_fidelity_result *res);
 
 /* Percentile bootstrap of exp(sum a / sum b) over n paired items. */

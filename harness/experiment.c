@@ -158,7 +158,6 @@ static int handle_tasks(parse_state *ps, const char *name, const char *value)
         if (at) {
             qh_err perr;
             *at = 0;
-            if (t->kind != QH_TASK_PPL) return fail_at(ps, ps->line, "[tasks] %s: only ppl tasks take a @PROTOCOL", name);
             if (qh_ppl_protocol_check(at + 1, &perr) != 0) return fail_at(ps, ps->line, "[tasks] %s: %s", name, perr.msg);
             snprintf(t->protocol, sizeof t->protocol, "%s", at + 1);
         }

@@ -9,7 +9,8 @@
  *
  *   [tasks]                         ; task = budget ("all" or a number)
  *   ppl.wikitext2-test = 32768      ; perplexity: tokens
- *   ppl.wikitext2-test@llama-cpp = 16384  ; ... under another protocol (eval_ppl.h): NAME@PROTOCOL
+ *   ppl.wikitext2-test@llama-cpp = 16384  ; ... under another protocol (eval_ppl.h): NAME@PROTOCOL,
+ *                                   ; for fidelity tasks too
  *   fidelity.wikitext2-test = 8192  ; KL / top-1 agreement with the baseline: tokens
  *   mmlu = 200                      ; multiple choice: items
  *   mmlu.shots = 0                  ; task options: mmlu.shots, mmlu.subjects, mmlu.split
@@ -50,7 +51,7 @@ typedef struct {
     int shots;
     char subjects[512];
     char split[8];
-    char protocol[16];       /* ppl: "sliding" or "llama-cpp" */
+    char protocol[16];       /* ppl and fidelity: "sliding" or "llama-cpp" (eval_ppl.h) */
     int line;
 } qh_task_spec;
 

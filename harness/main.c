@@ -424,14 +424,43 @@ static void print_ppl_text(const char *model_dir, const loaded_model *lm, const 
            r->tokens_forward / r->seconds, r->tokens_forward, r->seconds, qh_threads());
 }
 
+/* Options of the commands that evaluate windows of a text (ppl, kld): --ctx, --max-tokens,
+ * --seed, --protocol, --chunks.  Returns 1 if c was one of them, 0 if not, or EXIT_USAGE. */
+#define WINDOW_LONGOPTS                                                                                             \
+    {"ctx", required_argument, 0, 'c'}, {"max-tokens", required_argument, 0, 'm'}, {"seed", required_argument, 0, 'S'}, \
+        {"protocol", required_argument, 0, 'P'}, {"chunks", required_argument, 0, 'C'}
+
+static int window_option(int c, const char *arg, qh_ppl_opts *opts, const char *cmd)
+{
+    long v;
+    switch (c) {
+    case 'c': if (parse_long(arg, 2, 1 << 20, &v)) return usage_error(cmd, "--ctx '%s' is not an integer >= 2", arg); opts->ctx = (int)v; return 1;
+    case 'm': if (parse_long(arg, 2, 1L << 40, &v)) return usage_error(cmd, "--max-tokens '%s' is not an integer >= 2", arg); opts->max_tokens = v; return 1;
+    case 'S': if (parse_long(arg, 0, 1L << 40, &v)) return usage_error(cmd, "--seed '%s' is not a non-negative integer", arg); opts->seed = (unsigned long)v; return 1;
+    case 'C': if (parse_long(arg, 1, 1L << 40, &v)) return usage_error(cmd, "--chunks '%s' is not a positive integer", arg); opts->chunks = v; return 1;
+    case 'P': {
+        qh_err perr;
+        if (qh_ppl_protocol_check(arg, &perr) != 0) return usage_error(cmd, "--protocol: %s", perr.msg);
+        opts->protocol = arg;
+        return 1;
+    }
+    }
+    return 0;
+}
+
+/* a window option or a quantization-scope one; EXIT_USAGE (said) when neither or a bad value */
+static int window_or_scope_option(int c, char *arg, qh_ppl_opts *opts, qh_quant_opts *q, const char *cmd, char **argv)
+{
+    int e = window_option(c, arg, opts, cmd);
+    if (e == 0) e = other_option(c, arg, q, cmd, argv); /* 0 or EXIT_USAGE */
+    return e == EXIT_USAGE ? EXIT_USAGE : 0;
+}
+
 static int cmd_ppl(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"ctx", required_argument, 0, 'c'},   {"stride", required_argument, 0, 's'},
-        {"max-tokens", required_argument, 0, 'm'}, {"json", no_argument, 0, 'j'},
-        {"seed", required_argument, 0, 'S'},  {"batch", required_argument, 0, 'b'},
-        {"boot", required_argument, 0, 'B'},  {"protocol", required_argument, 0, 'P'},
-        {"chunks", required_argument, 0, 'C'}, SCOPE_LONGOPTS, {0, 0, 0, 0}};
+        WINDOW_LONGOPTS, {"stride", required_argument, 0, 's'}, {"json", no_argument, 0, 'j'},
+        {"batch", required_argument, 0, 'b'}, {"boot", required_argument, 0, 'B'}, SCOPE_LONGOPTS, {0, 0, 0, 0}};
     qh_ppl_opts opts = {0};
     qh_quant_opts qopts;
     qh_quant_opts_init(&qopts);
@@ -442,24 +471,12 @@ static int cmd_ppl(int argc, char **argv)
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
-        case 'c': if (parse_long(optarg, 1, 1 << 20, &v)) return usage_error("ppl", "--ctx '%s' is not a positive integer", optarg); opts.ctx = (int)v; break;
         case 's': if (parse_long(optarg, 1, 1 << 20, &v)) return usage_error("ppl", "--stride '%s' is not a positive integer", optarg); opts.stride = (int)v; break;
-        case 'm': if (parse_long(optarg, 2, 1L << 40, &v)) return usage_error("ppl", "--max-tokens '%s' is not an integer >= 2", optarg); opts.max_tokens = v; break;
-        case 'S': if (parse_long(optarg, 0, 1L << 40, &v)) return usage_error("ppl", "--seed '%s' is not a non-negative integer", optarg); opts.seed = (unsigned long)v; break;
         case 'b': if (parse_long(optarg, 1, 4096, &v)) return usage_error("ppl", "--batch '%s' is not a positive integer", optarg); opts.batch = (int)v; break;
         case 'B': if (parse_long(optarg, 10, 1000000, &v)) return usage_error("ppl", "--boot '%s' must be an integer >= 10", optarg); opts.n_boot = (int)v; break;
-        case 'P': {
-            qh_err perr;
-            if (qh_ppl_protocol_check(optarg, &perr) != 0) return usage_error("ppl", "--protocol: %s", perr.msg);
-            opts.protocol = optarg;
-            break;
-        }
-        case 'C': if (parse_long(optarg, 1, 1L << 40, &v)) return usage_error("ppl", "--chunks '%s' is not a positive integer", optarg); opts.chunks = v; break;
         case 'j': json = 1; break;
-        default: {
-            int e = other_option(c, optarg, &qopts, "ppl", argv);
-            if (e) return e;
-        }
+        default:
+            if (window_or_scope_option(c, optarg, &opts, &qopts, "ppl", argv)) return EXIT_USAGE;
         }
     }
     if (argc - optind != 2) return usage_error("ppl", "expected MODEL and TEXT%s", "");
@@ -500,6 +517,107 @@ fail_text:
 fail_model:
     free_loaded(&lm);
     free(model_dir);
+    return rc == 0 ? 0 : die(&err);
+}
+
+/* ---- kld -------------------------------------------------------------------------------- */
+
+static void print_kld(const char *base_arg, const char *model_arg, const loaded_model *lb, const loaded_model *lq,
+                      const qh_text *text, const qh_fidelity_result *f, int json)
+{
+    if (json) {
+        printf("{\"base\":\"%s\",\"base_sha256\":\"%s\",\"model\":\"%s\",\"model_sha256\":\"%s\",\"dataset\":\"%s\",\"dataset_sha256\":\"%s\","
+               "\"protocol\":\"%s\",\"ctx\":%d,\"windows\":%d,\"positions\":%ld,"
+               "\"kl_mean\":%.8f,\"kl_se\":%.8f,\"kl_ci95\":[%.8f,%.8f],\"kl_median\":%.8f,\"kl_p90\":%.8f,\"kl_p95\":%.8f,"
+               "\"kl_p99\":%.8f,\"kl_p99_9\":%.8f,\"kl_max\":%.8f,\"kl_min\":%.8g,\"same_top_p\":%.8f,\"same_top_p_se\":%.8f,"
+               "\"dp_mean\":%.8f,\"dp_se\":%.8f,\"dp_rms\":%.8f,\"dp_rms_se\":%.8f,\"ln_ppl_ratio\":%.8f,\"ln_ppl_ratio_se\":%.8f,"
+               "\"ppl_base\":%.6f,\"ppl_model\":%.6f,\"nll_correlation\":%.8f,\"seconds\":%.3f}\n",
+               base_arg, lb->model->sha256, model_arg, lq->model->sha256, text->name, text->sha256, f->protocol, f->ctx, f->windows,
+               f->positions, f->kl_mean, f->kl_se, f->kl_lo, f->kl_hi, f->kl_median, f->kl_p90, f->kl_p95, f->kl_p99, f->kl_p999,
+               f->kl_max, f->kl_min, f->top1, f->top1_se, f->dp_mean, f->dp_se, f->dp_rms, f->dp_rms_se, f->ln_ppl_ratio,
+               f->ln_ppl_ratio_se, f->ppl_base, f->ppl_quant, f->nll_correlation, f->seconds);
+        return;
+    }
+    printf("base         %s (%s weights, sha256 %.12s)\n", base_arg, lb->model->dtype, lb->model->sha256);
+    printf("model        %s (%s weights, sha256 %.12s)\n", model_arg, lq->model->dtype, lq->model->sha256);
+    if (lq->quantized) qh_quant_print_report(stdout, lq->model, &lq->quant, 0);
+    printf("text         %s (%s, sha256 %.12s)\n", text->name, text->path, text->sha256);
+    if (strcmp(f->protocol, "llama-cpp") == 0)
+        printf("protocol     llama-cpp: %d chunks of %d tokens, positions %d..%d of each; %ld positions\n", f->windows, f->ctx,
+               f->ctx / 2 + 1, f->ctx - 1, f->positions);
+    else
+        printf("protocol     sliding: %d windows of ctx %d (stride = ctx); %ld positions\n", f->windows, f->ctx, f->positions);
+    printf("             statistics as llama-perplexity --kl-divergence prints them (+/-: standard errors, tokens taken as\n"
+           "             independent); fp32 activations and base logits, where llama.cpp stores the base's log-probabilities\n"
+           "             in 16 bits and quantizes activations to 8 bits in quantized dot products\n\n");
+    printf("PPL(base)                  %10.4f\n", f->ppl_base);
+    printf("PPL(model)                 %10.4f\n", f->ppl_quant);
+    printf("Cor(ln PPL(model), ln PPL(base)) %6.2f%%\n", 100 * f->nll_correlation);
+    printf("Mean ln(PPL(model)/PPL(base))  %9.6f +/- %8.6f\n", f->ln_ppl_ratio, f->ln_ppl_ratio_se);
+    printf("Mean PPL(model)/PPL(base)      %9.6f +/- %8.6f\n\n", exp(f->ln_ppl_ratio), exp(f->ln_ppl_ratio) * f->ln_ppl_ratio_se);
+    printf("Mean    KLD  %10.6f +/- %8.6f   (95%% bootstrap over %s: [%.6f, %.6f])\n", f->kl_mean, f->kl_se,
+           strcmp(f->protocol, "llama-cpp") == 0 ? "chunks" : "windows", f->kl_lo, f->kl_hi);
+    printf("Maximum KLD  %10.6f\n99.9%%   KLD  %10.6f\n99.0%%   KLD  %10.6f\n95.0%%   KLD  %10.6f\n90.0%%   KLD  %10.6f\n",
+           f->kl_max, f->kl_p999, f->kl_p99, f->kl_p95, f->kl_p90);
+    printf("Median  KLD  %10.6f\nMinimum KLD  %10.6f\n\n", f->kl_median, f->kl_min);
+    printf("Mean    dp   %8.3f +/- %.3f %%   (p_model(next token) - p_base(next token))\n", 100 * f->dp_mean, 100 * f->dp_se);
+    printf("RMS     dp   %8.3f +/- %.3f %%\n", 100 * f->dp_rms, 100 * f->dp_rms_se);
+    printf("Same top p   %8.3f +/- %.3f %%\n", 100 * f->top1, 100 * f->top1_se);
+}
+
+static int cmd_kld(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        WINDOW_LONGOPTS, {"json", no_argument, 0, 'j'}, SCOPE_LONGOPTS, {0, 0, 0, 0}};
+    qh_ppl_opts opts = {0};
+    qh_quant_opts qopts;
+    qh_quant_opts_init(&qopts);
+    opts.seed = 1;
+    int json = 0, c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'j': json = 1; break;
+        default:
+            if (window_or_scope_option(c, optarg, &opts, &qopts, "kld", argv)) return EXIT_USAGE;
+        }
+    }
+    if (argc - optind != 3) return usage_error("kld", "expected BASE, MODEL and TEXT%s", "");
+    if (mixed_usage("kld", &qopts)) return EXIT_USAGE;
+    qh_err err;
+    loaded_model lb, lq;
+    qh_text text;
+    int *ids = NULL, rc = 1;
+    size_t n;
+    qh_fidelity_result res = {0};
+    if (load_model_and_tokenizer(argv[optind], NULL, &lb, &err) != 0) return die(&err);
+    if (load_model_and_tokenizer(argv[optind + 1], &qopts, &lq, &err) != 0) {
+        free_loaded(&lb);
+        return die(&err);
+    }
+    if (qh_tokenizer_vocab_size(lb.tok) != qh_tokenizer_vocab_size(lq.tok)) {
+        qh_fail(&err, "%s and %s have different vocabularies (%d and %d tokens)", argv[optind], argv[optind + 1],
+                qh_tokenizer_vocab_size(lb.tok), qh_tokenizer_vocab_size(lq.tok));
+        goto fail_models;
+    }
+    if (qh_text_load(argv[optind + 2], &text, &err) != 0) goto fail_models;
+    if (qh_encode(lb.tok, text.path, text.text, text.len, &ids, &n, &err) != 0) goto fail_text;
+    opts.bos_id = qh_tokenizer_bos_added(lb.tok);
+    opts.use_bos = opts.bos_id >= 0;
+    if (qh_eval_fidelity(lb.model, lq.model, ids, (long)n, &opts, &res, &err) != 0) {
+        qh_err_prefix(&err, "%s", text.path);
+        goto fail_text;
+    }
+    print_kld(argv[optind], argv[optind + 1], &lb, &lq, &text, &res, json);
+    rc = 0;
+fail_text:
+    free(ids);
+    qh_fidelity_result_free(&res);
+    qh_text_free(&text);
+fail_models:
+    free_loaded(&lb);
+    free_loaded(&lq);
     return rc == 0 ? 0 : die(&err);
 }
 
@@ -925,6 +1043,9 @@ static const struct command {
      "config, parameter counts by group, dtype and sha256 of a model; for a GGUF file its header and bits-per-weight ledger"},
     {"ppl", cmd_ppl, "ppl MODEL|PACKED.safetensors|FILE.gguf TEXT [--protocol sliding|llama-cpp] [--ctx N] [--stride S] [--chunks N] [--max-tokens N] [--seed S] [--boot N] [--batch B] [--json] [--method SPEC ...]",
      "perplexity with a bootstrap 95% interval; TEXT is a dataset name or a UTF-8 file"},
+    {"kld", cmd_kld,
+     "kld BASE MODEL|PACKED.safetensors|FILE.gguf TEXT [--protocol sliding|llama-cpp] [--ctx N] [--chunks N] [--max-tokens N] [--seed S] [--json] [--method SPEC ...]",
+     "KL divergence of MODEL from BASE per position, with llama-perplexity's statistics (--method quantizes MODEL)"},
     {"mc", cmd_mc,
      "mc MODEL --task NAME [--n N] [--first] [--seed S] [--shots K] [--subjects a,b] [--split test|dev] [--ctx N] [--json] [--method SPEC ...]",
      "multiple-choice accuracy with a Wilson 95% interval and the chance level (mmlu, blimp, lambada, arc-easy, ...)"},

@@ -179,16 +179,34 @@ static int write_run(qh_store *s, const qh_experiment *x, const model_ctx *mc, l
             }
         } else if (ts->kind == QH_TASK_FIDELITY) {
             const qh_fidelity_result *f = &r->fid[t];
-            snprintf(protocol, sizeof protocol,
-                     "%s, first %ld tokens, windows of ctx %d (stride = ctx): KL(p_baseline || p_quantized) of the next-token "
-                     "distribution per position, and top-1 agreement; KL 95%% CI: bootstrap over %d windows",
-                     ts->dataset, ts->budget ? ts->budget : (long)mc->n_ids[t], x->ctx ? x->ctx : m->cfg.n_ctx, f->windows);
-            double lo, hi;
+            if (strcmp(f->protocol, "llama-cpp") == 0)
+                snprintf(protocol, sizeof protocol,
+                         "%s, first %ld tokens, llama-cpp protocol: %d chunks of %d tokens, positions %d..%d of each: KL(p_baseline || "
+                         "p_quantized) of the next-token distribution per position, top-1 agreement, dp; KL 95%% CI: bootstrap over "
+                         "chunks; other intervals +/-1.96 of llama.cpp's standard errors",
+                         ts->dataset, ts->budget ? ts->budget : (long)mc->n_ids[t], f->windows, f->ctx, f->ctx / 2 + 1, f->ctx - 1);
+            else
+                snprintf(protocol, sizeof protocol,
+                         "%s, first %ld tokens, windows of ctx %d (stride = ctx): KL(p_baseline || p_quantized) of the next-token "
+                         "distribution per position, top-1 agreement, dp; KL 95%% CI: bootstrap over %d windows; other intervals "
+                         "+/-1.96 of llama.cpp's standard errors",
+                         ts->dataset, ts->budget ? ts->budget : (long)mc->n_ids[t], f->ctx, f->windows);
+            double lo, hi, z = 1.959964;
             long agree = 0;
             for (int w = 0; w < f->windows; w++) agree += f->window_agree[w];
             qh_wilson(agree, f->positions, &lo, &hi);
-            if (put_metric(s, err, run, ts->name, "kl", f->kl_mean, f->kl_lo, f->kl_hi, f->positions, NAN, protocol, mc->text_sha[t]) ||
-                put_metric(s, err, run, ts->name, "top1", f->top1, lo, hi, f->positions, NAN, protocol, mc->text_sha[t]))
+            long N = f->positions;
+            const char *sha = mc->text_sha[t];
+            if (put_metric(s, err, run, ts->name, "kl", f->kl_mean, f->kl_lo, f->kl_hi, N, NAN, protocol, sha) ||
+                put_metric(s, err, run, ts->name, "top1", f->top1, lo, hi, N, NAN, protocol, sha) ||
+                put_metric(s, err, run, ts->name, "kl_median", f->kl_median, NAN, NAN, N, NAN, protocol, sha) ||
+                put_metric(s, err, run, ts->name, "kl_p99", f->kl_p99, NAN, NAN, N, NAN, protocol, sha) ||
+                put_metric(s, err, run, ts->name, "kl_p99.9", f->kl_p999, NAN, NAN, N, NAN, protocol, sha) ||
+                put_metric(s, err, run, ts->name, "kl_max", f->kl_max, NAN, NAN, N, NAN, protocol, sha) ||
+                put_metric(s, err, run, ts->name, "rms_dp", f->dp_rms, f->dp_rms - z * f->dp_rms_se, f->dp_rms + z * f->dp_rms_se, N,
+                           NAN, protocol, sha) ||
+                put_metric(s, err, run, ts->name, "ln_ppl_ratio", f->ln_ppl_ratio, f->ln_ppl_ratio - z * f->ln_ppl_ratio_se,
+                           f->ln_ppl_ratio + z * f->ln_ppl_ratio_se, N, NAN, protocol, sha))
                 goto fail;
             for (int w = 0; w < f->windows; w++) {
                 char key[32], detail[64];
@@ -250,7 +268,10 @@ static int evaluate(const qh_experiment *x, model_ctx *mc, const qh_model *m, ru
                              .use_bos = bos >= 0, .bos_id = bos};
             rc = qh_eval_ppl(m, mc->ids[t], (long)mc->n_ids[t], mc->token_bytes, &o, &r->ppl[t], err);
         } else if (ts->kind == QH_TASK_FIDELITY) {
-            rc = qh_eval_fidelity(mc->base, m, mc->ids[t], (long)mc->n_ids[t], x->ctx, ts->budget, x->seed, &r->fid[t], err);
+            int bos = qh_tokenizer_bos_added(mc->tok);
+            qh_ppl_opts o = {.protocol = ts->protocol, .ctx = x->ctx, .max_tokens = ts->budget, .seed = x->seed,
+                             .use_bos = bos >= 0, .bos_id = bos};
+            rc = qh_eval_fidelity(mc->base, m, mc->ids[t], (long)mc->n_ids[t], &o, &r->fid[t], err);
         } else {
             rc = qh_eval_mc(m, mc->tok, &mc->mc[t], x->ctx ? x->ctx : m->cfg.n_ctx, &r->mc[t], NULL, NULL, err);
         }

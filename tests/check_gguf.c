@@ -465,6 +465,45 @@ START_TEST(a_gguf_file_as_a_sweep_configuration)
 }
 END_TEST
 
+/* `qharness kld` against llama-perplexity --kl-divergence on the IQ1_S file (base: the default
+ * model in F32; 64 chunks of 256).  llama.cpp stores the base's log-probabilities in 16 bits
+ * and quantizes activations to 8 bits, so agreement is to about 1%, not to the bit. */
+START_TEST(kld_matches_llama_perplexity_kl_divergence)
+{
+    char *gpath = tu_shared_path("golden/gguf/golden.json"), *text, *iq1 = tu_shared_path("golden/gguf/default-IQ1_S.gguf");
+    size_t len;
+    qh_err err;
+    ck_assert_msg(qh_read_file(gpath, &text, &len, &err) == 0, "%s", err.msg);
+    cJSON *golden = cJSON_Parse(text);
+    cJSON *k = cJSON_GetObjectItem(cJSON_GetObjectItem(golden, "default-IQ1_S.gguf"), "llama-perplexity-kld");
+    ck_assert(k != NULL);
+    char args[4300], *out;
+    snprintf(args, sizeof args, "kld default %s wikitext2-test --protocol llama-cpp --ctx 256 --chunks 64 --json", iq1);
+    ck_assert_int_eq(tu_run_cli_stdout(args, &out), 0);
+    cJSON *j = cJSON_Parse(out);
+    ck_assert_msg(j != NULL, "%s", out);
+    ck_assert_int_eq(cJSON_GetObjectItem(j, "positions")->valueint, 64 * 127);
+    struct { const char *ours, *theirs; double scale, rel_tol; } cmp[] = {
+        {"kl_mean", "mean_kld", 1, 0.01},       {"kl_se", "mean_kld_pm", 1, 0.02}, {"kl_median", "median_kld", 1, 0.01},
+        {"kl_p99", "kld_99", 1, 0.01},          {"same_top_p", "same_top_p_percent", 100, 0.005},
+        {"same_top_p_se", "same_top_p_pm", 100, 0.02}, {"dp_rms", "rms_dp_percent", 100, 0.01},
+    };
+    for (size_t i = 0; i < sizeof cmp / sizeof *cmp; i++) {
+        double ours = cmp[i].scale * cJSON_GetObjectItem(j, cmp[i].ours)->valuedouble;
+        double theirs = cJSON_GetObjectItem(k, cmp[i].theirs)->valuedouble;
+        ck_assert_msg(fabs(ours / theirs - 1) < cmp[i].rel_tol, "%s %.6f vs llama.cpp's %s %.6f", cmp[i].ours, ours, cmp[i].theirs,
+                      theirs);
+        fprintf(stderr, "gguf: kld %s %.6f, llama.cpp %.6f (%+.2f%%)\n", cmp[i].ours, ours, theirs, 100 * (ours / theirs - 1));
+    }
+    cJSON_Delete(j);
+    free(out);
+    cJSON_Delete(golden);
+    free(text);
+    free(gpath);
+    free(iq1);
+}
+END_TEST
+
 Suite *suite_gguf(void)
 {
     Suite *s = suite_create("gguf");
@@ -477,6 +516,7 @@ Suite *suite_gguf(void)
     tcase_add_test(tc, gguf_files_as_models_match_the_reference);
     tcase_add_test(tc, llama_cpp_protocol_matches_llama_perplexity);
     tcase_add_test(tc, a_gguf_file_as_a_sweep_configuration);
+    tcase_add_test(tc, kld_matches_llama_perplexity_kl_divergence);
     tcase_set_timeout(tc, 300);
     suite_add_tcase(s, tc);
     return s;

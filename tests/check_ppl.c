@@ -1,6 +1,8 @@
 /* check_ppl.c - the sliding-window protocol against a direct computation, its errors, the
  * bootstrap, and the golden perplexities of the default model (within 0.1%). */
 #include <cJSON.h>
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +141,93 @@ START_TEST(llama_cpp_protocol_matches_direct_computation)
 }
 END_TEST
 
+/* The fidelity statistics against a direct double-precision computation on two tiny models:
+ * KL, its percentiles, top-1 agreement, dp, and ln(PPL ratio) equal to the log of the two
+ * perplexities of qh_eval_ppl under the same protocol. */
+START_TEST(fidelity_statistics_match_direct_computation)
+{
+    qh_model *a = tiny_model();
+    static const tu_ckpt other = {.n_layer = 2, .n_head = 2, .n_embd = 16, .n_ctx = 12, .n_vocab = 40, .dtype = QH_DT_F32, .seed = 12};
+    char *dir = tu_tmpdir();
+    tu_write_checkpoint(dir, &other);
+    qh_model *b;
+    qh_err err;
+    ck_assert_msg(qh_model_load(dir, &b, 0, &err) == 0, "%s", err.msg);
+    int ids[40];
+    for (int i = 0; i < 40; i++) ids[i] = (i * 13 + 5) % 40;
+    const char *protocols[] = {"sliding", "llama-cpp"};
+    for (int pi = 0; pi < 2; pi++) {
+        qh_ppl_opts o = {.protocol = protocols[pi], .ctx = 10, .seed = 1, .n_boot = 50};
+        qh_fidelity_result f;
+        ck_assert_msg(qh_eval_fidelity(a, b, ids, 40, &o, &f, &err) == 0, "%s", err.msg);
+        /* direct: every scored (window, position) of the protocol */
+        int V = 40, first = pi ? 10 / 2 + 1 : 1, n_win = 4; /* both: [0,10) .. [30,40) */
+        double kl_sum = 0, d_sum = 0, dp_sum = 0, dp2 = 0, kls[40];
+        long N = 0, agree = 0;
+        for (int w = 0; w < n_win; w++) {
+            int T = 10;
+            qh_workspace wa, wb;
+            qh_workspace_init(&wa, &a->cfg, 1, T);
+            qh_workspace_init(&wb, &b->cfg, 1, T);
+            qh_forward(a, ids + w * 10, 1, T, &wa);
+            float *la = qh_malloc((size_t)T * V * sizeof(float)), *lb = qh_malloc((size_t)T * V * sizeof(float));
+            qh_head_logits(a, wa.ln, T, la);
+            qh_forward(b, ids + w * 10, 1, T, &wb);
+            qh_head_logits(b, wb.ln, T, lb);
+            for (int p = first; p < T; p++) {
+                const float *ra = la + (size_t)(p - 1) * V, *rb = lb + (size_t)(p - 1) * V;
+                double ma = -1e30, mb = -1e30, sa = 0, sb = 0;
+                int aa = 0, ab = 0;
+                for (int v = 0; v < V; v++) {
+                    if (ra[v] > ma) ma = ra[v], aa = v;
+                    if (rb[v] > mb) mb = rb[v], ab = v;
+                }
+                for (int v = 0; v < V; v++) sa += exp(ra[v] - ma), sb += exp(rb[v] - mb);
+                double kl = 0;
+                for (int v = 0; v < V; v++) {
+                    double lpa = ra[v] - ma - log(sa), lpb = rb[v] - mb - log(sb);
+                    kl += exp(lpa) * (lpa - lpb);
+                }
+                int t = ids[w * 10 + p];
+                double lpa = ra[t] - ma - log(sa), lpb = rb[t] - mb - log(sb);
+                kls[N++] = kl;
+                kl_sum += kl;
+                d_sum += -lpb + lpa;
+                dp_sum += exp(lpb) - exp(lpa);
+                dp2 += (exp(lpb) - exp(lpa)) * (exp(lpb) - exp(lpa));
+                agree += aa == ab;
+            }
+            free(la);
+            free(lb);
+            qh_workspace_free(&wa);
+            qh_workspace_free(&wb);
+        }
+        ck_assert_int_eq(f.positions, N);
+        ck_assert_double_eq_tol(f.kl_mean, kl_sum / N, 1e-4 * (kl_sum / N) + 1e-7);
+        ck_assert_double_eq_tol(f.top1, (double)agree / N, 1e-12);
+        ck_assert_double_eq_tol(f.dp_mean, dp_sum / N, 1e-5);
+        ck_assert_double_eq_tol(f.dp_rms, sqrt(dp2 / N), 1e-5);
+        ck_assert_double_eq_tol(f.ln_ppl_ratio, d_sum / N, 1e-5);
+        gsl_sort(kls, 1, (size_t)N);
+        ck_assert_double_eq_tol(f.kl_median, gsl_stats_quantile_from_sorted_data(kls, 1, (size_t)N, 0.5), 1e-4 * kls[N / 2] + 1e-7);
+        ck_assert_double_eq_tol(f.kl_max, kls[N - 1], 1e-4 * kls[N - 1]);
+        ck_assert(f.kl_lo <= f.kl_mean && f.kl_mean <= f.kl_hi);
+        /* the ratio is the log of the two perplexities of the same protocol */
+        qh_ppl_result ra, rb;
+        ck_assert_int_eq(qh_eval_ppl(a, ids, 40, NULL, &o, &ra, &err), 0);
+        ck_assert_int_eq(qh_eval_ppl(b, ids, 40, NULL, &o, &rb, &err), 0);
+        ck_assert_int_eq(ra.tokens_scored, N);
+        ck_assert_double_eq_tol(f.ln_ppl_ratio, log(rb.ppl / ra.ppl), 1e-5);
+        qh_ppl_result_free(&ra);
+        qh_ppl_result_free(&rb);
+        qh_fidelity_result_free(&f);
+    }
+    qh_model_free(a);
+    qh_model_free(b);
+    free(dir);
+}
+END_TEST
+
 START_TEST(protocol_errors)
 {
     qh_model *m = tiny_model();
@@ -257,6 +346,7 @@ Suite *suite_ppl(void)
     tcase_add_test(tc, protocol_matches_direct_computation);
     tcase_add_test(tc, protocol_errors);
     tcase_add_test(tc, llama_cpp_protocol_matches_direct_computation);
+    tcase_add_test(tc, fidelity_statistics_match_direct_computation);
     tcase_add_test(tc, bootstrap_properties);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);

@@ -122,8 +122,6 @@ START_TEST(experiment_errors_name_file_line_and_key)
         {"[experiment]\nname = a\nmodels = default\n[tasks]\nmmlu = 5\nmmlu.shots = 9\n", "bad.ini:6: [tasks] mmlu.shots: '9' must be 0 to 5"},
         {"[experiment]\nname = a\nmodels = default\n[tasks]\nppl.wikitext2-test@llama = 10\n",
          "bad.ini:5: [tasks] ppl.wikitext2-test@llama: unknown perplexity protocol 'llama' (known: sliding, llama-cpp)"},
-        {"[experiment]\nname = a\nmodels = default\n[tasks]\nfidelity.wikitext2-test@llama-cpp = 10\n",
-         "bad.ini:5: [tasks] fidelity.wikitext2-test@llama-cpp: only ppl tasks take a @PROTOCOL"},
         {"[experiment]\nname = a\nmodels = default\n[tasks]\ncopa = 5\n[method g]\ngguf = nowhere.gguf\n",
          "bad.ini:7: [method g] gguf: "},
         {"[experiment]\nname = a\nmodels = default\n[tasks]\ncopa = 5\n[method g]\ngguf = x.gguf\nmethod = rtn\n",
