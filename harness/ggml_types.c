@@ -7,6 +7,7 @@
 #include "ggml_types.h"
 
 #include <assert.h>
+#include <math.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -41,6 +42,49 @@ static inline uint32_t u32_at(const uint8_t *p)
 static void dq_f32(const uint8_t *b, float *y) { memcpy(y, b, 4); }
 static void dq_f16(const uint8_t *b, float *y) { y[0] = f16_at(b); }
 static void dq_bf16(const uint8_t *b, float *y) { y[0] = qh_bf16_to_f32(u16_at(b)); }
+
+/* the writers, as ggml's quantize_row_*_ref: the same roundings, so the same bytes */
+static void q_f32(const float *x, uint8_t *b) { memcpy(b, x, 4); }
+static void q_f16(const float *x, uint8_t *b)
+{
+    uint16_t h = qh_f32_to_f16(x[0]);
+    memcpy(b, &h, 2);
+}
+static void q_bf16(const float *x, uint8_t *b)
+{
+    uint16_t h = qh_f32_to_bf16(x[0]);
+    memcpy(b, &h, 2);
+}
+
+/* Q8_0: d = max|x| / 127, q = round(x / d) */
+static void q_q8_0(const float *x, uint8_t *b)
+{
+    float amax = 0;
+    for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
+    float d = amax / 127, id = d ? 1.0f / d : 0.0f;
+    uint16_t h = qh_f32_to_f16(d);
+    memcpy(b, &h, 2);
+    for (int j = 0; j < 32; j++) b[2 + j] = (uint8_t)(int8_t)roundf(x[j] * id);
+}
+
+/* Q4_0: d = (the element of largest magnitude) / -8, q = min(15, trunc(x / d + 8.5)) */
+static void q_q4_0(const float *x, uint8_t *b)
+{
+    float amax = 0, max = 0;
+    for (int j = 0; j < 32; j++)
+        if (amax < fabsf(x[j])) {
+            amax = fabsf(x[j]);
+            max = x[j];
+        }
+    float d = max / -8, id = d ? 1.0f / d : 0.0f;
+    uint16_t h = qh_f32_to_f16(d);
+    memcpy(b, &h, 2);
+    for (int j = 0; j < 16; j++) {
+        int8_t x0 = (int8_t)(x[j] * id + 8.5f), x1 = (int8_t)(x[16 + j] * id + 8.5f);
+        uint8_t q0 = (uint8_t)(x0 < 15 ? x0 : 15), q1 = (uint8_t)(x1 < 15 ? x1 : 15);
+        b[2 + j] = (uint8_t)(q0 | q1 << 4);
+    }
+}
 
 /* ---- 32-element blocks ------------------------------------------------------------------- */
 
@@ -519,36 +563,36 @@ static_assert(BYTES_TQ2_0 == 66, "block_tq2_0");
 #define BYTES_IQ4_NL BYTES_Q4_0
 
 const qh_ggml_type qh_ggml_types[] = {
-    {"F32", 0, 1, 4, dq_f32},
-    {"F16", 1, 1, 2, dq_f16},
-    {"Q4_0", 2, 32, BYTES_Q4_0, dq_q4_0},
-    {"Q4_1", 3, 32, BYTES_Q4_1, dq_q4_1},
-    {"Q5_0", 6, 32, BYTES_Q5_0, dq_q5_0},
-    {"Q5_1", 7, 32, BYTES_Q5_1, dq_q5_1},
-    {"Q8_0", 8, 32, BYTES_Q8_0, dq_q8_0},
-    {"Q2_K", 10, QK_K, BYTES_Q2_K, dq_q2_k},
-    {"Q3_K", 11, QK_K, BYTES_Q3_K, dq_q3_k},
-    {"Q4_K", 12, QK_K, BYTES_Q4_K, dq_q4_k},
-    {"Q5_K", 13, QK_K, BYTES_Q5_K, dq_q5_k},
-    {"Q6_K", 14, QK_K, BYTES_Q6_K, dq_q6_k},
-    {"IQ2_XXS", 16, QK_K, BYTES_IQ2_XXS, dq_iq2_xxs},
-    {"IQ2_XS", 17, QK_K, BYTES_IQ2_XS, dq_iq2_xs},
-    {"IQ3_XXS", 18, QK_K, BYTES_IQ3_XXS, dq_iq3_xxs},
-    {"IQ1_S", 19, QK_K, BYTES_IQ1_S, dq_iq1_s},
-    {"IQ4_NL", 20, 32, BYTES_IQ4_NL, dq_iq4_nl},
-    {"IQ3_S", 21, QK_K, BYTES_IQ3_S, dq_iq3_s},
-    {"IQ2_S", 22, QK_K, BYTES_IQ2_S, dq_iq2_s},
-    {"IQ4_XS", 23, QK_K, BYTES_IQ4_XS, dq_iq4_xs},
-    {"I8", 24, 1, 1, NULL},
-    {"I16", 25, 1, 2, NULL},
-    {"I32", 26, 1, 4, NULL},
-    {"I64", 27, 1, 8, NULL},
-    {"F64", 28, 1, 8, NULL},
-    {"IQ1_M", 29, QK_K, BYTES_IQ1_M, dq_iq1_m},
-    {"BF16", 30, 1, 2, dq_bf16},
-    {"TQ1_0", 34, QK_K, BYTES_TQ1_0, dq_tq1_0},
-    {"TQ2_0", 35, QK_K, BYTES_TQ2_0, dq_tq2_0},
-    {NULL, 0, 0, 0, NULL},
+    {"F32", 0, 1, 4, dq_f32, q_f32},
+    {"F16", 1, 1, 2, dq_f16, q_f16},
+    {"Q4_0", 2, 32, BYTES_Q4_0, dq_q4_0, q_q4_0},
+    {"Q4_1", 3, 32, BYTES_Q4_1, dq_q4_1, NULL},
+    {"Q5_0", 6, 32, BYTES_Q5_0, dq_q5_0, NULL},
+    {"Q5_1", 7, 32, BYTES_Q5_1, dq_q5_1, NULL},
+    {"Q8_0", 8, 32, BYTES_Q8_0, dq_q8_0, q_q8_0},
+    {"Q2_K", 10, QK_K, BYTES_Q2_K, dq_q2_k, NULL},
+    {"Q3_K", 11, QK_K, BYTES_Q3_K, dq_q3_k, NULL},
+    {"Q4_K", 12, QK_K, BYTES_Q4_K, dq_q4_k, NULL},
+    {"Q5_K", 13, QK_K, BYTES_Q5_K, dq_q5_k, NULL},
+    {"Q6_K", 14, QK_K, BYTES_Q6_K, dq_q6_k, NULL},
+    {"IQ2_XXS", 16, QK_K, BYTES_IQ2_XXS, dq_iq2_xxs, NULL},
+    {"IQ2_XS", 17, QK_K, BYTES_IQ2_XS, dq_iq2_xs, NULL},
+    {"IQ3_XXS", 18, QK_K, BYTES_IQ3_XXS, dq_iq3_xxs, NULL},
+    {"IQ1_S", 19, QK_K, BYTES_IQ1_S, dq_iq1_s, NULL},
+    {"IQ4_NL", 20, 32, BYTES_IQ4_NL, dq_iq4_nl, NULL},
+    {"IQ3_S", 21, QK_K, BYTES_IQ3_S, dq_iq3_s, NULL},
+    {"IQ2_S", 22, QK_K, BYTES_IQ2_S, dq_iq2_s, NULL},
+    {"IQ4_XS", 23, QK_K, BYTES_IQ4_XS, dq_iq4_xs, NULL},
+    {"I8", 24, 1, 1, NULL, NULL},
+    {"I16", 25, 1, 2, NULL, NULL},
+    {"I32", 26, 1, 4, NULL, NULL},
+    {"I64", 27, 1, 8, NULL, NULL},
+    {"F64", 28, 1, 8, NULL, NULL},
+    {"IQ1_M", 29, QK_K, BYTES_IQ1_M, dq_iq1_m, NULL},
+    {"BF16", 30, 1, 2, dq_bf16, q_bf16},
+    {"TQ1_0", 34, QK_K, BYTES_TQ1_0, dq_tq1_0, NULL},
+    {"TQ2_0", 35, QK_K, BYTES_TQ2_0, dq_tq2_0, NULL},
+    {NULL, 0, 0, 0, NULL, NULL},
 };
 
 const qh_ggml_type *qh_ggml_type_by_id(uint32_t id)
@@ -581,4 +625,11 @@ void qh_ggml_dequantize(const qh_ggml_type *t, const uint8_t *src, float *dst, u
     long blocks = (long)(n / (uint64_t)t->block);
 #pragma omp parallel for schedule(static) if (blocks > 4096)
     for (long i = 0; i < blocks; i++) t->dequant(src + (size_t)i * t->bytes, dst + (size_t)i * t->block);
+}
+
+void qh_ggml_quantize(const qh_ggml_type *t, const float *src, uint8_t *dst, uint64_t n)
+{
+    long blocks = (long)(n / (uint64_t)t->block);
+#pragma omp parallel for schedule(static) if (blocks > 4096)
+    for (long i = 0; i < blocks; i++) t->quant(src + (size_t)i * t->block, dst + (size_t)i * t->bytes);
 }

@@ -16,6 +16,7 @@ typedef struct {
     int block;              /* elements per block */
     size_t bytes;           /* bytes per block */
     void (*dequant)(const uint8_t *block, float *out); /* block -> `block` floats; NULL: not a weight type */
+    void (*quant)(const float *in, uint8_t *block);    /* ggml's reference quantizer; NULL: qharness writes no such type */
 } qh_ggml_type;
 
 /* NULL for an id the table does not have. */
@@ -26,5 +27,7 @@ extern const qh_ggml_type qh_ggml_types[];
 
 /* n elements (a multiple of the type's block) of type t at src -> dst, on the OpenMP threads. */
 void qh_ggml_dequantize(const qh_ggml_type *t, const uint8_t *src, float *dst, uint64_t n);
+/* n floats (a multiple of the block) -> n / block blocks at dst; t->quant must be set. */
+void qh_ggml_quantize(const qh_ggml_type *t, const float *src, uint8_t *dst, uint64_t n);
 
 #endif

@@ -104,4 +104,20 @@ extern const char *const qh_gguf_role_names[QH_GGUF_N_ROLES];
  * whose embedding or output is in another type, gets a "warning" line saying so. */
 void qh_gguf_print_ledger(const qh_gguf *g, int tensors, FILE *out);
 
+/* ---- writing (gguf_write.c) ---- */
+typedef struct qh_gguf_writer qh_gguf_writer;
+qh_gguf_writer *qh_gguf_writer_new(uint32_t alignment); /* 0: 32, ggml's default */
+void qh_gguf_writer_free(qh_gguf_writer *w);
+void qh_gguf_put_u32(qh_gguf_writer *w, const char *key, uint32_t v);
+void qh_gguf_put_f32(qh_gguf_writer *w, const char *key, float v);
+void qh_gguf_put_bool(qh_gguf_writer *w, const char *key, int v);
+void qh_gguf_put_str(qh_gguf_writer *w, const char *key, const char *s);
+void qh_gguf_put_str_array(qh_gguf_writer *w, const char *key, char *const *s, uint64_t n);
+void qh_gguf_put_i32_array(qh_gguf_writer *w, const char *key, const int32_t *v, uint64_t n);
+/* data is not copied: it must live until qh_gguf_write.  ne[0] is the row length. */
+int qh_gguf_put_tensor(qh_gguf_writer *w, const char *name, int n_dims, const int64_t *ne, uint32_t type, const void *data,
+                       size_t bytes, qh_err *err);
+/* Writes path.partial, then renames it to path: on failure nothing is left. */
+int qh_gguf_write(const qh_gguf_writer *w, const char *path, qh_err *err);
+
 #endif

@@ -621,6 +621,47 @@ fail_models:
     return rc == 0 ? 0 : die(&err);
 }
 
+/* ---- convert ---------------------------------------------------------------------------- */
+
+static int cmd_convert(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"output", required_argument, 0, 'o'}, {"type", required_argument, 0, 't'},
+                                             {0, 0, 0, 0}};
+    const char *out = NULL, *type = "F32";
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'o': out = optarg; break;
+        case 't': type = optarg; break;
+        default: return usage_error("convert", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (argc - optind != 1 || !out) return usage_error("convert", "expected MODEL and -o FILE.gguf%s", "");
+    qh_err err;
+    loaded_model lm;
+    if (load_model_and_tokenizer(argv[optind], NULL, &lm, &err) != 0) return die(&err);
+    char *dir = qh_resolve_model_dir(argv[optind]);
+    const char *base = strrchr(dir, '/');
+    base = base && base[1] ? base + 1 : dir;
+    double t0 = qh_now();
+    int rc = qh_model_write_gguf(lm.model, lm.tok, base, type, out, &err);
+    if (rc == 0) {
+        qh_gguf *g;
+        rc = qh_gguf_open(out, &g, &err); /* read back: what was written is a valid file */
+        if (rc == 0) {
+            printf("wrote %s (%s, %zu bytes, %llu tensors) in %.2f s\n", out, type, g->size, (unsigned long long)g->n_tensors,
+                   qh_now() - t0);
+            qh_gguf_print_ledger(g, 0, stdout);
+            qh_gguf_close(g);
+        }
+    }
+    free(dir);
+    free_loaded(&lm);
+    return rc == 0 ? 0 : die(&err);
+}
+
 /* ---- mc --------------------------------------------------------------------------------- */
 
 static void print_mc(const loaded_model *lm, const qh_mc_task *t, const qh_mc_result *r, int ctx, int json)
@@ -1043,6 +1084,8 @@ static const struct command {
      "config, parameter counts by group, dtype and sha256 of a model; for a GGUF file its header and bits-per-weight ledger"},
     {"ppl", cmd_ppl, "ppl MODEL|PACKED.safetensors|FILE.gguf TEXT [--protocol sliding|llama-cpp] [--ctx N] [--stride S] [--chunks N] [--max-tokens N] [--seed S] [--boot N] [--batch B] [--json] [--method SPEC ...]",
      "perplexity with a bootstrap 95% interval; TEXT is a dataset name or a UTF-8 file"},
+    {"convert", cmd_convert, "convert MODEL -o FILE.gguf [--type F32|F16|BF16|Q8_0|Q4_0]",
+     "write a model as a GGUF file llama.cpp loads (block matrices, embedding and output in --type; ggml's rounding)"},
     {"kld", cmd_kld,
      "kld BASE MODEL|PACKED.safetensors|FILE.gguf TEXT [--protocol sliding|llama-cpp] [--ctx N] [--chunks N] [--max-tokens N] [--seed S] [--json] [--method SPEC ...]",
      "KL divergence of MODEL from BASE per position, with llama-perplexity's statistics (--method quantizes MODEL)"},

@@ -56,6 +56,13 @@ int qh_config_load(const char *dir, qh_config *cfg, qh_err *err);
  * the weights file. */
 int qh_model_load(const char *dir, qh_model **out, int compute_sha, qh_err *err);
 int qh_model_load_gguf(const char *path, qh_model **out, int compute_sha, qh_err *err);
+/* Writes m as a GPT-2 GGUF file that llama.cpp loads (model_gguf.c): llama.cpp's tensor names
+ * and orientation, the tokenizer's vocabulary and merges as metadata, block matrices, token
+ * embedding and output in type_name (F32, F16, BF16, Q8_0, Q4_0 with ggml's reference
+ * rounding), norms, biases and the position embedding in F32. */
+struct qh_tokenizer;
+int qh_model_write_gguf(const qh_model *m, const struct qh_tokenizer *tok, const char *name, const char *type_name,
+                        const char *path, qh_err *err);
 void qh_model_free(qh_model *m);
 
 qh_tensor *qh_model_tensor(qh_model *m, const char *name);

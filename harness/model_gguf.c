@@ -15,6 +15,7 @@
 #include "gguf.h"
 #include "model.h"
 #include "quantize.h"
+#include "tokenizer.h"
 
 static int cfg_int(const qh_gguf *g, const char *key, int *out, qh_err *err)
 {
@@ -259,4 +260,103 @@ fail:
     qh_gguf_close(g);
     qh_quant_result_free(res);
     return -1;
+}
+
+/* ---- writing ------------------------------------------------------------------------------ */
+
+static const struct { const char *type; uint32_t file_type; } file_types[] = {
+    {"F32", 0}, {"F16", 1}, {"Q4_0", 2}, {"Q8_0", 7}, {"BF16", 32}, /* llama_ftype LLAMA_FTYPE_ALL_F32, MOSTLY_* */
+};
+
+int qh_model_write_gguf(const qh_model *m, const qh_tokenizer *tok, const char *name, const char *type_name, const char *path,
+                        qh_err *err)
+{
+    const qh_ggml_type *ty = qh_ggml_type_by_name(type_name);
+    int ft = -1;
+    for (size_t i = 0; i < sizeof file_types / sizeof *file_types; i++)
+        if (ty && strcmp(file_types[i].type, ty->name) == 0) ft = (int)file_types[i].file_type;
+    if (ft < 0 || !ty->quant) return qh_fail(err, "--type %s: qharness writes F32, F16, BF16, Q8_0 or Q4_0", type_name);
+    const qh_config *c = &m->cfg;
+    int n_vocab_tok = qh_tokenizer_vocab_size(tok);
+    if (n_vocab_tok != c->n_vocab)
+        return qh_fail(err, "the tokenizer has %d tokens and the model %d: GGUF needs one token per embedding row", n_vocab_tok,
+                       c->n_vocab);
+    char **tokens = NULL, **merges = NULL;
+    int n_merges = 0, rc = -1;
+    if (qh_tokenizer_export(tok, &tokens, &merges, &n_merges, err) != 0) return -1;
+    qh_gguf_writer *w = qh_gguf_writer_new(32);
+    qh_gguf_put_str(w, "general.architecture", "gpt2");
+    qh_gguf_put_str(w, "general.name", name);
+    qh_gguf_put_u32(w, "gpt2.block_count", (uint32_t)c->n_layer);
+    qh_gguf_put_u32(w, "gpt2.context_length", (uint32_t)c->n_ctx);
+    qh_gguf_put_u32(w, "gpt2.embedding_length", (uint32_t)c->n_embd);
+    qh_gguf_put_u32(w, "gpt2.feed_forward_length", (uint32_t)(4 * c->n_embd));
+    qh_gguf_put_u32(w, "gpt2.attention.head_count", (uint32_t)c->n_head);
+    qh_gguf_put_f32(w, "gpt2.attention.layer_norm_epsilon", c->ln_eps);
+    qh_gguf_put_str(w, "tokenizer.ggml.model", "gpt2");
+    qh_gguf_put_str(w, "tokenizer.ggml.pre", "gpt-2");
+    qh_gguf_put_str_array(w, "tokenizer.ggml.tokens", tokens, (uint64_t)c->n_vocab);
+    int32_t *token_type = qh_malloc((size_t)c->n_vocab * sizeof *token_type);
+    int eot = qh_token_id(tok, "<|endoftext|>");
+    for (int i = 0; i < c->n_vocab; i++) token_type[i] = i == eot ? 3 : 1; /* llama_token_type: 1 normal, 3 control */
+    qh_gguf_put_i32_array(w, "tokenizer.ggml.token_type", token_type, (uint64_t)c->n_vocab);
+    qh_gguf_put_str_array(w, "tokenizer.ggml.merges", merges, (uint64_t)n_merges);
+    if (eot >= 0) {
+        qh_gguf_put_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)eot);
+        qh_gguf_put_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)eot);
+    }
+    qh_gguf_put_bool(w, "tokenizer.ggml.add_bos_token", 0);
+    if (ty->block > 1) qh_gguf_put_u32(w, "general.quantization_version", 2);
+    qh_gguf_put_u32(w, "general.file_type", (uint32_t)ft);
+
+    /* every tensor in the GGUF orientation, then its bytes; 1-D tensors and position_embd stay F32
+     * (as llama-quantize leaves them); the tied head is written out as `output`, as llama.cpp's
+     * converter does */
+    int n_out = m->n_tensors + 1;
+    uint8_t **blobs = qh_calloc((size_t)n_out, sizeof *blobs);
+    for (int k = 0; k < n_out; k++) {
+        const qh_tensor *t = k < m->n_tensors ? &m->tensors[k] : NULL;
+        char gname[96];
+        const float *src = t ? t->data : m->head;
+        int64_t ne[2];
+        int nd, linear = t && t->ndim == 2 && strncmp(t->name, "h.", 2) == 0;
+        if (t) {
+            gguf_name(t->name, gname, sizeof gname);
+            nd = t->ndim;
+            ne[0] = linear ? t->rows : t->cols;
+            ne[1] = linear ? t->cols : t->rows;
+        } else {
+            snprintf(gname, sizeof gname, "output.weight");
+            nd = 2;
+            ne[0] = c->n_embd;
+            ne[1] = c->n_vocab;
+        }
+        size_t n = (size_t)ne[0] * (size_t)(nd == 2 ? ne[1] : 1);
+        float *rows = NULL;
+        if (linear) { /* Conv1D (in, out) -> (out, in) */
+            rows = qh_malloc(n * sizeof(float));
+#pragma omp parallel for
+            for (long o = 0; o < (long)ne[1]; o++)
+                for (long i = 0; i < (long)ne[0]; i++) rows[(size_t)o * ne[0] + i] = src[(size_t)i * ne[1] + o];
+            src = rows;
+        }
+        const qh_ggml_type *tt = nd == 1 || (t && strcmp(t->name, "wpe.weight") == 0) || ne[0] % ty->block ? qh_ggml_type_by_id(0) : ty;
+        size_t bytes = n / (size_t)tt->block * tt->bytes;
+        blobs[k] = qh_malloc(bytes);
+        if (tt->id == 0) memcpy(blobs[k], src, bytes);
+        else qh_ggml_quantize(tt, src, blobs[k], n);
+        free(rows);
+        if (qh_gguf_put_tensor(w, gname, nd, ne, tt->id, blobs[k], bytes, err) != 0) goto out;
+    }
+    rc = qh_gguf_write(w, path, err);
+out:
+    for (int k = 0; k < n_out; k++) free(blobs[k]);
+    free(blobs);
+    free(token_type);
+    for (int i = 0; i < c->n_vocab; i++) free(tokens[i]);
+    for (int i = 0; i < n_merges; i++) free(merges[i]);
+    free(tokens);
+    free(merges);
+    qh_gguf_writer_free(w);
+    return rc;
 }

@@ -499,3 +499,55 @@ int qh_encode(qh_tokenizer *tok, const char *source, const char *text, size_t le
     *n_ids = n_out;
     return 0;
 }
+
+/* raw bytes -> GPT-2's byte-to-unicode form, NUL-terminated, malloc'd */
+static char *bytes_to_unicode(const char *b, size_t len, const int table[256])
+{
+    char *out = qh_malloc(len * 2 + 1);
+    size_t k = 0;
+    for (size_t i = 0; i < len; i++) k += (size_t)utf8proc_encode_char(table[(unsigned char)b[i]], (utf8proc_uint8_t *)out + k);
+    out[k] = 0;
+    return out;
+}
+
+typedef struct {
+    uint64_t rank;
+    int a, b;
+} ranked_merge;
+
+static int by_rank(const void *x, const void *y)
+{
+    const ranked_merge *p = x, *q = y;
+    return p->rank < q->rank ? -1 : p->rank > q->rank;
+}
+
+int qh_tokenizer_export(const qh_tokenizer *tok, char ***tokens, char ***merges, int *n_merges, qh_err *err)
+{
+    int table[256];
+    byte_unicode_table(table);
+    for (int i = 0; i < tok->n_vocab; i++)
+        if (!tok->token_bytes[i]) return qh_fail(err, "the vocabulary has no token with id %d: it cannot be written as a list", i);
+    *tokens = qh_malloc((size_t)tok->n_vocab * sizeof(char *));
+    for (int i = 0; i < tok->n_vocab; i++) (*tokens)[i] = bytes_to_unicode(tok->token_bytes[i], tok->token_len[i], table);
+    ranked_merge *list = qh_malloc((tok->merges.count + 1) * sizeof *list);
+    size_t n = 0;
+    for (size_t i = 0; i < tok->merges.cap; i++) {
+        if (!tok->merges.keys[i]) continue;
+        uint64_t key = tok->merges.keys[i] - 1; /* pair_key's offset */
+        list[n++] = (ranked_merge){tok->merges.values[i] >> 32, (int)(key >> 32), (int)(uint32_t)key};
+    }
+    qsort(list, n, sizeof *list, by_rank);
+    *merges = qh_malloc((n + 1) * sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        char *a = (*tokens)[list[i].a], *b = (*tokens)[list[i].b];
+        size_t la = strlen(a), lb = strlen(b);
+        char *m = qh_malloc(la + lb + 2);
+        memcpy(m, a, la);
+        m[la] = ' ';
+        memcpy(m + la + 1, b, lb + 1);
+        (*merges)[i] = m;
+    }
+    *n_merges = (int)n;
+    free(list);
+    return 0;
+}

@@ -34,6 +34,10 @@ int qh_tokenizer_bos_added(const qh_tokenizer *tok);
 int qh_encode(qh_tokenizer *tok, const char *source, const char *text, size_t len, int **ids,
               size_t *n_ids, qh_err *err);
 
+/* The vocabulary as GPT-2 files and GGUF write it: every token in byte-to-unicode form
+ * (tokens[id]) and the merges "A B" in rank order; all malloc'd (free each, then the arrays). */
+int qh_tokenizer_export(const qh_tokenizer *tok, char ***tokens, char ***merges, int *n_merges, qh_err *err);
+
 /* The raw bytes a token stands for. */
 const char *qh_token_bytes(const qh_tokenizer *tok, int id, size_t *len);
 

@@ -13,6 +13,7 @@
 #include "harness/tokenizer.h"
 #include "datasets/datasets.h"
 #include "harness/quantize.h"
+#include "harness/safetensors.h"
 #include "testutil.h"
 
 static qh_gguf *open_golden(const char *name)
@@ -119,6 +120,69 @@ START_TEST(every_type_dequantizes_like_llama_cpp)
         }
         free(out);
     }
+    qh_gguf_close(g);
+}
+END_TEST
+
+/* The writers against llama-quantize: the first 64 rows of the default model's blk.0.ffn_down
+ * ((out, in) = (256, 1024) in GGUF order), quantized by qharness, give the bytes of types.gguf
+ * for F16, BF16 and Q8_0.  Q4_0 is not compared byte for byte: types.gguf's rows were quantized
+ * with the importance matrix (llama.cpp's weighted Q4_0 search, not quantize_row_q4_0_ref, which
+ * is what qharness writes; 10502 of 36864 bytes differ); it is checked by its definition: the
+ * largest-magnitude element of a block is exactly -8 d, every other within d/2 of its value. */
+START_TEST(writers_give_llama_quantize_bytes)
+{
+    qh_gguf *g = open_golden("types.gguf");
+    qh_model *m = tu_default_model(0);
+    const qh_tensor *w = NULL;
+    for (int k = 0; k < m->n_tensors; k++)
+        if (strcmp(m->tensors[k].name, "h.0.mlp.c_proj.weight") == 0) w = &m->tensors[k];
+    ck_assert(w && w->rows == 1024 && w->cols == 256);
+    float *rows = malloc(64 * 1024 * sizeof(float)); /* transposed: row o of GGUF = column o of Conv1D */
+    for (int o = 0; o < 64; o++)
+        for (int i = 0; i < 1024; i++) rows[o * 1024 + i] = w->data[(size_t)i * 256 + o];
+    int writable = 0;
+    for (const qh_ggml_type *t = qh_ggml_types; t->name; t++) {
+        if (!t->quant || t->id == 0) continue;
+        if (t->id == 2) { /* Q4_0 */
+            uint8_t blk[18];
+            float back[32];
+            for (int b = 0; b < 64 * 1024 / 32; b++) {
+                const float *x = rows + 32 * b;
+                t->quant(x, blk);
+                t->dequant(blk, back);
+                int big = 0;
+                for (int j = 1; j < 32; j++) big = fabsf(x[j]) > fabsf(x[big]) ? j : big;
+                float d = fabsf(back[big]) / 8;
+                ck_assert_msg(fabsf(back[big] - x[big]) <= 1e-3f * fabsf(x[big]), "Q4_0 block %d: max %g -> %g", b, x[big], back[big]);
+                for (int j = 0; j < 32; j++)
+                    ck_assert_msg(fabsf(back[j] - x[j]) <= d / 2 * 1.01f + 1e-3f * d ||
+                                      (fabsf(fabsf(back[j]) - 7 * d) <= 1e-4f * d && fabsf(x[j]) > 7 * d), /* the clamp at q = 15 */
+                                  "Q4_0 block %d element %d: %g -> %g (d %g)", b, j, x[j], back[j], d);
+            }
+            writable++;
+            continue;
+        }
+        char wn[64];
+        snprintf(wn, sizeof wn, "%s.ffn_down.weight", t->name);
+        const qh_gguf_tensor *ref = qh_gguf_tensor_find(g, wn);
+        ck_assert_msg(ref != NULL, "%s", wn);
+        uint8_t *out = malloc(ref->bytes);
+        qh_ggml_quantize(t, rows, out, 64 * 1024);
+        long differ = 0, first = -1;
+        for (uint64_t i = 0; i < ref->bytes; i++)
+            if (out[i] != ref->data[i]) {
+                if (first < 0) first = (long)i;
+                differ++;
+            }
+        ck_assert_msg(differ == 0, "%s: %ld of %llu bytes differ from llama-quantize's, first at byte %ld", t->name, differ,
+                      (unsigned long long)ref->bytes, first);
+        free(out);
+        writable++;
+    }
+    ck_assert_int_eq(writable, 4); /* F16 BF16 Q8_0 Q4_0 */
+    free(rows);
+    qh_model_free(m);
     qh_gguf_close(g);
 }
 END_TEST
@@ -504,12 +568,114 @@ START_TEST(kld_matches_llama_perplexity_kl_divergence)
 }
 END_TEST
 
+/* the same metadata value in two files: type, count and bytes */
+static void same_kv(const qh_gguf *a, const qh_gguf *b, const char *key)
+{
+    const qh_gguf_kv *x = qh_gguf_find(a, key), *y = qh_gguf_find(b, key);
+    ck_assert_msg(x && y, "%s missing", key);
+    ck_assert_msg(x->type == y->type && x->elem_type == y->elem_type && x->n == y->n, "%s: type or count differs", key);
+    if (x->type == QH_GGUF_ARRAY && x->elem_type == QH_GGUF_STRING) {
+        for (uint64_t i = 0; i < x->n; i++) {
+            uint64_t la, lb;
+            const char *sa = qh_gguf_array_str(a, x, i, &la), *sb = qh_gguf_array_str(b, y, i, &lb);
+            ck_assert_msg(la == lb && memcmp(sa, sb, la) == 0, "%s[%llu]: '%.*s' vs llama.cpp's '%.*s'", key,
+                          (unsigned long long)i, (int)la, sa, (int)lb, sb);
+        }
+    } else if (x->type == QH_GGUF_ARRAY) {
+        ck_assert_msg(memcmp(x->data, y->data, x->n * 4) == 0, "%s differs", key);
+    } else if (x->type == QH_GGUF_STRING) {
+        ck_assert_msg(x->str_len == y->str_len && memcmp(x->str, y->str, x->str_len) == 0, "%s differs", key);
+    } else {
+        ck_assert_msg(x->u == y->u && x->f == y->f, "%s: %g vs llama.cpp's %g", key, x->f, y->f);
+    }
+}
+
+/* qharness convert: the F32 file gives golden.json's default-f32 numbers under both protocols
+ * (llama-perplexity 441.5749 / reference 441.5729, and qharness's golden 454.2810), carries the
+ * metadata llama.cpp's own converter wrote into default-IQ1_S.gguf (tokens, token types,
+ * merges, hyperparameters: value for value), and Q8_0 tensors read back as ggml dequantizes
+ * them; a type qharness cannot write leaves no file. */
+START_TEST(convert_writes_what_llama_cpp_writes)
+{
+    char *dir = tu_tmpdir(), out[4300], args[9000], *o;
+    snprintf(out, sizeof out, "%s/default-f32.gguf", dir);
+    snprintf(args, sizeof args, "convert default -o %s", out);
+    ck_assert_int_eq(tu_run_cli_stdout(args, &o), 0);
+    free(o);
+    qh_gguf *mine, *theirs;
+    qh_err err;
+    char *iq1 = tu_shared_path("golden/gguf/default-IQ1_S.gguf");
+    ck_assert_msg(qh_gguf_open(out, &mine, &err) == 0, "%s", err.msg);
+    ck_assert_msg(qh_gguf_open(iq1, &theirs, &err) == 0, "%s", err.msg);
+    static const char *keys[] = {"general.architecture", "gpt2.block_count", "gpt2.context_length", "gpt2.embedding_length",
+                                 "gpt2.feed_forward_length", "gpt2.attention.head_count", "gpt2.attention.layer_norm_epsilon",
+                                 "tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens", "tokenizer.ggml.token_type",
+                                 "tokenizer.ggml.merges", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
+                                 "tokenizer.ggml.add_bos_token", "general.name"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) same_kv(mine, theirs, keys[i]);
+    ck_assert_uint_eq(mine->n_tensors, theirs->n_tensors);
+    for (uint64_t i = 0; i < mine->n_tensors; i++) { /* the same names and shapes */
+        const qh_gguf_tensor *a = &mine->tensors[i], *b = qh_gguf_tensor_find(theirs, a->name);
+        ck_assert_msg(b && a->n_dims == b->n_dims && a->ne[0] == b->ne[0] && a->ne[1] == b->ne[1], "%s", a->name);
+        ck_assert_uint_eq(a->offset % 32, 0);
+    }
+    qh_gguf_close(mine);
+    qh_gguf_close(theirs);
+    struct { const char *protocol; double want; } ppl[] = {{"--protocol llama-cpp --chunks 64", 441.57287629864254},
+                                                          {"--max-tokens 16384", 454.2810}};
+    for (int k = 0; k < 2; k++) {
+        snprintf(args, sizeof args, "ppl %s wikitext2-test --ctx 256 %s --json", out, ppl[k].protocol);
+        ck_assert_int_eq(tu_run_cli_stdout(args, &o), 0);
+        cJSON *j = cJSON_Parse(o);
+        double v = cJSON_GetObjectItem(j, "ppl")->valuedouble;
+        ck_assert_msg(fabs(v / ppl[k].want - 1) < 5e-4, "%s: %.4f vs %.4f", ppl[k].protocol, v, ppl[k].want);
+        fprintf(stderr, "gguf: convert F32, %s: ppl %.4f (reference %.4f)\n", ppl[k].protocol, v, ppl[k].want);
+        cJSON_Delete(j);
+        free(o);
+    }
+    /* Q8_0: the file's tensors are ggml's Q8_0 of the model's weights */
+    snprintf(out, sizeof out, "%s/default-q8.gguf", dir);
+    snprintf(args, sizeof args, "convert default -o %s --type Q8_0", out);
+    ck_assert_int_eq(tu_run_cli_stdout(args, &o), 0);
+    free(o);
+    ck_assert_msg(qh_gguf_open(out, &mine, &err) == 0, "%s", err.msg);
+    const qh_gguf_tensor *t = qh_gguf_tensor_find(mine, "blk.2.ffn_up.weight");
+    ck_assert(t && t->type == 8 && t->bytes == 256 * 1024 / 32 * 34);
+    qh_model *m = tu_default_model(0);
+    const qh_tensor *w = NULL;
+    for (int k = 0; k < m->n_tensors; k++)
+        if (strcmp(m->tensors[k].name, "h.2.mlp.c_fc.weight") == 0) w = &m->tensors[k];
+    float row[256], back[256];
+    uint8_t blocks[8 * 34];
+    for (int i = 0; i < 256; i++) row[i] = w->data[(size_t)i * 1024 + 7]; /* row 7 of (out, in) */
+    qh_ggml_quantize(qh_ggml_type_by_name("Q8_0"), row, blocks, 256);
+    ck_assert(memcmp(blocks, t->data + 7 * 8 * 34, sizeof blocks) == 0);
+    qh_ggml_dequantize(qh_ggml_type_by_name("Q8_0"), t->data + 7 * 8 * 34, back, 256);
+    double err2 = 0, norm2 = 0; /* and it is close: Q8_0 keeps ~0.4% of a row's norm as error */
+    for (int i = 0; i < 256; i++) err2 += (back[i] - row[i]) * (back[i] - row[i]), norm2 += row[i] * row[i];
+    ck_assert_msg(sqrt(err2 / norm2) < 0.01, "Q8_0 relative error %g", sqrt(err2 / norm2));
+    qh_gguf_close(mine);
+    qh_model_free(m);
+    /* refused: nothing written */
+    snprintf(out, sizeof out, "%s/q4k.gguf", dir);
+    snprintf(args, sizeof args, "convert default -o %s --type Q4_K", out);
+    ck_assert_int_eq(tu_run_cli(args, &o), 1);
+    ck_assert_msg(strstr(o, "--type Q4_K: qharness writes F32, F16, BF16, Q8_0 or Q4_0"), "%s", o);
+    free(o);
+    struct stat st;
+    ck_assert(stat(out, &st) != 0);
+    free(iq1);
+    free(dir);
+}
+END_TEST
+
 Suite *suite_gguf(void)
 {
     Suite *s = suite_create("gguf");
     TCase *tc = tcase_create("read");
     tcase_add_test(tc, every_metadata_type);
     tcase_add_test(tc, every_type_dequantizes_like_llama_cpp);
+    tcase_add_test(tc, writers_give_llama_quantize_bytes);
     tcase_add_test(tc, bad_files_name_the_place);
     tcase_add_test(tc, ledger_of_the_iq1_s_file);
     tcase_add_test(tc, tokenizer_from_gguf_metadata);
@@ -517,6 +683,7 @@ Suite *suite_gguf(void)
     tcase_add_test(tc, llama_cpp_protocol_matches_llama_perplexity);
     tcase_add_test(tc, a_gguf_file_as_a_sweep_configuration);
     tcase_add_test(tc, kld_matches_llama_perplexity_kl_divergence);
+    tcase_add_test(tc, convert_writes_what_llama_cpp_writes);
     tcase_set_timeout(tc, 300);
     suite_add_tcase(s, tc);
     return s;
