@@ -8,10 +8,12 @@
 
 #include "../datasets/datasets.h"
 #include "forward.h"
+#include "imatrix.h"
 
 struct qh_calib_state {
     int windows, ctx, batch, C;
     float *X;               /* (windows * ctx, C): the residual stream at the current block's input */
+    const qh_imatrix *imatrix; /* instead of windows */
     double *H[4];
     float *Hf[4];           /* per-batch float accumulator */
     int n[4];
@@ -26,7 +28,7 @@ int qh_calib_opts_load(const char *name, qh_tokenizer *tok, int windows, int ctx
     *ids = NULL;
     if (qh_text_load(name, &text, err) != 0) return -1;
     int rc = qh_encode(tok, text.path, text.text, text.len, ids, &n, err);
-    *o = (qh_calib_opts){*ids, n, windows, ctx, seed, ""};
+    *o = (qh_calib_opts){*ids, n, windows, ctx, seed, "", NULL};
     snprintf(o->source, sizeof o->source, "%s (sha256 %.12s)", text.name, text.sha256);
     qh_text_free(&text);
     return rc;
@@ -44,8 +46,31 @@ void qh_calib_free(qh_calib_state *st)
     free(st);
 }
 
+void qh_calib_opts_imatrix(const qh_imatrix *im, qh_calib_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->imatrix = im;
+    const char *base = strrchr(im->path, '/');
+    snprintf(o->source, sizeof o->source, "llama.cpp importance matrix %.80s (sha256 %.12s; %d chunks of %.60s; diagonal E[x^2] only)",
+             base ? base + 1 : im->path, im->sha256, im->chunks, im->dataset[0] ? im->dataset : "an unnamed text");
+}
+
+int qh_calib_diagonal_only(const qh_calib_state *st) { return st->imatrix != NULL; }
+
 int qh_calib_begin(const qh_model *m, const qh_calib_opts *o, qh_calib_state **out, qh_err *err)
 {
+    if (o->imatrix) {
+        qh_calib_state *st = qh_calloc(1, sizeof *st);
+        int C = m->cfg.n_embd, nk[4] = {C, C, C, 4 * C};
+        st->imatrix = o->imatrix;
+        st->C = C;
+        for (int k = 0; k < 4; k++) {
+            st->n[k] = nk[k];
+            st->H[k] = qh_malloc((size_t)nk[k] * nk[k] * sizeof(double));
+        }
+        *out = st;
+        return 0;
+    }
     if (o->ctx < 2 || o->ctx > m->cfg.n_ctx)
         return qh_fail(err, "calibration ctx %d: must be 2 to the model's context %d", o->ctx, m->cfg.n_ctx);
     if (o->windows < 1) return qh_fail(err, "calibration needs at least one window");
@@ -90,9 +115,34 @@ static void accumulate(void *ud, int layer, int which, const float *x, int rows,
     cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, cols, rows, 1.0f, x, cols, 1.0f, st->Hf[which], cols);
 }
 
+/* block l's four input diagonals from the importance matrix, by llama.cpp's tensor names */
+static int imatrix_block(qh_calib_state *st, int l, double *H[4], int n[4], long *samples, qh_err *err)
+{
+    static const char *names[4] = {"attn_qkv", "attn_output", "ffn_up", "ffn_down"};
+    int ncall = 0;
+    for (int k = 0; k < 4; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "blk.%d.%s.weight", l, names[k]);
+        const qh_imatrix_entry *e = qh_imatrix_find(st->imatrix, name);
+        int nk = st->n[k];
+        if (!e) return qh_fail(err, "%s: no entry '%s' (the file is for another model?)", st->imatrix->path, name);
+        if (e->nval != nk)
+            return qh_fail(err, "%s: entry '%s' has %d values; this model's matrix has %d inputs", st->imatrix->path, name, e->nval, nk);
+        if (k && e->ncall != ncall)
+            return qh_fail(err, "%s: entry '%s' has ncall %d, others of block %d %d", st->imatrix->path, name, e->ncall, l, ncall);
+        ncall = e->ncall;
+        memset(st->H[k], 0, (size_t)nk * nk * sizeof(double));
+        for (int j = 0; j < nk; j++) st->H[k][(size_t)j * nk + j] = e->values[j];
+        H[k] = st->H[k];
+        n[k] = nk;
+    }
+    *samples = ncall;
+    return 0;
+}
+
 int qh_calib_block(qh_calib_state *st, const qh_model *m, int l, double *H[4], int n[4], long *samples, qh_err *err)
 {
-    (void)err;
+    if (st->imatrix) return imatrix_block(st, l, H, n, samples, err);
     int T = st->ctx, C = st->C;
     for (int k = 0; k < 4; k++) memset(st->H[k], 0, (size_t)st->n[k] * st->n[k] * sizeof(double));
     for (int w0 = 0; w0 < st->windows; w0 += st->batch) {
@@ -119,6 +169,7 @@ int qh_calib_block(qh_calib_state *st, const qh_model *m, int l, double *H[4], i
 
 void qh_calib_advance(qh_calib_state *st, const qh_model *m, int l)
 {
+    if (st->imatrix) return; /* the file's statistics are of the unquantized model, fixed */
     int T = st->ctx, C = st->C;
     for (int w0 = 0; w0 < st->windows; w0 += st->batch) {
         int B = st->windows - w0 < st->batch ? st->windows - w0 : st->batch;

@@ -18,6 +18,10 @@ typedef struct {
     int windows, ctx;
     unsigned long seed;
     char source[256];        /* for reports: the text's name and sha256 */
+    /* llama.cpp's importance matrix instead of a text (imatrix.h): H[k] is then the diagonal
+     * matrix of its values (E[x^2] * ncall), samples = ncall, the same for every block; no
+     * sequential pass.  Methods that need the off-diagonal terms (gptq) refuse it. */
+    const struct qh_imatrix_s *imatrix;
 } qh_calib_opts;
 
 /* Tokenizes the calibration text `name` (a shipped dataset name or a UTF-8 file) and fills o
@@ -26,6 +30,11 @@ int qh_calib_opts_load(const char *name, qh_tokenizer *tok, int windows, int ctx
                        qh_err *err);
 
 typedef struct qh_calib_state qh_calib_state;
+
+/* o for an importance matrix file; source says which file and what it was computed on. */
+void qh_calib_opts_imatrix(const struct qh_imatrix_s *im, qh_calib_opts *o);
+/* 1 when the statistics are an importance matrix's diagonal only. */
+int qh_calib_diagonal_only(const qh_calib_state *st);
 
 /* Picks the windows and embeds them (the input of block 0). */
 int qh_calib_begin(const qh_model *m, const qh_calib_opts *o, qh_calib_state **out, qh_err *err);

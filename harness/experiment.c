@@ -12,6 +12,7 @@
 #include "../datasets/datasets.h"
 #include "../datasets/mc.h"
 #include "gguf.h"
+#include "imatrix.h"
 #include "tokenizer.h"
 
 /* ---- a method section as read, before grid expansion ------------------------------------- */
@@ -265,7 +266,19 @@ static int handler(void *user, const char *section, const char *name, const char
     if (strcmp(section, "calibration") == 0) {
         qh_experiment *x = ps->x;
         if (strcmp(name, "text") == 0) snprintf(x->calib_text, sizeof x->calib_text, "%s", value);
-        else if (strcmp(name, "windows") == 0 || strcmp(name, "ctx") == 0) {
+        else if (strcmp(name, "imatrix") == 0) { /* relative to this file, like gguf = */
+            const char *slash = value[0] == '/' ? NULL : strrchr(ps->path, '/');
+            int dir_len = slash ? (int)(slash - ps->path + 1) : 0;
+            if ((size_t)dir_len + strlen(value) >= sizeof x->calib_imatrix)
+                return fail_at(ps, ps->line, "[calibration] imatrix: the path is too long");
+            memcpy(x->calib_imatrix, ps->path, (size_t)dir_len);
+            memcpy(x->calib_imatrix + dir_len, value, strlen(value) + 1);
+            qh_imatrix im;
+            qh_err ierr;
+            if (qh_imatrix_load(x->calib_imatrix, &im, &ierr) != 0) return fail_at(ps, ps->line, "[calibration] imatrix: %s", ierr.msg);
+            snprintf(x->calib_imatrix_sha, sizeof x->calib_imatrix_sha, "%s", im.sha256);
+            qh_imatrix_free(&im);
+        } else if (strcmp(name, "windows") == 0 || strcmp(name, "ctx") == 0) {
             char *end;
             long v = strtol(value, &end, 10);
             if (!*value || *end || v < (name[0] == 'w' ? 1 : 2) || v > 100000)
@@ -273,7 +286,7 @@ static int handler(void *user, const char *section, const char *name, const char
             if (name[0] == 'w') x->calib_windows = (int)v;
             else x->calib_ctx = (int)v;
         } else {
-            return fail_at(ps, ps->line, "[calibration] unknown key '%s' (text, windows, ctx)", name);
+            return fail_at(ps, ps->line, "[calibration] unknown key '%s' (text, windows, ctx, imatrix)", name);
         }
         return 1;
     }
@@ -559,8 +572,11 @@ int qh_experiment_load(const char *path, qh_experiment *x, qh_err *err)
         size_t k = strlen(c->canonical);
         char ctx[32] = "model";
         if (x->calib_ctx) snprintf(ctx, sizeof ctx, "%d", x->calib_ctx);
-        snprintf(c->canonical + k, sizeof c->canonical - k, " | calib %s windows=%d ctx=%s seed=%lu", x->calib_text,
-                 x->calib_windows, ctx, x->seed);
+        if (x->calib_imatrix[0])
+            snprintf(c->canonical + k, sizeof c->canonical - k, " | calib imatrix sha256=%s", x->calib_imatrix_sha);
+        else
+            snprintf(c->canonical + k, sizeof c->canonical - k, " | calib %s windows=%d ctx=%s seed=%lu", x->calib_text,
+                     x->calib_windows, ctx, x->seed);
     }
     if (ps.error[0]) {
         if (ps.error_line > 0) qh_fail(err, "%s:%d: %s", path, ps.error_line, ps.error);

@@ -33,6 +33,7 @@
  *   text = gutenberg-calib          ; a text dataset or file (default gutenberg-calib)
  *   windows = 128
  *   ctx = 256                       ; default: the model's context
+ *   imatrix = FILE.dat              ; or llama.cpp's importance matrix (diagonal statistics only)
  *
  * `method = none` is the unquantized baseline.  Errors name the file, line and key. */
 #ifndef QH_EXPERIMENT_H
@@ -80,6 +81,8 @@ typedef struct {
     int n_tasks;
     qh_task_spec tasks[QH_MAX_TASKS];
     char calib_text[512];
+    char calib_imatrix[1024];  /* [calibration] imatrix = FILE (llama.cpp's), resolved; instead of the text */
+    char calib_imatrix_sha[65];
     int calib_windows, calib_ctx;
     int n_configs;
     qh_run_config *configs;

@@ -17,6 +17,7 @@
 #include "bench.h"
 #include "eval_mc.h"
 #include "eval_ppl.h"
+#include "imatrix.h"
 #include "../methods/method.h"
 #include "gguf.h"
 #include "model.h"
@@ -70,14 +71,15 @@ typedef struct {
         {"kept-dtype", required_argument, 0, 1005}, {"calib", required_argument, 0, 1006},    \
         {"calib-windows", required_argument, 0, 1007}, {"calib-ctx", required_argument, 0, 1008}, \
         {"calib-seed", required_argument, 0, 1009}, {"candidate", required_argument, 0, 1010},    \
-        {"target", required_argument, 0, 1011}, {"target-scope", required_argument, 0, 1012}
+        {"target", required_argument, 0, 1011}, {"target-scope", required_argument, 0, 1012},     \
+        {"imatrix", required_argument, 0, 1013}
 
 /* Calibration settings from the command line (used when a method needs them or --calib is given). */
 static struct {
-    const char *text;
+    const char *text, *imatrix;
     int windows, ctx, given;
     unsigned long seed;
-} cli_calib = {NULL, 128, 0, 0, 1};
+} cli_calib = {NULL, NULL, 128, 0, 0, 1};
 
 static int scope_option(int c, char *arg, qh_quant_opts *q, const char *cmd)
 {
@@ -101,6 +103,7 @@ static int scope_option(int c, char *arg, qh_quant_opts *q, const char *cmd)
         return 1;
     }
     case 1006: cli_calib.text = arg; cli_calib.given = 1; return 1;
+    case 1013: cli_calib.imatrix = arg; return 1;
     case 1010:
         if (q->n_candidates == QH_MAX_PATTERNS) return usage_error(cmd, "too many --candidate specs%s", ""), -1;
         q->candidates[q->n_candidates++] = arg;
@@ -186,7 +189,13 @@ static int quantize_with_calibration(qh_model *m, qh_tokenizer *tok, const qh_qu
     qh_quant_opts local = *q;
     qh_calib_opts co = {0};
     int *ids = NULL;
-    if (needs || cli_calib.given) {
+    qh_imatrix im = {0};
+    if (cli_calib.imatrix) { /* llama.cpp's statistics instead of a calibration text */
+        if (cli_calib.given) return qh_fail(err, "--imatrix replaces the calibration text: give it or --calib and its options, not both");
+        if (qh_imatrix_load(cli_calib.imatrix, &im, err) != 0) return -1;
+        qh_calib_opts_imatrix(&im, &co);
+        local.calib = &co;
+    } else if (needs || cli_calib.given) {
         if (qh_calib_opts_load(cli_calib.text ? cli_calib.text : "gutenberg-calib", tok, cli_calib.windows,
                                cli_calib.ctx ? cli_calib.ctx : m->cfg.n_ctx, cli_calib.seed, &co, &ids, err) != 0) {
             free(ids);
@@ -196,6 +205,7 @@ static int quantize_with_calibration(qh_model *m, qh_tokenizer *tok, const qh_qu
     }
     int rc = qh_quantize_model(m, &local, res, err);
     free(ids);
+    qh_imatrix_free(&im);
     return rc;
 }
 

@@ -80,12 +80,13 @@ static int source_bits(const qh_model *m)
 static const int block_weight_offset[4] = {2, 4, 8, 10};
 
 /* Block l's input statistics, timed into res. */
-static void block_stats(qh_calib_state *st, const qh_model *m, int l, double *H[4], int hn[4], long *samples,
-                        qh_quant_result *res)
+static int block_stats(qh_calib_state *st, const qh_model *m, int l, double *H[4], int hn[4], long *samples,
+                       qh_quant_result *res, qh_err *err)
 {
     double tc = qh_now();
-    qh_calib_block(st, m, l, H, hn, samples, NULL);
+    int rc = qh_calib_block(st, m, l, H, hn, samples, err);
     res->seconds_calib += qh_now() - tc;
+    return rc;
 }
 
 static double rel_error(const float *w, const float *w_hat, size_t n, double *sq_err)
@@ -215,7 +216,7 @@ static int quantize_mixed(qh_model *m, const qh_quant_opts *o, qh_spec **scope, 
         double *H[4];
         int hn[4];
         long samples;
-        block_stats(st, m, l, H, hn, &samples, res);
+        if (block_stats(st, m, l, H, hn, &samples, res, err) != 0) goto out;
         for (int k = 0; k < 4; k++) {
             int t = 2 + 12 * l + block_weight_offset[k], i;
             for (i = 0; i < nt && tix[i] != t; i++) {
@@ -226,7 +227,7 @@ static int quantize_mixed(qh_model *m, const qh_quant_opts *o, qh_spec **scope, 
             size_t n = (size_t)rows * cols;
             qh_matrix w = {rows, cols, qh_malloc(n * sizeof(float))};
             transpose(tn->data, tn->rows, tn->cols, w.data);
-            qh_calib cal = {hn[k], H[k], samples};
+            qh_calib cal = {hn[k], H[k], samples, qh_calib_diagonal_only(st)};
             for (int c = 0; c < nc; c++) {
                 qh_matrix d = {rows, cols, qh_malloc(n * sizeof(float))};
                 if (encode_decode(cand[c], &w, &cal, &packs[(size_t)i * nc + c], &d, res, err) != 0) {
@@ -323,8 +324,10 @@ static int quantize_mixed(qh_model *m, const qh_quant_opts *o, qh_spec **scope, 
                                 o->mixed_whole_model ? "model" : "quantized");
     for (int c = 0; c < nc && k < sizeof res->spec; c++)
         k += (size_t)snprintf(res->spec + k, sizeof res->spec - k, "%s %s", c ? " |" : "", canon[c]);
-    snprintf(res->calib_desc, sizeof res->calib_desc, "%s, %d windows x %d tokens, seed %lu (sensitivities on the unquantized model)",
-             o->calib->source, o->calib->windows, o->calib->ctx, o->calib->seed);
+    if (o->calib->imatrix) snprintf(res->calib_desc, sizeof res->calib_desc, "%s", o->calib->source);
+    else
+        snprintf(res->calib_desc, sizeof res->calib_desc, "%s, %d windows x %d tokens, seed %lu (sensitivities on the unquantized model)",
+                 o->calib->source, o->calib->windows, o->calib->ctx, o->calib->seed);
     rc = 0;
 out:
     qh_calib_free(st);
@@ -442,11 +445,11 @@ int qh_quantize_model(qh_model *m, const qh_quant_opts *o, qh_quant_result *res,
                 double *H[4];
                 int hn[4];
                 long samples;
-                block_stats(st, m, l, H, hn, &samples, res);
+                if (block_stats(st, m, l, H, hn, &samples, res, err) != 0) goto cleanup;
                 for (int k = 0; k < 4; k++) {
                     int t = first + block_weight_offset[k];
                     if (!specs[t]) continue;
-                    qh_calib cal = {hn[k], H[k], samples};
+                    qh_calib cal = {hn[k], H[k], samples, qh_calib_diagonal_only(st)};
                     if (quantize_tensor(m, t, specs[t], &cal, res, err) != 0) goto cleanup;
                     done[t] = 1;
                 }
@@ -455,9 +458,11 @@ int qh_quantize_model(qh_model *m, const qh_quant_opts *o, qh_quant_result *res,
             qh_calib_advance(st, m, l);
             res->seconds_calib += qh_now() - tc;
         }
-        snprintf(res->calib_desc, sizeof res->calib_desc,
-                 "%s, %d windows x %d tokens, seed %lu (sequential: each block's statistics with earlier blocks quantized)",
-                 o->calib->source, o->calib->windows, o->calib->ctx, o->calib->seed);
+        if (o->calib->imatrix) snprintf(res->calib_desc, sizeof res->calib_desc, "%s", o->calib->source);
+        else
+            snprintf(res->calib_desc, sizeof res->calib_desc,
+                     "%s, %d windows x %d tokens, seed %lu (sequential: each block's statistics with earlier blocks quantized)",
+                     o->calib->source, o->calib->windows, o->calib->ctx, o->calib->seed);
     }
     for (int t = 0; t < m->n_tensors; t++)
         if (specs[t] && !done[t] && quantize_tensor(m, t, specs[t], NULL, res, err) != 0) goto cleanup;

@@ -17,6 +17,7 @@
 #include "store.h"
 #include "tokenizer.h"
 #include "gguf.h"
+#include "imatrix.h"
 
 /* Everything a model's runs share: the baseline, its tokenizer, the tokenized texts and the
  * loaded multiple-choice sets. */
@@ -30,6 +31,7 @@ typedef struct {
     qh_mc_task mc[QH_MAX_TASKS];
     int *calib_ids;           /* tokenized calibration text, when a configuration needs it */
     qh_calib_opts calib;
+    qh_imatrix imatrix;       /* when the experiment calibrates with llama.cpp's importance matrix */
     long long model_id;
 } model_ctx;
 
@@ -41,6 +43,7 @@ static void free_model_ctx(model_ctx *mc, const qh_experiment *x)
     }
     free(mc->token_bytes);
     free(mc->calib_ids);
+    qh_imatrix_free(&mc->imatrix);
     qh_tokenizer_free(mc->tok);
     qh_model_free(mc->base);
     memset(mc, 0, sizeof *mc);
@@ -57,7 +60,10 @@ static int load_model_ctx(const qh_experiment *x, const char *model_arg, model_c
     mc->token_bytes = qh_token_byte_lengths(mc->tok, mc->base->cfg.n_vocab);
     int calib_needed = 0;
     for (int c = 0; c < x->n_configs; c++) calib_needed |= x->configs[c].needs_calibration;
-    if (calib_needed && qh_calib_opts_load(x->calib_text, mc->tok, x->calib_windows, x->calib_ctx ? x->calib_ctx : mc->base->cfg.n_ctx,
+    if (calib_needed && x->calib_imatrix[0]) {
+        if (qh_imatrix_load(x->calib_imatrix, &mc->imatrix, err) != 0) return -1;
+        qh_calib_opts_imatrix(&mc->imatrix, &mc->calib);
+    } else if (calib_needed && qh_calib_opts_load(x->calib_text, mc->tok, x->calib_windows, x->calib_ctx ? x->calib_ctx : mc->base->cfg.n_ctx,
                                            x->seed, &mc->calib, &mc->calib_ids, err) != 0)
         return -1;
     for (int t = 0; t < x->n_tasks; t++) {

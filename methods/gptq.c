@@ -87,6 +87,8 @@ static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib
     int rows = w->rows, cols = w->cols;
     int G = qh_group_size((int)qh_spec_get(spec, "group"), cols), ng = qh_groups_per_row(G, cols);
     if (!calib || !calib->H) return qh_fail(err, "gptq needs calibration statistics (the layer's input Hessian)");
+    if (calib->diagonal_only)
+        return qh_fail(err, "gptq needs the full input Hessian; an importance matrix holds its diagonal only (with it GPTQ is RTN)");
     if (calib->n != cols) return qh_fail(err, "gptq: Hessian is %d x %d, the weight has %d input features", calib->n, calib->n, cols);
     size_t n = (size_t)rows * cols;
     /* work on W^T (cols, rows): a column of W is a contiguous row here */

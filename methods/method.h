@@ -30,6 +30,7 @@ typedef struct {
     int n;           /* = cols of the matrix */
     const double *H; /* (n, n) sum over calibration tokens of x x^T; NULL when absent */
     long samples;
+    int diagonal_only; /* H is diagonal because only its diagonal is known (an importance matrix) */
 } qh_calib;
 
 typedef enum { QH_PARAM_INT, QH_PARAM_FLOAT, QH_PARAM_ENUM } qh_param_type;

@@ -88,7 +88,7 @@ START_TEST(gptq_with_identity_hessian_is_rtn)
     int n = 96;
     double *H = qh_calloc((size_t)n * n, sizeof(double));
     for (int j = 0; j < n; j++) H[(size_t)j * n + j] = 3.0;
-    qh_calib cal = {n, H, 1000};
+    qh_calib cal = {n, H, 1000, 0};
     qh_matrix w = random_w(20, n, 1);
     const char *pairs[][2] = {{"gptq bits=3 group=32", "rtn bits=3 group=32"},
                               {"gptq bits=2 group=0 scheme=asym", "rtn bits=2 group=0 scheme=asym"},
@@ -108,7 +108,7 @@ START_TEST(gptq_beats_rtn_on_its_objective)
 {
     int n = 128;
     double *H = correlated_hessian(n, 2048, 7);
-    qh_calib cal = {n, H, 2048};
+    qh_calib cal = {n, H, 2048, 0};
     qh_matrix w = random_w(48, n, 3);
     const char *cfg[][2] = {{"gptq bits=2 group=32 scheme=asym", "rtn bits=2 group=32 scheme=asym"},
                             {"gptq bits=3 group=64", "rtn bits=3 group=64"},
@@ -180,7 +180,7 @@ START_TEST(outlier_saliency_uses_the_hessian)
     /* input 0 has a tiny variance: its large weights matter less than moderate weights on input 1 */
     int n = 2;
     double H[4] = {1e-4, 0, 0, 1.0};
-    qh_calib cal = {n, H, 100};
+    qh_calib cal = {n, H, 100, 0};
     qh_matrix w = {4, 2, qh_malloc(8 * sizeof(float))};
     float vals[8] = {1.0f, 0.1f, 0.9f, 0.2f, 0.8f, 0.3f, 0.7f, 0.4f};
     memcpy(w.data, vals, sizeof vals);
@@ -282,7 +282,7 @@ START_TEST(lowrank_corrects_the_inner_residual)
     qh_spec_free(sp);
     /* weighted=1 lowers the Hessian-weighted error against weighted=0 */
     double *H = correlated_hessian(64, 1024, 5);
-    qh_calib cal = {64, H, 1024};
+    qh_calib cal = {64, H, 1024, 0};
     qh_matrix u = run("lowrank rank=8 factors=f16 weighted=0 + binary", &w, &cal);
     qh_matrix v = run("lowrank rank=8 factors=f16 weighted=1 + binary", &w, &cal);
     ck_assert(objective(&w, &v, H) < objective(&w, &u, H));
@@ -327,7 +327,7 @@ START_TEST(hvq_bpp_as_written_and_feedback_helps)
     int rows = 64, cols = 128;
     qh_matrix w = random_w(rows, cols, 21);
     double *H = correlated_hessian(cols, 2048, 8);
-    qh_calib cal = {cols, H, 2048};
+    qh_calib cal = {cols, H, 2048, 0};
     qh_spec *spec;
     qh_err err;
     ck_assert_int_eq(qh_spec_parse("hvq dim=4 k=16 iters=10", &spec, &err), 0);
@@ -348,7 +348,7 @@ START_TEST(hvq_bpp_as_written_and_feedback_helps)
         D[(size_t)j * cols + j] = (1 + j % 4) * (1 + j % 4) * (1 + j % 4);
         I[(size_t)j * cols + j] = 1;
     }
-    qh_calib dcal = {cols, D, 1}, ical = {cols, I, 1};
+    qh_calib dcal = {cols, D, 1, 0}, ical = {cols, I, 1, 0};
     qh_matrix wgt = run("hvq dim=4 k=16 iters=10", &w, &dcal), unw = run("hvq dim=4 k=16 iters=10", &w, &ical);
     ck_assert_msg(objective(&w, &wgt, D) < objective(&w, &unw, D), "weighted %g vs unweighted %g", objective(&w, &wgt, D),
                   objective(&w, &unw, D));
@@ -383,7 +383,7 @@ static void fixture(calib_fixture *f, unsigned long seed)
     ck_assert_int_eq(qh_text_load("gutenberg-calib", &text, &err), 0);
     size_t n;
     ck_assert_int_eq(qh_encode(tok, text.path, text.text, 200000, &f->ids, &n, &err), 0);
-    f->co = (qh_calib_opts){f->ids, n, 8, 128, seed, "gutenberg-calib (first 200 KB)"};
+    f->co = (qh_calib_opts){f->ids, n, 8, 128, seed, "gutenberg-calib (first 200 KB)", NULL};
     qh_text_free(&text);
     qh_tokenizer_free(tok);
 }

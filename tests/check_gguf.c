@@ -12,6 +12,8 @@
 #include "harness/model.h"
 #include "harness/tokenizer.h"
 #include "datasets/datasets.h"
+#include "harness/forward.h"
+#include "harness/imatrix.h"
 #include "harness/quantize.h"
 #include "harness/safetensors.h"
 #include "testutil.h"
@@ -669,6 +671,104 @@ START_TEST(convert_writes_what_llama_cpp_writes)
 }
 END_TEST
 
+/* sum of x_j^2 of one captured input of block 0 */
+typedef struct {
+    int which;
+    double *sum;
+    long rows;
+} sq_capture;
+
+static void capture_squares(void *ud, int layer, int which, const float *x, int rows, int cols)
+{
+    sq_capture *c = ud;
+    if (layer != 0 || which != c->which) return;
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < cols; j++) c->sum[j] += (double)x[(size_t)r * cols + j] * x[(size_t)r * cols + j];
+    c->rows += rows;
+}
+
+/* llama.cpp's importance matrix: the header and trailer as llama-imatrix wrote them, and its
+ * values equal to E[x^2] of block 0's inputs computed here on the same text (gutenberg calib,
+ * 128 chunks of 256 from the start); a damaged file names the entry and byte. */
+START_TEST(imatrix_file_is_read_and_means_what_it_says)
+{
+    char *path = tu_shared_path("golden/gguf/imatrix-gutenberg-calib.dat");
+    qh_imatrix im;
+    qh_err err;
+    ck_assert_msg(qh_imatrix_load(path, &im, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(im.n_entries, 24);
+    ck_assert_int_eq(im.chunks, 128);
+    ck_assert_str_eq(im.dataset, "gutenberg-calib.txt");
+    const qh_imatrix_entry *qkv = qh_imatrix_find(&im, "blk.0.attn_qkv.weight"), *up = qh_imatrix_find(&im, "blk.0.ffn_up.weight");
+    ck_assert(qkv && up && qkv->nval == 256 && qkv->ncall == 128 && qh_imatrix_find(&im, "blk.5.ffn_down.weight")->nval == 1024);
+    qh_model *m = tu_default_model(0);
+    qh_tokenizer *tok = tu_default_tokenizer();
+    qh_text text;
+    ck_assert_msg(qh_text_load("gutenberg-calib", &text, &err) == 0, "%s", err.msg);
+    int *ids;
+    size_t n;
+    ck_assert_int_eq(qh_encode(tok, text.path, text.text, text.len, &ids, &n, &err), 0);
+    ck_assert(n >= 128 * 256);
+    const qh_imatrix_entry *want[2] = {qkv, up};
+    int which[2] = {0, 2}; /* QH_IN_ATTN, QH_IN_FC: ln_1 and ln_2 outputs */
+    for (int k = 0; k < 2; k++) {
+        double sum[256] = {0};
+        sq_capture cap = {which[k], sum, 0};
+        qh_workspace ws;
+        qh_workspace_init(&ws, &m->cfg, 8, 256);
+        for (int c0 = 0; c0 < 128; c0 += 8) {
+            qh_embed(m, ids + (size_t)c0 * 256, 8, 256, &ws);
+            qh_block_forward(m, 0, 8, 256, &ws, capture_squares, &cap);
+        }
+        qh_workspace_free(&ws);
+        ck_assert_int_eq(cap.rows, 128 * 256);
+        double worst = 0;
+        for (int j = 0; j < 256; j++) {
+            double ours = sum[j] / cap.rows, theirs = want[k]->values[j] / want[k]->ncall;
+            worst = fmax(worst, fabs(ours / theirs - 1));
+        }
+        ck_assert_msg(worst < 1e-3, "%s: E[x^2] differs by %.3g (relative) from the file", want[k]->name, worst);
+        fprintf(stderr, "gguf: imatrix %s: E[x^2] within %.2g of qharness's own\n", want[k]->name, worst);
+    }
+    free(ids);
+    qh_text_free(&text);
+    qh_tokenizer_free(tok);
+    qh_model_free(m);
+    /* damaged: truncated inside the values of the first entry, and a negative value */
+    char *data;
+    size_t len;
+    ck_assert_int_eq(qh_read_file(path, &data, &len, &err), 0);
+    char *dir = tu_tmpdir(), bad[4300];
+    snprintf(bad, sizeof bad, "%s/bad.dat", dir);
+    ck_assert_int_eq(qh_write_file(bad, data, 500, &err), 0);
+    ck_assert_int_eq(qh_imatrix_load(bad, &im, &err), -1);
+    ck_assert_msg(strstr(err.msg, "bad.dat: byte 29: entry 'blk.4.ffn_down.weight': bad counts"), "%s", err.msg);
+    float neg = -1;
+    qh_imatrix_free(&im);
+    ck_assert_int_eq(qh_imatrix_load(path, &im, &err), 0);
+    qh_imatrix_free(&im);
+    memcpy(data + 37, &neg, 4); /* value 0 of the first entry: 4 + 4 + 21 + 8 */
+    ck_assert_int_eq(qh_write_file(bad, data, len, &err), 0);
+    ck_assert_int_eq(qh_imatrix_load(bad, &im, &err), -1);
+    ck_assert_msg(strstr(err.msg, "byte 37: entry 'blk.4.ffn_down.weight': value 0 is -1"), "%s", err.msg);
+    free(data);
+    /* as calibration statistics: the run says which; gptq, which needs the full Hessian, refuses */
+    char args[9000], *out;
+    snprintf(args, sizeof args, "ppl default wikitext2-test --max-tokens 512 --method \"lowrank rank=8 weighted=1 + binary\" --imatrix %s",
+             path);
+    ck_assert_int_eq(tu_run_cli_stdout(args, &out), 0);
+    ck_assert_msg(strstr(out, "calibration  llama.cpp importance matrix imatrix-gutenberg-calib.dat (sha256 5a7180fcc942; 128 chunks "
+                              "of gutenberg-calib.txt; diagonal E[x^2] only)"), "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "ppl default wikitext2-test --max-tokens 512 --method gptq --imatrix %s", path);
+    ck_assert_int_eq(tu_run_cli(args, &out), 1);
+    ck_assert_msg(strstr(out, "an importance matrix holds its diagonal only"), "%s", out);
+    free(out);
+    free(dir);
+    free(path);
+}
+END_TEST
+
 Suite *suite_gguf(void)
 {
     Suite *s = suite_create("gguf");
@@ -684,6 +784,7 @@ Suite *suite_gguf(void)
     tcase_add_test(tc, a_gguf_file_as_a_sweep_configuration);
     tcase_add_test(tc, kld_matches_llama_perplexity_kl_divergence);
     tcase_add_test(tc, convert_writes_what_llama_cpp_writes);
+    tcase_add_test(tc, imatrix_file_is_read_and_means_what_it_says);
     tcase_set_timeout(tc, 300);
     suite_add_tcase(s, tc);
     return s;

@@ -87,7 +87,7 @@ START_TEST(every_method_round_trips)
         double *H = qh_calloc((size_t)nc * nc, sizeof(double));
         for (int a = 0; a < nc; a++)
             for (int b = 0; b < nc; b++) H[(size_t)a * nc + b] = a == b ? 2.0 + a % 3 : 0.3 / (1 + abs(a - b));
-        qh_calib cal = {nc, H, 1000};
+        qh_calib cal = {nc, H, 1000, 0};
         qh_matrix out = roundtrip_calib(canon, &w, &bpp, &p, qh_spec_needs_calibration(spec) ? &cal : NULL);
         free(H);
         double e = rel_error(&w, &out);
