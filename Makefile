@@ -103,6 +103,11 @@ endif
 
 bench: qharness
 	./qharness bench default --ctx 256 --batch 4 --windows 32
+	@if [ -f ../shared/golden/gguf/types.gguf ]; then ./qharness bench --dequant ../shared/golden/gguf/types.gguf; \
+	  t0=$$(date +%s.%N); ./qharness info ../shared/golden/gguf/default-IQ1_S.gguf > /dev/null; t1=$$(date +%s.%N); \
+	  ./qharness ppl ../shared/golden/gguf/default-IQ1_S.gguf wikitext2-test --max-tokens 512 > /dev/null; t2=$$(date +%s.%N); \
+	  awk -v a=$$t0 -v b=$$t1 -v c=$$t2 'BEGIN { printf "default-IQ1_S.gguf: header and ledger %.2f s; loaded, dequantized, hashed and 512 tokens scored %.2f s (process wall time)\n", b - a, c - b }'; \
+	else echo "bench: ../shared/golden/gguf/types.gguf missing: dequantization not measured"; fi
 
 clean:
 	rm -rf build build-san qharness

@@ -9,6 +9,8 @@
  *    qh_gemm / sgemm what batch invariance costs on this machine.
  * All use the same thread count; each is the best of three repetitions. */
 #include "bench.h"
+#include "ggml_types.h"
+#include "gguf.h"
 
 #include <cblas.h>
 #include <stdlib.h>
@@ -147,5 +149,35 @@ int qh_bench_run(const qh_model *m, const int *ids, long n, int ctx, int batch, 
     free(a); free(w); free(o);
     free(hidden); free(nll); free(targets);
     qh_workspace_free(&ws);
+    return 0;
+}
+
+int qh_bench_dequant(const char *path, FILE *out, qh_err *err)
+{
+    qh_gguf *g;
+    if (qh_gguf_open(path, &g, err) != 0) return -1;
+    fprintf(out, "dequantization of %s by qh_ggml_dequantize as the loader calls it (OpenMP threads above 4096 blocks, %d here),\n"
+                 "best of 5 per tensor; GB/s of the file's bytes read, G weights/s written\n",
+            path, qh_threads());
+    fprintf(out, "  %-8s %10s %12s %10s %10s %12s\n", "type", "weights", "bytes", "ms", "GB/s", "G weights/s");
+    int seen[64] = {0};
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        const qh_gguf_tensor *t = &g->tensors[i];
+        const qh_ggml_type *ty = qh_ggml_type_by_id(t->type);
+        if (!ty || !ty->dequant || t->type >= 64 || seen[t->type] || t->type == 0) continue;
+        seen[t->type] = 1;
+        float *dst = qh_malloc((size_t)t->n_elements * sizeof(float));
+        double best = 1e30;
+        for (int r = 0; r < 5; r++) {
+            double t0 = qh_now();
+            qh_ggml_dequantize(ty, t->data, dst, t->n_elements);
+            double dt = qh_now() - t0;
+            best = dt < best ? dt : best;
+        }
+        fprintf(out, "  %-8s %10llu %12llu %10.3f %10.2f %12.3f\n", ty->name, (unsigned long long)t->n_elements,
+                (unsigned long long)t->bytes, 1e3 * best, t->bytes / best / 1e9, t->n_elements / best / 1e9);
+        free(dst);
+    }
+    qh_gguf_close(g);
     return 0;
 }

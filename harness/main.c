@@ -1043,8 +1043,9 @@ static int cmd_bench(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"ctx", required_argument, 0, 'c'}, {"windows", required_argument, 0, 'w'},
-        {"batch", required_argument, 0, 'b'}, {0, 0, 0, 0}};
+        {"batch", required_argument, 0, 'b'}, {"dequant", required_argument, 0, 'd'}, {0, 0, 0, 0}};
     int ctx = 256, windows = 16, batch = 4, c;
+    const char *dequant = NULL;
     long v;
     optind = 1;
     opterr = 0;
@@ -1053,11 +1054,16 @@ static int cmd_bench(int argc, char **argv)
         case 'c': if (parse_long(optarg, 2, 1 << 20, &v)) return usage_error("bench", "--ctx '%s' is not an integer >= 2", optarg); ctx = (int)v; break;
         case 'w': if (parse_long(optarg, 1, 1 << 20, &v)) return usage_error("bench", "--windows '%s' is not a positive integer", optarg); windows = (int)v; break;
         case 'b': if (parse_long(optarg, 1, 4096, &v)) return usage_error("bench", "--batch '%s' is not a positive integer", optarg); batch = (int)v; break;
+        case 'd': dequant = optarg; break;
         default: return usage_error("bench", "unknown option '%s'", argv[optind - 1]);
         }
     }
-    const char *model_arg = optind < argc ? argv[optind] : "default";
     qh_err err;
+    if (dequant) {
+        if (optind < argc) return usage_error("bench", "--dequant FILE.gguf takes no model%s", "");
+        return qh_bench_dequant(dequant, stdout, &err) == 0 ? 0 : die(&err);
+    }
+    const char *model_arg = optind < argc ? argv[optind] : "default";
     loaded_model lm;
     if (load_model_and_tokenizer(model_arg, NULL, &lm, &err) != 0) return die(&err);
     qh_text text;
@@ -1123,7 +1129,7 @@ static const struct command {
      "         [--candidate SPEC ... --target BPP [--target-scope quantized|model]]  (mixed precision)",
      "quantize a model; report bits per parameter from the packed bytes; write the packed file"},
     {"tokenize", cmd_tokenize, "tokenize MODEL TEXT", "print the GPT-2 token ids of a text, one per line"},
-    {"bench", cmd_bench, "bench [MODEL] [--ctx N] [--batch B] [--windows W]",
+    {"bench", cmd_bench, "bench [MODEL] [--ctx N] [--batch B] [--windows W] | bench --dequant FILE.gguf",
      "forward-pass tokens/s and GFLOP/s next to OpenBLAS sgemm on the same shapes"},
     {"version", cmd_version, "version", "print the version"},
     {"help", cmd_help, "help [COMMAND]", "this list, or one command's usage"},
