@@ -314,6 +314,63 @@ static int audit_field(actx *a, const char *claim, const char *field, const char
     return rc;
 }
 
+/* {{best EXP CLAIM qharness|llama.cpp}}: the best run of EXP of that side (llama.cpp: the GGUF
+ * files, family 'llama.cpp'; qharness: every other method) at or below the claim's bpp on
+ * its task and metric (perplexity: lowest; accuracies: highest) */
+static int best_at_claim(actx *a, const char *exp_name, const char *claim, const char *side, char *buf, size_t n)
+{
+    int llama = strcmp(side, "llama.cpp") == 0;
+    if (!llama && strcmp(side, "qharness") != 0) return afail(a, "{{best}}: the side is qharness or llama.cpp, not '%s'", side);
+    sqlite3_stmt *st;
+    char sql[1400];
+    snprintf(sql, sizeof sql, "%s WHERE a.claim=? ORDER BY a.id DESC LIMIT 1", AUDIT_SQL);
+    if (prepare(a, &st, sql) != 0) return -1;
+    sqlite3_bind_text(st, 1, claim, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return afail(a, "no audit of claim '%s' in the database", claim);
+    }
+    char task[128], metric[64];
+    snprintf(task, sizeof task, "%s", text_or(st, 2, ""));
+    snprintf(metric, sizeof metric, "%s", text_or(st, 3, ""));
+    double bound = sqlite3_column_type(st, 5) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 5);
+    sqlite3_finalize(st);
+    if (isnan(bound)) return snprintf(buf, n, "no claimed bpp to compare at"), 0;
+    char ids[256] = "", names[256];
+    snprintf(names, sizeof names, "%s", exp_name);
+    char *save;
+    for (char *e = strtok_r(names, ",", &save); e; e = strtok_r(NULL, ",", &save)) { /* EXP may be a comma list */
+        long long exp = experiment_id(a, e);
+        if (exp < 0) return -1;
+        snprintf(ids + strlen(ids), sizeof ids - strlen(ids), "%s%lld", ids[0] ? "," : "", exp);
+    }
+    int lower_better = strcmp(metric, "ppl") == 0;
+    snprintf(sql, sizeof sql,
+             "SELECT r.label, b.bpp_quantized, m.value, m.ci_low, m.ci_high FROM runs r JOIN method_configs c ON c.id=r.config_id "
+             "JOIN bpp b ON b.run_id=r.id JOIN metrics m ON m.run_id=r.id WHERE r.experiment_id IN (%s) AND r.status='done' "
+             "AND c.family<>'none' AND (c.family='llama.cpp')=? AND b.bpp_quantized <= ? AND m.task=? AND m.metric=? "
+             "ORDER BY m.value %s, r.experiment_id, r.ordinal LIMIT 1",
+             ids, lower_better ? "ASC" : "DESC");
+    if (prepare(a, &st, sql) != 0) return -1;
+    sqlite3_bind_int(st, 1, llama);
+    sqlite3_bind_double(st, 2, bound * (1 + 1e-12));
+    sqlite3_bind_text(st, 3, task, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, metric, -1, SQLITE_TRANSIENT);
+    char b[32], v[32], ci[80];
+    fmt_num(b, sizeof b, bound, ".4g");
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        char bb[32];
+        fmt_num(bb, sizeof bb, sqlite3_column_double(st, 1), ".4f");
+        fmt_num(v, sizeof v, sqlite3_column_double(st, 2), default_fmt(metric));
+        fmt_interval(ci, sizeof ci, sqlite3_column_double(st, 3), sqlite3_column_double(st, 4), default_fmt(metric));
+        snprintf(buf, n, "`%s` at %s bpp, %s:%s %s %s", text_or(st, 0, "?"), bb, task, metric, v, ci);
+    } else {
+        snprintf(buf, n, "none at or below %s bpp with %s:%s in experiment `%s`", b, task, metric, exp_name);
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
 /* One inline directive -> its text in buf. */
 static int inline_directive(actx *a, int argc, char **argv, char *buf, size_t n)
 {
@@ -321,6 +378,10 @@ static int inline_directive(actx *a, int argc, char **argv, char *buf, size_t n)
     const char *fmt = argc > 1 && is_fmt(argv[argc - 1]) ? argv[--argc] : NULL;
     qh_metric_cell c;
     const char *metric = "";
+    if (strcmp(kind, "best") == 0) {
+        if (want_args(a, argc, 4, 4, "best EXP CLAIM qharness|llama.cpp") != 0) return -1;
+        return best_at_claim(a, argv[1], argv[2], argv[3], buf, n);
+    }
     if (strcmp(kind, "v") == 0 || strcmp(kind, "ci") == 0 || strcmp(kind, "n") == 0 || strcmp(kind, "chance") == 0) {
         if (want_args(a, argc, 4, 4, "v|ci|n|chance EXP RUN TASK:METRIC [FMT]") != 0) return -1;
         if (metric_cell(a, argv[1], argv[2], argv[3], &c, &metric) != 0) return -1;

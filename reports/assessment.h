@@ -28,6 +28,8 @@
  *     {{chance-check EXP}}            the baseline's accuracy on every task against chance
  *     {{letter-bias EXP TASK}}        which letter each run picks most, against the gold letters
  *     {{pareto EXP COL}}              the runs no other run beats with fewer bits
+ *     {{best EXP CLAIM qharness|llama.cpp}}  the best run of that side at or below the claim's bpp, on its task
+ *                                     (EXP: one experiment or a comma list of experiments with the same budgets)
  *     {{audits}}                      every claim audited (latest audit of each) with warnings
  *     {{#if experiment EXP}} / {{#if audit CLAIM}} ... {{/if}}   keep lines only if present
  *     {{! comment }}                  dropped
