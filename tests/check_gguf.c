@@ -734,6 +734,7 @@ START_TEST(imatrix_file_is_read_and_means_what_it_says)
     qh_text_free(&text);
     qh_tokenizer_free(tok);
     qh_model_free(m);
+    qh_imatrix_free(&im);
     /* damaged: truncated inside the values of the first entry, and a negative value */
     char *data;
     size_t len;
