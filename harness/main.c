@@ -1002,6 +1002,13 @@ static int cmd_quantize(int argc, char **argv)
     }
     if (argc - optind != 1) return usage_error("quantize", "expected one MODEL argument%s", "");
     if (mixed_usage("quantize", &q)) return EXIT_USAGE;
+    /* no method's packed form is exactly a ggml type (rtn bits=8 group=32, the nearest, divides
+     * by the F16-rounded scale and rounds half to even; Q8_0 multiplies by the inverse of the
+     * unrounded one and rounds half away), so a GGUF of it would not be the measured model */
+    size_t olen = output ? strlen(output) : 0;
+    if (olen > 5 && strcmp(output + olen - 5, ".gguf") == 0)
+        return usage_error("quantize", "-o %s: quantize writes qharness's packed safetensors; no method's packed form is exactly a "
+                                       "ggml type, so GGUF is written by 'qharness convert MODEL -o FILE.gguf --type T'", output);
     if (!q.spec && !q.n_candidates)
         return usage_error("quantize", "--method SPEC (or --candidate ... --target BPP) is required (see 'qharness methods')%s", "");
     qh_err err;

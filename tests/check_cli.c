@@ -286,6 +286,7 @@ START_TEST(bad_texts_and_options)
     expect_error("ppl default wikitext2-test --ctx 512", 1, "--ctx 512: window longer than the model's context (256)");
     expect_error("ppl default wikitext2-test --ctx 128 --stride 200", 1, "--stride 200: must be between 1 and the window length 128");
     expect_error("ppl default no-such-set", 1, "no-such-set: no such file, and not a registered dataset (wikitext2-test");
+    expect_error("quantize default --method \"rtn bits=8 group=32\" -o x.gguf", 2, "-o x.gguf: quantize writes qharness's packed safetensors");
     expect_error("ppl default wikitext2-test --ctx abc", 2, "--ctx 'abc' is not an integer >= 2");
     expect_error("ppl default wikitext2-test --frobnicate", 2, "unknown option '--frobnicate'");
     expect_error("ppl default", 2, "expected MODEL and TEXT");
