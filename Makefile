@@ -17,7 +17,7 @@ CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubun
 DEB_PACKAGES = libsqlite3-dev sqlite3 gnuplot-nox libcsv-dev libgsl-dev check libopenblas-openmp-dev \
                libcjson-dev libinih-dev libutf8proc-dev pkg-config gcc make
 
-LIB_SRC  = $(wildcard harness/*.c datasets/*.c methods/*.c reports/*.c)
+LIB_SRC  = $(wildcard harness/*.c harness/cmd/*.c datasets/*.c methods/*.c reports/*.c)
 LIB_SRC := $(filter-out harness/main.c,$(LIB_SRC))
 LIB_OBJ  = $(patsubst %.c,build/%.o,$(LIB_SRC))
 TEST_SRC = $(wildcard tests/check_*.c)

@@ -1,0 +1,75 @@
+/* cli.h - what the commands of qharness share (harness/cmd/NAME.c, one file per command;
+ * harness/main.c is the table): error exits, integer options, the quantization-scope and
+ * calibration options (--method ... --imatrix), the window options of ppl and kld, loading a
+ * model (directory, packed file or GGUF) with its tokenizer, and the progress bar. */
+#ifndef QH_CLI_H
+#define QH_CLI_H
+
+#include <getopt.h>
+
+#include "eval_ppl.h"
+#include "model.h"
+#include "quantize.h"
+#include "tokenizer.h"
+#include "util.h"
+
+#define QH_EXIT_USAGE 2
+
+typedef struct {
+    qh_model *model;
+    qh_tokenizer *tok;
+    int *token_bytes;          /* (n_vocab) */
+    int quantized;             /* model holds decoded quantized weights */
+    qh_quant_result quant;     /* their specs, parts and byte accounting */
+} qh_cli_model;
+
+/* --method, --include, --exclude, --override, --kept-dtype, calibration (--calib, --calib-windows,
+ * --calib-ctx, --calib-seed, --imatrix) and mixed precision (--candidate, --target, --target-scope) */
+#define SCOPE_LONGOPTS                                                                         \
+    {"method", required_argument, 0, 1001}, {"include", required_argument, 0, 1002},          \
+        {"exclude", required_argument, 0, 1003}, {"override", required_argument, 0, 1004},    \
+        {"kept-dtype", required_argument, 0, 1005}, {"calib", required_argument, 0, 1006},    \
+        {"calib-windows", required_argument, 0, 1007}, {"calib-ctx", required_argument, 0, 1008}, \
+        {"calib-seed", required_argument, 0, 1009}, {"candidate", required_argument, 0, 1010},    \
+        {"target", required_argument, 0, 1011}, {"target-scope", required_argument, 0, 1012},     \
+        {"imatrix", required_argument, 0, 1013}
+
+/* --ctx, --max-tokens, --seed, --protocol, --chunks */
+#define WINDOW_LONGOPTS                                                                                             \
+    {"ctx", required_argument, 0, 'c'}, {"max-tokens", required_argument, 0, 'm'}, {"seed", required_argument, 0, 'S'}, \
+        {"protocol", required_argument, 0, 'P'}, {"chunks", required_argument, 0, 'C'}
+
+typedef struct {
+    double start;
+    const char *what;
+} qh_cli_progress;
+
+int qh_cli_die(const qh_err *err);
+int qh_cli_usage(const char *cmd, const char *fmt, const char *arg);
+int qh_cli_parse_long(const char *s, long lo, long hi, long *out);
+int qh_cli_scope_option(int c, char *arg, qh_quant_opts *q, const char *cmd, char **argv);
+int qh_cli_mixed_usage(const char *cmd, const qh_quant_opts *q);
+int qh_cli_quantize(qh_model *m, qh_tokenizer *tok, const qh_quant_opts *q, qh_quant_result *res, qh_err *err);
+int qh_cli_load(const char *arg, const qh_quant_opts *q, qh_cli_model *lm, qh_err *err);
+void qh_cli_free_loaded(qh_cli_model *lm);
+void qh_cli_progress_bar(void *ud, long done, long total);
+int qh_cli_window_option(int c, const char *arg, qh_ppl_opts *opts, const char *cmd);
+int qh_cli_window_or_scope_option(int c, char *arg, qh_ppl_opts *opts, qh_quant_opts *q, const char *cmd, char **argv);
+
+/* one command each, harness/cmd/NAME.c */
+int qh_cmd_info(int argc, char **argv);
+int qh_cmd_tokenize(int argc, char **argv);
+int qh_cmd_ppl(int argc, char **argv);
+int qh_cmd_kld(int argc, char **argv);
+int qh_cmd_convert(int argc, char **argv);
+int qh_cmd_mc(int argc, char **argv);
+int qh_cmd_sweep(int argc, char **argv);
+int qh_cmd_results(int argc, char **argv);
+int qh_cmd_audit(int argc, char **argv);
+int qh_cmd_report(int argc, char **argv);
+int qh_cmd_plot(int argc, char **argv);
+int qh_cmd_methods(int argc, char **argv);
+int qh_cmd_quantize(int argc, char **argv);
+int qh_cmd_bench(int argc, char **argv);
+
+#endif

@@ -1,0 +1,46 @@
+/* qharness bench: forward-pass and dequantization speed. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../../datasets/datasets.h"
+#include "../bench.h"
+#include "../cli.h"
+
+int qh_cmd_bench(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"ctx", required_argument, 0, 'c'}, {"windows", required_argument, 0, 'w'},
+        {"batch", required_argument, 0, 'b'}, {"dequant", required_argument, 0, 'd'}, {0, 0, 0, 0}};
+    int ctx = 256, windows = 16, batch = 4, c;
+    const char *dequant = NULL;
+    long v;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c': if (qh_cli_parse_long(optarg, 2, 1 << 20, &v)) return qh_cli_usage("bench", "--ctx '%s' is not an integer >= 2", optarg); ctx = (int)v; break;
+        case 'w': if (qh_cli_parse_long(optarg, 1, 1 << 20, &v)) return qh_cli_usage("bench", "--windows '%s' is not a positive integer", optarg); windows = (int)v; break;
+        case 'b': if (qh_cli_parse_long(optarg, 1, 4096, &v)) return qh_cli_usage("bench", "--batch '%s' is not a positive integer", optarg); batch = (int)v; break;
+        case 'd': dequant = optarg; break;
+        default: return qh_cli_usage("bench", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    qh_err err;
+    if (dequant) {
+        if (optind < argc) return qh_cli_usage("bench", "--dequant FILE.gguf takes no model%s", "");
+        return qh_bench_dequant(dequant, stdout, &err) == 0 ? 0 : qh_cli_die(&err);
+    }
+    const char *model_arg = optind < argc ? argv[optind] : "default";
+    qh_cli_model lm;
+    if (qh_cli_load(model_arg, NULL, &lm, &err) != 0) return qh_cli_die(&err);
+    qh_text text;
+    int *ids = NULL;
+    size_t n;
+    int rc = qh_text_load("wikitext2-test", &text, &err);
+    if (rc == 0) rc = qh_encode(lm.tok, text.path, text.text, text.len, &ids, &n, &err);
+    if (rc == 0) rc = qh_bench_run(lm.model, ids, (long)n, ctx, batch, windows, stdout, &err);
+    free(ids);
+    if (text.text) qh_text_free(&text);
+    qh_cli_free_loaded(&lm);
+    return rc == 0 ? 0 : qh_cli_die(&err);
+}

@@ -1,0 +1,46 @@
+/* qharness convert: a model written as a GGUF file. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../gguf.h"
+#include "../cli.h"
+
+int qh_cmd_convert(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"output", required_argument, 0, 'o'}, {"type", required_argument, 0, 't'},
+                                             {0, 0, 0, 0}};
+    const char *out = NULL, *type = "F32";
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'o': out = optarg; break;
+        case 't': type = optarg; break;
+        default: return qh_cli_usage("convert", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (argc - optind != 1 || !out) return qh_cli_usage("convert", "expected MODEL and -o FILE.gguf%s", "");
+    qh_err err;
+    qh_cli_model lm;
+    if (qh_cli_load(argv[optind], NULL, &lm, &err) != 0) return qh_cli_die(&err);
+    char *dir = qh_resolve_model_dir(argv[optind]);
+    const char *base = strrchr(dir, '/');
+    base = base && base[1] ? base + 1 : dir;
+    double t0 = qh_now();
+    int rc = qh_model_write_gguf(lm.model, lm.tok, base, type, out, &err);
+    if (rc == 0) {
+        qh_gguf *g;
+        rc = qh_gguf_open(out, &g, &err); /* read back: what was written is a valid file */
+        if (rc == 0) {
+            printf("wrote %s (%s, %zu bytes, %llu tensors) in %.2f s\n", out, type, g->size, (unsigned long long)g->n_tensors,
+                   qh_now() - t0);
+            qh_gguf_print_ledger(g, 0, stdout);
+            qh_gguf_close(g);
+        }
+    }
+    free(dir);
+    qh_cli_free_loaded(&lm);
+    return rc == 0 ? 0 : qh_cli_die(&err);
+}

@@ -1,0 +1,76 @@
+/* qharness info: a model's config and parameter counts, or a GGUF file's header and bits-per-weight ledger. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../gguf.h"
+#include "../cli.h"
+
+/* info on a GGUF file: its header and the bits-per-weight ledger from its bytes */
+static int info_gguf(const char *path, int tensors)
+{
+    qh_gguf *g;
+    qh_err err;
+    if (qh_gguf_open(path, &g, &err) != 0) return qh_cli_die(&err);
+    const char *arch = "?", *name = "?";
+    uint64_t len, nlen;
+    const qh_gguf_kv *a = qh_gguf_find(g, "general.architecture"), *n = qh_gguf_find(g, "general.name");
+    if (a && a->type == QH_GGUF_STRING) arch = a->str, len = a->str_len;
+    else len = 1;
+    if (n && n->type == QH_GGUF_STRING) name = n->str, nlen = n->str_len;
+    else nlen = 1;
+    printf("file             %s (%zu bytes)\n", path, g->size);
+    printf("gguf             version %u, %llu keys, %llu tensors, alignment %llu, data at byte %llu\n", g->version,
+           (unsigned long long)g->n_kv, (unsigned long long)g->n_tensors, (unsigned long long)g->alignment,
+           (unsigned long long)g->data_offset);
+    printf("model            %.*s, architecture %.*s\n", (int)nlen, name, (int)len, arch);
+    qh_gguf_print_ledger(g, tensors, stdout);
+    qh_gguf_close(g);
+    return 0;
+}
+
+int qh_cmd_info(int argc, char **argv)
+{
+    int tensors = argc == 3 && strcmp(argv[2], "--tensors") == 0;
+    if (argc == 2 + tensors && qh_gguf_probe(argv[1])) return info_gguf(argv[1], tensors);
+    if (argc != 2) return qh_cli_usage("info", "expected one MODEL argument%s", "");
+    qh_err err;
+    char *dir = qh_resolve_model_dir(argv[1]);
+    qh_model *m;
+    if (qh_model_load(dir, &m, 1, &err) != 0) {
+        free(dir);
+        return qh_cli_die(&err);
+    }
+    const qh_config *c = &m->cfg;
+    size_t groups[6] = {0}; /* wte, wpe, attention, mlp, layernorm, head */
+    for (int i = 0; i < m->n_tensors; i++) {
+        const qh_tensor *t = &m->tensors[i];
+        size_t n = (size_t)t->rows * t->cols;
+        if (strcmp(t->name, "wte.weight") == 0) groups[0] += n;
+        else if (strcmp(t->name, "wpe.weight") == 0) groups[1] += n;
+        else if (strstr(t->name, ".attn.")) groups[2] += n;
+        else if (strstr(t->name, ".mlp.")) groups[3] += n;
+        else groups[4] += n;
+    }
+    if (!m->head_tied) groups[5] = (size_t)c->n_vocab * c->n_embd;
+    printf("model            %s\n", dir);
+    printf("weights          %s (sha256 %s)\n", m->weights_path, m->sha256);
+    printf("dtype            %s\n", m->dtype);
+    printf("config           n_layer %d, n_head %d, n_embd %d, n_ctx %d, vocab %d, ln_eps %g\n",
+           c->n_layer, c->n_head, c->n_embd, c->n_ctx, c->n_vocab, c->ln_eps);
+    printf("parameters       %zu (%.2fM)\n", m->n_params, m->n_params / 1e6);
+    const char *names[6] = {"token embedding", "position emb.", "attention", "mlp", "layernorm", "lm_head"};
+    for (int g = 0; g < 6; g++) {
+        if (g == 5 && m->head_tied) {
+            printf("  %-14s %12s  tied to the token embedding\n", names[g], "0");
+            continue;
+        }
+        printf("  %-14s %12zu  %5.1f%%\n", names[g], groups[g], 100.0 * groups[g] / m->n_params);
+    }
+    size_t block_linear = (size_t)c->n_layer * 12 * c->n_embd * c->n_embd;
+    printf("block linear     %zu weights in %d matrices (attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj per block)\n",
+           block_linear, 4 * c->n_layer);
+    free(dir);
+    qh_model_free(m);
+    return 0;
+}

@@ -1,0 +1,107 @@
+/* qharness kld: KL divergence of one model from another, with llama-perplexity's statistics. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../datasets/datasets.h"
+#include "../cli.h"
+
+static void print_kld(const char *base_arg, const char *model_arg, const qh_cli_model *lb, const qh_cli_model *lq,
+                      const qh_text *text, const qh_fidelity_result *f, int json)
+{
+    if (json) {
+        printf("{\"base\":\"%s\",\"base_sha256\":\"%s\",\"model\":\"%s\",\"model_sha256\":\"%s\",\"dataset\":\"%s\",\"dataset_sha256\":\"%s\","
+               "\"protocol\":\"%s\",\"ctx\":%d,\"windows\":%d,\"positions\":%ld,"
+               "\"kl_mean\":%.8f,\"kl_se\":%.8f,\"kl_ci95\":[%.8f,%.8f],\"kl_median\":%.8f,\"kl_p90\":%.8f,\"kl_p95\":%.8f,"
+               "\"kl_p99\":%.8f,\"kl_p99_9\":%.8f,\"kl_max\":%.8f,\"kl_min\":%.8g,\"same_top_p\":%.8f,\"same_top_p_se\":%.8f,"
+               "\"dp_mean\":%.8f,\"dp_se\":%.8f,\"dp_rms\":%.8f,\"dp_rms_se\":%.8f,\"ln_ppl_ratio\":%.8f,\"ln_ppl_ratio_se\":%.8f,"
+               "\"ppl_base\":%.6f,\"ppl_model\":%.6f,\"nll_correlation\":%.8f,\"seconds\":%.3f}\n",
+               base_arg, lb->model->sha256, model_arg, lq->model->sha256, text->name, text->sha256, f->protocol, f->ctx, f->windows,
+               f->positions, f->kl_mean, f->kl_se, f->kl_lo, f->kl_hi, f->kl_median, f->kl_p90, f->kl_p95, f->kl_p99, f->kl_p999,
+               f->kl_max, f->kl_min, f->top1, f->top1_se, f->dp_mean, f->dp_se, f->dp_rms, f->dp_rms_se, f->ln_ppl_ratio,
+               f->ln_ppl_ratio_se, f->ppl_base, f->ppl_quant, f->nll_correlation, f->seconds);
+        return;
+    }
+    printf("base         %s (%s weights, sha256 %.12s)\n", base_arg, lb->model->dtype, lb->model->sha256);
+    printf("model        %s (%s weights, sha256 %.12s)\n", model_arg, lq->model->dtype, lq->model->sha256);
+    if (lq->quantized) qh_quant_print_report(stdout, lq->model, &lq->quant, 0);
+    printf("text         %s (%s, sha256 %.12s)\n", text->name, text->path, text->sha256);
+    if (strcmp(f->protocol, "llama-cpp") == 0)
+        printf("protocol     llama-cpp: %d chunks of %d tokens, positions %d..%d of each; %ld positions\n", f->windows, f->ctx,
+               f->ctx / 2 + 1, f->ctx - 1, f->positions);
+    else
+        printf("protocol     sliding: %d windows of ctx %d (stride = ctx); %ld positions\n", f->windows, f->ctx, f->positions);
+    printf("             statistics as llama-perplexity --kl-divergence prints them (+/-: standard errors, tokens taken as\n"
+           "             independent); fp32 activations and base logits, where llama.cpp stores the base's log-probabilities\n"
+           "             in 16 bits and quantizes activations to 8 bits in quantized dot products\n\n");
+    printf("PPL(base)                  %10.4f\n", f->ppl_base);
+    printf("PPL(model)                 %10.4f\n", f->ppl_quant);
+    printf("Cor(ln PPL(model), ln PPL(base)) %6.2f%%\n", 100 * f->nll_correlation);
+    printf("Mean ln(PPL(model)/PPL(base))  %9.6f +/- %8.6f\n", f->ln_ppl_ratio, f->ln_ppl_ratio_se);
+    printf("Mean PPL(model)/PPL(base)      %9.6f +/- %8.6f\n\n", exp(f->ln_ppl_ratio), exp(f->ln_ppl_ratio) * f->ln_ppl_ratio_se);
+    printf("Mean    KLD  %10.6f +/- %8.6f   (95%% bootstrap over %s: [%.6f, %.6f])\n", f->kl_mean, f->kl_se,
+           strcmp(f->protocol, "llama-cpp") == 0 ? "chunks" : "windows", f->kl_lo, f->kl_hi);
+    printf("Maximum KLD  %10.6f\n99.9%%   KLD  %10.6f\n99.0%%   KLD  %10.6f\n95.0%%   KLD  %10.6f\n90.0%%   KLD  %10.6f\n",
+           f->kl_max, f->kl_p999, f->kl_p99, f->kl_p95, f->kl_p90);
+    printf("Median  KLD  %10.6f\nMinimum KLD  %10.6f\n\n", f->kl_median, f->kl_min);
+    printf("Mean    dp   %8.3f +/- %.3f %%   (p_model(next token) - p_base(next token))\n", 100 * f->dp_mean, 100 * f->dp_se);
+    printf("RMS     dp   %8.3f +/- %.3f %%\n", 100 * f->dp_rms, 100 * f->dp_rms_se);
+    printf("Same top p   %8.3f +/- %.3f %%\n", 100 * f->top1, 100 * f->top1_se);
+}
+
+int qh_cmd_kld(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        WINDOW_LONGOPTS, {"json", no_argument, 0, 'j'}, SCOPE_LONGOPTS, {0, 0, 0, 0}};
+    qh_ppl_opts opts = {0};
+    qh_quant_opts qopts;
+    qh_quant_opts_init(&qopts);
+    opts.seed = 1;
+    int json = 0, c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'j': json = 1; break;
+        default:
+            if (qh_cli_window_or_scope_option(c, optarg, &opts, &qopts, "kld", argv)) return QH_EXIT_USAGE;
+        }
+    }
+    if (argc - optind != 3) return qh_cli_usage("kld", "expected BASE, MODEL and TEXT%s", "");
+    if (qh_cli_mixed_usage("kld", &qopts)) return QH_EXIT_USAGE;
+    qh_err err;
+    qh_cli_model lb, lq;
+    qh_text text;
+    int *ids = NULL, rc = 1;
+    size_t n;
+    qh_fidelity_result res = {0};
+    if (qh_cli_load(argv[optind], NULL, &lb, &err) != 0) return qh_cli_die(&err);
+    if (qh_cli_load(argv[optind + 1], &qopts, &lq, &err) != 0) {
+        qh_cli_free_loaded(&lb);
+        return qh_cli_die(&err);
+    }
+    if (qh_tokenizer_vocab_size(lb.tok) != qh_tokenizer_vocab_size(lq.tok)) {
+        qh_fail(&err, "%s and %s have different vocabularies (%d and %d tokens)", argv[optind], argv[optind + 1],
+                qh_tokenizer_vocab_size(lb.tok), qh_tokenizer_vocab_size(lq.tok));
+        goto fail_models;
+    }
+    if (qh_text_load(argv[optind + 2], &text, &err) != 0) goto fail_models;
+    if (qh_encode(lb.tok, text.path, text.text, text.len, &ids, &n, &err) != 0) goto fail_text;
+    opts.bos_id = qh_tokenizer_bos_added(lb.tok);
+    opts.use_bos = opts.bos_id >= 0;
+    if (qh_eval_fidelity(lb.model, lq.model, ids, (long)n, &opts, &res, &err) != 0) {
+        qh_err_prefix(&err, "%s", text.path);
+        goto fail_text;
+    }
+    print_kld(argv[optind], argv[optind + 1], &lb, &lq, &text, &res, json);
+    rc = 0;
+fail_text:
+    free(ids);
+    qh_fidelity_result_free(&res);
+    qh_text_free(&text);
+fail_models:
+    qh_cli_free_loaded(&lb);
+    qh_cli_free_loaded(&lq);
+    return rc == 0 ? 0 : qh_cli_die(&err);
+}

@@ -1,0 +1,92 @@
+/* qharness mc: multiple-choice accuracy. */
+#include <stdio.h>
+#include <unistd.h>
+
+#include "../../datasets/mc.h"
+#include "../eval_mc.h"
+#include "../cli.h"
+
+static void print_mc(const qh_cli_model *lm, const qh_mc_task *t, const qh_mc_result *r, int ctx, int json)
+{
+    if (json) {
+        printf("{\"model_sha256\":\"%s\",\"task\":\"%s\",\"task_sha256\":\"%s\",\"items\":%d,\"available\":%ld,"
+               "\"ctx\":%d,\"chance\":%.6f,\"acc\":%.6f,\"acc_ci95\":[%.6f,%.6f]",
+               lm->model->sha256, t->name, t->sha256, r->n_items, t->n_available, ctx, r->chance, r->acc, r->acc_lo, r->acc_hi);
+        if (r->has_norm) printf(",\"acc_norm\":%.6f,\"acc_norm_ci95\":[%.6f,%.6f]", r->acc_norm, r->acc_norm_lo, r->acc_norm_hi);
+        if (r->has_letter) printf(",\"acc_letter\":%.6f,\"acc_letter_ci95\":[%.6f,%.6f]", r->acc_letter, r->acc_letter_lo, r->acc_letter_hi);
+        if (r->target_tokens) printf(",\"target_ppl\":%.6f,\"target_tokens\":%ld", r->target_ppl, r->target_tokens);
+        printf(",\"truncated_requests\":%ld,\"seconds\":%.3f", r->truncated_requests, r->seconds);
+        if (lm->quantized) printf(",\"method\":\"%s\",\"bpp_quantized\":%.6f,\"bpp_model\":%.6f", lm->quant.spec, lm->quant.bpp_quantized, lm->quant.bpp_model);
+        printf(",\"protocol\":\"%s\"}\n", t->protocol);
+        return;
+    }
+    printf("task         %s: %d of %ld items (sha256 %.12s), ctx %d\n", t->name, r->n_items, t->n_available, t->sha256, ctx);
+    printf("protocol     %s\n", t->protocol);
+    if (lm->quantized) qh_quant_print_report(stdout, lm->model, &lm->quant, 0);
+    printf("acc          %.4f  95%% CI [%.4f, %.4f]  (Wilson, n=%d; chance %.4f)\n", r->acc, r->acc_lo, r->acc_hi, r->n_items, r->chance);
+    if (r->has_norm)
+        printf("acc_norm     %.4f  95%% CI [%.4f, %.4f]  (log-likelihood per byte)\n", r->acc_norm, r->acc_norm_lo, r->acc_norm_hi);
+    if (r->has_letter)
+        printf("acc_letter   %.4f  95%% CI [%.4f, %.4f]  (next token among ' A'..' D')\n", r->acc_letter, r->acc_letter_lo, r->acc_letter_hi);
+    if (r->target_tokens) printf("target ppl   %.3f over %ld target tokens\n", r->target_ppl, r->target_tokens);
+    printf("truncated    %ld requests cut from the left to fit ctx %d\n", r->truncated_requests, ctx);
+    printf("time         %.2f s\n", r->seconds);
+}
+
+int qh_cmd_mc(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"task", required_argument, 0, 't'}, {"n", required_argument, 0, 'n'}, {"shots", required_argument, 0, 'k'},
+        {"subjects", required_argument, 0, 'S'}, {"split", required_argument, 0, 'p'}, {"seed", required_argument, 0, 's'},
+        {"first", no_argument, 0, 'f'}, {"ctx", required_argument, 0, 'c'}, {"json", no_argument, 0, 'j'},
+        SCOPE_LONGOPTS, {0, 0, 0, 0}};
+    qh_mc_opts o = {0};
+    o.seed = 1;
+    qh_quant_opts qopts;
+    qh_quant_opts_init(&qopts);
+    const char *task = NULL;
+    int ctx = 0, json = 0, c;
+    long v;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 't': task = optarg; break;
+        case 'n': if (qh_cli_parse_long(optarg, 1, 1L << 30, &v)) return qh_cli_usage("mc", "--n '%s' is not a positive integer", optarg); o.budget = v; break;
+        case 'k': if (qh_cli_parse_long(optarg, 0, 5, &v)) return qh_cli_usage("mc", "--shots '%s' must be 0 to 5", optarg); o.shots = (int)v; break;
+        case 'S': o.subjects = optarg; break;
+        case 'p': o.split = optarg; break;
+        case 's': if (qh_cli_parse_long(optarg, 0, 1L << 40, &v)) return qh_cli_usage("mc", "--seed '%s' is not a non-negative integer", optarg); o.seed = (unsigned long)v; break;
+        case 'f': o.first = 1; break;
+        case 'c': if (qh_cli_parse_long(optarg, 2, 1 << 20, &v)) return qh_cli_usage("mc", "--ctx '%s' is not an integer >= 2", optarg); ctx = (int)v; break;
+        case 'j': json = 1; break;
+        default: {
+            int e = qh_cli_scope_option(c, optarg, &qopts, "mc", argv);
+            if (e) return e;
+        }
+        }
+    }
+    if (argc - optind != 1 || !task) return qh_cli_usage("mc", "expected MODEL and --task NAME%s", "");
+    if (qh_cli_mixed_usage("mc", &qopts)) return QH_EXIT_USAGE;
+    qh_err err;
+    qh_mc_task t;
+    if (qh_mc_load(task, &o, &t, &err) != 0) return qh_cli_die(&err);
+    qh_cli_model lm;
+    if (qh_cli_load(argv[optind], &qopts, &lm, &err) != 0) {
+        qh_mc_free(&t);
+        return qh_cli_die(&err);
+    }
+    if (ctx == 0) ctx = lm.model->cfg.n_ctx;
+    int rc = 0;
+    if (ctx > lm.model->cfg.n_ctx) rc = qh_fail(&err, "--ctx %d: window longer than the model's context (%d)", ctx, lm.model->cfg.n_ctx);
+    qh_cli_progress ps = {qh_now(), "requests"};
+    qh_mc_result r;
+    if (rc == 0) rc = qh_eval_mc(lm.model, lm.tok, &t, ctx, &r, isatty(2) ? qh_cli_progress_bar : NULL, &ps, &err);
+    if (rc == 0) {
+        print_mc(&lm, &t, &r, ctx, json);
+        qh_mc_result_free(&r);
+    }
+    qh_cli_free_loaded(&lm);
+    qh_mc_free(&t);
+    return rc == 0 ? 0 : qh_cli_die(&err);
+}

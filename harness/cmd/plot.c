@@ -1,0 +1,48 @@
+/* qharness plot: charts from SQLite. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../../reports/plot.h"
+#include "../cli.h"
+
+int qh_cmd_plot(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"db", required_argument, 0, 'd'}, {"experiment", required_argument, 0, 'e'},
+                                             {"output", required_argument, 0, 'o'}, {"scope", required_argument, 0, 's'},
+                                             {0, 0, 0, 0}};
+    const char *db = "results/qharness.sqlite", *name = NULL, *out = NULL;
+    int whole = -1, c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 'e': name = optarg; break;
+        case 'o': out = optarg; break;
+        case 's':
+            if (strcmp(optarg, "quantized") && strcmp(optarg, "model") && strcmp(optarg, "both"))
+                return qh_cli_usage("plot", "--scope '%s' must be quantized, model or both", optarg);
+            whole = strcmp(optarg, "model") == 0 ? 1 : strcmp(optarg, "quantized") == 0 ? 0 : -1;
+            break;
+        default: return qh_cli_usage("plot", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (argc != optind) return qh_cli_usage("plot", "unexpected argument '%s'", argv[optind]);
+    char def[256];
+    if (!out) {
+        snprintf(def, sizeof def, "reports/%s", name ? name : "latest");
+        out = def;
+        mkdir("reports", 0755);
+    }
+    qh_err err;
+    int total = 0;
+    for (int scope = 0; scope < 2; scope++) {
+        if (whole >= 0 && scope != whole) continue;
+        int n = qh_plot(db, name, out, scope, stdout, &err);
+        if (n < 0) return qh_cli_die(&err);
+        total += n;
+    }
+    printf("charts       %d written under %s/ (PNG, SVG, with their .dat and .gp)\n", total, out);
+    return 0;
+}

@@ -1,0 +1,63 @@
+/* qharness report: the Markdown report or the assessment, from SQLite. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../reports/assessment.h"
+#include "../../reports/report.h"
+#include "../cli.h"
+
+int qh_cmd_report(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"db", required_argument, 0, 'd'}, {"experiment", required_argument, 0, 'e'},
+                                             {"output", required_argument, 0, 'o'}, {"charts", required_argument, 0, 'c'},
+                                             {"assessment", no_argument, 0, 'a'}, {"template", required_argument, 0, 't'},
+                                             {0, 0, 0, 0}};
+    const char *db = "results/qharness.sqlite", *name = NULL, *outp = NULL, *charts = NULL, *template = NULL;
+    int c, assessment = 0;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 'e': name = optarg; break;
+        case 'o': outp = optarg; break;
+        case 'c': charts = optarg; break;
+        case 'a': assessment = 1; break;
+        case 't': template = optarg; break;
+        default: return qh_cli_usage("report", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (argc != optind) return qh_cli_usage("report", "unexpected argument '%s'", argv[optind]);
+    if (assessment && (name || charts)) return qh_cli_usage("report", "--assessment reads every experiment and audit; it takes no %s", name ? "--experiment" : "--charts");
+    if (template && !assessment) return qh_cli_usage("report", "%s goes with --assessment", "--template");
+    qh_err err;
+    FILE *f = stdout;
+    char *tmp = NULL;
+    if (outp) {
+        tmp = qh_malloc(strlen(outp) + 5);
+        sprintf(tmp, "%s.tmp", outp);
+        f = fopen(tmp, "w");
+        if (!f) {
+            qh_fail(&err, "%s: cannot create", tmp);
+            free(tmp);
+            return qh_cli_die(&err);
+        }
+    }
+    int rc;
+    if (assessment) {
+        char *default_template = qh_path_join(qh_home(), "reports/assessment.md.in");
+        rc = qh_assessment(db, template ? template : default_template, db, template ? template : "reports/assessment.md.in", f, &err);
+        free(default_template);
+    } else
+        rc = qh_report(db, name, charts, f, &err);
+    if (outp) {
+        fclose(f);
+        if (rc == 0 && rename(tmp, outp) != 0) rc = qh_fail(&err, "%s: cannot write", outp);
+        if (rc != 0) unlink(tmp);
+        else printf("%s   %s\n", assessment ? "assessment" : "report    ", outp);
+        free(tmp);
+    }
+    return rc == 0 ? 0 : qh_cli_die(&err);
+}
