@@ -38,15 +38,17 @@ int qh_cli_parse_long(const char *s, long lo, long hi, long *out)
 /* Options shared by every command that quantizes: --method, --include, --exclude,
  * --override, --kept-dtype.  Returns 1 if c was one of them, -1 on a bad value. */
 
-/* Calibration settings from the command line (used when a method needs them or --calib is given). */
-static struct {
-    const char *text, *imatrix;
-    int windows, ctx, given;
-    unsigned long seed;
-} cli_calib = {NULL, NULL, 128, 0, 0, 1};
-
-static int scope_option(int c, char *arg, qh_quant_opts *q, const char *cmd)
+void qh_cli_scope_init(qh_cli_scope *s)
 {
+    memset(s, 0, sizeof *s);
+    qh_quant_opts_init(&s->quant);
+    s->calib_windows = 128;
+    s->calib_seed = 1;
+}
+
+static int scope_option(int c, char *arg, qh_cli_scope *s, const char *cmd)
+{
+    qh_quant_opts *q = &s->quant;
     switch (c) {
     case 1001: q->spec = arg; return 1;
     case 1002:
@@ -66,8 +68,8 @@ static int scope_option(int c, char *arg, qh_quant_opts *q, const char *cmd)
         q->override_spec[q->n_override++] = eq + 1;
         return 1;
     }
-    case 1006: cli_calib.text = arg; cli_calib.given = 1; return 1;
-    case 1013: cli_calib.imatrix = arg; return 1;
+    case 1006: s->calib_text = arg; s->calib_given = 1; return 1;
+    case 1013: s->imatrix = arg; return 1;
     case 1010:
         if (q->n_candidates == QH_MAX_PATTERNS) return qh_cli_usage(cmd, "too many --candidate specs%s", ""), -1;
         q->candidates[q->n_candidates++] = arg;
@@ -90,10 +92,10 @@ static int scope_option(int c, char *arg, qh_quant_opts *q, const char *cmd)
         long v;
         if (qh_cli_parse_long(arg, c == 1009 ? 0 : (c == 1008 ? 2 : 1), 1L << 30, &v))
             return qh_cli_usage(cmd, "calibration option '%s' is not a valid integer", arg), -1;
-        if (c == 1007) cli_calib.windows = (int)v;
-        else if (c == 1008) cli_calib.ctx = (int)v;
-        else cli_calib.seed = (unsigned long)v;
-        cli_calib.given = 1;
+        if (c == 1007) s->calib_windows = (int)v;
+        else if (c == 1008) s->calib_ctx = (int)v;
+        else s->calib_seed = (unsigned long)v;
+        s->calib_given = 1;
         return 1;
     }
     case 1005:
@@ -112,17 +114,18 @@ static int scope_without_method(const qh_quant_opts *q)
 
 /* The default branch of a quantizing command's option switch: a scope option, or an
  * unknown option.  Returns 0 when handled, else the exit code. */
-int qh_cli_scope_option(int c, char *arg, qh_quant_opts *q, const char *cmd, char **argv)
+int qh_cli_scope_option(int c, char *arg, qh_cli_scope *s, const char *cmd, char **argv)
 {
-    int k = scope_option(c, arg, q, cmd);
+    int k = scope_option(c, arg, s, cmd);
     if (k < 0) return QH_EXIT_USAGE;
     if (k == 0) return qh_cli_usage(cmd, "unknown option '%s'", argv[optind - 1]);
     return 0;
 }
 
 /* --candidate and --target go together, and exclude --method */
-int qh_cli_mixed_usage(const char *cmd, const qh_quant_opts *q)
+int qh_cli_mixed_usage(const char *cmd, const qh_cli_scope *s)
 {
+    const qh_quant_opts *q = &s->quant;
     if (scope_without_method(q)) return qh_cli_usage(cmd, "--include/--exclude/--override need --method%s", "");
     if (q->n_candidates && q->spec) return qh_cli_usage(cmd, "--method and --candidate exclude each other%s", "");
     if (q->n_candidates && !q->mixed_target) return qh_cli_usage(cmd, "--candidate needs --target BPP%s", "");
@@ -146,22 +149,23 @@ static int scope_needs_calibration(const qh_quant_opts *q, qh_err *err, int *nee
 /* Quantizes m in place with q, first tokenizing the calibration text when a method needs it
  * (or --calib was given): default the shipped gutenberg-calib, 128 windows of the model's
  * context, seed 1. */
-int qh_cli_quantize(qh_model *m, qh_tokenizer *tok, const qh_quant_opts *q, qh_quant_result *res, qh_err *err)
+int qh_cli_quantize(qh_model *m, qh_tokenizer *tok, const qh_cli_scope *s, qh_quant_result *res, qh_err *err)
 {
+    const qh_quant_opts *q = &s->quant;
     int needs;
     if (scope_needs_calibration(q, err, &needs) != 0) return -1;
     qh_quant_opts local = *q;
     qh_calib_opts co = {0};
     int *ids = NULL;
     qh_imatrix im = {0};
-    if (cli_calib.imatrix) { /* llama.cpp's statistics instead of a calibration text */
-        if (cli_calib.given) return qh_fail(err, "--imatrix replaces the calibration text: give it or --calib and its options, not both");
-        if (qh_imatrix_load(cli_calib.imatrix, &im, err) != 0) return -1;
+    if (s->imatrix) { /* llama.cpp's statistics instead of a calibration text */
+        if (s->calib_given) return qh_fail(err, "--imatrix replaces the calibration text: give it or --calib and its options, not both");
+        if (qh_imatrix_load(s->imatrix, &im, err) != 0) return -1;
         qh_calib_opts_imatrix(&im, &co);
         local.calib = &co;
-    } else if (needs || cli_calib.given) {
-        if (qh_calib_opts_load(cli_calib.text ? cli_calib.text : "gutenberg-calib", tok, cli_calib.windows,
-                               cli_calib.ctx ? cli_calib.ctx : m->cfg.n_ctx, cli_calib.seed, &co, &ids, err) != 0) {
+    } else if (needs || s->calib_given) {
+        if (qh_calib_opts_load(s->calib_text ? s->calib_text : "gutenberg-calib", tok, s->calib_windows,
+                               s->calib_ctx ? s->calib_ctx : m->cfg.n_ctx, s->calib_seed, &co, &ids, err) != 0) {
             free(ids);
             return -1;
         }
@@ -175,8 +179,9 @@ int qh_cli_quantize(qh_model *m, qh_tokenizer *tok, const qh_quant_opts *q, qh_q
 
 /* Loads a model directory (optionally quantizing it in memory with q->spec) or a packed
  * qharness file, and its tokenizer: beside a packed file, else its source model directory. */
-int qh_cli_load(const char *arg, const qh_quant_opts *q, qh_cli_model *lm, qh_err *err)
+int qh_cli_load(const char *arg, const qh_cli_scope *s, qh_cli_model *lm, qh_err *err)
 {
+    const qh_quant_opts *q = s ? &s->quant : NULL;
     memset(lm, 0, sizeof *lm);
     char *dir = NULL;
     int rc;
@@ -200,7 +205,7 @@ int qh_cli_load(const char *arg, const qh_quant_opts *q, qh_cli_model *lm, qh_er
         rc = qh_model_load(dir, &lm->model, 1, err);
         if (rc == 0) rc = qh_tokenizer_load_dir(dir, &lm->tok, err);
         if (rc == 0 && q && (q->spec || q->n_candidates)) {
-            rc = qh_cli_quantize(lm->model, lm->tok, q, &lm->quant, err);
+            rc = qh_cli_quantize(lm->model, lm->tok, s, &lm->quant, err);
             lm->quantized = rc == 0;
         }
     }
@@ -263,7 +268,7 @@ int qh_cli_window_option(int c, const char *arg, qh_ppl_opts *opts, const char *
 }
 
 /* a window option or a quantization-scope one; QH_EXIT_USAGE (said) when neither or a bad value */
-int qh_cli_window_or_scope_option(int c, char *arg, qh_ppl_opts *opts, qh_quant_opts *q, const char *cmd, char **argv)
+int qh_cli_window_or_scope_option(int c, char *arg, qh_ppl_opts *opts, qh_cli_scope *q, const char *cmd, char **argv)
 {
     int e = qh_cli_window_option(c, arg, opts, cmd);
     if (e == 0) e = qh_cli_scope_option(c, arg, q, cmd, argv); /* 0 or QH_EXIT_USAGE */

@@ -39,6 +39,16 @@ typedef struct {
     {"ctx", required_argument, 0, 'c'}, {"max-tokens", required_argument, 0, 'm'}, {"seed", required_argument, 0, 'S'}, \
         {"protocol", required_argument, 0, 'P'}, {"chunks", required_argument, 0, 'C'}
 
+/* What the scope and calibration options set: the quantization options and the calibration
+ * source (a text, default gutenberg-calib, 128 windows of the model's context, seed 1; or
+ * llama.cpp's importance matrix) */
+typedef struct {
+    qh_quant_opts quant;
+    const char *calib_text, *imatrix;
+    int calib_windows, calib_ctx, calib_given;
+    unsigned long calib_seed;
+} qh_cli_scope;
+
 typedef struct {
     double start;
     const char *what;
@@ -47,14 +57,15 @@ typedef struct {
 int qh_cli_die(const qh_err *err);
 int qh_cli_usage(const char *cmd, const char *fmt, const char *arg);
 int qh_cli_parse_long(const char *s, long lo, long hi, long *out);
-int qh_cli_scope_option(int c, char *arg, qh_quant_opts *q, const char *cmd, char **argv);
-int qh_cli_mixed_usage(const char *cmd, const qh_quant_opts *q);
-int qh_cli_quantize(qh_model *m, qh_tokenizer *tok, const qh_quant_opts *q, qh_quant_result *res, qh_err *err);
-int qh_cli_load(const char *arg, const qh_quant_opts *q, qh_cli_model *lm, qh_err *err);
+void qh_cli_scope_init(qh_cli_scope *s);
+int qh_cli_scope_option(int c, char *arg, qh_cli_scope *s, const char *cmd, char **argv);
+int qh_cli_mixed_usage(const char *cmd, const qh_cli_scope *s);
+int qh_cli_quantize(qh_model *m, qh_tokenizer *tok, const qh_cli_scope *s, qh_quant_result *res, qh_err *err);
+int qh_cli_load(const char *arg, const qh_cli_scope *s, qh_cli_model *lm, qh_err *err);
 void qh_cli_free_loaded(qh_cli_model *lm);
 void qh_cli_progress_bar(void *ud, long done, long total);
 int qh_cli_window_option(int c, const char *arg, qh_ppl_opts *opts, const char *cmd);
-int qh_cli_window_or_scope_option(int c, char *arg, qh_ppl_opts *opts, qh_quant_opts *q, const char *cmd, char **argv);
+int qh_cli_window_or_scope_option(int c, char *arg, qh_ppl_opts *opts, qh_cli_scope *q, const char *cmd, char **argv);
 
 /* one command each, harness/cmd/NAME.c */
 int qh_cmd_info(int argc, char **argv);

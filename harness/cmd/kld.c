@@ -55,8 +55,8 @@ int qh_cmd_kld(int argc, char **argv)
     static const struct option longopts[] = {
         WINDOW_LONGOPTS, {"json", no_argument, 0, 'j'}, SCOPE_LONGOPTS, {0, 0, 0, 0}};
     qh_ppl_opts opts = {0};
-    qh_quant_opts qopts;
-    qh_quant_opts_init(&qopts);
+    qh_cli_scope qopts;
+    qh_cli_scope_init(&qopts);
     opts.seed = 1;
     int json = 0, c;
     optind = 1;

@@ -42,8 +42,8 @@ int qh_cmd_mc(int argc, char **argv)
         SCOPE_LONGOPTS, {0, 0, 0, 0}};
     qh_mc_opts o = {0};
     o.seed = 1;
-    qh_quant_opts qopts;
-    qh_quant_opts_init(&qopts);
+    qh_cli_scope qopts;
+    qh_cli_scope_init(&qopts);
     const char *task = NULL;
     int ctx = 0, json = 0, c;
     long v;

@@ -64,8 +64,8 @@ int qh_cmd_ppl(int argc, char **argv)
         WINDOW_LONGOPTS, {"stride", required_argument, 0, 's'}, {"json", no_argument, 0, 'j'},
         {"batch", required_argument, 0, 'b'}, {"boot", required_argument, 0, 'B'}, SCOPE_LONGOPTS, {0, 0, 0, 0}};
     qh_ppl_opts opts = {0};
-    qh_quant_opts qopts;
-    qh_quant_opts_init(&qopts);
+    qh_cli_scope qopts;
+    qh_cli_scope_init(&qopts);
     opts.seed = 1;
     int json = 0, c;
     long v;

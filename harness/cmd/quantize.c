@@ -9,8 +9,8 @@ int qh_cmd_quantize(int argc, char **argv)
 {
     static const struct option longopts[] = {{"output", required_argument, 0, 'o'}, {"tensors", no_argument, 0, 't'},
                                              SCOPE_LONGOPTS, {0, 0, 0, 0}};
-    qh_quant_opts q;
-    qh_quant_opts_init(&q);
+    qh_cli_scope q;
+    qh_cli_scope_init(&q);
     const char *output = NULL;
     int per_tensor = 0, c;
     optind = 1;
@@ -34,7 +34,7 @@ int qh_cmd_quantize(int argc, char **argv)
     if (olen > 5 && strcmp(output + olen - 5, ".gguf") == 0)
         return qh_cli_usage("quantize", "-o %s: quantize writes qharness's packed safetensors; no method's packed form is exactly a "
                                        "ggml type, so GGUF is written by 'qharness convert MODEL -o FILE.gguf --type T'", output);
-    if (!q.spec && !q.n_candidates)
+    if (!q.quant.spec && !q.quant.n_candidates)
         return qh_cli_usage("quantize", "--method SPEC (or --candidate ... --target BPP) is required (see 'qharness methods')%s", "");
     qh_err err;
     char *dir = qh_resolve_model_dir(argv[optind]);
