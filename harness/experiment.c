@@ -254,6 +254,18 @@ static int handle_method(parse_state *ps, method_section *s, const char *name, c
     return 1;
 }
 
+/* a path as written in the experiment file: absolute, or relative to the file's directory;
+ * -1 when it does not fit in out */
+static int beside_experiment(const parse_state *ps, const char *value, char *out, size_t size)
+{
+    const char *slash = value[0] == '/' ? NULL : strrchr(ps->path, '/');
+    size_t dir_len = slash ? (size_t)(slash - ps->path + 1) : 0, len = strlen(value);
+    if (dir_len + len >= size) return -1;
+    memcpy(out, ps->path, dir_len);
+    memcpy(out + dir_len, value, len + 1);
+    return 0;
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
     parse_state *ps = user;
@@ -267,12 +279,8 @@ static int handler(void *user, const char *section, const char *name, const char
         qh_experiment *x = ps->x;
         if (strcmp(name, "text") == 0) snprintf(x->calib_text, sizeof x->calib_text, "%s", value);
         else if (strcmp(name, "imatrix") == 0) { /* relative to this file, like gguf = */
-            const char *slash = value[0] == '/' ? NULL : strrchr(ps->path, '/');
-            int dir_len = slash ? (int)(slash - ps->path + 1) : 0;
-            if ((size_t)dir_len + strlen(value) >= sizeof x->calib_imatrix)
+            if (beside_experiment(ps, value, x->calib_imatrix, sizeof x->calib_imatrix) != 0)
                 return fail_at(ps, ps->line, "[calibration] imatrix: the path is too long");
-            memcpy(x->calib_imatrix, ps->path, (size_t)dir_len);
-            memcpy(x->calib_imatrix + dir_len, value, strlen(value) + 1);
             qh_imatrix im;
             qh_err ierr;
             if (qh_imatrix_load(x->calib_imatrix, &im, &ierr) != 0) return fail_at(ps, ps->line, "[calibration] imatrix: %s", ierr.msg);
@@ -436,12 +444,8 @@ static int add_gguf(qh_experiment *x, parse_state *ps, method_section *s)
     if (s->method[0] || s->spec[0] || s->n_params || s->candidates[0] || s->n_include || s->n_exclude || s->n_override || s->kept[0])
         return fail_at(ps, s->gguf_line, "[%s] gguf = FILE takes no other key (the file fixes method and scope)", s->name);
     char path[sizeof ((qh_run_config *)0)->gguf];
-    const char *slash = s->gguf[0] == '/' ? NULL : strrchr(ps->path, '/');
-    int dir_len = slash ? (int)(slash - ps->path + 1) : 0;
-    if ((size_t)dir_len + strlen(s->gguf) >= sizeof path)
+    if (beside_experiment(ps, s->gguf, path, sizeof path) != 0)
         return fail_at(ps, s->gguf_line, "[%s] gguf: the path is longer than %zu bytes", s->name, sizeof path - 1);
-    memcpy(path, ps->path, (size_t)dir_len);
-    memcpy(path + dir_len, s->gguf, strlen(s->gguf) + 1);
     qh_err err;
     qh_gguf *g;
     if (qh_gguf_open(path, &g, &err) != 0) return fail_at(ps, s->gguf_line, "[%s] gguf: %s", s->name, err.msg);

@@ -173,17 +173,6 @@ fail:
     return -1;
 }
 
-static double rel_error(const float *a, const float *b, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)a[i] - b[i];
-        num += d * d;
-        den += (double)b[i] * b[i];
-    }
-    return den > 0 ? sqrt(num / den) : 0;
-}
-
 int qh_quant_result_from_gguf(const char *path, const qh_model *loaded, const qh_model *base, qh_quant_result *res,
                               qh_err *err)
 {
@@ -210,7 +199,7 @@ int qh_quant_result_from_gguf(const char *path, const qh_model *loaded, const qh
             if (s->type < 64) kept_types[s->type] = 1;
             if (s->type == 0 /* F32 */ && memcmp(t->data, b->data, n * sizeof(float)) != 0) {
                 qh_fail(err, "%s: tensor '%s' (F32 in the file) differs from '%s' of %s (relative difference %.3g): the file is "
-                        "not a quantization of that model", path, name, b->name, base->dir, rel_error(t->data, b->data, n));
+                        "not a quantization of that model", path, name, b->name, base->dir, qh_rel_error(b->data, t->data, n, NULL));
                 goto fail;
             }
             res->bytes_kept += s->bytes;
@@ -230,7 +219,7 @@ int qh_quant_result_from_gguf(const char *path, const qh_model *loaded, const qh
         part->ndim = 1;
         part->shape[0] = (int64_t)s->bytes;
         part->bytes = s->bytes;
-        q->rel_error = rel_error(t->data, b->data, n);
+        q->rel_error = qh_rel_error(b->data, t->data, n, NULL);
         q->sensitivity = NAN;
         res->params_quantized += n;
         res->bytes_quantized += s->bytes;

@@ -89,7 +89,7 @@ static int block_stats(qh_calib_state *st, const qh_model *m, int l, double *H[4
     return rc;
 }
 
-static double rel_error(const float *w, const float *w_hat, size_t n, double *sq_err)
+double qh_rel_error(const float *w, const float *w_hat, size_t n, double *sq_err)
 {
     double num = 0, den = 0;
     for (size_t i = 0; i < n; i++) {
@@ -136,7 +136,7 @@ static int quantize_tensor(qh_model *m, int t, const qh_spec *spec, const qh_cal
         goto out;
     }
     double num;
-    q->rel_error = rel_error(w.data, w_hat.data, n, &num);
+    q->rel_error = qh_rel_error(w.data, w_hat.data, n, &num);
     /* no silent no-ops: a method storing fewer bits than the source cannot give back the
      * tensor unchanged unless it skipped it */
     double bpp = 8.0 * qh_packed_bytes(&q->packed) / (double)n;
@@ -315,7 +315,7 @@ static int quantize_mixed(qh_model *m, const qh_quant_opts *o, qh_spec **scope, 
         size_t n = (size_t)q->rows * q->cols;
         float *orig = qh_malloc(n * sizeof(float));
         transpose(tn->data, tn->rows, tn->cols, orig);
-        q->rel_error = rel_error(orig, decoded[(size_t)i * nc + c], n, NULL);
+        q->rel_error = qh_rel_error(orig, decoded[(size_t)i * nc + c], n, NULL);
         free(orig);
         transpose(decoded[(size_t)i * nc + c], q->rows, q->cols, tn->data);
     }

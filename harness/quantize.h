@@ -93,6 +93,9 @@ int qh_quant_load(const char *path, qh_model **out, qh_quant_result *res, qh_err
 int qh_quant_result_from_gguf(const char *path, const qh_model *loaded, const qh_model *base, qh_quant_result *res,
                               qh_err *err);
 
+/* ||w - w_hat||_F / ||w||_F (0 for a zero w); *sq_err (if given) gets ||w - w_hat||_F^2. */
+double qh_rel_error(const float *w, const float *w_hat, size_t n, double *sq_err);
+
 void qh_quant_print_report(FILE *f, const qh_model *m, const qh_quant_result *res, int per_tensor);
 
 #endif

@@ -265,18 +265,16 @@ fail:
 
 static int evaluate(const qh_experiment *x, model_ctx *mc, const qh_model *m, run_results *r, qh_err *err)
 {
+    int bos = qh_tokenizer_bos_added(mc->tok);
     for (int t = 0; t < x->n_tasks; t++) {
         const qh_task_spec *ts = &x->tasks[t];
+        /* the windows of a ppl or fidelity task */
+        qh_ppl_opts o = {.protocol = ts->protocol, .ctx = x->ctx, .max_tokens = ts->budget, .seed = x->seed,
+                         .use_bos = bos >= 0, .bos_id = bos};
         int rc;
         if (ts->kind == QH_TASK_PPL) {
-            int bos = qh_tokenizer_bos_added(mc->tok);
-            qh_ppl_opts o = {.protocol = ts->protocol, .ctx = x->ctx, .max_tokens = ts->budget, .seed = x->seed,
-                             .use_bos = bos >= 0, .bos_id = bos};
             rc = qh_eval_ppl(m, mc->ids[t], (long)mc->n_ids[t], mc->token_bytes, &o, &r->ppl[t], err);
         } else if (ts->kind == QH_TASK_FIDELITY) {
-            int bos = qh_tokenizer_bos_added(mc->tok);
-            qh_ppl_opts o = {.protocol = ts->protocol, .ctx = x->ctx, .max_tokens = ts->budget, .seed = x->seed,
-                             .use_bos = bos >= 0, .bos_id = bos};
             rc = qh_eval_fidelity(mc->base, m, mc->ids[t], (long)mc->n_ids[t], &o, &r->fid[t], err);
         } else {
             rc = qh_eval_mc(m, mc->tok, &mc->mc[t], x->ctx ? x->ctx : m->cfg.n_ctx, &r->mc[t], NULL, NULL, err);
