@@ -503,7 +503,10 @@ START_TEST(sweep_resume_after_sigkill)
     long long done = 0;
     while (qh_now() - t0 < 240) {
         usleep(20000);
-        if (access(db, F_OK) == 0 && (done = q1(db, "SELECT COUNT(*) FROM runs WHERE status='done'")) >= 2) break;
+        /* the file exists before its schema does: wait for the runs table before asking it */
+        if (access(db, F_OK) == 0 && q1(db, "SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name='runs'") == 1 &&
+            (done = q1(db, "SELECT COUNT(*) FROM runs WHERE status='done'")) >= 2)
+            break;
     }
     kill(pid, SIGKILL);
     int status;
