@@ -23,7 +23,7 @@ LIB_OBJ  = $(patsubst %.c,build/%.o,$(LIB_SRC))
 TEST_SRC = $(wildcard tests/check_*.c)
 TEST_BIN = build/tests/check_qharness
 
-.PHONY: all deps demo check check-unit check-asan bench clean
+.PHONY: all deps demo check check-unit check-asan bench bench-sweep clean
 all: qharness
 
 build/%.o: %.c $(wildcard harness/*.h datasets/*.h methods/*.h reports/*.h)
@@ -108,6 +108,14 @@ bench: qharness
 	  ./qharness ppl ../shared/golden/gguf/default-IQ1_S.gguf wikitext2-test --max-tokens 512 > /dev/null; t2=$$(date +%s.%N); \
 	  awk -v a=$$t0 -v b=$$t1 -v c=$$t2 'BEGIN { printf "default-IQ1_S.gguf: header and ledger %.2f s; loaded, dequantized, hashed and 512 tokens scored %.2f s (process wall time)\n", b - a, c - b }'; \
 	else echo "bench: ../shared/golden/gguf/types.gguf missing: dequantization not measured"; fi
+
+# The main job timed: the default sweep into a scratch database, then where its time went
+# (model, texts and task data loaded once; per run: quantization, each task, the store).
+bench-sweep: qharness
+	@db=$$(mktemp -d)/bench.sqlite; t0=$$(date +%s.%N); \
+	  ./qharness sweep experiments/default.ini --db $$db --timings 2>&1 | grep -v '^\[' ; \
+	  t1=$$(date +%s.%N); awk -v a=$$t0 -v b=$$t1 'BEGIN { printf "bench-sweep: experiments/default.ini in %.1f s (process wall time)\n", b - a }'; \
+	  rm -rf $$(dirname $$db)
 
 clean:
 	rm -rf build build-san qharness

@@ -11,12 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const qh_mc_task_names[] = {"mmlu", "blimp", "lambada", "arc-easy", "arc-challenge", "piqa",
-                                        "winogrande", "hellaswag", "openbookqa", "copa", NULL};
 
 /* ---- growing item list ------------------------------------------------------------------ */
 
-typedef struct {
+typedef struct qh_mc_list {
     qh_mc_item *items;
     int n, cap;
     int *stratum;             /* per item */
@@ -534,88 +532,128 @@ static void sample(item_list *l, long budget, unsigned long seed, int first)
     free(size);
 }
 
+/* ---- the sets: one row each ------------------------------------------------------------- */
+
+/* format readers: a set's items from its files (the row says which) */
+static int read_jsonl(item_list *l, const qh_mc_set *set, const qh_mc_opts *o, qh_err *err)
+{
+    (void)o;
+    parse_ctx p = {l, set->path, 0};
+    return each_json_line(set->path, l, set->parse_line, &p, err);
+}
+
+static int read_jsonl_dir(item_list *l, const qh_mc_set *set, const qh_mc_opts *o, qh_err *err)
+{
+    (void)o;
+    char **files = NULL;
+    int nf = 0, rc = list_dir(set->path, ".jsonl", &files, &nf, err);
+    for (int f = 0; rc == 0 && f < nf; f++) { /* one stratum per file */
+        char rel[256];
+        snprintf(rel, sizeof rel, "%s/%s", set->path, files[f]);
+        parse_ctx p = {l, rel, f};
+        rc = each_json_line(rel, l, set->parse_line, &p, err);
+    }
+    for (int f = 0; f < nf; f++) free(files[f]);
+    free(files);
+    return rc;
+}
+
+static int read_hellaswag(item_list *l, const qh_mc_set *set, const qh_mc_opts *o, qh_err *err)
+{
+    (void)set, (void)o;
+    return load_hellaswag(l, err);
+}
+
+static int read_mmlu(item_list *l, const qh_mc_set *set, const qh_mc_opts *o, qh_err *err)
+{
+    (void)set;
+    return load_mmlu(l, o, err);
+}
+
+#define CHOICE_PROTOCOL                                                                                           \
+    "{name}: log p(' ' + choice | query), queries starting 'Question:' formatted 'Question: ...\\nAnswer:' as in " \
+    "lm-evaluation-harness; argmax (acc) and per UTF-8 byte of the continuation (acc_norm); {subset}"
+
+/* protocol: what is scored, with {name}, {subset} (how the items were drawn), {split} and
+ * {shots} filled in */
+const qh_mc_set qh_mc_sets[] = {
+    {"mmlu", "mmlu", QH_MC_MMLU, read_mmlu, NULL, QH_MC_OPT_SHOTS | QH_MC_OPT_SUBJECTS | QH_MC_OPT_SPLIT,
+     "MMLU {split}, {shots}-shot (dev examples); acc_letter: argmax of log p(' A'..' D') after the lettered prompt "
+     "ending 'Answer:'; acc/acc_norm: argmax of log p(' <answer text>' | 'Question: ...\\nAnswer:'), "
+     "acc_norm divides by the answer's UTF-8 bytes; stratified by subject, {subset}"},
+    {"blimp", "blimp", QH_MC_PAIR, read_jsonl_dir, parse_blimp_line, 0,
+     "BLiMP minimal pairs (67 paradigms): correct when the good sentence has the higher total log-likelihood, "
+     "each sentence scored from <|endoftext|>; stratified by paradigm, {subset}"},
+    {"lambada", "lambada/lambada_test.jsonl", QH_MC_LAMBADA, read_jsonl, parse_lambada_line, 0,
+     "LAMBADA (OpenAI test): context = text before the last space, target = ' ' + last word; correct when "
+     "every target token is the greedy argmax; ppl over target tokens; {subset}"},
+    {"arc-easy", "multiple-choice/arc_easy.jsonl", QH_MC_CHOICE, read_jsonl, parse_choice_line, 0, CHOICE_PROTOCOL},
+    {"arc-challenge", "multiple-choice/arc_challenge.jsonl", QH_MC_CHOICE, read_jsonl, parse_choice_line, 0, CHOICE_PROTOCOL},
+    {"piqa", "multiple-choice/piqa.jsonl", QH_MC_CHOICE, read_jsonl, parse_choice_line, 0, CHOICE_PROTOCOL},
+    {"winogrande", "multiple-choice/winogrande.jsonl", QH_MC_CHOICE, read_jsonl, parse_winogrande_line, 0,
+     "WinoGrande dev, partial scoring: log p(continuation | context with option i), argmax; {subset}"},
+    {"hellaswag", "hellaswag/hellaswag_val_full.txt", QH_MC_CHOICE, read_hellaswag, NULL, 0,
+     "HellaSwag validation: context, four endings (' ' + ending, text as shipped); acc and acc_norm "
+     "(log-likelihood / UTF-8 bytes of the ending); {subset}"},
+    {"openbookqa", "multiple-choice/openbook_qa.jsonl", QH_MC_CHOICE, read_jsonl, parse_choice_line, 0, CHOICE_PROTOCOL},
+    {"copa", "multiple-choice/copa.jsonl", QH_MC_CHOICE, read_jsonl, parse_choice_line, 0, CHOICE_PROTOCOL},
+    {NULL, NULL, 0, NULL, NULL, 0, NULL},
+};
+
+const qh_mc_set *qh_mc_set_find(const char *name)
+{
+    for (const qh_mc_set *s = qh_mc_sets; s->name; s++)
+        if (strcmp(s->name, name) == 0) return s;
+    return NULL;
+}
+
 /* ---- entry point ------------------------------------------------------------------------ */
 
 int qh_mc_load(const char *name, const qh_mc_opts *o, qh_mc_task *t, qh_err *err)
 {
+    const qh_mc_set *set = qh_mc_set_find(name);
+    if (!set) {
+        char list[256] = "";
+        for (const qh_mc_set *s = qh_mc_sets; s->name; s++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", s == qh_mc_sets ? "" : ", ", s->name);
+        memset(t, 0, sizeof *t);
+        return qh_fail(err, "unknown task '%s' (tasks: %s)", name, list);
+    }
+    return qh_mc_load_set(set, o, t, err);
+}
+
+int qh_mc_load_set(const qh_mc_set *set, const qh_mc_opts *o, qh_mc_task *t, qh_err *err)
+{
+    const char *name = set->name;
     memset(t, 0, sizeof *t);
     item_list l = {0};
     qh_sha256_init(&l.files_sha);
-    parse_ctx p = {&l, NULL, 0};
-    int rc;
     char how[64];
     if (o->first) snprintf(how, sizeof how, "first items of each stratum");
     else snprintf(how, sizeof how, "seeded subset (seed %lu)", o->seed);
     if (o->shots < 0 || o->shots > 5) return qh_fail(err, "%s: shots=%d (0 to 5 dev examples)", name, o->shots);
-    if (o->shots && strcmp(name, "mmlu") != 0) return qh_fail(err, "%s: shots apply to mmlu only", name);
-    if (o->subjects && strcmp(name, "mmlu") != 0) return qh_fail(err, "%s: subjects apply to mmlu only", name);
-    if (o->split && strcmp(name, "mmlu") != 0) return qh_fail(err, "%s: split applies to mmlu only", name);
+    if (o->shots && !(set->options & QH_MC_OPT_SHOTS)) return qh_fail(err, "%s: shots apply to mmlu only", name);
+    if (o->subjects && !(set->options & QH_MC_OPT_SUBJECTS)) return qh_fail(err, "%s: subjects apply to mmlu only", name);
+    if (o->split && !(set->options & QH_MC_OPT_SPLIT)) return qh_fail(err, "%s: split applies to mmlu only", name);
     snprintf(t->name, sizeof t->name, "%s", name);
-    t->kind = QH_MC_CHOICE;
-    if (strcmp(name, "mmlu") == 0) {
-        t->kind = QH_MC_MMLU;
-        rc = load_mmlu(&l, o, err);
-        snprintf(t->protocol, sizeof t->protocol,
-                 "MMLU %s, %d-shot (dev examples); acc_letter: argmax of log p(' A'..' D') after the lettered prompt "
-                 "ending 'Answer:'; acc/acc_norm: argmax of log p(' <answer text>' | 'Question: ...\\nAnswer:'), "
-                 "acc_norm divides by the answer's UTF-8 bytes; stratified by subject, %s",
-                 o->split ? o->split : "test", o->shots, how);
-    } else if (strcmp(name, "blimp") == 0) {
-        char **files;
-        int nf;
-        rc = list_dir("blimp", ".jsonl", &files, &nf, err);
-        for (int f = 0; rc == 0 && f < nf; f++) {
-            char rel[256];
-            snprintf(rel, sizeof rel, "blimp/%s", files[f]);
-            p.rel = rel;
-            p.stratum = f;
-            rc = each_json_line(rel, &l, parse_blimp_line, &p, err);
+    t->kind = set->kind;
+    int rc = set->read(&l, set, o, err);
+    char shots[16];
+    snprintf(shots, sizeof shots, "%d", o->shots);
+    const char *fields[][2] = {{"{name}", name}, {"{subset}", how}, {"{split}", o->split ? o->split : "test"}, {"{shots}", shots}};
+    size_t w = 0;
+    for (const char *c = set->protocol; *c && w + 1 < sizeof t->protocol;) {
+        size_t f = 0;
+        while (f < 4 && strncmp(c, fields[f][0], strlen(fields[f][0])) != 0) f++;
+        if (f == 4) {
+            t->protocol[w++] = *c++;
+            continue;
         }
-        for (int f = 0; rc == 0 && f < nf; f++) free(files[f]);
-        free(files);
-        t->kind = QH_MC_PAIR;
-        snprintf(t->protocol, sizeof t->protocol,
-                 "BLiMP minimal pairs (67 paradigms): correct when the good sentence has the higher total log-likelihood, "
-                 "each sentence scored from <|endoftext|>; stratified by paradigm, %s", how);
-    } else if (strcmp(name, "lambada") == 0) {
-        p.rel = "lambada/lambada_test.jsonl";
-        rc = each_json_line(p.rel, &l, parse_lambada_line, &p, err);
-        t->kind = QH_MC_LAMBADA;
-        snprintf(t->protocol, sizeof t->protocol,
-                 "LAMBADA (OpenAI test): context = text before the last space, target = ' ' + last word; correct when "
-                 "every target token is the greedy argmax; ppl over target tokens; %s", how);
-    } else if (strcmp(name, "hellaswag") == 0) {
-        rc = load_hellaswag(&l, err);
-        snprintf(t->protocol, sizeof t->protocol,
-                 "HellaSwag validation: context, four endings (' ' + ending, text as shipped); acc and acc_norm "
-                 "(log-likelihood / UTF-8 bytes of the ending); %s", how);
-    } else {
-        static const struct { const char *name, *file; } sets[] = {
-            {"arc-easy", "arc_easy"}, {"arc-challenge", "arc_challenge"}, {"piqa", "piqa"},
-            {"openbookqa", "openbook_qa"}, {"copa", "copa"}, {"winogrande", "winogrande"}};
-        size_t k;
-        for (k = 0; k < sizeof sets / sizeof *sets; k++)
-            if (strcmp(name, sets[k].name) == 0) break;
-        if (k == sizeof sets / sizeof *sets) {
-            char list[256] = "";
-            for (int i = 0; qh_mc_task_names[i]; i++)
-                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", qh_mc_task_names[i]);
-            return qh_fail(err, "unknown task '%s' (tasks: %s)", name, list);
-        }
-        char rel[128];
-        snprintf(rel, sizeof rel, "multiple-choice/%s.jsonl", sets[k].file);
-        p.rel = rel;
-        int wino = strcmp(name, "winogrande") == 0;
-        rc = each_json_line(rel, &l, wino ? parse_winogrande_line : parse_choice_line, &p, err);
-        if (wino)
-            snprintf(t->protocol, sizeof t->protocol,
-                     "WinoGrande dev, partial scoring: log p(continuation | context with option i), argmax; %s", how);
-        else
-            snprintf(t->protocol, sizeof t->protocol,
-                     "%s: log p(' ' + choice | query), queries starting 'Question:' formatted 'Question: ...\\nAnswer:' "
-                     "as in lm-evaluation-harness; argmax (acc) and per UTF-8 byte of the continuation (acc_norm); %s",
-                     name, how);
+        w += (size_t)snprintf(t->protocol + w, sizeof t->protocol - w, "%s", fields[f][1]);
+        if (w >= sizeof t->protocol) w = sizeof t->protocol - 1;
+        c += strlen(fields[f][0]);
     }
+    t->protocol[w] = 0;
     if (rc == 0 && l.n == 0) rc = qh_fail(err, "%s: no items", name);
     if (rc != 0) {
         for (int i = 0; i < l.n; i++) free_item(&l.items[i]);

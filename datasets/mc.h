@@ -44,9 +44,28 @@ typedef struct {
     const char *split;        /* MMLU: "test" (default) or "dev" (then shots must be 0) */
 } qh_mc_opts;
 
-extern const char *const qh_mc_task_names[];
+/* The sets, one row each: a new set in a format that has a reader is one row (and its files
+ * in datasets/SHA256SUMS). */
+struct cJSON;
+struct qh_mc_list;
+typedef struct qh_mc_set qh_mc_set;
+enum { QH_MC_OPT_SHOTS = 1, QH_MC_OPT_SUBJECTS = 2, QH_MC_OPT_SPLIT = 4 };
+struct qh_mc_set {
+    const char *name;         /* as named in [tasks] and on the command line */
+    const char *path;         /* under datasets/: the file, or the directory of .jsonl files (one stratum each) */
+    qh_mc_kind kind;          /* how eval_mc scores its items */
+    int (*read)(struct qh_mc_list *items, const qh_mc_set *set, const qh_mc_opts *o, qh_err *err);
+    int (*parse_line)(const struct cJSON *line, int lineno, void *ud, qh_err *err); /* JSONL readers: one line */
+    unsigned options;         /* QH_MC_OPT_*: the options it takes */
+    const char *protocol;     /* what is scored: {name}, {subset}, {split} and {shots} are filled in */
+};
 
+extern const qh_mc_set qh_mc_sets[]; /* ends with a row whose name is NULL */
+
+const qh_mc_set *qh_mc_set_find(const char *name);
 int qh_mc_load(const char *name, const qh_mc_opts *o, qh_mc_task *task, qh_err *err);
+/* The same for a row that need not be in the table (a test's, a user's). */
+int qh_mc_load_set(const qh_mc_set *set, const qh_mc_opts *o, qh_mc_task *task, qh_err *err);
 void qh_mc_free(qh_mc_task *task);
 
 #endif

@@ -1,5 +1,6 @@
 /* cli.c - the pieces the commands share; see cli.h. */
 #include "cli.h"
+#include "packed.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -9,26 +9,84 @@
 
 #include "forward.h"
 
-void qh_wilson(long k, long n, double *lo, double *hi)
-{
-    if (n <= 0) {
-        *lo = 0;
-        *hi = 1;
-        return;
-    }
-    const double z = 1.959963984540054;
-    double p = (double)k / n, z2n = z * z / n;
-    double center = (p + z2n / 2) / (1 + z2n);
-    double half = z * sqrt(p * (1 - p) / n + z2n / (4.0 * n)) / (1 + z2n);
-    *lo = center - half < 0 || k == 0 ? 0 : center - half; /* exact at the ends: rounding must not */
-    *hi = center + half > 1 || k == n ? 1 : center + half; /* exclude p = 0 or 1 from its interval */
-}
-
 static int by_length_desc(const void *a, const void *b, void *ctx)
 {
     const qh_lm_request *req = ctx;
     return req[*(const int *)b].n - req[*(const int *)a].n;
 }
+
+/* Buffers of the head over the scored rows of a batch. */
+typedef struct {
+    int *targets, *owner;
+    float *hidden, *nll;
+    unsigned char *greedy;
+} head_rows;
+
+/* The scored rows of B requests whose hidden states are in ws->ln (B, T): request idx[b]'s
+ * token p (>= first[b]) sits at row p - first[b] of slot b.  Gathers the rows that predict
+ * scored tokens (and the alternatives after the last token), runs the head, accumulates. */
+static void score_batch(const qh_model *m, qh_lm_request *req, const int *idx, const int *first, int B, int T, qh_workspace *ws,
+                        head_rows *h)
+{
+    int C = m->cfg.n_embd, R = 0;
+    for (int b = 0; b < B; b++) {
+        qh_lm_request *r = &req[idx[b]];
+        int f = first ? first[b] : 0;
+        r->logprob = 0;
+        r->all_greedy = 1;
+        for (int p = r->n - r->n_cont; p < r->n; p++) {
+            memcpy(h->hidden + (size_t)R * C, ws->ln + ((size_t)b * T + (size_t)(p - 1 - f)) * C, (size_t)C * sizeof(float));
+            h->targets[R] = r->tokens[p];
+            h->owner[R++] = idx[b];
+        }
+        for (int k = 0; k < r->n_alt; k++) { /* encoded as owner -(1 + request * QH_MAX_ALT + k) */
+            memcpy(h->hidden + (size_t)R * C, ws->ln + ((size_t)b * T + (size_t)(r->n - 1 - f)) * C, (size_t)C * sizeof(float));
+            h->targets[R] = r->alt[k];
+            h->owner[R++] = -(1 + idx[b] * QH_MAX_ALT + k);
+        }
+    }
+    qh_head_nll_argmax(m, h->hidden, h->targets, R, h->nll, h->greedy, ws);
+    for (int k = 0; k < R; k++) {
+        if (h->owner[k] < 0) {
+            int code = -h->owner[k] - 1;
+            req[code / QH_MAX_ALT].alt_logprob[code % QH_MAX_ALT] = -h->nll[k];
+            continue;
+        }
+        req[h->owner[k]].logprob -= h->nll[k];
+        req[h->owner[k]].all_greedy &= h->greedy[k];
+    }
+}
+
+/* Requests of one group (the choices of an item) share their first P tokens: P is their
+ * common prefix, stopped one token before the first scored position of any of them so that
+ * every scored row comes from the continuation pass. */
+typedef struct {
+    int first, count;   /* members: order[first .. first + count) */
+    int P;
+} share_group;
+
+static int by_group(const void *a, const void *b, void *ctx)
+{
+    const qh_lm_request *req = ctx;
+    int ga = req[*(const int *)a].group, gb = req[*(const int *)b].group;
+    return ga != gb ? (ga > gb) - (ga < gb) : *(const int *)a - *(const int *)b;
+}
+
+static int by_prefix_desc(const void *a, const void *b) { return ((const share_group *)b)->P - ((const share_group *)a)->P; }
+
+typedef struct {
+    const qh_lm_request *req;
+    const int *pos;     /* request -> P of its group */
+} suffix_ctx;
+
+static int by_suffix_desc(const void *a, const void *b, void *ctx)
+{
+    const suffix_ctx *s = ctx;
+    int ia = *(const int *)a, ib = *(const int *)b;
+    return (s->req[ib].n - s->pos[ib]) - (s->req[ia].n - s->pos[ia]);
+}
+
+#define MIN_SHARED 8 /* shorter common prefixes are not worth a second pass */
 
 void qh_score_requests(const qh_model *m, qh_lm_request *req, int n, int ctx,
                        void (*progress)(void *ud, long done, long total), void *ud)
@@ -46,63 +104,126 @@ void qh_score_requests(const qh_model *m, qh_lm_request *req, int n, int ctx,
             if (r->n_cont > ctx - 1) r->n_cont = ctx - 1;
         }
     }
-    int *order = qh_malloc((size_t)(n ? n : 1) * sizeof(int));
+    /* groups that share a prefix; every other request runs whole */
+    int *order = qh_malloc((size_t)(n ? n : 1) * sizeof(int)), *prefix = qh_calloc((size_t)(n ? n : 1), sizeof(int));
     for (int i = 0; i < n; i++) order[i] = i;
-    qsort_r(order, (size_t)n, sizeof(int), by_length_desc, req);
+    qsort_r(order, (size_t)n, sizeof(int), by_group, req);
+    share_group *groups = qh_malloc((size_t)(n ? n : 1) * sizeof *groups);
+    int n_groups = 0, n_whole = 0;
+    int *whole = qh_malloc((size_t)(n ? n : 1) * sizeof(int)), *shared = qh_malloc((size_t)(n ? n : 1) * sizeof(int));
+    for (int i = 0; i < n;) {
+        int j = i + 1;
+        while (j < n && req[order[j]].group && req[order[j]].group == req[order[i]].group) j++;
+        int P = 0;
+        if (req[order[i]].group && j - i > 1) {
+            const qh_lm_request *a = &req[order[i]];
+            P = a->n - a->n_cont - 1;
+            for (int k = i + 1; k < j; k++) {
+                const qh_lm_request *b = &req[order[k]];
+                int lim = b->n - b->n_cont - 1, q = 0;
+                P = lim < P ? lim : P;
+                while (q < P && a->tokens[q] == b->tokens[q]) q++;
+                P = q;
+            }
+        }
+        if (P >= MIN_SHARED) {
+            groups[n_groups++] = (share_group){i, j - i, P};
+            for (int k = i; k < j; k++) prefix[order[k]] = P;
+        } else {
+            for (int k = i; k < j; k++) whole[n_whole++] = order[k];
+        }
+        i = j;
+    }
     /* batches of up to 4096 tokens (or one full window), at most 64 requests */
     const int max_batch = 64, cap = (4096 > ctx ? 4096 : ctx) + max_batch * QH_MAX_ALT; /* rows: tokens + alternatives */
     int C = m->cfg.n_embd;
     qh_workspace ws;
     qh_workspace_init_rows(&ws, &m->cfg, cap, ctx);
-    int *tokens = qh_malloc((size_t)cap * sizeof(int)), *targets = qh_malloc((size_t)cap * sizeof(int)),
-        *owner = qh_malloc((size_t)cap * sizeof(int));
-    float *hidden = qh_malloc((size_t)cap * C * sizeof(float)), *nll = qh_malloc((size_t)cap * sizeof(float));
-    unsigned char *greedy = qh_malloc((size_t)cap);
-    for (int i0 = 0; i0 < n;) {
-        int T = req[order[i0]].n, B = 0;
-        while (i0 + B < n && B < max_batch && (B + 1) * T <= cap - max_batch * QH_MAX_ALT) B++;
+    int *tokens = qh_malloc((size_t)cap * sizeof(int));
+    head_rows h = {qh_malloc((size_t)cap * sizeof(int)), qh_malloc((size_t)cap * sizeof(int)),
+                   qh_malloc((size_t)cap * C * sizeof(float)), qh_malloc((size_t)cap * sizeof(float)), qh_malloc((size_t)cap)};
+    long done = 0;
+    qsort_r(whole, (size_t)n_whole, sizeof(int), by_length_desc, req);
+    for (int i0 = 0; i0 < n_whole;) {
+        int T = req[whole[i0]].n, B = 0;
+        while (i0 + B < n_whole && B < max_batch && (B + 1) * T <= cap - max_batch * QH_MAX_ALT) B++;
         for (int b = 0; b < B; b++) {
-            const qh_lm_request *r = &req[order[i0 + b]];
+            const qh_lm_request *r = &req[whole[i0 + b]];
             memcpy(tokens + (size_t)b * T, r->tokens, (size_t)r->n * sizeof(int));
             for (int t = r->n; t < T; t++) tokens[(size_t)b * T + t] = 0; /* right padding */
         }
         qh_forward(m, tokens, B, T, &ws);
-        int R = 0;
-        for (int b = 0; b < B; b++) {
-            qh_lm_request *r = &req[order[i0 + b]];
-            r->logprob = 0;
-            r->all_greedy = 1;
-            for (int p = r->n - r->n_cont; p < r->n; p++) {
-                memcpy(hidden + (size_t)R * C, ws.ln + ((size_t)b * T + (size_t)(p - 1)) * C, (size_t)C * sizeof(float));
-                targets[R] = r->tokens[p];
-                owner[R++] = order[i0 + b];
-            }
-            for (int k = 0; k < r->n_alt; k++) { /* encoded as owner -(1 + request * QH_MAX_ALT + k) */
-                memcpy(hidden + (size_t)R * C, ws.ln + ((size_t)b * T + (size_t)(r->n - 1)) * C, (size_t)C * sizeof(float));
-                targets[R] = r->alt[k];
-                owner[R++] = -(1 + order[i0 + b] * QH_MAX_ALT + k);
-            }
-        }
-        qh_head_nll_argmax(m, hidden, targets, R, nll, greedy, &ws);
-        for (int k = 0; k < R; k++) {
-            if (owner[k] < 0) {
-                int code = -owner[k] - 1;
-                req[code / QH_MAX_ALT].alt_logprob[code % QH_MAX_ALT] = -nll[k];
-                continue;
-            }
-            req[owner[k]].logprob -= nll[k];
-            req[owner[k]].all_greedy &= greedy[k];
-        }
+        score_batch(m, req, whole + i0, NULL, B, T, &ws, &h);
         i0 += B;
-        if (progress) progress(ud, i0, n);
+        done += B;
+        if (progress) progress(ud, done, n);
     }
+    /* shared prefixes: a batch of prefixes, then the continuations of those groups */
+    qsort(groups, (size_t)n_groups, sizeof *groups, by_prefix_desc);
+    size_t layer_rows = 0;
+    float *keep = NULL;
+    const float **prefix_qkv = qh_malloc((size_t)(n ? n : 1) * sizeof(float *));
+    int *slot_P = qh_malloc((size_t)max_batch * sizeof(int)), *slot_S = qh_malloc((size_t)max_batch * sizeof(int));
+    suffix_ctx sc = {req, prefix};
+    for (int g0 = 0; g0 < n_groups;) {
+        int T = groups[g0].P, G = 0;
+        while (g0 + G < n_groups && G < max_batch && (G + 1) * T <= cap - max_batch * QH_MAX_ALT) G++;
+        for (int g = 0; g < G; g++) {
+            const qh_lm_request *r = &req[order[groups[g0 + g].first]];
+            memcpy(tokens + (size_t)g * T, r->tokens, (size_t)groups[g0 + g].P * sizeof(int));
+            for (int t = groups[g0 + g].P; t < T; t++) tokens[(size_t)g * T + t] = 0;
+        }
+        size_t rows = (size_t)G * T * 3 * C;
+        if (rows > layer_rows) {
+            free(keep);
+            keep = qh_malloc((size_t)m->cfg.n_layer * rows * sizeof(float));
+            layer_rows = rows;
+        }
+        qh_forward_keep_qkv(m, tokens, G, T, &ws, keep);
+        int n_sh = 0;
+        for (int g = 0; g < G; g++)
+            for (int k = 0; k < groups[g0 + g].count; k++) {
+                int ri = order[groups[g0 + g].first + k];
+                shared[n_sh++] = ri;
+                prefix_qkv[ri] = keep + (size_t)g * T * 3 * C; /* layer l at + l * G*T*3C */
+            }
+        qsort_r(shared, (size_t)n_sh, sizeof(int), by_suffix_desc, &sc);
+        for (int i0 = 0; i0 < n_sh;) {
+            int S = req[shared[i0]].n - prefix[shared[i0]], B = 0;
+            while (i0 + B < n_sh && B < max_batch && (B + 1) * S <= cap - max_batch * QH_MAX_ALT) B++;
+            const float *slot_qkv[64];
+            for (int b = 0; b < B; b++) {
+                int ri = shared[i0 + b];
+                const qh_lm_request *r = &req[ri];
+                slot_P[b] = prefix[ri];
+                slot_S[b] = r->n - prefix[ri];
+                slot_qkv[b] = prefix_qkv[ri];
+                memcpy(tokens + (size_t)b * S, r->tokens + slot_P[b], (size_t)slot_S[b] * sizeof(int));
+                for (int t = slot_S[b]; t < S; t++) tokens[(size_t)b * S + t] = 0;
+            }
+            qh_forward_continue(m, tokens, B, S, slot_qkv, rows, slot_P, slot_S, &ws);
+            score_batch(m, req, shared + i0, slot_P, B, S, &ws, &h);
+            i0 += B;
+            done += B;
+            if (progress) progress(ud, done, n);
+        }
+        g0 += G;
+    }
+    free(keep);
+    free(prefix_qkv);
+    free(slot_P);
+    free(slot_S);
     free(order);
+    free(prefix);
+    free(groups);
+    free(whole);
+    free(shared);
     free(tokens);
-    free(hidden);
-    free(nll);
-    free(targets);
-    free(owner);
-    free(greedy);
+    free(h.targets);
+    free(h.owner);
+    free(h.hidden);
+    free(h.nll);
+    free(h.greedy);
     qh_workspace_free(&ws);
 }
 
@@ -144,13 +265,16 @@ static int make_request(qh_tokenizer *tok, const char *context, const char *cont
     return 0;
 }
 
-int qh_eval_mc(const qh_model *m, qh_tokenizer *tok, const qh_mc_task *task, int ctx, qh_mc_result *res,
-               void (*progress)(void *ud, long done, long total), void *ud, qh_err *err)
+void qh_mc_requests_free(qh_mc_requests *rq)
 {
-    memset(res, 0, sizeof *res);
-    snprintf(res->task, sizeof res->task, "%s", task->name);
-    res->n_items = task->n_items;
-    res->chance = task->chance;
+    for (int i = 0; i < rq->n_req; i++) free(rq->req[i].tokens);
+    free(rq->req);
+    memset(rq, 0, sizeof *rq);
+}
+
+int qh_mc_requests_build(qh_tokenizer *tok, const qh_mc_task *task, qh_mc_requests *rq, qh_err *err)
+{
+    memset(rq, 0, sizeof *rq);
     int eot = qh_token_id(tok, "<|endoftext|>");
     if (task->kind == QH_MC_PAIR && eot < 0) return qh_fail(err, "%s: the tokenizer has no <|endoftext|> token", task->name);
     static const char *letters[4] = {" A", " B", " C", " D"};
@@ -163,6 +287,8 @@ int qh_eval_mc(const qh_model *m, qh_tokenizer *tok, const qh_mc_task *task, int
     int n_req = 0;
     for (int i = 0; i < task->n_items; i++) n_req += task->items[i].n_choices + (task->kind == QH_MC_MMLU ? 1 : 0);
     qh_lm_request *req = qh_calloc((size_t)n_req, sizeof *req);
+    rq->req = req;
+    rq->n_req = n_req;
     int k = 0;
     for (int i = 0; i < task->n_items; i++) {
         const qh_mc_item *it = &task->items[i];
@@ -172,6 +298,7 @@ int qh_eval_mc(const qh_model *m, qh_tokenizer *tok, const qh_mc_task *task, int
                 qh_err_prefix(err, "%s item %s choice %d", task->name, it->key, c);
                 goto fail;
             }
+            req[k].group = i + 1; /* the choices of an item may share their context */
         }
         if (task->kind == QH_MC_MMLU) { /* the lettered prompt, scored on each letter as the next token */
             if (make_request(tok, it->letter_prompt, "", -1, &req[k], err) != 0) goto fail;
@@ -179,6 +306,27 @@ int qh_eval_mc(const qh_model *m, qh_tokenizer *tok, const qh_mc_task *task, int
             memcpy(req[k].alt, letter_id, sizeof letter_id);
             k++;
         }
+    }
+    return 0;
+fail:
+    qh_mc_requests_free(rq);
+    return -1;
+}
+
+int qh_eval_mc_requests(const qh_model *m, const qh_mc_task *task, const qh_mc_requests *rq, int ctx, qh_mc_result *res,
+                        void (*progress)(void *ud, long done, long total), void *ud, qh_err *err)
+{
+    memset(res, 0, sizeof *res);
+    snprintf(res->task, sizeof res->task, "%s", task->name);
+    res->n_items = task->n_items;
+    res->chance = task->chance;
+    int n_req = rq->n_req, k;
+    /* scoring truncates requests in place: it works on a copy, so the prepared ones serve every model */
+    qh_lm_request *req = qh_malloc((size_t)n_req * sizeof *req);
+    for (int i = 0; i < n_req; i++) {
+        req[i] = rq->req[i];
+        req[i].tokens = qh_malloc((size_t)req[i].n * sizeof(int));
+        memcpy(req[i].tokens, rq->req[i].tokens, (size_t)req[i].n * sizeof(int));
     }
     double t0 = qh_now();
     qh_score_requests(m, req, n_req, ctx, progress, ud);
@@ -249,9 +397,15 @@ int qh_eval_mc(const qh_model *m, qh_tokenizer *tok, const qh_mc_task *task, int
     for (int i = 0; i < n_req; i++) free(req[i].tokens);
     free(req);
     return 0;
-fail:
-    for (int i = 0; i < n_req; i++) free(req[i].tokens);
-    free(req);
-    qh_mc_result_free(res);
-    return -1;
+}
+
+int qh_eval_mc(const qh_model *m, qh_tokenizer *tok, const qh_mc_task *task, int ctx, qh_mc_result *res,
+               void (*progress)(void *ud, long done, long total), void *ud, qh_err *err)
+{
+    qh_mc_requests rq;
+    memset(res, 0, sizeof *res);
+    if (qh_mc_requests_build(tok, task, &rq, err) != 0) return -1;
+    int rc = qh_eval_mc_requests(m, task, &rq, ctx, res, progress, ud, err);
+    qh_mc_requests_free(&rq);
+    return rc;
 }

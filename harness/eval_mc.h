@@ -5,7 +5,10 @@
  * them.  Requests longer than the window are cut from the left (their context loses its
  * oldest tokens; the count is reported).  Requests are sorted by length and batched; shorter
  * ones are right-padded, which causal attention makes harmless.  Only the rows that predict
- * scored tokens go through the head.  A request may also ask for the log-probabilities of a
+ * scored tokens go through the head.  Requests of one group (the choices of an item) that
+ * share at least 8 leading tokens run them once: the prefix first, then each continuation
+ * on the prefix's keys and values, with the same bits as the whole sequence (forward.h).
+ * A request may also ask for the log-probabilities of a
  * few alternative next tokens after its last token (one forward pass instead of one per
  * alternative). */
 #ifndef QH_EVAL_MC_H
@@ -13,6 +16,7 @@
 
 #include "../datasets/mc.h"
 #include "model.h"
+#include "stats.h"
 #include "tokenizer.h"
 
 #define QH_MAX_ALT 8
@@ -26,14 +30,13 @@ typedef struct {
     double logprob;       /* sum of log p over the scored tokens */
     int all_greedy;       /* every scored token was the argmax */
     int truncated;        /* tokens cut from the left */
+    int group;            /* > 0: requests of one group may share their common prefix (run once) */
 } qh_lm_request;
 
 /* Scores every request in place (ctx: window; 0 = the model's). */
 void qh_score_requests(const qh_model *m, qh_lm_request *req, int n, int ctx,
                        void (*progress)(void *ud, long done, long total), void *ud);
 
-/* Wilson score interval for k successes in n at 95%. */
-void qh_wilson(long k, long n, double *lo, double *hi);
 
 typedef struct {
     char task[32];
@@ -53,6 +56,18 @@ typedef struct {
     char **item_detail;           /* JSON: every choice's log-likelihood and bytes */
 } qh_mc_result;
 
+/* The requests of a multiple-choice set, tokenized once and scored by every model of a sweep. */
+typedef struct {
+    qh_lm_request *req;
+    int n_req;
+} qh_mc_requests;
+
+int qh_mc_requests_build(qh_tokenizer *tok, const qh_mc_task *task, qh_mc_requests *rq, qh_err *err);
+void qh_mc_requests_free(qh_mc_requests *rq);
+/* Scores a copy of the prepared requests with m; rq is left as it was. */
+int qh_eval_mc_requests(const qh_model *m, const qh_mc_task *task, const qh_mc_requests *rq, int ctx, qh_mc_result *res,
+                        void (*progress)(void *ud, long done, long total), void *ud, qh_err *err);
+/* Build, score, free: for one model. */
 int qh_eval_mc(const qh_model *m, qh_tokenizer *tok, const qh_mc_task *task, int ctx, qh_mc_result *res,
                void (*progress)(void *ud, long done, long total), void *ud, qh_err *err);
 void qh_mc_result_free(qh_mc_result *r);

@@ -1,7 +1,6 @@
 /* eval_ppl.c - sliding-window perplexity; see eval_ppl.h for the protocol. */
 #include "eval_ppl.h"
 
-#include <gsl/gsl_rng.h>
 #include <gsl/gsl_sort.h>
 #include <gsl/gsl_statistics_double.h>
 #include <math.h>
@@ -18,28 +17,6 @@ void qh_ppl_result_free(qh_ppl_result *res)
     free(res->window_tokens);
     res->window_nll = NULL;
     res->window_tokens = NULL;
-}
-
-void qh_bootstrap_ratio_exp(const double *a, const long *b, int n, int n_boot, unsigned long seed,
-                            double *lo, double *hi)
-{
-    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
-    gsl_rng_set(rng, seed);
-    double *stat = qh_malloc((size_t)n_boot * sizeof *stat);
-    for (int r = 0; r < n_boot; r++) {
-        double sa = 0, sb = 0;
-        for (int i = 0; i < n; i++) {
-            unsigned long k = gsl_rng_uniform_int(rng, (unsigned long)n);
-            sa += a[k];
-            sb += (double)b[k];
-        }
-        stat[r] = exp(sa / sb);
-    }
-    gsl_sort(stat, 1, (size_t)n_boot);
-    *lo = gsl_stats_quantile_from_sorted_data(stat, 1, (size_t)n_boot, 0.025);
-    *hi = gsl_stats_quantile_from_sorted_data(stat, 1, (size_t)n_boot, 0.975);
-    free(stat);
-    gsl_rng_free(rng);
 }
 
 /* ---- protocols: one row each ------------------------------------------------------------ */
@@ -318,10 +295,21 @@ static void fidelity_statistics(const position_stats *ps, long N, qh_fidelity_re
     res->nll_correlation = vb > 0 && vq > 0 ? cov / sqrt(vb * vq) : NAN;
 }
 
-int qh_eval_fidelity(const qh_model *base, const qh_model *quant, const int *ids, long n, const qh_ppl_opts *opts,
-                     qh_fidelity_result *res, qh_err *err)
+/* The baseline's half of a fidelity evaluation: its log-softmax at every scored position. */
+struct qh_fidelity_base {
+    const qh_model *model;
+    const int *ids;
+    long n;
+    qh_ppl_opts opts;
+    long positions;
+    float *logp;   /* (positions, V) */
+    int *argmax;   /* (positions) */
+};
+
+/* the checks and windows shared by both halves */
+static int fidelity_plan(const qh_model *base, const qh_model *quant, const int *ids, long *n, const qh_ppl_opts *opts, int *ctx_out,
+                         window **win_out, int *bos_replaced, qh_err *err)
 {
-    memset(res, 0, sizeof *res);
     const ppl_protocol *proto = find_protocol(opts->protocol);
     if (!proto) return qh_ppl_protocol_check(opts->protocol, err);
     int ctx = opts->ctx > 0 ? opts->ctx : base->cfg.n_ctx;
@@ -330,18 +318,103 @@ int qh_eval_fidelity(const qh_model *base, const qh_model *quant, const int *ids
         return qh_fail(err, "ctx %d: window longer than the model's context (%d)", ctx, base->cfg.n_ctx);
     if (base->cfg.n_vocab != quant->cfg.n_vocab || base->cfg.n_embd != quant->cfg.n_embd)
         return qh_fail(err, "fidelity: the two models have different shapes");
-    if (opts->max_tokens > 0 && opts->max_tokens < n) n = opts->max_tokens;
-    if (n < 2) return qh_fail(err, "fidelity: text too short (%ld tokens)", n);
-    for (long i = 0; i < n; i++)
+    if (opts->max_tokens > 0 && opts->max_tokens < *n) *n = opts->max_tokens;
+    if (*n < 2) return qh_fail(err, "fidelity: text too short (%ld tokens)", *n);
+    for (long i = 0; i < *n; i++)
         if (ids[i] < 0 || ids[i] >= base->cfg.n_vocab)
             return qh_fail(err, "token %ld has id %d, outside the model's vocabulary (%d)", i, ids[i], base->cfg.n_vocab);
-    window *win = qh_malloc((size_t)(n / ctx + 2) * sizeof *win);
-    int n_win = proto->plan(n, ctx, ctx, opts->chunks, win, err);
+    window *win = qh_malloc((size_t)(*n / ctx + 2) * sizeof *win);
+    int n_win = proto->plan(*n, ctx, ctx, opts->chunks, win, err);
     if (n_win < 0) {
         free(win);
         return -1;
     }
-    int bos_replaced = opts->use_bos && proto->plan == plan_llama_cpp;
+    *bos_replaced = opts->use_bos && proto->plan == plan_llama_cpp;
+    *ctx_out = ctx;
+    *win_out = win;
+    return n_win;
+}
+
+int qh_fidelity_base_build(const qh_model *base, const int *ids, long n, const qh_ppl_opts *opts, qh_fidelity_base **out,
+                           qh_err *err)
+{
+    *out = NULL;
+    int ctx, bos_replaced;
+    window *win;
+    int n_win = fidelity_plan(base, base, ids, &n, opts, &ctx, &win, &bos_replaced, err);
+    if (n_win < 0) return -1;
+    int V = base->cfg.n_vocab;
+    long positions = 0;
+    for (int w = 0; w < n_win; w++) positions += win[w].end - win[w].first_scored > 0 ? win[w].end - win[w].first_scored : 0;
+    qh_fidelity_base *fb = qh_calloc(1, sizeof *fb);
+    fb->model = base;
+    fb->ids = ids;
+    fb->n = n;
+    fb->opts = *opts;
+    fb->opts.progress = NULL;
+    fb->positions = positions;
+    fb->logp = qh_malloc((size_t)(positions ? positions : 1) * V * sizeof(float));
+    fb->argmax = qh_malloc((size_t)(positions ? positions : 1) * sizeof(int));
+    /* the same workspace shape, forward calls and head chunks as the uncached evaluation, so
+     * that the cached rows are the bits that evaluation computes */
+    qh_workspace wb;
+    qh_workspace_init(&wb, &base->cfg, 1, ctx);
+    int *tokens = qh_malloc((size_t)ctx * sizeof(int));
+    long N = 0;
+    for (int w = 0; w < n_win; w++) {
+        const window *wd = &win[w];
+        int T = (int)(wd->end - wd->start), first = (int)(wd->first_scored - wd->start), R = T - first;
+        if (R <= 0) continue;
+        memcpy(tokens, ids + wd->start, (size_t)T * sizeof(int));
+        if (bos_replaced) tokens[0] = opts->bos_id;
+        qh_forward(base, tokens, 1, T, &wb);
+        for (int r0 = 0; r0 < R; r0 += wb.head_chunk) {
+            int rows = R - r0 < wb.head_chunk ? R - r0 : wb.head_chunk;
+            float *dst = fb->logp + (size_t)(N + r0) * V;
+            qh_head_logits(base, wb.ln + (size_t)(first - 1 + r0) * base->cfg.n_embd, rows, dst);
+#pragma omp parallel for
+            for (int r = 0; r < rows; r++) fb->argmax[N + r0 + r] = log_softmax(dst + (size_t)r * V, V);
+        }
+        N += R;
+    }
+    free(tokens);
+    free(win);
+    qh_workspace_free(&wb);
+    *out = fb;
+    return 0;
+}
+
+void qh_fidelity_base_free(qh_fidelity_base *fb)
+{
+    if (!fb) return;
+    free(fb->logp);
+    free(fb->argmax);
+    free(fb);
+}
+
+static int fidelity(const qh_model *base, const qh_fidelity_base *fb, const qh_model *quant, const int *ids, long n,
+                    const qh_ppl_opts *opts, qh_fidelity_result *res, qh_err *err);
+
+int qh_eval_fidelity(const qh_model *base, const qh_model *quant, const int *ids, long n, const qh_ppl_opts *opts,
+                     qh_fidelity_result *res, qh_err *err)
+{
+    return fidelity(base, NULL, quant, ids, n, opts, res, err);
+}
+
+int qh_eval_fidelity_cached(const qh_fidelity_base *fb, const qh_model *quant, qh_fidelity_result *res, qh_err *err)
+{
+    return fidelity(fb->model, fb, quant, fb->ids, fb->n, &fb->opts, res, err);
+}
+
+static int fidelity(const qh_model *base, const qh_fidelity_base *fb, const qh_model *quant, const int *ids, long n,
+                    const qh_ppl_opts *opts, qh_fidelity_result *res, qh_err *err)
+{
+    memset(res, 0, sizeof *res);
+    int ctx, bos_replaced;
+    window *win;
+    int n_win = fidelity_plan(base, quant, ids, &n, opts, &ctx, &win, &bos_replaced, err);
+    if (n_win < 0) return -1;
+    const ppl_protocol *proto = find_protocol(opts->protocol);
     int V = base->cfg.n_vocab, C = base->cfg.n_embd;
     qh_workspace wb, wq;
     qh_workspace_init(&wb, &base->cfg, 1, ctx);
@@ -364,17 +437,19 @@ int qh_eval_fidelity(const qh_model *base, const qh_model *quant, const int *ids
         if (R <= 0) continue;
         memcpy(tokens, ids + wd->start, (size_t)T * sizeof(int));
         if (bos_replaced) tokens[0] = opts->bos_id;
-        qh_forward(base, tokens, 1, T, &wb);
-        memcpy(hb, wb.ln, (size_t)T * C * sizeof(float));
+        if (!fb) {
+            qh_forward(base, tokens, 1, T, &wb);
+            memcpy(hb, wb.ln, (size_t)T * C * sizeof(float));
+        }
         qh_forward(quant, tokens, 1, T, &wq);
         for (int r0 = 0; r0 < R; r0 += wq.head_chunk) {
             int rows = R - r0 < wq.head_chunk ? R - r0 : wq.head_chunk;
-            qh_head_logits(base, hb + (size_t)(first - 1 + r0) * C, rows, wb.logits);
+            if (!fb) qh_head_logits(base, hb + (size_t)(first - 1 + r0) * C, rows, wb.logits);
             qh_head_logits(quant, wq.ln + (size_t)(first - 1 + r0) * C, rows, lq);
 #pragma omp parallel for
             for (int r = 0; r < rows; r++) {
-                float *pb = wb.logits + (size_t)r * V, *pq = lq + (size_t)r * V;
-                int ab = log_softmax(pb, V), aq = log_softmax(pq, V);
+                float *pb = fb ? fb->logp + (size_t)(N + r0 + r) * V : wb.logits + (size_t)r * V, *pq = lq + (size_t)r * V;
+                int ab = fb ? fb->argmax[N + r0 + r] : log_softmax(pb, V), aq = log_softmax(pq, V);
                 double kl = 0;
                 for (int v = 0; v < V; v++) kl += (double)qh_fast_expf(pb[v]) * (pb[v] - pq[v]);
                 int target = ids[wd->start + first + r0 + r];

@@ -24,6 +24,7 @@
 
 #include "forward.h"
 #include "model.h"
+#include "stats.h"
 
 /* The protocol names, for usage lines: "sliding, llama-cpp". */
 const char *qh_ppl_protocol_list(void);
@@ -104,8 +105,16 @@ int qh_eval_fidelity(const qh_model *base, const qh_model *quant, const int *ids
                      qh_fidelity_result *res, qh_err *err);
 void qh_fidelity_result_free(qh_fidelity_result *res);
 
-/* Percentile bootstrap of exp(sum a / sum b) over n paired items. */
-void qh_bootstrap_ratio_exp(const double *a, const long *b, int n, int n_boot, unsigned long seed,
-                            double *lo, double *hi);
+/* The baseline's half, computed once for a sweep's runs: the log-softmax of the baseline at
+ * every scored position, positions x n_vocab floats (the sweep builds it when that fits its
+ * memory limit).  qh_eval_fidelity_cached(fb, quant, ...) gives the same result, bit for bit,
+ * as qh_eval_fidelity(base, quant, ids, n, opts, ...) with fb's arguments; ids and base must
+ * outlive fb. */
+typedef struct qh_fidelity_base qh_fidelity_base;
+int qh_fidelity_base_build(const qh_model *base, const int *ids, long n, const qh_ppl_opts *opts, qh_fidelity_base **fb,
+                           qh_err *err);
+int qh_eval_fidelity_cached(const qh_fidelity_base *fb, const qh_model *quant, qh_fidelity_result *res, qh_err *err);
+void qh_fidelity_base_free(qh_fidelity_base *fb);
+
 
 #endif

@@ -1,5 +1,6 @@
 /* experiment.c - parse and expand experiment files; see experiment.h. */
 #include "experiment.h"
+#include "tasks.h"
 #include "eval_ppl.h"
 
 #include <ctype.h>
@@ -125,23 +126,16 @@ static int handle_tasks(parse_state *ps, const char *name, const char *value)
 {
     qh_experiment *x = ps->x;
     const char *dot = strchr(name, '.');
-    /* options of an mc task: mmlu.shots, mmlu.subjects, mmlu.split */
-    if (dot && strncmp(name, "ppl.", 4) != 0 && strncmp(name, "fidelity.", 9) != 0) {
+    char why[512];
+    qh_task_spec probe;
+    /* TASK.KEY = VALUE: an option of a task listed above (mmlu.shots), unless the whole name is a task (ppl.DATASET) */
+    if (dot && qh_task_parse(&probe, name, why, sizeof why) == -2) {
         for (int i = 0; i < x->n_tasks; i++) {
             qh_task_spec *t = &x->tasks[i];
-            if (t->kind != QH_TASK_MC || strncmp(t->name, name, (size_t)(dot - name)) != 0 || t->name[dot - name]) continue;
-            if (strcmp(dot + 1, "shots") == 0) {
-                char *end;
-                long k = strtol(value, &end, 10);
-                if (*end || k < 0 || k > 5) return fail_at(ps, ps->line, "[tasks] %s: '%s' must be 0 to 5", name, value);
-                t->shots = (int)k;
-            } else if (strcmp(dot + 1, "subjects") == 0) {
-                snprintf(t->subjects, sizeof t->subjects, "%s", value);
-            } else if (strcmp(dot + 1, "split") == 0) {
-                snprintf(t->split, sizeof t->split, "%s", value);
-            } else {
-                return fail_at(ps, ps->line, "[tasks] unknown option '%s' (shots, subjects, split)", name);
-            }
+            if (strncmp(t->name, name, (size_t)(dot - name)) != 0 || t->name[dot - name]) continue;
+            const qh_task_traits *kind = &qh_task_table[t->kind];
+            if (!kind->option) return fail_at(ps, ps->line, "[tasks] %s: a %s task takes no options", name, kind->name);
+            if (kind->option(t, name, dot + 1, value, why, sizeof why) < 0) return fail_at(ps, ps->line, "[tasks] %s", why);
             return 1;
         }
         return fail_at(ps, ps->line, "[tasks] '%s' sets an option of a task not listed above it", name);
@@ -150,27 +144,7 @@ static int handle_tasks(parse_state *ps, const char *name, const char *value)
     qh_task_spec *t = &x->tasks[x->n_tasks];
     memset(t, 0, sizeof *t);
     t->line = ps->line;
-    snprintf(t->name, sizeof t->name, "%s", name);
-    if (strncmp(name, "ppl.", 4) == 0 || strncmp(name, "fidelity.", 9) == 0) {
-        t->kind = name[0] == 'p' ? QH_TASK_PPL : QH_TASK_FIDELITY;
-        snprintf(t->dataset, sizeof t->dataset, "%s", dot + 1);
-        snprintf(t->protocol, sizeof t->protocol, "sliding");
-        char *at = strchr(t->dataset, '@');
-        if (at) {
-            qh_err perr;
-            *at = 0;
-            if (qh_ppl_protocol_check(at + 1, &perr) != 0) return fail_at(ps, ps->line, "[tasks] %s: %s", name, perr.msg);
-            snprintf(t->protocol, sizeof t->protocol, "%s", at + 1);
-        }
-        if (!qh_text_dataset_find(t->dataset))
-            return fail_at(ps, ps->line, "[tasks] %s: unknown text dataset '%s'", name, t->dataset);
-    } else {
-        t->kind = QH_TASK_MC;
-        snprintf(t->dataset, sizeof t->dataset, "%s", name);
-        int known = 0;
-        for (int i = 0; qh_mc_task_names[i]; i++) known |= strcmp(qh_mc_task_names[i], name) == 0;
-        if (!known) return fail_at(ps, ps->line, "[tasks] unknown task '%s' (ppl.DATASET, fidelity.DATASET, or a multiple-choice task)", name);
-    }
+    if (qh_task_parse(t, name, why, sizeof why) < 0) return fail_at(ps, ps->line, "[tasks] %s", why);
     for (int i = 0; i < x->n_tasks; i++)
         if (strcmp(x->tasks[i].name, name) == 0) return fail_at(ps, ps->line, "[tasks] '%s' listed twice", name);
     if (parse_budget(value, &t->budget) != 0)

@@ -42,7 +42,8 @@
 #include "quantize.h"
 #include "util.h"
 
-typedef enum { QH_TASK_PPL, QH_TASK_FIDELITY, QH_TASK_MC } qh_task_kind;
+/* rows of the task table (tasks.h) */
+typedef enum { QH_TASK_PPL, QH_TASK_FIDELITY, QH_TASK_MC, QH_TASK_KINDS } qh_task_kind;
 
 typedef struct {
     qh_task_kind kind;

@@ -107,19 +107,20 @@ static void matmul(float *out, const float *inp, const float *w, const float *bi
     qh_gemm(out, (size_t)OC, inp, (size_t)IC, N, IC, w, (size_t)OC, 0, OC, 1.0f, bias);
 }
 
-/* Causal multi-head attention for one window and one head.
- * qkv (T, 3C) -> out (T, C) columns h*hs .. (h+1)*hs; scores (T, T) is scratch.
- * S = Q K^T / sqrt(hs) over the full T x T (the masked half is discarded), causal softmax
- * per row, then out_h = P V.  Row t of the result is the same whatever T >= t + 1 is: the
- * masked probabilities are exact zeros, and 0 * v adds nothing to the chain. */
-static void attention_head(float *out, const float *qkv, float *scores, int T, int C, int NH, int h)
+/* Causal multi-head attention for one window and one head, for the queries q0 .. T-1.
+ * qkv (T, 3C) -> out (T - q0, C) columns h*hs .. (h+1)*hs; scores (T - q0, T) is scratch.
+ * S = Q K^T / sqrt(hs) over every key (the masked part is discarded), causal softmax per
+ * row, then out_h = P V.  Row t of the result is the same whatever T >= t + 1 and q0 <= t
+ * are: each score is one dot product, the masked probabilities are exact zeros, and 0 * v
+ * adds nothing to the chain. */
+static void attention_head(float *out, const float *qkv, float *scores, int q0, int T, int C, int NH, int h)
 {
-    int hs = C / NH;
+    int hs = C / NH, Q = T - q0;
     float scale = 1.0f / sqrtf((float)hs);
-    qh_gemm(scores, (size_t)T, qkv + h * hs, (size_t)3 * C, T, hs, qkv + C + h * hs, (size_t)3 * C, 1, T, scale,
-            NULL);
-    for (int t = 0; t < T; t++) {
-        float *row = scores + (size_t)t * T;
+    qh_gemm(scores, (size_t)T, qkv + (size_t)q0 * 3 * C + h * hs, (size_t)3 * C, Q, hs, qkv + C + h * hs, (size_t)3 * C, 1, T,
+            scale, NULL);
+    for (int t = q0; t < T; t++) {
+        float *row = scores + (size_t)(t - q0) * T;
         float maxv = -INFINITY, sum = 0;
         for (int j = 0; j <= t; j++) maxv = row[j] > maxv ? row[j] : maxv;
 #pragma omp simd reduction(+ : sum)
@@ -131,7 +132,7 @@ static void attention_head(float *out, const float *qkv, float *scores, int T, i
         for (int j = 0; j <= t; j++) row[j] *= inv;
         for (int j = t + 1; j < T; j++) row[j] = 0.0f;
     }
-    qh_gemm(out + h * hs, (size_t)C, scores, (size_t)T, T, T, qkv + 2 * C + h * hs, (size_t)3 * C, 0, hs, 1.0f, NULL);
+    qh_gemm(out + h * hs, (size_t)C, scores, (size_t)T, Q, T, qkv + 2 * C + h * hs, (size_t)3 * C, 0, hs, 1.0f, NULL);
 }
 
 /* every (window, head) of the batch, one per thread */
@@ -141,7 +142,7 @@ static void attention(qh_workspace *ws, int B, int T, int C, int NH)
     for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++) {
             float *scores = ws->scores + (size_t)omp_get_thread_num() * T * T;
-            attention_head(ws->att + (size_t)b * T * C, ws->qkv + (size_t)b * T * 3 * C, scores, T, C, NH, h);
+            attention_head(ws->att + (size_t)b * T * C, ws->qkv + (size_t)b * T * 3 * C, scores, 0, T, C, NH, h);
         }
 }
 
@@ -170,7 +171,39 @@ void qh_embed(const qh_model *m, const int *tokens, int B, int T, qh_workspace *
     embed(ws->x, tokens, m->wte, m->wpe, B, T, m->cfg.n_embd);
 }
 
-void qh_block_forward(const qh_model *m, int l, int B, int T, qh_workspace *ws, qh_capture_fn capture, void *ud)
+/* the rows of continuations (B, T) and the kept qkv of the prefixes they continue */
+typedef struct {
+    const float *const *prefix_qkv; /* (B) layer l's rows at prefix_qkv[b] + l * layer_stride, (P[b], 3C) */
+    size_t layer_stride;
+    const int *P, *S;               /* (B) prefix lengths; continuation lengths (<= T; rows past S[b] are padding) */
+    float *qkv_full;                /* (B, max P + T, 3C) scratch */
+    int max_len;
+} continuation;
+
+/* Attention of continuations: row t of continuation b attends to the P[b] prefix rows and its
+ * own rows up to t.  Prefix and continuation rows are put together into one (P + S, 3C)
+ * matrix and attention_head runs on it as on the whole sequence, so every row gets the bits
+ * it gets when the whole sequence runs at once (rows depend only on the rows before them). */
+static void attention_continue(qh_workspace *ws, const continuation *k, int l, int B, int T, int C, int NH)
+{
+#pragma omp parallel for
+    for (int b = 0; b < B; b++) {
+        int P = k->P[b];
+        float *full = k->qkv_full + (size_t)b * k->max_len * 3 * C;
+        memcpy(full, k->prefix_qkv[b] + (size_t)l * k->layer_stride, (size_t)P * 3 * C * sizeof(float));
+        memcpy(full + (size_t)P * 3 * C, ws->qkv + (size_t)b * T * 3 * C, (size_t)k->S[b] * 3 * C * sizeof(float));
+        memset(ws->att + ((size_t)b * T + k->S[b]) * C, 0, (size_t)(T - k->S[b]) * C * sizeof(float)); /* padding rows */
+    }
+#pragma omp parallel for collapse(2) schedule(dynamic) num_threads(ws->n_scores)
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++) {
+            float *scores = ws->scores + (size_t)omp_get_thread_num() * ws->T * ws->T;
+            attention_head(ws->att + (size_t)b * T * C, k->qkv_full + (size_t)b * k->max_len * 3 * C, scores, k->P[b],
+                           k->P[b] + k->S[b], C, NH, h);
+        }
+}
+
+static void block(const qh_model *m, int l, int B, int T, qh_workspace *ws, const continuation *k, qh_capture_fn capture, void *ud)
 {
     const qh_config *c = &m->cfg;
     int C = c->n_embd, N = B * T;
@@ -179,7 +212,8 @@ void qh_block_forward(const qh_model *m, int l, int B, int T, qh_workspace *ws, 
     layernorm(ws->ln, ws->x, bl->ln1_w, bl->ln1_b, N, C, c->ln_eps);
     if (capture) capture(ud, l, QH_IN_ATTN, ws->ln, N, C);
     matmul(ws->qkv, ws->ln, bl->attn_w, bl->attn_b, N, C, 3 * C);
-    attention(ws, B, T, C, c->n_head);
+    if (k) attention_continue(ws, k, l, B, T, C, c->n_head);
+    else attention(ws, B, T, C, c->n_head);
     if (capture) capture(ud, l, QH_IN_ATTN_PROJ, ws->att, N, C);
     matmul(ws->ln, ws->att, bl->attnproj_w, bl->attnproj_b, N, C, C);
     residual(ws->x, ws->ln, NC);
@@ -192,6 +226,11 @@ void qh_block_forward(const qh_model *m, int l, int B, int T, qh_workspace *ws, 
     residual(ws->x, ws->ln, NC);
 }
 
+void qh_block_forward(const qh_model *m, int l, int B, int T, qh_workspace *ws, qh_capture_fn capture, void *ud)
+{
+    block(m, l, B, T, ws, NULL, capture, ud);
+}
+
 void qh_final_norm(const qh_model *m, int B, int T, qh_workspace *ws)
 {
     layernorm(ws->ln, ws->x, m->lnf_w, m->lnf_b, B * T, m->cfg.n_embd, m->cfg.ln_eps);
@@ -202,6 +241,36 @@ void qh_forward(const qh_model *m, const int *tokens, int B, int T, qh_workspace
     qh_embed(m, tokens, B, T, ws);
     for (int l = 0; l < m->cfg.n_layer; l++) qh_block_forward(m, l, B, T, ws, NULL, NULL);
     qh_final_norm(m, B, T, ws);
+}
+
+void qh_forward_keep_qkv(const qh_model *m, const int *tokens, int B, int T, qh_workspace *ws, float *qkv_keep)
+{
+    size_t layer = (size_t)B * T * 3 * m->cfg.n_embd;
+    qh_embed(m, tokens, B, T, ws);
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+        qh_block_forward(m, l, B, T, ws, NULL, NULL);
+        memcpy(qkv_keep + l * layer, ws->qkv, layer * sizeof(float));
+    }
+}
+
+void qh_forward_continue(const qh_model *m, const int *tokens, int B, int T, const float *const *prefix_qkv, size_t layer_stride,
+                         const int *P, const int *S, qh_workspace *ws)
+{
+    int C = m->cfg.n_embd, max_len = 0;
+    for (int b = 0; b < B; b++) max_len = P[b] + T > max_len ? P[b] + T : max_len;
+    continuation k = {prefix_qkv, layer_stride, P, S, qh_malloc((size_t)B * max_len * 3 * C * sizeof(float)), max_len};
+    /* embeddings at the positions after each prefix; padding rows get a valid position */
+#pragma omp parallel for collapse(2)
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            int pos = P[b] + t < m->cfg.n_ctx ? P[b] + t : m->cfg.n_ctx - 1;
+            const float *te = m->wte + (size_t)tokens[b * T + t] * C, *pe = m->wpe + (size_t)pos * C;
+            float *o = ws->x + ((size_t)b * T + t) * C;
+            for (int i = 0; i < C; i++) o[i] = te[i] + pe[i];
+        }
+    for (int l = 0; l < m->cfg.n_layer; l++) block(m, l, B, T, ws, &k, NULL, NULL);
+    qh_final_norm(m, B, T, ws);
+    free(k.qkv_full);
 }
 
 void qh_head_logits(const qh_model *m, const float *hidden, int R, float *logits)

@@ -41,6 +41,18 @@ void qh_embed(const qh_model *m, const int *tokens, int B, int T, qh_workspace *
 void qh_block_forward(const qh_model *m, int l, int B, int T, qh_workspace *ws, qh_capture_fn capture, void *ud);
 void qh_final_norm(const qh_model *m, int B, int T, qh_workspace *ws);
 
+/* Shared prefixes (several continuations of one context, as the choices of a multiple-choice
+ * item): qh_forward_keep_qkv runs prefixes (B, T) and keeps every layer's qkv rows in
+ * qkv_keep (n_layer, B*T, 3C); qh_forward_continue then runs continuations (B, T, right-
+ * padded; continuation b has S[b] tokens and continues a prefix of P[b] tokens whose layer-l
+ * qkv rows (P[b], 3C) are at prefix_qkv[b] + l * layer_stride) into ws->ln.  Row t of
+ * continuation b gets the same bits as row P[b] + t of the whole sequence run by qh_forward:
+ * its attention is computed on the prefix's rows and its own as one sequence.  Requires
+ * P[b] + S[b] <= ws->T. */
+void qh_forward_keep_qkv(const qh_model *m, const int *tokens, int B, int T, qh_workspace *ws, float *qkv_keep);
+void qh_forward_continue(const qh_model *m, const int *tokens, int B, int T, const float *const *prefix_qkv, size_t layer_stride,
+                         const int *P, const int *S, qh_workspace *ws);
+
 /* hidden (R, C) -> logits (R, V). */
 void qh_head_logits(const qh_model *m, const float *hidden, int R, float *logits);
 

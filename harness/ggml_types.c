@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "ggml_iq_grids.h"
-#include "safetensors.h" /* qh_f16_to_f32, qh_bf16_to_f32 */
+#include "dtype.h"
 
 #define QK_K 256
 

@@ -1,16 +1,12 @@
-/* quantize.h - quantize a whole model with the method registry, account for every byte, and
- * write / read the packed safetensors format.
+/* quantize.h - quantize a whole model with the method registry and account for every byte;
+ * the packed safetensors format that stores the result is packed.h.
  *
  * Scope: by default the four linear weights of every block (attn.c_attn, attn.c_proj,
  * mlp.c_fc, mlp.c_proj); --include / --exclude glob patterns widen or narrow it (wte.weight,
  * wpe.weight), and PATTERN=SPEC overrides give a tensor family another method.  Every other
  * tensor is "kept" in the chosen float dtype (default F16), in memory exactly as in the file.
  *
- * Packed file: a safetensors file holding, for each quantized weight W, its packed parts as
- * tensors "W.<part>" (U8/U16/U32/F16...), every kept tensor under its own name, and one
- * metadata entry "qharness" (JSON: format, harness version, source model and sha256, config,
- * method per tensor with its shape).  bpp is computed from the bytes of these tensors:
- *     whole-model bpp * parameters / 8 == sum of the tensor bytes in the file. */
+ * bpp is computed from the bytes of the packed parts and the kept tensors. */
 #ifndef QH_QUANTIZE_H
 #define QH_QUANTIZE_H
 
@@ -73,13 +69,11 @@ void qh_quant_opts_init(qh_quant_opts *o);
 int qh_quantize_model(qh_model *m, const qh_quant_opts *o, qh_quant_result *res, qh_err *err);
 void qh_quant_result_free(qh_quant_result *res);
 
-int qh_quant_write(const char *path, const qh_model *m, const qh_quant_result *res, qh_err *err);
-
-/* 1 if path is a packed qharness file (a regular file with "qharness" metadata). */
-int qh_is_packed_file(const char *path);
-/* Loads and decodes a packed file; res gets the per-tensor specs, parts and accounting as
- * read from the file. */
-int qh_quant_load(const char *path, qh_model **out, qh_quant_result *res, qh_err *err);
+/* Fills the byte accounting of res (params, bytes by part kind and kept, bpp) from its packed
+ * parts and the model's parameter count. */
+void qh_quant_account(qh_quant_result *res, const qh_model *m);
+/* out (cols, rows) = in (rows, cols) transposed */
+void qh_transpose(const float *in, int rows, int cols, float *out);
 
 /* The accounting of a GGUF file as a quantization of base (harness/model_gguf.c): the block
  * matrices (qharness's default scope) are the quantized tensors, each with its ggml type as

@@ -1,5 +1,6 @@
 /* results.c - a results table read back from SQLite: nothing here recomputes a number. */
 #include "results.h"
+#include "metrics.h"
 
 #include <cJSON.h>
 #include <csv.h>
@@ -14,7 +15,7 @@ static int db_fail(sqlite3 *db, const char *path, qh_err *err)
 
 int qh_results_columns(sqlite3 *db, long long exp, const char *metrics_in, char (*cols)[96], int max)
 {
-    char sql[512];
+    char sql[1024];
     snprintf(sql, sizeof sql,
              "SELECT DISTINCT m.task, m.metric FROM metrics m JOIN runs r ON r.id=m.run_id WHERE r.experiment_id=? "
              "AND m.metric IN (%s) ORDER BY CASE WHEN m.task LIKE 'ppl.%%' THEN 0 WHEN m.task LIKE 'fidelity.%%' THEN 1 "
@@ -80,8 +81,6 @@ void qh_fmt_metric_cell(char *cell, size_t len, const qh_metric_cell *m)
 }
 
 /* the metrics a terminal table shows by default: perplexities and fidelity */
-#define DEFAULT_METRICS "'ppl','kl','top1'"
-#define ALL_METRICS "'ppl','kl','top1','acc','acc_norm','acc_letter','target_ppl','bits_per_byte','mean_nll'"
 
 static void csv_field(FILE *out, const char *s, int last)
 {
@@ -193,7 +192,9 @@ int qh_results_print(const char *path, const char *name, qh_results_format fmt, 
     st = NULL;
     /* the columns: every (task, metric) present, in a stable order */
     char cols[48][96], heads[48][96];
-    int n_cols = qh_results_columns(db, exp, all ? ALL_METRICS : DEFAULT_METRICS, cols, 48);
+    char shown[512];
+    qh_metric_sql_list(all ? QH_METRIC_ALL : QH_METRIC_RESULTS, shown, sizeof shown);
+    int n_cols = qh_results_columns(db, exp, shown, cols, 48);
     if (n_cols < 0) {
         db_fail(db, path, err);
         goto out;

@@ -8,39 +8,43 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../datasets/datasets.h"
-#include "../datasets/mc.h"
-#include "eval_mc.h"
-#include "eval_ppl.h"
-#include "forward.h"
 #include "calib.h"
-#include "store.h"
-#include "tokenizer.h"
+#include "forward.h"
 #include "gguf.h"
 #include "imatrix.h"
+#include "store.h"
+#include "tasks.h"
+#include "tokenizer.h"
 
-/* Everything a model's runs share: the baseline, its tokenizer, the tokenized texts and the
- * loaded multiple-choice sets. */
+/* Everything a model's runs share: the baseline, its tokenizer and what each task loads
+ * once (tokenized texts, multiple-choice requests, the baseline's distributions). */
 typedef struct {
     qh_model *base;
     qh_tokenizer *tok;
     int *token_bytes;
-    int *ids[QH_MAX_TASKS];
-    size_t n_ids[QH_MAX_TASKS];
-    char text_sha[QH_MAX_TASKS][65];
-    qh_mc_task mc[QH_MAX_TASKS];
+    qh_task_env env;
+    void *task_data[QH_MAX_TASKS];
     int *calib_ids;           /* tokenized calibration text, when a configuration needs it */
     qh_calib_opts calib;
     qh_imatrix imatrix;       /* when the experiment calibrates with llama.cpp's importance matrix */
     long long model_id;
 } model_ctx;
 
+/* What a task may keep per model to avoid recomputing the baseline: a quarter of the
+ * machine's memory, at most 8 GiB (QH_TASK_CACHE_MB overrides). */
+static size_t task_cache_bytes(void)
+{
+    const char *env = getenv("QH_TASK_CACHE_MB");
+    if (env && *env) return (size_t)strtoull(env, NULL, 10) << 20;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    double quarter = pages > 0 && page > 0 ? (double)pages * page / 4 : 1e9;
+    return (size_t)(quarter < 8.0 * (1 << 30) ? quarter : 8.0 * (1 << 30));
+}
+
 static void free_model_ctx(model_ctx *mc, const qh_experiment *x)
 {
-    for (int t = 0; t < x->n_tasks; t++) {
-        free(mc->ids[t]);
-        if (x->tasks[t].kind == QH_TASK_MC) qh_mc_free(&mc->mc[t]);
-    }
+    for (int t = 0; t < x->n_tasks; t++)
+        if (mc->task_data[t]) qh_task_table[x->tasks[t].kind].free_data(mc->task_data[t]);
     free(mc->token_bytes);
     free(mc->calib_ids);
     qh_imatrix_free(&mc->imatrix);
@@ -49,7 +53,7 @@ static void free_model_ctx(model_ctx *mc, const qh_experiment *x)
     memset(mc, 0, sizeof *mc);
 }
 
-static int load_model_ctx(const qh_experiment *x, const char *model_arg, model_ctx *mc, qh_err *err)
+static int load_model_ctx(const qh_experiment *x, const char *model_arg, int dry_run, model_ctx *mc, qh_err *err)
 {
     memset(mc, 0, sizeof *mc);
     char *dir = qh_resolve_model_dir(model_arg);
@@ -58,6 +62,9 @@ static int load_model_ctx(const qh_experiment *x, const char *model_arg, model_c
     free(dir);
     if (rc != 0) return -1;
     mc->token_bytes = qh_token_byte_lengths(mc->tok, mc->base->cfg.n_vocab);
+    int bos = qh_tokenizer_bos_added(mc->tok);
+    mc->env = (qh_task_env){.base = mc->base, .tok = mc->tok, .token_bytes = mc->token_bytes, .seed = x->seed, .ctx = x->ctx,
+                            .bos = bos >= 0 ? bos : -1, .cache_bytes = dry_run ? 0 : task_cache_bytes()};
     int calib_needed = 0;
     for (int c = 0; c < x->n_configs; c++) calib_needed |= x->configs[c].needs_calibration;
     if (calib_needed && x->calib_imatrix[0]) {
@@ -68,58 +75,60 @@ static int load_model_ctx(const qh_experiment *x, const char *model_arg, model_c
         return -1;
     for (int t = 0; t < x->n_tasks; t++) {
         const qh_task_spec *ts = &x->tasks[t];
-        if (ts->kind == QH_TASK_MC) {
-            qh_mc_opts o = {.budget = ts->budget, .shots = ts->shots, .seed = x->seed,
-                            .subjects = ts->subjects[0] ? ts->subjects : NULL, .split = ts->split[0] ? ts->split : NULL};
-            if (qh_mc_load(ts->dataset, &o, &mc->mc[t], err) != 0) {
-                qh_err_prefix(err, "%s:%d: [tasks] %s", x->path, ts->line, ts->name);
-                return -1;
-            }
-            continue;
+        if (qh_task_table[ts->kind].load(ts, &mc->env, &mc->task_data[t], err) != 0) {
+            if (ts->kind == QH_TASK_MC) qh_err_prefix(err, "%s:%d: [tasks] %s", x->path, ts->line, ts->name);
+            return -1;
         }
-        qh_text text;
-        if (qh_text_load(ts->dataset, &text, err) != 0) return -1;
-        rc = qh_encode(mc->tok, text.path, text.text, text.len, &mc->ids[t], &mc->n_ids[t], err);
-        memcpy(mc->text_sha[t], text.sha256, 65);
-        qh_text_free(&text);
-        if (rc != 0) return -1;
     }
     return 0;
 }
 
 /* ---- writing one run -------------------------------------------------------------------- */
 
-static int put_metric(qh_store *s, qh_err *err, long long run, const char *task, const char *metric, double v,
-                      double lo, double hi, long n, double chance, const char *protocol, const char *sha)
+/* the task rows of one run, into the store */
+typedef struct {
+    qh_store *s;
+    qh_err *err;
+    long long run;
+    const char *task;
+} run_sink;
+
+static int sink_metric(qh_task_sink *k, const char *metric, double v, double lo, double hi, long n, double chance,
+                       const char *protocol, const char *sha)
 {
-    return qh_store_run(s, err, NULL,
+    run_sink *r = k->ud;
+    return qh_store_run(r->s, r->err, NULL,
                         "INSERT INTO metrics(run_id, task, metric, value, ci_low, ci_high, n, chance, protocol, dataset_sha256) "
                         "VALUES (?,?,?,?,?,?,?,?,?,?)",
-                        "ittdddidtt", run, task, metric, v, lo, hi, (long long)n, chance, protocol, sha);
+                        "ittdddidtt", r->run, r->task, metric, v, lo, hi, (long long)n, chance, protocol, sha);
+}
+
+static int sink_item(qh_task_sink *k, long idx, const char *key, const char *correct, const char *correct_norm,
+                     const char *correct_letter, double value, long n, const char *detail)
+{
+    run_sink *r = k->ud;
+    return qh_store_run(r->s, r->err, NULL,
+                        "INSERT INTO items(run_id, task, idx, item_key, correct, correct_norm, correct_letter, value, n, detail) "
+                        "VALUES (?,?,?,?,?,?,?,?,?,?)",
+                        "itittttdit", r->run, r->task, (long long)idx, key, correct, correct_norm, correct_letter, value,
+                        (long long)n, detail);
 }
 
 /* The results of one run, held until they are written together. */
 typedef struct {
-    qh_ppl_result ppl[QH_MAX_TASKS];
-    qh_fidelity_result fid[QH_MAX_TASKS];
-    qh_mc_result mc[QH_MAX_TASKS];
-    int done[QH_MAX_TASKS];
+    void *result[QH_MAX_TASKS];
 } run_results;
 
 static void free_results(run_results *r, const qh_experiment *x)
 {
-    for (int t = 0; t < x->n_tasks; t++) {
-        if (!r->done[t]) continue;
-        if (x->tasks[t].kind == QH_TASK_PPL) qh_ppl_result_free(&r->ppl[t]);
-        else if (x->tasks[t].kind == QH_TASK_FIDELITY) qh_fidelity_result_free(&r->fid[t]);
-        else qh_mc_result_free(&r->mc[t]);
-    }
+    for (int t = 0; t < x->n_tasks; t++)
+        if (r->result[t]) qh_task_table[x->tasks[t].kind].free_result(r->result[t]);
 }
 
 static int write_run(qh_store *s, const qh_experiment *x, const model_ctx *mc, long long run, const qh_quant_result *q,
                      int quantized, const run_results *r, double seconds, qh_err *err)
 {
-    char now[32], protocol[768];
+    char now[32];
     qh_utc_now(now);
     if (qh_store_begin(s, err)) return -1;
     /* a failed earlier attempt wrote nothing but its status; clear defensively all the same */
@@ -159,97 +168,9 @@ static int write_run(qh_store *s, const qh_experiment *x, const model_ctx *mc, l
     }
     for (int t = 0; t < x->n_tasks; t++) {
         const qh_task_spec *ts = &x->tasks[t];
-        if (ts->kind == QH_TASK_PPL) {
-            const qh_ppl_result *p = &r->ppl[t];
-            if (strcmp(p->protocol, "llama-cpp") == 0)
-                snprintf(protocol, sizeof protocol,
-                         "%s, first %ld tokens (of %zu), llama-cpp protocol: %d non-overlapping chunks of %d tokens, positions %d..%d "
-                         "of each scored%s; 95%% CI: bootstrap over chunks (%d resamples, seed %lu); llama.cpp's +/- %.6g",
-                         ts->dataset, p->tokens_total, mc->n_ids[t], p->windows, p->ctx, p->first_scored_offset, p->ctx - 1,
-                         p->bos_id >= 0 ? ", first token of each replaced by BOS" : "", p->n_boot, p->seed, p->ppl_pm);
-            else
-                snprintf(protocol, sizeof protocol,
-                         "%s, first %ld tokens (of %zu), ctx %d, stride %d: each token scored once given the tokens before it in its "
-                         "window; 95%% CI: bootstrap over %d windows (%d resamples, seed %lu)",
-                         ts->dataset, p->tokens_total, mc->n_ids[t], p->ctx, p->stride, p->windows, p->n_boot, p->seed);
-            if (put_metric(s, err, run, ts->name, "ppl", p->ppl, p->ppl_lo, p->ppl_hi, p->tokens_scored, NAN, protocol, mc->text_sha[t]) ||
-                put_metric(s, err, run, ts->name, "mean_nll", p->mean_nll, log(p->ppl_lo), log(p->ppl_hi), p->tokens_scored, NAN, protocol, mc->text_sha[t]) ||
-                put_metric(s, err, run, ts->name, "bits_per_byte", p->bits_per_byte, NAN, NAN, p->bytes_scored, NAN, protocol, mc->text_sha[t]))
-                goto fail;
-            for (int w = 0; w < p->windows; w++) {
-                char key[32];
-                snprintf(key, sizeof key, "window %d", w);
-                if (qh_store_run(s, err, NULL, "INSERT INTO items(run_id, task, idx, item_key, value, n) VALUES (?,?,?,?,?,?)",
-                                 "ititdi", run, ts->name, (long long)w, key, p->window_nll[w], (long long)p->window_tokens[w]))
-                    goto fail;
-            }
-        } else if (ts->kind == QH_TASK_FIDELITY) {
-            const qh_fidelity_result *f = &r->fid[t];
-            if (strcmp(f->protocol, "llama-cpp") == 0)
-                snprintf(protocol, sizeof protocol,
-                         "%s, first %ld tokens, llama-cpp protocol: %d chunks of %d tokens, positions %d..%d of each: KL(p_baseline || "
-                         "p_quantized) of the next-token distribution per position, top-1 agreement, dp; KL 95%% CI: bootstrap over "
-                         "chunks; other intervals +/-1.96 of llama.cpp's standard errors",
-                         ts->dataset, ts->budget ? ts->budget : (long)mc->n_ids[t], f->windows, f->ctx, f->ctx / 2 + 1, f->ctx - 1);
-            else
-                snprintf(protocol, sizeof protocol,
-                         "%s, first %ld tokens, windows of ctx %d (stride = ctx): KL(p_baseline || p_quantized) of the next-token "
-                         "distribution per position, top-1 agreement, dp; KL 95%% CI: bootstrap over %d windows; other intervals "
-                         "+/-1.96 of llama.cpp's standard errors",
-                         ts->dataset, ts->budget ? ts->budget : (long)mc->n_ids[t], f->ctx, f->windows);
-            double lo, hi, z = 1.959964;
-            long agree = 0;
-            for (int w = 0; w < f->windows; w++) agree += f->window_agree[w];
-            qh_wilson(agree, f->positions, &lo, &hi);
-            long N = f->positions;
-            const char *sha = mc->text_sha[t];
-            if (put_metric(s, err, run, ts->name, "kl", f->kl_mean, f->kl_lo, f->kl_hi, N, NAN, protocol, sha) ||
-                put_metric(s, err, run, ts->name, "top1", f->top1, lo, hi, N, NAN, protocol, sha) ||
-                put_metric(s, err, run, ts->name, "kl_median", f->kl_median, NAN, NAN, N, NAN, protocol, sha) ||
-                put_metric(s, err, run, ts->name, "kl_p99", f->kl_p99, NAN, NAN, N, NAN, protocol, sha) ||
-                put_metric(s, err, run, ts->name, "kl_p99.9", f->kl_p999, NAN, NAN, N, NAN, protocol, sha) ||
-                put_metric(s, err, run, ts->name, "kl_max", f->kl_max, NAN, NAN, N, NAN, protocol, sha) ||
-                put_metric(s, err, run, ts->name, "rms_dp", f->dp_rms, f->dp_rms - z * f->dp_rms_se, f->dp_rms + z * f->dp_rms_se, N,
-                           NAN, protocol, sha) ||
-                put_metric(s, err, run, ts->name, "ln_ppl_ratio", f->ln_ppl_ratio, f->ln_ppl_ratio - z * f->ln_ppl_ratio_se,
-                           f->ln_ppl_ratio + z * f->ln_ppl_ratio_se, N, NAN, protocol, sha))
-                goto fail;
-            for (int w = 0; w < f->windows; w++) {
-                char key[32], detail[64];
-                snprintf(key, sizeof key, "window %d", w);
-                snprintf(detail, sizeof detail, "{\"agree\":%ld}", f->window_agree[w]);
-                if (qh_store_run(s, err, NULL,
-                                 "INSERT INTO items(run_id, task, idx, item_key, value, n, detail) VALUES (?,?,?,?,?,?,?)",
-                                 "ititdit", run, ts->name, (long long)w, key, f->window_kl[w], (long long)f->window_positions[w], detail))
-                    goto fail;
-            }
-        } else {
-            const qh_mc_result *a = &r->mc[t];
-            const qh_mc_task *task = &mc->mc[t];
-            snprintf(protocol, sizeof protocol, "%s; %d of %ld items; ctx %d; %ld requests truncated from the left; 95%% CI: Wilson",
-                     task->protocol, a->n_items, task->n_available, x->ctx ? x->ctx : m->cfg.n_ctx, a->truncated_requests);
-            if (put_metric(s, err, run, ts->name, "acc", a->acc, a->acc_lo, a->acc_hi, a->n_items, a->chance, protocol, task->sha256))
-                goto fail;
-            if (a->has_norm && put_metric(s, err, run, ts->name, "acc_norm", a->acc_norm, a->acc_norm_lo, a->acc_norm_hi, a->n_items,
-                                          a->chance, protocol, task->sha256))
-                goto fail;
-            if (a->has_letter && put_metric(s, err, run, ts->name, "acc_letter", a->acc_letter, a->acc_letter_lo, a->acc_letter_hi,
-                                            a->n_items, a->chance, protocol, task->sha256))
-                goto fail;
-            if (a->target_tokens && put_metric(s, err, run, ts->name, "target_ppl", a->target_ppl, NAN, NAN, a->target_tokens, NAN,
-                                               protocol, task->sha256))
-                goto fail;
-            for (int i = 0; i < a->n_items; i++) {
-                if (qh_store_run(s, err, NULL,
-                                 "INSERT INTO items(run_id, task, idx, item_key, correct, correct_norm, correct_letter, value, n, detail) "
-                                 "VALUES (?,?,?,?,?,?,?,?,?,?)",
-                                 "itittttdit", run, ts->name, (long long)i, task->items[i].key,
-                                 a->item_correct[i] ? "1" : "0", a->has_norm ? (a->item_correct_norm[i] ? "1" : "0") : NULL,
-                                 a->has_letter ? (a->item_correct_letter[i] ? "1" : "0") : NULL, a->item_gold_ll[i],
-                                 (long long)task->items[i].n_choices, a->item_detail[i]))
-                    goto fail;
-            }
-        }
+        run_sink rs = {s, err, run, ts->name};
+        qh_task_sink sink = {sink_metric, sink_item, &rs};
+        if (qh_task_table[ts->kind].store(ts, &mc->env, mc->task_data[t], r->result[t], &sink) != 0) goto fail;
     }
     if (qh_store_run(s, err, NULL,
                      "UPDATE runs SET status='done', finished_at=?, seconds=?, quantize_seconds=?, error=NULL WHERE id=?", "tddi",
@@ -263,27 +184,23 @@ fail:
 
 /* ---- evaluation of one run -------------------------------------------------------------- */
 
-static int evaluate(const qh_experiment *x, model_ctx *mc, const qh_model *m, run_results *r, qh_err *err)
+/* Where a sweep's time goes, for --timings (make bench-sweep). */
+typedef struct {
+    double load, quantize, eval[QH_MAX_TASKS], write;
+    int runs;
+} sweep_timing;
+
+static int evaluate(const qh_experiment *x, model_ctx *mc, const qh_model *m, run_results *r, sweep_timing *tm, qh_err *err)
 {
-    int bos = qh_tokenizer_bos_added(mc->tok);
     for (int t = 0; t < x->n_tasks; t++) {
         const qh_task_spec *ts = &x->tasks[t];
-        /* the windows of a ppl or fidelity task */
-        qh_ppl_opts o = {.protocol = ts->protocol, .ctx = x->ctx, .max_tokens = ts->budget, .seed = x->seed,
-                         .use_bos = bos >= 0, .bos_id = bos};
-        int rc;
-        if (ts->kind == QH_TASK_PPL) {
-            rc = qh_eval_ppl(m, mc->ids[t], (long)mc->n_ids[t], mc->token_bytes, &o, &r->ppl[t], err);
-        } else if (ts->kind == QH_TASK_FIDELITY) {
-            rc = qh_eval_fidelity(mc->base, m, mc->ids[t], (long)mc->n_ids[t], &o, &r->fid[t], err);
-        } else {
-            rc = qh_eval_mc(m, mc->tok, &mc->mc[t], x->ctx ? x->ctx : m->cfg.n_ctx, &r->mc[t], NULL, NULL, err);
-        }
+        double t0 = qh_now();
+        int rc = qh_task_table[ts->kind].evaluate(ts, &mc->env, mc->task_data[t], m, &r->result[t], err);
+        tm->eval[t] += qh_now() - t0;
         if (rc != 0) {
             qh_err_prefix(err, "task %s", ts->name);
             return -1;
         }
-        r->done[t] = 1;
     }
     return 0;
 }
@@ -291,7 +208,7 @@ static int evaluate(const qh_experiment *x, model_ctx *mc, const qh_model *m, ru
 /* Quantizes, evaluates and stores one planned run.  Returns 0 (done), 1 (failed: the reason
  * in run_err and in the runs table) or -1 (the store failed: err). */
 static int run_one(qh_store *s, const qh_experiment *x, model_ctx *mc, const qh_run_config *cfg, long long run, double *seconds,
-                   qh_err *run_err, qh_err *err)
+                   sweep_timing *tm, qh_err *run_err, qh_err *err)
 {
     char now[32];
     qh_utc_now(now);
@@ -315,11 +232,15 @@ static int run_one(qh_store *s, const qh_experiment *x, model_ctx *mc, const qh_
         m = qh_model_clone(mc->base);
         ok = !quantized || qh_quantize_model(m, &scope, &q, run_err) == 0;
     }
-    ok = ok && evaluate(x, mc, m, &r, run_err) == 0;
+    tm->quantize += qh_now() - t0;
+    ok = ok && evaluate(x, mc, m, &r, tm, run_err) == 0;
     *seconds = qh_now() - t0;
     int rc;
     if (ok) {
+        double t1 = qh_now();
         rc = write_run(s, x, mc, run, &q, quantized, &r, *seconds, err) == 0 ? 0 : -1;
+        tm->write += qh_now() - t1;
+        tm->runs++;
     } else {
         qh_utc_now(now);
         rc = qh_store_run(s, err, NULL, "UPDATE runs SET status='failed', finished_at=?, seconds=?, error=? WHERE id=?", "tdti", now,
@@ -342,12 +263,12 @@ static int dry_run(const qh_experiment *x, qh_err *err)
         char budget[32];
         if (ts->budget) snprintf(budget, sizeof budget, "%ld", ts->budget);
         else snprintf(budget, sizeof budget, "all");
-        printf("task         %-26s budget %s %s\n", ts->name, budget, ts->kind == QH_TASK_MC ? "items" : "tokens");
+        printf("task         %-26s budget %s %s\n", ts->name, budget, qh_task_table[ts->kind].unit);
     }
     double total = 0;
     for (int mi = 0; mi < x->n_models; mi++) {
         model_ctx mc;
-        if (load_model_ctx(x, x->models[mi], &mc, err) != 0) {
+        if (load_model_ctx(x, x->models[mi], 1, &mc, err) != 0) {
             free_model_ctx(&mc, x);
             return -1;
         }
@@ -369,24 +290,8 @@ static int dry_run(const qh_experiment *x, qh_err *err)
         free(tok);
         qh_workspace_free(&ws);
         double per_run = 0;
-        for (int t = 0; t < x->n_tasks; t++) {
-            const qh_task_spec *ts = &x->tasks[t];
-            if (ts->kind == QH_TASK_PPL) per_run += (ts->budget && ts->budget < (long)mc.n_ids[t] ? ts->budget : (double)mc.n_ids[t]) / full_tps;
-            else if (ts->kind == QH_TASK_FIDELITY)
-                per_run += 2.5 * (ts->budget && ts->budget < (long)mc.n_ids[t] ? ts->budget : (double)mc.n_ids[t]) / full_tps;
-            else { /* bytes / 4 tokens per request, context truncated to the window */
-                double tokens = 0;
-                for (int i = 0; i < mc.mc[t].n_items; i++) {
-                    const qh_mc_item *it = &mc.mc[t].items[i];
-                    for (int c = 0; c < it->n_choices; c++) {
-                        double n = (strlen(it->contexts ? it->contexts[c] : it->context) + strlen(it->choices[c])) / 4.0;
-                        tokens += n < ctx ? n : ctx;
-                    }
-                    if (it->letter_prompt) tokens += 4 * fmin(strlen(it->letter_prompt) / 4.0, ctx);
-                }
-                per_run += tokens / body_tps;
-            }
-        }
+        for (int t = 0; t < x->n_tasks; t++)
+            per_run += qh_task_table[x->tasks[t].kind].cost(&x->tasks[t], &mc.env, mc.task_data[t], full_tps, body_tps);
         printf("model        %s: %.0f tokens/s measured; about %.0f s per run\n", mc.base->dir, full_tps, per_run);
         for (int c = 0; c < x->n_configs; c++)
             printf("run %3d      %-40s %s\n", mi * x->n_configs + c + 1, x->configs[c].label, x->configs[c].canonical);
@@ -398,6 +303,17 @@ static int dry_run(const qh_experiment *x, qh_err *err)
 }
 
 /* ---- the sweep -------------------------------------------------------------------------- */
+
+static void print_timings(const qh_experiment *x, const sweep_timing *tm, double total)
+{
+    int n = tm->runs ? tm->runs : 1;
+    fprintf(stderr, "timings      %d runs on %d threads, %.1f s in all\n", tm->runs, qh_threads(), total);
+    fprintf(stderr, "  %-34s %9s %9s\n", "phase", "seconds", "per run");
+    fprintf(stderr, "  %-34s %9.1f\n", "load model, texts, tasks, calibration", tm->load);
+    fprintf(stderr, "  %-34s %9.1f %9.2f\n", "quantize (or load GGUF)", tm->quantize, tm->quantize / n);
+    for (int t = 0; t < x->n_tasks; t++) fprintf(stderr, "  task %-29s %9.1f %9.2f\n", x->tasks[t].name, tm->eval[t], tm->eval[t] / n);
+    fprintf(stderr, "  %-34s %9.1f %9.2f\n", "write to the store", tm->write, tm->write / n);
+}
 
 static void git_commit(char *out, size_t len)
 {
@@ -485,9 +401,13 @@ int qh_sweep(const char *path, const qh_sweep_opts *o, qh_err *err)
     int n_runs = x.n_models * x.n_configs, ordinal = 0;
     double sweep_start = qh_now(), run_time_sum = 0;
     int runs_timed = 0;
+    sweep_timing tm;
+    memset(&tm, 0, sizeof tm);
     for (int mi = 0; mi < x.n_models; mi++) {
         have_mc = 1; /* load_model_ctx zeroes it first: freeing a half-loaded one is safe */
-        if (load_model_ctx(&x, x.models[mi], &mc, err) != 0) goto out;
+        double t_load = qh_now();
+        if (load_model_ctx(&x, x.models[mi], 0, &mc, err) != 0) goto out;
+        tm.load += qh_now() - t_load;
         const qh_model *b = mc.base;
         if (qh_store_run(&s, err, NULL,
                          "INSERT OR IGNORE INTO models(path, sha256, architecture, n_layer, n_head, n_embd, n_ctx, n_vocab, parameters, dtype) "
@@ -533,7 +453,7 @@ int qh_sweep(const char *path, const qh_sweep_opts *o, qh_err *err)
             if (runs_timed) fprintf(stderr, ", ETA %.0f s for the rest\n", eta);
             double seconds;
             qh_err run_err;
-            int outcome = run_one(&s, &x, &mc, cfg, run_ids[c], &seconds, &run_err, err);
+            int outcome = run_one(&s, &x, &mc, cfg, run_ids[c], &seconds, &tm, &run_err, err);
             if (outcome < 0) goto out;
             if (outcome == 0) {
                 run_time_sum += seconds;
@@ -551,6 +471,7 @@ int qh_sweep(const char *path, const qh_sweep_opts *o, qh_err *err)
     if (qh_store_run(&s, err, NULL, "UPDATE experiments SET finished_at=? WHERE id=?", "ti", now, exp_id)) goto out;
     fprintf(stderr, "sweep %s: %d runs (%d done earlier, %d failed) in %.1f s; results in %s (experiment id %lld)\n", x.name, n_runs,
             done_before, failed, qh_now() - sweep_start, db_path, exp_id);
+    if (o->timings) print_timings(&x, &tm, qh_now() - sweep_start);
     rc = failed ? 1 : 0;
 out:
     if (have_mc) free_model_ctx(&mc, &x);

@@ -14,6 +14,7 @@ typedef struct {
     const char *db_path;     /* default results/qharness.sqlite */
     int resume;
     int dry_run;
+    int timings;             /* print where the time went (make bench-sweep) */
 } qh_sweep_opts;
 
 /* Returns 0 when every run is done, 1 when some runs failed (each recorded with its error),

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../harness/safetensors.h"
+#include "../harness/dtype.h"
 #include "../harness/util.h"
 
 typedef struct {

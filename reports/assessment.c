@@ -122,11 +122,7 @@ static void fmt_int(char *buf, size_t n, long long v)
     buf[o] = 0;
 }
 
-static const char *default_fmt(const char *metric)
-{
-    if (strcmp(metric, "ppl") == 0 || strcmp(metric, "target_ppl") == 0) return ".1f";
-    return ".3f";
-}
+static const char *default_fmt(const char *metric) { return qh_metric_fmt(metric); }
 
 static long long experiment_id(actx *a, const char *name)
 {
@@ -344,7 +340,7 @@ static int best_at_claim(actx *a, const char *exp_name, const char *claim, const
         if (exp < 0) return -1;
         snprintf(ids + strlen(ids), sizeof ids - strlen(ids), "%s%lld", ids[0] ? "," : "", exp);
     }
-    int lower_better = strcmp(metric, "ppl") == 0;
+    int lower_better = qh_metric_lower_is_better(metric);
     snprintf(sql, sizeof sql,
              "SELECT r.label, b.bpp_quantized, m.value, m.ci_low, m.ci_high FROM runs r JOIN method_configs c ON c.id=r.config_id "
              "JOIN bpp b ON b.run_id=r.id JOIN metrics m ON m.run_id=r.id WHERE r.experiment_id IN (%s) AND r.status='done' "

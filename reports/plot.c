@@ -41,12 +41,6 @@ int qh_pareto(const qh_plot_point *p, int n, int lower_is_better, int *out)
     return k;
 }
 
-int qh_metric_lower_is_better(const char *metric)
-{
-    return strcmp(metric, "ppl") == 0 || strcmp(metric, "target_ppl") == 0 || strcmp(metric, "kl") == 0 ||
-           strcmp(metric, "bits_per_byte") == 0;
-}
-
 int qh_pareto_runs(sqlite3 *db, long long exp, const char *key, int max, qh_plot_point *pts, char (*labels)[96], int *front,
                    int *n_points)
 {
@@ -154,10 +148,12 @@ int qh_plot(const char *db_path, const char *experiment, const char *out_dir, in
         qh_fail(err, "%s: cannot create directory: %s", out_dir, strerror(errno));
         goto out;
     }
-    if (sqlite3_prepare_v2(db,
-                           "SELECT DISTINCT m.task, m.metric FROM metrics m JOIN runs r ON r.id=m.run_id WHERE r.experiment_id=? "
-                           "AND r.status='done' AND m.metric IN ('ppl','acc','acc_norm','acc_letter','kl','top1') ORDER BY 1, 2",
-                           -1, &st, NULL) != SQLITE_OK ||
+    char charted[256], sql[512];
+    qh_metric_sql_list(QH_METRIC_CHART, charted, sizeof charted);
+    snprintf(sql, sizeof sql,
+             "SELECT DISTINCT m.task, m.metric FROM metrics m JOIN runs r ON r.id=m.run_id WHERE r.experiment_id=? "
+             "AND r.status='done' AND m.metric IN (%s) ORDER BY 1, 2", charted);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db,
                            "SELECT c.family, r.label, b.bpp_quantized, b.bpp_model, m.value, m.ci_low, m.ci_high, m.n, m.chance "
                            "FROM runs r JOIN method_configs c ON c.id=r.config_id JOIN bpp b ON b.run_id=r.id "
@@ -173,7 +169,8 @@ int qh_plot(const char *db_path, const char *experiment, const char *out_dir, in
         char task[64], metric[32];
         snprintf(task, sizeof task, "%s", sqlite3_column_text(st, 0));
         snprintf(metric, sizeof metric, "%s", sqlite3_column_text(st, 1));
-        int lower = qh_metric_lower_is_better(metric), is_acc = strncmp(metric, "acc", 3) == 0;
+        const qh_metric *mrow = qh_metric_find(metric);
+        int lower = mrow->lower_is_better, is_acc = strcmp(mrow->unit, "items") == 0;
         sqlite3_reset(rs);
         sqlite3_bind_int64(rs, 1, exp);
         sqlite3_bind_text(rs, 2, task, -1, SQLITE_TRANSIENT);
@@ -243,11 +240,10 @@ int qh_plot(const char *db_path, const char *experiment, const char *out_dir, in
             goto out;
         }
         char title[1400], ylabel[128], xlabel[256];
-        const char *what = strcmp(metric, "ppl") == 0 ? "perplexity" : strcmp(metric, "kl") == 0 ? "KL(baseline || quantized), nats/token"
-                           : strcmp(metric, "top1") == 0 ? "top-1 agreement with the baseline" : metric;
+        const char *what = mrow->axis;
         snprintf(title, sizeof title, "%s: %s vs bits per parameter\n%s, %ld %s, ctx %d, experiment %s; bars: 95%% CI", task, what,
                  model, items, is_acc ? "items" : "tokens", ctx, name);
-        snprintf(ylabel, sizeof ylabel, "%s%s", what, lower && strcmp(metric, "ppl") == 0 ? " (log scale)" : "");
+        snprintf(ylabel, sizeof ylabel, "%s%s", what, mrow->log_axis ? " (log scale)" : "");
         snprintf(xlabel, sizeof xlabel, "bits per parameter from the packed bytes: %s",
                  whole_model ? "whole model (every parameter, kept tensors included)" : "quantized scope");
         for (int term = 0; term < 2; term++) {
@@ -262,7 +258,7 @@ int qh_plot(const char *db_path, const char *experiment, const char *out_dir, in
             fprintf(f, " noenhanced\nset ylabel ");
             gp_string(f, ylabel);
             fprintf(f, " noenhanced\nset key outside right top noenhanced\nset grid\n%s\n",
-                    strcmp(metric, "ppl") == 0 ? "set logscale y" : "unset logscale y");
+                    mrow->log_axis ? "set logscale y" : "unset logscale y");
             fprintf(f, "plot ");
             for (int k = 0; k < nf; k++) {
                 fprintf(f, "%s", k ? ", \\\n     " : "");

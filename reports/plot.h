@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 #include <stdio.h>
 
+#include "../harness/metrics.h"
 #include "../harness/util.h"
 
 typedef struct {
@@ -21,9 +22,6 @@ typedef struct {
 /* Indices of the Pareto-optimal points (no other point has fewer or equal bits and a better
  * or equal value, one of them strictly), sorted by bpp; returns their count. */
 int qh_pareto(const qh_plot_point *p, int n, int lower_is_better, int *out);
-
-/* ppl, target_ppl, kl and bits_per_byte fall as the model gets better; accuracies rise. */
-int qh_metric_lower_is_better(const char *metric);
 
 /* The Pareto set of one stored metric (key "task metric") over the done quantized runs of
  * experiment exp, x = quantized-scope bpp: fills up to max points and their run labels in run

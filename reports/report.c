@@ -87,7 +87,9 @@ int qh_report(const char *db_path, const char *experiment, const char *charts_di
     /* columns */
     char cols[48][96];
     int n_cols = 0;
-    n_cols = qh_results_columns(db, exp, "'ppl','kl','top1','acc','acc_norm','acc_letter','target_ppl'", cols, 48);
+    char shown[512];
+    qh_metric_sql_list(QH_METRIC_REPORT, shown, sizeof shown);
+    n_cols = qh_results_columns(db, exp, shown, cols, 48);
     if (n_cols < 0) {
         qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(db));
         goto out;

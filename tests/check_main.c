@@ -241,6 +241,8 @@ int main(void)
     srunner_add_suite(sr, suite_cli());
     srunner_add_suite(sr, suite_sweep());
     srunner_add_suite(sr, suite_reports());
+    srunner_add_suite(sr, suite_stats());
+    srunner_add_suite(sr, suite_tasks());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -250,35 +250,6 @@ START_TEST(protocol_errors)
 }
 END_TEST
 
-START_TEST(bootstrap_properties)
-{
-    double a[50];
-    long b[50];
-    for (int i = 0; i < 50; i++) {
-        a[i] = 100.0 + (i * 37 % 50) * 1.37;
-        b[i] = 20;
-    }
-    double lo1, hi1, lo2, hi2, lo3, hi3;
-    qh_bootstrap_ratio_exp(a, b, 50, 2000, 42, &lo1, &hi1);
-    qh_bootstrap_ratio_exp(a, b, 50, 2000, 42, &lo2, &hi2);
-    qh_bootstrap_ratio_exp(a, b, 50, 2000, 43, &lo3, &hi3);
-    ck_assert_double_eq(lo1, lo2); /* seeded: reproducible */
-    ck_assert_double_eq(hi1, hi2);
-    ck_assert(lo1 != lo3 || hi1 != hi3);
-    double point = 0, tot = 0;
-    for (int i = 0; i < 50; i++) point += a[i], tot += b[i];
-    point = exp(point / tot);
-    ck_assert(lo1 < point && point < hi1);
-    /* window means spread over 5..8.4 nats/token: a clearly non-degenerate interval */
-    ck_assert(hi1 / lo1 > 1.05 && hi1 / lo1 < 2.0);
-    /* identical windows: the interval collapses onto the point */
-    for (int i = 0; i < 50; i++) a[i] = 100.0;
-    qh_bootstrap_ratio_exp(a, b, 50, 500, 1, &lo1, &hi1);
-    ck_assert_double_eq_tol(lo1, exp(5.0), 1e-9);
-    ck_assert_double_eq_tol(hi1, exp(5.0), 1e-9);
-}
-END_TEST
-
 /* Runs the golden cases of perplexity.json; full=0: only those with a token budget. */
 static void golden_ppl(int full)
 {
@@ -347,7 +318,6 @@ Suite *suite_ppl(void)
     tcase_add_test(tc, protocol_errors);
     tcase_add_test(tc, llama_cpp_protocol_matches_direct_computation);
     tcase_add_test(tc, fidelity_statistics_match_direct_computation);
-    tcase_add_test(tc, bootstrap_properties);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     TCase *g = tcase_create("golden");

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "harness/forward.h"
+#include "harness/packed.h"
 #include "harness/quantize.h"
 #include "testutil.h"
 

@@ -57,5 +57,7 @@ Suite *suite_quantize(void);
 Suite *suite_sweep(void);
 Suite *suite_calib(void);
 Suite *suite_reports(void);
+Suite *suite_stats(void);
+Suite *suite_tasks(void);
 
 #endif

@@ -1,36 +1,9 @@
 /* qharness audit: a verdict on a claim (a claim file, or one given inline). */
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
 
 #include "../../reports/audit.h"
+#include "../claim.h"
 #include "../cli.h"
-
-static int write_inline_claim(const char *spec, char *path, size_t path_len, qh_err *err)
-{
-    char sha[65];
-    qh_sha256_hex(spec, strlen(spec), sha);
-    mkdir("results", 0755);
-    snprintf(path, path_len, "results/claim-%.12s.ini", sha);
-    FILE *f = fopen(path, "w");
-    if (!f) return qh_fail(err, "%s: cannot write", path);
-    fprintf(f, "; qharness audit --claim \"%s\"\n[claim]\n", spec);
-    int has_name = 0, has_text = 0;
-    char *copy = qh_strdup(spec), *save = NULL;
-    for (char *item = strtok_r(copy, ";", &save); item; item = strtok_r(NULL, ";", &save)) {
-        while (*item == ' ' || *item == '\t') item++;
-        if (!*item) continue;
-        has_name |= strncmp(item, "name", 4) == 0 && strchr(" =", item[4]);
-        has_text |= strncmp(item, "text", 4) == 0 && strchr(" =", item[4]);
-        fprintf(f, "%s\n", item);
-    }
-    free(copy);
-    if (!has_name) fprintf(f, "name = inline-%.8s\n", sha);
-    if (!has_text) fprintf(f, "text = %s\n", spec);
-    fclose(f);
-    return 0;
-}
 
 int qh_cmd_audit(int argc, char **argv)
 {
@@ -48,6 +21,14 @@ int qh_cmd_audit(int argc, char **argv)
     if (!inline_claim && argc - optind != 1) return qh_cli_usage("audit", "expected one CLAIM.ini or --claim \"KEY = VALUE; ...\"%s", "");
     qh_err err;
     char path[256];
-    if (inline_claim && write_inline_claim(inline_claim, path, sizeof path, &err) != 0) return qh_cli_die(&err);
-    return qh_audit(inline_claim ? path : argv[optind], db, stdout, &err) == 0 ? 0 : qh_cli_die(&err);
+    if (inline_claim && qh_claim_write_inline(inline_claim, path, sizeof path, &err) != 0) return qh_cli_die(&err);
+    /* plan and run on the sweep side, judge from the store, file the verdict */
+    qh_claim claim;
+    qh_audit_record record;
+    char exp_name[160];
+    if (qh_claim_load(inline_claim ? path : argv[optind], &claim, &err) != 0 ||
+        qh_claim_run(&claim, db, exp_name, sizeof exp_name, &err) != 0 ||
+        qh_audit_evaluate(&claim, db, exp_name, stdout, &record, &err) != 0 || qh_claim_store_verdict(db, &claim, &record, &err) != 0)
+        return qh_cli_die(&err);
+    return 0;
 }

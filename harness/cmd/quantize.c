@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "../cli.h"
+#include "../packed.h"
+#include "../safetensors.h"
 
 int qh_cmd_quantize(int argc, char **argv)
 {

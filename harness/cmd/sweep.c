@@ -6,7 +6,8 @@
 int qh_cmd_sweep(int argc, char **argv)
 {
     static const struct option longopts[] = {{"db", required_argument, 0, 'd'}, {"resume", no_argument, 0, 'r'},
-                                             {"dry-run", no_argument, 0, 'n'}, {0, 0, 0, 0}};
+                                             {"dry-run", no_argument, 0, 'n'}, {"timings", no_argument, 0, 't'},
+                                             {0, 0, 0, 0}};
     qh_sweep_opts o = {0};
     int c;
     optind = 1;
@@ -16,6 +17,7 @@ int qh_cmd_sweep(int argc, char **argv)
         case 'd': o.db_path = optarg; break;
         case 'r': o.resume = 1; break;
         case 'n': o.dry_run = 1; break;
+        case 't': o.timings = 1; break;
         default: return qh_cli_usage("sweep", "unknown option '%s'", argv[optind - 1]);
         }
     }

@@ -1,0 +1,186 @@
+/* claim.c - claim files, the runs a verdict needs, and the filing of verdicts; see claim.h. */
+#include "claim.h"
+
+#include <ini.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "metrics.h"
+#include "store.h"
+#include "sweep.h"
+
+const char *qh_verdict_name(qh_verdict v)
+{
+    return v == QH_VERDICT_SUPPORTED ? "SUPPORTED" : v == QH_VERDICT_REFUTED ? "REFUTED" : "INCONCLUSIVE";
+}
+
+typedef struct {
+    qh_claim *c;
+    char error[512];
+} parse_state;
+
+static int claim_handler(void *user, const char *section, const char *key, const char *value)
+{
+    parse_state *ps = user;
+    qh_claim *c = ps->c;
+    if (ps->error[0]) return 0;
+    if (strcmp(section, "claim") != 0) {
+        snprintf(ps->error, sizeof ps->error, "unknown section [%s] (claim)", section);
+        return 0;
+    }
+    char *end;
+    if (strcmp(key, "name") == 0) snprintf(c->name, sizeof c->name, "%s", value);
+    else if (strcmp(key, "text") == 0) snprintf(c->text, sizeof c->text, "%s", value);
+    else if (strcmp(key, "model") == 0) snprintf(c->model, sizeof c->model, "%s", value);
+    else if (strcmp(key, "method") == 0) snprintf(c->method, sizeof c->method, "%s", value);
+    else if (strcmp(key, "task") == 0) snprintf(c->task, sizeof c->task, "%s", value);
+    else if (strcmp(key, "metric") == 0) snprintf(c->metric, sizeof c->metric, "%s", value);
+    else if (strcmp(key, "calibration") == 0) snprintf(c->calib_text, sizeof c->calib_text, "%s", value);
+    else if (strcmp(key, "retained") == 0 || strcmp(key, "claimed_bpp") == 0) {
+        double v = strtod(value, &end);
+        if (*end || !(v > 0)) {
+            snprintf(ps->error, sizeof ps->error, "%s = '%s' is not a positive number", key, value);
+            return 0;
+        }
+        if (key[0] == 'r') c->claimed = v;
+        else c->claimed_bpp = v;
+    } else if (strcmp(key, "budget") == 0 || strcmp(key, "seed") == 0) {
+        long v = strtol(value, &end, 10);
+        if (*end || v < (key[0] == 'b' ? 1 : 0)) {
+            snprintf(ps->error, sizeof ps->error, "%s = '%s' is not a valid integer", key, value);
+            return 0;
+        }
+        if (key[0] == 'b') c->budget = v;
+        else c->seed = (unsigned long)v;
+    } else {
+        snprintf(ps->error, sizeof ps->error, "[claim] unknown key '%s'", key);
+        return 0;
+    }
+    return 1;
+}
+
+int qh_claim_load(const char *claim_path, qh_claim *out, qh_err *err)
+{
+    qh_claim c = {0};
+    parse_state ps = {&c, ""};
+    c.seed = 1;
+    c.calib_windows = 128;
+    char *text;
+    size_t len;
+    if (qh_read_file(claim_path, &text, &len, err) != 0) return -1;
+    qh_sha256_hex(text, len, c.sha256);
+    int line = ini_parse_string(text, claim_handler, &ps);
+    free(text);
+    if (ps.error[0] || line != 0) return qh_fail(err, "%s:%d: %s", claim_path, line, ps.error[0] ? ps.error : "not key = value");
+    if (!c.name[0] || !c.model[0] || !c.method[0] || !c.task[0] || !c.metric[0] || !(c.claimed > 0))
+        return qh_fail(err, "%s: [claim] needs name, model, method, task, metric and retained", claim_path);
+    int is_ppl = strcmp(c.metric, "ppl") == 0;
+    if (is_ppl != (strncmp(c.task, "ppl.", 4) == 0))
+        return qh_fail(err, "%s: metric 'ppl' goes with a task 'ppl.DATASET' (and accuracies with multiple-choice tasks)", claim_path);
+    const qh_metric *claimed = qh_metric_find(c.metric);
+    if (!claimed || !(claimed->shown & QH_METRIC_CLAIM)) {
+        char names[128];
+        qh_metric_names(QH_METRIC_CLAIM, names, sizeof names);
+        return qh_fail(err, "%s: metric '%s' (%s)", claim_path, c.metric, names);
+    }
+    snprintf(c.path, sizeof c.path, "%s", claim_path);
+    *out = c;
+    return 0;
+}
+
+int qh_claim_write_inline(const char *spec, char *path, size_t path_len, qh_err *err)
+{
+    char sha[65];
+    qh_sha256_hex(spec, strlen(spec), sha);
+    mkdir("results", 0755);
+    snprintf(path, path_len, "results/claim-%.12s.ini", sha);
+    FILE *f = fopen(path, "w");
+    if (!f) return qh_fail(err, "%s: cannot write", path);
+    fprintf(f, "; qharness audit --claim \"%s\"\n[claim]\n", spec);
+    int has_name = 0, has_text = 0;
+    char *copy = qh_strdup(spec), *save = NULL;
+    for (char *item = strtok_r(copy, ";", &save); item; item = strtok_r(NULL, ";", &save)) {
+        while (*item == ' ' || *item == '\t') item++;
+        if (!*item) continue;
+        has_name |= strncmp(item, "name", 4) == 0 && strchr(" =", item[4]);
+        has_text |= strncmp(item, "text", 4) == 0 && strchr(" =", item[4]);
+        fprintf(f, "%s\n", item);
+    }
+    free(copy);
+    if (!has_name) fprintf(f, "name = inline-%.8s\n", sha);
+    if (!has_text) fprintf(f, "text = %s\n", spec);
+    fclose(f);
+    return 0;
+}
+
+int qh_claim_run(const qh_claim *cl, const char *db_path, char *exp_name_out, size_t exp_name_len, qh_err *err)
+{
+    const qh_claim c = *cl;
+    const char *claim_path = c.path, *sha = c.sha256;
+    int is_ppl = strcmp(c.metric, "ppl") == 0;
+    /* the runs it needs, as an experiment: baseline + the method, on the task and on
+     * perplexity (to compare what happens to perplexity with what happens to accuracy) */
+    char exp_path[1400], exp_name[160];
+    snprintf(exp_name, sizeof exp_name, "audit-%s", c.name);
+    mkdir("results", 0755);
+    snprintf(exp_path, sizeof exp_path, "results/%s.ini", exp_name);
+    FILE *f = fopen(exp_path, "w");
+    if (!f) return qh_fail(err, "%s: cannot write", exp_path);
+    fprintf(f, "; written by qharness audit from %s (sha256 %s)\n[experiment]\nname = %s\ndescription = audit of: %s\nmodels = %s\nseed = %lu\n\n[tasks]\n",
+            claim_path, sha, exp_name, c.text, c.model, c.seed);
+    fprintf(f, "%s = %ld\n", c.task, c.budget ? c.budget : (is_ppl ? 32768 : 500));
+    if (!is_ppl) fprintf(f, "ppl.wikitext2-test = 16384\n");
+    if (c.calib_text[0]) fprintf(f, "\n[calibration]\ntext = %s\nwindows = %d\n", c.calib_text, c.calib_windows);
+    fprintf(f, "\n[method baseline]\nmethod = none\n\n[method claimed]\nspec = %s\n", c.method);
+    fclose(f);
+    /* reuse the runs when this exact audit ran before */
+    qh_sweep_opts so = {.db_path = db_path, .resume = 0};
+    sqlite3 *db = NULL;
+    char *ftext;
+    size_t flen;
+    char fsha[65] = "";
+    if (qh_read_file(exp_path, &ftext, &flen, err) == 0) {
+        qh_sha256_hex(ftext, flen, fsha);
+        free(ftext);
+    }
+    if (qh_file_exists(db_path) && sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM experiments WHERE id=(SELECT MAX(id) FROM experiments WHERE name=?) AND file_sha256=?",
+                               -1, &st, NULL) == SQLITE_OK) {
+            sqlite3_bind_text(st, 1, exp_name, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(st, 2, fsha, -1, SQLITE_TRANSIENT);
+            if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) > 0) so.resume = 1;
+            sqlite3_finalize(st);
+        }
+        sqlite3_close(db);
+        db = NULL;
+    }
+    int src = qh_sweep(exp_path, &so, err);
+    if (src < 0) return -1;
+    if (src > 0) return qh_fail(err, "%s: a run of the audit failed (see the runs table of %s)", claim_path, db_path);
+    snprintf(exp_name_out, exp_name_len, "%s", exp_name);
+    return 0;
+}
+
+int qh_claim_store_verdict(const char *db_path, const qh_claim *c, const qh_audit_record *r, qh_err *err)
+{
+    qh_store st;
+    if (qh_store_open(db_path, &st, err) != 0) return -1;
+    char now[32];
+    qh_utc_now(now);
+    const qh_audit_stats *s = &r->stats;
+    int rc = qh_store_run(&st, err, NULL,
+                          "INSERT INTO audits(claim, claim_text, claim_sha256, experiment_id, baseline_run, quantized_run, task, metric, "
+                          "claimed, claimed_bpp, retention, ci_low, ci_high, chance_adjusted, ca_low, ca_high, n, verdict, items_needed, "
+                          "warnings, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                          "tttiiittdddddddditdtt", c->name, c->text, c->sha256, r->experiment_id, r->baseline_run, r->quantized_run,
+                          c->task, c->metric, c->claimed, c->claimed_bpp > 0 ? c->claimed_bpp : NAN, s->retention, s->lo, s->hi,
+                          s->chance_adj, s->ca_lo, s->ca_hi, (long long)s->n, qh_verdict_name(s->verdict),
+                          isfinite(s->items_needed) ? s->items_needed : NAN, r->warnings, now);
+    qh_store_close(&st);
+    return rc;
+}

@@ -1,0 +1,51 @@
+/* claim.h - claims and the runs that judge them (the sweep side of `qharness audit`).
+ *
+ * A claim file (INI, section [claim]) names a model, a method spec, a task and metric, the
+ * retained fraction claimed and optionally the bpp claimed.  qh_claim_run plans what the
+ * verdict needs as an experiment (the baseline and the method, on the task and on WikiText-2
+ * perplexity), writes it to results/audit-NAME.ini and runs it through the sweep, reusing
+ * the runs of an identical earlier audit.  The verdict itself is computed from the store by
+ * reports/audit.c; qh_claim_store_verdict files it in the audits table. */
+#ifndef QH_CLAIM_H
+#define QH_CLAIM_H
+
+#include "util.h"
+
+typedef struct {
+    char name[128], text[512], model[1024], method[512], task[64], metric[32], calib_text[256];
+    double claimed, claimed_bpp;   /* claimed_bpp 0: not stated */
+    long budget;                   /* 0: the default (32768 tokens, 500 items) */
+    unsigned long seed;
+    int calib_windows;
+    char path[1024];
+    char sha256[65];               /* of the claim file */
+} qh_claim;
+
+typedef enum { QH_VERDICT_SUPPORTED, QH_VERDICT_REFUTED, QH_VERDICT_INCONCLUSIVE } qh_verdict;
+
+typedef struct {
+    double retention, lo, hi;              /* paired bootstrap 95% */
+    double chance_adj, ca_lo, ca_hi;       /* accuracy only; NAN otherwise */
+    qh_verdict verdict;
+    double items_needed;                   /* inconclusive: estimate; otherwise 0 */
+    long n;
+} qh_audit_stats;
+
+/* A verdict as filed: the runs it was computed from, the statistics and the warnings. */
+typedef struct {
+    long long experiment_id, baseline_run, quantized_run;
+    qh_audit_stats stats;
+    char warnings[2048];
+} qh_audit_record;
+
+const char *qh_verdict_name(qh_verdict v);
+
+/* Parses and checks a claim file (errors name the file, line and key). */
+int qh_claim_load(const char *path, qh_claim *c, qh_err *err);
+/* --claim "KEY = VALUE; ...": written as results/claim-SHA.ini, path returned. */
+int qh_claim_write_inline(const char *spec, char *path, size_t path_len, qh_err *err);
+/* Writes the claim's experiment and sweeps it into db_path; exp_name gets its name. */
+int qh_claim_run(const qh_claim *c, const char *db_path, char *exp_name, size_t exp_name_len, qh_err *err);
+int qh_claim_store_verdict(const char *db_path, const qh_claim *c, const qh_audit_record *r, qh_err *err);
+
+#endif

@@ -1,0 +1,77 @@
+/* stats.c - Wilson intervals and seeded bootstraps; see stats.h. */
+#include "stats.h"
+
+#include <gsl/gsl_rng.h>
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "util.h"
+
+void qh_wilson(long k, long n, double *lo, double *hi)
+{
+    if (n <= 0) {
+        *lo = 0;
+        *hi = 1;
+        return;
+    }
+    const double z = 1.959963984540054;
+    double p = (double)k / n, z2n = z * z / n;
+    double center = (p + z2n / 2) / (1 + z2n);
+    double half = z * sqrt(p * (1 - p) / n + z2n / (4.0 * n)) / (1 + z2n);
+    *lo = center - half < 0 || k == 0 ? 0 : center - half; /* exact at the ends: rounding must not */
+    *hi = center + half > 1 || k == n ? 1 : center + half; /* exclude p = 0 or 1 from its interval */
+}
+
+static void percentiles(double *v, size_t n, double *lo, double *hi)
+{
+    if (n == 0) {
+        *lo = *hi = NAN;
+        return;
+    }
+    gsl_sort(v, 1, n);
+    *lo = gsl_stats_quantile_from_sorted_data(v, 1, n, 0.025);
+    *hi = gsl_stats_quantile_from_sorted_data(v, 1, n, 0.975);
+}
+
+void qh_bootstrap_ratio_exp(const double *a, const long *b, int n, int n_boot, unsigned long seed, double *lo, double *hi)
+{
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, seed);
+    double *stat = qh_malloc((size_t)n_boot * sizeof *stat);
+    for (int r = 0; r < n_boot; r++) {
+        double sa = 0, sb = 0;
+        for (int i = 0; i < n; i++) {
+            unsigned long k = gsl_rng_uniform_int(rng, (unsigned long)n);
+            sa += a[k];
+            sb += (double)b[k];
+        }
+        stat[r] = exp(sa / sb);
+    }
+    percentiles(stat, (size_t)n_boot, lo, hi);
+    free(stat);
+    gsl_rng_free(rng);
+}
+
+void qh_paired_bootstrap(long n, int n_boot, unsigned long seed, int n_stats, qh_resample_stat stat, void *ud, double *lo,
+                         double *hi)
+{
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, seed);
+    long *idx = qh_malloc((size_t)(n ? n : 1) * sizeof(long));
+    double *v = qh_malloc((size_t)n_stats * (n_boot ? n_boot : 1) * sizeof(double));
+    size_t *nv = qh_calloc((size_t)n_stats, sizeof(size_t));
+    for (int r = 0; r < n_boot; r++) {
+        for (long i = 0; i < n; i++) idx[i] = (long)gsl_rng_uniform_int(rng, (unsigned long)n);
+        for (int s = 0; s < n_stats; s++) {
+            double x = stat(s, idx, n, ud);
+            if (isfinite(x)) v[(size_t)s * n_boot + nv[s]++] = x;
+        }
+    }
+    for (int s = 0; s < n_stats; s++) percentiles(v + (size_t)s * n_boot, nv[s], &lo[s], &hi[s]);
+    free(nv);
+    free(v);
+    free(idx);
+    gsl_rng_free(rng);
+}

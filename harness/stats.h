@@ -1,0 +1,25 @@
+/* stats.h - the intervals every reported number carries, in one place.
+ *
+ * Wilson score intervals for proportions (accuracies, top-1 agreement), the percentile
+ * bootstrap of a ratio over windows (perplexity, KL), and the paired bootstrap over items
+ * that the audit uses for retention (one resample of item indices, applied to the baseline
+ * and the quantized run alike).  Every bootstrap is seeded (GSL's MT19937), so a number and
+ * its interval can be reproduced exactly. */
+#ifndef QH_STATS_H
+#define QH_STATS_H
+
+/* Wilson score interval for k successes in n at 95% (exactly 0 and 1 at the ends). */
+void qh_wilson(long k, long n, double *lo, double *hi);
+
+/* Percentile bootstrap (2.5%, 97.5%) of exp(sum a / sum b) over n paired items. */
+void qh_bootstrap_ratio_exp(const double *a, const long *b, int n, int n_boot, unsigned long seed, double *lo, double *hi);
+
+/* Paired bootstrap of n_stats statistics of n items: each of n_boot resamples draws n item
+ * indices with replacement and evaluates every statistic on the same draw
+ * (stat(which, idx, n, ud)); lo[s], hi[s] are the 2.5% and 97.5% percentiles of the finite
+ * values of statistic s (NaN when none is finite). */
+typedef double (*qh_resample_stat)(int which, const long *idx, long n, void *ud);
+void qh_paired_bootstrap(long n, int n_boot, unsigned long seed, int n_stats, qh_resample_stat stat, void *ud, double *lo,
+                         double *hi);
+
+#endif
