@@ -313,10 +313,12 @@ static double cost_mc(const qh_task_spec *t, const qh_task_env *env, const void 
 /* ---- the table -------------------------------------------------------------------------- */
 
 const qh_task_traits qh_task_table[QH_TASK_KINDS] = {
-    [QH_TASK_PPL] = {"ppl", "tokens", parse_ppl, NULL, load_text, free_text, eval_ppl, store_ppl, free_ppl, cost_ppl},
-    [QH_TASK_FIDELITY] = {"fidelity", "tokens", parse_fidelity, NULL, load_fidelity, free_text, eval_fidelity, store_fidelity,
-                          free_fidelity, cost_fidelity},
-    [QH_TASK_MC] = {"mc", "items", parse_mc, option_mc, load_mc, free_mc, eval_mc, store_mc, free_mc_result, cost_mc},
+    [QH_TASK_PPL] = {"ppl", "tokens", "ppl,mean_nll,bits_per_byte", parse_ppl, NULL, load_text, free_text, eval_ppl, store_ppl,
+                     free_ppl, cost_ppl},
+    [QH_TASK_FIDELITY] = {"fidelity", "tokens", "kl,top1,kl_median,kl_p99,kl_p99.9,kl_max,rms_dp,ln_ppl_ratio", parse_fidelity,
+                          NULL, load_fidelity, free_text, eval_fidelity, store_fidelity, free_fidelity, cost_fidelity},
+    [QH_TASK_MC] = {"mc", "items", "acc,acc_norm,acc_letter,target_ppl", parse_mc, option_mc, load_mc, free_mc, eval_mc, store_mc,
+                    free_mc_result, cost_mc},
 };
 
 int qh_task_parse(qh_task_spec *t, const char *name, char *why, size_t why_len)

@@ -38,6 +38,7 @@ typedef struct qh_task_sink {
 typedef struct {
     const char *name;          /* "ppl", "fidelity", "mc" */
     const char *unit;          /* what a budget counts */
+    const char *metrics;       /* the metrics it may store, rows of metrics.h: "ppl,mean_nll,..." */
     /* 1: name is a task of this kind (t->dataset and t->protocol filled in); 0: not of this
      * kind; -1: of this kind but not valid (why says what is wrong) */
     int (*parse)(qh_task_spec *t, const char *name, char *why, size_t why_len);

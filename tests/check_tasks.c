@@ -19,6 +19,7 @@
 typedef struct {
     int metrics, items, unknown;
     char last_unknown[64];
+    const char *declared;     /* the kind's metrics list */
 } counting_sink;
 
 static int count_metric(qh_task_sink *k, const char *metric, double v, double lo, double hi, long n, double chance,
@@ -32,6 +33,10 @@ static int count_metric(qh_task_sink *k, const char *metric, double v, double lo
         snprintf(c->last_unknown, sizeof c->last_unknown, "%s", metric);
         return 0;
     }
+    char padded[80], list[256];
+    snprintf(padded, sizeof padded, ",%s,", metric);
+    snprintf(list, sizeof list, ",%s,", c->declared);
+    ck_assert_msg(strstr(list, padded), "%s is not among the metrics its task kind declares (%s)", metric, c->declared);
     ck_assert_msg(protocol && *protocol && sha && strlen(sha) == 64, "%s: protocol and dataset sha256", metric);
     ck_assert_msg(isfinite(v), "%s = %g", metric, v);
     if (row->interval == QH_INTERVAL_NONE) ck_assert_msg(isnan(lo) && isnan(hi), "%s has no interval", metric);
@@ -66,7 +71,7 @@ START_TEST(every_task_kind_stores_only_table_metrics)
         qh_err err;
         ck_assert_msg(row->load(&t, &env, &data, &err) == 0, "%s: %s", names[i], err.msg);
         ck_assert_msg(row->evaluate(&t, &env, data, m, &result, &err) == 0, "%s: %s", names[i], err.msg);
-        counting_sink c = {0};
+        counting_sink c = {.declared = row->metrics};
         qh_task_sink sink = {count_metric, count_item, &c};
         ck_assert_int_eq(row->store(&t, &env, data, result, &sink), 0);
         ck_assert_msg(c.unknown == 0, "%s stores '%s', which has no row in the metric table", names[i], c.last_unknown);
