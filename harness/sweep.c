@@ -76,7 +76,7 @@ static int load_model_ctx(const qh_experiment *x, const char *model_arg, int dry
     for (int t = 0; t < x->n_tasks; t++) {
         const qh_task_spec *ts = &x->tasks[t];
         if (qh_task_table[ts->kind].load(ts, &mc->env, &mc->task_data[t], err) != 0) {
-            if (ts->kind == QH_TASK_MC) qh_err_prefix(err, "%s:%d: [tasks] %s", x->path, ts->line, ts->name);
+            qh_err_prefix(err, "%s:%d: [tasks] %s", x->path, ts->line, ts->name);
             return -1;
         }
     }

@@ -438,6 +438,54 @@ END_TEST
 /* HONEST_ASSESSMENT.md is what `qharness report --assessment` writes from the committed
  * database, byte for byte; and, checked without the generator, its tables carry the
  * database's numbers. */
+/* The README's agreement table with the reference implementation (the model card's numbers,
+ * PyTorch with lm-evaluation-harness conventions, to one decimal): each pins the count of
+ * correct items, which qharness must reproduce exactly where the rounding allows one count. */
+static double json_number(const char *json, const char *key)
+{
+    char k[64];
+    snprintf(k, sizeof k, "\"%s\":", key);
+    const char *p = strstr(json, k);
+    ck_assert_msg(p, "no %s in %s", key, json);
+    return strtod(p + strlen(k), NULL);
+}
+
+START_TEST(readme_agreement_with_the_reference)
+{
+    const struct {
+        const char *args, *metric;
+        double reference; /* the model card's percentage */
+        long items;
+        int slow;         /* skipped under QH_TEST_QUICK */
+    } cases[] = {
+        {"mc default --task mmlu --split dev --json", "acc_letter", 23.5, 285, 0},
+        {"mc default --task arc-easy --n 500 --first --json", "acc", 23.2, 500, 0},
+        {"mc default --task arc-easy --n 500 --first --json", "acc_norm", 24.6, 500, 0},
+        {"mc default --task blimp --n 6700 --first --json", "acc", 54.3, 6700, 1},
+    };
+    char *out = NULL;
+    const char *last = "";
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        if (cases[i].slow && tu_quick()) {
+            fprintf(stderr, "cli: README agreement '%s' %s SKIPPED under QH_TEST_QUICK (checked by make check-unit)\n", cases[i].args,
+                    cases[i].metric);
+            continue;
+        }
+        if (strcmp(last, cases[i].args) != 0) {
+            free(out);
+            ck_assert_int_eq(tu_run_cli_stdout(cases[i].args, &out), 0);
+            last = cases[i].args;
+        }
+        ck_assert_int_eq((long)json_number(out, "items"), cases[i].items);
+        double v = 100 * json_number(out, cases[i].metric);
+        /* the card rounds to 0.1%: qharness's value must round to the same */
+        ck_assert_msg(fabs(v - cases[i].reference) <= 0.05 + 1e-9, "%s %s: %.4f%%, the reference %.1f%%", cases[i].args, cases[i].metric,
+                      v, cases[i].reference);
+    }
+    free(out);
+}
+END_TEST
+
 START_TEST(assessment_regenerates_the_committed_file)
 {
     char *home = tu_home_path(""), cwd[4096];
@@ -539,6 +587,7 @@ Suite *suite_cli(void)
     tcase_add_test(tc, methods_quantize_and_packed_ppl);
     tcase_add_test(tc, audit_through_the_cli);
     tcase_add_test(tc, assessment_regenerates_the_committed_file);
+    tcase_add_test(tc, readme_agreement_with_the_reference);
     tcase_set_timeout(tc, 300);
     suite_add_tcase(s, tc);
     return s;
