@@ -36,7 +36,7 @@ static const struct command {
     {"mc", qh_cmd_mc,
      "mc MODEL --task NAME [--n N] [--first] [--seed S] [--shots K] [--subjects a,b] [--split test|dev] [--ctx N] [--json] [--method SPEC ...]",
      "multiple-choice accuracy with a Wilson 95% interval and the chance level (mmlu, blimp, lambada, arc-easy, ...)"},
-    {"sweep", qh_cmd_sweep, "sweep EXPERIMENT.ini [--db FILE] [--resume] [--dry-run]",
+    {"sweep", qh_cmd_sweep, "sweep EXPERIMENT.ini [--db FILE] [--resume] [--dry-run [--json]] [--timings]",
      "run every configuration of an experiment file into SQLite (default results/qharness.sqlite)"},
     {"results", qh_cmd_results, "results [--db FILE] [--experiment NAME] [--all] [--markdown | --csv | --json]",
      "the runs of an experiment with bpp, perplexity, fidelity and accuracies, read from SQLite"},

@@ -1,6 +1,7 @@
 /* sweep.c - the sweep runner; see sweep.h. */
 #include "sweep.h"
 
+#include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -254,11 +255,32 @@ static int run_one(qh_store *s, const qh_experiment *x, model_ctx *mc, const qh_
 
 /* ---- dry run ---------------------------------------------------------------------------- */
 
-static int dry_run(const qh_experiment *x, qh_err *err)
+/* One JSON object per expanded run (--dry-run --json), for scripts. */
+static void print_run_json(const qh_experiment *x, const model_ctx *mc, int run, const qh_run_config *cfg, double per_run)
 {
-    printf("experiment   %s (%s, sha256 %.12s): %d model(s) x %d configurations = %d runs, %d tasks\n", x->name, x->path,
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "run", run);
+    cJSON_AddStringToObject(o, "experiment", x->name);
+    cJSON_AddStringToObject(o, "model", mc->base->dir);
+    cJSON_AddStringToObject(o, "label", cfg->label);
+    cJSON_AddStringToObject(o, "family", cfg->family);
+    cJSON_AddStringToObject(o, "spec", cfg->spec);
+    cJSON_AddStringToObject(o, "canonical", cfg->canonical);
+    if (cfg->gguf[0]) cJSON_AddStringToObject(o, "gguf", cfg->gguf);
+    else cJSON_AddNullToObject(o, "gguf");
+    cJSON_AddBoolToObject(o, "needs_calibration", cfg->needs_calibration);
+    cJSON_AddNumberToObject(o, "estimate_s", round(per_run * 10) / 10);
+    char *s = cJSON_PrintUnformatted(o);
+    printf("%s\n", s);
+    free(s);
+    cJSON_Delete(o);
+}
+
+static int dry_run(const qh_experiment *x, int json, qh_err *err)
+{
+    if (!json) printf("experiment   %s (%s, sha256 %.12s): %d model(s) x %d configurations = %d runs, %d tasks\n", x->name, x->path,
            x->sha256, x->n_models, x->n_configs, x->n_models * x->n_configs, x->n_tasks);
-    for (int t = 0; t < x->n_tasks; t++) {
+    for (int t = 0; !json && t < x->n_tasks; t++) {
         const qh_task_spec *ts = &x->tasks[t];
         char budget[32];
         if (ts->budget) snprintf(budget, sizeof budget, "%ld", ts->budget);
@@ -292,13 +314,15 @@ static int dry_run(const qh_experiment *x, qh_err *err)
         double per_run = 0;
         for (int t = 0; t < x->n_tasks; t++)
             per_run += qh_task_table[x->tasks[t].kind].cost(&x->tasks[t], &mc.env, mc.task_data[t], full_tps, body_tps);
-        printf("model        %s: %.0f tokens/s measured; about %.0f s per run\n", mc.base->dir, full_tps, per_run);
-        for (int c = 0; c < x->n_configs; c++)
-            printf("run %3d      %-40s %s\n", mi * x->n_configs + c + 1, x->configs[c].label, x->configs[c].canonical);
+        if (!json) printf("model        %s: %.0f tokens/s measured; about %.0f s per run\n", mc.base->dir, full_tps, per_run);
+        for (int c = 0; c < x->n_configs; c++) {
+            if (json) print_run_json(x, &mc, mi * x->n_configs + c + 1, &x->configs[c], per_run);
+            else printf("run %3d      %-40s %s\n", mi * x->n_configs + c + 1, x->configs[c].label, x->configs[c].canonical);
+        }
         total += per_run * x->n_configs;
         free_model_ctx(&mc, x);
     }
-    printf("estimate     %.0f s (%.1f min) on %d threads, quantization time not included\n", total, total / 60, qh_threads());
+    if (!json) printf("estimate     %.0f s (%.1f min) on %d threads, quantization time not included\n", total, total / 60, qh_threads());
     return 0;
 }
 
@@ -331,7 +355,7 @@ int qh_sweep(const char *path, const qh_sweep_opts *o, qh_err *err)
     qh_experiment x;
     if (qh_experiment_load(path, &x, err) != 0) return -1;
     if (o->dry_run) {
-        int rc = dry_run(&x, err);
+        int rc = dry_run(&x, o->json, err);
         qh_experiment_free(&x);
         return rc;
     }

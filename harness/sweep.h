@@ -15,6 +15,7 @@ typedef struct {
     int resume;
     int dry_run;
     int timings;             /* print where the time went (make bench-sweep) */
+    int json;                /* with dry_run: one JSON object per expanded run */
 } qh_sweep_opts;
 
 /* Returns 0 when every run is done, 1 when some runs failed (each recorded with its error),

@@ -1,6 +1,7 @@
 /* check_sweep.c - experiment files (good, bad, grids), the SQLite schema, the sweep runner on
  * a small experiment, resume after SIGKILL, and multiple-choice scoring against a direct
  * computation. */
+#include <cJSON.h>
 #include <math.h>
 #include <omp.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include "harness/experiment.h"
 #include "harness/forward.h"
 #include "harness/store.h"
+#include "methods/method.h"
 #include "testutil.h"
 
 static char *write_temp(const char *dir, const char *name, const char *text)
@@ -588,6 +590,34 @@ START_TEST(dry_run_lists_the_grid)
     ck_assert_msg(strstr(out, "1 model(s) x 7 configurations = 7 runs, 5 tasks"), "%s", out);
     ck_assert_msg(strstr(out, "rtn bits=2 group=64 scheme=asym | kept F16"), "%s", out);
     ck_assert_msg(strstr(out, "estimate "), "%s", out);
+    free(out);
+    /* --json: one object per expanded run, parsed back; each spec parses to its canonical form */
+    snprintf(cmd, sizeof cmd, "sweep --dry-run --json %s", ini);
+    ck_assert_int_eq(tu_run_cli_stdout(cmd, &out), 0);
+    int lines = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save), lines++) {
+        cJSON *o = cJSON_Parse(line);
+        ck_assert_msg(o, "not JSON: %s", line);
+        ck_assert_int_eq((int)cJSON_GetObjectItem(o, "run")->valuedouble, lines + 1);
+        const char *spec = cJSON_GetStringValue(cJSON_GetObjectItem(o, "spec")),
+                   *canonical = cJSON_GetStringValue(cJSON_GetObjectItem(o, "canonical"));
+        ck_assert(spec && canonical && cJSON_IsBool(cJSON_GetObjectItem(o, "needs_calibration")));
+        ck_assert(cJSON_GetObjectItem(o, "estimate_s")->valuedouble > 0);
+        if (strcmp(spec, "none") != 0) {
+            qh_spec *ps;
+            qh_err err;
+            ck_assert_msg(qh_spec_parse(spec, &ps, &err) == 0, "%s", err.msg);
+            char canon[512];
+            qh_spec_canonical(ps, canon, sizeof canon);
+            ck_assert_msg(strncmp(canonical, canon, strlen(canon)) == 0, "%s vs %s", canonical, canon);
+            qh_spec_free(ps);
+        }
+        cJSON_Delete(o);
+    }
+    ck_assert_int_eq(lines, 7);
+    free(out);
+    ck_assert_int_eq(tu_run_cli("sweep --json experiments/default.ini", &out), 2); /* --json needs --dry-run */
     free(out);
     char *bad = write_temp(dir, "b.ini", "[experiment]\nname = x\nmodels = default\n[tasks]\ncopa = 0\n");
     snprintf(cmd, sizeof cmd, "sweep --dry-run %s", bad);
