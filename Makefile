@@ -15,7 +15,7 @@ LDLIBS   += -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas \
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lpthread)
 
 DEB_PACKAGES = libsqlite3-dev sqlite3 gnuplot-nox libcsv-dev libgsl-dev check libopenblas-openmp-dev \
-               libcjson-dev libinih-dev libutf8proc-dev pkg-config gcc make
+               libcjson-dev libinih-dev libutf8proc-dev pkg-config gcc make clang libclang-rt-dev
 
 LIB_SRC  = $(wildcard harness/*.c harness/cmd/*.c datasets/*.c methods/*.c reports/*.c)
 LIB_SRC := $(filter-out harness/main.c,$(LIB_SRC))
@@ -23,7 +23,19 @@ LIB_OBJ  = $(patsubst %.c,build/%.o,$(LIB_SRC))
 TEST_SRC = $(wildcard tests/check_*.c)
 TEST_BIN = build/tests/check_qharness
 
-.PHONY: all deps demo check check-unit check-asan bench bench-sweep clean
+# fuzzing (the rules and what they do: below, at `make fuzz`)
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TIMEOUT ?= 10
+FUZZ_ARGS    ?=
+FUZZ_TARGETS  = $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_CFLAGS   = -O1 -g -std=gnu11 -fopenmp=libgomp -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=all -Wall -Wno-unused-parameter -Wno-unknown-pragmas -Wno-unused-variable
+FUZZ_REPLAY   = $(patsubst %,build/fuzz/%,$(FUZZ_TARGETS))
+fuzz_replay = set -e; for t in $(FUZZ_TARGETS); do QHARNESS_HOME=$(CURDIR) $(1)/$$t tests/fuzz/corpus/$$t tests/fuzz/regressions/$$t; done
+
+
+.PHONY: all deps demo check check-unit check-asan bench bench-sweep clean fuzz fuzz-build fuzz-seeds
 all: qharness
 
 build/%.o: %.c $(wildcard harness/*.h datasets/*.h methods/*.h reports/*.h)
@@ -78,8 +90,9 @@ check: deps
 	$(MAKE) check-unit
 	$(MAKE) check-asan
 
-check-unit: qharness $(TEST_BIN)
+check-unit: qharness $(TEST_BIN) $(FUZZ_REPLAY)
 	QHARNESS_HOME=$(CURDIR) $(TEST_BIN)
+	@$(call fuzz_replay,build/fuzz)
 
 # Sanitized build in its own tree; the slow golden-perplexity cases are skipped there
 # (QH_TEST_QUICK) because they exercise the same code as the fast ones, 10x slower.
@@ -91,6 +104,12 @@ ifdef BUILD_SAN
 san-run: build-san/check_qharness build-san/qharness
 	QHARNESS_HOME=$(CURDIR) QH_TEST_QUICK=1 QH_TEST_BINARY=$(CURDIR)/build-san/qharness \
 	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 build-san/check_qharness
+	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 $(call fuzz_replay,build-san/fuzz)
+build-san/fuzz/%: tests/fuzz/%.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(patsubst %.c,build-san/%.o,$(LIB_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -std=gnu11 -fopenmp $(LDFLAGS) -o $@ $< tests/fuzz/replay.c \
+	  $(patsubst %.c,build-san/%.o,$(LIB_SRC)) $(LDLIBS)
+san-run: $(patsubst %,build-san/fuzz/%,$(FUZZ_TARGETS))
 build-san/%.o: %.c $(wildcard harness/*.h datasets/*.h methods/*.h reports/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -std=gnu11 -fopenmp -Wall -c -o $@ $<
@@ -100,6 +119,67 @@ build-san/check_qharness: $(TEST_SRC) tests/testutil.h $(patsubst %.c,build-san/
 	$(CC) $(CPPFLAGS) $(CFLAGS) -std=gnu11 -fopenmp $(LDFLAGS) -o $@ $(TEST_SRC) \
 	  $(patsubst %.c,build-san/%.o,$(LIB_SRC)) $(LDLIBS) $(CHECK_LIBS)
 endif
+
+# ---- fuzzing: one libFuzzer target per parser (tests/fuzz/fuzz_NAME.c) ----------------------
+# `make fuzz` builds the library and each target with clang (-fsanitize=fuzzer,address,undefined;
+# OpenMP pragmas off, so runs are single-threaded and reproducible) and runs each for
+# FUZZ_SECONDS, starting from the committed seeds (tests/fuzz/corpus/NAME, read only) and the
+# inputs it found before (build-fuzz/corpus/NAME).  A crash, leak, hang (FUZZ_TIMEOUT s) or a
+# parser failing without a one-line message stops make, with the input in build-fuzz/.  Keep
+# such an input under tests/fuzz/regressions/NAME/: `make check` replays those and the seeds
+# through the same entry points built with gcc (plain, then ASan/UBSan).
+build/fuzz/%: tests/fuzz/%.c tests/fuzz/replay.c tests/fuzz/fuzz.h build/libqharness.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< tests/fuzz/replay.c build/libqharness.a $(LDLIBS)
+
+build-fuzz/lib/%.o: %.c $(wildcard harness/*.h datasets/*.h methods/*.h reports/*.h) build/schema.inc
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+# the dequantization kernels compare numbers, not input structure: tracing their comparisons
+# only slows the fuzzer down (measured: 60% of fuzz_gguf's time)
+build-fuzz/lib/harness/ggml_types.o: FUZZ_CFLAGS += -fno-sanitize-coverage=trace-cmp
+build-fuzz/libqharness.a: $(patsubst %.c,build-fuzz/lib/%.o,$(LIB_SRC))
+	ar rcs $@ $^
+build-fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h build-fuzz/libqharness.a
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build-fuzz/libqharness.a $(LDLIBS)
+
+fuzz-build: $(patsubst %,build-fuzz/%,$(FUZZ_TARGETS))
+
+# Rebuilds the committed seed corpora: binary ones from qharness's writers (tests/fuzz/seeds.c),
+# text ones from the shipped experiment, claim and task files (heads of the large ones).
+build/fuzz-seeds: tests/fuzz/seeds.c build/libqharness.a
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< build/libqharness.a $(LDLIBS)
+fuzz-seeds: build/fuzz-seeds
+	rm -rf tests/fuzz/corpus && mkdir -p tests/fuzz/corpus
+	build/fuzz-seeds tests/fuzz/corpus
+	@c=tests/fuzz/corpus; mkdir -p $$c/fuzz_experiment $$c/fuzz_claim $$c/fuzz_mmlu $$c/fuzz_jsonl $$c/fuzz_encode; \
+	for f in experiments/*.ini; do cp $$f $$c/fuzz_experiment/; done; \
+	for f in experiments/claims/*.ini; do cp $$f $$c/fuzz_claim/; done; \
+	printf 'model = default; method = binary; task = mmlu; metric = acc; retained = 0.99; claimed_bpp = 1.1' > $$c/fuzz_claim/inline-1; \
+	printf 'name=x;model=default;method=rtn bits=4;task=ppl.wikitext2-test;metric=ppl;retained=0.98;budget=512;seed=3' > $$c/fuzz_claim/inline-2; \
+	for s in 0 2; do { printf "\\$$(printf %03o $$s)"; head -n 4 datasets/mmlu/dev/astronomy_dev.csv; } > $$c/fuzz_mmlu/astronomy-shots$$s; done; \
+	i=0; for f in $$(ls datasets/blimp/*.jsonl | head -1) datasets/lambada/lambada_test.jsonl datasets/multiple-choice/arc_easy.jsonl \
+	    datasets/multiple-choice/arc_challenge.jsonl datasets/multiple-choice/piqa.jsonl datasets/multiple-choice/winogrande.jsonl \
+	    datasets/hellaswag/hellaswag_val_full.txt datasets/multiple-choice/openbook_qa.jsonl datasets/multiple-choice/copa.jsonl; do \
+	  n=3; case $$f in *hellaswag*) n=12;; esac; \
+	  { printf "\\$$(printf %03o $$i)"; head -n $$n $$f; } > $$c/fuzz_jsonl/$$(basename $$f | sed 's/\.[a-z]*$$//'); i=$$((i + 1)); done; \
+	head -c 3000 datasets/wikitext-2-raw/wiki.test.raw > $$c/fuzz_encode/wikitext2-test-head; \
+	printf 'caf\303\251 \360\237\230\200 na\303\257ve \r\n\t  <|endoftext|>  \'"'"'s 123456 !!!' > $$c/fuzz_encode/unicode; \
+	printf 'ok \300\200 overlong \355\240\200 surrogate \377' > $$c/fuzz_encode/invalid-utf8; \
+	du -sh $$c; ls $$c | while read t; do echo "$$t: $$(ls $$c/$$t | wc -l) seeds"; done
+
+fuzz: deps
+	$(MAKE) fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build-fuzz/corpus/$$t; dict=""; \
+	  [ -f tests/fuzz/dict/$$t.dict ] && dict=-dict=tests/fuzz/dict/$$t.dict; \
+	  if ! QHARNESS_HOME=$(CURDIR) build-fuzz/$$t build-fuzz/corpus/$$t tests/fuzz/corpus/$$t $$dict \
+	       -max_total_time=$(FUZZ_SECONDS) -timeout=$(FUZZ_TIMEOUT) -rss_limit_mb=2048 -print_final_stats=1 \
+	       -artifact_prefix=build-fuzz/$$t- $(FUZZ_ARGS) > build-fuzz/$$t.log 2>&1; then \
+	    tail -40 build-fuzz/$$t.log; echo "fuzz: $$t FAILED: input in build-fuzz/$$t-*, log build-fuzz/$$t.log"; exit 1; fi; \
+	  awk -v t=$$t '/stat::number_of_executed_units/ {n = $$2} / cov: / {for (i = 1; i < NF; i++) if ($$i == "cov:") c = $$(i + 1)} \
+	    END {printf "fuzz: %-18s %12d executions, %6d edges covered, no crash\n", t, n, c}' build-fuzz/$$t.log; \
+	done
 
 bench: qharness
 	./qharness bench default --ctx 256 --batch 4 --windows 32
@@ -118,4 +198,4 @@ bench-sweep: qharness
 	  rm -rf $$(dirname $$db)
 
 clean:
-	rm -rf build build-san qharness
+	rm -rf build build-san build-fuzz qharness

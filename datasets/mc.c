@@ -19,6 +19,8 @@ typedef struct qh_mc_list {
     int n, cap;
     int *stratum;             /* per item */
     qh_sha256_ctx files_sha;
+    const char *given;        /* qh_mc_parse_text: the text of every file, not read, not checked */
+    size_t given_len;
 } item_list;
 
 static qh_mc_item *new_item(item_list *l, int stratum)
@@ -82,6 +84,16 @@ static int read_checked(const char *rel, item_list *l, char **text, size_t *len,
 {
     static char *manifest;
     static size_t manifest_len;
+    if (l->given) {
+        *text = qh_malloc(l->given_len + 1);
+        memcpy(*text, l->given, l->given_len);
+        (*text)[l->given_len] = 0;
+        *len = l->given_len;
+        char hex[65];
+        qh_sha256_hex(*text, *len, hex);
+        qh_sha256_update(&l->files_sha, hex, 64);
+        return 0;
+    }
     char *sums_path = qh_path_join(qh_home(), "datasets/SHA256SUMS");
     if (!manifest && qh_read_file(sums_path, &manifest, &manifest_len, err) != 0) {
         free(sums_path);
@@ -241,9 +253,8 @@ static int parse_lambada_line(const cJSON *j, int lineno, void *ud, qh_err *err)
     return 0;
 }
 
-static int load_hellaswag(item_list *l, qh_err *err)
+static int load_hellaswag(item_list *l, const char *rel, qh_err *err)
 {
-    const char *rel = "hellaswag/hellaswag_val_full.txt";
     char *text;
     size_t len;
     if (read_checked(rel, l, &text, &len, err) != 0) return -1;
@@ -320,6 +331,15 @@ static void csv_row(int ch, void *ud)
     c->row++;
 }
 
+static void free_csv(csv_state *c)
+{
+    for (int i = 0; i < c->n_rows * 6; i++) free(c->rows[i]);
+    for (int i = 0; i < c->nf && i < 6; i++) free(c->field[i]); /* a row cut short */
+    free(c->rows);
+    memset(c, 0, sizeof *c);
+}
+
+/* Reads one MMLU CSV into c; on failure c holds nothing. */
 static int read_csv(const char *rel, item_list *l, csv_state *c, qh_err *err)
 {
     char *text;
@@ -329,28 +349,33 @@ static int read_csv(const char *rel, item_list *l, csv_state *c, qh_err *err)
     struct csv_parser p;
     csv_init(&p, CSV_APPEND_NULL);
     int ok = csv_parse(&p, text, len, csv_field, csv_row, c) == len && csv_fini(&p, csv_field, csv_row, c) == 0;
+    int csv_err = csv_error(&p);
     csv_free(&p);
     free(text);
-    if (!ok) return qh_fail(err, "datasets/%s: malformed CSV: %s", rel, csv_strerror(csv_error(&p)));
-    if (c->bad) return qh_fail(err, "datasets/%s:%d: expected 6 fields (question, choice0-3, answer)", rel, c->bad);
-    for (int r = 0; r < c->n_rows; r++) {
+    int rc = 0;
+    if (!ok) rc = qh_fail(err, "datasets/%s: malformed CSV: %s", rel, csv_strerror(csv_err));
+    else if (c->bad) rc = qh_fail(err, "datasets/%s:%d: expected 6 fields (question, choice0-3, answer)", rel, c->bad);
+    for (int r = 0; rc == 0 && r < c->n_rows; r++) {
         char *e;
         long a = strtol(c->rows[r * 6 + 5], &e, 10);
-        if (*e || a < 0 || a > 3) return qh_fail(err, "datasets/%s:%d: answer '%s' is not 0-3", rel, r + 2, c->rows[r * 6 + 5]);
+        if (*e || e == c->rows[r * 6 + 5] || a < 0 || a > 3)
+            rc = qh_fail(err, "datasets/%s:%d: answer '%s' is not 0-3", rel, r + 2, c->rows[r * 6 + 5]);
     }
-    return 0;
-}
-
-static void free_csv(csv_state *c)
-{
-    for (int i = 0; i < c->n_rows * 6; i++) free(c->rows[i]);
-    free(c->rows);
+    if (rc != 0) free_csv(c);
+    return rc;
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-static int list_dir(const char *rel, const char *suffix, char ***names, int *n, qh_err *err)
+static int list_dir(const item_list *l, const char *rel, const char *suffix, char ***names, int *n, qh_err *err)
 {
+    if (l->given) { /* one file, whose text is given */
+        *names = qh_malloc(sizeof(char *));
+        (*names)[0] = qh_malloc(strlen(suffix) + 6);
+        sprintf((*names)[0], "given%s", suffix);
+        *n = 1;
+        return 0;
+    }
     char *base = qh_path_join(qh_home(), "datasets"), *dir = qh_path_join(base, rel);
     free(base);
     DIR *d = opendir(dir);
@@ -397,7 +422,7 @@ static int load_mmlu(item_list *l, const qh_mc_opts *o, qh_err *err)
     char dir[16], suffix[16];
     snprintf(dir, sizeof dir, "mmlu/%s", split);
     snprintf(suffix, sizeof suffix, "_%s.csv", split);
-    if (list_dir(dir, suffix, &files, &nf, err) != 0) return -1;
+    if (list_dir(l, dir, suffix, &files, &nf, err) != 0) return -1;
     int rc = 0, matched = 0;
     static const char letters[] = "ABCD";
     for (int f = 0; f < nf && rc == 0; f++) {
@@ -546,7 +571,7 @@ static int read_jsonl_dir(item_list *l, const qh_mc_set *set, const qh_mc_opts *
 {
     (void)o;
     char **files = NULL;
-    int nf = 0, rc = list_dir(set->path, ".jsonl", &files, &nf, err);
+    int nf = 0, rc = list_dir(l, set->path, ".jsonl", &files, &nf, err);
     for (int f = 0; rc == 0 && f < nf; f++) { /* one stratum per file */
         char rel[256];
         snprintf(rel, sizeof rel, "%s/%s", set->path, files[f]);
@@ -560,8 +585,8 @@ static int read_jsonl_dir(item_list *l, const qh_mc_set *set, const qh_mc_opts *
 
 static int read_hellaswag(item_list *l, const qh_mc_set *set, const qh_mc_opts *o, qh_err *err)
 {
-    (void)set, (void)o;
-    return load_hellaswag(l, err);
+    (void)o;
+    return load_hellaswag(l, set->path, err);
 }
 
 static int read_mmlu(item_list *l, const qh_mc_set *set, const qh_mc_opts *o, qh_err *err)
@@ -622,11 +647,14 @@ int qh_mc_load(const char *name, const qh_mc_opts *o, qh_mc_task *t, qh_err *err
     return qh_mc_load_set(set, o, t, err);
 }
 
-int qh_mc_load_set(const qh_mc_set *set, const qh_mc_opts *o, qh_mc_task *t, qh_err *err)
+static int load_set(const qh_mc_set *set, const qh_mc_opts *o, const char *given, size_t given_len, qh_mc_task *t,
+                    qh_err *err)
 {
     const char *name = set->name;
     memset(t, 0, sizeof *t);
     item_list l = {0};
+    l.given = given;
+    l.given_len = given_len;
     qh_sha256_init(&l.files_sha);
     char how[64];
     if (o->first) snprintf(how, sizeof how, "first items of each stratum");
@@ -673,4 +701,14 @@ int qh_mc_load_set(const qh_mc_set *set, const qh_mc_opts *o, qh_mc_task *t, qh_
     qh_sha256_hex(d, 32, t->sha256);
     free(l.stratum);
     return 0;
+}
+
+int qh_mc_load_set(const qh_mc_set *set, const qh_mc_opts *o, qh_mc_task *t, qh_err *err)
+{
+    return load_set(set, o, NULL, 0, t, err);
+}
+
+int qh_mc_parse_text(const qh_mc_set *set, const char *text, size_t len, const qh_mc_opts *o, qh_mc_task *t, qh_err *err)
+{
+    return load_set(set, o, text ? text : "", len, t, err);
 }

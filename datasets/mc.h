@@ -66,6 +66,10 @@ const qh_mc_set *qh_mc_set_find(const char *name);
 int qh_mc_load(const char *name, const qh_mc_opts *o, qh_mc_task *task, qh_err *err);
 /* The same for a row that need not be in the table (a test's, a user's). */
 int qh_mc_load_set(const qh_mc_set *set, const qh_mc_opts *o, qh_mc_task *task, qh_err *err);
+/* The same with text as the content of every file the set's reader would read (one file per
+ * stratum), instead of reading datasets/ and checking SHA256SUMS: what the fuzzer calls. */
+int qh_mc_parse_text(const qh_mc_set *set, const char *text, size_t len, const qh_mc_opts *o, qh_mc_task *task,
+                     qh_err *err);
 void qh_mc_free(qh_mc_task *task);
 
 #endif

@@ -92,29 +92,44 @@ int qh_claim_load(const char *claim_path, qh_claim *out, qh_err *err)
     return 0;
 }
 
-int qh_claim_write_inline(const char *spec, char *path, size_t path_len, qh_err *err)
+char *qh_claim_inline_ini(const char *spec, qh_err *err)
 {
+    for (const char *c = spec; *c; c++) /* the spec becomes lines of an INI file: no line breaks in it */
+        if ((unsigned char)*c < 0x20 && *c != '\t') {
+            qh_fail(err, "--claim: control character 0x%02x at byte %ld", (unsigned)(unsigned char)*c, (long)(c - spec));
+            return NULL;
+        }
     char sha[65];
     qh_sha256_hex(spec, strlen(spec), sha);
-    mkdir("results", 0755);
-    snprintf(path, path_len, "results/claim-%.12s.ini", sha);
-    FILE *f = fopen(path, "w");
-    if (!f) return qh_fail(err, "%s: cannot write", path);
-    fprintf(f, "; qharness audit --claim \"%s\"\n[claim]\n", spec);
+    size_t cap = 3 * strlen(spec) + 128, len = 0;
+    char *ini = qh_malloc(cap);
+    len += (size_t)snprintf(ini + len, cap - len, "; qharness audit --claim \"%s\"\n[claim]\n", spec);
     int has_name = 0, has_text = 0;
     char *copy = qh_strdup(spec), *save = NULL;
     for (char *item = strtok_r(copy, ";", &save); item; item = strtok_r(NULL, ";", &save)) {
         while (*item == ' ' || *item == '\t') item++;
         if (!*item) continue;
-        has_name |= strncmp(item, "name", 4) == 0 && strchr(" =", item[4]);
-        has_text |= strncmp(item, "text", 4) == 0 && strchr(" =", item[4]);
-        fprintf(f, "%s\n", item);
+        has_name |= strncmp(item, "name", 4) == 0 && item[4] && strchr(" \t=", item[4]);
+        has_text |= strncmp(item, "text", 4) == 0 && item[4] && strchr(" \t=", item[4]);
+        len += (size_t)snprintf(ini + len, cap - len, "%s\n", item);
     }
     free(copy);
-    if (!has_name) fprintf(f, "name = inline-%.8s\n", sha);
-    if (!has_text) fprintf(f, "text = %s\n", spec);
-    fclose(f);
-    return 0;
+    if (!has_name) len += (size_t)snprintf(ini + len, cap - len, "name = inline-%.8s\n", sha);
+    if (!has_text) len += (size_t)snprintf(ini + len, cap - len, "text = %s\n", spec);
+    return ini;
+}
+
+int qh_claim_write_inline(const char *spec, char *path, size_t path_len, qh_err *err)
+{
+    char *ini = qh_claim_inline_ini(spec, err);
+    if (!ini) return -1;
+    char sha[65];
+    qh_sha256_hex(spec, strlen(spec), sha);
+    mkdir("results", 0755);
+    snprintf(path, path_len, "results/claim-%.12s.ini", sha);
+    int rc = qh_write_file(path, ini, strlen(ini), err);
+    free(ini);
+    return rc;
 }
 
 int qh_claim_run(const qh_claim *cl, const char *db_path, char *exp_name_out, size_t exp_name_len, qh_err *err)

@@ -42,7 +42,9 @@ const char *qh_verdict_name(qh_verdict v);
 
 /* Parses and checks a claim file (errors name the file, line and key). */
 int qh_claim_load(const char *path, qh_claim *c, qh_err *err);
-/* --claim "KEY = VALUE; ...": written as results/claim-SHA.ini, path returned. */
+/* The claim file an inline --claim "KEY = VALUE; ..." spec stands for (malloc'd); NULL with err set. */
+char *qh_claim_inline_ini(const char *spec, qh_err *err);
+/* The same written as results/claim-SHA.ini, path returned. */
 int qh_claim_write_inline(const char *spec, char *path, size_t path_len, qh_err *err);
 /* Writes the claim's experiment and sweeps it into db_path; exp_name gets its name. */
 int qh_claim_run(const qh_claim *c, const char *db_path, char *exp_name, size_t exp_name_len, qh_err *err);

@@ -296,6 +296,13 @@ static char *keep_string(qh_experiment *x, const char *s)
     return x->strings[x->n_strings++] = qh_strdup(s);
 }
 
+/* A configuration is known by its canonical text, so one that does not fit is refused, not cut
+ * (two cut ones could look the same). */
+static int canonical_too_long(parse_state *ps, const char *section, int line, size_t size)
+{
+    return fail_at(ps, line, "[%s] the configuration (spec and scope) is longer than %zu bytes", section, size - 1);
+}
+
 static int add_config(qh_experiment *x, parse_state *ps, method_section *s, const char *spec, const char *label, int line)
 {
     x->configs = qh_realloc(x->configs, (size_t)(x->n_configs + 1) * sizeof *x->configs);
@@ -324,10 +331,12 @@ static int add_config(qh_experiment *x, parse_state *ps, method_section *s, cons
         for (int i = 0; i < s->n_include; i++) {
             c->scope.include[c->scope.n_include++] = keep_string(x, s->include[i]);
             k += (size_t)snprintf(c->canonical + k, sizeof c->canonical - k, " | include %s", s->include[i]);
+            if (k >= sizeof c->canonical) return canonical_too_long(ps, s->name, line, sizeof c->canonical);
         }
         for (int i = 0; i < s->n_exclude; i++) {
             c->scope.exclude[c->scope.n_exclude++] = keep_string(x, s->exclude[i]);
             k += (size_t)snprintf(c->canonical + k, sizeof c->canonical - k, " | exclude %s", s->exclude[i]);
+            if (k >= sizeof c->canonical) return canonical_too_long(ps, s->name, line, sizeof c->canonical);
         }
         for (int i = 0; i < s->n_override; i++) {
             char *o = keep_string(x, s->override[i]), *eq = strchr(o, '=');
@@ -341,9 +350,10 @@ static int add_config(qh_experiment *x, parse_state *ps, method_section *s, cons
             c->scope.override_spec[c->scope.n_override++] = eq + 1;
             qh_spec_free(os);
             k += (size_t)snprintf(c->canonical + k, sizeof c->canonical - k, " | override %s=%s", o, oc);
+            if (k >= sizeof c->canonical) return canonical_too_long(ps, s->name, line, sizeof c->canonical);
         }
-        if (k < sizeof c->canonical)
-            snprintf(c->canonical + k, sizeof c->canonical - k, " | kept %s", qh_dtype_name(c->scope.kept_dtype));
+        k += (size_t)snprintf(c->canonical + k, sizeof c->canonical - k, " | kept %s", qh_dtype_name(c->scope.kept_dtype));
+        if (k >= sizeof c->canonical) return canonical_too_long(ps, s->name, line, sizeof c->canonical);
     }
     for (int i = 0; i < x->n_configs; i++)
         if (strcmp(x->configs[i].canonical, c->canonical) == 0)
@@ -375,6 +385,7 @@ static int expand_mixed(qh_experiment *x, parse_state *ps, method_section *s)
         qh_spec_canonical(sp, cc, sizeof cc);
         qh_spec_free(sp);
         cl += (size_t)snprintf(canon_list + cl, sizeof canon_list - cl, "%s %s", nc ? " |" : "", cc);
+        if (cl >= sizeof canon_list) return canonical_too_long(ps, s->name, s->candidates_line, sizeof canon_list);
         cands[nc++] = c;
     }
     if (nc < 2) return fail_at(ps, s->candidates_line, "[%s] mixed precision needs at least two candidates", s->name);
@@ -401,11 +412,13 @@ static int expand_mixed(qh_experiment *x, parse_state *ps, method_section *s)
         c->needs_calibration = 1;
         size_t k = (size_t)snprintf(c->canonical, sizeof c->canonical, "mixed target=%g scope=%s:%s", v,
                                     s->whole_model ? "model" : "quantized", canon_list);
-        for (int i = 0; i < s->n_include; i++)
+        for (int i = 0; i < s->n_include && k < sizeof c->canonical; i++)
             k += (size_t)snprintf(c->canonical + k, sizeof c->canonical - k, " | include %s", s->include[i]);
-        for (int i = 0; i < s->n_exclude; i++)
+        for (int i = 0; i < s->n_exclude && k < sizeof c->canonical; i++)
             k += (size_t)snprintf(c->canonical + k, sizeof c->canonical - k, " | exclude %s", s->exclude[i]);
-        if (k < sizeof c->canonical) snprintf(c->canonical + k, sizeof c->canonical - k, " | kept %s", qh_dtype_name(c->scope.kept_dtype));
+        if (k < sizeof c->canonical)
+            k += (size_t)snprintf(c->canonical + k, sizeof c->canonical - k, " | kept %s", qh_dtype_name(c->scope.kept_dtype));
+        if (k >= sizeof c->canonical) return canonical_too_long(ps, s->name, s->target_line, sizeof c->canonical);
         x->n_configs++;
     }
     return 1;
@@ -472,12 +485,18 @@ static int expand_section(qh_experiment *x, parse_state *ps, method_section *s)
         }
         if (nv[k] == 0) return fail_at(ps, s->lines[k], "[%s] %s: no value", s->name, s->keys[k]);
     }
+    double grid = 1;
+    for (int k = 0; k < s->n_params; k++) grid *= nv[k];
+    if (grid + x->n_configs > QH_MAX_CONFIGS)
+        return fail_at(ps, s->line, "[%s] the grid has %.0f configurations; an experiment holds at most %d", s->name, grid,
+                       QH_MAX_CONFIGS);
     for (;;) {
         char spec[512], label[256];
         size_t a = (size_t)snprintf(spec, sizeof spec, "%s", s->method);
         size_t b = (size_t)snprintf(label, sizeof label, "%s", short_name);
         for (int k = 0; k < s->n_params; k++) {
             a += (size_t)snprintf(spec + a, sizeof spec - a, " %s=%s", s->keys[k], vals[k][idx[k]]);
+            if (a >= sizeof spec) return fail_at(ps, s->lines[k], "[%s] the method spec is longer than %zu bytes", s->name, sizeof spec - 1);
             if (nv[k] > 1 && b < sizeof label) b += (size_t)snprintf(label + b, sizeof label - b, " %s=%s", s->keys[k], vals[k][idx[k]]);
         }
         /* a bad value names the line of its key */

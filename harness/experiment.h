@@ -69,6 +69,7 @@ typedef struct {
 } qh_run_config;
 
 #define QH_MAX_TASKS 32
+#define QH_MAX_CONFIGS 4096 /* method configurations per experiment (grids expanded) */
 
 typedef struct {
     char *path, *text;

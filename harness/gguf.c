@@ -272,6 +272,16 @@ int qh_gguf_open(const char *path, qh_gguf **out, qh_err *err)
                 (unsigned long long)g->n_kv, QH_GGUF_MAX_TENSORS);
         goto fail;
     }
+    /* a key takes at least 13 bytes (length, one byte, type, the smallest value) and a tensor
+     * info 33 (length, one byte, dims, one dim, type, offset): counts the file cannot hold are
+     * refused before anything is allocated for them (small counts are left to the reading, which
+     * names the entry where the file ends) */
+    if (g->n_kv + g->n_tensors > 4096 &&
+        (g->n_kv > (g->size - c.pos) / 13 || g->n_tensors > (g->size - c.pos - 13 * g->n_kv) / 33)) {
+        qh_fail(err, "%s: byte 8: %llu tensors and %llu keys cannot fit in the file's %zu bytes: truncated or corrupt",
+                path, (unsigned long long)g->n_tensors, (unsigned long long)g->n_kv, g->size);
+        goto fail;
+    }
     g->kv = calloc(g->n_kv ? g->n_kv : 1, sizeof *g->kv);
     g->tensors = calloc(g->n_tensors ? g->n_tensors : 1, sizeof *g->tensors);
     if (!g->kv || !g->tensors) {

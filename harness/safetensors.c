@@ -3,6 +3,7 @@
 
 #include <cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,13 @@ static int cmp_begin(const void *a, const void *b)
     return x->begin < y->begin ? -1 : x->begin > y->begin;
 }
 
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp((*(const qh_st_tensor *const *)a)->name, (*(const qh_st_tensor *const *)b)->name);
+}
+
 /* Parses one tensor entry of the header; on error names the tensor. */
 static int parse_entry(const char *path, const cJSON *item, size_t data_size, qh_st_tensor *t,
                        qh_err *err)
@@ -66,14 +74,17 @@ static int parse_entry(const char *path, const cJSON *item, size_t data_size, qh
     double numel = 1;
     for (int i = 0; i < t->ndim; i++) {
         const cJSON *d = cJSON_GetArrayItem(shape, i);
-        if (!cJSON_IsNumber(d) || d->valuedouble < 0 || d->valuedouble != (double)(int64_t)d->valuedouble)
+        /* (exact integers only: 2^53 and above a double cannot tell apart, and casting them is undefined) */
+        if (!cJSON_IsNumber(d) || d->valuedouble < 0 || d->valuedouble > 9007199254740992.0 ||
+            d->valuedouble != floor(d->valuedouble))
             return qh_fail(err, "%s: tensor '%s': shape entry %d is not a non-negative integer", path,
                            name, i);
         t->shape[i] = (int64_t)d->valuedouble;
         numel *= d->valuedouble;
     }
     const cJSON *b = cJSON_GetArrayItem(offs, 0), *e = cJSON_GetArrayItem(offs, 1);
-    if (!cJSON_IsNumber(b) || !cJSON_IsNumber(e) || b->valuedouble < 0 || e->valuedouble < b->valuedouble)
+    if (!cJSON_IsNumber(b) || !cJSON_IsNumber(e) || b->valuedouble < 0 || e->valuedouble < b->valuedouble ||
+        b->valuedouble != floor(b->valuedouble) || e->valuedouble != floor(e->valuedouble))
         return qh_fail(err, "%s: tensor '%s': data_offsets must be two integers with begin <= end",
                        path, name);
     if (e->valuedouble > (double)data_size)
@@ -118,6 +129,11 @@ int qh_st_open(const char *path, qh_safetensors *st, qh_err *err)
     }
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = hlen << 8 | st->map[i];
+    if (hlen > QH_ST_MAX_HEADER) {
+        qh_fail(err, "%s: header length %llu is over the %d MB that safetensors allows", path,
+                (unsigned long long)hlen, QH_ST_MAX_HEADER / 1000000);
+        goto fail;
+    }
     if (hlen > st->map_size - 8) {
         qh_fail(err, "%s: header length %llu runs past end of file (size %zu): truncated or not safetensors",
                 path, (unsigned long long)hlen, st->map_size);
@@ -141,6 +157,14 @@ int qh_st_open(const char *path, qh_safetensors *st, qh_err *err)
     {
         if (strcmp(item->string, "__metadata__") == 0) {
             const cJSON *kv;
+            if (st->meta_keys) {
+                qh_fail(err, "%s: header has two __metadata__ entries", path);
+                goto fail;
+            }
+            if (!cJSON_IsObject(item)) {
+                qh_fail(err, "%s: __metadata__ is not an object", path);
+                goto fail;
+            }
             int m = cJSON_GetArraySize(item);
             st->meta_keys = qh_calloc((size_t)m, sizeof(char *));
             st->meta_values = qh_calloc((size_t)m, sizeof(char *));
@@ -173,6 +197,25 @@ int qh_st_open(const char *path, qh_safetensors *st, qh_err *err)
                     a->name, b->name, a->begin, a->begin + a->nbytes, b->begin, b->begin + b->nbytes);
             goto fail;
         }
+    }
+    /* names are unique (JSON lets a key repeat; the first would shadow the rest) */
+    for (int i = 0; i < st->n_tensors; i++) sorted[i] = &st->tensors[i];
+    qsort(sorted, (size_t)st->n_tensors, sizeof *sorted, cmp_name);
+    for (int i = 1; i < st->n_tensors; i++)
+        if (strcmp(sorted[i - 1]->name, sorted[i]->name) == 0) {
+            qh_fail(err, "%s: tensor '%s' appears twice in the header", path, sorted[i]->name);
+            goto fail;
+        }
+    if (st->n_meta > 1) {
+        char **keys = qh_malloc((size_t)st->n_meta * sizeof *keys);
+        memcpy(keys, st->meta_keys, (size_t)st->n_meta * sizeof *keys);
+        qsort(keys, (size_t)st->n_meta, sizeof *keys, cmp_str);
+        int dup = -1;
+        for (int i = 1; i < st->n_meta && dup < 0; i++)
+            if (strcmp(keys[i - 1], keys[i]) == 0) dup = i;
+        if (dup >= 0) qh_fail(err, "%s: __metadata__ key '%s' appears twice", path, keys[dup]);
+        free(keys);
+        if (dup >= 0) goto fail;
     }
     free(sorted);
     free(header);

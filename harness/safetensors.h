@@ -15,6 +15,7 @@
 #include "util.h"
 
 #define QH_ST_MAX_DIMS 8
+#define QH_ST_MAX_HEADER 100000000 /* bytes of JSON header: the limit of the reference reader (safetensors crate) */
 
 typedef struct {
     char *name;

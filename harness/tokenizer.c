@@ -245,7 +245,7 @@ int qh_tokenizer_load(const char *vocab_path, const char *merges_path, qh_tokeni
         qh_tokenizer_free(tok);
         return -1;
     }
-    qh_strmap_init(&tok->cache, 1 << 15);
+    qh_strmap_init(&tok->cache, 1 << 8); /* grows with the text */
     *out = tok;
     return 0;
 }
@@ -292,7 +292,7 @@ int qh_tokenizer_from_gguf(const qh_gguf *g, qh_tokenizer **out, qh_err *err)
         free(scratch);
         if (rc != 0) goto fail;
     }
-    qh_strmap_init(&tok->cache, 1 << 15);
+    qh_strmap_init(&tok->cache, 1 << 8); /* grows with the text */
     /* llama.cpp's rule: tokenizer.ggml.add_bos_token, default false for a gpt2 vocabulary */
     const qh_gguf_kv *add_bos = qh_gguf_find(g, "tokenizer.ggml.add_bos_token");
     int64_t bos_id;

@@ -23,6 +23,9 @@ int qh_fail(qh_err *err, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
         va_end(ap);
+        /* one line whatever the file held: names and values quoted from it may carry control bytes */
+        for (char *c = err->msg; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
     }
     return -1;
 }
@@ -99,6 +102,12 @@ int qh_read_file(const char *path, char **data, size_t *len, qh_err *err)
         return qh_fail(err, "%s: not a regular file", path);
     }
     size_t n = (size_t)st.st_size;
+    if (st.st_size > QH_READ_WHOLE_MAX) {
+        fclose(f);
+        return qh_fail(err, "%s: %lld bytes, more than the %d MiB qharness reads into memory whole (text, vocabulary, "
+                       "experiment, claim and imatrix files; weights are mapped, not read)",
+                       path, (long long)st.st_size, QH_READ_WHOLE_MAX >> 20);
+    }
     buf = qh_malloc(n + 1);
     if (n && fread(buf, 1, n, f) != n) {
         fclose(f);
@@ -343,7 +352,8 @@ void qh_strmap_init(qh_strmap *m, size_t expected)
 void qh_strmap_free(qh_strmap *m)
 {
     if (!m->keys) return;
-    for (size_t i = 0; i < m->cap; i++) free(m->keys[i]);
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->keys[i]) free(m->keys[i]);
     free(m->keys);
     free(m->key_lens);
     free(m->values);

@@ -30,6 +30,8 @@ char *qh_strdup(const char *s);
 double qh_now(void);                   /* monotonic seconds */
 
 /* Whole file into memory, NUL-terminated (the NUL is not counted in *len). */
+/* Reads a whole file (NUL-terminated); files over QH_READ_WHOLE_MAX are refused, not read. */
+#define QH_READ_WHOLE_MAX (1 << 30)
 int qh_read_file(const char *path, char **data, size_t *len, qh_err *err);
 int qh_write_file(const char *path, const void *data, size_t len, qh_err *err);
 int qh_file_exists(const char *path);

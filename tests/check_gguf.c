@@ -289,6 +289,21 @@ START_TEST(bad_files_name_the_place)
         }
         free(path);
     }
+    /* counts the file cannot hold are refused before anything is allocated for them (a 24-byte
+     * file claiming 2^20 keys and tensors used to cost about 200 MB of zeroed tables) */
+    {
+        uint8_t head[24] = {'G', 'G', 'U', 'F', 3, 0, 0, 0};
+        uint64_t n = 1u << 20;
+        memcpy(head + 8, &n, 8);
+        memcpy(head + 16, &n, 8);
+        char *path = qh_path_join(dir, "counts.gguf");
+        qh_err e;
+        ck_assert_int_eq(qh_write_file(path, head, sizeof head, &e), 0);
+        qh_gguf *g;
+        ck_assert_int_eq(qh_gguf_open(path, &g, &e), -1);
+        ck_assert_msg(strstr(e.msg, "1048576 tensors and 1048576 keys cannot fit in the file's 24 bytes"), "%s", e.msg);
+        free(path);
+    }
     /* the unknown type and the duplicate key say what they are */
     spec unknown = {.type = 99}, dup = {.key2 = "general.architecture"};
     char *p1 = write_file(dir, "u.gguf", &unknown), *p2 = write_file(dir, "d.gguf", &dup);

@@ -1,4 +1,5 @@
 /* check_main.c - runs every Check suite; see testutil.h for the helpers. */
+#include <math.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "methods/method.h"
 
 const char *tu_shared(void)
 {
@@ -42,6 +44,51 @@ qh_tokenizer *tu_default_tokenizer(void)
 }
 
 int tu_quick(void) { return getenv("QH_TEST_QUICK") != NULL; }
+
+static size_t div_up(size_t a, size_t b) { return (a + b - 1) / b; }
+
+static size_t tu_format_bytes_inner(const qh_spec *spec, int rows, int cols)
+{
+    char inner[512];
+    qh_spec_canonical(spec->inner, inner, sizeof inner);
+    return tu_format_bytes(inner, rows, cols);
+}
+
+size_t tu_format_bytes(const char *spec_text, int rows, int cols)
+{
+    qh_spec *spec;
+    qh_err err;
+    ck_assert_msg(qh_spec_parse(spec_text, &spec, &err) == 0, "%s", err.msg);
+    const char *name = spec->method->name;
+    size_t R = (size_t)rows, C = (size_t)cols, N = R * C, bytes = 0;
+#define P(NAME) qh_spec_get(spec, NAME)
+    /* groups run along a row; 0 means one group per row */
+#define GROUPS(G) (R * ((G) > 0 ? div_up(C, (size_t)(G)) : 1))
+    if (strcmp(name, "fp32") == 0) bytes = 4 * N;
+    else if (strcmp(name, "fp16") == 0 || strcmp(name, "bf16") == 0) bytes = 2 * N;
+    else if ((strcmp(name, "rtn") == 0 || strcmp(name, "gptq") == 0) && P("scheme") == 0) /* sym: one f16 scale per group */
+        bytes = div_up(N * (size_t)P("bits"), 8) + 2 * GROUPS(P("group"));
+    else if (strcmp(name, "nf4") == 0 || strcmp(name, "fp4") == 0) bytes = div_up(N, 2) + 2 * GROUPS(P("block"));
+    else if (strcmp(name, "binary") == 0) bytes = div_up(N, 8) + 2 * GROUPS(P("group"));
+    else if (strcmp(name, "ternary") == 0) bytes = div_up(N, 5) + 2 * GROUPS(P("group")); /* 5 trits a byte */
+    else if (strcmp(name, "residual-binary") == 0) bytes = (size_t)P("k") * (div_up(N, 8) + 2 * GROUPS(P("group")));
+    else if (strcmp(name, "magnitude-recovery") == 0) bytes = div_up(N, 8) + 2 * (R + C) * (size_t)P("rank");
+    else if (strcmp(name, "outliers") == 0) { /* CSR: u32 row pointers, u16 column and f16 value each */
+        size_t k = (size_t)floor(P("frac") * (double)N + 0.5);
+        bytes = 4 * (R + 1) + 4 * k + tu_format_bytes_inner(spec, rows, cols);
+    } else if (strcmp(name, "lowrank") == 0 && P("factors") == 0) /* int8 factors, an f16 scale per row of each */
+        bytes = (R + C) * (size_t)P("rank") + 2 * (R + C) + tu_format_bytes_inner(spec, rows, cols);
+    else if (strcmp(name, "hvq") == 0 && P("rows") == 0) { /* an f16 scale per row, the codebook, packed indices */
+        size_t k = (size_t)P("k"), d = (size_t)P("dim"), bits = 0;
+        while (((size_t)1 << bits) < k) bits++;
+        bytes = 2 * R + 2 * k * d + div_up(N / d * bits, 8);
+    } else
+        ck_abort_msg("tu_format_bytes: no format written down for '%s'", spec_text);
+#undef GROUPS
+#undef P
+    qh_spec_free(spec);
+    return bytes;
+}
 
 void tu_check_wikitext2_test_ids(const int *ids, size_t n)
 {

@@ -98,7 +98,11 @@ START_TEST(every_method_round_trips)
             ck_assert_msg(qh_part_kind_of(p.part[i].name) != QH_PART_KINDS, "%s: part '%s' has no kind", canon, p.part[i].name);
             bytes += p.part[i].bytes;
         }
-        ck_assert_double_eq(bpp, 8.0 * bytes / (w.rows * w.cols));
+        /* ... and they are what the format says (tu_format_bytes: written down apart from the code) */
+        size_t expected = tu_format_bytes(canon, w.rows, w.cols);
+        ck_assert_msg(bytes == expected, "%s on %dx%d: parts take %zu bytes, the format %zu", canon, w.rows, w.cols, bytes,
+                      expected);
+        ck_assert_double_eq(bpp, 8.0 * expected / (w.rows * w.cols));
         /* a missing part is a clean error, not a crash */
         qh_packed broken = p;
         broken.n_parts--;

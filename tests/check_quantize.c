@@ -49,6 +49,11 @@ START_TEST(bpp_identity_with_the_written_file)
             file_bytes += st.tensors[i].nbytes;
             if (strstr(st.tensors[i].name, ".weight.")) quant_bytes += st.tensors[i].nbytes;
         }
+        /* the bytes the format gives for these shapes (tu_format_bytes), kept tensors f16 */
+        size_t format_bytes = 0;
+        for (int q = 0; q < res.n_q; q++) format_bytes += tu_format_bytes(res.q[q].spec, res.q[q].rows, res.q[q].cols);
+        ck_assert_uint_eq(quant_bytes, format_bytes);
+        ck_assert_uint_eq(file_bytes, format_bytes + 2 * (17670400 - res.params_quantized));
         /* (b) x parameters / 8 == bytes of the tensors in the file; (a) likewise for the scope */
         ck_assert_double_eq_tol(res.bpp_model * 17670400 / 8, (double)file_bytes, 1e-6);
         ck_assert_double_eq_tol(res.bpp_quantized * res.params_quantized / 8, (double)quant_bytes, 1e-6);

@@ -22,7 +22,11 @@ qh_tokenizer *tu_default_tokenizer(void);            /* malloc'd path under the 
 char *tu_tmpdir(void);
 /* Fails unless ids (n) are the reference encoder's ids of WikiText-2 test (golden/). */
 void tu_check_wikitext2_test_ids(const int *ids, size_t n);                          /* fresh directory, malloc'd */
-int tu_quick(void);                             /* QH_TEST_QUICK set: skip the slow cases */
+int tu_quick(void);
+/* The bytes a method's packed form of a (rows, cols) matrix takes, from its format as each
+ * method's file describes it (bits per code, scales per group, ...), written down here apart
+ * from qharness's own accounting so that tests can check that accounting against it. */
+size_t tu_format_bytes(const char *spec, int rows, int cols);                             /* QH_TEST_QUICK set: skip the slow cases */
 
 /* Runs "qharness ARGS" (the binary under test), captures stdout+stderr into out (malloc'd),
  * returns the exit status (or -1 if it died by a signal). */

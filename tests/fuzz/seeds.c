@@ -1,0 +1,284 @@
+/* seeds.c - writes the binary seed corpora of the fuzz targets (tests/fuzz/corpus/NAME/):
+ * small but valid inputs made by qharness's own writers, so that the fuzzer starts deep
+ * inside each parser: a tiny GPT-2 (1 layer, 32 wide, 258-token byte-level vocabulary) as a
+ * Hugging Face checkpoint, as packed files of every calibration-free method, as GGUF (F32 and
+ * Q8_0), a GGUF holding one block of every ggml type, plain safetensors in each dtype, the
+ * vocabulary files, and imatrix files.  `make fuzz-seeds` rebuilds them; the text seeds
+ * (experiment and claim files, task files) are copied from the shipped files by the Makefile.
+ * Deterministic: the same bytes on every run. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness/dtype.h"
+#include "harness/ggml_types.h"
+#include "harness/gguf.h"
+#include "harness/model.h"
+#include "harness/packed.h"
+#include "harness/quantize.h"
+#include "harness/safetensors.h"
+#include "harness/tokenizer.h"
+#include "harness/util.h"
+
+static const char *out_dir;
+static unsigned rng = 12345;
+
+static float rnd(void)
+{
+    rng = rng * 1103515245u + 12345u;
+    return ((float)((rng >> 8) & 0xffff) / 65536.0f - 0.5f) / 2;
+}
+
+static void die(const qh_err *err)
+{
+    fprintf(stderr, "seeds: %s\n", err->msg);
+    exit(1);
+}
+
+static char *corpus_path(const char *target, const char *name)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/%s", out_dir, target);
+    mkdir(dir, 0755);
+    return qh_path_join(dir, name);
+}
+
+static void put(const char *target, const char *name, const void *a, size_t na, const char *sep, const void *b,
+                size_t nb)
+{
+    char *p = corpus_path(target, name);
+    FILE *f = fopen(p, "wb");
+    if (!f || fwrite(a, 1, na, f) != na || (sep && fputs(sep, f) < 0) || (b && fwrite(b, 1, nb, f) != nb)) {
+        perror(p);
+        exit(1);
+    }
+    fclose(f);
+    free(p);
+}
+
+static void put_file(const char *target, const char *name, const char *from)
+{
+    char *data;
+    size_t len;
+    qh_err err = {{0}};
+    if (qh_read_file(from, &data, &len, &err) != 0) die(&err);
+    put(target, name, data, len, NULL, NULL, 0);
+    free(data);
+}
+
+/* byte-level BPE's byte -> code point map (GPT-2's bytes_to_unicode) */
+static int byte_cp(int b)
+{
+    if ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255)) return b;
+    int n = 0;
+    for (int x = 0; x < b; x++)
+        if (!((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174 && x <= 255))) n++;
+    return 256 + n;
+}
+
+static void put_utf8(FILE *f, int cp)
+{
+    if (cp < 0x80) {
+        if (cp == '"' || cp == '\\') fputc('\\', f);
+        fputc(cp, f);
+    } else if (cp < 0x800) {
+        fputc(0xc0 | cp >> 6, f);
+        fputc(0x80 | (cp & 63), f);
+    } else {
+        fputc(0xe0 | cp >> 12, f);
+        fputc(0x80 | (cp >> 6 & 63), f);
+        fputc(0x80 | (cp & 63), f);
+    }
+}
+
+static qh_model *tiny_model(int n_vocab, int n_embd)
+{
+    qh_model *m = qh_calloc(1, sizeof *m);
+    m->cfg = (qh_config){n_vocab, 4, n_embd, 2, 1, 1e-5f};
+    m->head_tied = 1;
+    m->dir = qh_strdup("tiny");
+    qh_model_expected_tensors(m);
+    for (int t = 0; t < m->n_tensors; t++) {
+        qh_tensor *x = &m->tensors[t];
+        size_t n = (size_t)x->rows * x->cols;
+        x->data = qh_malloc(n * sizeof(float));
+        for (size_t i = 0; i < n; i++) x->data[i] = rnd() + (strstr(x->name, "ln_") && strstr(x->name, "weight") ? 1 : 0);
+    }
+    qh_model_wire(m);
+    return m;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: seeds OUT_DIR\n");
+        return 2;
+    }
+    out_dir = argv[1];
+    mkdir(out_dir, 0755);
+    char tmp[] = "/tmp/qh-seeds-XXXXXX";
+    if (!mkdtemp(tmp)) return 1;
+    qh_err err = {{0}};
+
+    /* the vocabulary: 256 bytes + merges "t h" -> "th", "th e" -> "the" */
+    char *vocab_path = qh_path_join(tmp, "vocab.json"), *merges_path = qh_path_join(tmp, "merges.txt");
+    FILE *f = fopen(vocab_path, "w");
+    fputc('{', f);
+    for (int b = 0; b < 256; b++) {
+        fputc('"', f);
+        put_utf8(f, byte_cp(b));
+        fprintf(f, "\": %d, ", b);
+    }
+    fprintf(f, "\"th\": 256, \"the\": 257}");
+    fclose(f);
+    f = fopen(merges_path, "w");
+    fprintf(f, "#version: 0.2\nt h\nth e\n");
+    fclose(f);
+    qh_tokenizer *tok;
+    if (qh_tokenizer_load(vocab_path, merges_path, &tok, &err) != 0) die(&err);
+    {
+        char *v, *m;
+        size_t nv, nm;
+        if (qh_read_file(vocab_path, &v, &nv, &err) || qh_read_file(merges_path, &m, &nm, &err)) die(&err);
+        put("fuzz_vocab", "bytes-2-merges", v, nv, "\n#merges#\n", m, nm);
+        free(v);
+        free(m);
+    }
+
+    /* the model: 258 tokens (the vocabulary's) for GGUF, whose files carry the vocabulary; 16 wide
+     * with 16 tokens for the checkpoint and the packed files, which do not (small seeds run fast) */
+    qh_model *m = tiny_model(258, 32), *small = tiny_model(16, 16);
+    (void)small;
+    qh_st_entry *e = qh_calloc((size_t)small->n_tensors, sizeof *e);
+    for (int t = 0; t < small->n_tensors; t++) {
+        qh_tensor *x = &small->tensors[t];
+        e[t] = (qh_st_entry){x->name, QH_DT_F32, x->ndim, {0}, x->data, (size_t)x->rows * x->cols * sizeof(float)};
+        if (x->ndim == 2) e[t].shape[0] = x->rows, e[t].shape[1] = x->cols;
+        else e[t].shape[0] = x->cols;
+    }
+    char *st_path = qh_path_join(tmp, "model.safetensors");
+    if (qh_st_write(st_path, e, small->n_tensors, NULL, NULL, 0, &err) != 0) die(&err);
+    free(e);
+    {
+        static const char config[] = "{\"model_type\": \"gpt2\", \"n_embd\": 16, \"n_layer\": 1, \"n_head\": 2, "
+                                     "\"n_positions\": 4, \"vocab_size\": 16, \"layer_norm_epsilon\": 1e-05, "
+                                     "\"activation_function\": \"gelu_new\"}";
+        char *w;
+        size_t nw;
+        if (qh_read_file(st_path, &w, &nw, &err) != 0) die(&err);
+        put("fuzz_checkpoint", "tiny-f32", config, sizeof config - 1, "\n#safetensors#\n", w, nw);
+        free(w);
+    }
+
+    /* plain safetensors: one tensor per dtype, with metadata */
+    {
+        float f32[6] = {1, -2, 0.5f, 3, 0, -0.25f};
+        uint16_t f16[6], bf16[6];
+        for (int i = 0; i < 6; i++) f16[i] = qh_f32_to_f16(f32[i]), bf16[i] = qh_f32_to_bf16(f32[i]);
+        qh_st_entry t[3] = {{"a.f32", QH_DT_F32, 2, {2, 3}, f32, sizeof f32},
+                            {"b.f16", QH_DT_F16, 1, {6}, f16, sizeof f16},
+                            {"c.bf16", QH_DT_BF16, 3, {1, 2, 3}, bf16, sizeof bf16}};
+        const char *mk[] = {"format"}, *mv[] = {"pt"};
+        char *p = corpus_path("fuzz_safetensors", "three-dtypes");
+        if (qh_st_write(p, t, 3, mk, mv, 1, &err) != 0) die(&err);
+        free(p);
+    }
+
+    /* packed files: every method that needs no calibration, its default parameters (wrappers
+     * around binary) */
+    for (const qh_method *const *meth = qh_methods; *meth; meth++) {
+        if ((*meth)->needs_calibration) continue;
+        qh_model *c = qh_model_clone(small);
+        qh_quant_opts o;
+        qh_quant_opts_init(&o);
+        char spec[128];
+        snprintf(spec, sizeof spec, "%s", (*meth)->name);
+        if (strcmp(spec, "outliers") == 0 || strcmp(spec, "lowrank") == 0) snprintf(spec, sizeof spec, "%s + binary", (*meth)->name);
+        o.spec = spec;
+        qh_quant_result res;
+        if (qh_quantize_model(c, &o, &res, &err) != 0) {
+            fprintf(stderr, "seeds: %s skipped: %s\n", (*meth)->name, err.msg);
+            qh_model_free(c);
+            continue;
+        }
+        char name[64];
+        snprintf(name, sizeof name, "tiny-%s", (*meth)->name);
+        char *p = corpus_path("fuzz_packed", name);
+        if (qh_quant_write(p, c, &res, &err) != 0) die(&err);
+        free(p);
+        qh_quant_result_free(&res);
+        qh_model_free(c);
+    }
+
+    /* GGUF: the model (with its vocabulary) in F32 and Q8_0 */
+    const char *types[] = {"Q8_0"};
+    for (int i = 0; i < 1; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "tiny-%s", types[i]);
+        char *p = corpus_path("fuzz_gguf", name);
+        if (qh_model_write_gguf(m, tok, "tiny", types[i], p, &err) != 0) die(&err);
+        free(p);
+    }
+    /* GGUF: one 256-element row of every ggml type, its bytes random */
+    {
+        qh_gguf_writer *w = qh_gguf_writer_new(0);
+        qh_gguf_put_str(w, "general.architecture", "none");
+        uint8_t *bufs[64] = {0}, *buf;
+        int nb_used = 0;
+        for (const qh_ggml_type *t = qh_ggml_types; t->name && nb_used < 64; t++) {
+            if (!t->dequant) continue;
+            buf = bufs[nb_used++] = qh_malloc(4096); /* the writer keeps the pointer until it writes */
+            int64_t ne[1] = {256};
+            size_t nb = 256 / t->block * t->bytes;
+            for (size_t k = 0; k < nb; k++) buf[k] = (uint8_t)(rnd() * 512);
+            if (strcmp(t->name, "F16") == 0 || strcmp(t->name, "BF16") == 0 || strcmp(t->name, "F32") == 0)
+                memset(buf, 0x3c, nb); /* finite values */
+            char nm[64];
+            snprintf(nm, sizeof nm, "t.%s", t->name);
+            if (qh_gguf_put_tensor(w, nm, 1, ne, t->id, buf, nb, &err) != 0) die(&err);
+        }
+        char *p = corpus_path("fuzz_gguf", "every-type");
+        if (qh_gguf_write(w, p, &err) != 0) die(&err);
+        free(p);
+        for (int k = 0; k < nb_used; k++) free(bufs[k]);
+        qh_gguf_writer_free(w);
+    }
+
+    /* imatrix: two entries, with and without the trailer naming the dataset */
+    for (int trailer = 0; trailer < 2; trailer++) {
+        char *p = corpus_path("fuzz_imatrix", trailer ? "two-entries-dataset" : "two-entries");
+        f = fopen(p, "wb");
+        int32_t n = 2;
+        fwrite(&n, 4, 1, f);
+        const char *names[2] = {"blk.0.attn_qkv.weight", "blk.0.ffn_down.weight"};
+        for (int k = 0; k < 2; k++) {
+            int32_t len = (int32_t)strlen(names[k]), ncall = 10, nval = k ? 128 : 32;
+            fwrite(&len, 4, 1, f);
+            fwrite(names[k], 1, (size_t)len, f);
+            fwrite(&ncall, 4, 1, f);
+            fwrite(&nval, 4, 1, f);
+            for (int j = 0; j < nval; j++) {
+                float v = 10 * (0.5f + rnd());
+                fwrite(&v, 4, 1, f);
+            }
+        }
+        if (trailer) {
+            int32_t chunks = 10, len = 10;
+            fwrite(&chunks, 4, 1, f);
+            fwrite(&len, 4, 1, f);
+            fwrite("calib.text", 1, 10, f);
+        }
+        fclose(f);
+        free(p);
+    }
+    (void)put_file;
+    qh_tokenizer_free(tok);
+    qh_model_free(m);
+    qh_model_free(small);
+    unlink(vocab_path), unlink(merges_path), unlink(st_path);
+    free(vocab_path), free(merges_path), free(st_path);
+    rmdir(tmp);
+    return 0;
+}
