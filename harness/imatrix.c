@@ -31,6 +31,11 @@ void qh_imatrix_free(qh_imatrix *im)
     memset(im, 0, sizeof *im);
 }
 
+static int cmp_entry_name(const void *a, const void *b)
+{
+    return strcmp((*(qh_imatrix_entry *const *)a)->name, (*(qh_imatrix_entry *const *)b)->name);
+}
+
 int qh_imatrix_load(const char *path, qh_imatrix *im, qh_err *err)
 {
     memset(im, 0, sizeof *im);
@@ -43,6 +48,10 @@ int qh_imatrix_load(const char *path, qh_imatrix *im, qh_err *err)
     int32_t n = 0;
     if (get_i32(&c, &n) != 0 || n <= 0 || n > 1 << 20) {
         qh_fail(err, "%s: byte 0: not an importance matrix (entry count %d)", path, len < 4 ? -1 : n);
+        goto fail;
+    }
+    if ((size_t)n > (len - 4) / 17) { /* an entry takes at least 17 bytes: refused before allocating for it */
+        qh_fail(err, "%s: byte 0: %d entries cannot fit in the file's %zu bytes", path, n, len);
         goto fail;
     }
     im->entries = qh_calloc((size_t)n, sizeof *im->entries);
@@ -76,11 +85,17 @@ int qh_imatrix_load(const char *path, qh_imatrix *im, qh_err *err)
                 goto fail;
             }
         c.off += (size_t)nval * 4;
-        for (int k = 0; k < im->n_entries - 1; k++)
-            if (strcmp(im->entries[k].name, e->name) == 0) {
-                qh_fail(err, "%s: byte %zu: entry '%s' appears twice", path, at, e->name);
-                goto fail;
-            }
+    }
+    if (im->n_entries > 1) { /* names are unique: sorted, each against the next */
+        qh_imatrix_entry **by_name = qh_malloc((size_t)im->n_entries * sizeof *by_name);
+        for (int i = 0; i < im->n_entries; i++) by_name[i] = &im->entries[i];
+        qsort(by_name, (size_t)im->n_entries, sizeof *by_name, cmp_entry_name);
+        const char *dup = NULL;
+        for (int i = 1; i < im->n_entries && !dup; i++)
+            if (strcmp(by_name[i - 1]->name, by_name[i]->name) == 0) dup = by_name[i]->name;
+        if (dup) qh_fail(err, "%s: entry '%s' appears twice", path, dup);
+        free(by_name);
+        if (dup) goto fail;
     }
     if (c.off < c.len) { /* the optional trailer: chunks and dataset name */
         size_t at = c.off;

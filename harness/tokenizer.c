@@ -205,7 +205,7 @@ static int load_merges(qh_tokenizer *tok, const char *path, const int inverse[51
     char *text = NULL;
     size_t len;
     if (qh_read_file(path, &text, &len, err) != 0) return -1;
-    qh_u64map_init(&tok->merges, 60000);
+    qh_u64map_init(&tok->merges, len / 8 + 16); /* a merge line is at least 4 bytes; the map grows */
     char *bytes = qh_malloc(len + 1);
     int rank = 0, line_no = 0, rc = -1;
     char *line = text;
