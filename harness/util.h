@@ -48,7 +48,7 @@ char *qh_path_join(const char *dir, const char *name);
  * else the directory holding the running executable. */
 const char *qh_home(void);
 
-/* SHA-256 (FIPS 180-4). */
+/* SHA-256 (FIPS 180-4; sha256.c). */
 typedef struct {
     uint32_t state[8];
     uint64_t bytes;
