@@ -72,21 +72,22 @@ static int load_text(const qh_task_spec *t, const qh_task_env *env, void **data,
     return rc;
 }
 
+static long text_tokens(const qh_task_spec *t, const text_data *d)
+{
+    return t->budget && t->budget < (long)d->n_ids ? t->budget : (long)d->n_ids;
+}
+
 static int load_fidelity(const qh_task_spec *t, const qh_task_env *env, void **data, qh_err *err)
 {
     if (load_text(t, env, data, err) != 0) return -1;
     text_data *d = *data;
     /* the baseline's side is the same in every run: computed here once when it fits */
-    long n = t->budget && t->budget < (long)d->n_ids ? t->budget : (long)d->n_ids;
+    long n = text_tokens(t, d);
     if ((double)n * env->base->cfg.n_vocab * sizeof(float) > (double)env->cache_bytes) return 0;
     qh_ppl_opts o = text_opts(t, env);
     return qh_fidelity_base_build(env->base, d->ids, (long)d->n_ids, &o, &d->baseline, err);
 }
 
-static long text_tokens(const qh_task_spec *t, const text_data *d)
-{
-    return t->budget && t->budget < (long)d->n_ids ? t->budget : (long)d->n_ids;
-}
 
 static int eval_ppl(const qh_task_spec *t, const qh_task_env *env, void *data, const qh_model *m, void **result, qh_err *err)
 {
