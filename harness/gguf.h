@@ -114,6 +114,7 @@ void qh_gguf_put_bool(qh_gguf_writer *w, const char *key, int v);
 void qh_gguf_put_str(qh_gguf_writer *w, const char *key, const char *s);
 void qh_gguf_put_str_array(qh_gguf_writer *w, const char *key, char *const *s, uint64_t n);
 void qh_gguf_put_i32_array(qh_gguf_writer *w, const char *key, const int32_t *v, uint64_t n);
+void qh_gguf_put_f32_array(qh_gguf_writer *w, const char *key, const float *v, uint64_t n);
 /* data is not copied: it must live until qh_gguf_write.  ne[0] is the row length. */
 int qh_gguf_put_tensor(qh_gguf_writer *w, const char *name, int n_dims, const int64_t *ne, uint32_t type, const void *data,
                        size_t bytes, qh_err *err);

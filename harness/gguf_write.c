@@ -112,6 +112,14 @@ void qh_gguf_put_i32_array(qh_gguf_writer *w, const char *key, const int32_t *v,
     put_bytes(w, v, n * 4);
 }
 
+void qh_gguf_put_f32_array(qh_gguf_writer *w, const char *key, const float *v, uint64_t n)
+{
+    put_key(w, key, QH_GGUF_ARRAY);
+    put_u32(w, QH_GGUF_F32);
+    put_u64(w, n);
+    put_bytes(w, v, n * 4);
+}
+
 int qh_gguf_put_tensor(qh_gguf_writer *w, const char *name, int n_dims, const int64_t *ne, uint32_t type, const void *data,
                        size_t bytes, qh_err *err)
 {

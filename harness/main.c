@@ -56,7 +56,7 @@ static const struct command {
      "         [--calib TEXT] [--calib-windows N] [--calib-ctx T] [--calib-seed S]\n"
      "         [--candidate SPEC ... --target BPP [--target-scope quantized|model]]  (mixed precision)",
      "quantize a model; report bits per parameter from the packed bytes; write the packed file"},
-    {"tokenize", qh_cmd_tokenize, "tokenize MODEL TEXT", "print the GPT-2 token ids of a text, one per line"},
+    {"tokenize", qh_cmd_tokenize, "tokenize MODEL TEXT", "print the token ids of a text, one per line (BOS first where the vocabulary adds one)"},
     {"bench", qh_cmd_bench, "bench [MODEL] [--ctx N] [--batch B] [--windows W] | bench --dequant FILE.gguf",
      "forward-pass tokens/s and GFLOP/s next to OpenBLAS sgemm on the same shapes"},
     {"version", cmd_version, "version", "print the version"},

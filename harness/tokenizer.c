@@ -1,4 +1,5 @@
-/* tokenizer.c - GPT-2 byte-level BPE; see tokenizer.h.
+/* tokenizer.c - GPT-2 byte-level BPE, and SentencePiece-style BPE (llama.cpp's "llama"
+ * vocabularies, from GGUF metadata); see tokenizer.h.
  *
  * Vocabulary strings are stored in GPT-2's printable byte-to-unicode form; we convert each to
  * the raw bytes it stands for, so that BPE runs directly on the text's bytes:
@@ -23,6 +24,11 @@ struct qh_tokenizer {
     int *cache_ids;           /* [count, ids...] records */
     size_t cache_used, cache_cap;
     int bos_added;            /* the id a model of this vocabulary expects first, or -1 (GPT-2) */
+    /* SentencePiece (spm != 0): vocab maps piece text ("\xe2\x96\x81" for a space) to ids,
+     * byte_token holds the <0xXX> fallbacks, and merges go by the merged piece's score */
+    int spm;
+    float *scores;
+    int add_space_prefix;
 };
 
 /* GPT-2's bytes_to_unicode: printable bytes map to themselves, the others to 256+k. */
@@ -62,6 +68,7 @@ void qh_tokenizer_free(qh_tokenizer *tok)
     qh_u64map_free(&tok->merges);
     qh_strmap_free(&tok->cache);
     free(tok->cache_ids);
+    free(tok->scores);
     free(tok);
 }
 
@@ -258,14 +265,201 @@ static void alphabet(int inverse[512])
     for (int b = 0; b < 256; b++) inverse[table[b]] = b;
 }
 
+/* ---- SentencePiece-style BPE (llama.cpp's llm_tokenizer_spm) ------------------------------
+ *
+ * The text gets a leading space (tokenizer.ggml.add_space_prefix, default true) and every space
+ * becomes U+2581; it starts as one symbol per UTF-8 character; the adjacent pair whose
+ * concatenation is a piece of the highest score is merged first (ties: the leftmost), until no
+ * pair is a piece; a symbol that is not a piece is written as its bytes' <0xXX> tokens. */
+
+static const char spm_space[] = "\xe2\x96\x81";
+
+static int gguf_bool(const qh_gguf *g, const char *key, int def)
+{
+    const qh_gguf_kv *kv = qh_gguf_find(g, key);
+    return kv && kv->type == QH_GGUF_BOOL ? kv->u != 0 : def;
+}
+
+static int spm_from_gguf(const qh_gguf *g, qh_tokenizer **out, qh_err *err)
+{
+    const qh_gguf_kv *tokens = qh_gguf_find(g, "tokenizer.ggml.tokens"), *scores = qh_gguf_find(g, "tokenizer.ggml.scores");
+    if (!tokens || tokens->type != QH_GGUF_ARRAY || tokens->elem_type != QH_GGUF_STRING || tokens->n == 0 ||
+        tokens->n > (1u << 24))
+        return qh_fail(err, "%s: tokenizer.ggml.tokens must be a non-empty array of strings", g->path);
+    if (!scores || scores->type != QH_GGUF_ARRAY || scores->elem_type != QH_GGUF_F32 || scores->n != tokens->n)
+        return qh_fail(err, "%s: tokenizer.ggml.scores must be an array of %llu f32 (one per token)", g->path,
+                       (unsigned long long)tokens->n);
+    qh_tokenizer *tok = qh_calloc(1, sizeof *tok);
+    vocab_init(tok, (int)tokens->n);
+    tok->spm = 1;
+    tok->scores = qh_malloc(tokens->n * sizeof(float));
+    for (uint64_t i = 0; i < tokens->n; i++) {
+        uint64_t len;
+        const char *t = qh_gguf_array_str(g, tokens, i, &len);
+        tok->scores[i] = (float)qh_gguf_array_num(scores, i);
+        qh_strmap_put(&tok->vocab, t, len, (int)i); /* a repeated piece: the later id, as llama.cpp */
+        /* the raw bytes it stands for: U+2581 is a space, <0xXX> one byte */
+        char *raw = qh_malloc(len + 1);
+        size_t rl = 0;
+        unsigned byte;
+        if (len == 6 && sscanf(t, "<0x%2X>", &byte) == 1 && t[5] == '>') raw[rl++] = (char)byte;
+        else
+            for (size_t k = 0; k < len;) {
+                if (k + 3 <= len && memcmp(t + k, spm_space, 3) == 0) raw[rl++] = ' ', k += 3;
+                else raw[rl++] = t[k++];
+            }
+        raw[rl] = 0;
+        tok->token_bytes[i] = raw;
+        tok->token_len[i] = rl;
+    }
+    for (int b = 0; b < 256; b++) { /* llama.cpp's byte_to_token: <0xXX>, else the byte itself as a piece */
+        char hex[8] = {(char)b, 0};
+        snprintf(hex, sizeof hex, "<0x%02X>", b);
+        if (!qh_strmap_get(&tok->vocab, hex, 6, &tok->byte_token[b])) {
+            char one = (char)b;
+            if (!qh_strmap_get(&tok->vocab, &one, 1, &tok->byte_token[b])) {
+                qh_fail(err, "%s: tokenizer.ggml.tokens has no byte fallback <0x%02X> (nor the byte as a piece)", g->path, b);
+                qh_tokenizer_free(tok);
+                return -1;
+            }
+        }
+    }
+    tok->add_space_prefix = gguf_bool(g, "tokenizer.ggml.add_space_prefix", 1);
+    tok->bos_added = -1;
+    int64_t bos_id = 1;
+    const qh_gguf_kv *bos = qh_gguf_find(g, "tokenizer.ggml.bos_token_id");
+    if (bos && qh_gguf_get_int(g, "tokenizer.ggml.bos_token_id", &bos_id, err) != 0) {
+        qh_tokenizer_free(tok);
+        return -1;
+    }
+    if (gguf_bool(g, "tokenizer.ggml.add_bos_token", 1)) { /* llama.cpp's default for these vocabularies: true */
+        if (bos_id < 0 || bos_id >= tok->n_vocab) {
+            qh_fail(err, "%s: tokenizer.ggml.bos_token_id %lld is not a token", g->path, (long long)bos_id);
+            qh_tokenizer_free(tok);
+            return -1;
+        }
+        tok->bos_added = (int)bos_id;
+    }
+    qh_strmap_init(&tok->cache, 1 << 8);
+    *out = tok;
+    return 0;
+}
+
+typedef struct {
+    int prev, next;
+    size_t off, n; /* bytes of the escaped text; n = 0 once merged into its left neighbour */
+} spm_symbol;
+
+typedef struct {
+    int left, right;
+    float score;
+    size_t size;
+} spm_bigram;
+
+/* the heap's order: higher score first, then the leftmost */
+static int spm_before(const spm_bigram *a, const spm_bigram *b)
+{
+    return a->score > b->score || (a->score == b->score && a->left < b->left);
+}
+
+typedef struct {
+    spm_bigram *v;
+    size_t n, cap;
+} spm_heap;
+
+static void heap_push(spm_heap *h, spm_bigram b)
+{
+    if (h->n == h->cap) h->v = qh_realloc(h->v, (h->cap = h->cap ? 2 * h->cap : 64) * sizeof *h->v);
+    size_t i = h->n++;
+    while (i > 0 && spm_before(&b, &h->v[(i - 1) / 2])) {
+        h->v[i] = h->v[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h->v[i] = b;
+}
+
+static spm_bigram heap_pop(spm_heap *h)
+{
+    spm_bigram top = h->v[0], last = h->v[--h->n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= h->n) break;
+        if (c + 1 < h->n && spm_before(&h->v[c + 1], &h->v[c])) c++;
+        if (!spm_before(&h->v[c], &last)) break;
+        h->v[i] = h->v[c];
+        i = c;
+    }
+    if (h->n) h->v[i] = last;
+    return top;
+}
+
+static void spm_try_pair(const qh_tokenizer *tok, const char *s, const spm_symbol *sym, int left, int right, spm_heap *h)
+{
+    if (left < 0 || right < 0) return;
+    int id;
+    size_t size = sym[left].n + sym[right].n;
+    if (!qh_strmap_get(&tok->vocab, s + sym[left].off, size, &id)) return;
+    heap_push(h, (spm_bigram){left, right, tok->scores[id], size});
+}
+
+/* text is valid UTF-8 */
+static void spm_encode(const qh_tokenizer *tok, const char *text, size_t len, int **ids, size_t *n_ids)
+{
+    char *s = qh_malloc(3 * len + 4);
+    size_t sl = 0;
+    if (tok->add_space_prefix && len) memcpy(s, spm_space, 3), sl = 3;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == ' ') memcpy(s + sl, spm_space, 3), sl += 3;
+        else s[sl++] = text[i];
+    }
+    spm_symbol *sym = qh_malloc((sl + 1) * sizeof *sym);
+    int n_sym = 0;
+    for (size_t off = 0; off < sl; n_sym++) {
+        static const unsigned char lead_len[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
+        size_t n = lead_len[(unsigned char)s[off] >> 4];
+        if (n > sl - off) n = sl - off;
+        sym[n_sym] = (spm_symbol){n_sym - 1, off + n == sl ? -1 : n_sym + 1, off, n};
+        off += n;
+    }
+    spm_heap h = {0};
+    for (int i = 1; i < n_sym; i++) spm_try_pair(tok, s, sym, i - 1, i, &h);
+    while (h.n) {
+        spm_bigram b = heap_pop(&h);
+        spm_symbol *l = &sym[b.left], *r = &sym[b.right];
+        if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue; /* one side was merged since */
+        l->n += r->n;
+        r->n = 0;
+        l->next = r->next;
+        if (r->next >= 0) sym[r->next].prev = b.left;
+        spm_try_pair(tok, s, sym, l->prev, b.left, &h);
+        spm_try_pair(tok, s, sym, b.left, l->next, &h);
+    }
+    size_t cap = (size_t)n_sym + 16, n_out = 0;
+    int *out = qh_malloc(cap * sizeof(int));
+    for (int i = n_sym ? 0 : -1; i != -1; i = sym[i].next) {
+        int id;
+        if (n_out + sym[i].n + 1 > cap) out = qh_realloc(out, (cap = 2 * cap + sym[i].n) * sizeof(int));
+        if (qh_strmap_get(&tok->vocab, s + sym[i].off, sym[i].n, &id)) out[n_out++] = id;
+        else
+            for (size_t k = 0; k < sym[i].n; k++) out[n_out++] = tok->byte_token[(unsigned char)s[sym[i].off + k]];
+    }
+    free(h.v);
+    free(sym);
+    free(s);
+    *ids = out;
+    *n_ids = n_out;
+}
+
 int qh_tokenizer_from_gguf(const qh_gguf *g, qh_tokenizer **out, qh_err *err)
 {
     const char *model;
     uint64_t len;
     if (qh_gguf_get_str(g, "tokenizer.ggml.model", &model, &len, err) != 0) return -1;
+    if (len == 5 && memcmp(model, "llama", 5) == 0) return spm_from_gguf(g, out, err);
     if (len != 4 || memcmp(model, "gpt2", 4) != 0)
-        return qh_fail(err, "%s: tokenizer.ggml.model is '%.*s'; qharness reads 'gpt2' (byte-level BPE) so far", g->path,
-                       (int)len, model);
+        return qh_fail(err, "%s: tokenizer.ggml.model is '%.*s'; qharness reads 'gpt2' (byte-level BPE) and 'llama' "
+                       "(SentencePiece) vocabularies", g->path, (int)len, model);
     const qh_gguf_kv *tokens = qh_gguf_find(g, "tokenizer.ggml.tokens"), *merges = qh_gguf_find(g, "tokenizer.ggml.merges");
     if (!tokens || tokens->type != QH_GGUF_ARRAY || tokens->elem_type != QH_GGUF_STRING || tokens->n == 0 ||
         tokens->n > (1u << 24))
@@ -451,6 +645,10 @@ int qh_encode(qh_tokenizer *tok, const char *source, const char *text, size_t le
               size_t *n_ids, qh_err *err)
 {
     if (qh_check_utf8(source, text, len, err) != 0) return -1;
+    if (tok->spm) {
+        spm_encode(tok, text, len, ids, n_ids);
+        return 0;
+    }
     /* decode to code points with their byte offsets and classes */
     size_t n_cp = 0;
     uint32_t *offset = qh_malloc((len + 1) * sizeof *offset);
@@ -523,6 +721,7 @@ static int by_rank(const void *x, const void *y)
 
 int qh_tokenizer_export(const qh_tokenizer *tok, char ***tokens, char ***merges, int *n_merges, qh_err *err)
 {
+    if (tok->spm) return qh_fail(err, "a SentencePiece vocabulary is not written as GPT-2 tokens and merges");
     int table[256];
     byte_unicode_table(table);
     for (int i = 0; i < tok->n_vocab; i++)

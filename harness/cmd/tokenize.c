@@ -1,4 +1,5 @@
-/* qharness tokenize: the token ids of a text. */
+/* qharness tokenize: the token ids of a text, as the model sees it: the BOS first where the
+ * vocabulary adds one (as llama-tokenize prints them). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -25,8 +26,11 @@ int qh_cmd_tokenize(int argc, char **argv)
     rc = qh_encode(tok, text.path, text.text, text.len, &ids, &n, &err);
     double el = qh_now() - t0;
     if (rc == 0) {
+        int bos = qh_tokenizer_bos_added(tok);
+        if (bos >= 0) printf("%d\n", bos);
         for (size_t i = 0; i < n; i++) printf("%d\n", ids[i]);
-        fprintf(stderr, "%zu tokens from %zu bytes in %.3f s\n", n, text.len, el);
+        fprintf(stderr, "%zu tokens from %zu bytes in %.3f s%s\n", n + (bos >= 0), text.len, el,
+                bos >= 0 ? " (the first is the BOS the vocabulary adds)" : "");
         free(ids);
     }
     qh_text_free(&text);

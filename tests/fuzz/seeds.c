@@ -246,6 +246,39 @@ int main(int argc, char **argv)
         qh_gguf_writer_free(w);
     }
 
+    /* GGUF: a SentencePiece ("llama") vocabulary alone: <unk> <s> </s>, the 256 byte fallbacks,
+     * a few pieces with scores */
+    {
+        static const char *pieces[] = {"\xe2\x96\x81", "\xe2\x96\x81t", "he", "\xe2\x96\x81the", "\xe2\x96\x81" "a", "nd", "\xe2\x96\x81" "and"};
+        int np = (int)(sizeof pieces / sizeof *pieces), nt = 3 + 256 + np;
+        char **tokens = qh_malloc((size_t)nt * sizeof *tokens);
+        float *scores = qh_malloc((size_t)nt * sizeof *scores);
+        int32_t *types = qh_malloc((size_t)nt * sizeof *types);
+        const char *special[3] = {"<unk>", "<s>", "</s>"};
+        for (int i = 0; i < nt; i++) {
+            tokens[i] = qh_malloc(16);
+            if (i < 3) snprintf(tokens[i], 16, "%s", special[i]);
+            else if (i < 259) snprintf(tokens[i], 16, "<0x%02X>", i - 3);
+            else snprintf(tokens[i], 16, "%s", pieces[i - 259]);
+            scores[i] = i < 259 ? 0.0f : -(float)(i - 259);
+            types[i] = i == 0 ? 2 : i < 3 ? 3 : i < 259 ? 6 : 1;
+        }
+        qh_gguf_writer *w = qh_gguf_writer_new(0);
+        qh_gguf_put_str(w, "general.architecture", "llama");
+        qh_gguf_put_str(w, "tokenizer.ggml.model", "llama");
+        qh_gguf_put_str_array(w, "tokenizer.ggml.tokens", tokens, (uint64_t)nt);
+        qh_gguf_put_f32_array(w, "tokenizer.ggml.scores", scores, (uint64_t)nt);
+        qh_gguf_put_i32_array(w, "tokenizer.ggml.token_type", types, (uint64_t)nt);
+        qh_gguf_put_u32(w, "tokenizer.ggml.bos_token_id", 1);
+        qh_gguf_put_bool(w, "tokenizer.ggml.add_bos_token", 1);
+        char *p = corpus_path("fuzz_gguf", "sentencepiece-vocab");
+        if (qh_gguf_write(w, p, &err) != 0) die(&err);
+        free(p);
+        qh_gguf_writer_free(w);
+        for (int i = 0; i < nt; i++) free(tokens[i]);
+        free(tokens), free(scores), free(types);
+    }
+
     /* imatrix: two entries, with and without the trailer naming the dataset */
     for (int trailer = 0; trailer < 2; trailer++) {
         char *p = corpus_path("fuzz_imatrix", trailer ? "two-entries-dataset" : "two-entries");
