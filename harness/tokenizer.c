@@ -8,6 +8,7 @@
 #include "tokenizer.h"
 
 #include <cJSON.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,6 +281,64 @@ static int gguf_bool(const qh_gguf *g, const char *key, int def)
     return kv && kv->type == QH_GGUF_BOOL ? kv->u != 0 : def;
 }
 
+/* Piece i of a SentencePiece vocabulary (text in U+2581 form) with its score. */
+static void spm_add_piece(qh_tokenizer *tok, int i, const char *t, size_t len, float score)
+{
+    tok->scores[i] = score;
+    qh_strmap_put(&tok->vocab, t, len, i); /* a repeated piece: the later id, as llama.cpp */
+    /* the raw bytes it stands for: U+2581 is a space, <0xXX> one byte */
+    char *raw = qh_malloc(len + 1);
+    size_t rl = 0;
+    unsigned byte;
+    if (len == 6 && sscanf(t, "<0x%2X>", &byte) == 1 && t[5] == '>') raw[rl++] = (char)byte;
+    else
+        for (size_t k = 0; k < len;) {
+            if (k + 3 <= len && memcmp(t + k, spm_space, 3) == 0) raw[rl++] = ' ', k += 3;
+            else raw[rl++] = t[k++];
+        }
+    raw[rl] = 0;
+    free(tok->token_bytes[i]);
+    tok->token_bytes[i] = raw;
+    tok->token_len[i] = rl;
+}
+
+static qh_tokenizer *spm_new(int n)
+{
+    qh_tokenizer *tok = qh_calloc(1, sizeof *tok);
+    vocab_init(tok, n);
+    tok->spm = 1;
+    tok->scores = qh_calloc((size_t)n, sizeof(float));
+    tok->add_space_prefix = 1;
+    return tok;
+}
+
+/* The byte fallbacks and the BOS rule, once every piece is in; frees tok on failure. */
+static int spm_finish(qh_tokenizer *tok, const char *source, int64_t bos_id, int add_bos, qh_tokenizer **out, qh_err *err)
+{
+    for (int b = 0; b < 256; b++) { /* llama.cpp's byte_to_token: <0xXX>, else the byte itself as a piece */
+        char hex[8];
+        snprintf(hex, sizeof hex, "<0x%02X>", b);
+        char one = (char)b;
+        if (!qh_strmap_get(&tok->vocab, hex, 6, &tok->byte_token[b]) && !qh_strmap_get(&tok->vocab, &one, 1, &tok->byte_token[b])) {
+            qh_fail(err, "%s: no byte fallback <0x%02X> (nor the byte as a piece)", source, b);
+            qh_tokenizer_free(tok);
+            return -1;
+        }
+    }
+    tok->bos_added = -1;
+    if (add_bos) {
+        if (bos_id < 0 || bos_id >= tok->n_vocab) {
+            qh_fail(err, "%s: the BOS id %lld is not a token", source, (long long)bos_id);
+            qh_tokenizer_free(tok);
+            return -1;
+        }
+        tok->bos_added = (int)bos_id;
+    }
+    qh_strmap_init(&tok->cache, 1 << 8);
+    *out = tok;
+    return 0;
+}
+
 static int spm_from_gguf(const qh_gguf *g, qh_tokenizer **out, qh_err *err)
 {
     const qh_gguf_kv *tokens = qh_gguf_find(g, "tokenizer.ggml.tokens"), *scores = qh_gguf_find(g, "tokenizer.ggml.scores");
@@ -289,60 +348,75 @@ static int spm_from_gguf(const qh_gguf *g, qh_tokenizer **out, qh_err *err)
     if (!scores || scores->type != QH_GGUF_ARRAY || scores->elem_type != QH_GGUF_F32 || scores->n != tokens->n)
         return qh_fail(err, "%s: tokenizer.ggml.scores must be an array of %llu f32 (one per token)", g->path,
                        (unsigned long long)tokens->n);
-    qh_tokenizer *tok = qh_calloc(1, sizeof *tok);
-    vocab_init(tok, (int)tokens->n);
-    tok->spm = 1;
-    tok->scores = qh_malloc(tokens->n * sizeof(float));
+    qh_tokenizer *tok = spm_new((int)tokens->n);
     for (uint64_t i = 0; i < tokens->n; i++) {
         uint64_t len;
         const char *t = qh_gguf_array_str(g, tokens, i, &len);
-        tok->scores[i] = (float)qh_gguf_array_num(scores, i);
-        qh_strmap_put(&tok->vocab, t, len, (int)i); /* a repeated piece: the later id, as llama.cpp */
-        /* the raw bytes it stands for: U+2581 is a space, <0xXX> one byte */
-        char *raw = qh_malloc(len + 1);
-        size_t rl = 0;
-        unsigned byte;
-        if (len == 6 && sscanf(t, "<0x%2X>", &byte) == 1 && t[5] == '>') raw[rl++] = (char)byte;
-        else
-            for (size_t k = 0; k < len;) {
-                if (k + 3 <= len && memcmp(t + k, spm_space, 3) == 0) raw[rl++] = ' ', k += 3;
-                else raw[rl++] = t[k++];
-            }
-        raw[rl] = 0;
-        tok->token_bytes[i] = raw;
-        tok->token_len[i] = rl;
-    }
-    for (int b = 0; b < 256; b++) { /* llama.cpp's byte_to_token: <0xXX>, else the byte itself as a piece */
-        char hex[8] = {(char)b, 0};
-        snprintf(hex, sizeof hex, "<0x%02X>", b);
-        if (!qh_strmap_get(&tok->vocab, hex, 6, &tok->byte_token[b])) {
-            char one = (char)b;
-            if (!qh_strmap_get(&tok->vocab, &one, 1, &tok->byte_token[b])) {
-                qh_fail(err, "%s: tokenizer.ggml.tokens has no byte fallback <0x%02X> (nor the byte as a piece)", g->path, b);
-                qh_tokenizer_free(tok);
-                return -1;
-            }
-        }
+        spm_add_piece(tok, (int)i, t, len, (float)qh_gguf_array_num(scores, i));
     }
     tok->add_space_prefix = gguf_bool(g, "tokenizer.ggml.add_space_prefix", 1);
-    tok->bos_added = -1;
     int64_t bos_id = 1;
-    const qh_gguf_kv *bos = qh_gguf_find(g, "tokenizer.ggml.bos_token_id");
-    if (bos && qh_gguf_get_int(g, "tokenizer.ggml.bos_token_id", &bos_id, err) != 0) {
+    if (qh_gguf_find(g, "tokenizer.ggml.bos_token_id") && qh_gguf_get_int(g, "tokenizer.ggml.bos_token_id", &bos_id, err) != 0) {
         qh_tokenizer_free(tok);
         return -1;
     }
-    if (gguf_bool(g, "tokenizer.ggml.add_bos_token", 1)) { /* llama.cpp's default for these vocabularies: true */
-        if (bos_id < 0 || bos_id >= tok->n_vocab) {
-            qh_fail(err, "%s: tokenizer.ggml.bos_token_id %lld is not a token", g->path, (long long)bos_id);
-            qh_tokenizer_free(tok);
+    char where[4200];
+    snprintf(where, sizeof where, "%s: tokenizer.ggml.tokens", g->path);
+    /* llama.cpp's default for these vocabularies: add the BOS */
+    return spm_finish(tok, where, bos_id, gguf_bool(g, "tokenizer.ggml.add_bos_token", 1), out, err);
+}
+
+int qh_tokenizer_load_llama2c(const char *path, qh_tokenizer **out, qh_err *err)
+{
+    char *data;
+    size_t len;
+    if (qh_read_file(path, &data, &len, err) != 0) return -1;
+    /* u32 longest token; per token: f32 score, u32 length, the bytes (spaces as ' ') */
+    uint32_t max_len = 0;
+    size_t at = 4;
+    int n = 0;
+    if (len >= 4) memcpy(&max_len, data, 4);
+    if (len < 4 || max_len == 0 || max_len > 65536) {
+        free(data);
+        return qh_fail(err, "%s: byte 0: not a llama2.c tokenizer (longest token %u)", path, max_len);
+    }
+    for (; at < len; n++) { /* count and check first */
+        uint32_t tl;
+        float sc;
+        if (len - at < 8 || (memcpy(&sc, data + at, 4), memcpy(&tl, data + at + 4, 4), tl > max_len) || len - at - 8 < tl ||
+            !isfinite(sc) || n == (1 << 24)) {
+            qh_fail(err, "%s: byte %zu: token %d is truncated or longer than the %u bytes the header allows", path, at, n,
+                    max_len);
+            free(data);
             return -1;
         }
-        tok->bos_added = (int)bos_id;
+        at += 8 + tl;
     }
-    qh_strmap_init(&tok->cache, 1 << 8);
-    *out = tok;
-    return 0;
+    if (n < 3) {
+        free(data);
+        return qh_fail(err, "%s: %d tokens (a llama2.c vocabulary has <unk>, <s>, </s> and the byte fallbacks)", path, n);
+    }
+    qh_tokenizer *tok = spm_new(n);
+    char *piece = qh_malloc(3 * (size_t)max_len + 1);
+    at = 4;
+    for (int i = 0; i < n; i++) {
+        uint32_t tl;
+        float sc;
+        memcpy(&sc, data + at, 4);
+        memcpy(&tl, data + at + 4, 4);
+        const char *t = data + at + 8;
+        at += 8 + tl;
+        size_t pl = 0;
+        /* llama2.c's export wrote "\n<s>\n" and "\n</s>\n" for BOS and EOS, and ' ' for U+2581 */
+        if (i <= 2 && tl >= 2 && t[0] == '\n' && t[tl - 1] == '\n') t++, tl -= 2;
+        for (uint32_t k = 0; k < tl; k++)
+            if (t[k] == ' ') memcpy(piece + pl, spm_space, 3), pl += 3;
+            else piece[pl++] = t[k];
+        spm_add_piece(tok, i, piece, pl, sc);
+    }
+    free(piece);
+    free(data);
+    return spm_finish(tok, path, 1, 1, out, err); /* run.c encodes with the BOS, id 1 */
 }
 
 typedef struct {
@@ -509,6 +583,18 @@ int qh_tokenizer_load_dir(const char *dir, qh_tokenizer **out, qh_err *err)
         qh_gguf_close(g);
         return rc;
     }
+    size_t dl = strlen(dir);
+    if (dl > 4 && strcmp(dir + dl - 4, ".bin") == 0 && !qh_is_dir(dir)) return qh_tokenizer_load_llama2c(dir, out, err);
+    static const char *bins[] = {"tokenizer.bin", "tok512.bin"}; /* llama2.c's names */
+    for (int i = 0; i < 2; i++) {
+        char *b = qh_path_join(dir, bins[i]);
+        if (qh_file_exists(b)) {
+            int rc = qh_tokenizer_load_llama2c(b, out, err);
+            free(b);
+            return rc;
+        }
+        free(b);
+    }
     static const char *pairs[][2] = {{"vocab.json", "merges.txt"}, {"encoder.json", "vocab.bpe"}};
     for (int i = 0; i < 2; i++) {
         char *v = qh_path_join(dir, pairs[i][0]), *m = qh_path_join(dir, pairs[i][1]);
@@ -521,7 +607,7 @@ int qh_tokenizer_load_dir(const char *dir, qh_tokenizer **out, qh_err *err)
         free(v);
         free(m);
     }
-    return qh_fail(err, "%s: no tokenizer: expected vocab.json + merges.txt or encoder.json + vocab.bpe", dir);
+    return qh_fail(err, "%s: no tokenizer: expected vocab.json + merges.txt, encoder.json + vocab.bpe, or llama2.c's tokenizer.bin", dir);
 }
 
 /* ---- pre-tokenization ------------------------------------------------------------------- */

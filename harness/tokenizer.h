@@ -16,12 +16,16 @@
 
 typedef struct qh_tokenizer qh_tokenizer;
 
-/* dir holds vocab.json + merges.txt, or encoder.json + vocab.bpe; or dir is a GGUF file. */
+/* dir holds vocab.json + merges.txt, encoder.json + vocab.bpe, or llama2.c's tokenizer.bin /
+ * tok512.bin; or dir is a GGUF file or a llama2.c tokenizer file (.bin). */
 int qh_tokenizer_load_dir(const char *dir, qh_tokenizer **out, qh_err *err);
 /* From a GGUF file's metadata (tokenizer.ggml.model = gpt2: tokens and merges). */
 int qh_tokenizer_from_gguf(const qh_gguf *g, qh_tokenizer **out, qh_err *err);
 int qh_tokenizer_load(const char *vocab_path, const char *merges_path, qh_tokenizer **out,
                       qh_err *err);
+/* llama2.c's tokenizer file (u32 longest token; per token f32 score, u32 length, bytes): a
+ * SentencePiece vocabulary, encoded as the GGUF "llama" ones, BOS id 1 added. */
+int qh_tokenizer_load_llama2c(const char *path, qh_tokenizer **out, qh_err *err);
 void qh_tokenizer_free(qh_tokenizer *tok);
 
 int qh_tokenizer_vocab_size(const qh_tokenizer *tok);

@@ -366,13 +366,15 @@ START_TEST(tokenizer_from_gguf_metadata)
 }
 END_TEST
 
-/* A SentencePiece ("llama") vocabulary from GGUF metadata: stories260K's, as llama.cpp
- * converted it.  llama-tokenize's ids of the shipped TinyStories text (a BOS, then the text as
+/* A SentencePiece ("llama") vocabulary from GGUF metadata (stories260K's, as llama.cpp
+ * converted it) and from the llama2.c tokenizer file it was converted from.  llama-tokenize's ids of the shipped TinyStories text (a BOS, then the text as
  * one string), all 404,019 of them; the tokens decode to the text with the leading space the
  * vocabulary adds. */
 START_TEST(sentencepiece_vocabulary_matches_llama_tokenize)
 {
-    char *path = tu_shared_path("golden/gguf/stories260K-f32.gguf"), *ids_path = tu_shared_path("golden/tinystories_valid_first1000.ids.txt");
+    /* the same vocabulary from the GGUF metadata and from llama2.c's tok512.bin */
+    static const char *sources[] = {"golden/gguf/stories260K-f32.gguf", "models/stories260K/tok512.bin"};
+    char *path = tu_shared_path(sources[_i]), *ids_path = tu_shared_path("golden/tinystories_valid_first1000.ids.txt");
     char *text_path = tu_shared_path("data/tinystories/valid_first1000.txt");
     qh_tokenizer *tok;
     qh_err err;
@@ -851,7 +853,7 @@ Suite *suite_gguf(void)
     tcase_add_test(tc, bad_files_name_the_place);
     tcase_add_test(tc, ledger_of_the_iq1_s_file);
     tcase_add_test(tc, tokenizer_from_gguf_metadata);
-    tcase_add_test(tc, sentencepiece_vocabulary_matches_llama_tokenize);
+    tcase_add_loop_test(tc, sentencepiece_vocabulary_matches_llama_tokenize, 0, 2);
     tcase_add_test(tc, gguf_files_as_models_match_the_reference);
     tcase_add_test(tc, llama_cpp_protocol_matches_llama_perplexity);
     tcase_add_test(tc, a_gguf_file_as_a_sweep_configuration);

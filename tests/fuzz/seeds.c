@@ -279,6 +279,31 @@ int main(int argc, char **argv)
         free(tokens), free(scores), free(types);
     }
 
+    /* llama2.c's tokenizer file: the same small vocabulary, spaces as ' ', BOS/EOS as llama2.c's
+     * export writes them */
+    {
+        static const char *pieces[] = {" ", " t", "he", " the", " a", "nd", " and"};
+        int np = (int)(sizeof pieces / sizeof *pieces);
+        char *p = corpus_path("fuzz_tokbin", "small-vocab");
+        f = fopen(p, "wb");
+        uint32_t longest = 6;
+        fwrite(&longest, 4, 1, f);
+        for (int i = 0; i < 3 + 256 + np; i++) {
+            char t[16];
+            const char *special[3] = {"<unk>", "\n<s>\n", "\n</s>\n"};
+            if (i < 3) snprintf(t, sizeof t, "%s", special[i]);
+            else if (i < 259) snprintf(t, sizeof t, "<0x%02X>", i - 3);
+            else snprintf(t, sizeof t, "%s", pieces[i - 259]);
+            float score = i < 259 ? 0.0f : -(float)(i - 259);
+            uint32_t tl = (uint32_t)strlen(t);
+            fwrite(&score, 4, 1, f);
+            fwrite(&tl, 4, 1, f);
+            fwrite(t, 1, tl, f);
+        }
+        fclose(f);
+        free(p);
+    }
+
     /* imatrix: two entries, with and without the trailer naming the dataset */
     for (int trailer = 0; trailer < 2; trailer++) {
         char *p = corpus_path("fuzz_imatrix", trailer ? "two-entries-dataset" : "two-entries");

@@ -1,0 +1,25 @@
+/* fuzz_tokbin.c - llama2.c's tokenizer files (tokenizer.bin, tok512.bin): a SentencePiece
+ * vocabulary read into the same encoder as GGUF's "llama" ones, then one encode. */
+#include "fuzz.h"
+#include "harness/tokenizer.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    qh_tokenizer *tok = NULL;
+    qh_err err = {{0}};
+    int rc = qh_tokenizer_load_llama2c(fz_file("tok.bin", data, size), &tok, &err);
+    fz_check_error(rc, &err, "qh_tokenizer_load_llama2c");
+    if (rc != 0) return 0;
+    int *ids = NULL;
+    size_t n = 0;
+    static const char text[] = "Once upon a time, a little girl named Lily \xe4\xb8\xad\n\nThe end.";
+    rc = qh_encode(tok, "fuzz", text, sizeof text - 1, &ids, &n, &err);
+    fz_check_error(rc, &err, "qh_encode");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        size_t len;
+        if (ids[i] < 0 || ids[i] >= qh_tokenizer_vocab_size(tok) || !qh_token_bytes(tok, ids[i], &len)) abort();
+    }
+    free(ids);
+    qh_tokenizer_free(tok);
+    return 0;
+}
