@@ -20,8 +20,7 @@ static int config_int(const char *path, const cJSON *root, const char *key, cons
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
     if (!v && alt) v = cJSON_GetObjectItemCaseSensitive(root, alt);
     if (!v) return qh_fail(err, "%s: missing '%s'", path, key);
-    if (!cJSON_IsNumber(v) || v->valuedouble != (int)v->valuedouble || v->valuedouble < 1 ||
-        v->valuedouble > 1e7)
+    if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 1e7 || v->valuedouble != (int)v->valuedouble)
         return qh_fail(err, "%s: '%s' must be a positive integer", path, v->string);
     *out = v->valueint;
     return 0;

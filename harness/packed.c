@@ -120,7 +120,8 @@ int qh_is_packed_file(const char *path)
 static int json_int(const cJSON *o, const char *key, int *out)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsNumber(v) || v->valuedouble != (int)v->valuedouble || v->valuedouble < 1) return -1;
+    /* the range first: casting a double outside int's is undefined */
+    if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 1e9 || v->valuedouble != (int)v->valuedouble) return -1;
     *out = v->valueint;
     return 0;
 }
