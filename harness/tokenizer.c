@@ -275,6 +275,17 @@ static void alphabet(int inverse[512])
 
 static const char spm_space[] = "\xe2\x96\x81";
 
+/* The array of strings under key (at most max elements), or NULL with err set. */
+static const qh_gguf_kv *gguf_strings(const qh_gguf *g, const char *key, uint64_t max, qh_err *err)
+{
+    const qh_gguf_kv *kv = qh_gguf_find(g, key);
+    if (!kv || kv->type != QH_GGUF_ARRAY || kv->elem_type != QH_GGUF_STRING || kv->n == 0 || kv->n > max) {
+        qh_fail(err, "%s: %s must be a non-empty array of strings", g->path, key);
+        return NULL;
+    }
+    return kv;
+}
+
 static int gguf_bool(const qh_gguf *g, const char *key, int def)
 {
     const qh_gguf_kv *kv = qh_gguf_find(g, key);
@@ -341,10 +352,9 @@ static int spm_finish(qh_tokenizer *tok, const char *source, int64_t bos_id, int
 
 static int spm_from_gguf(const qh_gguf *g, qh_tokenizer **out, qh_err *err)
 {
-    const qh_gguf_kv *tokens = qh_gguf_find(g, "tokenizer.ggml.tokens"), *scores = qh_gguf_find(g, "tokenizer.ggml.scores");
-    if (!tokens || tokens->type != QH_GGUF_ARRAY || tokens->elem_type != QH_GGUF_STRING || tokens->n == 0 ||
-        tokens->n > (1u << 24))
-        return qh_fail(err, "%s: tokenizer.ggml.tokens must be a non-empty array of strings", g->path);
+    const qh_gguf_kv *tokens = gguf_strings(g, "tokenizer.ggml.tokens", 1u << 24, err),
+                     *scores = qh_gguf_find(g, "tokenizer.ggml.scores");
+    if (!tokens) return -1;
     if (!scores || scores->type != QH_GGUF_ARRAY || scores->elem_type != QH_GGUF_F32 || scores->n != tokens->n)
         return qh_fail(err, "%s: tokenizer.ggml.scores must be an array of %llu f32 (one per token)", g->path,
                        (unsigned long long)tokens->n);
@@ -534,12 +544,9 @@ int qh_tokenizer_from_gguf(const qh_gguf *g, qh_tokenizer **out, qh_err *err)
     if (len != 4 || memcmp(model, "gpt2", 4) != 0)
         return qh_fail(err, "%s: tokenizer.ggml.model is '%.*s'; qharness reads 'gpt2' (byte-level BPE) and 'llama' "
                        "(SentencePiece) vocabularies", g->path, (int)len, model);
-    const qh_gguf_kv *tokens = qh_gguf_find(g, "tokenizer.ggml.tokens"), *merges = qh_gguf_find(g, "tokenizer.ggml.merges");
-    if (!tokens || tokens->type != QH_GGUF_ARRAY || tokens->elem_type != QH_GGUF_STRING || tokens->n == 0 ||
-        tokens->n > (1u << 24))
-        return qh_fail(err, "%s: tokenizer.ggml.tokens must be a non-empty array of strings", g->path);
-    if (!merges || merges->type != QH_GGUF_ARRAY || merges->elem_type != QH_GGUF_STRING || merges->n == 0)
-        return qh_fail(err, "%s: tokenizer.ggml.merges must be a non-empty array of strings", g->path);
+    const qh_gguf_kv *tokens = gguf_strings(g, "tokenizer.ggml.tokens", 1u << 24, err);
+    const qh_gguf_kv *merges = tokens ? gguf_strings(g, "tokenizer.ggml.merges", UINT64_MAX, err) : NULL;
+    if (!merges) return -1;
     int inverse[512];
     alphabet(inverse);
     qh_tokenizer *tok = qh_calloc(1, sizeof *tok);
@@ -562,9 +569,8 @@ int qh_tokenizer_from_gguf(const qh_gguf *g, qh_tokenizer **out, qh_err *err)
     }
     qh_strmap_init(&tok->cache, 1 << 8); /* grows with the text */
     /* llama.cpp's rule: tokenizer.ggml.add_bos_token, default false for a gpt2 vocabulary */
-    const qh_gguf_kv *add_bos = qh_gguf_find(g, "tokenizer.ggml.add_bos_token");
     int64_t bos_id;
-    if (add_bos && add_bos->type == QH_GGUF_BOOL && add_bos->u &&
+    if (gguf_bool(g, "tokenizer.ggml.add_bos_token", 0) &&
         qh_gguf_get_int(g, "tokenizer.ggml.bos_token_id", &bos_id, err) == 0 && bos_id >= 0 && bos_id < tok->n_vocab)
         tok->bos_added = (int)bos_id;
     *out = tok;

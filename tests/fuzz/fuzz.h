@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "harness/tokenizer.h"
 #include "harness/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -112,6 +113,21 @@ static inline void fz_two_files(const uint8_t *data, size_t size, const char *se
     size_t k = fz_split(data, size, sep), rest = k + strlen(sep) <= size ? k + strlen(sep) : size;
     fz_file(first, data, k);
     fz_file(second, data + rest, size - rest);
+}
+
+/* Encodes text with a tokenizer the target built; every id must be a token of it. */
+static inline void fz_encode_check(qh_tokenizer *tok, const char *text, size_t len)
+{
+    int *ids = NULL;
+    size_t n = 0;
+    qh_err err = {{0}};
+    int rc = qh_encode(tok, "fuzz", text, len, &ids, &n, &err);
+    fz_check_error(rc, &err, "qh_encode");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        size_t tl;
+        if (ids[i] < 0 || ids[i] >= qh_tokenizer_vocab_size(tok) || !qh_token_bytes(tok, ids[i], &tl)) abort();
+    }
+    free(ids);
 }
 
 #endif

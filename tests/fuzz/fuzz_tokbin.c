@@ -10,16 +10,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = qh_tokenizer_load_llama2c(fz_file("tok.bin", data, size), &tok, &err);
     fz_check_error(rc, &err, "qh_tokenizer_load_llama2c");
     if (rc != 0) return 0;
-    int *ids = NULL;
-    size_t n = 0;
     static const char text[] = "Once upon a time, a little girl named Lily \xe4\xb8\xad\n\nThe end.";
-    rc = qh_encode(tok, "fuzz", text, sizeof text - 1, &ids, &n, &err);
-    fz_check_error(rc, &err, "qh_encode");
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        size_t len;
-        if (ids[i] < 0 || ids[i] >= qh_tokenizer_vocab_size(tok) || !qh_token_bytes(tok, ids[i], &len)) abort();
-    }
-    free(ids);
+    fz_encode_check(tok, text, sizeof text - 1);
     qh_tokenizer_free(tok);
     return 0;
 }

@@ -11,16 +11,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = qh_tokenizer_load_dir(fz_dir(), &tok, &err);
     fz_check_error(rc, &err, "qh_tokenizer_load_dir");
     if (rc != 0) return 0;
-    int *ids = NULL;
-    size_t n = 0;
     static const char text[] = "The quick brown fox, 1984 \xc3\xa9t\xc3\xa9!\n\n  <|endoftext|>";
-    rc = qh_encode(tok, "fuzz", text, sizeof text - 1, &ids, &n, &err);
-    fz_check_error(rc, &err, "qh_encode");
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        size_t len;
-        if (ids[i] < 0 || !qh_token_bytes(tok, ids[i], &len)) abort(); /* every id it gives is a token */
-    }
-    free(ids);
+    fz_encode_check(tok, text, sizeof text - 1);
     qh_tokenizer_free(tok);
     return 0;
 }
