@@ -20,6 +20,15 @@ const qh_text_dataset qh_text_datasets[] = {
     {"gutenberg-calib", "datasets/gutenberg/calib.txt",
      "163a9cccda0527b84a6ef8d2f6dfe79412a77c6eb55261abd35446cbe787a236",
      "7 other Project Gutenberg books, for calibration statistics, public domain"},
+    {"tinystories-valid1000", "datasets/tinystories/valid_first1000.txt",
+     "c86f734a3a07fffb8a52f4a7970ac7dbeaf4eaf6a031dc8742a8de92fbbb9446",
+     "TinyStories validation split, first 1,000 stories (Eldan & Li 2023), CDLA-Sharing-1.0: llama-perplexity's text for stories260K"},
+    {"tinystories-eval", "datasets/tinystories/eval500.txt",
+     "f8f1499ca5274df8b7e8f8ff007c656d50ca1cbba27569026d6b9e1b043bf889",
+     "TinyStories validation, stories 1-500 of tinystories-valid1000 (evaluation; never calibrated on)"},
+    {"tinystories-calib", "datasets/tinystories/calib500.txt",
+     "55b7ddadba40d9e4779323e22a8aff168ffa34bc65af8da0d35aaaf7deaff9ee",
+     "TinyStories validation, stories 501-1000 of tinystories-valid1000 (calibration only)"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -61,7 +61,8 @@ int qh_calib_begin(const qh_model *m, const qh_calib_opts *o, qh_calib_state **o
 {
     if (o->imatrix) {
         qh_calib_state *st = qh_calloc(1, sizeof *st);
-        int C = m->cfg.n_embd, nk[4] = {C, C, C, 4 * C};
+        int C = m->cfg.n_embd, nk[4];
+        for (int k = 0; k < 4; k++) nk[k] = qh_config_dim(&m->cfg, qh_config_arch(&m->cfg)->input_dim[k]);
         st->imatrix = o->imatrix;
         st->C = C;
         for (int k = 0; k < 4; k++) {
@@ -71,8 +72,8 @@ int qh_calib_begin(const qh_model *m, const qh_calib_opts *o, qh_calib_state **o
         *out = st;
         return 0;
     }
-    if (o->ctx < 2 || o->ctx > m->cfg.n_ctx)
-        return qh_fail(err, "calibration ctx %d: must be 2 to the model's context %d", o->ctx, m->cfg.n_ctx);
+    if (o->ctx < 2 || o->ctx > qh_config_max_ctx(&m->cfg))
+        return qh_fail(err, "calibration ctx %d: must be 2 to the model's context %d", o->ctx, qh_config_max_ctx(&m->cfg));
     if (o->windows < 1) return qh_fail(err, "calibration needs at least one window");
     if (o->n_ids < (size_t)o->ctx)
         return qh_fail(err, "calibration text has %zu tokens, fewer than one window of %d", o->n_ids, o->ctx);
@@ -85,8 +86,9 @@ int qh_calib_begin(const qh_model *m, const qh_calib_opts *o, qh_calib_state **o
     st->C = C;
     st->batch = 1024 / T > 0 ? 1024 / T : 1;
     st->X = qh_malloc((size_t)o->windows * T * C * sizeof(float));
-    int nk[4] = {C, C, C, 4 * C};
+    int nk[4];
     for (int k = 0; k < 4; k++) {
+        nk[k] = qh_config_dim(&m->cfg, qh_config_arch(&m->cfg)->input_dim[k]);
         st->n[k] = nk[k];
         st->H[k] = qh_malloc((size_t)nk[k] * nk[k] * sizeof(double));
         st->Hf[k] = qh_malloc((size_t)nk[k] * nk[k] * sizeof(float));
@@ -115,14 +117,18 @@ static void accumulate(void *ud, int layer, int which, const float *x, int rows,
     cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, cols, rows, 1.0f, x, cols, 1.0f, st->Hf[which], cols);
 }
 
-/* block l's four input diagonals from the importance matrix, by llama.cpp's tensor names */
-static int imatrix_block(qh_calib_state *st, int l, double *H[4], int n[4], long *samples, qh_err *err)
+/* block l's four input diagonals from the importance matrix, by llama.cpp's tensor names (of
+ * the first linear layer reading each input: layers sharing an input share its statistics) */
+static int imatrix_block(qh_calib_state *st, const qh_model *m, int l, double *H[4], int n[4], long *samples, qh_err *err)
 {
-    static const char *names[4] = {"attn_qkv", "attn_output", "ffn_up", "ffn_down"};
+    const qh_arch *a = qh_config_arch(&m->cfg);
     int ncall = 0;
     for (int k = 0; k < 4; k++) {
-        char name[64];
-        snprintf(name, sizeof name, "blk.%d.%s.weight", l, names[k]);
+        char name[96];
+        int j;
+        for (j = 0; j < a->n_block && a->block[j].input != k; j++) {
+        }
+        snprintf(name, sizeof name, "blk.%d.%s", l, a->block[j].gguf);
         const qh_imatrix_entry *e = qh_imatrix_find(st->imatrix, name);
         int nk = st->n[k];
         if (!e) return qh_fail(err, "%s: no entry '%s' (the file is for another model?)", st->imatrix->path, name);
@@ -142,7 +148,7 @@ static int imatrix_block(qh_calib_state *st, int l, double *H[4], int n[4], long
 
 int qh_calib_block(qh_calib_state *st, const qh_model *m, int l, double *H[4], int n[4], long *samples, qh_err *err)
 {
-    if (st->imatrix) return imatrix_block(st, l, H, n, samples, err);
+    if (st->imatrix) return imatrix_block(st, m, l, H, n, samples, err);
     int T = st->ctx, C = st->C;
     for (int k = 0; k < 4; k++) memset(st->H[k], 0, (size_t)st->n[k] * st->n[k] * sizeof(double));
     for (int w0 = 0; w0 < st->windows; w0 += st->batch) {

@@ -91,7 +91,7 @@ static int by_suffix_desc(const void *a, const void *b, void *ctx)
 void qh_score_requests(const qh_model *m, qh_lm_request *req, int n, int ctx,
                        void (*progress)(void *ud, long done, long total), void *ud)
 {
-    if (ctx <= 0 || ctx > m->cfg.n_ctx) ctx = m->cfg.n_ctx;
+    if (ctx <= 0 || ctx > qh_config_max_ctx(&m->cfg)) ctx = ctx <= 0 ? m->cfg.n_ctx : qh_config_max_ctx(&m->cfg);
     /* left truncation to the window */
     for (int i = 0; i < n; i++) {
         qh_lm_request *r = &req[i];
@@ -136,7 +136,7 @@ void qh_score_requests(const qh_model *m, qh_lm_request *req, int n, int ctx,
     }
     /* batches of up to 4096 tokens (or one full window), at most 64 requests */
     const int max_batch = 64, cap = (4096 > ctx ? 4096 : ctx) + max_batch * QH_MAX_ALT; /* rows: tokens + alternatives */
-    int C = m->cfg.n_embd;
+    int C = m->cfg.n_embd, W = qh_config_qkv_width(&m->cfg);
     qh_workspace ws;
     qh_workspace_init_rows(&ws, &m->cfg, cap, ctx);
     int *tokens = qh_malloc((size_t)cap * sizeof(int));
@@ -173,7 +173,7 @@ void qh_score_requests(const qh_model *m, qh_lm_request *req, int n, int ctx,
             memcpy(tokens + (size_t)g * T, r->tokens, (size_t)groups[g0 + g].P * sizeof(int));
             for (int t = groups[g0 + g].P; t < T; t++) tokens[(size_t)g * T + t] = 0;
         }
-        size_t rows = (size_t)G * T * 3 * C;
+        size_t rows = (size_t)G * T * W;
         if (rows > layer_rows) {
             free(keep);
             keep = qh_malloc((size_t)m->cfg.n_layer * rows * sizeof(float));
@@ -185,7 +185,7 @@ void qh_score_requests(const qh_model *m, qh_lm_request *req, int n, int ctx,
             for (int k = 0; k < groups[g0 + g].count; k++) {
                 int ri = order[groups[g0 + g].first + k];
                 shared[n_sh++] = ri;
-                prefix_qkv[ri] = keep + (size_t)g * T * 3 * C; /* layer l at + l * G*T*3C */
+                prefix_qkv[ri] = keep + (size_t)g * T * W; /* layer l at + l * G*T*W */
             }
         qsort_r(shared, (size_t)n_sh, sizeof(int), by_suffix_desc, &sc);
         for (int i0 = 0; i0 < n_sh;) {
@@ -238,17 +238,41 @@ void qh_mc_result_free(qh_mc_result *r)
     memset(r, 0, sizeof *r);
 }
 
-/* context tokens + continuation tokens; the last n_cont are scored */
-static int make_request(qh_tokenizer *tok, const char *context, const char *cont, int bos, qh_lm_request *r, qh_err *err)
+/* context tokens + continuation tokens; the last n_cont are scored.  lead: a token put first
+ * (BOS, or GPT-2's <|endoftext|> for a sentence without context), or -1.  The continuation is
+ * encoded on its own (as lm-evaluation-harness does for GPT-2) unless the vocabulary encodes a
+ * text on its own differently (SentencePiece's leading space): then context + continuation are
+ * encoded together and the tokens after their common prefix with the context alone are scored. */
+static int make_request(qh_tokenizer *tok, const char *context, const char *cont, int lead_id, qh_lm_request *r, qh_err *err)
 {
     int *a = NULL, *b = NULL;
     size_t na = 0, nb = 0;
     if (context && *context && qh_encode(tok, "context", context, strlen(context), &a, &na, err) != 0) return -1;
-    if (*cont && qh_encode(tok, "continuation", cont, strlen(cont), &b, &nb, err) != 0) {
+    if (*cont && qh_tokenizer_encodes_alone_differently(tok) && na) {
+        size_t lc = strlen(context), lk = strlen(cont);
+        char *joined = qh_malloc(lc + lk + 1);
+        memcpy(joined, context, lc);
+        memcpy(joined + lc, cont, lk + 1);
+        int *w = NULL;
+        size_t nw = 0;
+        int rc = qh_encode(tok, "context + continuation", joined, lc + lk, &w, &nw, err);
+        free(joined);
+        if (rc != 0) {
+            free(a);
+            return -1;
+        }
+        size_t common = 0;
+        while (common < na && common < nw && a[common] == w[common]) common++;
+        na = common;
+        nb = nw - common;
+        b = qh_malloc((nb ? nb : 1) * sizeof(int));
+        memcpy(b, w + common, nb * sizeof(int));
+        free(w);
+    } else if (*cont && qh_encode(tok, "continuation", cont, strlen(cont), &b, &nb, err) != 0) {
         free(a);
         return -1;
     }
-    int lead = bos >= 0 ? 1 : 0;
+    int lead = lead_id >= 0 ? 1 : 0;
     if (na + (size_t)lead == 0 || (nb == 0 && *cont)) {
         free(a);
         free(b);
@@ -257,12 +281,33 @@ static int make_request(qh_tokenizer *tok, const char *context, const char *cont
     r->n = (int)(lead + na + nb);
     r->n_cont = (int)nb;
     r->tokens = qh_malloc((size_t)r->n * sizeof(int));
-    if (lead) r->tokens[0] = bos;
+    if (lead) r->tokens[0] = lead_id;
     if (na) memcpy(r->tokens + lead, a, na * sizeof(int));
     if (nb) memcpy(r->tokens + lead + na, b, nb * sizeof(int));
     free(a);
     free(b);
     return 0;
+}
+
+/* MMLU's answer letter k as the token that follows "Answer:" (GPT-2: " A"; SentencePiece:
+ * "\xe2\x96\x81A"), from the tokenizer: the tokens of "Answer: A" past those of "Answer:". */
+static int letter_token(qh_tokenizer *tok, int k, int *id, qh_err *err)
+{
+    static const char *const with[4] = {"Answer: A", "Answer: B", "Answer: C", "Answer: D"};
+    int *a = NULL, *b = NULL, rc = -1;
+    size_t na = 0, nb = 0;
+    if (qh_encode(tok, "mmlu letter", "Answer:", 7, &a, &na, err) != 0 || qh_encode(tok, "mmlu letter", with[k], 9, &b, &nb, err) != 0)
+        goto out;
+    if (nb != na + 1 || memcmp(a, b, na * sizeof(int)) != 0) {
+        qh_fail(err, "mmlu: '%c' after 'Answer:' is not a single token of this vocabulary", 'A' + k);
+        goto out;
+    }
+    *id = b[na];
+    rc = 0;
+out:
+    free(a);
+    free(b);
+    return rc;
 }
 
 void qh_mc_requests_free(qh_mc_requests *rq)
@@ -275,14 +320,14 @@ void qh_mc_requests_free(qh_mc_requests *rq)
 int qh_mc_requests_build(qh_tokenizer *tok, const qh_mc_task *task, qh_mc_requests *rq, qh_err *err)
 {
     memset(rq, 0, sizeof *rq);
-    int eot = qh_token_id(tok, "<|endoftext|>");
-    if (task->kind == QH_MC_PAIR && eot < 0) return qh_fail(err, "%s: the tokenizer has no <|endoftext|> token", task->name);
-    static const char *letters[4] = {" A", " B", " C", " D"};
+    /* what every request starts with: BOS where the vocabulary adds one; sentences without
+     * context (pairs) start from the tokenizer's start token */
+    int bos = qh_tokenizer_bos_added(tok), start = qh_tokenizer_start_token(tok);
+    if (task->kind == QH_MC_PAIR && start < 0)
+        return qh_fail(err, "%s: the tokenizer has no start token (no BOS, no <|endoftext|>) to score a sentence from", task->name);
     int letter_id[4];
-    for (int k = 0; k < 4; k++) {
-        letter_id[k] = qh_token_id(tok, letters[k]);
-        if (task->kind == QH_MC_MMLU && letter_id[k] < 0) return qh_fail(err, "mmlu: '%s' is not a single token", letters[k]);
-    }
+    for (int k = 0; k < 4 && task->kind == QH_MC_MMLU; k++)
+        if (letter_token(tok, k, &letter_id[k], err) != 0) return -1;
     /* requests: one per choice, plus (MMLU) the lettered prompt scored on each letter */
     int n_req = 0;
     for (int i = 0; i < task->n_items; i++) n_req += task->items[i].n_choices + (task->kind == QH_MC_MMLU ? 1 : 0);
@@ -294,14 +339,14 @@ int qh_mc_requests_build(qh_tokenizer *tok, const qh_mc_task *task, qh_mc_reques
         const qh_mc_item *it = &task->items[i];
         for (int c = 0; c < it->n_choices; c++, k++) {
             const char *context = it->contexts ? it->contexts[c] : it->context;
-            if (make_request(tok, context, it->choices[c], task->kind == QH_MC_PAIR ? eot : -1, &req[k], err) != 0) {
+            if (make_request(tok, context, it->choices[c], task->kind == QH_MC_PAIR ? start : bos, &req[k], err) != 0) {
                 qh_err_prefix(err, "%s item %s choice %d", task->name, it->key, c);
                 goto fail;
             }
             req[k].group = i + 1; /* the choices of an item may share their context */
         }
         if (task->kind == QH_MC_MMLU) { /* the lettered prompt, scored on each letter as the next token */
-            if (make_request(tok, it->letter_prompt, "", -1, &req[k], err) != 0) goto fail;
+            if (make_request(tok, it->letter_prompt, "", bos, &req[k], err) != 0) goto fail;
             req[k].n_alt = 4;
             memcpy(req[k].alt, letter_id, sizeof letter_id);
             k++;

@@ -104,8 +104,8 @@ int qh_eval_ppl(const qh_model *m, const int *ids, long n, const int *token_byte
     int ctx = opts->ctx ? opts->ctx : m->cfg.n_ctx;
     int stride = opts->stride ? opts->stride : ctx;
     if (ctx < 2) return qh_fail(err, "--ctx %d: a window needs at least 2 tokens", ctx);
-    if (ctx > m->cfg.n_ctx)
-        return qh_fail(err, "--ctx %d: window longer than the model's context (%d)", ctx, m->cfg.n_ctx);
+    if (ctx > qh_config_max_ctx(&m->cfg))
+        return qh_fail(err, "--ctx %d: window longer than the model's context (%d)", ctx, qh_config_max_ctx(&m->cfg));
     if (stride < 1 || stride > ctx)
         return qh_fail(err, "--stride %d: must be between 1 and the window length %d", stride, ctx);
     if (opts->max_tokens < 0) return qh_fail(err, "--max-tokens %ld: must be positive", opts->max_tokens);
@@ -314,8 +314,8 @@ static int fidelity_plan(const qh_model *base, const qh_model *quant, const int 
     if (!proto) return qh_ppl_protocol_check(opts->protocol, err);
     int ctx = opts->ctx > 0 ? opts->ctx : base->cfg.n_ctx;
     if (ctx < 2) return qh_fail(err, "ctx %d: a window needs at least 2 tokens", ctx);
-    if (ctx > base->cfg.n_ctx || ctx > quant->cfg.n_ctx)
-        return qh_fail(err, "ctx %d: window longer than the model's context (%d)", ctx, base->cfg.n_ctx);
+    if (ctx > qh_config_max_ctx(&base->cfg) || ctx > qh_config_max_ctx(&quant->cfg))
+        return qh_fail(err, "ctx %d: window longer than the model's context (%d)", ctx, qh_config_max_ctx(&base->cfg));
     if (base->cfg.n_vocab != quant->cfg.n_vocab || base->cfg.n_embd != quant->cfg.n_embd)
         return qh_fail(err, "fidelity: the two models have different shapes");
     if (opts->max_tokens > 0 && opts->max_tokens < *n) *n = opts->max_tokens;

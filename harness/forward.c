@@ -1,5 +1,6 @@
-/* forward.c - GPT-2 forward pass; see forward.h.  Each layer is a plain function over flat
- * float arrays with its shapes in a comment, in the manner of llm.c. */
+/* forward.c - the GPT-2 and Llama forward passes; see forward.h.  Each layer is a plain
+ * function over flat float arrays with its shapes in a comment, in the manner of llm.c; a
+ * block function per architecture (block_fns) strings them together. */
 #include "forward.h"
 
 #include <math.h>
@@ -41,11 +42,14 @@ void qh_workspace_init_rows(qh_workspace *ws, const qh_config *cfg, int max_rows
     ws->C = cfg->n_embd;
     ws->n_head = cfg->n_head;
     ws->n_vocab = cfg->n_vocab;
+    ws->W = qh_config_qkv_width(cfg);
+    ws->F = qh_config_ff(cfg);
+    size_t fc = qh_config_arch(cfg)->mlp == QH_MLP_SWIGLU ? 2 * (size_t)ws->F : (size_t)ws->F;
     ws->x = qh_malloc(BT * C * sizeof(float));
     ws->ln = qh_malloc(BT * C * sizeof(float));
-    ws->qkv = qh_malloc(BT * 3 * C * sizeof(float));
+    ws->qkv = qh_malloc(BT * (size_t)ws->W * sizeof(float));
     ws->att = qh_malloc(BT * C * sizeof(float));
-    ws->fc = qh_malloc(BT * 4 * C * sizeof(float));
+    ws->fc = qh_malloc(BT * fc * sizeof(float));
     /* one T x T score matrix per thread: attention runs one (window, head) per thread */
     ws->n_scores = omp_get_max_threads();
     ws->scores = qh_malloc((size_t)ws->n_scores * max_T * max_T * sizeof(float));
@@ -70,16 +74,71 @@ void qh_workspace_free(qh_workspace *ws)
     memset(ws, 0, sizeof *ws);
 }
 
-/* out (N, C) = tok_emb[tokens] + pos_emb[t] for tokens (B, T) */
+/* out (N, C) = tok_emb[tokens] + pos_emb[t] for tokens (B, T); wpe NULL: rotary positions,
+ * applied in attention */
 static void embed(float *out, const int *tokens, const float *wte, const float *wpe, int B, int T, int C)
 {
 #pragma omp parallel for collapse(2)
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {
-            const float *te = wte + (size_t)tokens[b * T + t] * C, *pe = wpe + (size_t)t * C;
+            const float *te = wte + (size_t)tokens[b * T + t] * C;
             float *o = out + ((size_t)b * T + t) * C;
+            if (!wpe) {
+                memcpy(o, te, (size_t)C * sizeof(float));
+                continue;
+            }
+            const float *pe = wpe + (size_t)t * C;
             for (int i = 0; i < C; i++) o[i] = te[i] + pe[i];
         }
+}
+
+/* out (N, C) = x / sqrt(mean(x^2) + eps) * w, per row (the sum in double, as ggml's rms_norm) */
+static void rmsnorm(float *out, const float *x, const float *w, int N, int C, float eps)
+{
+#pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        const float *xr = x + (size_t)n * C;
+        float *o = out + (size_t)n * C;
+        double ss = 0;
+        for (int i = 0; i < C; i++) ss += (double)xr[i] * xr[i];
+        float scale = 1.0f / sqrtf((float)(ss / C) + eps);
+        for (int i = 0; i < C; i++) o[i] = (xr[i] * scale) * w[i];
+    }
+}
+
+/* Rotary positions on the q and k parts of qkv (B*T, W): row t of window b is at position
+ * pos0[b] + t (pos0 NULL: 0).  Each head's adjacent pairs (2i, 2i+1) rotate by
+ * pos * theta^(-2i/hs) (Meta's and llama.cpp's "normal" RoPE).  q has n_head heads from column
+ * 0, k n_kv heads from column C. */
+static void rope(float *qkv, int B, int T, int W, int C, int n_head, int n_kv, float theta, const int *pos0)
+{
+    int hs = C / n_head;
+#pragma omp parallel for collapse(2)
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            double pos = (double)((pos0 ? pos0[b] : 0) + t);
+            float *row = qkv + ((size_t)b * T + t) * W;
+            for (int i = 0; i < hs / 2; i++) {
+                double angle = pos * pow((double)theta, -2.0 * i / hs);
+                float c = (float)cos(angle), s = (float)sin(angle);
+                for (int h = 0; h < n_head + n_kv; h++) {
+                    float *v = row + (h < n_head ? h * hs : C + (h - n_head) * hs) + 2 * i;
+                    float x0 = v[0], x1 = v[1];
+                    v[0] = x0 * c - x1 * s;
+                    v[1] = x0 * s + x1 * c;
+                }
+            }
+        }
+}
+
+/* gate (n) <- silu(gate) * up = gate / (1 + e^-gate) * up */
+static void swiglu(float *gate, const float *up, size_t n)
+{
+#pragma omp parallel for simd
+    for (size_t i = 0; i < n; i++) {
+        float g = gate[i];
+        gate[i] = g / (1.0f + qh_fast_expf(-g)) * up[i];
+    }
 }
 
 /* out (N, C) = (x - mean) / sqrt(var + eps) * w + b, per row */
@@ -107,18 +166,18 @@ static void matmul(float *out, const float *inp, const float *w, const float *bi
     qh_gemm(out, (size_t)OC, inp, (size_t)IC, N, IC, w, (size_t)OC, 0, OC, 1.0f, bias);
 }
 
-/* Causal multi-head attention for one window and one head, for the queries q0 .. T-1.
- * qkv (T, 3C) -> out (T - q0, C) columns h*hs .. (h+1)*hs; scores (T - q0, T) is scratch.
- * S = Q K^T / sqrt(hs) over every key (the masked part is discarded), causal softmax per
- * row, then out_h = P V.  Row t of the result is the same whatever T >= t + 1 and q0 <= t
- * are: each score is one dot product, the masked probabilities are exact zeros, and 0 * v
- * adds nothing to the chain. */
-static void attention_head(float *out, const float *qkv, float *scores, int q0, int T, int C, int NH, int h)
+/* Causal attention for one window and one head, for the queries q0 .. T-1.
+ * q, k, v: the head's columns of the window's (T, ld) qkv rows -> out (T - q0, hs) at row
+ * stride ldo; scores (T - q0, T) is scratch.  S = Q K^T / sqrt(hs) over every key (the masked
+ * part is discarded), causal softmax per row, then out = P V.  Row t of the result is the same
+ * whatever T >= t + 1 and q0 <= t are: each score is one dot product, the masked probabilities
+ * are exact zeros, and 0 * v adds nothing to the chain. */
+static void attention_head(float *out, size_t ldo, const float *q, const float *k, const float *v, size_t ld, float *scores, int q0,
+                           int T, int hs)
 {
-    int hs = C / NH, Q = T - q0;
+    int Q = T - q0;
     float scale = 1.0f / sqrtf((float)hs);
-    qh_gemm(scores, (size_t)T, qkv + (size_t)q0 * 3 * C + h * hs, (size_t)3 * C, Q, hs, qkv + C + h * hs, (size_t)3 * C, 1, T,
-            scale, NULL);
+    qh_gemm(scores, (size_t)T, q + (size_t)q0 * ld, ld, Q, hs, k, ld, 1, T, scale, NULL);
     for (int t = q0; t < T; t++) {
         float *row = scores + (size_t)(t - q0) * T;
         float maxv = -INFINITY, sum = 0;
@@ -132,17 +191,26 @@ static void attention_head(float *out, const float *qkv, float *scores, int q0, 
         for (int j = 0; j <= t; j++) row[j] *= inv;
         for (int j = t + 1; j < T; j++) row[j] = 0.0f;
     }
-    qh_gemm(out + h * hs, (size_t)C, scores, (size_t)T, Q, T, qkv + 2 * C + h * hs, (size_t)3 * C, 0, hs, 1.0f, NULL);
+    qh_gemm(out, ldo, scores, (size_t)T, Q, T, v, ld, 0, hs, 1.0f, NULL);
+}
+
+/* Head h of one window: qkv (T, W) rows with q at column 0, k at C, v at C + KVW; query heads
+ * share K/V heads in groups of n_head / n_kv (grouped-query attention; GPT-2: groups of 1). */
+static void attention_window_head(float *att, const float *qkv, float *scores, int q0, int T, const qh_workspace *ws, int n_kv, int h)
+{
+    int C = ws->C, hs = C / ws->n_head, kvw = (ws->W - C) / 2, kh = h / (ws->n_head / n_kv);
+    attention_head(att + h * hs, (size_t)C, qkv + h * hs, qkv + C + kh * hs, qkv + C + kvw + kh * hs, (size_t)ws->W, scores, q0, T, hs);
 }
 
 /* every (window, head) of the batch, one per thread */
-static void attention(qh_workspace *ws, int B, int T, int C, int NH)
+static void attention(qh_workspace *ws, int B, int T, int n_kv)
 {
+    int C = ws->C, NH = ws->n_head;
 #pragma omp parallel for collapse(2) schedule(dynamic) num_threads(ws->n_scores)
     for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++) {
             float *scores = ws->scores + (size_t)omp_get_thread_num() * T * T;
-            attention_head(ws->att + (size_t)b * T * C, ws->qkv + (size_t)b * T * 3 * C, scores, 0, T, C, NH, h);
+            attention_window_head(ws->att + (size_t)b * T * C, ws->qkv + (size_t)b * T * ws->W, scores, 0, T, ws, n_kv, h);
         }
 }
 
@@ -184,26 +252,33 @@ typedef struct {
  * own rows up to t.  Prefix and continuation rows are put together into one (P + S, 3C)
  * matrix and attention_head runs on it as on the whole sequence, so every row gets the bits
  * it gets when the whole sequence runs at once (rows depend only on the rows before them). */
-static void attention_continue(qh_workspace *ws, const continuation *k, int l, int B, int T, int C, int NH)
+static void attention_continue(qh_workspace *ws, const continuation *k, int l, int B, int T, int n_kv)
 {
+    int C = ws->C, NH = ws->n_head;
+    size_t W = (size_t)ws->W;
 #pragma omp parallel for
     for (int b = 0; b < B; b++) {
         int P = k->P[b];
-        float *full = k->qkv_full + (size_t)b * k->max_len * 3 * C;
-        memcpy(full, k->prefix_qkv[b] + (size_t)l * k->layer_stride, (size_t)P * 3 * C * sizeof(float));
-        memcpy(full + (size_t)P * 3 * C, ws->qkv + (size_t)b * T * 3 * C, (size_t)k->S[b] * 3 * C * sizeof(float));
+        float *full = k->qkv_full + (size_t)b * k->max_len * W;
+        memcpy(full, k->prefix_qkv[b] + (size_t)l * k->layer_stride, (size_t)P * W * sizeof(float));
+        memcpy(full + (size_t)P * W, ws->qkv + (size_t)b * T * W, (size_t)k->S[b] * W * sizeof(float));
         memset(ws->att + ((size_t)b * T + k->S[b]) * C, 0, (size_t)(T - k->S[b]) * C * sizeof(float)); /* padding rows */
     }
 #pragma omp parallel for collapse(2) schedule(dynamic) num_threads(ws->n_scores)
     for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++) {
             float *scores = ws->scores + (size_t)omp_get_thread_num() * ws->T * ws->T;
-            attention_head(ws->att + (size_t)b * T * C, k->qkv_full + (size_t)b * k->max_len * 3 * C, scores, k->P[b],
-                           k->P[b] + k->S[b], C, NH, h);
+            attention_window_head(ws->att + (size_t)b * T * C, k->qkv_full + (size_t)b * k->max_len * W, scores, k->P[b],
+                                  k->P[b] + k->S[b], ws, n_kv, h);
         }
 }
 
-static void block(const qh_model *m, int l, int B, int T, qh_workspace *ws, const continuation *k, qh_capture_fn capture, void *ud)
+typedef void (*block_fn)(const qh_model *m, int l, int B, int T, qh_workspace *ws, const continuation *k, qh_capture_fn capture,
+                         void *ud);
+
+/* GPT-2: x += attn(LN1(x)); x += mlp(LN2(x)), mlp = c_proj(gelu(c_fc(.))) */
+static void block_gpt2(const qh_model *m, int l, int B, int T, qh_workspace *ws, const continuation *k, qh_capture_fn capture,
+                       void *ud)
 {
     const qh_config *c = &m->cfg;
     int C = c->n_embd, N = B * T;
@@ -212,8 +287,8 @@ static void block(const qh_model *m, int l, int B, int T, qh_workspace *ws, cons
     layernorm(ws->ln, ws->x, bl->ln1_w, bl->ln1_b, N, C, c->ln_eps);
     if (capture) capture(ud, l, QH_IN_ATTN, ws->ln, N, C);
     matmul(ws->qkv, ws->ln, bl->attn_w, bl->attn_b, N, C, 3 * C);
-    if (k) attention_continue(ws, k, l, B, T, C, c->n_head);
-    else attention(ws, B, T, C, c->n_head);
+    if (k) attention_continue(ws, k, l, B, T, c->n_head);
+    else attention(ws, B, T, c->n_head);
     if (capture) capture(ud, l, QH_IN_ATTN_PROJ, ws->att, N, C);
     matmul(ws->ln, ws->att, bl->attnproj_w, bl->attnproj_b, N, C, C);
     residual(ws->x, ws->ln, NC);
@@ -226,6 +301,45 @@ static void block(const qh_model *m, int l, int B, int T, qh_workspace *ws, cons
     residual(ws->x, ws->ln, NC);
 }
 
+/* Llama: x += o(attn(rope(q, k), v)) of RMSNorm1(x); x += down(silu(gate(h)) * up(h)), h = RMSNorm2(x).
+ * q, k, v go into one (N, W) row each so that attention and the kept prefixes of shared
+ * contexts work as for GPT-2. */
+static void block_llama(const qh_model *m, int l, int B, int T, qh_workspace *ws, const continuation *k, qh_capture_fn capture,
+                        void *ud)
+{
+    const qh_config *c = &m->cfg;
+    int C = c->n_embd, N = B * T, W = ws->W, KV = (W - C) / 2, F = ws->F, n_kv = qh_config_kv_heads(c);
+    size_t NC = (size_t)N * C;
+    const qh_block *bl = &m->blocks[l];
+    rmsnorm(ws->ln, ws->x, bl->ln1_w, N, C, c->ln_eps);
+    if (capture) capture(ud, l, QH_IN_ATTN, ws->ln, N, C);
+    qh_gemm(ws->qkv, (size_t)W, ws->ln, (size_t)C, N, C, bl->wq, (size_t)C, 0, C, 1.0f, NULL);
+    qh_gemm(ws->qkv + C, (size_t)W, ws->ln, (size_t)C, N, C, bl->wk, (size_t)KV, 0, KV, 1.0f, NULL);
+    qh_gemm(ws->qkv + C + KV, (size_t)W, ws->ln, (size_t)C, N, C, bl->wv, (size_t)KV, 0, KV, 1.0f, NULL);
+    rope(ws->qkv, B, T, W, C, c->n_head, n_kv, c->rope_theta, k ? k->P : NULL);
+    if (k) attention_continue(ws, k, l, B, T, n_kv);
+    else attention(ws, B, T, n_kv);
+    if (capture) capture(ud, l, QH_IN_ATTN_PROJ, ws->att, N, C);
+    matmul(ws->ln, ws->att, bl->attnproj_w, NULL, N, C, C);
+    residual(ws->x, ws->ln, NC);
+    rmsnorm(ws->ln, ws->x, bl->ln2_w, N, C, c->ln_eps);
+    if (capture) capture(ud, l, QH_IN_FC, ws->ln, N, C);
+    float *gate = ws->fc, *up = ws->fc + (size_t)N * F;
+    matmul(gate, ws->ln, bl->gate_w, NULL, N, C, F);
+    matmul(up, ws->ln, bl->fc_w, NULL, N, C, F);
+    swiglu(gate, up, (size_t)N * F);
+    if (capture) capture(ud, l, QH_IN_FC_PROJ, gate, N, F);
+    matmul(ws->ln, gate, bl->fcproj_w, NULL, N, F, C);
+    residual(ws->x, ws->ln, NC);
+}
+
+static const block_fn block_fns[QH_N_ARCH] = {[QH_ARCH_GPT2] = block_gpt2, [QH_ARCH_LLAMA] = block_llama};
+
+static void block(const qh_model *m, int l, int B, int T, qh_workspace *ws, const continuation *k, qh_capture_fn capture, void *ud)
+{
+    block_fns[m->cfg.arch](m, l, B, T, ws, k, capture, ud);
+}
+
 void qh_block_forward(const qh_model *m, int l, int B, int T, qh_workspace *ws, qh_capture_fn capture, void *ud)
 {
     block(m, l, B, T, ws, NULL, capture, ud);
@@ -233,7 +347,8 @@ void qh_block_forward(const qh_model *m, int l, int B, int T, qh_workspace *ws, 
 
 void qh_final_norm(const qh_model *m, int B, int T, qh_workspace *ws)
 {
-    layernorm(ws->ln, ws->x, m->lnf_w, m->lnf_b, B * T, m->cfg.n_embd, m->cfg.ln_eps);
+    if (qh_config_arch(&m->cfg)->norm == QH_NORM_RMS) rmsnorm(ws->ln, ws->x, m->lnf_w, B * T, m->cfg.n_embd, m->cfg.ln_eps);
+    else layernorm(ws->ln, ws->x, m->lnf_w, m->lnf_b, B * T, m->cfg.n_embd, m->cfg.ln_eps);
 }
 
 void qh_forward(const qh_model *m, const int *tokens, int B, int T, qh_workspace *ws)
@@ -245,7 +360,7 @@ void qh_forward(const qh_model *m, const int *tokens, int B, int T, qh_workspace
 
 void qh_forward_keep_qkv(const qh_model *m, const int *tokens, int B, int T, qh_workspace *ws, float *qkv_keep)
 {
-    size_t layer = (size_t)B * T * 3 * m->cfg.n_embd;
+    size_t layer = (size_t)B * T * qh_config_qkv_width(&m->cfg);
     qh_embed(m, tokens, B, T, ws);
     for (int l = 0; l < m->cfg.n_layer; l++) {
         qh_block_forward(m, l, B, T, ws, NULL, NULL);
@@ -258,15 +373,17 @@ void qh_forward_continue(const qh_model *m, const int *tokens, int B, int T, con
 {
     int C = m->cfg.n_embd, max_len = 0;
     for (int b = 0; b < B; b++) max_len = P[b] + T > max_len ? P[b] + T : max_len;
-    continuation k = {prefix_qkv, layer_stride, P, S, qh_malloc((size_t)B * max_len * 3 * C * sizeof(float)), max_len};
+    continuation k = {prefix_qkv, layer_stride, P, S, qh_malloc((size_t)B * max_len * ws->W * sizeof(float)), max_len};
     /* embeddings at the positions after each prefix; padding rows get a valid position */
 #pragma omp parallel for collapse(2)
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {
             int pos = P[b] + t < m->cfg.n_ctx ? P[b] + t : m->cfg.n_ctx - 1;
-            const float *te = m->wte + (size_t)tokens[b * T + t] * C, *pe = m->wpe + (size_t)pos * C;
+            const float *te = m->wte + (size_t)tokens[b * T + t] * C;
             float *o = ws->x + ((size_t)b * T + t) * C;
-            for (int i = 0; i < C; i++) o[i] = te[i] + pe[i];
+            if (!m->wpe) memcpy(o, te, (size_t)C * sizeof(float));
+            else
+                for (int i = 0; i < C; i++) o[i] = te[i] + m->wpe[(size_t)pos * C + i];
         }
     for (int l = 0; l < m->cfg.n_layer; l++) block(m, l, B, T, ws, &k, NULL, NULL);
     qh_final_norm(m, B, T, ws);
@@ -312,8 +429,9 @@ void qh_head_nll_argmax(const qh_model *m, const float *hidden, const int *targe
 
 double qh_forward_flops(const qh_config *c, int B, int T, long head_rows)
 {
-    double N = (double)B * T, C = c->n_embd;
-    double per_layer = 2 * N * C * (3 * C + C + 4 * C + 4 * C) /* four linear layers */
-                       + 2 * 2 * (double)B * T * T * C;        /* QK^T and PV, full T x T */
+    double N = (double)B * T, C = c->n_embd, W = qh_config_qkv_width(c), F = qh_config_ff(c);
+    double mlp = qh_config_arch(c)->mlp == QH_MLP_SWIGLU ? 3 * C * F : 2 * C * F;
+    double per_layer = 2 * N * (C * W + C * C + mlp) /* the linear layers */
+                       + 2 * 2 * (double)B * T * T * C; /* QK^T and PV, full T x T */
     return c->n_layer * per_layer + 2.0 * head_rows * C * c->n_vocab;
 }

@@ -1,6 +1,9 @@
-/* forward.h - the GPT-2 forward pass in fp32 over a batch of windows.
+/* forward.h - the forward pass in fp32 over a batch of windows, one block function per
+ * architecture (arch.h).
  *
- * Pre-LayerNorm blocks, GELU (tanh approximation), learned positions, tied head.  Every
+ * GPT-2: pre-LayerNorm blocks, GELU (tanh approximation), learned positions.  Llama: RMSNorm,
+ * rotary positions (adjacent pairs, Meta's and llama.cpp's order), grouped-query attention,
+ * SwiGLU MLP.  Every
  * matrix product is a qh_gemm (gemm.h), so the result for a window is the same bits in any
  * batch slot, batch size, padding length or thread count; element-wise work, softmax and the
  * head's log-sum-exp run on OpenMP threads, row by row.  The head (C x V, the largest product) is applied only
@@ -12,11 +15,12 @@
 
 typedef struct {
     int B, T, C, n_head, n_vocab;   /* capacity */
+    int W, F;       /* qkv row width (qh_config_qkv_width), MLP hidden width */
     float *x;       /* (B*T, C) residual stream */
-    float *ln;      /* (B*T, C) layer-norm output; after qh_forward: final hidden states */
-    float *qkv;     /* (B*T, 3C) */
+    float *ln;      /* (B*T, C) norm output; after qh_forward: final hidden states */
+    float *qkv;     /* (B*T, W) q | k | v per row */
     float *att;     /* (B*T, C) attention output before the projection */
-    float *fc;      /* (B*T, 4C) */
+    float *fc;      /* GPT-2 (B*T, 4C); Llama gate (B*T, F) then up (B*T, F) */
     float *scores;  /* (n_scores, T, T) attention probabilities, one matrix per thread */
     int n_scores;
     float *logits;  /* (head_chunk, V) */
@@ -33,9 +37,8 @@ void qh_workspace_free(qh_workspace *ws);
 void qh_forward(const qh_model *m, const int *tokens, int B, int T, qh_workspace *ws);
 
 /* The same pass in pieces, for calibration: embeddings into ws->x (B*T, C); one block on
- * ws->x in place, calling capture with the input of each of its four linear layers; the
- * final LayerNorm into ws->ln. */
-enum { QH_IN_ATTN, QH_IN_ATTN_PROJ, QH_IN_FC, QH_IN_FC_PROJ };
+ * ws->x in place, calling capture with each of its four linear-layer inputs (QH_IN_*, arch.h);
+ * the final norm into ws->ln. */
 typedef void (*qh_capture_fn)(void *ud, int layer, int which, const float *x, int rows, int cols);
 void qh_embed(const qh_model *m, const int *tokens, int B, int T, qh_workspace *ws);
 void qh_block_forward(const qh_model *m, int l, int B, int T, qh_workspace *ws, qh_capture_fn capture, void *ud);
@@ -43,9 +46,10 @@ void qh_final_norm(const qh_model *m, int B, int T, qh_workspace *ws);
 
 /* Shared prefixes (several continuations of one context, as the choices of a multiple-choice
  * item): qh_forward_keep_qkv runs prefixes (B, T) and keeps every layer's qkv rows in
- * qkv_keep (n_layer, B*T, 3C); qh_forward_continue then runs continuations (B, T, right-
+ * qkv_keep (n_layer, B*T, W); qh_forward_continue then runs continuations (B, T, right-
  * padded; continuation b has S[b] tokens and continues a prefix of P[b] tokens whose layer-l
- * qkv rows (P[b], 3C) are at prefix_qkv[b] + l * layer_stride) into ws->ln.  Row t of
+ * qkv rows (P[b], W) are at prefix_qkv[b] + l * layer_stride) into ws->ln.  (Kept k rows are
+ * already rotated at their positions; continuation rows are rotated at P[b] + t.)  Row t of
  * continuation b gets the same bits as row P[b] + t of the whole sequence run by qh_forward:
  * its attention is computed on the prefix's rows and its own as one sequence.  Requires
  * P[b] + S[b] <= ws->T. */

@@ -1,8 +1,11 @@
-/* model.c - load a Hugging Face GPT-2 directory into fp32; see model.h.
+/* model.c - load a Hugging Face GPT-2 or Llama directory into fp32; see model.h.
  *
  * Accepts the layouts of the real gpt2 / gpt2-medium / -large / -xl / distilgpt2 files: names
  * with or without "transformer.", an optional separate "lm_head.weight", and the
- * "attn.bias" / "attn.masked_bias" buffers, which are causal-mask constants and are ignored.
+ * "attn.bias" / "attn.masked_bias" buffers, which are causal-mask constants and are ignored;
+ * and LlamaForCausalLM files: "model." names, PyTorch (out, in) linear weights (transposed),
+ * q/k rows in Hugging Face's half-rotation order (put back into pair order), lm_head.weight
+ * unless tie_word_embeddings.  The tensors expected come from the architecture table (arch.c).
  * Any other unexpected tensor is an error: silently ignoring weights would be a lie. */
 #include "model.h"
 
@@ -26,16 +29,74 @@ static int config_int(const char *path, const cJSON *root, const char *key, cons
     return 0;
 }
 
-int qh_config_load(const char *dir, qh_config *cfg, qh_err *err)
+/* LlamaForCausalLM's config.json (model_type "llama"); what qharness does not run is refused. */
+static int config_llama(const char *path, const cJSON *root, qh_config *cfg, int *tied, qh_err *err)
+{
+    cfg->arch = QH_ARCH_LLAMA;
+    if (config_int(path, root, "hidden_size", NULL, &cfg->n_embd, err) ||
+        config_int(path, root, "num_hidden_layers", NULL, &cfg->n_layer, err) ||
+        config_int(path, root, "num_attention_heads", NULL, &cfg->n_head, err) ||
+        config_int(path, root, "intermediate_size", NULL, &cfg->n_ff, err) ||
+        config_int(path, root, "max_position_embeddings", NULL, &cfg->n_ctx, err) ||
+        config_int(path, root, "vocab_size", NULL, &cfg->n_vocab, err))
+        return -1;
+    cfg->n_kv_head = cfg->n_head;
+    if (cJSON_GetObjectItemCaseSensitive(root, "num_key_value_heads") &&
+        config_int(path, root, "num_key_value_heads", NULL, &cfg->n_kv_head, err))
+        return -1;
+    const cJSON *eps = cJSON_GetObjectItemCaseSensitive(root, "rms_norm_eps");
+    const cJSON *theta = cJSON_GetObjectItemCaseSensitive(root, "rope_theta");
+    const cJSON *act = cJSON_GetObjectItemCaseSensitive(root, "hidden_act");
+    const cJSON *scaling = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
+    const cJSON *head_dim = cJSON_GetObjectItemCaseSensitive(root, "head_dim");
+    const cJSON *tie = cJSON_GetObjectItemCaseSensitive(root, "tie_word_embeddings");
+    cfg->ln_eps = 1e-6f; /* transformers' LlamaConfig default */
+    if (eps) {
+        if (!cJSON_IsNumber(eps) || eps->valuedouble <= 0 || eps->valuedouble > 1)
+            return qh_fail(err, "%s: 'rms_norm_eps' must be a number in (0, 1]", path);
+        cfg->ln_eps = (float)eps->valuedouble;
+    }
+    cfg->rope_theta = 10000.0f;
+    if (theta) {
+        if (!cJSON_IsNumber(theta) || theta->valuedouble <= 1) return qh_fail(err, "%s: 'rope_theta' must be a number above 1", path);
+        cfg->rope_theta = (float)theta->valuedouble;
+    }
+    if (act && (!cJSON_IsString(act) || strcmp(act->valuestring, "silu") != 0))
+        return qh_fail(err, "%s: hidden_act '%s' is not supported (Llama uses silu)", path, cJSON_IsString(act) ? act->valuestring : "?");
+    if (scaling && !cJSON_IsNull(scaling))
+        return qh_fail(err, "%s: 'rope_scaling' is set: qharness runs plain RoPE only", path);
+    if (cfg->n_embd % cfg->n_head) return qh_fail(err, "%s: hidden_size %d is not a multiple of num_attention_heads %d", path, cfg->n_embd, cfg->n_head);
+    if (head_dim && !cJSON_IsNull(head_dim) && (!cJSON_IsNumber(head_dim) || head_dim->valuedouble != cfg->n_embd / cfg->n_head))
+        return qh_fail(err, "%s: head_dim other than hidden_size / num_attention_heads (%d) is not supported", path, cfg->n_embd / cfg->n_head);
+    if ((cfg->n_embd / cfg->n_head) % 2) return qh_fail(err, "%s: the head width %d is odd: RoPE rotates pairs", path, cfg->n_embd / cfg->n_head);
+    if (cfg->n_kv_head > cfg->n_head || cfg->n_head % cfg->n_kv_head)
+        return qh_fail(err, "%s: num_attention_heads %d is not a multiple of num_key_value_heads %d", path, cfg->n_head, cfg->n_kv_head);
+    static const char *const unsupported[] = {"attention_bias", "mlp_bias"};
+    for (int i = 0; i < 2; i++) {
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(root, unsupported[i]);
+        if (cJSON_IsTrue(b)) return qh_fail(err, "%s: '%s' is true: Llama's linear layers have no biases in qharness", path, unsupported[i]);
+    }
+    *tied = cJSON_IsTrue(tie);
+    return 0;
+}
+
+static int config_load(const char *dir, qh_config *cfg, int *tied, qh_err *err)
 {
     char *path = qh_path_join(dir, "config.json"), *text = NULL;
     size_t len;
     cJSON *root = NULL;
     int rc = -1;
+    memset(cfg, 0, sizeof *cfg);
+    *tied = 1;
     if (qh_read_file(path, &text, &len, err) != 0) goto cleanup;
     root = cJSON_ParseWithLength(text, len);
     if (!root || !cJSON_IsObject(root)) {
         qh_fail(err, "%s: not a valid JSON object", path);
+        goto cleanup;
+    }
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "model_type");
+    if (cJSON_IsString(type) && strcmp(type->valuestring, "llama") == 0) {
+        rc = config_llama(path, root, cfg, tied, err);
         goto cleanup;
     }
     if (config_int(path, root, "n_embd", NULL, &cfg->n_embd, err) ||
@@ -64,9 +125,8 @@ int qh_config_load(const char *dir, qh_config *cfg, qh_err *err)
                 cJSON_IsString(act) ? act->valuestring : "?");
         goto cleanup;
     }
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "model_type");
     if (type && (!cJSON_IsString(type) || strcmp(type->valuestring, "gpt2") != 0)) {
-        qh_fail(err, "%s: model_type '%s' is not gpt2", path, cJSON_IsString(type) ? type->valuestring : "?");
+        qh_fail(err, "%s: model_type '%s' is not gpt2 or llama", path, cJSON_IsString(type) ? type->valuestring : "?");
         goto cleanup;
     }
     rc = 0;
@@ -75,6 +135,40 @@ cleanup:
     free(text);
     free(path);
     return rc;
+}
+
+int qh_config_load(const char *dir, qh_config *cfg, qh_err *err)
+{
+    int tied;
+    return config_load(dir, cfg, &tied, err);
+}
+
+const qh_arch *qh_config_arch(const qh_config *c) { return &qh_archs[c->arch]; }
+int qh_config_kv_heads(const qh_config *c) { return c->n_kv_head > 0 ? c->n_kv_head : c->n_head; }
+int qh_config_ff(const qh_config *c) { return c->n_ff > 0 ? c->n_ff : 4 * c->n_embd; }
+
+int qh_config_dim(const qh_config *c, qh_dim d)
+{
+    switch (d) {
+    case QH_DIM_1: return 1;
+    case QH_DIM_C: return c->n_embd;
+    case QH_DIM_3C: return 3 * c->n_embd;
+    case QH_DIM_KV: return qh_config_kv_heads(c) * (c->n_embd / c->n_head);
+    case QH_DIM_FF: return qh_config_ff(c);
+    case QH_DIM_VOCAB: return c->n_vocab;
+    case QH_DIM_CTX: return c->n_ctx;
+    }
+    return 0;
+}
+
+int qh_config_qkv_width(const qh_config *c)
+{
+    return c->n_embd + 2 * qh_config_dim(c, QH_DIM_KV);
+}
+
+int qh_config_max_ctx(const qh_config *c)
+{
+    return qh_config_arch(c)->pos == QH_POS_LEARNED ? c->n_ctx : QH_ROPE_MAX_CTX;
 }
 
 void qh_model_free(qh_model *m)
@@ -95,79 +189,98 @@ qh_tensor *qh_model_tensor(qh_model *m, const char *name)
     return NULL;
 }
 
+const qh_arch_tensor *qh_model_arch_tensor(const qh_model *m, int k)
+{
+    const qh_arch *a = qh_config_arch(&m->cfg);
+    if (k < a->n_pre) return &a->pre[k];
+    k -= a->n_pre;
+    if (k < a->n_block * m->cfg.n_layer) return &a->block[k % a->n_block];
+    return &a->post[k - a->n_block * m->cfg.n_layer];
+}
+
 /* The canonical tensor table for a config, in file-independent order. */
 void qh_model_expected_tensors(qh_model *m)
 {
     const qh_config *c = &m->cfg;
-    int C = c->n_embd;
-    m->n_tensors = 4 + 12 * c->n_layer;
+    const qh_arch *a = qh_config_arch(c);
+    m->n_tensors = a->n_pre + a->n_block * c->n_layer + a->n_post;
     m->tensors = qh_calloc((size_t)m->n_tensors, sizeof *m->tensors);
-    int k = 0;
-#define ADD(NDIM, R, COLS, ...)                                                                \
-    do {                                                                                       \
-        qh_tensor *t = &m->tensors[k++];                                                       \
-        snprintf(t->name, sizeof t->name, __VA_ARGS__);                                        \
-        t->ndim = NDIM; t->rows = R; t->cols = COLS;                                           \
-    } while (0)
-    ADD(2, c->n_vocab, C, "wte.weight");
-    ADD(2, c->n_ctx, C, "wpe.weight");
-    for (int l = 0; l < c->n_layer; l++) {
-        ADD(1, 1, C, "h.%d.ln_1.weight", l);
-        ADD(1, 1, C, "h.%d.ln_1.bias", l);
-        ADD(2, C, 3 * C, "h.%d.attn.c_attn.weight", l);
-        ADD(1, 1, 3 * C, "h.%d.attn.c_attn.bias", l);
-        ADD(2, C, C, "h.%d.attn.c_proj.weight", l);
-        ADD(1, 1, C, "h.%d.attn.c_proj.bias", l);
-        ADD(1, 1, C, "h.%d.ln_2.weight", l);
-        ADD(1, 1, C, "h.%d.ln_2.bias", l);
-        ADD(2, C, 4 * C, "h.%d.mlp.c_fc.weight", l);
-        ADD(1, 1, 4 * C, "h.%d.mlp.c_fc.bias", l);
-        ADD(2, 4 * C, C, "h.%d.mlp.c_proj.weight", l);
-        ADD(1, 1, C, "h.%d.mlp.c_proj.bias", l);
+    for (int k = 0; k < m->n_tensors; k++) {
+        const qh_arch_tensor *at = qh_model_arch_tensor(m, k);
+        qh_tensor *t = &m->tensors[k];
+        int in_block = k >= a->n_pre && k < a->n_pre + a->n_block * c->n_layer;
+        t->layer = in_block ? (k - a->n_pre) / a->n_block : -1;
+        if (in_block) {
+            int n = snprintf(t->name, sizeof t->name, a->block_fmt, t->layer);
+            snprintf(t->name + n, sizeof t->name - (size_t)n, "%s", at->name);
+        } else {
+            snprintf(t->name, sizeof t->name, "%s", at->name);
+        }
+        t->ndim = at->ndim;
+        t->rows = qh_config_dim(c, at->rows);
+        t->cols = qh_config_dim(c, at->cols);
+        t->is_linear = at->input >= 0;
+        t->input = at->input;
     }
-    ADD(1, 1, C, "ln_f.weight");
-    ADD(1, 1, C, "ln_f.bias");
-#undef ADD
 }
 
 void qh_model_wire(qh_model *m)
 {
-    int L = m->cfg.n_layer;
-    m->wte = m->tensors[0].data;
-    m->wpe = m->tensors[1].data;
-    m->blocks = qh_calloc((size_t)L, sizeof *m->blocks);
-    for (int l = 0; l < L; l++) {
-        qh_tensor *t = &m->tensors[2 + 12 * l];
-        qh_block *b = &m->blocks[l];
-        b->ln1_w = t[0].data; b->ln1_b = t[1].data;
-        b->attn_w = t[2].data; b->attn_b = t[3].data;
-        b->attnproj_w = t[4].data; b->attnproj_b = t[5].data;
-        b->ln2_w = t[6].data; b->ln2_b = t[7].data;
-        b->fc_w = t[8].data; b->fc_b = t[9].data;
-        b->fcproj_w = t[10].data; b->fcproj_b = t[11].data;
+    m->blocks = qh_calloc((size_t)m->cfg.n_layer, sizeof *m->blocks);
+    for (int k = 0; k < m->n_tensors; k++) {
+        const qh_arch_tensor *at = qh_model_arch_tensor(m, k);
+        char *base = m->tensors[k].layer >= 0 ? (char *)&m->blocks[m->tensors[k].layer] : (char *)m;
+        *(float **)(base + at->field) = m->tensors[k].data;
     }
-    m->lnf_w = m->tensors[2 + 12 * L].data;
-    m->lnf_b = m->tensors[3 + 12 * L].data;
     if (m->head_tied) m->head = m->wte;
 }
 
-/* Strips the optional "transformer." prefix. */
-static const char *canonical(const char *name)
+/* Strips the optional "transformer." / "model." prefix. */
+static const char *canonical(const qh_arch *a, const char *name)
 {
-    return strncmp(name, "transformer.", 12) == 0 ? name + 12 : name;
+    size_t n = strlen(a->hf_prefix);
+    return strncmp(name, a->hf_prefix, n) == 0 ? name + n : name;
 }
 
+/* Constants some checkpoints carry that are not weights: GPT-2's causal-mask buffers and older
+ * Llama checkpoints' RoPE frequencies (recomputed from rope_theta). */
 static int is_ignored_buffer(const char *name)
 {
+    static const char *const suffixes[] = {".attn.bias", ".attn.masked_bias", ".rotary_emb.inv_freq"};
     size_t n = strlen(name);
-    return (n > 10 && strcmp(name + n - 10, ".attn.bias") == 0) ||
-           (n > 17 && strcmp(name + n - 17, ".attn.masked_bias") == 0);
+    for (int i = 0; i < 3; i++) {
+        size_t k = strlen(suffixes[i]);
+        if (n > k && strcmp(name + n - k, suffixes[i]) == 0) return 1;
+    }
+    return 0;
 }
 
-static int shape_matches(const qh_st_tensor *st, const qh_tensor *t)
+/* transposed: the file holds a linear weight as PyTorch's (out, in) */
+static int shape_matches(const qh_st_tensor *st, const qh_tensor *t, int transposed)
 {
     if (t->ndim == 1) return st->ndim == 1 && st->shape[0] == t->cols;
-    return st->ndim == 2 && st->shape[0] == t->rows && st->shape[1] == t->cols;
+    int r = transposed ? t->cols : t->rows, c = transposed ? t->rows : t->cols;
+    return st->ndim == 2 && st->shape[0] == r && st->shape[1] == c;
+}
+
+/* Hugging Face's Llama q and k weights have their rows permuted so that RoPE rotates the two
+ * halves of each head (rotate_half); qharness (as Meta and llama.cpp) rotates adjacent pairs.
+ * Row h*hd + half*hd/2 + i of the file is row h*hd + 2i + half here: the inverse of the
+ * permutation transformers' conversion script applies, as llama.cpp's converter undoes it. */
+static int hf_rope_row(int r, int hd)
+{
+    int h = r / hd, j = r % hd, half = j / (hd / 2), i = j % (hd / 2);
+    return h * hd + 2 * i + half;
+}
+
+/* src (out, in) row-major -> dst (in, out); rows permuted by hf_rope_row when hd > 0 */
+static void transpose_rows(const float *src, int out, int in, int hd, float *dst)
+{
+#pragma omp parallel for
+    for (int o = 0; o < out; o++) {
+        int to = hd ? hf_rope_row(o, hd) : o;
+        for (int i = 0; i < in; i++) dst[(size_t)i * out + to] = src[(size_t)o * in + i];
+    }
 }
 
 static void shape_str(const qh_st_tensor *st, char *buf, size_t n)
@@ -188,8 +301,25 @@ static const struct {
     int (*load)(const char *path, qh_model **out, int compute_sha, qh_err *err);
 } model_formats[] = {
     {"gguf", qh_gguf_probe, qh_model_load_gguf},
+    {"llama2c", qh_llama2c_probe, qh_model_load_llama2c},
     {"hf-safetensors", NULL, load_hf}, /* a directory, or the error that says what it lacks */
 };
+
+static int hf_probe(const char *dir)
+{
+    char *cfg = qh_path_join(dir, "config.json");
+    int ok = qh_file_exists(cfg);
+    free(cfg);
+    return ok;
+}
+
+int qh_model_probe(const char *path)
+{
+    size_t n = sizeof model_formats / sizeof *model_formats;
+    for (size_t i = 0; i < n; i++)
+        if (model_formats[i].probe ? model_formats[i].probe(path) : hf_probe(path)) return 1;
+    return 0;
+}
 
 int qh_model_load(const char *dir, qh_model **out, int compute_sha, qh_err *err)
 {
@@ -211,7 +341,8 @@ static int load_hf(const char *dir, qh_model **out, int compute_sha, qh_err *err
         qh_fail(err, "%s: not a model directory", dir);
         goto fail;
     }
-    if (qh_config_load(dir, &m->cfg, err) != 0) goto fail;
+    int hf_tied;
+    if (config_load(dir, &m->cfg, &hf_tied, err) != 0) goto fail;
     snprintf(m->weights_path, sizeof m->weights_path, "%s/model.safetensors", dir);
     if (!qh_file_exists(m->weights_path)) {
         char *idx = qh_path_join(dir, "model.safetensors.index.json");
@@ -225,11 +356,12 @@ static int load_hf(const char *dir, qh_model **out, int compute_sha, qh_err *err
     have_st = 1;
     qh_model_expected_tensors(m);
     const qh_config *c = &m->cfg;
+    const qh_arch *a = qh_config_arch(c);
     const qh_st_tensor **found = qh_calloc((size_t)m->n_tensors, sizeof *found);
     const qh_st_tensor *lm_head = NULL;
     for (int i = 0; i < st.n_tensors; i++) {
         const qh_st_tensor *t = &st.tensors[i];
-        const char *name = canonical(t->name);
+        const char *name = canonical(a, t->name);
         if (is_ignored_buffer(name)) continue;
         if (strcmp(t->name, "lm_head.weight") == 0) {
             lm_head = t;
@@ -240,14 +372,12 @@ static int load_hf(const char *dir, qh_model **out, int compute_sha, qh_err *err
             if (strcmp(m->tensors[k].name, name) == 0) break;
         if (k == m->n_tensors) {
             free(found);
-            qh_fail(err, "%s: unexpected tensor '%s' for a GPT-2 with n_layer %d", m->weights_path,
-                    t->name, c->n_layer);
+            qh_fail(err, "%s: unexpected tensor '%s' for a %s with n_layer %d", m->weights_path, t->name, a->display, c->n_layer);
             goto fail;
         }
         if (found[k]) {
             free(found);
-            qh_fail(err, "%s: tensor '%s' appears twice (with and without 'transformer.')",
-                    m->weights_path, name);
+            qh_fail(err, "%s: tensor '%s' appears twice (with and without '%s')", m->weights_path, name, a->hf_prefix);
             goto fail;
         }
         found[k] = t;
@@ -255,13 +385,14 @@ static int load_hf(const char *dir, qh_model **out, int compute_sha, qh_err *err
     for (int k = 0; k < m->n_tensors; k++) {
         qh_tensor *t = &m->tensors[k];
         const qh_st_tensor *s = found[k];
+        int transposed = t->is_linear && a->hf_out_in;
         char got[128];
         if (!s) {
             free(found);
-            qh_fail(err, "%s: tensor '%s' is missing", m->weights_path, t->name);
+            qh_fail(err, "%s: tensor '%s%s' is missing", m->weights_path, a->hf_out_in ? a->hf_prefix : "", t->name);
             goto fail;
         }
-        if (!shape_matches(s, t)) {
+        if (!shape_matches(s, t, transposed)) {
             shape_str(s, got, sizeof got);
             free(found);
             if (t->ndim == 1)
@@ -269,18 +400,33 @@ static int load_hf(const char *dir, qh_model **out, int compute_sha, qh_err *err
                         s->name, got, config_path, t->cols);
             else
                 qh_fail(err, "%s: tensor '%s' has shape %s but %s implies (%d, %d)", m->weights_path,
-                        s->name, got, config_path, t->rows, t->cols);
+                        s->name, got, config_path, transposed ? t->cols : t->rows, transposed ? t->rows : t->cols);
             goto fail;
         }
-        t->data = qh_malloc((size_t)t->rows * (size_t)t->cols * sizeof(float));
-        if (qh_st_to_f32(&st, s, t->data, err) != 0) {
+        size_t n = (size_t)t->rows * (size_t)t->cols;
+        t->data = qh_malloc(n * sizeof(float));
+        float *file = transposed ? qh_malloc(n * sizeof(float)) : t->data;
+        if (qh_st_to_f32(&st, s, file, err) != 0) {
+            if (transposed) free(file);
             free(found);
             goto fail;
         }
+        if (transposed) {
+            size_t len = strlen(t->name);
+            int rope = a->pos == QH_POS_ROPE && len > 14 &&
+                       (strcmp(t->name + len - 14, ".q_proj.weight") == 0 || strcmp(t->name + len - 14, ".k_proj.weight") == 0);
+            transpose_rows(file, t->cols, t->rows, rope ? c->n_embd / c->n_head : 0, t->data);
+            free(file);
+        }
         if (k == 0) snprintf(m->dtype, sizeof m->dtype, "%s", qh_dtype_name(s->dtype));
-        m->n_params += (size_t)t->rows * (size_t)t->cols;
+        m->n_params += n;
     }
     free(found);
+    if (!lm_head && !hf_tied) {
+        qh_fail(err, "%s: tensor 'lm_head.weight' is missing and %s does not tie the head to the embedding", m->weights_path,
+                config_path);
+        goto fail;
+    }
     if (lm_head) {
         if (!(lm_head->ndim == 2 && lm_head->shape[0] == c->n_vocab && lm_head->shape[1] == c->n_embd)) {
             qh_fail(err, "%s: tensor 'lm_head.weight' must have shape (%d, %d)", m->weights_path,

@@ -1,43 +1,68 @@
-/* model.h - a GPT-2 model in fp32: config, named weight tensors, and where they came from.
+/* model.h - a model in fp32: config, named weight tensors, and where they came from.
  *
- * Tensors use canonical GPT-2 names without the "transformer." prefix ("wte.weight",
- * "h.0.attn.c_attn.weight", ...) and the Conv1D layout of the checkpoint: a linear weight is
- * (in, out) row-major, so y = x W.  Everything is fp32 in memory whatever the file's dtype;
- * quantization methods replace tensor data in place with their decoded weights. */
+ * The architecture (arch.h) names the tensors: GPT-2 uses Hugging Face's names without the
+ * "transformer." prefix ("wte.weight", "h.0.attn.c_attn.weight", ...), Llama Hugging Face's
+ * without "model." ("embed_tokens.weight", "layers.0.self_attn.q_proj.weight", ...).  A linear
+ * weight is (in, out) row-major, so y = x W (GPT-2's Conv1D layout) whatever the file's layout.
+ * Everything is fp32 in memory whatever the file's dtype; quantization methods replace tensor
+ * data in place with their decoded weights. */
 #ifndef QH_MODEL_H
 #define QH_MODEL_H
 
 #include <stddef.h>
 
+#include "arch.h"
 #include "util.h"
 
 typedef struct {
     int n_vocab, n_ctx, n_embd, n_head, n_layer;
-    float ln_eps;
+    float ln_eps;        /* LayerNorm or RMSNorm epsilon */
+    qh_arch_id arch;     /* 0: GPT-2 */
+    /* Llama (0 in a GPT-2 config: qh_config_kv_heads / qh_config_ff give GPT-2's values) */
+    int n_kv_head;       /* grouped-query attention: n_head / n_kv_head query heads share a K/V head */
+    int n_ff;            /* MLP hidden width */
+    float rope_theta;    /* RoPE frequency base */
 } qh_config;
+
+const qh_arch *qh_config_arch(const qh_config *c);
+int qh_config_kv_heads(const qh_config *c);
+int qh_config_ff(const qh_config *c);
+/* A tensor dimension of the architecture table for this config. */
+int qh_config_dim(const qh_config *c, qh_dim d);
+/* Width of the fused q|k|v rows of the forward pass: 3C for GPT-2, C + 2 kv for Llama. */
+int qh_config_qkv_width(const qh_config *c);
+/* The longest window the model can run: n_ctx for learned positions; rotary positions have no
+ * table, so any window up to QH_ROPE_MAX_CTX (llama.cpp runs past n_ctx_train too, with a warning). */
+int qh_config_max_ctx(const qh_config *c);
+#define QH_ROPE_MAX_CTX 32768
 
 typedef struct {
     char name[64];
     int ndim;        /* 1 or 2 */
     int rows, cols;  /* 1-D tensors: rows = 1 */
     float *data;
+    int is_linear;   /* a block's linear layer weight (in, out): quantized by default, has calibration statistics */
+    int layer, input; /* linear weights: block index and QH_IN_* input */
 } qh_tensor;
 
-/* Pointers into the tensor table for one block, in forward-pass order. */
+/* Pointers into the tensor table for one block, in forward-pass order (set through the
+ * architecture table's offsets). */
 typedef struct {
-    float *ln1_w, *ln1_b;       /* (C) */
-    float *attn_w, *attn_b;     /* (C, 3C), (3C) */
+    float *ln1_w, *ln1_b;       /* (C) attention norm (Llama: RMSNorm, no bias) */
+    float *attn_w, *attn_b;     /* GPT-2: (C, 3C), (3C) */
+    float *wq, *wk, *wv;        /* Llama: (C, C), (C, KV), (C, KV) */
     float *attnproj_w, *attnproj_b; /* (C, C), (C) */
-    float *ln2_w, *ln2_b;       /* (C) */
-    float *fc_w, *fc_b;         /* (C, 4C), (4C) */
-    float *fcproj_w, *fcproj_b; /* (4C, C), (C) */
+    float *ln2_w, *ln2_b;       /* (C) MLP norm */
+    float *fc_w, *fc_b;         /* GPT-2: (C, 4C), (4C); Llama: the up projection (C, FF) */
+    float *gate_w;              /* Llama: (C, FF) */
+    float *fcproj_w, *fcproj_b; /* (FF, C), (C) */
 } qh_block;
 
 typedef struct {
     qh_config cfg;
     int n_tensors;
     qh_tensor *tensors;
-    float *wte, *wpe, *lnf_w, *lnf_b;  /* (V, C), (P, C), (C), (C) */
+    float *wte, *wpe, *lnf_w, *lnf_b;  /* (V, C), (P, C) (learned positions), (C), (C) (LayerNorm) */
     float *head;                       /* (V, C): wte when tied */
     int head_tied;
     qh_block *blocks;
@@ -48,14 +73,19 @@ typedef struct {
     char dtype[8];                     /* dtype of the weights in the file */
 } qh_model;
 
-/* Reads and validates config.json in dir. */
+/* Reads and validates config.json in dir (GPT2LMHeadModel or LlamaForCausalLM). */
 int qh_config_load(const char *dir, qh_config *cfg, qh_err *err);
 
 /* Loads a model in any format of the table in model.c: a Hugging Face directory
  * (config.json + model.safetensors) or a GGUF file (model_gguf.c).  compute_sha: also hash
  * the weights file. */
 int qh_model_load(const char *dir, qh_model **out, int compute_sha, qh_err *err);
+/* 1 when some format of the table takes path (a Hugging Face directory: it has config.json). */
+int qh_model_probe(const char *path);
 int qh_model_load_gguf(const char *path, qh_model **out, int compute_sha, qh_err *err);
+/* llama2.c's checkpoint (model_llama2c.c): a .bin file, or a directory holding one. */
+int qh_llama2c_probe(const char *path);
+int qh_model_load_llama2c(const char *path, qh_model **out, int compute_sha, qh_err *err);
 /* Writes m as a GPT-2 GGUF file that llama.cpp loads (model_gguf.c): llama.cpp's tensor names
  * and orientation, the tokenizer's vocabulary and merges as metadata, block matrices, token
  * embedding and output in type_name (F32, F16, BF16, Q8_0, Q4_0 with ggml's reference
@@ -68,7 +98,9 @@ void qh_model_free(qh_model *m);
 qh_tensor *qh_model_tensor(qh_model *m, const char *name);
 
 /* For loaders of other formats: fill m->tensors with the canonical table for m->cfg (data
- * NULL), then, once every tensor has data, set the block pointers (and the tied head). */
+ * NULL) from the architecture table, then, once every tensor has data, set the block pointers
+ * (and the tied head).  qh_model_arch_tensor gives tensor k's row of the table. */
+const qh_arch_tensor *qh_model_arch_tensor(const qh_model *m, int k);
 void qh_model_expected_tensors(qh_model *m);
 void qh_model_wire(qh_model *m);
 

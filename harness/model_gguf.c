@@ -1,12 +1,12 @@
-/* model_gguf.c - a GGUF file (llama.cpp) as a qh_model: the GPT-2 architecture so far.
+/* model_gguf.c - a GGUF file (llama.cpp) as a qh_model: the gpt2 and llama architectures.
  *
- * llama.cpp's GPT-2 tensors map one to one onto the canonical names: token_embd -> wte,
- * position_embd -> wpe, blk.N.attn_norm -> h.N.ln_1, attn_qkv -> attn.c_attn, attn_output ->
- * attn.c_proj, ffn_norm -> ln_2, ffn_up -> mlp.c_fc, ffn_down -> mlp.c_proj, output_norm ->
- * ln_f, output -> the head.  GGUF stores a linear weight with ne = [in, out] (row-major
- * (out, in), PyTorch's Linear layout), so block matrices are transposed into the Conv1D (in,
- * out) layout of model.h.  Every tensor is dequantized to fp32 with ggml_types.c, exactly as
- * llama.cpp dequantizes it. */
+ * llama.cpp's tensors map one to one onto the canonical names through the architecture table
+ * (arch.c: token_embd -> wte / embed_tokens, blk.N.attn_qkv -> h.N.attn.c_attn, blk.N.attn_q ->
+ * layers.N.self_attn.q_proj, ..., output -> the head).  GGUF stores a linear weight with
+ * ne = [in, out] (row-major (out, in), PyTorch's Linear layout), so block matrices are
+ * transposed into the (in, out) layout of model.h.  llama.cpp's converter has already put
+ * Llama's q and k rows in pair order, the order qharness's RoPE rotates.  Every tensor is
+ * dequantized to fp32 with ggml_types.c, exactly as llama.cpp dequantizes it. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,28 +26,65 @@ static int cfg_int(const qh_gguf *g, const char *key, int *out, qh_err *err)
     return 0;
 }
 
-/* the GGUF name of canonical tensor k of the table qh_model_expected_tensors builds */
-static void gguf_name(const char *canonical, char *out, size_t n)
+/* the GGUF name of tensor k of the table qh_model_expected_tensors builds */
+static void gguf_name(const qh_model *m, int k, char *out, size_t n)
 {
-    static const struct { const char *suffix, *gguf; } map[] = {
-        {"ln_1.weight", "attn_norm.weight"},       {"ln_1.bias", "attn_norm.bias"},
-        {"attn.c_attn.weight", "attn_qkv.weight"}, {"attn.c_attn.bias", "attn_qkv.bias"},
-        {"attn.c_proj.weight", "attn_output.weight"}, {"attn.c_proj.bias", "attn_output.bias"},
-        {"ln_2.weight", "ffn_norm.weight"},        {"ln_2.bias", "ffn_norm.bias"},
-        {"mlp.c_fc.weight", "ffn_up.weight"},      {"mlp.c_fc.bias", "ffn_up.bias"},
-        {"mlp.c_proj.weight", "ffn_down.weight"},  {"mlp.c_proj.bias", "ffn_down.bias"},
-    };
-    if (strcmp(canonical, "wte.weight") == 0) snprintf(out, n, "token_embd.weight");
-    else if (strcmp(canonical, "wpe.weight") == 0) snprintf(out, n, "position_embd.weight");
-    else if (strncmp(canonical, "ln_f.", 5) == 0) snprintf(out, n, "output_norm.%s", canonical + 5);
-    else {
-        int layer;
-        char rest[64];
-        sscanf(canonical, "h.%d.%63s", &layer, rest);
-        for (size_t i = 0; i < sizeof map / sizeof *map; i++)
-            if (strcmp(rest, map[i].suffix) == 0) snprintf(out, n, "blk.%d.%s", layer, map[i].gguf);
-    }
+    const qh_arch_tensor *at = qh_model_arch_tensor(m, k);
+    if (m->tensors[k].layer >= 0) snprintf(out, n, "blk.%d.%s", m->tensors[k].layer, at->gguf);
+    else snprintf(out, n, "%s", at->gguf);
 }
+
+static int config_gpt2(const qh_gguf *g, qh_config *c, qh_err *err)
+{
+    double eps;
+    if (cfg_int(g, "gpt2.block_count", &c->n_layer, err) || cfg_int(g, "gpt2.context_length", &c->n_ctx, err) ||
+        cfg_int(g, "gpt2.embedding_length", &c->n_embd, err) || cfg_int(g, "gpt2.attention.head_count", &c->n_head, err) ||
+        qh_gguf_get_float(g, "gpt2.attention.layer_norm_epsilon", &eps, err))
+        return -1;
+    c->ln_eps = (float)eps;
+    return 0;
+}
+
+/* llama.cpp's llama keys; what qharness's forward pass does not run (rope scaling, experts,
+ * partial rotary dimensions) is refused rather than run wrongly. */
+static int config_llama(const qh_gguf *g, qh_config *c, qh_err *err)
+{
+    double eps, theta = 10000;
+    c->arch = QH_ARCH_LLAMA;
+    if (cfg_int(g, "llama.block_count", &c->n_layer, err) || cfg_int(g, "llama.context_length", &c->n_ctx, err) ||
+        cfg_int(g, "llama.embedding_length", &c->n_embd, err) || cfg_int(g, "llama.attention.head_count", &c->n_head, err) ||
+        cfg_int(g, "llama.feed_forward_length", &c->n_ff, err) ||
+        qh_gguf_get_float(g, "llama.attention.layer_norm_rms_epsilon", &eps, err))
+        return -1;
+    c->ln_eps = (float)eps;
+    c->n_kv_head = c->n_head;
+    if (qh_gguf_find(g, "llama.attention.head_count_kv") && cfg_int(g, "llama.attention.head_count_kv", &c->n_kv_head, err)) return -1;
+    if (qh_gguf_find(g, "llama.rope.freq_base") && qh_gguf_get_float(g, "llama.rope.freq_base", &theta, err)) return -1;
+    if (!(theta > 1)) return qh_fail(err, "%s: key 'llama.rope.freq_base' is %g", g->path, theta);
+    c->rope_theta = (float)theta;
+    if (c->n_embd % c->n_head) return qh_fail(err, "%s: embedding_length %d is not a multiple of head_count %d", g->path, c->n_embd, c->n_head);
+    int hs = c->n_embd / c->n_head, rot = hs;
+    if (qh_gguf_find(g, "llama.rope.dimension_count") && cfg_int(g, "llama.rope.dimension_count", &rot, err)) return -1;
+    if (rot != hs || hs % 2)
+        return qh_fail(err, "%s: rope.dimension_count %d with heads %d wide: qharness rotates whole heads of even width", g->path, rot, hs);
+    if (c->n_kv_head > c->n_head || c->n_head % c->n_kv_head)
+        return qh_fail(err, "%s: head_count %d is not a multiple of head_count_kv %d", g->path, c->n_head, c->n_kv_head);
+    const qh_gguf_kv *scaling = qh_gguf_find(g, "llama.rope.scaling.type");
+    if (scaling && !(scaling->type == QH_GGUF_STRING && scaling->str_len == 4 && memcmp(scaling->str, "none", 4) == 0))
+        return qh_fail(err, "%s: key 'llama.rope.scaling.type' is set: qharness runs plain RoPE only", g->path);
+    const qh_gguf_kv *experts = qh_gguf_find(g, "llama.expert_count");
+    if (experts && experts->u > 0) return qh_fail(err, "%s: a mixture of experts (llama.expert_count): not supported", g->path);
+    return 0;
+}
+
+/* the GGUF architectures: general.architecture -> how to read its config */
+static const struct {
+    qh_arch_id arch;
+    int (*config)(const qh_gguf *g, qh_config *c, qh_err *err);
+} gguf_archs[] = {
+    {QH_ARCH_GPT2, config_gpt2},
+    {QH_ARCH_LLAMA, config_llama},
+};
 
 /* t (dequantized, row-major (rows_file, cols_file)) into dst, transposed when asked */
 static int load_tensor(const qh_gguf *g, const qh_gguf_tensor *t, float *dst, int transpose, qh_err *err)
@@ -81,18 +118,16 @@ int qh_model_load_gguf(const char *path, qh_model **out, int compute_sha, qh_err
     const char *arch;
     uint64_t alen;
     if (qh_gguf_get_str(g, "general.architecture", &arch, &alen, err) != 0) goto fail;
-    if (alen != 4 || memcmp(arch, "gpt2", 4) != 0) {
-        qh_fail(err, "%s: architecture '%.*s': qharness loads GGUF files of the gpt2 architecture so far", path,
-                (int)alen, arch);
+    const qh_arch *a = qh_arch_by_name(arch, alen);
+    size_t ai;
+    for (ai = 0; a && ai < sizeof gguf_archs / sizeof *gguf_archs && &qh_archs[gguf_archs[ai].arch] != a; ai++) {
+    }
+    if (!a || ai == sizeof gguf_archs / sizeof *gguf_archs) {
+        qh_fail(err, "%s: architecture '%.*s': qharness loads GGUF files of the gpt2 and llama architectures", path, (int)alen, arch);
         goto fail;
     }
     qh_config *c = &m->cfg;
-    double eps;
-    if (cfg_int(g, "gpt2.block_count", &c->n_layer, err) || cfg_int(g, "gpt2.context_length", &c->n_ctx, err) ||
-        cfg_int(g, "gpt2.embedding_length", &c->n_embd, err) || cfg_int(g, "gpt2.attention.head_count", &c->n_head, err) ||
-        qh_gguf_get_float(g, "gpt2.attention.layer_norm_epsilon", &eps, err))
-        goto fail;
-    c->ln_eps = (float)eps;
+    if (gguf_archs[ai].config(g, c, err) != 0) goto fail;
     const qh_gguf_tensor *te = qh_gguf_tensor_find(g, "token_embd.weight");
     if (!te || te->n_dims != 2 || te->ne[0] != c->n_embd) {
         qh_fail(err, "%s: tensor 'token_embd.weight' missing or not (%d, vocabulary)", path, c->n_embd);
@@ -109,13 +144,13 @@ int qh_model_load_gguf(const char *path, qh_model **out, int compute_sha, qh_err
     for (int k = 0; k < m->n_tensors; k++) {
         qh_tensor *t = &m->tensors[k];
         char *name = names[k];
-        gguf_name(t->name, name, sizeof names[k]);
+        gguf_name(m, k, name, sizeof names[k]);
         const qh_gguf_tensor *s = qh_gguf_tensor_find(g, name);
         if (!s) {
             qh_fail(err, "%s: tensor '%s' is missing", path, name);
             goto fail;
         }
-        int linear = t->ndim == 2 && strncmp(t->name, "h.", 2) == 0;
+        int linear = t->is_linear;
         /* file shape: ne[0] is the row length; a linear weight is (out = cols, in = rows) */
         int64_t want0 = linear ? t->rows : t->cols, want1 = t->ndim == 2 ? (linear ? t->cols : t->rows) : 1;
         if (s->ne[0] != want0 || s->ne[1] != want1 || s->n_dims != t->ndim) {
@@ -153,7 +188,7 @@ int qh_model_load_gguf(const char *path, qh_model **out, int compute_sha, qh_err
         int known = strcmp(n, "output.weight") == 0;
         for (int k = 0; k < m->n_tensors && !known; k++) known = strcmp(names[k], n) == 0;
         if (!known) {
-            qh_fail(err, "%s: unexpected tensor '%s' for a GPT-2 with %d blocks", path, n, c->n_layer);
+            qh_fail(err, "%s: unexpected tensor '%s' for a %s with %d blocks", path, n, a->display, c->n_layer);
             goto fail;
         }
     }
@@ -179,7 +214,7 @@ int qh_quant_result_from_gguf(const char *path, const qh_model *loaded, const qh
     memset(res, 0, sizeof *res);
     if (loaded->cfg.n_layer != base->cfg.n_layer || loaded->cfg.n_embd != base->cfg.n_embd ||
         loaded->cfg.n_vocab != base->cfg.n_vocab || loaded->cfg.n_head != base->cfg.n_head ||
-        loaded->n_tensors != base->n_tensors)
+        loaded->cfg.arch != base->cfg.arch || loaded->n_tensors != base->n_tensors)
         return qh_fail(err, "%s: a %d-layer, %d-wide model with %d tokens is not a quantization of %s (%d layers, %d wide, %d tokens)",
                        path, loaded->cfg.n_layer, loaded->cfg.n_embd, loaded->cfg.n_vocab, base->dir, base->cfg.n_layer,
                        base->cfg.n_embd, base->cfg.n_vocab);
@@ -191,10 +226,10 @@ int qh_quant_result_from_gguf(const char *path, const qh_model *loaded, const qh
     for (int k = 0; k < loaded->n_tensors; k++) {
         const qh_tensor *t = &loaded->tensors[k], *b = &base->tensors[k];
         char name[96];
-        gguf_name(t->name, name, sizeof name);
+        gguf_name(loaded, k, name, sizeof name);
         const qh_gguf_tensor *s = qh_gguf_tensor_find(g, name);
         size_t n = (size_t)t->rows * t->cols;
-        int linear = t->ndim == 2 && strncmp(t->name, "h.", 2) == 0;
+        int linear = t->is_linear;
         if (!linear) {
             if (s->type < 64) kept_types[s->type] = 1;
             if (s->type == 0 /* F32 */ && memcmp(t->data, b->data, n * sizeof(float)) != 0) {
@@ -266,6 +301,7 @@ int qh_model_write_gguf(const qh_model *m, const qh_tokenizer *tok, const char *
         if (ty && strcmp(file_types[i].type, ty->name) == 0) ft = (int)file_types[i].file_type;
     if (ft < 0 || !ty->quant) return qh_fail(err, "--type %s: qharness writes F32, F16, BF16, Q8_0 or Q4_0", type_name);
     const qh_config *c = &m->cfg;
+    if (c->arch != QH_ARCH_GPT2) return qh_fail(err, "%s: qharness writes GGUF files of GPT-2 models only so far", path);
     int n_vocab_tok = qh_tokenizer_vocab_size(tok);
     if (n_vocab_tok != c->n_vocab)
         return qh_fail(err, "the tokenizer has %d tokens and the model %d: GGUF needs one token per embedding row", n_vocab_tok,
@@ -308,9 +344,9 @@ int qh_model_write_gguf(const qh_model *m, const qh_tokenizer *tok, const char *
         char gname[96];
         const float *src = t ? t->data : m->head;
         int64_t ne[2];
-        int nd, linear = t && t->ndim == 2 && strncmp(t->name, "h.", 2) == 0;
+        int nd, linear = t && t->is_linear;
         if (t) {
-            gguf_name(t->name, gname, sizeof gname);
+            gguf_name(m, k, gname, sizeof gname);
             nd = t->ndim;
             ne[0] = linear ? t->rows : t->cols;
             ne[1] = linear ? t->cols : t->rows;

@@ -53,6 +53,12 @@ int qh_quant_write(const char *path, const qh_model *m, const qh_quant_result *r
     cJSON_AddNumberToObject(cfg, "n_layer", m->cfg.n_layer);
     cJSON_AddNumberToObject(cfg, "ln_eps", m->cfg.ln_eps);
     cJSON_AddBoolToObject(cfg, "head_tied", m->head_tied);
+    if (m->cfg.arch != QH_ARCH_GPT2) { /* GPT-2 files keep the keys they always had */
+        cJSON_AddStringToObject(cfg, "architecture", qh_config_arch(&m->cfg)->name);
+        cJSON_AddNumberToObject(cfg, "n_kv_head", qh_config_kv_heads(&m->cfg));
+        cJSON_AddNumberToObject(cfg, "n_ff", qh_config_ff(&m->cfg));
+        cJSON_AddNumberToObject(cfg, "rope_theta", m->cfg.rope_theta);
+    }
     tensors = cJSON_AddArrayToObject(meta, "quantized");
     for (int t = 0; t < m->n_tensors; t++) {
         const qh_tensor *tn = &m->tensors[t];
@@ -158,6 +164,19 @@ int qh_quant_load(const char *path, qh_model **out, qh_quant_result *res, qh_err
     }
     m->cfg.ln_eps = (float)eps->valuedouble;
     m->head_tied = !cJSON_IsFalse(cJSON_GetObjectItem(cfg, "head_tied"));
+    const cJSON *arch = cJSON_GetObjectItem(cfg, "architecture");
+    if (arch) {
+        const qh_arch *a = cJSON_IsString(arch) ? qh_arch_by_name(arch->valuestring, strlen(arch->valuestring)) : NULL;
+        const cJSON *theta = cJSON_GetObjectItem(cfg, "rope_theta");
+        if (!a || json_int(cfg, "n_kv_head", &m->cfg.n_kv_head) || json_int(cfg, "n_ff", &m->cfg.n_ff) || !cJSON_IsNumber(theta) ||
+            !(theta->valuedouble > 1) || m->cfg.n_head % m->cfg.n_kv_head) {
+            qh_fail(err, "%s: 'qharness' metadata: architecture '%s' or its settings are malformed", path,
+                    cJSON_IsString(arch) ? arch->valuestring : "?");
+            goto fail;
+        }
+        m->cfg.arch = (qh_arch_id)(a - qh_archs);
+        m->cfg.rope_theta = (float)theta->valuedouble;
+    }
     if (qh_dtype_from_name(kept->valuestring, &res->kept_dtype) != 0) {
         qh_fail(err, "%s: unknown kept dtype '%s'", path, kept->valuestring);
         goto fail;

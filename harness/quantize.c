@@ -11,9 +11,6 @@
 #include "calib.h"
 #include "safetensors.h"
 
-static const char *const default_scope[] = {"h.*.attn.c_attn.weight", "h.*.attn.c_proj.weight",
-                                            "h.*.mlp.c_fc.weight", "h.*.mlp.c_proj.weight"};
-
 void qh_quant_opts_init(qh_quant_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -29,8 +26,8 @@ void qh_quant_result_free(qh_quant_result *res)
 
 static int matches(const char *pattern, const char *name) { return fnmatch(pattern, name, 0) == 0; }
 
-/* Conv1D weights of the blocks are (in, out); methods want (out, in). */
-static int is_conv1d(const qh_tensor *t) { return t->ndim == 2 && strncmp(t->name, "h.", 2) == 0; }
+/* The blocks' linear weights are held (in, out); methods want (out, in). */
+static int is_conv1d(const qh_tensor *t) { return t->is_linear; }
 
 void qh_transpose(const float *in, int rows, int cols, float *out)
 {
@@ -75,10 +72,6 @@ static int source_bits(const qh_model *m)
     if (strcmp(m->dtype, "F16") == 0 || strcmp(m->dtype, "BF16") == 0) return 16;
     return 32;
 }
-
-/* Offsets of attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj within a block's 12 tensors, in
- * the order of the calibration statistics (QH_IN_ATTN ... QH_IN_FC_PROJ). */
-static const int block_weight_offset[4] = {2, 4, 8, 10};
 
 /* Block l's input statistics, timed into res. */
 static int block_stats(qh_calib_state *st, const qh_model *m, int l, double *H[4], int hn[4], long *samples,
@@ -218,8 +211,9 @@ static int quantize_mixed(qh_model *m, const qh_quant_opts *o, qh_spec **scope, 
         int hn[4];
         long samples;
         if (block_stats(st, m, l, H, hn, &samples, res, err) != 0) goto out;
-        for (int k = 0; k < 4; k++) {
-            int t = 2 + 12 * l + block_weight_offset[k], i;
+        for (int t = 0; t < m->n_tensors; t++) {
+            if (!m->tensors[t].is_linear || m->tensors[t].layer != l) continue;
+            int i, k = m->tensors[t].input;
             for (i = 0; i < nt && tix[i] != t; i++) {
             }
             if (i == nt) continue;
@@ -391,7 +385,8 @@ int qh_quantize_model(qh_model *m, const qh_quant_opts *o, qh_quant_result *res,
         const qh_tensor *tn = &m->tensors[t];
         if (tn->ndim != 2) continue;
         int in = 0;
-        for (size_t i = 0; i < sizeof default_scope / sizeof *default_scope; i++) in |= matches(default_scope[i], tn->name);
+        const qh_arch *arch = qh_config_arch(&m->cfg);
+        for (int i = 0; i < arch->n_default_scope; i++) in |= matches(arch->default_scope[i], tn->name);
         for (int i = 0; i < o->n_include; i++) in |= matches(o->include[i], tn->name);
         int ov = -1;
         for (int i = 0; i < o->n_override; i++)
@@ -440,16 +435,16 @@ int qh_quantize_model(qh_model *m, const qh_quant_opts *o, qh_quant_result *res,
         /* sequential, as GPTQ: block l's inputs come from blocks < l already quantized */
         if (qh_calib_begin(m, o->calib, &st, err) != 0) goto cleanup;
         for (int l = 0; l < m->cfg.n_layer; l++) {
-            int first = 2 + 12 * l, any = 0;
-            for (int k = 0; k < 4; k++) any |= specs[first + block_weight_offset[k]] != NULL;
+            int any = 0;
+            for (int t = 0; t < m->n_tensors; t++) any |= m->tensors[t].is_linear && m->tensors[t].layer == l && specs[t];
             if (any) {
                 double *H[4];
                 int hn[4];
                 long samples;
                 if (block_stats(st, m, l, H, hn, &samples, res, err) != 0) goto cleanup;
-                for (int k = 0; k < 4; k++) {
-                    int t = first + block_weight_offset[k];
-                    if (!specs[t]) continue;
+                for (int t = 0; t < m->n_tensors; t++) { /* in table order: GPT-2's c_attn, c_proj, c_fc, c_proj */
+                    if (!m->tensors[t].is_linear || m->tensors[t].layer != l || !specs[t]) continue;
+                    int k = m->tensors[t].input;
                     qh_calib cal = {hn[k], H[k], samples, qh_calib_diagonal_only(st)};
                     if (quantize_tensor(m, t, specs[t], &cal, res, err) != 0) goto cleanup;
                     done[t] = 1;

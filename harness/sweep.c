@@ -360,13 +360,12 @@ int qh_sweep(const char *path, const qh_sweep_opts *o, qh_err *err)
         return rc;
     }
     for (int mi = 0; mi < x.n_models; mi++) { /* before anything is written */
-        char *dir = qh_resolve_model_dir(x.models[mi]), *cfg = qh_path_join(dir, "config.json");
-        int ok = qh_file_exists(cfg) || qh_gguf_probe(dir);
-        free(cfg);
+        char *dir = qh_resolve_model_dir(x.models[mi]);
+        int ok = qh_model_probe(dir);
         free(dir);
         if (!ok) {
-            qh_fail(err, "%s: [experiment] models: '%s' is neither a model directory (no config.json) nor a GGUF file", path,
-                    x.models[mi]);
+            qh_fail(err, "%s: [experiment] models: '%s' is not a model (a directory with config.json, a GGUF file or a llama2.c checkpoint)",
+                    path, x.models[mi]);
             qh_experiment_free(&x);
             return -1;
         }
@@ -435,8 +434,8 @@ int qh_sweep(const char *path, const qh_sweep_opts *o, qh_err *err)
         const qh_model *b = mc.base;
         if (qh_store_run(&s, err, NULL,
                          "INSERT OR IGNORE INTO models(path, sha256, architecture, n_layer, n_head, n_embd, n_ctx, n_vocab, parameters, dtype) "
-                         "VALUES (?,?,'gpt2',?,?,?,?,?,?,?)",
-                         "ttiiiiiit", b->dir, b->sha256, (long long)b->cfg.n_layer, (long long)b->cfg.n_head, (long long)b->cfg.n_embd,
+                         "VALUES (?,?,?,?,?,?,?,?,?,?)",
+                         "tttiiiiiit", b->dir, b->sha256, qh_config_arch(&b->cfg)->name, (long long)b->cfg.n_layer, (long long)b->cfg.n_head, (long long)b->cfg.n_embd,
                          (long long)b->cfg.n_ctx, (long long)b->cfg.n_vocab, (long long)b->n_params, b->dtype) ||
             qh_store_int(&s, err, &mc.model_id, &found, "SELECT id FROM models WHERE sha256=?", "t", b->sha256))
             goto out;

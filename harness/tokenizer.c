@@ -80,6 +80,13 @@ int qh_tokenizer_bos_added(const qh_tokenizer *tok)
 
 int qh_tokenizer_vocab_size(const qh_tokenizer *tok) { return tok->n_vocab; }
 
+int qh_tokenizer_start_token(const qh_tokenizer *tok)
+{
+    return tok->bos_added >= 0 ? tok->bos_added : qh_token_id(tok, "<|endoftext|>");
+}
+
+int qh_tokenizer_encodes_alone_differently(const qh_tokenizer *tok) { return tok->spm && tok->add_space_prefix; }
+
 int *qh_token_byte_lengths(const qh_tokenizer *tok, int n_vocab)
 {
     int *lengths = qh_calloc((size_t)n_vocab, sizeof(int));

@@ -49,6 +49,13 @@ const char *qh_token_bytes(const qh_tokenizer *tok, int id, size_t *len);
  * bits per byte divides by. */
 int *qh_token_byte_lengths(const qh_tokenizer *tok, int n_vocab);
 
+/* The token a scored text starts from when it has no context of its own (BLiMP's sentences):
+ * the BOS the vocabulary adds, else GPT-2's "<|endoftext|>" (its document separator), else -1. */
+int qh_tokenizer_start_token(const qh_tokenizer *tok);
+/* 1 when encoding a text on its own changes its start (SentencePiece's leading space), so a
+ * continuation must be encoded together with its context and split off after. */
+int qh_tokenizer_encodes_alone_differently(const qh_tokenizer *tok);
+
 /* The id of a token given by its raw bytes (e.g. "<|endoftext|>"), or -1. */
 int qh_token_id(const qh_tokenizer *tok, const char *bytes);
 

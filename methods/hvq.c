@@ -1,7 +1,9 @@
 /* hvq.c - Hessian-guided vector quantization (in the manner of GPTVQ, van Baalen et al. 2024).
  *
  * Each row is divided by an F16 scale (its RMS); the row is cut into vectors of `dim`
- * consecutive input weights; a codebook of `k` centroids per tensor (or per `rows` rows) is
+ * consecutive input weights (when `dim` does not divide the row, its last vector is padded
+ * with zeros whose coordinates weigh nothing: k-means and assignment ignore them and decode
+ * drops them; stories260K's MLP is 172 wide); a codebook of `k` centroids per tensor (or per `rows` rows) is
  * learned by k-means on those vectors, the squared distance in coordinate d weighted by the
  * Hessian diagonal h of the input it multiplies (without calibration: h = 1), k-means++
  * initialisation with a seeded generator, `iters` Lloyd iterations (the weighted objective
@@ -19,7 +21,7 @@
 #include "method.h"
 
 static const qh_param params[] = {
-    {"dim", QH_PARAM_INT, 8, 1, 16, NULL, "weights per vector (consecutive inputs; must divide the input size)"},
+    {"dim", QH_PARAM_INT, 8, 1, 16, NULL, "weights per vector (consecutive inputs; a row's last vector may be shorter)"},
     {"k", QH_PARAM_INT, 256, 2, 256, NULL, "codebook entries (a power of two: log2 k bits per vector)"},
     {"rows", QH_PARAM_INT, 0, 0, 1 << 20, NULL, "rows sharing one codebook; 0 = one codebook per tensor"},
     {"iters", QH_PARAM_INT, 20, 1, 1000, NULL, "Lloyd iterations"},
@@ -132,14 +134,12 @@ static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib
     if (rpc <= 0 || rpc > rows) rpc = rows;
     int bits = log2_exact(k);
     if (bits < 0) return qh_fail(err, "hvq: k=%d is not a power of two", k);
-    if (cols % d) return qh_fail(err, "hvq: dim=%d does not divide the %d input features", d, cols);
     if (feedback && (!calib || !calib->H)) return qh_fail(err, "hvq feedback=1 needs calibration statistics");
     if (calib && calib->H && calib->n != cols) return qh_fail(err, "hvq: Hessian size %d, weight has %d inputs", calib->n, cols);
-    int vpr = cols / d, n_cb = (rows + rpc - 1) / rpc;
-    size_t n = (size_t)rows * cols;
-    /* row scales and scaled weights */
+    int vpr = (cols + d - 1) / d, cp = vpr * d, n_cb = (rows + rpc - 1) / rpc; /* cp: the row padded to whole vectors */
+    /* row scales and scaled weights (rows, cp), the padding zero */
     uint16_t *scales = qh_packed_add(out, "scales", QH_DT_F16, rows, 0);
-    float *Ws = qh_malloc(n * sizeof(float)), *srow = qh_malloc((size_t)rows * sizeof(float));
+    float *Ws = qh_calloc((size_t)rows * cp, sizeof(float)), *srow = qh_malloc((size_t)rows * sizeof(float));
     for (int r = 0; r < rows; r++) {
         double ss = 0;
         for (int c = 0; c < cols; c++) ss += (double)w->data[(size_t)r * cols + c] * w->data[(size_t)r * cols + c];
@@ -147,10 +147,10 @@ static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib
         if (s == 0) s = 1;
         scales[r] = qh_f32_to_f16(s);
         srow[r] = s;
-        for (int c = 0; c < cols; c++) Ws[(size_t)r * cols + c] = w->data[(size_t)r * cols + c] / s;
+        for (int c = 0; c < cols; c++) Ws[(size_t)r * cp + c] = w->data[(size_t)r * cols + c] / s;
     }
-    /* input weights: the Hessian diagonal normalised to mean 1 (or 1 without calibration) */
-    float *h = qh_malloc((size_t)cols * sizeof(float));
+    /* input weights: the Hessian diagonal normalised to mean 1 (or 1 without calibration); 0 on the padding */
+    float *h = qh_calloc((size_t)cp, sizeof(float));
     double hm = 0;
     for (int c = 0; c < cols; c++) hm += calib && calib->H ? calib->H[(size_t)c * cols + c] : 1.0;
     hm /= cols;
@@ -167,7 +167,7 @@ static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib
     for (int g = 0; g < n_cb && rc == 0; g++) {
         int r0 = g * rpc, nr = r0 + rpc <= rows ? rpc : rows - r0;
         long nv = (long)nr * vpr;
-        float *X = Ws + (size_t)r0 * cols, *Hw = qh_malloc((size_t)nv * d * sizeof(float));
+        float *X = Ws + (size_t)r0 * cp, *Hw = qh_malloc((size_t)nv * d * sizeof(float));
         for (long v = 0; v < nv; v++)
             for (int i = 0; i < d; i++) Hw[(size_t)v * d + i] = h[(v % vpr) * d + i];
         int *assign = qh_malloc((size_t)nv * sizeof(int));
@@ -190,15 +190,15 @@ static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib
             for (int j = 0; j < vpr; j++) {
                 int c0 = j * d;
                 for (int r = 0; r < nr; r++) {
-                    float *x = X + (size_t)r * cols + c0;
+                    float *x = X + (size_t)r * cp + c0;
                     int a = nearest(x, cb, k, h + c0, d, NULL);
                     idx[(size_t)(r0 + r) * vpr + j] = (uint8_t)a;
                     memcpy(q, cb + (size_t)a * d, (size_t)d * sizeof(float));
                     /* within the vector, sequential GPTQ updates with the assignment fixed */
-                    for (int i = 0; i < d; i++) {
+                    for (int i = 0; i < d && c0 + i < cols; i++) {
                         int c = c0 + i;
                         float ei = (x[i] - q[i]) / U[(size_t)c * cols + c];
-                        for (int c2 = c + 1; c2 < cols; c2++) X[(size_t)r * cols + c2] -= ei * U[(size_t)c * cols + c2];
+                        for (int c2 = c + 1; c2 < cols; c2++) X[(size_t)r * cp + c2] -= ei * U[(size_t)c * cols + c2];
                     }
                 }
             }
@@ -226,8 +226,8 @@ static int decode(const qh_spec *spec, const qh_packed *in, qh_matrix *w, qh_err
     int d = (int)qh_spec_get(spec, "dim"), k = (int)qh_spec_get(spec, "k"), rows = w->rows, cols = w->cols;
     int rpc = (int)qh_spec_get(spec, "rows");
     if (rpc <= 0 || rpc > rows) rpc = rows;
-    int bits = log2_exact(k), vpr = cols / d, n_cb = (rows + rpc - 1) / rpc;
-    if (bits < 0 || cols % d) return qh_fail(err, "hvq: bad dim/k for this shape");
+    int bits = log2_exact(k), vpr = (cols + d - 1) / d, n_cb = (rows + rpc - 1) / rpc;
+    if (bits < 0) return qh_fail(err, "hvq: bad k for this shape");
     size_t nidx = (size_t)rows * vpr;
     const qh_part *pi, *pc, *ps;
     if (qh_packed_expect(in, "indices", QH_DT_U8, qh_bits_bytes(nidx, bits), &pi, err) ||
@@ -245,7 +245,7 @@ static int decode(const qh_spec *spec, const qh_packed *in, qh_matrix *w, qh_err
         const float *book = cb + (size_t)(r / rpc) * k * d;
         for (int j = 0; j < vpr; j++) {
             const float *c = book + (size_t)idx[(size_t)r * vpr + j] * d;
-            for (int i = 0; i < d; i++) w->data[(size_t)r * cols + j * d + i] = c[i] * s;
+            for (int i = 0; i < d && j * d + i < cols; i++) w->data[(size_t)r * cols + j * d + i] = c[i] * s;
         }
     }
     free(idx);

@@ -464,11 +464,16 @@ START_TEST(gguf_files_as_models_match_the_reference)
     ck_assert_int_eq(m->cfg.n_layer, 6);
     ck_assert_int_eq(m->cfg.n_vocab, 50257);
     qh_model_free(m);
-    /* a GGUF of another architecture is refused by name */
-    char *st = tu_shared_path("golden/gguf/stories260K-f32.gguf");
+    /* a GGUF of an architecture without a row in the table is refused by name */
+    char *dir = tu_tmpdir(), *st = qh_path_join(dir, "falcon.gguf");
+    qh_gguf_writer *w = qh_gguf_writer_new(0);
+    qh_gguf_put_str(w, "general.architecture", "falcon");
+    ck_assert_msg(qh_gguf_write(w, st, &err) == 0, "%s", err.msg);
+    qh_gguf_writer_free(w);
     ck_assert_int_eq(qh_model_load(st, &m, 0, &err), -1);
-    ck_assert_msg(strstr(err.msg, "architecture 'llama'") && strstr(err.msg, st), "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "architecture 'falcon'") && strstr(err.msg, st) && strstr(err.msg, "gpt2 and llama"), "%s", err.msg);
     free(st);
+    free(dir);
     free(path);
 }
 END_TEST

@@ -81,7 +81,7 @@ size_t tu_format_bytes(const char *spec_text, int rows, int cols)
     else if (strcmp(name, "hvq") == 0 && P("rows") == 0) { /* an f16 scale per row, the codebook, packed indices */
         size_t k = (size_t)P("k"), d = (size_t)P("dim"), bits = 0;
         while (((size_t)1 << bits) < k) bits++;
-        bytes = 2 * R + 2 * k * d + div_up(N / d * bits, 8);
+        bytes = 2 * R + 2 * k * d + div_up(R * div_up(C, d) * bits, 8); /* a row's last vector may be short */
     } else
         ck_abort_msg("tu_format_bytes: no format written down for '%s'", spec_text);
 #undef GROUPS
@@ -166,7 +166,7 @@ void tu_write_checkpoint(const char *dir, const tu_ckpt *s)
     mkdir(dir, 0755);
     tu_write_config(dir, s);
     qh_model proto = {0};
-    proto.cfg = (qh_config){s->n_vocab, s->n_ctx, s->n_embd, s->n_head, s->n_layer, 1e-5f};
+    proto.cfg = (qh_config){.n_vocab = s->n_vocab, .n_ctx = s->n_ctx, .n_embd = s->n_embd, .n_head = s->n_head, .n_layer = s->n_layer, .ln_eps = 1e-5f};
     /* the same table the loader expects, built by hand here so the test is independent */
     int C = s->n_embd, cap = 8 + 14 * s->n_layer, n = 0;
     qh_st_entry *e = qh_calloc((size_t)cap, sizeof *e);
@@ -290,6 +290,7 @@ int main(void)
     srunner_add_suite(sr, suite_reports());
     srunner_add_suite(sr, suite_stats());
     srunner_add_suite(sr, suite_tasks());
+    srunner_add_suite(sr, suite_llama());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

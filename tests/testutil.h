@@ -63,5 +63,6 @@ Suite *suite_calib(void);
 Suite *suite_reports(void);
 Suite *suite_stats(void);
 Suite *suite_tasks(void);
+Suite *suite_llama(void);
 
 #endif

@@ -46,9 +46,9 @@ int qh_cmd_info(int argc, char **argv)
     for (int i = 0; i < m->n_tensors; i++) {
         const qh_tensor *t = &m->tensors[i];
         size_t n = (size_t)t->rows * t->cols;
-        if (strcmp(t->name, "wte.weight") == 0) groups[0] += n;
-        else if (strcmp(t->name, "wpe.weight") == 0) groups[1] += n;
-        else if (strstr(t->name, ".attn.")) groups[2] += n;
+        if (t->data == m->wte) groups[0] += n;
+        else if (t->data == m->wpe) groups[1] += n;
+        else if (strstr(t->name, ".attn.") || strstr(t->name, ".self_attn.")) groups[2] += n;
         else if (strstr(t->name, ".mlp.")) groups[3] += n;
         else groups[4] += n;
     }
@@ -56,20 +56,33 @@ int qh_cmd_info(int argc, char **argv)
     printf("model            %s\n", dir);
     printf("weights          %s (sha256 %s)\n", m->weights_path, m->sha256);
     printf("dtype            %s\n", m->dtype);
-    printf("config           n_layer %d, n_head %d, n_embd %d, n_ctx %d, vocab %d, ln_eps %g\n",
-           c->n_layer, c->n_head, c->n_embd, c->n_ctx, c->n_vocab, c->ln_eps);
+    const qh_arch *a = qh_config_arch(c);
+    if (c->arch == QH_ARCH_GPT2)
+        printf("config           n_layer %d, n_head %d, n_embd %d, n_ctx %d, vocab %d, ln_eps %g\n",
+               c->n_layer, c->n_head, c->n_embd, c->n_ctx, c->n_vocab, c->ln_eps);
+    else
+        printf("config           %s: n_layer %d, n_head %d, n_kv_head %d, n_embd %d, n_ff %d, n_ctx %d (trained; RoPE runs longer windows), "
+               "vocab %d, rms_eps %g, rope_theta %g\n",
+               a->display, c->n_layer, c->n_head, qh_config_kv_heads(c), c->n_embd, qh_config_ff(c), c->n_ctx, c->n_vocab, c->ln_eps,
+               c->rope_theta);
     printf("parameters       %zu (%.2fM)\n", m->n_params, m->n_params / 1e6);
-    const char *names[6] = {"token embedding", "position emb.", "attention", "mlp", "layernorm", "lm_head"};
+    const char *names[6] = {"token embedding", "position emb.", "attention", "mlp", a->norm == QH_NORM_RMS ? "rmsnorm" : "layernorm", "lm_head"};
     for (int g = 0; g < 6; g++) {
+        if (g == 1 && a->pos != QH_POS_LEARNED) continue;
         if (g == 5 && m->head_tied) {
             printf("  %-14s %12s  tied to the token embedding\n", names[g], "0");
             continue;
         }
         printf("  %-14s %12zu  %5.1f%%\n", names[g], groups[g], 100.0 * groups[g] / m->n_params);
     }
-    size_t block_linear = (size_t)c->n_layer * 12 * c->n_embd * c->n_embd;
-    printf("block linear     %zu weights in %d matrices (attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj per block)\n",
-           block_linear, 4 * c->n_layer);
+    size_t block_linear = 0;
+    int n_linear = 0;
+    for (int i = 0; i < m->n_tensors; i++)
+        if (m->tensors[i].is_linear) {
+            block_linear += (size_t)m->tensors[i].rows * m->tensors[i].cols;
+            n_linear++;
+        }
+    printf("block linear     %zu weights in %d matrices (%s per block)\n", block_linear, n_linear, a->linear_desc);
     free(dir);
     qh_model_free(m);
     return 0;

@@ -78,7 +78,8 @@ int qh_cmd_mc(int argc, char **argv)
     }
     if (ctx == 0) ctx = lm.model->cfg.n_ctx;
     int rc = 0;
-    if (ctx > lm.model->cfg.n_ctx) rc = qh_fail(&err, "--ctx %d: window longer than the model's context (%d)", ctx, lm.model->cfg.n_ctx);
+    if (ctx > qh_config_max_ctx(&lm.model->cfg))
+        rc = qh_fail(&err, "--ctx %d: window longer than the model's context (%d)", ctx, qh_config_max_ctx(&lm.model->cfg));
     qh_cli_progress ps = {qh_now(), "requests"};
     qh_mc_result r;
     if (rc == 0) rc = qh_eval_mc(lm.model, lm.tok, &t, ctx, &r, isatty(2) ? qh_cli_progress_bar : NULL, &ps, &err);

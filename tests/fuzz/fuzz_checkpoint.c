@@ -1,13 +1,15 @@
-/* fuzz_checkpoint.c - a Hugging Face GPT-2 checkpoint directory: config.json and
- * model.safetensors, given as one input split at the first "\n#safetensors#\n", loaded by the
- * model loader (config checks, tensor names and shapes against the config, dtypes, tied or
- * untied head). */
+/* fuzz_checkpoint.c - a model directory through the model loader's format table: a Hugging
+ * Face GPT-2 or Llama checkpoint (config.json and model.safetensors, given as one input split at
+ * the first "\n#safetensors#\n": config checks, tensor names and shapes against the config,
+ * dtypes, tied or untied head, q/k row order), or, for an input that starts "L2C\n", the rest
+ * as a llama2.c checkpoint model.bin (header, size implied by it, tied or untied classifier). */
 #include "fuzz.h"
 #include "harness/model.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    fz_two_files(data, size, "\n#safetensors#\n", "config.json", "model.safetensors");
+    if (size >= 4 && data[0] == 'L' && data[1] == '2' && data[2] == 'C' && data[3] == '\n') fz_file("model.bin", data + 4, size - 4);
+    else fz_two_files(data, size, "\n#safetensors#\n", "config.json", "model.safetensors");
     qh_model *m = NULL;
     qh_err err = {{0}};
     int rc = qh_model_load(fz_dir(), &m, 0, &err);

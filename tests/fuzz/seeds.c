@@ -96,7 +96,7 @@ static void put_utf8(FILE *f, int cp)
 static qh_model *tiny_model(int n_vocab, int n_embd)
 {
     qh_model *m = qh_calloc(1, sizeof *m);
-    m->cfg = (qh_config){n_vocab, 4, n_embd, 2, 1, 1e-5f};
+    m->cfg = (qh_config){.n_vocab = n_vocab, .n_ctx = 4, .n_embd = n_embd, .n_head = 2, .n_layer = 1, .ln_eps = 1e-5f};
     m->head_tied = 1;
     m->dir = qh_strdup("tiny");
     qh_model_expected_tensors(m);
@@ -170,6 +170,90 @@ int main(int argc, char **argv)
         if (qh_read_file(st_path, &w, &nw, &err) != 0) die(&err);
         put("fuzz_checkpoint", "tiny-f32", config, sizeof config - 1, "\n#safetensors#\n", w, nw);
         free(w);
+    }
+
+    /* a tiny Llama (16 wide, 2 heads sharing one K/V head, MLP 24 wide, 16 tokens): as a Hugging
+     * Face directory (PyTorch (out, in) matrices, "model." names, untied head) and as llama2.c's
+     * model.bin (tied) */
+    {
+        qh_model *l = qh_calloc(1, sizeof *l);
+        l->cfg = (qh_config){.n_vocab = 16, .n_ctx = 8, .n_embd = 16, .n_head = 2, .n_layer = 1, .ln_eps = 1e-5f,
+                             .arch = QH_ARCH_LLAMA, .n_kv_head = 1, .n_ff = 24, .rope_theta = 10000};
+        qh_model_expected_tensors(l);
+        qh_st_entry *le = qh_calloc((size_t)l->n_tensors + 1, sizeof *le);
+        char (*names)[80] = qh_calloc((size_t)l->n_tensors, sizeof *names);
+        size_t floats = 0;
+        for (int t = 0; t < l->n_tensors; t++) {
+            qh_tensor *x = &l->tensors[t];
+            size_t n = (size_t)x->rows * x->cols;
+            x->data = qh_malloc(n * sizeof(float));
+            for (size_t i = 0; i < n; i++) x->data[i] = rnd() + (x->ndim == 1 ? 1 : 0);
+            snprintf(names[t], sizeof names[t], "model.%s", x->name);
+            le[t] = (qh_st_entry){names[t], QH_DT_F32, x->ndim, {0}, x->data, n * sizeof(float)};
+            if (x->ndim == 2) le[t].shape[0] = x->is_linear ? x->cols : x->rows, le[t].shape[1] = x->is_linear ? x->rows : x->cols;
+            else le[t].shape[0] = x->cols;
+            floats += n;
+        }
+        float head[16 * 16];
+        for (int i = 0; i < 16 * 16; i++) head[i] = rnd();
+        le[l->n_tensors] = (qh_st_entry){"lm_head.weight", QH_DT_F32, 2, {16, 16}, head, sizeof head};
+        if (qh_st_write(st_path, le, l->n_tensors + 1, NULL, NULL, 0, &err) != 0) die(&err);
+        static const char config[] = "{\"model_type\": \"llama\", \"hidden_size\": 16, \"intermediate_size\": 24, "
+                                     "\"num_hidden_layers\": 1, \"num_attention_heads\": 2, \"num_key_value_heads\": 1, "
+                                     "\"max_position_embeddings\": 8, \"vocab_size\": 16, \"rms_norm_eps\": 1e-05, "
+                                     "\"rope_theta\": 10000.0, \"hidden_act\": \"silu\", \"tie_word_embeddings\": false}";
+        char *w;
+        size_t nw;
+        if (qh_read_file(st_path, &w, &nw, &err) != 0) die(&err);
+        put("fuzz_checkpoint", "tiny-llama-hf", config, sizeof config - 1, "\n#safetensors#\n", w, nw);
+        free(w);
+        /* llama2.c: "L2C\n", 7 int32 (dim, hidden, layers, heads, kv heads, vocab, seq_len), then the
+         * fp32 arrays (values only matter for the loader's bookkeeping: zeros) */
+        int32_t hdr[7] = {16, 24, 1, 2, 1, 16, 8};
+        size_t nf = floats + (size_t)8 * (16 / 2); /* + freq_cis_real/imag: seq_len x head_size/2 each */
+        size_t nb = 4 + sizeof hdr + nf * sizeof(float);
+        uint8_t *b = qh_calloc(nb, 1);
+        memcpy(b, "L2C\n", 4);
+        memcpy(b + 4, hdr, sizeof hdr);
+        put("fuzz_checkpoint", "tiny-llama2c", b, nb, NULL, NULL, 0);
+        free(b);
+        /* ... and as llama.cpp writes a llama GGUF: keys, blk.N names, linear weights ne = [in, out] */
+        qh_gguf_writer *gw = qh_gguf_writer_new(0);
+        qh_gguf_put_str(gw, "general.architecture", "llama");
+        qh_gguf_put_u32(gw, "llama.block_count", 1);
+        qh_gguf_put_u32(gw, "llama.context_length", 8);
+        qh_gguf_put_u32(gw, "llama.embedding_length", 16);
+        qh_gguf_put_u32(gw, "llama.feed_forward_length", 24);
+        qh_gguf_put_u32(gw, "llama.attention.head_count", 2);
+        qh_gguf_put_u32(gw, "llama.attention.head_count_kv", 1);
+        qh_gguf_put_u32(gw, "llama.rope.dimension_count", 8);
+        qh_gguf_put_f32(gw, "llama.rope.freq_base", 10000);
+        qh_gguf_put_f32(gw, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+        float **rows = qh_calloc((size_t)l->n_tensors, sizeof *rows);
+        for (int t = 0; t < l->n_tensors; t++) {
+            qh_tensor *x = &l->tensors[t];
+            char gname[96];
+            const qh_arch_tensor *at = qh_model_arch_tensor(l, t);
+            if (x->layer >= 0) snprintf(gname, sizeof gname, "blk.%d.%s", x->layer, at->gguf);
+            else snprintf(gname, sizeof gname, "%s", at->gguf);
+            int64_t ne[2] = {x->is_linear ? x->rows : x->cols, x->is_linear ? x->cols : x->rows};
+            size_t n = (size_t)x->rows * x->cols;
+            rows[t] = qh_malloc(n * sizeof(float));
+            for (int r = 0; r < x->rows; r++)
+                for (int c = 0; c < x->cols; c++)
+                    rows[t][x->is_linear ? (size_t)c * x->rows + r : (size_t)r * x->cols + c] = x->data[(size_t)r * x->cols + c];
+            if (qh_gguf_put_tensor(gw, gname, x->ndim, ne, 0, rows[t], n * sizeof(float), &err) != 0) die(&err);
+        }
+        char *gp = corpus_path("fuzz_gguf", "tiny-llama");
+        if (qh_gguf_write(gw, gp, &err) != 0) die(&err);
+        free(gp);
+        qh_gguf_writer_free(gw);
+        for (int t = 0; t < l->n_tensors; t++) free(rows[t]);
+        free(rows);
+        free(names);
+        free(le);
+        qh_model_wire(l);
+        qh_model_free(l);
     }
 
     /* plain safetensors: one tensor per dtype, with metadata */
