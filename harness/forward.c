@@ -113,13 +113,15 @@ static void rmsnorm(float *out, const float *x, const float *w, int N, int C, fl
 static void rope(float *qkv, int B, int T, int W, int C, int n_head, int n_kv, float theta, const int *pos0)
 {
     int hs = C / n_head;
+    double *freq = qh_malloc((size_t)(hs / 2) * sizeof(double)); /* theta^(-2i/hs), once per call, not per row */
+    for (int i = 0; i < hs / 2; i++) freq[i] = pow((double)theta, -2.0 * i / hs);
 #pragma omp parallel for collapse(2)
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {
             double pos = (double)((pos0 ? pos0[b] : 0) + t);
             float *row = qkv + ((size_t)b * T + t) * W;
             for (int i = 0; i < hs / 2; i++) {
-                double angle = pos * pow((double)theta, -2.0 * i / hs);
+                double angle = pos * freq[i];
                 float c = (float)cos(angle), s = (float)sin(angle);
                 for (int h = 0; h < n_head + n_kv; h++) {
                     float *v = row + (h < n_head ? h * hs : C + (h - n_head) * hs) + 2 * i;
@@ -129,6 +131,7 @@ static void rope(float *qkv, int B, int T, int W, int C, int n_head, int n_kv, f
                 }
             }
         }
+    free(freq);
 }
 
 /* gate (n) <- silu(gate) * up = gate / (1 + e^-gate) * up */

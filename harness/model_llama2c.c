@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "model.h"
+#include "quantize.h"
 
 typedef struct {
     int dim, hidden, n_layers, n_heads, n_kv, vocab, seq_len;
@@ -101,14 +102,6 @@ int qh_llama2c_probe(const char *path)
     return ok;
 }
 
-/* src (out, in) row-major -> dst (in, out) */
-static void transpose_into(const float *src, int out, int in, float *dst)
-{
-#pragma omp parallel for
-    for (int o = 0; o < out; o++)
-        for (int i = 0; i < in; i++) dst[(size_t)i * out + o] = src[(size_t)o * in + i];
-}
-
 int qh_model_load_llama2c(const char *path, qh_model **out, int compute_sha, qh_err *err)
 {
     char *file = checkpoint_path(path);
@@ -175,7 +168,7 @@ int qh_model_load_llama2c(const char *path, qh_model **out, int compute_sha, qh_
         for (int l = 0; l < c->n_layer; l++) {
             qh_tensor *t = &m->tensors[a->n_pre + l * a->n_block + j];
             size_t n = (size_t)t->rows * t->cols;
-            if (t->is_linear) transpose_into(p, t->cols, t->rows, t->data);
+            if (t->is_linear) qh_transpose(p, t->cols, t->rows, t->data); /* (out, in) -> (in, out) */
             else memcpy(t->data, p, n * sizeof(float));
             p += n;
         }
