@@ -199,11 +199,18 @@ const qh_arch_tensor *qh_model_arch_tensor(const qh_model *m, int k)
 }
 
 /* The canonical tensor table for a config, in file-independent order. */
-void qh_model_expected_tensors(qh_model *m)
+int qh_model_expected_tensors(qh_model *m, uint64_t file_tensors, const char *path, qh_err *err)
 {
     const qh_config *c = &m->cfg;
     const qh_arch *a = qh_config_arch(c);
-    m->n_tensors = a->n_pre + a->n_block * c->n_layer + a->n_post;
+    /* checked before the table is allocated: a header's layer count must not size memory */
+    uint64_t need = (uint64_t)a->n_pre + (uint64_t)a->n_block * (uint64_t)c->n_layer + (uint64_t)a->n_post;
+    if (c->n_layer > QH_MAX_LAYERS)
+        return qh_fail(err, "%s: %d layers: more than the %d qharness accepts", path, c->n_layer, QH_MAX_LAYERS);
+    if (need > file_tensors)
+        return qh_fail(err, "%s: %d layers need %llu tensors, and the file holds %llu", path, c->n_layer,
+                       (unsigned long long)need, (unsigned long long)file_tensors);
+    m->n_tensors = (int)need;
     m->tensors = qh_calloc((size_t)m->n_tensors, sizeof *m->tensors);
     for (int k = 0; k < m->n_tensors; k++) {
         const qh_arch_tensor *at = qh_model_arch_tensor(m, k);
@@ -222,6 +229,7 @@ void qh_model_expected_tensors(qh_model *m)
         t->is_linear = at->input >= 0;
         t->input = at->input;
     }
+    return 0;
 }
 
 void qh_model_wire(qh_model *m)
@@ -354,7 +362,8 @@ static int load_hf(const char *dir, qh_model **out, int compute_sha, qh_err *err
     }
     if (qh_st_open(m->weights_path, &st, err) != 0) goto fail;
     have_st = 1;
-    qh_model_expected_tensors(m);
+    /* a missing tensor is named below */
+    if (qh_model_expected_tensors(m, UINT64_MAX, m->weights_path, err) != 0) goto fail;
     const qh_config *c = &m->cfg;
     const qh_arch *a = qh_config_arch(c);
     const qh_st_tensor **found = qh_calloc((size_t)m->n_tensors, sizeof *found);

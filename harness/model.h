@@ -98,10 +98,12 @@ void qh_model_free(qh_model *m);
 qh_tensor *qh_model_tensor(qh_model *m, const char *name);
 
 /* For loaders of other formats: fill m->tensors with the canonical table for m->cfg (data
- * NULL) from the architecture table, then, once every tensor has data, set the block pointers
+ * NULL) from the architecture table (an error, before anything is allocated, when the config
+ * needs more tensors than the file's file_tensors entries), then, once every tensor has data, set the block pointers
  * (and the tied head).  qh_model_arch_tensor gives tensor k's row of the table. */
 const qh_arch_tensor *qh_model_arch_tensor(const qh_model *m, int k);
-void qh_model_expected_tensors(qh_model *m);
+enum { QH_MAX_LAYERS = 4096 }; /* the largest models have a few hundred */
+int qh_model_expected_tensors(qh_model *m, uint64_t file_tensors, const char *path, qh_err *err);
 void qh_model_wire(qh_model *m);
 
 /* A deep copy (the sweep quantizes copies and keeps the baseline for fidelity). */

@@ -138,7 +138,7 @@ int qh_model_load_gguf(const char *path, qh_model **out, int compute_sha, qh_err
         qh_fail(err, "%s: embedding_length %d is not a multiple of head_count %d", path, c->n_embd, c->n_head);
         goto fail;
     }
-    qh_model_expected_tensors(m);
+    if (qh_model_expected_tensors(m, g->n_tensors, path, err) != 0) goto fail;
     int block_type = -1;
     names = qh_calloc((size_t)m->n_tensors, sizeof *names); /* each tensor's GGUF name, once */
     for (int k = 0; k < m->n_tensors; k++) {

@@ -149,7 +149,8 @@ int qh_model_load_llama2c(const char *path, qh_model **out, int compute_sha, qh_
     c->n_ctx = h.seq_len;
     c->ln_eps = 1e-5f;       /* run.c's rmsnorm */
     c->rope_theta = 10000.0f; /* run.c's RoPE */
-    qh_model_expected_tensors(m);
+    /* the file's size (checked above) already bounds the layer count */
+    if (qh_model_expected_tensors(m, UINT64_MAX, path, err) != 0) goto fail;
     const qh_arch *a = qh_config_arch(c);
     /* the file's arrays in order: which block tensor (index in the architecture row, -1 for a
      * global: the embedding, final norm, classifier) and whether it is an (out, in) matrix */
