@@ -30,6 +30,9 @@ struct qh_tokenizer {
     int spm;
     float *scores;
     int add_space_prefix;
+    /* tokenizer.json's SentencePiece-style BPE: pairs merge by the rank of their entry in merges
+     * (as Hugging Face's BPE does), not by the merged piece's score */
+    int spm_ranked;
 };
 
 /* GPT-2's bytes_to_unicode: printable bytes map to themselves, the others to 256+k. */
@@ -153,40 +156,37 @@ static void vocab_init(qh_tokenizer *tok, int n)
     qh_strmap_init(&tok->vocab, (size_t)n);
 }
 
-static int load_vocab(qh_tokenizer *tok, const char *path, const int inverse[512], qh_err *err)
+/* The vocabulary object {"token": id, ...} (vocab.json, or tokenizer.json's model.vocab). */
+static int vocab_from_json(qh_tokenizer *tok, const char *source, const cJSON *root, const int inverse[512], qh_err *err)
 {
-    char *text = NULL;
-    size_t len;
-    cJSON *root = NULL;
-    int rc = -1;
-    if (qh_read_file(path, &text, &len, err) != 0) return -1;
-    root = cJSON_ParseWithLength(text, len);
-    if (!root || !cJSON_IsObject(root)) {
-        qh_fail(err, "%s: vocabulary is not a valid JSON object", path);
-        goto cleanup;
-    }
+    if (!cJSON_IsObject(root)) return qh_fail(err, "%s: vocabulary is not a valid JSON object", source);
     int n = cJSON_GetArraySize(root), max_id = -1;
     const cJSON *item;
     cJSON_ArrayForEach(item, root)
     {
         if (!cJSON_IsNumber(item) || item->valuedouble < 0 || item->valuedouble >= 1e7 ||
-            item->valuedouble != (int)item->valuedouble) {
-            qh_fail(err, "%s: token '%s' has no valid integer id", path, item->string);
-            goto cleanup;
-        }
+            item->valuedouble != (int)item->valuedouble)
+            return qh_fail(err, "%s: token '%s' has no valid integer id", source, item->string);
         if (item->valueint > max_id) max_id = item->valueint;
     }
-    if (n == 0 || max_id + 1 != n) {
-        qh_fail(err, "%s: vocabulary ids must be 0..%d without gaps (largest id is %d)", path, n - 1, max_id);
-        goto cleanup;
-    }
+    if (n == 0 || max_id + 1 != n)
+        return qh_fail(err, "%s: vocabulary ids must be 0..%d without gaps (largest id is %d)", source, n - 1, max_id);
     vocab_init(tok, n);
     cJSON_ArrayForEach(item, root)
     {
-        if (add_token(tok, path, item->string, strlen(item->string), item->valueint, inverse, err) != 0) goto cleanup;
+        if (add_token(tok, source, item->string, strlen(item->string), item->valueint, inverse, err) != 0) return -1;
     }
-    rc = check_byte_tokens(tok, path, err);
-cleanup:
+    return check_byte_tokens(tok, source, err);
+}
+
+static int load_vocab(qh_tokenizer *tok, const char *path, const int inverse[512], qh_err *err)
+{
+    char *text = NULL;
+    size_t len;
+    if (qh_read_file(path, &text, &len, err) != 0) return -1;
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    int rc = root ? vocab_from_json(tok, path, root, inverse, err)
+                  : qh_fail(err, "%s: vocabulary is not a valid JSON object", path);
     cJSON_Delete(root);
     free(text);
     return rc;
@@ -436,6 +436,436 @@ int qh_tokenizer_load_llama2c(const char *path, qh_tokenizer **out, qh_err *err)
     return spm_finish(tok, path, 1, 1, out, err); /* run.c encodes with the BOS, id 1 */
 }
 
+/* ---- SentencePiece's tokenizer.model: a protobuf ModelProto ------------------------------
+ *
+ * The fields read (sentencepiece_model.proto): pieces = 1 {piece = 1, score = 2, type = 3},
+ * trainer_spec = 2 {model_type = 3 (1 unigram, 2 BPE), bos_id = 41 (default 1; -1: none)},
+ * normalizer_spec = 3 {add_dummy_prefix = 3 (default true)}; every other field is skipped by
+ * its wire type.  Every piece goes into the vocabulary with its score, whatever its type, and
+ * the normalization rules (precompiled_charsmap, remove_extra_whitespaces) are not applied: what
+ * llama.cpp's converter keeps and its tokenizer does, so ids are llama.cpp's.  (protobuf-c would
+ * need code generated from the schema at build time for five wire rules and three messages.) */
+
+typedef struct {
+    const unsigned char *base, *p, *end; /* the file; the read position; the end of this message */
+    const char *path;
+} pb_in;
+
+static int pb_fail(const pb_in *in, qh_err *err, const char *what)
+{
+    return qh_fail(err, "%s: byte %zu: %s", in->path, (size_t)(in->p - in->base), what);
+}
+
+static int pb_varint(pb_in *in, uint64_t *v, qh_err *err)
+{
+    uint64_t x = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (in->p == in->end) return pb_fail(in, err, "truncated varint");
+        unsigned char b = *in->p++;
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = x;
+            return 0;
+        }
+    }
+    return pb_fail(in, err, "varint longer than ten bytes");
+}
+
+typedef struct {
+    uint32_t field;
+    int wire;                   /* 0 varint, 1 fixed 64, 2 length-delimited, 5 fixed 32 */
+    uint64_t u;                 /* varint or fixed value */
+    const unsigned char *data;  /* length-delimited: the bytes */
+    size_t len;
+} pb_field;
+
+/* The next field of the message being read. */
+static int pb_next(pb_in *in, pb_field *f, qh_err *err)
+{
+    uint64_t key = 0;
+    if (pb_varint(in, &key, err) != 0) return -1;
+    if (key >> 3 == 0 || key >> 3 > 0x1fffffff) return pb_fail(in, err, "field number 0 or above 2^29 - 1");
+    f->field = (uint32_t)(key >> 3);
+    f->wire = (int)(key & 7);
+    size_t left = (size_t)(in->end - in->p);
+    switch (f->wire) {
+    case 0: return pb_varint(in, &f->u, err);
+    case 1:
+    case 5: {
+        size_t k = f->wire == 1 ? 8 : 4;
+        if (left < k) return pb_fail(in, err, "truncated fixed-width field");
+        f->u = 0;
+        memcpy(&f->u, in->p, k); /* little-endian, as the wire format */
+        in->p += k;
+        return 0;
+    }
+    case 2:
+        if (pb_varint(in, &f->u, err) != 0) return -1;
+        if (f->u > (uint64_t)(in->end - in->p)) return pb_fail(in, err, "length-delimited field runs past its message");
+        f->data = in->p;
+        f->len = (size_t)f->u;
+        in->p += f->len;
+        return 0;
+    default: return pb_fail(in, err, "wire type 3, 4, 6 or 7 (groups or invalid): not in SentencePiece's schema");
+    }
+}
+
+/* A field of the expected wire type, or an error naming it. */
+static int pb_want(const pb_in *in, const pb_field *f, int wire, const char *name, qh_err *err)
+{
+    if (f->wire == wire) return 0;
+    char what[128];
+    snprintf(what, sizeof what, "field %u (%s) has wire type %d, not %d", f->field, name, f->wire, wire);
+    return pb_fail(in, err, what);
+}
+
+static pb_in pb_sub(const pb_in *in, const pb_field *f)
+{
+    return (pb_in){in->base, f->data, f->data + f->len, in->path};
+}
+
+int qh_tokenizer_load_spm_model(const char *path, qh_tokenizer **out, qh_err *err)
+{
+    char *data;
+    size_t len;
+    if (qh_read_file(path, &data, &len, err) != 0) return -1;
+    pb_in top = {(const unsigned char *)data, (const unsigned char *)data, (const unsigned char *)data + len, path};
+    pb_field f;
+    uint64_t n = 0, model_type = 1, add_dummy_prefix = 1;
+    int64_t bos_id = 1;
+    qh_tokenizer *tok = NULL;
+    while (top.p < top.end) { /* pass 1: count the pieces, read the two specs */
+        if (pb_next(&top, &f, err) != 0) goto fail;
+        if (f.field == 1) {
+            if (pb_want(&top, &f, 2, "ModelProto.pieces", err) != 0) goto fail;
+            if (++n > (1u << 24)) {
+                pb_fail(&top, err, "more than 2^24 pieces");
+                goto fail;
+            }
+        } else if (f.field == 2 || f.field == 3) {
+            if (pb_want(&top, &f, 2, f.field == 2 ? "ModelProto.trainer_spec" : "ModelProto.normalizer_spec", err) != 0) goto fail;
+            pb_in spec = pb_sub(&top, &f);
+            int is_trainer = f.field == 2;
+            while (spec.p < spec.end) {
+                pb_field g;
+                if (pb_next(&spec, &g, err) != 0) goto fail;
+                uint64_t *dst = is_trainer && g.field == 3 ? &model_type : !is_trainer && g.field == 3 ? &add_dummy_prefix : NULL;
+                if (is_trainer && g.field == 41) {
+                    if (pb_want(&spec, &g, 0, "TrainerSpec.bos_id", err) != 0) goto fail;
+                    bos_id = (int32_t)(uint32_t)g.u; /* int32: negative values are sign-extended varints */
+                } else if (dst) {
+                    if (pb_want(&spec, &g, 0, is_trainer ? "TrainerSpec.model_type" : "NormalizerSpec.add_dummy_prefix", err) != 0)
+                        goto fail;
+                    *dst = g.u;
+                }
+            }
+        }
+    }
+    if (model_type != 2) {
+        static const char *const types[] = {"?", "unigram", "BPE", "word", "char"};
+        qh_fail(err, "%s: trainer_spec.model_type is %llu (%s): qharness reads BPE SentencePiece models (llama.cpp's "
+                "'llama' vocabularies), not Viterbi-segmented ones", path, (unsigned long long)model_type,
+                types[model_type < 5 ? model_type : 0]);
+        goto fail;
+    }
+    if (n < 1) {
+        qh_fail(err, "%s: no pieces", path);
+        goto fail;
+    }
+    tok = spm_new((int)n);
+    tok->add_space_prefix = add_dummy_prefix != 0;
+    top.p = top.base;
+    for (int i = 0; top.p < top.end;) { /* pass 2: the pieces, checked as pass 1 did the rest */
+        if (pb_next(&top, &f, err) != 0) goto fail;
+        if (f.field != 1) continue;
+        pb_in piece = pb_sub(&top, &f);
+        const unsigned char *text = NULL;
+        size_t text_len = 0;
+        float score = 0;
+        while (piece.p < piece.end) {
+            pb_field g;
+            if (pb_next(&piece, &g, err) != 0) goto fail;
+            if (g.field == 1) {
+                if (pb_want(&piece, &g, 2, "SentencePiece.piece", err) != 0) goto fail;
+                text = g.data, text_len = g.len;
+            } else if (g.field == 2) {
+                uint32_t bits = (uint32_t)g.u;
+                if (pb_want(&piece, &g, 5, "SentencePiece.score", err) != 0) goto fail;
+                memcpy(&score, &bits, 4);
+                if (!isfinite(score)) {
+                    pb_fail(&piece, err, "a piece's score is not finite");
+                    goto fail;
+                }
+            }
+        }
+        if (!text || text_len == 0) {
+            char what[64];
+            snprintf(what, sizeof what, "piece %d has no text", i);
+            pb_fail(&piece, err, what);
+            goto fail;
+        }
+        spm_add_piece(tok, i++, (const char *)text, text_len, score);
+    }
+    free(data);
+    return spm_finish(tok, path, bos_id, bos_id >= 0, out, err);
+fail:
+    if (tok) qh_tokenizer_free(tok);
+    free(data);
+    return -1;
+}
+
+/* ---- Hugging Face's tokenizer.json (model type BPE) ----------------------------------------
+ *
+ * Two kinds are read, each only where its encoding is what qharness implements:
+ *  - byte-level BPE (GPT-2): a ByteLevel pre-tokenizer (GPT-2's regex, no prefix space);
+ *  - SentencePiece-style BPE (Llama, Mistral): no pre-tokenizer or Metaspace, a normalizer
+ *    that prepends and/or replaces spaces with U+2581, byte_fallback; pairs merge by the rank
+ *    of their merges entry, as Hugging Face's BPE does.
+ * The BOS comes from the post-processor's template (a special token in front of $A).  Added
+ * tokens must be pieces of model.vocab with the same id (special tokens are not split off the
+ * text, as elsewhere in qharness). */
+
+static const cJSON *json_get(const cJSON *o, const char *key) { return cJSON_GetObjectItemCaseSensitive(o, key); }
+
+static int json_type_is(const cJSON *o, const char *type)
+{
+    const cJSON *t = json_get(o, "type");
+    return cJSON_IsString(t) && strcmp(t->valuestring, type) == 0;
+}
+
+static const char *json_type(const cJSON *o)
+{
+    const cJSON *t = json_get(o, "type");
+    return cJSON_IsString(t) ? t->valuestring : "(no type)";
+}
+
+/* The steps of a normalizer, pre-tokenizer or post-processor o (its list when a Sequence):
+ * how many (at most 16), or -1 with err set. */
+static int json_steps(const char *path, const char *what, const cJSON *o, const char *list, const cJSON *steps[16], qh_err *err)
+{
+    if (!o || cJSON_IsNull(o)) return 0;
+    if (!json_type_is(o, "Sequence")) {
+        steps[0] = o;
+        return 1;
+    }
+    const cJSON *arr = json_get(o, list), *e;
+    int n = 0;
+    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > 16)
+        return qh_fail(err, "%s: %s: a Sequence needs a '%s' array of at most 16 steps", path, what, list);
+    cJSON_ArrayForEach(e, arr) steps[n++] = e;
+    return n;
+}
+
+/* The merges entry i ("a b", or ["a", "b"] since tokenizers 0.20) as its two halves. */
+static int json_merge(const char *path, const cJSON *e, int i, const char **a, size_t *la, const char **b, size_t *lb, qh_err *err)
+{
+    if (cJSON_IsString(e)) {
+        const char *s = e->valuestring, *sp = strchr(s, ' ');
+        if (sp && sp != s && sp[1] && !strchr(sp + 1, ' ')) {
+            *a = s, *la = (size_t)(sp - s), *b = sp + 1, *lb = strlen(sp + 1);
+            return 0;
+        }
+    } else if (cJSON_IsArray(e) && cJSON_GetArraySize(e) == 2 && cJSON_IsString(e->child) && cJSON_IsString(e->child->next) &&
+               e->child->valuestring[0] && e->child->next->valuestring[0]) {
+        *a = e->child->valuestring, *la = strlen(*a), *b = e->child->next->valuestring, *lb = strlen(*b);
+        return 0;
+    }
+    return qh_fail(err, "%s: model.merges[%d]: a merge is \"A B\" or [\"A\", \"B\"] (two non-empty tokens)", path, i);
+}
+
+/* The id the template puts before $A, or -1. */
+static int json_bos(const char *path, const cJSON *post, const cJSON *vocab, int64_t *bos, qh_err *err)
+{
+    *bos = -1;
+    const cJSON *steps[16];
+    int n = json_steps(path, "post_processor", post, "processors", steps, err);
+    for (int k = 0; k < n; k++) {
+        const cJSON *step = steps[k];
+        if (!json_type_is(step, "TemplateProcessing")) continue;
+        const cJSON *single = json_get(step, "single"), *first = cJSON_IsArray(single) ? single->child : NULL;
+        const cJSON *special = first ? json_get(first, "SpecialToken") : NULL, *id = special ? json_get(special, "id") : NULL;
+        if (!special) return 0;
+        const cJSON *v = cJSON_IsString(id) ? json_get(vocab, id->valuestring) : NULL;
+        if (!cJSON_IsNumber(v))
+            return qh_fail(err, "%s: post_processor: the template's leading special token is not in model.vocab", path);
+        *bos = (int64_t)v->valuedouble;
+    }
+    return n < 0 ? -1 : 0;
+}
+
+/* SentencePiece-style: decides add_space_prefix from the normalizer and pre-tokenizer, or refuses. */
+static int json_spm_steps(const char *path, const cJSON *norm, const cJSON *pre, int *prefix, qh_err *err)
+{
+    *prefix = 0;
+    const cJSON *steps[16];
+    int n = json_steps(path, "normalizer", norm, "normalizers", steps, err);
+    for (int k = 0; k < n; k++) {
+        const cJSON *step = steps[k];
+        const cJSON *v = json_get(step, "prepend"), *pat = json_get(step, "pattern"), *content = json_get(step, "content");
+        const cJSON *str = pat ? json_get(pat, "String") : NULL;
+        if (json_type_is(step, "Prepend") && cJSON_IsString(v) && strcmp(v->valuestring, spm_space) == 0) *prefix = 1;
+        else if (!(json_type_is(step, "Replace") && cJSON_IsString(str) && strcmp(str->valuestring, " ") == 0 &&
+                   cJSON_IsString(content) && strcmp(content->valuestring, spm_space) == 0))
+            return qh_fail(err, "%s: normalizer '%s' is not supported: qharness reads SentencePiece-style vocabularies whose "
+                           "normalizer only prepends U+2581 and replaces spaces with it", path, json_type(step));
+    }
+    int m = n < 0 ? -1 : json_steps(path, "pre_tokenizer", pre, "pretokenizers", steps, err);
+    for (int k = 0; k < m; k++) {
+        const cJSON *step = steps[k];
+        const cJSON *rep = json_get(step, "replacement"), *scheme = json_get(step, "prepend_scheme"), *add = json_get(step, "add_prefix_space");
+        if (!json_type_is(step, "Metaspace") || !cJSON_IsString(rep) || strcmp(rep->valuestring, spm_space) != 0)
+            return qh_fail(err, "%s: pre_tokenizer '%s' is not supported with a SentencePiece-style vocabulary (Metaspace with "
+                           "U+2581 is)", path, json_type(step));
+        *prefix = cJSON_IsString(scheme) ? strcmp(scheme->valuestring, "never") != 0 : !cJSON_IsFalse(add);
+    }
+    return n < 0 || m < 0 ? -1 : 0;
+}
+
+int qh_tokenizer_load_hf_json(const char *path, qh_tokenizer **out, qh_err *err)
+{
+    char *text = NULL, *scratch = NULL;
+    size_t len;
+    qh_tokenizer *tok = NULL;
+    int rc = -1;
+    if (qh_read_file(path, &text, &len, err) != 0) return -1;
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    const cJSON *model = root ? json_get(root, "model") : NULL, *vocab = model ? json_get(model, "vocab") : NULL,
+                *merges = model ? json_get(model, "merges") : NULL, *pre = root ? json_get(root, "pre_tokenizer") : NULL;
+    if (!cJSON_IsObject(root)) {
+        qh_fail(err, "%s: not a JSON object", path);
+        goto cleanup;
+    }
+    if (!cJSON_IsObject(model) || !json_type_is(model, "BPE")) {
+        qh_fail(err, "%s: model.type is '%s': qharness reads BPE tokenizers", path, model ? json_type(model) : "(no model)");
+        goto cleanup;
+    }
+    if (!cJSON_IsObject(vocab) || !cJSON_IsArray(merges)) {
+        qh_fail(err, "%s: model.vocab must be an object and model.merges an array", path);
+        goto cleanup;
+    }
+    int byte_level = 0;
+    const cJSON *steps[16];
+    int n_pre = json_steps(path, "pre_tokenizer", pre, "pretokenizers", steps, err);
+    if (n_pre < 0) goto cleanup;
+    for (int k = 0; k < n_pre; k++) {
+        if (!json_type_is(steps[k], "ByteLevel")) continue;
+        const cJSON *regex = json_get(steps[k], "use_regex"), *space = json_get(steps[k], "add_prefix_space");
+        if (n_pre > 1 || cJSON_IsFalse(regex) || cJSON_IsTrue(space)) {
+            qh_fail(err, "%s: pre_tokenizer: a ByteLevel step %s: qharness implements GPT-2's pre-tokenization only", path,
+                    n_pre > 1 ? "in a Sequence (another split, e.g. Llama 3's regex)" : "without GPT-2's regex or with a prefix space");
+            goto cleanup;
+        }
+        byte_level = 1;
+    }
+    const cJSON *norm = json_get(root, "normalizer");
+    if (byte_level && norm && !cJSON_IsNull(norm)) {
+        qh_fail(err, "%s: normalizer '%s' with a ByteLevel pre-tokenizer: GPT-2 has none, and qharness applies none", path, json_type(norm));
+        goto cleanup;
+    }
+    const cJSON *added = json_get(root, "added_tokens"), *a;
+    if (!cJSON_IsArray(added)) added = NULL;
+    cJSON_ArrayForEach(a, added)
+    {
+        const cJSON *content = json_get(a, "content"), *id = json_get(a, "id"), *v = cJSON_IsString(content) ? json_get(vocab, content->valuestring) : NULL;
+        if (!cJSON_IsNumber(id) || !cJSON_IsNumber(v) || v->valuedouble != id->valuedouble) {
+            qh_fail(err, "%s: added_tokens: '%s' is not a token of model.vocab with the same id (special tokens outside the "
+                    "vocabulary are not supported)", path, cJSON_IsString(content) ? content->valuestring : "?");
+            goto cleanup;
+        }
+    }
+    int n_merges = cJSON_GetArraySize(merges), i = 0;
+    const cJSON *e;
+    char where[4200];
+    snprintf(where, sizeof where, "%s: model.vocab", path);
+    if (byte_level) { /* GPT-2: the byte-to-unicode alphabet, as vocab.json + merges.txt */
+        int inverse[512];
+        alphabet(inverse);
+        tok = qh_calloc(1, sizeof *tok);
+        if (vocab_from_json(tok, where, vocab, inverse, err) != 0) goto cleanup;
+        snprintf(where, sizeof where, "%s: model.merges", path);
+        qh_u64map_init(&tok->merges, (size_t)n_merges + 16);
+        cJSON_ArrayForEach(e, merges)
+        {
+            const char *ma, *mb;
+            size_t la, lb;
+            if (json_merge(path, e, i, &ma, &la, &mb, &lb, err) != 0) goto cleanup;
+            char *line = qh_malloc(la + lb + 2);
+            scratch = qh_realloc(scratch, la + lb + 2);
+            memcpy(line, ma, la), line[la] = ' ', memcpy(line + la + 1, mb, lb);
+            int r = add_merge(tok, where, i, line, la + lb + 1, i, inverse, scratch, err);
+            free(line);
+            if (r != 0) goto cleanup;
+            i++;
+        }
+        qh_strmap_init(&tok->cache, 1 << 8);
+        *out = tok;
+        tok = NULL;
+        rc = 0;
+        goto cleanup;
+    }
+    const cJSON *fallback = json_get(model, "byte_fallback");
+    int prefix;
+    if (json_spm_steps(path, norm, pre, &prefix, err) != 0) goto cleanup;
+    if (!cJSON_IsTrue(fallback)) {
+        qh_fail(err, "%s: neither a ByteLevel pre-tokenizer (GPT-2) nor model.byte_fallback (SentencePiece-style)", path);
+        goto cleanup;
+    }
+    int n = cJSON_GetArraySize(vocab), max_id = -1;
+    cJSON_ArrayForEach(e, vocab)
+    {
+        if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble >= (1 << 24) || e->valuedouble != (int)e->valuedouble ||
+            !e->string[0]) {
+            qh_fail(err, "%s: token '%s' has no valid integer id", where, e->string);
+            goto cleanup;
+        }
+        if (e->valueint > max_id) max_id = e->valueint;
+    }
+    if (n == 0 || max_id + 1 != n) {
+        qh_fail(err, "%s: ids must be 0..%d without gaps (largest id is %d)", where, n - 1, max_id);
+        goto cleanup;
+    }
+    tok = spm_new(n);
+    tok->add_space_prefix = prefix;
+    tok->spm_ranked = 1;
+    cJSON_ArrayForEach(e, vocab)
+    {
+        if (tok->token_bytes[e->valueint]) {
+            qh_fail(err, "%s: id %d is used twice", where, e->valueint);
+            goto cleanup;
+        }
+        spm_add_piece(tok, e->valueint, e->string, strlen(e->string), 0);
+    }
+    qh_u64map_init(&tok->merges, (size_t)n_merges + 16);
+    cJSON_ArrayForEach(e, merges)
+    {
+        const char *ma, *mb;
+        size_t la, lb;
+        int ia, ib, iab;
+        if (json_merge(path, e, i, &ma, &la, &mb, &lb, err) != 0) goto cleanup;
+        scratch = qh_realloc(scratch, la + lb + 1);
+        memcpy(scratch, ma, la), memcpy(scratch + la, mb, lb);
+        if (!qh_strmap_get(&tok->vocab, ma, la, &ia) || !qh_strmap_get(&tok->vocab, mb, lb, &ib) ||
+            !qh_strmap_get(&tok->vocab, scratch, la + lb, &iab)) {
+            qh_fail(err, "%s: model.merges[%d] names tokens missing from model.vocab", path, i);
+            goto cleanup;
+        }
+        uint64_t old;
+        if (!qh_u64map_get(&tok->merges, pair_key(ia, ib), &old))
+            qh_u64map_put(&tok->merges, pair_key(ia, ib), (uint64_t)i << 32 | (uint32_t)iab);
+        i++;
+    }
+    int64_t bos;
+    if (json_bos(path, json_get(root, "post_processor"), vocab, &bos, err) != 0) goto cleanup;
+    rc = spm_finish(tok, path, bos, bos >= 0, out, err);
+    tok = NULL; /* spm_finish frees it on failure */
+cleanup:
+    if (tok) qh_tokenizer_free(tok);
+    free(scratch);
+    cJSON_Delete(root);
+    free(text);
+    return rc;
+}
+
 typedef struct {
     int prev, next;
     size_t off, n; /* bytes of the escaped text; n = 0 once merged into its left neighbour */
@@ -490,6 +920,15 @@ static void spm_try_pair(const qh_tokenizer *tok, const char *s, const spm_symbo
     if (left < 0 || right < 0) return;
     int id;
     size_t size = sym[left].n + sym[right].n;
+    if (tok->spm_ranked) {
+        int a, b;
+        uint64_t merge;
+        if (!qh_strmap_get(&tok->vocab, s + sym[left].off, sym[left].n, &a) ||
+            !qh_strmap_get(&tok->vocab, s + sym[right].off, sym[right].n, &b) || !qh_u64map_get(&tok->merges, pair_key(a, b), &merge))
+            return;
+        heap_push(h, (spm_bigram){left, right, -(float)(merge >> 32), size}); /* ranks below 2^24: exact */
+        return;
+    }
     if (!qh_strmap_get(&tok->vocab, s + sym[left].off, size, &id)) return;
     heap_push(h, (spm_bigram){left, right, tok->scores[id], size});
 }
@@ -597,7 +1036,11 @@ int qh_tokenizer_load_dir(const char *dir, qh_tokenizer **out, qh_err *err)
         return rc;
     }
     size_t dl = strlen(dir);
-    if (dl > 4 && strcmp(dir + dl - 4, ".bin") == 0 && !qh_is_dir(dir)) return qh_tokenizer_load_llama2c(dir, out, err);
+    if (!qh_is_dir(dir)) { /* a tokenizer file named directly */
+        if (dl > 4 && strcmp(dir + dl - 4, ".bin") == 0) return qh_tokenizer_load_llama2c(dir, out, err);
+        if (dl > 6 && strcmp(dir + dl - 6, ".model") == 0) return qh_tokenizer_load_spm_model(dir, out, err);
+        if (dl > 5 && strcmp(dir + dl - 5, ".json") == 0) return qh_tokenizer_load_hf_json(dir, out, err);
+    }
     static const char *bins[] = {"tokenizer.bin", "tok512.bin"}; /* llama2.c's names */
     for (int i = 0; i < 2; i++) {
         char *b = qh_path_join(dir, bins[i]);
@@ -620,7 +1063,22 @@ int qh_tokenizer_load_dir(const char *dir, qh_tokenizer **out, qh_err *err)
         free(v);
         free(m);
     }
-    return qh_fail(err, "%s: no tokenizer: expected vocab.json + merges.txt, encoder.json + vocab.bpe, or llama2.c's tokenizer.bin", dir);
+    /* llama.cpp's converter, too, prefers the SentencePiece model to its tokenizer.json conversion */
+    static const struct {
+        const char *name;
+        int (*load)(const char *, qh_tokenizer **, qh_err *);
+    } files[] = {{"tokenizer.model", qh_tokenizer_load_spm_model}, {"tokenizer.json", qh_tokenizer_load_hf_json}};
+    for (int i = 0; i < 2; i++) {
+        char *f = qh_path_join(dir, files[i].name);
+        if (qh_file_exists(f)) {
+            int rc = files[i].load(f, out, err);
+            free(f);
+            return rc;
+        }
+        free(f);
+    }
+    return qh_fail(err, "%s: no tokenizer: expected vocab.json + merges.txt, encoder.json + vocab.bpe, llama2.c's tokenizer.bin, "
+                   "tokenizer.model or tokenizer.json", dir);
 }
 
 /* ---- pre-tokenization ------------------------------------------------------------------- */

@@ -1,4 +1,5 @@
-/* tokenizer.h - GPT-2 byte-level BPE.
+/* tokenizer.h - GPT-2 byte-level BPE and SentencePiece-style BPE (GGUF "llama" vocabularies,
+ * llama2.c's tokenizer.bin, SentencePiece's tokenizer.model, Hugging Face's tokenizer.json).
  *
  * Loads vocab.json + merges.txt (Hugging Face names) or encoder.json + vocab.bpe (OpenAI's).
  * Encoding = GPT-2 pre-tokenization, the regex
@@ -16,8 +17,9 @@
 
 typedef struct qh_tokenizer qh_tokenizer;
 
-/* dir holds vocab.json + merges.txt, encoder.json + vocab.bpe, or llama2.c's tokenizer.bin /
- * tok512.bin; or dir is a GGUF file or a llama2.c tokenizer file (.bin). */
+/* dir holds (first found) llama2.c's tokenizer.bin / tok512.bin, vocab.json + merges.txt,
+ * encoder.json + vocab.bpe, tokenizer.model or tokenizer.json; or dir is a GGUF file or one of
+ * those tokenizer files (.bin, .model, .json). */
 int qh_tokenizer_load_dir(const char *dir, qh_tokenizer **out, qh_err *err);
 /* From a GGUF file's metadata (tokenizer.ggml.model = gpt2: tokens and merges). */
 int qh_tokenizer_from_gguf(const qh_gguf *g, qh_tokenizer **out, qh_err *err);
@@ -26,6 +28,12 @@ int qh_tokenizer_load(const char *vocab_path, const char *merges_path, qh_tokeni
 /* llama2.c's tokenizer file (u32 longest token; per token f32 score, u32 length, bytes): a
  * SentencePiece vocabulary, encoded as the GGUF "llama" ones, BOS id 1 added. */
 int qh_tokenizer_load_llama2c(const char *path, qh_tokenizer **out, qh_err *err);
+/* SentencePiece's tokenizer.model (BPE models): pieces with scores, BOS from trainer_spec.bos_id,
+ * the leading space from normalizer_spec.add_dummy_prefix; encoded as llama.cpp does. */
+int qh_tokenizer_load_spm_model(const char *path, qh_tokenizer **out, qh_err *err);
+/* Hugging Face's tokenizer.json, BPE: byte-level (GPT-2) or SentencePiece-style with byte
+ * fallback (Llama); other normalizers and pre-tokenizers are refused by name. */
+int qh_tokenizer_load_hf_json(const char *path, qh_tokenizer **out, qh_err *err);
 void qh_tokenizer_free(qh_tokenizer *tok);
 
 int qh_tokenizer_vocab_size(const qh_tokenizer *tok);

@@ -352,75 +352,9 @@ START_TEST(tokenizer_from_gguf_metadata)
     qh_err err;
     ck_assert_msg(qh_tokenizer_load_dir(path, &tok, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(qh_tokenizer_vocab_size(tok), 50257);
-    qh_text text;
-    ck_assert_msg(qh_text_load("wikitext2-test", &text, &err) == 0, "%s", err.msg);
-    int *ids;
-    size_t n;
-    ck_assert_int_eq(qh_encode(tok, text.path, text.text, text.len, &ids, &n, &err), 0);
-    tu_check_wikitext2_test_ids(ids, n);
-    ck_assert_uint_eq(n, 286221);
-    free(ids);
-    qh_text_free(&text);
+    tu_check_encodes_wikitext2_test(tok);
     qh_tokenizer_free(tok);
     free(path);
-}
-END_TEST
-
-/* A SentencePiece ("llama") vocabulary from GGUF metadata (stories260K's, as llama.cpp
- * converted it) and from the llama2.c tokenizer file it was converted from.  llama-tokenize's ids of the shipped TinyStories text (a BOS, then the text as
- * one string), all 404,019 of them; the tokens decode to the text with the leading space the
- * vocabulary adds. */
-START_TEST(sentencepiece_vocabulary_matches_llama_tokenize)
-{
-    /* the same vocabulary from the GGUF metadata and from llama2.c's tok512.bin */
-    static const char *sources[] = {"golden/gguf/stories260K-f32.gguf", "models/stories260K/tok512.bin"};
-    char *path = tu_shared_path(sources[_i]), *ids_path = tu_shared_path("golden/tinystories_valid_first1000.ids.txt");
-    char *text_path = tu_shared_path("data/tinystories/valid_first1000.txt");
-    qh_tokenizer *tok;
-    qh_err err;
-    ck_assert_msg(qh_tokenizer_load_dir(path, &tok, &err) == 0, "%s", err.msg);
-    ck_assert_int_eq(qh_tokenizer_vocab_size(tok), 512);
-    ck_assert_int_eq(qh_tokenizer_bos_added(tok), 1);
-    char *text, *golden;
-    size_t len, glen;
-    ck_assert_msg(qh_read_file(text_path, &text, &len, &err) == 0, "%s", err.msg);
-    ck_assert_msg(qh_read_file(ids_path, &golden, &glen, &err) == 0, "%s", err.msg);
-    int *ids;
-    size_t n;
-    ck_assert_int_eq(qh_encode(tok, text_path, text, len, &ids, &n, &err), 0);
-    ck_assert_uint_eq(n + 1, 404019);
-    char *p = golden, *end;
-    ck_assert_int_eq(strtol(p, &end, 10), 1); /* the BOS */
-    p = end;
-    for (size_t i = 0; i < n; i++, p = end) {
-        long want = strtol(p, &end, 10);
-        ck_assert_msg(end != p && want == ids[i], "token %zu: %d, llama.cpp %ld", i + 1, ids[i], want);
-    }
-    size_t at = 0, tl;
-    for (size_t i = 0; i < n; i++) {
-        const char *b = qh_token_bytes(tok, ids[i], &tl);
-        for (size_t k = 0; k < tl; k++, at++) {
-            char want = at == 0 ? ' ' : text[at - 1];
-            ck_assert_msg(b[k] == want, "byte %zu of the decoded tokens differs", at);
-        }
-    }
-    ck_assert_uint_eq(at, len + 1);
-    /* a character no piece holds falls back to <0xXX> tokens (ids 3 + byte here): U+4E2D's three */
-    int *e;
-    size_t ne;
-    ck_assert_int_eq(qh_encode(tok, "x", "\xe4\xb8\xad", 3, &e, &ne, &err), 0);
-    ck_assert_uint_eq(ne, 4);
-    ck_assert_int_eq(e[1], 3 + 0xe4);
-    ck_assert_int_eq(e[2], 3 + 0xb8);
-    ck_assert_int_eq(e[3], 3 + 0xad);
-    free(e);
-    free(ids);
-    free(text);
-    free(golden);
-    qh_tokenizer_free(tok);
-    free(path);
-    free(ids_path);
-    free(text_path);
 }
 END_TEST
 
@@ -858,7 +792,6 @@ Suite *suite_gguf(void)
     tcase_add_test(tc, bad_files_name_the_place);
     tcase_add_test(tc, ledger_of_the_iq1_s_file);
     tcase_add_test(tc, tokenizer_from_gguf_metadata);
-    tcase_add_loop_test(tc, sentencepiece_vocabulary_matches_llama_tokenize, 0, 2);
     tcase_add_test(tc, gguf_files_as_models_match_the_reference);
     tcase_add_test(tc, llama_cpp_protocol_matches_llama_perplexity);
     tcase_add_test(tc, a_gguf_file_as_a_sweep_configuration);

@@ -345,6 +345,31 @@ START_TEST(hugging_face_llama_loads_the_same_model)
     ck_assert_msg(qh_model_load(dir, &h, 0, &err) == 0, "%s", err.msg);
     assert_same_weights(b, h, "Hugging Face vs llama2.c");
     qh_model_free(h);
+    /* with the vocabulary as tokenizer.model or tokenizer.json beside it, the CLI scores the same
+     * text to the same bits as from the llama2.c files */
+    char *llama2c = tu_shared_path("models/stories260K"), *txt = tu_shared_path("data/tinystories/valid_first1000.txt");
+    double want = 0;
+    for (int kind = -1; kind < 2; kind++) {
+        char *tpath = qh_path_join(dir, kind == 0 ? "tokenizer.model" : "tokenizer.json"), args[8400], *out;
+        if (kind >= 0) {
+            tu_write_stories_tokenizer(tpath, kind == 0 ? 0 : 3);
+            char *first = qh_path_join(dir, "tokenizer.model");
+            if (kind == 1) unlink(first); /* else it is read first */
+            free(first);
+        }
+        snprintf(args, sizeof args, "ppl %s %s --protocol llama-cpp --ctx 256 --max-tokens 8192 --json", kind < 0 ? llama2c : dir, txt);
+        ck_assert_int_eq(tu_run_cli_stdout(args, &out), 0);
+        cJSON *j = cJSON_Parse(out);
+        ck_assert_msg(j != NULL, "%s", out);
+        double ppl = cJSON_GetObjectItem(j, "ppl")->valuedouble;
+        if (kind < 0) want = ppl;
+        else ck_assert_msg(ppl == want, "%s: ppl %.6f, from llama2.c's files %.6f", tpath, ppl, want);
+        cJSON_Delete(j);
+        free(out);
+        free(tpath);
+    }
+    free(llama2c);
+    free(txt);
     /* untied: lm_head.weight is the head, counted as parameters */
     write_hf(b, dir2, 1, "");
     ck_assert_msg(qh_model_load(dir2, &h, 0, &err) == 0, "%s", err.msg);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "datasets/datasets.h"
 #include "methods/method.h"
 
 const char *tu_shared(void)
@@ -105,6 +106,20 @@ void tu_check_wikitext2_test_ids(const int *ids, size_t n)
     ck_assert_uint_eq(k, n);
     free(golden);
     free(gp);
+}
+
+void tu_check_encodes_wikitext2_test(qh_tokenizer *tok)
+{
+    qh_text text;
+    qh_err err;
+    ck_assert_msg(qh_text_load("wikitext2-test", &text, &err) == 0, "%s", err.msg);
+    int *ids;
+    size_t n;
+    ck_assert_int_eq(qh_encode(tok, text.path, text.text, text.len, &ids, &n, &err), 0);
+    tu_check_wikitext2_test_ids(ids, n);
+    ck_assert_uint_eq(n, 286221);
+    free(ids);
+    qh_text_free(&text);
 }
 
 char *tu_tmpdir(void)

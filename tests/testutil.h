@@ -21,12 +21,19 @@ qh_model *tu_default_model(int compute_sha);
 qh_tokenizer *tu_default_tokenizer(void);            /* malloc'd path under the repository root */
 char *tu_tmpdir(void);
 /* Fails unless ids (n) are the reference encoder's ids of WikiText-2 test (golden/). */
-void tu_check_wikitext2_test_ids(const int *ids, size_t n);                          /* fresh directory, malloc'd */
+void tu_check_wikitext2_test_ids(const int *ids, size_t n);
+/* Fails unless tok encodes all of WikiText-2 test to those ids. */
+void tu_check_encodes_wikitext2_test(qh_tokenizer *tok);                          /* fresh directory, malloc'd */
 int tu_quick(void);
 /* The bytes a method's packed form of a (rows, cols) matrix takes, from its format as each
  * method's file describes it (bits per code, scales per group, ...), written down here apart
  * from qharness's own accounting so that tests can check that accounting against it. */
 size_t tu_format_bytes(const char *spec, int rows, int cols);                             /* QH_TEST_QUICK set: skip the slow cases */
+
+/* stories260K's vocabulary (llama2.c's tok512.bin) written as another file (check_tokenizer.c):
+ * kind 0 SentencePiece's tokenizer.model, 1 the same claiming a unigram model, 2 Hugging Face's
+ * tokenizer.json (Prepend + Replace normalizer), 3 tokenizer.json (Metaspace, pair merges). */
+void tu_write_stories_tokenizer(const char *path, int kind);
 
 /* Runs "qharness ARGS" (the binary under test), captures stdout+stderr into out (malloc'd),
  * returns the exit status (or -1 if it died by a signal). */

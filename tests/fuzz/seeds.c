@@ -6,6 +6,7 @@
  * vocabulary files, and imatrix files.  `make fuzz-seeds` rebuilds them; the text seeds
  * (experiment and claim files, task files) are copied from the shipped files by the Makefile.
  * Deterministic: the same bytes on every run. */
+#include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -386,6 +387,79 @@ int main(int argc, char **argv)
         }
         fclose(f);
         free(p);
+    }
+
+    /* fuzz_sentencepiece: the small vocabulary above as tokenizer.model (protobuf: pieces = 1
+     * {piece = 1, score = 2, type = 3}, trainer_spec = 2 {model_type = 3, bos_id = 41},
+     * normalizer_spec = 3 {add_dummy_prefix = 3}), and as tokenizer.json in its SentencePiece
+     * forms (Prepend + Replace normalizer, "a b" merges; Metaspace, pair merges) and GPT-2's */
+    {
+        static const char *pieces[] = {"\xe2\x96\x81", "\xe2\x96\x81t", "he", "\xe2\x96\x81the", "\xe2\x96\x81" "a", "nd", "\xe2\x96\x81" "and"};
+        static const char *merges[][2] = {{"\xe2\x96\x81", "t"}, {"h", "e"}, {"\xe2\x96\x81t", "he"}, {"\xe2\x96\x81", "a"}, {"n", "d"}, {"\xe2\x96\x81" "a", "nd"}};
+        int np = (int)(sizeof pieces / sizeof *pieces), nm = (int)(sizeof merges / sizeof *merges);
+        unsigned char pb[16384];
+        size_t at = 1;
+        pb[0] = 0; /* even: tokenizer.model */
+        cJSON *vocab = cJSON_CreateObject();
+        for (int i = 0; i < 3 + 256 + np + 6; i++) {
+            char t[16];
+            const char *special[3] = {"<unk>", "<s>", "</s>"}, *letters = "tehnda";
+            if (i < 3) snprintf(t, sizeof t, "%s", special[i]);
+            else if (i < 259) snprintf(t, sizeof t, "<0x%02X>", i - 3);
+            else if (i < 259 + np) snprintf(t, sizeof t, "%s", pieces[i - 259]);
+            else snprintf(t, sizeof t, "%c", letters[i - 259 - np]); /* the letters the merges start from */
+            cJSON_AddNumberToObject(vocab, t, i);
+            float score = i < 259 ? 0.0f : -(float)(i - 259);
+            size_t tl = strlen(t);
+            unsigned char type = i == 0 ? 2 : i < 3 ? 3 : i < 259 ? 6 : 1;
+            pb[at++] = 0x0a, pb[at++] = (unsigned char)(2 + tl + 5 + 2); /* a piece: every one under 128 bytes */
+            pb[at++] = 0x0a, pb[at++] = (unsigned char)tl;
+            memcpy(pb + at, t, tl), at += tl;
+            pb[at++] = 0x15, memcpy(pb + at, &score, 4), at += 4;
+            pb[at++] = 0x18, pb[at++] = type;
+        }
+        static const unsigned char specs[] = {0x12, 0x05, 0x18, 0x02, 0xc8, 0x02, 0x01, 0x1a, 0x02, 0x18, 0x01};
+        memcpy(pb + at, specs, sizeof specs), at += sizeof specs; /* BPE, bos_id 1; add_dummy_prefix */
+        put("fuzz_sentencepiece", "tokenizer-model", pb, at, NULL, NULL, 0);
+        for (int form = 0; form < 3; form++) {
+            cJSON *root = cJSON_CreateObject(), *model = cJSON_AddObjectToObject(root, "model"), *ms = cJSON_CreateArray();
+            cJSON_AddStringToObject(model, "type", "BPE");
+            if (form < 2) {
+                cJSON_AddBoolToObject(model, "byte_fallback", 1);
+                cJSON_AddItemToObject(model, "vocab", cJSON_Duplicate(vocab, 1));
+                for (int i = 0; i < nm; i++) {
+                    char line[32];
+                    snprintf(line, sizeof line, "%s %s", merges[i][0], merges[i][1]);
+                    cJSON_AddItemToArray(ms, form ? cJSON_CreateStringArray(merges[i], 2) : cJSON_CreateString(line));
+                }
+                const char *rest = form ? "{\"pre_tokenizer\": {\"type\": \"Metaspace\", \"replacement\": \"\xe2\x96\x81\", \"prepend_scheme\": \"first\"}}"
+                                        : "{\"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Prepend\", \"prepend\": \"\xe2\x96\x81\"}, "
+                                          "{\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \"\xe2\x96\x81\"}]}, "
+                                          "\"post_processor\": {\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": {\"id\": \"<s>\"}}, "
+                                          "{\"Sequence\": {\"id\": \"A\"}}]}, \"added_tokens\": [{\"id\": 1, \"content\": \"<s>\"}]}";
+                cJSON *r = cJSON_Parse(rest), *item;
+                while ((item = r->child)) cJSON_AddItemToObject(root, item->string, cJSON_DetachItemViaPointer(r, item));
+                cJSON_Delete(r);
+            } else { /* GPT-2's: the byte-level vocabulary of fuzz_vocab's seed */
+                char *v;
+                size_t nv;
+                if (qh_read_file(vocab_path, &v, &nv, &err)) die(&err);
+                cJSON_AddItemToObject(model, "vocab", cJSON_Parse(v));
+                free(v);
+                cJSON_AddItemToArray(ms, cJSON_CreateString("t h"));
+                cJSON_AddItemToArray(ms, cJSON_CreateString("th e"));
+                cJSON *pre = cJSON_AddObjectToObject(root, "pre_tokenizer");
+                cJSON_AddStringToObject(pre, "type", "ByteLevel");
+                cJSON_AddBoolToObject(pre, "add_prefix_space", 0);
+            }
+            cJSON_AddItemToObject(model, "merges", ms);
+            char *json = cJSON_PrintUnformatted(root);
+            static const char *names[] = {"tokenizer-json-spm", "tokenizer-json-metaspace", "tokenizer-json-gpt2"};
+            put("fuzz_sentencepiece", names[form], "\1", 1, NULL, json, strlen(json));
+            free(json);
+            cJSON_Delete(root);
+        }
+        cJSON_Delete(vocab);
     }
 
     /* imatrix: two entries, with and without the trailer naming the dataset */
