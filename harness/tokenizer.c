@@ -743,6 +743,15 @@ int qh_tokenizer_load_hf_json(const char *path, qh_tokenizer **out, qh_err *err)
         qh_fail(err, "%s: model.vocab must be an object and model.merges an array", path);
         goto cleanup;
     }
+    /* what changes BPE itself: affixes on word pieces (CLIP's "</w>"), random dropout of merges */
+    static const char *const unsupported[] = {"continuing_subword_prefix", "end_of_word_suffix", "dropout"};
+    for (int k = 0; k < 3; k++) {
+        const cJSON *o = json_get(model, unsupported[k]);
+        if (o && !cJSON_IsNull(o) && !(cJSON_IsString(o) && !o->valuestring[0]) && !(cJSON_IsNumber(o) && o->valuedouble == 0)) {
+            qh_fail(err, "%s: model.%s is set: qharness's BPE has no word affixes and no dropout", path, unsupported[k]);
+            goto cleanup;
+        }
+    }
     int byte_level = 0;
     const cJSON *steps[16];
     int n_pre = json_steps(path, "pre_tokenizer", pre, "pretokenizers", steps, err);
