@@ -292,26 +292,13 @@ static const struct { const char *type; uint32_t file_type; } file_types[] = {
     {"F32", 0}, {"F16", 1}, {"Q4_0", 2}, {"Q8_0", 7}, {"BF16", 32}, /* llama_ftype LLAMA_FTYPE_ALL_F32, MOSTLY_* */
 };
 
-int qh_model_write_gguf(const qh_model *m, const qh_tokenizer *tok, const char *name, const char *type_name, const char *path,
-                        qh_err *err)
+/* GPT-2's keys and vocabulary as llama.cpp's converter writes them. */
+static int put_gpt2(qh_gguf_writer *w, const qh_model *m, const qh_tokenizer *tok, qh_err *err)
 {
-    const qh_ggml_type *ty = qh_ggml_type_by_name(type_name);
-    int ft = -1;
-    for (size_t i = 0; i < sizeof file_types / sizeof *file_types; i++)
-        if (ty && strcmp(file_types[i].type, ty->name) == 0) ft = (int)file_types[i].file_type;
-    if (ft < 0 || !ty->quant) return qh_fail(err, "--type %s: qharness writes F32, F16, BF16, Q8_0 or Q4_0", type_name);
     const qh_config *c = &m->cfg;
-    if (c->arch != QH_ARCH_GPT2) return qh_fail(err, "%s: qharness writes GGUF files of GPT-2 models only so far", path);
-    int n_vocab_tok = qh_tokenizer_vocab_size(tok);
-    if (n_vocab_tok != c->n_vocab)
-        return qh_fail(err, "the tokenizer has %d tokens and the model %d: GGUF needs one token per embedding row", n_vocab_tok,
-                       c->n_vocab);
     char **tokens = NULL, **merges = NULL;
-    int n_merges = 0, rc = -1;
+    int n_merges = 0;
     if (qh_tokenizer_export(tok, &tokens, &merges, &n_merges, err) != 0) return -1;
-    qh_gguf_writer *w = qh_gguf_writer_new(32);
-    qh_gguf_put_str(w, "general.architecture", "gpt2");
-    qh_gguf_put_str(w, "general.name", name);
     qh_gguf_put_u32(w, "gpt2.block_count", (uint32_t)c->n_layer);
     qh_gguf_put_u32(w, "gpt2.context_length", (uint32_t)c->n_ctx);
     qh_gguf_put_u32(w, "gpt2.embedding_length", (uint32_t)c->n_embd);
@@ -331,6 +318,80 @@ int qh_model_write_gguf(const qh_model *m, const qh_tokenizer *tok, const char *
         qh_gguf_put_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)eot);
     }
     qh_gguf_put_bool(w, "tokenizer.ggml.add_bos_token", 0);
+    free(token_type);
+    for (int i = 0; i < c->n_vocab; i++) free(tokens[i]);
+    for (int i = 0; i < n_merges; i++) free(merges[i]);
+    free(tokens);
+    free(merges);
+    return 0;
+}
+
+/* Llama's keys (what config_llama reads back) and its SentencePiece vocabulary: pieces, scores,
+ * token types and the special ids, as llama.cpp's converters write them. */
+static int put_llama(qh_gguf_writer *w, const qh_model *m, const qh_tokenizer *tok, qh_err *err)
+{
+    const qh_config *c = &m->cfg;
+    char **pieces;
+    float *scores;
+    int32_t *types;
+    if (qh_tokenizer_export_spm(tok, &pieces, &scores, &types, err) != 0) return -1;
+    qh_gguf_put_u32(w, "llama.block_count", (uint32_t)c->n_layer);
+    qh_gguf_put_u32(w, "llama.context_length", (uint32_t)c->n_ctx);
+    qh_gguf_put_u32(w, "llama.embedding_length", (uint32_t)c->n_embd);
+    qh_gguf_put_u32(w, "llama.feed_forward_length", (uint32_t)qh_config_ff(c));
+    qh_gguf_put_u32(w, "llama.attention.head_count", (uint32_t)c->n_head);
+    qh_gguf_put_u32(w, "llama.attention.head_count_kv", (uint32_t)qh_config_kv_heads(c));
+    qh_gguf_put_u32(w, "llama.rope.dimension_count", (uint32_t)(c->n_embd / c->n_head));
+    qh_gguf_put_f32(w, "llama.attention.layer_norm_rms_epsilon", c->ln_eps);
+    if (c->rope_theta != 10000.0f) qh_gguf_put_f32(w, "llama.rope.freq_base", c->rope_theta); /* llama.cpp's default */
+    qh_gguf_put_str(w, "tokenizer.ggml.model", "llama");
+    qh_gguf_put_str_array(w, "tokenizer.ggml.tokens", pieces, (uint64_t)c->n_vocab);
+    qh_gguf_put_f32_array(w, "tokenizer.ggml.scores", scores, (uint64_t)c->n_vocab);
+    qh_gguf_put_i32_array(w, "tokenizer.ggml.token_type", types, (uint64_t)c->n_vocab);
+    int unk = -1, eos = -1, bos = qh_tokenizer_bos_added(tok);
+    for (int i = 0; i < c->n_vocab; i++) {
+        if (types[i] == 2 && unk < 0) unk = i;
+        if (types[i] == 3 && i != bos && eos < 0) eos = i;
+    }
+    if (unk >= 0) qh_gguf_put_u32(w, "tokenizer.ggml.unknown_token_id", (uint32_t)unk);
+    if (bos >= 0) qh_gguf_put_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)bos);
+    if (eos >= 0) qh_gguf_put_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)eos);
+    qh_gguf_put_bool(w, "tokenizer.ggml.add_bos_token", bos >= 0);
+    qh_gguf_put_bool(w, "tokenizer.ggml.add_space_prefix", qh_tokenizer_encodes_alone_differently(tok));
+    for (int i = 0; i < c->n_vocab; i++) free(pieces[i]);
+    free(pieces);
+    free(scores);
+    free(types);
+    return 0;
+}
+
+/* the architectures qharness writes: metadata and vocabulary */
+static int (*const gguf_writers[QH_N_ARCH])(qh_gguf_writer *, const qh_model *, const qh_tokenizer *, qh_err *) = {
+    [QH_ARCH_GPT2] = put_gpt2,
+    [QH_ARCH_LLAMA] = put_llama,
+};
+
+int qh_model_write_gguf(const qh_model *m, const qh_tokenizer *tok, const char *name, const char *type_name, const char *path,
+                        qh_err *err)
+{
+    const qh_ggml_type *ty = qh_ggml_type_by_name(type_name);
+    int ft = -1;
+    for (size_t i = 0; i < sizeof file_types / sizeof *file_types; i++)
+        if (ty && strcmp(file_types[i].type, ty->name) == 0) ft = (int)file_types[i].file_type;
+    if (ft < 0 || !ty->quant) return qh_fail(err, "--type %s: qharness writes F32, F16, BF16, Q8_0 or Q4_0", type_name);
+    const qh_config *c = &m->cfg;
+    int n_vocab_tok = qh_tokenizer_vocab_size(tok);
+    if (n_vocab_tok != c->n_vocab)
+        return qh_fail(err, "the tokenizer has %d tokens and the model %d: GGUF needs one token per embedding row", n_vocab_tok,
+                       c->n_vocab);
+    int rc = -1;
+    qh_gguf_writer *w = qh_gguf_writer_new(32);
+    qh_gguf_put_str(w, "general.architecture", qh_config_arch(c)->name);
+    qh_gguf_put_str(w, "general.name", name);
+    if (gguf_writers[c->arch](w, m, tok, err) != 0) {
+        qh_gguf_writer_free(w);
+        return -1;
+    }
     if (ty->block > 1) qh_gguf_put_u32(w, "general.quantization_version", 2);
     qh_gguf_put_u32(w, "general.file_type", (uint32_t)ft);
 
@@ -377,11 +438,6 @@ int qh_model_write_gguf(const qh_model *m, const qh_tokenizer *tok, const char *
 out:
     for (int k = 0; k < n_out; k++) free(blobs[k]);
     free(blobs);
-    free(token_type);
-    for (int i = 0; i < c->n_vocab; i++) free(tokens[i]);
-    for (int i = 0; i < n_merges; i++) free(merges[i]);
-    free(tokens);
-    free(merges);
     qh_gguf_writer_free(w);
     return rc;
 }

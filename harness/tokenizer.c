@@ -1265,6 +1265,40 @@ int qh_encode(qh_tokenizer *tok, const char *source, const char *text, size_t le
 }
 
 /* raw bytes -> GPT-2's byte-to-unicode form, NUL-terminated, malloc'd */
+int qh_tokenizer_export_spm(const qh_tokenizer *tok, char ***pieces, float **scores, int32_t **types, qh_err *err)
+{
+    if (!tok->spm) return qh_fail(err, "the vocabulary is byte-level BPE, not SentencePiece-style");
+    int n = tok->n_vocab;
+    char **p = qh_calloc((size_t)n, sizeof *p);
+    float *sc = qh_malloc((size_t)n * sizeof *sc);
+    int32_t *ty = qh_malloc((size_t)n * sizeof *ty);
+    for (int i = 0; i < n; i++) {
+        const char *raw = tok->token_bytes[i] ? tok->token_bytes[i] : "";
+        size_t len = tok->token_bytes[i] ? tok->token_len[i] : 0;
+        char hex[8];
+        int id;
+        snprintf(hex, sizeof hex, "<0x%02X>", len == 1 ? (unsigned char)raw[0] : 0);
+        int is_byte = len == 1 && qh_strmap_get(&tok->vocab, hex, 6, &id) && id == i;
+        char *t = p[i] = qh_malloc(3 * len + 8);
+        if (is_byte) memcpy(t, hex, 7);
+        else {
+            size_t k = 0;
+            for (size_t j = 0; j < len; j++)
+                if (raw[j] == ' ') memcpy(t + k, spm_space, 3), k += 3;
+                else t[k++] = raw[j];
+            t[k] = 0;
+        }
+        sc[i] = tok->scores[i];
+        /* llama_token_type: 1 normal, 2 unknown, 3 control, 6 byte; SentencePiece's default texts
+         * name the unknown and end-of-sequence pieces */
+        ty[i] = is_byte ? 6 : i == tok->bos_added || strcmp(t, "</s>") == 0 ? 3 : strcmp(t, "<unk>") == 0 ? 2 : 1;
+    }
+    *pieces = p;
+    *scores = sc;
+    *types = ty;
+    return 0;
+}
+
 static char *bytes_to_unicode(const char *b, size_t len, const int table[256])
 {
     char *out = qh_malloc(len * 2 + 1);

@@ -11,6 +11,7 @@
 #define QH_TOKENIZER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "gguf.h"
 #include "util.h"
@@ -49,6 +50,11 @@ int qh_encode(qh_tokenizer *tok, const char *source, const char *text, size_t le
 /* The vocabulary as GPT-2 files and GGUF write it: every token in byte-to-unicode form
  * (tokens[id]) and the merges "A B" in rank order; all malloc'd (free each, then the arrays). */
 int qh_tokenizer_export(const qh_tokenizer *tok, char ***tokens, char ***merges, int *n_merges, qh_err *err);
+
+/* A SentencePiece-style vocabulary as GGUF "llama" metadata holds it: piece texts (U+2581 for a
+ * space, <0xXX> for byte fallbacks), scores, and llama_token_type values (6 for byte fallbacks,
+ * 3 for the BOS and "</s>", 2 for "<unk>", 1 otherwise); all malloc'd (free each piece). */
+int qh_tokenizer_export_spm(const qh_tokenizer *tok, char ***pieces, float **scores, int32_t **types, qh_err *err);
 
 /* The raw bytes a token stands for. */
 const char *qh_token_bytes(const qh_tokenizer *tok, int id, size_t *len);

@@ -683,6 +683,69 @@ START_TEST(convert_writes_what_llama_cpp_writes)
 }
 END_TEST
 
+/* qharness convert of stories260K (llama2.c files): every tensor byte-identical to the file
+ * llama.cpp's convert-llama2c wrote from the same checkpoint, its vocabulary (pieces, scores,
+ * token types) and hyperparameters value for value (not llama.context_length: llama.cpp's
+ * converter writes its --ctx default of 128, the checkpoint says 512), and the written file
+ * scores TinyStories to the same bits as the llama2.c files. */
+START_TEST(convert_writes_llama_as_llama_cpp_converts_it)
+{
+    char *dir = tu_tmpdir(), out[4300], args[9000], *o;
+    snprintf(out, sizeof out, "%s/stories260K-f32.gguf", dir);
+    snprintf(args, sizeof args, "convert stories260K -o %s", out);
+    ck_assert_int_eq(tu_run_cli_stdout(args, &o), 0);
+    free(o);
+    qh_gguf *mine, *theirs;
+    qh_err err;
+    char *ref = tu_shared_path("golden/gguf/stories260K-f32.gguf");
+    ck_assert_msg(qh_gguf_open(out, &mine, &err) == 0, "%s", err.msg);
+    ck_assert_msg(qh_gguf_open(ref, &theirs, &err) == 0, "%s", err.msg);
+    static const char *keys[] = {"general.architecture", "llama.block_count", "llama.embedding_length", "llama.feed_forward_length",
+                                 "llama.attention.head_count", "llama.attention.head_count_kv", "llama.rope.dimension_count",
+                                 "llama.attention.layer_norm_rms_epsilon", "tokenizer.ggml.model", "tokenizer.ggml.tokens",
+                                 "tokenizer.ggml.scores", "tokenizer.ggml.token_type", "tokenizer.ggml.unknown_token_id",
+                                 "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) same_kv(mine, theirs, keys[i]);
+    ck_assert_uint_eq(mine->n_tensors, theirs->n_tensors);
+    for (uint64_t i = 0; i < mine->n_tensors; i++) {
+        const qh_gguf_tensor *a = &mine->tensors[i], *b = qh_gguf_tensor_find(theirs, a->name);
+        ck_assert_msg(b && a->n_dims == b->n_dims && a->ne[0] == b->ne[0] && a->ne[1] == b->ne[1] && a->type == b->type, "%s", a->name);
+        ck_assert_msg(a->bytes == b->bytes && memcmp(a->data, b->data, a->bytes) == 0, "tensor %s differs from llama.cpp's", a->name);
+    }
+    qh_gguf_close(mine);
+    qh_gguf_close(theirs);
+    char *bin = tu_shared_path("models/stories260K"), *txt = tu_shared_path("data/tinystories/valid_first1000.txt");
+    double ppl[2];
+    for (int k = 0; k < 2; k++) {
+        snprintf(args, sizeof args, "ppl %s %s --protocol llama-cpp --ctx 256 --max-tokens 8192 --json", k ? out : bin, txt);
+        ck_assert_int_eq(tu_run_cli_stdout(args, &o), 0);
+        cJSON *j = cJSON_Parse(o);
+        ck_assert_msg(j != NULL, "%s", o);
+        ppl[k] = cJSON_GetObjectItem(j, "ppl")->valuedouble;
+        cJSON_Delete(j);
+        free(o);
+    }
+    ck_assert_msg(ppl[0] == ppl[1], "llama2.c files %.6f, the written GGUF %.6f", ppl[0], ppl[1]);
+    /* Q8_0: rows of 64 are quantized, ffn_down's rows of 172 (not a multiple of 32) stay F32 */
+    snprintf(out, sizeof out, "%s/stories260K-q8.gguf", dir);
+    snprintf(args, sizeof args, "convert stories260K -o %s --type Q8_0", out);
+    ck_assert_int_eq(tu_run_cli_stdout(args, &o), 0);
+    free(o);
+    ck_assert_msg(qh_gguf_open(out, &mine, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(qh_gguf_tensor_find(mine, "blk.0.attn_q.weight")->type, 8);
+    ck_assert_int_eq(qh_gguf_tensor_find(mine, "blk.0.ffn_down.weight")->type, 0);
+    qh_gguf_close(mine);
+    qh_model *m;
+    ck_assert_msg(qh_model_load(out, &m, 0, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(m->cfg.arch, QH_ARCH_LLAMA);
+    qh_model_free(m);
+    free(bin);
+    free(txt);
+    free(ref);
+    free(dir);
+}
+END_TEST
+
 /* sum of x_j^2 of one captured input of block 0 */
 typedef struct {
     int which;
@@ -797,6 +860,7 @@ Suite *suite_gguf(void)
     tcase_add_test(tc, a_gguf_file_as_a_sweep_configuration);
     tcase_add_test(tc, kld_matches_llama_perplexity_kl_divergence);
     tcase_add_test(tc, convert_writes_what_llama_cpp_writes);
+    tcase_add_test(tc, convert_writes_llama_as_llama_cpp_converts_it);
     tcase_add_test(tc, imatrix_file_is_read_and_means_what_it_says);
     tcase_set_timeout(tc, 300);
     suite_add_tcase(s, tc);
