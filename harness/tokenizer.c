@@ -561,15 +561,15 @@ int qh_tokenizer_load_spm_model(const char *path, qh_tokenizer **out, qh_err *er
             }
         }
     }
-    if (model_type != 2) {
+    if (n < 1) {
+        qh_fail(err, "%s: no pieces (not a SentencePiece model)", path);
+        goto fail;
+    }
+    if (model_type != 2) { /* absent: SentencePiece's default, unigram */
         static const char *const types[] = {"?", "unigram", "BPE", "word", "char"};
         qh_fail(err, "%s: trainer_spec.model_type is %llu (%s): qharness reads BPE SentencePiece models (llama.cpp's "
                 "'llama' vocabularies), not Viterbi-segmented ones", path, (unsigned long long)model_type,
                 types[model_type < 5 ? model_type : 0]);
-        goto fail;
-    }
-    if (n < 1) {
-        qh_fail(err, "%s: no pieces", path);
         goto fail;
     }
     tok = spm_new((int)n);

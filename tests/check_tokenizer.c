@@ -510,6 +510,8 @@ START_TEST(malformed_sentencepiece_files)
     write_spm_model(&v, model, 1);
     assert_refused(model, "model_type is 1 (unigram)");
     ck_assert(qh_write_file(model, "", 0, &err) == 0);
+    assert_refused(model, "no pieces");
+    ck_assert(qh_write_file(model, "\x0a\x07\x0a\x05<unk>", 9, &err) == 0);
     assert_refused(model, "model_type is 1"); /* no trainer_spec: SentencePiece's default, unigram */
     unlink(model);
     /* tokenizer.json */
