@@ -250,7 +250,7 @@ START_TEST(bad_model_directories)
     tu_ckpt spec = {.n_layer = 1, .n_head = 2, .n_embd = 8, .n_ctx = 16, .n_vocab = 50257, .dtype = QH_DT_F16, .seed = 3};
     tu_write_checkpoint(dir, &spec);
     snprintf(args, sizeof args, "ppl %s wikitext2-test", dir);
-    expect_error(args, 1, "no tokenizer: expected vocab.json + merges.txt, encoder.json + vocab.bpe, or llama2.c's tokenizer.bin");
+    expect_error(args, 1, "no tokenizer: expected vocab.json + merges.txt, encoder.json + vocab.bpe, llama2.c's tokenizer.bin, tokenizer.model or tokenizer.json");
     /* malformed vocabulary */
     char *v = qh_path_join(dir, "vocab.json"), *m = qh_path_join(dir, "merges.txt");
     qh_err err;
