@@ -157,7 +157,8 @@ static void vocab_init(qh_tokenizer *tok, int n)
 }
 
 /* The vocabulary object {"token": id, ...} (vocab.json, or tokenizer.json's model.vocab). */
-static int vocab_from_json(qh_tokenizer *tok, const char *source, const cJSON *root, const int inverse[512], qh_err *err)
+/* The size of a {"token": id, ...} object whose ids are 0..n-1 without gaps, or -1 with err set. */
+static int vocab_json_size(const char *source, const cJSON *root, qh_err *err)
 {
     if (!cJSON_IsObject(root)) return qh_fail(err, "%s: vocabulary is not a valid JSON object", source);
     int n = cJSON_GetArraySize(root), max_id = -1;
@@ -171,6 +172,14 @@ static int vocab_from_json(qh_tokenizer *tok, const char *source, const cJSON *r
     }
     if (n == 0 || max_id + 1 != n)
         return qh_fail(err, "%s: vocabulary ids must be 0..%d without gaps (largest id is %d)", source, n - 1, max_id);
+    return n;
+}
+
+static int vocab_from_json(qh_tokenizer *tok, const char *source, const cJSON *root, const int inverse[512], qh_err *err)
+{
+    int n = vocab_json_size(source, root, err);
+    if (n < 0) return -1;
+    const cJSON *item;
     vocab_init(tok, n);
     cJSON_ArrayForEach(item, root)
     {
@@ -798,12 +807,10 @@ int qh_tokenizer_load_hf_json(const char *path, qh_tokenizer **out, qh_err *err)
             const char *ma, *mb;
             size_t la, lb;
             if (json_merge(path, e, i, &ma, &la, &mb, &lb, err) != 0) goto cleanup;
-            char *line = qh_malloc(la + lb + 2);
-            scratch = qh_realloc(scratch, la + lb + 2);
+            scratch = qh_realloc(scratch, 2 * (la + lb + 2)); /* the "a b" line, then add_merge's bytes */
+            char *line = scratch + la + lb + 2;
             memcpy(line, ma, la), line[la] = ' ', memcpy(line + la + 1, mb, lb);
-            int r = add_merge(tok, where, i, line, la + lb + 1, i, inverse, scratch, err);
-            free(line);
-            if (r != 0) goto cleanup;
+            if (add_merge(tok, where, i, line, la + lb + 1, i, inverse, scratch, err) != 0) goto cleanup;
             i++;
         }
         qh_strmap_init(&tok->cache, 1 << 8);
@@ -819,25 +826,17 @@ int qh_tokenizer_load_hf_json(const char *path, qh_tokenizer **out, qh_err *err)
         qh_fail(err, "%s: neither a ByteLevel pre-tokenizer (GPT-2) nor model.byte_fallback (SentencePiece-style)", path);
         goto cleanup;
     }
-    int n = cJSON_GetArraySize(vocab), max_id = -1;
-    cJSON_ArrayForEach(e, vocab)
-    {
-        if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble >= (1 << 24) || e->valuedouble != (int)e->valuedouble ||
-            !e->string[0]) {
-            qh_fail(err, "%s: token '%s' has no valid integer id", where, e->string);
-            goto cleanup;
-        }
-        if (e->valueint > max_id) max_id = e->valueint;
-    }
-    if (n == 0 || max_id + 1 != n) {
-        qh_fail(err, "%s: ids must be 0..%d without gaps (largest id is %d)", where, n - 1, max_id);
-        goto cleanup;
-    }
+    int n = vocab_json_size(where, vocab, err);
+    if (n < 0) goto cleanup;
     tok = spm_new(n);
     tok->add_space_prefix = prefix;
     tok->spm_ranked = 1;
     cJSON_ArrayForEach(e, vocab)
     {
+        if (!e->string[0]) {
+            qh_fail(err, "%s: token '' has no valid integer id", where);
+            goto cleanup;
+        }
         if (tok->token_bytes[e->valueint]) {
             qh_fail(err, "%s: id %d is used twice", where, e->valueint);
             goto cleanup;

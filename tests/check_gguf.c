@@ -604,6 +604,15 @@ static void same_kv(const qh_gguf *a, const qh_gguf *b, const char *key)
     }
 }
 
+/* Runs "qharness convert MODEL -o OUT [--type TYPE]", which must succeed. */
+static void cli_convert(const char *model, const char *out, const char *type)
+{
+    char args[9000], *o;
+    snprintf(args, sizeof args, "convert %s -o %s%s%s", model, out, type ? " --type " : "", type ? type : "");
+    ck_assert_int_eq(tu_run_cli_stdout(args, &o), 0);
+    free(o);
+}
+
 /* qharness convert: the F32 file gives golden.json's default-f32 numbers under both protocols
  * (llama-perplexity 441.5749 / reference 441.5729, and qharness's golden 454.2810), carries the
  * metadata llama.cpp's own converter wrote into default-IQ1_S.gguf (tokens, token types,
@@ -613,9 +622,7 @@ START_TEST(convert_writes_what_llama_cpp_writes)
 {
     char *dir = tu_tmpdir(), out[4300], args[9000], *o;
     snprintf(out, sizeof out, "%s/default-f32.gguf", dir);
-    snprintf(args, sizeof args, "convert default -o %s", out);
-    ck_assert_int_eq(tu_run_cli_stdout(args, &o), 0);
-    free(o);
+    cli_convert("default", out, NULL);
     qh_gguf *mine, *theirs;
     qh_err err;
     char *iq1 = tu_shared_path("golden/gguf/default-IQ1_S.gguf");
@@ -649,9 +656,7 @@ START_TEST(convert_writes_what_llama_cpp_writes)
     }
     /* Q8_0: the file's tensors are ggml's Q8_0 of the model's weights */
     snprintf(out, sizeof out, "%s/default-q8.gguf", dir);
-    snprintf(args, sizeof args, "convert default -o %s --type Q8_0", out);
-    ck_assert_int_eq(tu_run_cli_stdout(args, &o), 0);
-    free(o);
+    cli_convert("default", out, "Q8_0");
     ck_assert_msg(qh_gguf_open(out, &mine, &err) == 0, "%s", err.msg);
     const qh_gguf_tensor *t = qh_gguf_tensor_find(mine, "blk.2.ffn_up.weight");
     ck_assert(t && t->type == 8 && t->bytes == 256 * 1024 / 32 * 34);
@@ -692,9 +697,7 @@ START_TEST(convert_writes_llama_as_llama_cpp_converts_it)
 {
     char *dir = tu_tmpdir(), out[4300], args[9000], *o;
     snprintf(out, sizeof out, "%s/stories260K-f32.gguf", dir);
-    snprintf(args, sizeof args, "convert stories260K -o %s", out);
-    ck_assert_int_eq(tu_run_cli_stdout(args, &o), 0);
-    free(o);
+    cli_convert("stories260K", out, NULL);
     qh_gguf *mine, *theirs;
     qh_err err;
     char *ref = tu_shared_path("golden/gguf/stories260K-f32.gguf");
@@ -728,9 +731,7 @@ START_TEST(convert_writes_llama_as_llama_cpp_converts_it)
     ck_assert_msg(ppl[0] == ppl[1], "llama2.c files %.6f, the written GGUF %.6f", ppl[0], ppl[1]);
     /* Q8_0: rows of 64 are quantized, ffn_down's rows of 172 (not a multiple of 32) stay F32 */
     snprintf(out, sizeof out, "%s/stories260K-q8.gguf", dir);
-    snprintf(args, sizeof args, "convert stories260K -o %s --type Q8_0", out);
-    ck_assert_int_eq(tu_run_cli_stdout(args, &o), 0);
-    free(o);
+    cli_convert("stories260K", out, "Q8_0");
     ck_assert_msg(qh_gguf_open(out, &mine, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(qh_gguf_tensor_find(mine, "blk.0.attn_q.weight")->type, 8);
     ck_assert_int_eq(qh_gguf_tensor_find(mine, "blk.0.ffn_down.weight")->type, 0);
