@@ -93,7 +93,7 @@ static const struct {
     {"outlier_cols", QH_PART_OUTLIERS}, {"outlier_rowptr", QH_PART_OUTLIERS},
     {"outlier_values", QH_PART_OUTLIERS}, {"factor_u", QH_PART_FACTORS}, {"factor_v", QH_PART_FACTORS},
     {"factor_scales", QH_PART_FACTORS}, {"values", QH_PART_VALUES},
-    {"ggml_blocks", QH_PART_GGML_BLOCKS},
+    {"ggml_blocks", QH_PART_GGML_BLOCKS}, {"mask", QH_PART_MASKS},
 };
 
 qh_part_kind qh_part_kind_of(const char *name)
@@ -108,7 +108,7 @@ qh_part_kind qh_part_kind_of(const char *name)
 const char *qh_part_kind_name(qh_part_kind k)
 {
     static const char *names[] = {"codes", "scales", "zero points", "codebooks", "indices",
-                                  "outliers", "low-rank factors", "unquantized values", "ggml blocks", "?"};
+                                  "outliers", "low-rank factors", "unquantized values", "ggml blocks", "masks", "?"};
     return names[k];
 }
 

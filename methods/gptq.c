@@ -73,6 +73,23 @@ int qh_hinv_diag(const double *H, int n, double damp_frac, double *out, qh_err *
     return rc;
 }
 
+void qh_gptq_feedback_block(const float *U, int cols, int rows, int i, int i2, const float *e, float *Wt)
+{
+    for (int j = i + 1; j < i2; j++) {
+        float u = U[(size_t)i * cols + j];
+        float *cj = Wt + (size_t)j * rows;
+        for (int r = 0; r < rows; r++) cj[r] -= u * e[r];
+    }
+}
+
+/* W[i2:] -= U[i1:i2, i2:]^T E */
+void qh_gptq_feedback_rest(const float *U, int cols, int rows, int i1, int i2, const float *err_blk, float *Wt)
+{
+    if (i2 < cols)
+        qh_sgemm(1, 0, cols - i2, rows, i2 - i1, -1.0f, U + (size_t)i1 * cols + i2, cols, err_blk, rows, 1.0f,
+                 Wt + (size_t)i2 * rows, rows);
+}
+
 static int cmp_diag_desc(const void *a, const void *b, void *ctx)
 {
     const double *d = ctx;
@@ -157,17 +174,9 @@ static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib
                 float dq = ((float)q - (float)z) * s;
                 e[r] = (col[r] - dq) / d;
             }
-            /* immediate update of the rest of the block */
-            for (int j = i + 1; j < i2; j++) {
-                float u = U[(size_t)i * cols + j];
-                float *cj = Wp + (size_t)j * rows;
-                for (int r = 0; r < rows; r++) cj[r] -= u * e[r];
-            }
+            qh_gptq_feedback_block(U, cols, rows, i, i2, e, Wp);
         }
-        /* lazy batch update of the columns after the block: W[i2:] -= U[i1:i2, i2:]^T E */
-        if (i2 < cols)
-            qh_sgemm(1, 0, cols - i2, rows, i2 - i1, -1.0f, U + (size_t)i1 * cols + i2, cols, err_blk, rows, 1.0f,
-                     Wp + (size_t)i2 * rows, rows);
+        qh_gptq_feedback_rest(U, cols, rows, i1, i2, err_blk, Wp);
     }
     /* the packed parts, exactly as rtn writes them */
     size_t ngroups = (size_t)rows * ng;

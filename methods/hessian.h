@@ -8,5 +8,11 @@
 int qh_gptq_hinv_factor(const double *H, int n, double damp_frac, float *U, qh_err *err);
 /* diag of the damped inverse (n). */
 int qh_hinv_diag(const double *H, int n, double damp_frac, double *out, qh_err *err);
+/* GPTQ's error feedback on Wt = W^T (cols, rows), a column of W a contiguous row, with U from
+ * qh_gptq_hinv_factor and e the scaled error (w - q) / U_ii of column i: */
+/* ... immediately to the columns i+1 .. i2-1 of the current block */
+void qh_gptq_feedback_block(const float *U, int cols, int rows, int i, int i2, const float *e, float *Wt);
+/* ... and once per block [i1, i2) to every later column (the lazy batch: one product) */
+void qh_gptq_feedback_rest(const float *U, int cols, int rows, int i1, int i2, const float *err_blk, float *Wt);
 
 #endif

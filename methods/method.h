@@ -51,6 +51,7 @@ typedef enum {
     QH_PART_CODES, QH_PART_SCALES, QH_PART_ZEROS, QH_PART_CODEBOOK, QH_PART_INDICES,
     QH_PART_OUTLIERS, QH_PART_FACTORS, QH_PART_VALUES,
     QH_PART_GGML_BLOCKS, /* a ggml type's blocks, codes and scales interleaved (a GGUF file's tensor) */
+    QH_PART_MASKS,       /* bitmaps saying which weights take which code (PB-LLM's salience mask) */
     QH_PART_KINDS
 } qh_part_kind;
 

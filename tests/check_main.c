@@ -83,6 +83,11 @@ size_t tu_format_bytes(const char *spec_text, int rows, int cols)
         size_t k = (size_t)P("k"), d = (size_t)P("dim"), bits = 0;
         while (((size_t)1 << bits) < k) bits++;
         bytes = 2 * R + 2 * k * d + div_up(R * div_up(C, d) * bits, 8); /* a row's last vector may be short */
+    } else if (strcmp(name, "pb-llm") == 0) { /* mask bitmap, signs of the rest, salient codes, F16 means + scales */
+        size_t G = P("group") > 0 ? (size_t)P("group") : C, k = 0;
+        for (size_t c0 = 0; c0 < C; c0 += G) k += (size_t)floor(P("frac") * (double)R * (double)(c0 + G <= C ? G : C - c0) + 0.5);
+        size_t bits = (size_t)P("bits");
+        bytes = div_up(N, 8) + div_up(N - k, 8) + div_up(k * bits, 8) + 4 * GROUPS(P("group")) + 2 * R + div_up(R * bits, 8);
     } else
         ck_abort_msg("tu_format_bytes: no format written down for '%s'", spec_text);
 #undef GROUPS

@@ -368,6 +368,104 @@ START_TEST(outliers_keep_the_largest_exactly)
 }
 END_TEST
 
+static int cmp_float_desc(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? 1 : (x > y ? -1 : 0);
+}
+
+/* H-weighted output error tr(D H D^T), D = W - W_hat */
+static double output_error(const qh_matrix *a, const qh_matrix *b, const double *H)
+{
+    double total = 0;
+    int n = a->cols;
+    for (int r = 0; r < a->rows; r++)
+        for (int i = 0; i < n; i++) {
+            double di = (double)a->data[(size_t)r * n + i] - b->data[(size_t)r * n + i];
+            for (int j = 0; j < n; j++) total += di * H[(size_t)i * n + j] * ((double)a->data[(size_t)r * n + j] - b->data[(size_t)r * n + j]);
+        }
+    return total;
+}
+
+START_TEST(pb_llm_keeps_the_salient_fraction_and_counts_the_mask)
+{
+    enum { R = 16, C = 256 };
+    qh_matrix w = random_matrix(R, C, 7u);
+    double *H = qh_calloc((size_t)C * C, sizeof(double));
+    for (int a = 0; a < C; a++) H[(size_t)a * C + a] = 1.0;
+    qh_calib cal = {C, H, 1000, 0};
+    double bpp;
+    qh_packed p;
+    /* H = I: no feedback, salience is |w|, so the salient weights are the 10% largest |w| of each 128 columns */
+    qh_matrix o = roundtrip_calib("pb-llm frac=0.1 bits=8 group=128", &w, &bpp, &p, &cal);
+    int salient = 0;
+    for (int g = 0; g < 2; g++) {
+        /* the group's k = round(0.1 x 16 x 128) = 205 largest |w| */
+        float *mags = qh_malloc(R * 128 * sizeof(float));
+        for (int r = 0; r < R; r++)
+            for (int c = 0; c < 128; c++) mags[r * 128 + c] = fabsf(w.data[(size_t)r * C + g * 128 + c]);
+        qsort(mags, R * 128, sizeof(float), cmp_float_desc);
+        float thr = mags[204];
+        free(mags);
+        for (int r = 0; r < R; r++) {
+            float mn = 0, mx = 0;
+            for (int c = 0; c < C; c++) mn = fminf(mn, w.data[(size_t)r * C + c]), mx = fmaxf(mx, w.data[(size_t)r * C + c]);
+            float step = (mx - mn) / 255;
+            double sum = 0, dev = 0;
+            int cnt = 0;
+            for (int c = g * 128; c < g * 128 + 128; c++)
+                if (fabsf(w.data[(size_t)r * C + c]) < thr) sum += w.data[(size_t)r * C + c], cnt++;
+            double m = sum / cnt;
+            for (int c = g * 128; c < g * 128 + 128; c++)
+                if (fabsf(w.data[(size_t)r * C + c]) < thr) dev += fabs(w.data[(size_t)r * C + c] - m);
+            double a = dev / cnt;
+            for (int c = g * 128; c < g * 128 + 128; c++) {
+                float x = w.data[(size_t)r * C + c], y = o.data[(size_t)r * C + c];
+                if (fabsf(x) >= thr) { /* salient: on the row's 8-bit grid (within a step: the zero point is rounded) */
+                    salient++;
+                    ck_assert_msg(fabsf(x - y) <= step * 1.01f + 1e-6f, "salient w=%g decoded %g (step %g)", x, y, step);
+                } else { /* binarized: mean +- mean |w - mean| of the group's other weights, in F16 */
+                    double want = x >= m ? m + a : m - a;
+                    ck_assert_msg(fabs(y - want) <= 2e-3 * fabs(want) + 1e-5, "binarized w=%g decoded %g, want %g", x, y, want);
+                }
+            }
+        }
+    }
+    ck_assert_int_eq(salient, 2 * 205);
+    /* the bytes: 1 bit of mask per weight on top of the paper's 0.9 x 1 + 0.1 x 8 = 1.7 bits, plus scales */
+    const qh_part *mask = qh_packed_find(&p, "mask");
+    ck_assert_ptr_nonnull(mask);
+    ck_assert_uint_eq(mask->bytes, R * C / 8);
+    ck_assert_msg(bpp > 1.7 + 1.0 + 32.0 / 128, "pb-llm 10%% at 8 bits takes %g bpp", bpp);
+    /* a mask that marks one weight too many is refused, not decoded into a shifted stream */
+    qh_spec *spec;
+    qh_err err;
+    ck_assert_int_eq(qh_spec_parse("pb-llm frac=0.1 bits=8 group=128", &spec, &err), 0);
+    uint8_t *mb = mask->data;
+    for (int i = 0; i < R * C; i++)
+        if (!((mb[i >> 3] >> (i & 7)) & 1)) {
+            mb[i >> 3] |= (uint8_t)(1u << (i & 7));
+            break;
+        }
+    ck_assert_int_eq(spec->method->decode(spec, &p, &o, &err), -1);
+    ck_assert_msg(strstr(err.msg, "mask marks 411 salient weights, the parameters say 410"), "%s", err.msg);
+    qh_spec_free(spec);
+    qh_packed_free(&p);
+    free(o.data);
+    /* with a correlated Hessian, salient weights lower the output error of binarization */
+    for (int a = 0; a < C; a++)
+        for (int b = 0; b < C; b++) H[(size_t)a * C + b] = a == b ? 2.0 + a % 5 : 0.6 / (1 + abs(a - b));
+    qh_matrix o0 = roundtrip_calib("pb-llm frac=0", &w, NULL, NULL, &cal);
+    qh_matrix o1 = roundtrip_calib("pb-llm frac=0.1", &w, NULL, NULL, &cal);
+    double e0 = output_error(&w, &o0, H), e1 = output_error(&w, &o1, H);
+    ck_assert_msg(e1 < 0.8 * e0, "output error %g with 10%% salient, %g without", e1, e0);
+    free(o0.data);
+    free(o1.data);
+    free(H);
+    free(w.data);
+}
+END_TEST
+
 START_TEST(spec_errors)
 {
     struct { const char *spec, *msg; } bad[] = {
@@ -435,6 +533,7 @@ Suite *suite_methods(void)
     tcase_add_test(tc, residual_binary_error_falls_with_stages);
     tcase_add_test(tc, magnitude_recovery_recovers_rank1_magnitudes);
     tcase_add_test(tc, outliers_keep_the_largest_exactly);
+    tcase_add_test(tc, pb_llm_keeps_the_salient_fraction_and_counts_the_mask);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;
