@@ -461,6 +461,12 @@ START_TEST(pb_llm_keeps_the_salient_fraction_and_counts_the_mask)
     ck_assert_msg(e1 < 0.8 * e0, "output error %g with 10%% salient, %g without", e1, e0);
     free(o0.data);
     free(o1.data);
+    /* frac = 1: nothing binarized, every weight on its row's 8-bit grid (no signs written) */
+    double bpp_all;
+    qh_matrix o2 = roundtrip_calib("pb-llm frac=1", &w, &bpp_all, NULL, &cal);
+    ck_assert_msg(rel_error(&w, &o2) < 0.02, "frac=1: relative error %g", rel_error(&w, &o2));
+    ck_assert_double_eq(bpp_all, 8.0 * (R * C / 8 + R * C + 4 * R * 2 + 2 * R + R) / (R * C));
+    free(o2.data);
     free(H);
     free(w.data);
 }
