@@ -157,6 +157,12 @@ int qh_groups_per_row(int group, int cols)
 
 float qh_f16_round(float x) { return qh_f16_to_f32(qh_f32_to_f16(x)); }
 
+int qh_cmp_float_desc(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? 1 : (x > y ? -1 : 0);
+}
+
 /* ---- specs ------------------------------------------------------------------------------ */
 
 int qh_method_n_params(const qh_method *m)

@@ -73,6 +73,31 @@ int qh_hinv_diag(const double *H, int n, double damp_frac, double *out, qh_err *
     return rc;
 }
 
+int qh_hessian_prepare(const char *method, const qh_matrix *w, const qh_calib *calib, float **Wt_out, double **H_out,
+                       qh_err *err)
+{
+    int rows = w->rows, cols = w->cols;
+    if (!calib || !calib->H) return qh_fail(err, "%s needs calibration statistics (the layer's input Hessian)", method);
+    if (calib->diagonal_only)
+        return qh_fail(err, "%s needs the full input Hessian; an importance matrix holds its diagonal only", method);
+    if (calib->n != cols) return qh_fail(err, "%s: Hessian is %d x %d, the weight has %d input features", method, calib->n, calib->n, cols);
+    size_t n = (size_t)rows * cols;
+    float *Wt = qh_malloc(n * sizeof(float));
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) Wt[(size_t)c * rows + r] = w->data[(size_t)r * cols + c];
+    double *H = qh_malloc((size_t)cols * cols * sizeof(double));
+    memcpy(H, calib->H, (size_t)cols * cols * sizeof(double));
+    /* dead inputs (never active in calibration): their weights cannot matter; zero them */
+    for (int j = 0; j < cols; j++)
+        if (H[(size_t)j * cols + j] == 0) {
+            H[(size_t)j * cols + j] = 1;
+            memset(Wt + (size_t)j * rows, 0, (size_t)rows * sizeof(float));
+        }
+    *Wt_out = Wt;
+    *H_out = H;
+    return 0;
+}
+
 void qh_gptq_feedback_block(const float *U, int cols, int rows, int i, int i2, const float *e, float *Wt)
 {
     for (int j = i + 1; j < i2; j++) {
@@ -103,23 +128,10 @@ static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib
     int act_order = (int)qh_spec_get(spec, "act_order"), bs = (int)qh_spec_get(spec, "block");
     int rows = w->rows, cols = w->cols;
     int G = qh_group_size((int)qh_spec_get(spec, "group"), cols), ng = qh_groups_per_row(G, cols);
-    if (!calib || !calib->H) return qh_fail(err, "gptq needs calibration statistics (the layer's input Hessian)");
-    if (calib->diagonal_only)
-        return qh_fail(err, "gptq needs the full input Hessian; an importance matrix holds its diagonal only (with it GPTQ is RTN)");
-    if (calib->n != cols) return qh_fail(err, "gptq: Hessian is %d x %d, the weight has %d input features", calib->n, calib->n, cols);
+    float *Wt; /* W^T (cols, rows): a column of W is a contiguous row here */
+    double *H;
+    if (qh_hessian_prepare("gptq", w, calib, &Wt, &H, err) != 0) return -1;
     size_t n = (size_t)rows * cols;
-    /* work on W^T (cols, rows): a column of W is a contiguous row here */
-    float *Wt = qh_malloc(n * sizeof(float));
-    for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++) Wt[(size_t)c * rows + r] = w->data[(size_t)r * cols + c];
-    double *H = qh_malloc((size_t)cols * cols * sizeof(double));
-    memcpy(H, calib->H, (size_t)cols * cols * sizeof(double));
-    /* dead inputs (never active in calibration): their weights cannot matter; zero them */
-    for (int j = 0; j < cols; j++)
-        if (H[(size_t)j * cols + j] == 0) {
-            H[(size_t)j * cols + j] = 1;
-            memset(Wt + (size_t)j * rows, 0, (size_t)rows * sizeof(float));
-        }
     int *perm = qh_malloc((size_t)cols * sizeof(int));
     for (int j = 0; j < cols; j++) perm[j] = j;
     double *diag = qh_malloc((size_t)cols * sizeof(double));

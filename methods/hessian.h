@@ -1,9 +1,14 @@
-/* hessian.h - inverse-Hessian helpers shared by the calibration-based methods (gptq.c). */
+/* hessian.h - inverse-Hessian helpers shared by the calibration-based methods (in gptq.c). */
 #ifndef QH_METHODS_HESSIAN_H
 #define QH_METHODS_HESSIAN_H
 
 #include "method.h"
 
+/* For a method that needs the full input Hessian: checks calib (named errors), and returns
+ * Wt = W^T (cols, rows) and a copy of H, both malloc'd, with every dead input (H_jj = 0, never
+ * active in calibration) given H_jj = 1 and its weights zeroed: they cannot matter. */
+int qh_hessian_prepare(const char *method, const qh_matrix *w, const qh_calib *calib, float **Wt, double **H,
+                       qh_err *err);
 /* Upper Cholesky factor U of (H + damp_frac * mean(diag H) I)^-1 = U^T U, floats (n, n). */
 int qh_gptq_hinv_factor(const double *H, int n, double damp_frac, float *U, qh_err *err);
 /* diag of the damped inverse (n). */

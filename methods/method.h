@@ -137,5 +137,7 @@ void qh_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const 
               const float *B, int ldb, float beta, float *C, int ldc);
 /* Stores a scale as F16 and returns the value decode will see (so encode uses it too). */
 float qh_f16_round(float x);
+/* qsort comparator: floats in decreasing order. */
+int qh_cmp_float_desc(const void *a, const void *b);
 
 #endif

@@ -16,12 +16,6 @@ static const qh_param params[] = {
     {"frac", QH_PARAM_FLOAT, 0.01, 0.0, 0.5, NULL, "fraction of weights kept exactly in F16"},
     {0}};
 
-static int cmp_desc(const void *a, const void *b)
-{
-    float x = *(const float *)a, y = *(const float *)b;
-    return x < y ? 1 : (x > y ? -1 : 0);
-}
-
 static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib, qh_packed *out, qh_err *err)
 {
     size_t n = (size_t)w->rows * w->cols;
@@ -48,7 +42,7 @@ static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib
     if (k > 0) {
         float *sorted = qh_malloc(n * sizeof(float));
         memcpy(sorted, sal, n * sizeof(float));
-        qsort(sorted, n, sizeof(float), cmp_desc);
+        qsort(sorted, n, sizeof(float), qh_cmp_float_desc);
         thr = sorted[k - 1];
         free(sorted);
     }

@@ -35,9 +35,6 @@ static const qh_param params[] = {
     {"block", QH_PARAM_INT, 128, 1, 4096, NULL, "columns per lazy-update block"},
     {0}};
 
-static int bit_get(const uint8_t *b, size_t i) { return (b[i >> 3] >> (i & 7)) & 1; }
-static void bit_set(uint8_t *b, size_t i) { b[i >> 3] |= (uint8_t)(1u << (i & 7)); }
-
 /* Salient weights of a matrix: exactly round(frac rows len) in each group. */
 static size_t salient_count(double frac, int rows, int cols, int group)
 {
@@ -68,30 +65,20 @@ static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib
     int bits = (int)qh_spec_get(spec, "bits"), bs = (int)qh_spec_get(spec, "block");
     int rows = w->rows, cols = w->cols;
     int G = qh_group_size((int)qh_spec_get(spec, "group"), cols), ng = qh_groups_per_row(G, cols);
-    if (!calib || !calib->H) return qh_fail(err, "pb-llm needs calibration statistics (the layer's input Hessian)");
-    if (calib->diagonal_only)
-        return qh_fail(err, "pb-llm needs the full input Hessian; an importance matrix holds its diagonal only");
-    if (calib->n != cols) return qh_fail(err, "pb-llm: Hessian is %d x %d, the weight has %d input features", calib->n, calib->n, cols);
     size_t n = (size_t)rows * cols;
-    float *Wt = qh_malloc(n * sizeof(float)); /* W^T (cols, rows): a column of W is contiguous */
-    for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++) Wt[(size_t)c * rows + r] = w->data[(size_t)r * cols + c];
-    double *H = qh_malloc((size_t)cols * cols * sizeof(double));
-    memcpy(H, calib->H, (size_t)cols * cols * sizeof(double));
-    for (int j = 0; j < cols; j++) /* dead inputs: their weights cannot matter */
-        if (H[(size_t)j * cols + j] == 0) {
-            H[(size_t)j * cols + j] = 1;
-            memset(Wt + (size_t)j * rows, 0, (size_t)rows * sizeof(float));
-        }
+    float *Wt; /* W^T (cols, rows): a column of W is contiguous */
+    double *H;
+    if (qh_hessian_prepare("pb-llm", w, calib, &Wt, &H, err) != 0) return -1;
     float *U = qh_malloc((size_t)cols * cols * sizeof(float));
-    uint8_t *mask = NULL, *codes = NULL, *hz = NULL;
+    uint8_t *salient = NULL, *codes = NULL, *hz = NULL; /* salient[r * cols + c]: 1 for a salient weight */
     float *hs = NULL, *bm = NULL, *ba = NULL, *rowbuf = NULL, *err_blk = NULL;
     int *hzero = NULL;
     ranked *rk = NULL;
+    size_t k = 0; /* salient weights in all */
     int rc = qh_gptq_hinv_factor(H, cols, qh_spec_get(spec, "damp"), U, err);
     if (rc != 0) goto done;
     /* the mask, from the weights before any update */
-    mask = qh_calloc(qh_bits_bytes(n, 1), 1); /* row-major bit r * cols + c */
+    salient = qh_calloc(n, 1);
     rk = qh_malloc((size_t)rows * G * sizeof(ranked));
     for (int g = 0; g < ng; g++) {
         int c0 = g * G, len = c0 + G <= cols ? G : cols - c0;
@@ -104,9 +91,10 @@ static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib
                 rk[m].i = (uint32_t)((size_t)r * cols + c); /* row-major index */
             }
         }
-        size_t k = (size_t)llround(frac * (double)rows * len);
+        size_t kg = (size_t)llround(frac * (double)rows * len);
         qsort(rk, m, sizeof *rk, cmp_ranked);
-        for (size_t t = 0; t < k; t++) bit_set(mask, rk[t].i);
+        for (size_t t = 0; t < kg; t++) salient[rk[t].i] = 1;
+        k += kg;
     }
     /* binary mean and scale per row and group, over the group's binarized weights */
     bm = qh_malloc((size_t)rows * ng * sizeof(float));
@@ -116,10 +104,10 @@ static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib
             int c0 = g * G, len = c0 + G <= cols ? G : cols - c0, cnt = 0;
             double sum = 0, dev = 0;
             for (int c = c0; c < c0 + len; c++)
-                if (!bit_get(mask, (size_t)r * cols + c)) sum += Wt[(size_t)c * rows + r], cnt++;
+                if (!salient[(size_t)r * cols + c]) sum += Wt[(size_t)c * rows + r], cnt++;
             float mean = qh_f16_round(cnt ? (float)(sum / cnt) : 0.0f);
             for (int c = c0; c < c0 + len; c++)
-                if (!bit_get(mask, (size_t)r * cols + c)) dev += fabsf(Wt[(size_t)c * rows + r] - mean);
+                if (!salient[(size_t)r * cols + c]) dev += fabsf(Wt[(size_t)c * rows + r] - mean);
             bm[(size_t)r * ng + g] = mean;
             ba[(size_t)r * ng + g] = qh_f16_round(cnt ? (float)(dev / cnt) : 0.0f);
         }
@@ -143,7 +131,7 @@ static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib
             for (int r = 0; r < rows; r++) {
                 size_t at = (size_t)r * cols + i;
                 float dq;
-                if (bit_get(mask, at)) {
+                if (salient[at]) {
                     uint8_t q = qh_rtn_code(col[r], hs[r], hzero[r], bits, 1);
                     codes[at] = q;
                     dq = ((float)q - (float)hzero[r]) * hs[r];
@@ -158,20 +146,17 @@ static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib
         }
         qh_gptq_feedback_rest(U, cols, rows, i1, i2, err_blk, Wt);
     }
-    /* the packed parts */
-    size_t k = salient_count(frac, rows, cols, (int)qh_spec_get(spec, "group"));
-    memcpy(qh_packed_add(out, "mask", QH_DT_U8, (int64_t)qh_bits_bytes(n, 1), 0), mask, qh_bits_bytes(n, 1));
-    uint8_t *signs = qh_packed_add(out, "signs", QH_DT_U8, (int64_t)qh_bits_bytes(n - k, 1), 0);
-    uint8_t *hc = qh_malloc(k ? k : 1);
+    /* the packed parts: the salient codes and the signs, each in row-major order */
+    qh_bits_pack(qh_packed_add(out, "mask", QH_DT_U8, (int64_t)qh_bits_bytes(n, 1), 0), salient, n, 1);
+    uint8_t *hc = qh_malloc(k ? k : 1), *sg = qh_malloc(n - k ? n - k : 1);
     size_t ns = 0, nh = 0;
     for (size_t at = 0; at < n; at++)
-        if (bit_get(mask, at)) hc[nh++] = codes[at];
-        else {
-            if (codes[at]) bit_set(signs, ns);
-            ns++;
-        }
+        if (salient[at]) hc[nh++] = codes[at];
+        else sg[ns++] = codes[at];
+    qh_bits_pack(qh_packed_add(out, "signs", QH_DT_U8, (int64_t)qh_bits_bytes(n - k, 1), 0), sg, n - k, 1);
     qh_bits_pack(qh_packed_add(out, "salient.codes", QH_DT_U8, (int64_t)qh_bits_bytes(k, bits), 0), hc, k, bits);
     free(hc);
+    free(sg);
     uint16_t *pm = qh_packed_add(out, "binary.zeros", QH_DT_F16, rows, ng);
     uint16_t *pa = qh_packed_add(out, "binary.scales", QH_DT_F16, rows, ng);
     for (size_t t = 0; t < (size_t)rows * ng; t++) {
@@ -190,7 +175,7 @@ done:
     free(Wt);
     free(H);
     free(U);
-    free(mask);
+    free(salient);
     free(rk);
     free(bm);
     free(ba);
@@ -218,10 +203,16 @@ static int decode(const qh_spec *spec, const qh_packed *in, qh_matrix *w, qh_err
         qh_packed_expect(in, "salient.scales", QH_DT_F16, (size_t)rows, &ps, err) ||
         qh_packed_expect(in, "salient.zeros", QH_DT_U8, qh_bits_bytes((size_t)rows, bits), &pz, err))
         return -1;
-    const uint8_t *mask = pmask->data, *signs = psig->data;
+    uint8_t *salient = qh_malloc(n), *signs = qh_malloc(n - k ? n - k : 1);
+    qh_bits_unpack(salient, pmask->data, n, 1);
     size_t marked = 0;
-    for (size_t at = 0; at < n; at++) marked += (size_t)bit_get(mask, at);
-    if (marked != k) return qh_fail(err, "pb-llm: the mask marks %zu salient weights, the parameters say %zu", marked, k);
+    for (size_t at = 0; at < n; at++) marked += salient[at];
+    if (marked != k) {
+        free(salient);
+        free(signs);
+        return qh_fail(err, "pb-llm: the mask marks %zu salient weights, the parameters say %zu", marked, k);
+    }
+    qh_bits_unpack(signs, psig->data, n - k, 1);
     uint8_t *hc = qh_malloc(k ? k : 1), *hz = qh_malloc((size_t)rows);
     qh_bits_unpack(hc, pc->data, k, bits);
     qh_bits_unpack(hz, pz->data, (size_t)rows, bits);
@@ -231,16 +222,18 @@ static int decode(const qh_spec *spec, const qh_packed *in, qh_matrix *w, qh_err
         float s = qh_f16_to_f32(hscale[r]);
         for (int c = 0; c < cols; c++) {
             size_t at = (size_t)r * cols + c;
-            if (bit_get(mask, at)) {
+            if (salient[at]) {
                 w->data[at] = ((float)hc[nh++] - (float)hz[r]) * s;
             } else {
                 float m = qh_f16_to_f32(bmean[(size_t)r * ng + c / G]), a = qh_f16_to_f32(bscale[(size_t)r * ng + c / G]);
-                w->data[at] = bit_get(signs, ns++) ? m + a : m - a;
+                w->data[at] = signs[ns++] ? m + a : m - a;
             }
         }
     }
     free(hc);
     free(hz);
+    free(salient);
+    free(signs);
     return 0;
 }
 

@@ -368,12 +368,6 @@ START_TEST(outliers_keep_the_largest_exactly)
 }
 END_TEST
 
-static int cmp_float_desc(const void *a, const void *b)
-{
-    float x = *(const float *)a, y = *(const float *)b;
-    return x < y ? 1 : (x > y ? -1 : 0);
-}
-
 /* H-weighted output error tr(D H D^T), D = W - W_hat */
 static double output_error(const qh_matrix *a, const qh_matrix *b, const double *H)
 {
@@ -399,18 +393,21 @@ START_TEST(pb_llm_keeps_the_salient_fraction_and_counts_the_mask)
     /* H = I: no feedback, salience is |w|, so the salient weights are the 10% largest |w| of each 128 columns */
     qh_matrix o = roundtrip_calib("pb-llm frac=0.1 bits=8 group=128", &w, &bpp, &p, &cal);
     int salient = 0;
+    float step[R]; /* each row's 8-bit grid step: min/max of the whole row */
+    for (int r = 0; r < R; r++) {
+        float mn = 0, mx = 0;
+        for (int c = 0; c < C; c++) mn = fminf(mn, w.data[(size_t)r * C + c]), mx = fmaxf(mx, w.data[(size_t)r * C + c]);
+        step[r] = (mx - mn) / 255;
+    }
     for (int g = 0; g < 2; g++) {
         /* the group's k = round(0.1 x 16 x 128) = 205 largest |w| */
         float *mags = qh_malloc(R * 128 * sizeof(float));
         for (int r = 0; r < R; r++)
             for (int c = 0; c < 128; c++) mags[r * 128 + c] = fabsf(w.data[(size_t)r * C + g * 128 + c]);
-        qsort(mags, R * 128, sizeof(float), cmp_float_desc);
+        qsort(mags, R * 128, sizeof(float), qh_cmp_float_desc);
         float thr = mags[204];
         free(mags);
         for (int r = 0; r < R; r++) {
-            float mn = 0, mx = 0;
-            for (int c = 0; c < C; c++) mn = fminf(mn, w.data[(size_t)r * C + c]), mx = fmaxf(mx, w.data[(size_t)r * C + c]);
-            float step = (mx - mn) / 255;
             double sum = 0, dev = 0;
             int cnt = 0;
             for (int c = g * 128; c < g * 128 + 128; c++)
@@ -423,7 +420,7 @@ START_TEST(pb_llm_keeps_the_salient_fraction_and_counts_the_mask)
                 float x = w.data[(size_t)r * C + c], y = o.data[(size_t)r * C + c];
                 if (fabsf(x) >= thr) { /* salient: on the row's 8-bit grid (within a step: the zero point is rounded) */
                     salient++;
-                    ck_assert_msg(fabsf(x - y) <= step * 1.01f + 1e-6f, "salient w=%g decoded %g (step %g)", x, y, step);
+                    ck_assert_msg(fabsf(x - y) <= step[r] * 1.01f + 1e-6f, "salient w=%g decoded %g (step %g)", x, y, step[r]);
                 } else { /* binarized: mean +- mean |w - mean| of the group's other weights, in F16 */
                     double want = x >= m ? m + a : m - a;
                     ck_assert_msg(fabs(y - want) <= 2e-3 * fabs(want) + 1e-5, "binarized w=%g decoded %g, want %g", x, y, want);
