@@ -163,6 +163,13 @@ int qh_cmp_float_desc(const void *a, const void *b)
     return x < y ? 1 : (x > y ? -1 : 0);
 }
 
+int qh_cmp_ranked(const void *a, const void *b)
+{
+    const qh_ranked *x = a, *y = b;
+    if (x->score != y->score) return x->score < y->score ? 1 : -1;
+    return x->index < y->index ? -1 : (x->index > y->index);
+}
+
 /* ---- specs ------------------------------------------------------------------------------ */
 
 int qh_method_n_params(const qh_method *m)

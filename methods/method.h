@@ -139,5 +139,12 @@ void qh_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const 
 float qh_f16_round(float x);
 /* qsort comparator: floats in decreasing order. */
 int qh_cmp_float_desc(const void *a, const void *b);
+/* Scores with the index they belong to; qh_cmp_ranked sorts by decreasing score, ties to the
+ * lower index (so a selection does not depend on qsort's order). */
+typedef struct {
+    double score;
+    size_t index;
+} qh_ranked;
+int qh_cmp_ranked(const void *a, const void *b);
 
 #endif

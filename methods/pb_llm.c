@@ -47,18 +47,6 @@ static size_t salient_count(double frac, int rows, int cols, int group)
     return k;
 }
 
-typedef struct {
-    float s;
-    uint32_t i;
-} ranked;
-
-static int cmp_ranked(const void *a, const void *b)
-{
-    const ranked *x = a, *y = b;
-    if (x->s != y->s) return x->s < y->s ? 1 : -1;
-    return x->i < y->i ? -1 : (x->i > y->i);
-}
-
 static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib, qh_packed *out, qh_err *err)
 {
     double frac = qh_spec_get(spec, "frac");
@@ -73,13 +61,13 @@ static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib
     uint8_t *salient = NULL, *codes = NULL, *hz = NULL; /* salient[r * cols + c]: 1 for a salient weight */
     float *hs = NULL, *bm = NULL, *ba = NULL, *rowbuf = NULL, *err_blk = NULL;
     int *hzero = NULL;
-    ranked *rk = NULL;
+    qh_ranked *rk = NULL;
     size_t k = 0; /* salient weights in all */
     int rc = qh_gptq_hinv_factor(H, cols, qh_spec_get(spec, "damp"), U, err);
     if (rc != 0) goto done;
     /* the mask, from the weights before any update */
     salient = qh_calloc(n, 1);
-    rk = qh_malloc((size_t)rows * G * sizeof(ranked));
+    rk = qh_malloc((size_t)rows * G * sizeof(qh_ranked));
     for (int g = 0; g < ng; g++) {
         int c0 = g * G, len = c0 + G <= cols ? G : cols - c0;
         size_t m = 0;
@@ -87,13 +75,13 @@ static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib
             float d = U[(size_t)c * cols + c];
             for (int r = 0; r < rows; r++, m++) {
                 float x = Wt[(size_t)c * rows + r];
-                rk[m].s = x * x / (d * d);
-                rk[m].i = (uint32_t)((size_t)r * cols + c); /* row-major index */
+                rk[m].score = x * x / (d * d);
+                rk[m].index = (size_t)r * cols + c; /* row-major */
             }
         }
         size_t kg = (size_t)llround(frac * (double)rows * len);
-        qsort(rk, m, sizeof *rk, cmp_ranked);
-        for (size_t t = 0; t < kg; t++) salient[rk[t].i] = 1;
+        qsort(rk, m, sizeof *rk, qh_cmp_ranked);
+        for (size_t t = 0; t < kg; t++) salient[rk[t].index] = 1;
         k += kg;
     }
     /* binary mean and scale per row and group, over the group's binarized weights */

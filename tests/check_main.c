@@ -96,6 +96,26 @@ size_t tu_format_bytes(const char *spec_text, int rows, int cols)
     return bytes;
 }
 
+size_t tu_format_bytes_given(const char *spec_text, int rows, int cols, const qh_packed *p)
+{
+    if (strncmp(spec_text, "billm ", 6) != 0) return tu_format_bytes(spec_text, rows, cols);
+    qh_spec *spec;
+    qh_err err;
+    ck_assert_msg(qh_spec_parse(spec_text, &spec, &err) == 0, "%s", err.msg);
+    size_t R = (size_t)rows, C = (size_t)cols, bs = (size_t)qh_spec_get(spec, "block"), salient_cols = 0;
+    int coded = qh_spec_get(spec, "masks") == 0;
+    qh_spec_free(spec);
+    const qh_part *col = qh_packed_find(p, "salient.mask"), *grp = qh_packed_find(p, "group.mask");
+    ck_assert_ptr_nonnull(col);
+    ck_assert_ptr_nonnull(grp);
+    for (size_t c = 0; c < C; c++) salient_cols += (((const uint8_t *)col->data)[c >> 3] >> (c & 7)) & 1;
+    size_t n_sal = R * salient_cols, n_ns = R * C - n_sal;
+    /* column bitmap; group bitmap (or its coded length); a sign per non-salient weight, two per salient;
+     * eight F16 per row and block (two means and two scales for the groups, as many for the stages) */
+    return div_up(C, 8) + (coded ? grp->bytes : div_up(n_ns, 8)) + div_up(n_ns, 8) + div_up(2 * n_sal, 8) +
+           16 * R * div_up(C, bs);
+}
+
 void tu_check_wikitext2_test_ids(const int *ids, size_t n)
 {
     char *gp = tu_shared_path("golden/wikitext2_test_raw.ids.txt"), *golden;

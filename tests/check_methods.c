@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "methods/billm.h"
 #include "methods/method.h"
+#include "methods/rangecoder.h"
 #include "testutil.h"
 
 /* Laplace-like weights with a few large outliers, as trained matrices have. */
@@ -99,7 +101,7 @@ START_TEST(every_method_round_trips)
             bytes += p.part[i].bytes;
         }
         /* ... and they are what the format says (tu_format_bytes: written down apart from the code) */
-        size_t expected = tu_format_bytes(canon, w.rows, w.cols);
+        size_t expected = tu_format_bytes_given(canon, w.rows, w.cols, &p);
         ck_assert_msg(bytes == expected, "%s on %dx%d: parts take %zu bytes, the format %zu", canon, w.rows, w.cols, bytes,
                       expected);
         ck_assert_double_eq(bpp, 8.0 * expected / (w.rows * w.cols));
@@ -381,6 +383,193 @@ static double output_error(const qh_matrix *a, const qh_matrix *b, const double 
     return total;
 }
 
+START_TEST(billm_residual_binarization_beats_one_stage)
+{
+    /* by hand: x = 1 2 3 6; stage 1: m = 3, s = mean |x - 3| = 1.5, approx 1.5 1.5 4.5 4.5, error 0.25 + 0.25 + 2.25
+     * + 2.25 = 5; stage 2 on the residual -0.5 0.5 -1.5 1.5: m = 0, s = 1, residual 0.5 -0.5 -0.5 0.5, error 1 */
+    float x[4] = {1, 2, 3, 6}, approx[4] = {0}, means[2], scales[2];
+    uint8_t cls[4] = {QH_BILLM_SALIENT, QH_BILLM_SALIENT, QH_BILLM_SALIENT, QH_BILLM_SALIENT}, signs[4] = {0};
+    ck_assert_double_eq(qh_billm_binarize(x, cls, QH_BILLM_SALIENT, 1, 4, 1, 0, NULL, NULL, NULL, NULL), 5.0);
+    ck_assert_double_eq(qh_billm_binarize(x, cls, QH_BILLM_SALIENT, 1, 4, 2, 1, approx, means, scales, signs), 1.0);
+    ck_assert(means[0] == 3.0f && scales[0] == 1.5f && means[1] == 0.0f && scales[1] == 1.0f);
+    float want[4] = {0.5f, 2.5f, 3.5f, 5.5f};
+    uint8_t want_signs[4] = {0, 2, 1, 3}; /* bit 0: stage 1 positive, bit 1: stage 2 */
+    for (int i = 0; i < 4; i++) ck_assert(approx[i] == want[i] && signs[i] == want_signs[i]);
+    /* only the class's entries count */
+    cls[3] = QH_BILLM_SMALL; /* 1 2 3: m = 2, s = 2/3; 2 sits on the mean and takes +: 4/3 8/3 8/3, error 6/9 */
+    ck_assert_double_eq_tol(qh_billm_binarize(x, cls, QH_BILLM_SALIENT, 1, 4, 1, 0, NULL, NULL, NULL, NULL), 2.0 / 3, 1e-6);
+    /* on bell-shaped weights a second stage removes most of what the first leaves */
+    enum { R = 32, C = 128 };
+    qh_matrix w = random_matrix(R, C, 11u);
+    uint8_t *all = qh_malloc(R * C);
+    memset(all, QH_BILLM_SALIENT, R * C);
+    double total = 0, e1 = qh_billm_binarize(w.data, all, QH_BILLM_SALIENT, R, C, 1, 0, NULL, NULL, NULL, NULL),
+           e2 = qh_billm_binarize(w.data, all, QH_BILLM_SALIENT, R, C, 2, 0, NULL, NULL, NULL, NULL);
+    for (int i = 0; i < R * C; i++) total += (double)w.data[i] * w.data[i];
+    ck_assert_msg(e1 < 0.6 * total && e2 < 0.6 * e1, "energy %g, one stage %g, two %g", total, e1, e2);
+    free(all);
+    free(w.data);
+}
+END_TEST
+
+/* error of one-stage binarization of the groups |x| < t and |x| >= t, excluding salient entries */
+static double split_error(const float *x, uint8_t *cls, int rows, int len, float t)
+{
+    for (int i = 0; i < rows * len; i++)
+        if (cls[i] != QH_BILLM_SALIENT) cls[i] = fabsf(x[i]) >= t ? QH_BILLM_LARGE : QH_BILLM_SMALL;
+    return qh_billm_binarize(x, cls, QH_BILLM_SMALL, rows, len, 1, 0, NULL, NULL, NULL, NULL) +
+           qh_billm_binarize(x, cls, QH_BILLM_LARGE, rows, len, 1, 0, NULL, NULL, NULL, NULL);
+}
+
+START_TEST(billm_break_point_finds_the_optimum)
+{
+    /* two groups, +-1 and +-5, balanced in every row: any t in (1, 5] binarizes both exactly */
+    enum { R = 8, L = 40 };
+    float x[R * L];
+    uint8_t cls[R * L];
+    for (int i = 0; i < R * L; i++) x[i] = (float)((i % 4 < 2 ? 1 : 5) * (i % 2 ? -1 : 1));
+    memset(cls, QH_BILLM_SMALL, sizeof cls);
+    float t = qh_billm_split(x, cls, R, L);
+    ck_assert_msg(t > 1 && t <= 5, "break point %g", t);
+    for (int i = 0; i < R * L; i++) ck_assert_int_eq(cls[i], fabsf(x[i]) == 5 ? QH_BILLM_LARGE : QH_BILLM_SMALL);
+    ck_assert_double_eq(split_error(x, cls, R, L, t), 0.0);
+    /* a bell-shaped bulk (Laplace, scale 0.3) and 30% of larger weights (|x| in 1.5 .. 2.5), two salient columns left
+     * out: within 3% of the best of every distinct threshold.  (The search's candidates are the 0.10 .. 0.90
+     * quantiles, as in BiLLM: a split that isolates a rarer tail, 1% of outliers say, is out of its reach.) */
+    enum { R2 = 16, L2 = 64 };
+    qh_matrix w = {R2, L2, qh_malloc(R2 * L2 * sizeof(float))};
+    unsigned seed = 5u;
+    for (int i = 0; i < R2 * L2; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        double u = ((seed >> 8) + 0.5) / 16777216.0;
+        if (i % 10 < 3) w.data[i] = (float)((u < 0.5 ? -1 : 1) * (1.5 + 2 * fabs(u - 0.5)));
+        else w.data[i] = (float)(0.3 * (u < 0.5 ? log(2 * u) : -log(2 * (1 - u))));
+    }
+    uint8_t *c2 = qh_malloc(R2 * L2);
+    memset(c2, QH_BILLM_SMALL, R2 * L2);
+    for (int r = 0; r < R2; r++) c2[r * L2 + 3] = c2[r * L2 + 40] = QH_BILLM_SALIENT;
+    float found = qh_billm_split(w.data, c2, R2, L2);
+    double e_found = split_error(w.data, c2, R2, L2, found), e_best = INFINITY;
+    float t_best = 0;
+    for (int i = 0; i < R2 * L2; i++)
+        if (c2[i] != QH_BILLM_SALIENT) {
+            double e = split_error(w.data, c2, R2, L2, fabsf(w.data[i]));
+            if (e < e_best) e_best = e, t_best = fabsf(w.data[i]);
+        }
+    /* the exhaustive optimum lies between two of the candidates (its quantile 0.655): the grid's resolution costs 2% */
+    ck_assert_msg(t_best > 0.5f && t_best < 1.2f, "exhaustive optimum at %g", t_best);
+    ck_assert_msg(e_found <= 1.03 * e_best, "search %g, exhaustive %g", e_found, e_best);
+    ck_assert_msg(e_found < 0.7 * split_error(w.data, c2, R2, L2, 0.0f), "two groups do no better than one");
+    free(c2);
+    free(w.data);
+}
+END_TEST
+
+START_TEST(range_coder_round_trips_near_the_entropy)
+{
+    enum { N = 100000 };
+    uint8_t *bits = qh_malloc(N);
+    unsigned seed = 3u;
+    size_t ones = 0;
+    for (int i = 0; i < N; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        bits[i] = (seed >> 8) % 10 == 0;
+        ones += bits[i];
+    }
+    qh_rc_encoder e;
+    qh_rc_prob p;
+    qh_rc_encoder_init(&e);
+    qh_rc_probs_init(&p, 1);
+    for (int i = 0; i < N; i++) qh_rc_encode_bit(&e, &p, bits[i]);
+    /* 4-bit symbols through a tree: the kind of stream an index coder writes */
+    qh_rc_prob tree[15];
+    qh_rc_probs_init(tree, 15);
+    for (unsigned s = 0; s < 16; s++) qh_rc_encode_tree(&e, tree, 4, s * 7 % 16);
+    qh_rc_encoder_finish(&e);
+    /* the sample's own entropy: adaptation may cost a little over it, never much */
+    double q = (double)ones / N, bound = N * -(q * log2(q) + (1 - q) * log2(1 - q)) / 8;
+    ck_assert_msg(e.len > 0.98 * bound && e.len < 1.03 * bound + 16, "%zu bytes for %g bytes of entropy", e.len, bound);
+    qh_rc_decoder d;
+    qh_rc_decoder_init(&d, e.buf, e.len);
+    qh_rc_probs_init(&p, 1);
+    qh_rc_probs_init(tree, 15);
+    for (int i = 0; i < N; i++) ck_assert_int_eq(qh_rc_decode_bit(&d, &p), bits[i]);
+    for (unsigned s = 0; s < 16; s++) ck_assert_uint_eq(qh_rc_decode_tree(&d, tree, 4), s * 7 % 16);
+    ck_assert_int_eq(qh_rc_decoder_check(&d), 0);
+    /* one byte short, or one byte over: refused */
+    qh_rc_decoder_init(&d, e.buf, e.len - 1);
+    qh_rc_probs_init(&p, 1);
+    for (int i = 0; i < N; i++) qh_rc_decode_bit(&d, &p);
+    qh_rc_probs_init(tree, 15);
+    for (unsigned s = 0; s < 16; s++) qh_rc_decode_tree(&d, tree, 4);
+    ck_assert_int_eq(qh_rc_decoder_check(&d), -1);
+    uint8_t *longer = qh_malloc(e.len + 1);
+    memcpy(longer, e.buf, e.len);
+    longer[e.len] = 0;
+    qh_rc_decoder_init(&d, longer, e.len + 1);
+    qh_rc_probs_init(&p, 1);
+    for (int i = 0; i < N; i++) qh_rc_decode_bit(&d, &p);
+    ck_assert_int_eq(qh_rc_decoder_check(&d), -1);
+    free(longer);
+    free(e.buf);
+    free(bits);
+}
+END_TEST
+
+START_TEST(billm_masks_round_trip_and_are_counted)
+{
+    enum { R = 48, C = 256 };
+    qh_matrix w = random_matrix(R, C, 21u);
+    double *H = qh_calloc((size_t)C * C, sizeof(double));
+    for (int a = 0; a < C; a++)
+        for (int b = 0; b < C; b++) H[(size_t)a * C + b] = a == b ? 2.0 + a % 5 : 0.6 / (1 + abs(a - b));
+    qh_calib cal = {C, H, 1000, 0};
+    double bpp_plain, bpp_coded;
+    qh_packed pp, pc;
+    qh_matrix op = roundtrip_calib("billm masks=plain", &w, &bpp_plain, &pp, &cal);
+    qh_matrix oc = roundtrip_calib("billm masks=coded", &w, &bpp_coded, &pc, &cal);
+    /* the same weights either way: only the group bitmap's form differs */
+    ck_assert_mem_eq(op.data, oc.data, sizeof(float) * R * C);
+    const qh_part *sal = qh_packed_find(&pp, "salient.mask"), *gp = qh_packed_find(&pp, "group.mask"),
+                  *gc = qh_packed_find(&pc, "group.mask");
+    int salient_cols = 0;
+    for (int c = 0; c < C; c++) salient_cols += (((uint8_t *)sal->data)[c >> 3] >> (c & 7)) & 1;
+    ck_assert_msg(salient_cols >= 2 && salient_cols <= 2 * 49, "%d salient columns", salient_cols);
+    /* the plain group bitmap holds one bit per weight outside the salient columns */
+    ck_assert_uint_eq(gp->bytes, ((size_t)R * (C - salient_cols) + 7) / 8);
+    ck_assert_msg(gc->bytes <= gp->bytes + 8, "coded %zu bytes, plain %zu", gc->bytes, gp->bytes);
+    /* what the paper counts (a bit per weight, two per salient weight) is below what is written */
+    double paper = 1.0 + (double)salient_cols / C;
+    /* (at block=128 the eight F16 means and scales per row and block are 1 bit per weight, the group bitmap nearly 1) */
+    ck_assert_msg(bpp_plain > paper + 1.0 + 0.9, "plain masks %g bpp, the paper's count %g", bpp_plain, paper);
+    ck_assert(bpp_coded <= bpp_plain);
+    /* better than plain binarization with a scale per 128 weights, in the error the feedback minimises */
+    qh_matrix ob = roundtrip("binary group=128", &w, NULL, NULL);
+    ck_assert_msg(output_error(&w, &oc, H) < 0.6 * output_error(&w, &ob, H), "billm %g, binary %g", output_error(&w, &oc, H),
+                  output_error(&w, &ob, H));
+    /* a coded mask cut short is refused by name */
+    qh_spec *spec;
+    qh_err err;
+    ck_assert_int_eq(qh_spec_parse("billm masks=coded", &spec, &err), 0);
+    for (int i = 0; i < pc.n_parts; i++)
+        if (strcmp(pc.part[i].name, "group.mask") == 0) pc.part[i].bytes -= 2;
+    ck_assert_int_eq(spec->method->decode(spec, &pc, &oc, &err), -1);
+    ck_assert_msg(strstr(err.msg, "coded group mask"), "%s", err.msg);
+    qh_spec_free(spec);
+    /* no salient columns: every weight in one of the two groups */
+    qh_matrix o0 = roundtrip_calib("billm salient_max=0 masks=plain", &w, NULL, NULL, &cal);
+    ck_assert(output_error(&w, &o0, H) > output_error(&w, &op, H));
+    qh_packed_free(&pp);
+    qh_packed_free(&pc);
+    free(op.data);
+    free(oc.data);
+    free(ob.data);
+    free(o0.data);
+    free(H);
+    free(w.data);
+}
+END_TEST
+
 START_TEST(pb_llm_keeps_the_salient_fraction_and_counts_the_mask)
 {
     enum { R = 16, C = 256 };
@@ -537,6 +726,10 @@ Suite *suite_methods(void)
     tcase_add_test(tc, magnitude_recovery_recovers_rank1_magnitudes);
     tcase_add_test(tc, outliers_keep_the_largest_exactly);
     tcase_add_test(tc, pb_llm_keeps_the_salient_fraction_and_counts_the_mask);
+    tcase_add_test(tc, billm_residual_binarization_beats_one_stage);
+    tcase_add_test(tc, billm_break_point_finds_the_optimum);
+    tcase_add_test(tc, range_coder_round_trips_near_the_entropy);
+    tcase_add_test(tc, billm_masks_round_trip_and_are_counted);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;

@@ -11,6 +11,7 @@
 #include "harness/safetensors.h"
 #include "harness/tokenizer.h"
 #include "harness/util.h"
+#include "methods/method.h"
 
 /* ../shared beside the repository root (tests may read it; the harness never does). */
 const char *tu_shared(void);
@@ -28,7 +29,11 @@ int tu_quick(void);
 /* The bytes a method's packed form of a (rows, cols) matrix takes, from its format as each
  * method's file describes it (bits per code, scales per group, ...), written down here apart
  * from qharness's own accounting so that tests can check that accounting against it. */
-size_t tu_format_bytes(const char *spec, int rows, int cols);                             /* QH_TEST_QUICK set: skip the slow cases */
+size_t tu_format_bytes(const char *spec, int rows, int cols);
+/* The same for a format whose sizes depend on the data (billm: how many columns are salient,
+ * the length of the range-coded group mask): those two counts are read from p, the rest is
+ * the format's.  Other methods: tu_format_bytes. */
+size_t tu_format_bytes_given(const char *spec, int rows, int cols, const qh_packed *p);                             /* QH_TEST_QUICK set: skip the slow cases */
 
 /* stories260K's vocabulary (llama2.c's tok512.bin) written as another file (check_tokenizer.c):
  * kind 0 SentencePiece's tokenizer.model, 1 the same claiming a unigram model, 2 Hugging Face's
