@@ -76,8 +76,8 @@ int qh_claim_load(const char *claim_path, qh_claim *out, qh_err *err)
     int line = ini_parse_string(text, claim_handler, &ps);
     free(text);
     if (ps.error[0] || line != 0) return qh_fail(err, "%s:%d: %s", claim_path, line, ps.error[0] ? ps.error : "not key = value");
-    if (!c.name[0] || !c.model[0] || !c.method[0] || !c.task[0] || !c.metric[0] || !(c.claimed > 0))
-        return qh_fail(err, "%s: [claim] needs name, model, method, task, metric and retained", claim_path);
+    if (!c.name[0] || !c.model[0] || !c.method[0] || !c.task[0] || !c.metric[0] || !(c.claimed > 0 || c.claimed_bpp > 0))
+        return qh_fail(err, "%s: [claim] needs name, model, method, task, metric, and retained or claimed_bpp (or both)", claim_path);
     int is_ppl = strcmp(c.metric, "ppl") == 0;
     if (is_ppl != (strncmp(c.task, "ppl.", 4) == 0))
         return qh_fail(err, "%s: metric 'ppl' goes with a task 'ppl.DATASET' (and accuracies with multiple-choice tasks)", claim_path);

@@ -1,7 +1,10 @@
 /* claim.h - claims and the runs that judge them (the sweep side of `qharness audit`).
  *
- * A claim file (INI, section [claim]) names a model, a method spec, a task and metric, the
- * retained fraction claimed and optionally the bpp claimed.  qh_claim_run plans what the
+ * A claim file (INI, section [claim]) names a model, a method spec, a task and metric, and
+ * the retained fraction claimed, the bpp claimed, or both.  With a retained fraction the
+ * verdict is on it (a bpp claimed beside it draws a warning when the bytes exceed it); with a
+ * bpp alone, a bit-count claim, the verdict is on the bits the bytes hold, and the task's
+ * retention is measured and shown beside it.  qh_claim_run plans what the
  * verdict needs as an experiment (the baseline and the method, on the task and on WikiText-2
  * perplexity), writes it to results/audit-NAME.ini and runs it through the sweep, reusing
  * the runs of an identical earlier audit.  The verdict itself is computed from the store by
@@ -13,7 +16,7 @@
 
 typedef struct {
     char name[128], text[512], model[1024], method[512], task[64], metric[32], calib_text[256];
-    double claimed, claimed_bpp;   /* claimed_bpp 0: not stated */
+    double claimed, claimed_bpp;   /* 0: not stated (claimed 0: a bit-count claim) */
     long budget;                   /* 0: the default (32768 tokens, 500 items) */
     unsigned long seed;
     int calib_windows;
@@ -22,6 +25,10 @@ typedef struct {
 } qh_claim;
 
 typedef enum { QH_VERDICT_SUPPORTED, QH_VERDICT_REFUTED, QH_VERDICT_INCONCLUSIVE } qh_verdict;
+
+/* A bit count claimed is met when the packed quantized weights take at most this much more:
+ * claims state bits to a hundredth or so ("1.08 bits"). */
+#define QH_CLAIM_BPP_SLACK 0.02
 
 typedef struct {
     double retention, lo, hi;              /* paired bootstrap 95% */

@@ -138,7 +138,7 @@ CREATE TABLE IF NOT EXISTS audits (
     quantized_run   INTEGER NOT NULL REFERENCES runs(id),
     task            TEXT NOT NULL,
     metric          TEXT NOT NULL,
-    claimed         REAL NOT NULL,         -- retained fraction claimed
+    claimed         REAL NOT NULL,         -- retained fraction claimed; 0: none (a bit-count claim, judged on claimed_bpp)
     claimed_bpp     REAL,
     retention       REAL NOT NULL,         -- accuracy: q / b; perplexity: ppl_b / ppl_q
     ci_low          REAL,                  -- paired bootstrap over items, 95%

@@ -688,8 +688,11 @@ static int block_audits(actx *a)
         qh_md_cell(a->out, text_or(st, 0, "-"));
         fprintf(a->out, "\" | `");
         qh_md_cell(a->out, text_or(st, 1, "-"));
-        fprintf(a->out, "` | %s / %s / %s | %s %s, %s | %s %s (>= %s) | %s | %s | %s |\n", cb, bq, bm, text_or(st, 2, "-"),
-                text_or(st, 3, "-"), ns, ret, ci, claimed, ca, text_or(st, 12, "-"), need);
+        char claim_cell[64];
+        if (sqlite3_column_double(st, 4) > 0) snprintf(claim_cell, sizeof claim_cell, "(>= %s)", claimed);
+        else snprintf(claim_cell, sizeof claim_cell, "(none claimed: the verdict is on the bits)");
+        fprintf(a->out, "` | %s / %s / %s | %s %s, %s | %s %s %s | %s | %s | %s |\n", cb, bq, bm, text_or(st, 2, "-"),
+                text_or(st, 3, "-"), ns, ret, ci, claim_cell, ca, text_or(st, 12, "-"), need);
         /* the stored warnings, one "- ..." line each */
         fprintf(w, "- **%s**:\n", text_or(st, 20, "-"));
         const char *p = text_or(st, 19, "- none\n");

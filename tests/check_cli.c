@@ -435,6 +435,24 @@ START_TEST(audit_through_the_cli)
     rc = tu_run_cli(args, &out);
     ck_assert_msg(rc == 0 && strstr(out, "claim        inline-") && strstr(out, "verdict      REFUTED"), "%s", out);
     free(out);
+    /* a bit-count claim (no retained fraction): judged on the bytes.  binary with one F16 scale per row writes
+     * 1 + 16 x 13824 rows / 4718592 weights = 1.046875 bpp over the quantized tensors */
+    snprintf(args, sizeof args, "audit --db %s --claim \"model = default; method = binary; claimed_bpp = 1.05; "
+             "task = ppl.wikitext2-test; metric = ppl; budget = 2048\"", db);
+    rc = tu_run_cli(args, &out);
+    ck_assert_msg(rc == 0 && strstr(out, "(no retention claimed)") &&
+                      strstr(out, "verdict      SUPPORTED (the bit count: the packed quantized weights take 1.0469 bpp, -0.0031 "
+                                  "against the 1.05 claimed)"),
+                  "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "audit --db %s --claim \"model = default; method = binary; claimed_bpp = 1; "
+             "task = ppl.wikitext2-test; metric = ppl; budget = 2048\"", db);
+    rc = tu_run_cli(args, &out);
+    ck_assert_msg(rc == 0 && strstr(out, "verdict      REFUTED (the bit count: the packed quantized weights take 1.0469 bpp, +0.0469"),
+                  "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "audit --db %s --claim \"model = default; method = binary; task = ppl.wikitext2-test; metric = ppl\"", db);
+    expect_error(args, 1, "needs name, model, method, task, metric, and retained or claimed_bpp (or both)");
     snprintf(args, sizeof args, "audit --db %s --claim \"model = default; retained = lots\"", db);
     expect_error(args, 1, ".ini:4: retained = 'lots' is not a positive number");
     snprintf(args, sizeof args, "audit %s --claim \"model = default\"", claim);
