@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "hessian.h"
+#include "hvq.h"
 #include "method.h"
 
 static const qh_param params[] = {
@@ -47,7 +48,7 @@ static float wdist(const float *x, const float *c, const float *h, int d)
     return s;
 }
 
-static int nearest(const float *x, const float *cb, int k, const float *h, int d, float *best_d)
+int qh_hvq_nearest(const float *x, const float *cb, int k, const float *h, int d, float *best_d)
 {
     int best = 0;
     float bd = INFINITY;
@@ -62,8 +63,6 @@ static int nearest(const float *x, const float *cb, int k, const float *h, int d
     return best;
 }
 
-/* k-means over nv vectors X (nv, d) with per-vector coordinate weights H (nv, d); returns
- * the objective after each iteration in obj (iters + 1 values, obj[0] after init) */
 double qh_hvq_kmeans(const float *X, const float *Hw, long nv, int d, int k, int iters, unsigned long seed, float *cb, int *assign,
                      double *obj)
 {
@@ -100,7 +99,7 @@ double qh_hvq_kmeans(const float *X, const float *Hw, long nv, int d, int k, int
 #pragma omp parallel for reduction(+ : o)
         for (long v = 0; v < nv; v++) {
             float bd;
-            assign[v] = nearest(X + (size_t)v * d, cb, k, Hw + (size_t)v * d, d, &bd);
+            assign[v] = qh_hvq_nearest(X + (size_t)v * d, cb, k, Hw + (size_t)v * d, d, &bd);
             o += bd;
         }
         if (obj) obj[it] = o;
@@ -183,7 +182,7 @@ static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib
             cb[i] = qh_f16_round(cb[i]); /* assign against what decode will see */
         }
         if (!feedback) {
-            for (long v = 0; v < nv; v++) idx[(size_t)r0 * vpr + v] = (uint8_t)nearest(X + (size_t)v * d, cb, k, h + (v % vpr) * d, d, NULL);
+            for (long v = 0; v < nv; v++) idx[(size_t)r0 * vpr + v] = (uint8_t)qh_hvq_nearest(X + (size_t)v * d, cb, k, h + (v % vpr) * d, d, NULL);
         } else {
             /* column block by column block: assign, then push the error forward through U */
             float *e = qh_malloc((size_t)nr * sizeof(float)), *q = qh_malloc((size_t)d * sizeof(float));
@@ -191,7 +190,7 @@ static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib
                 int c0 = j * d;
                 for (int r = 0; r < nr; r++) {
                     float *x = X + (size_t)r * cp + c0;
-                    int a = nearest(x, cb, k, h + c0, d, NULL);
+                    int a = qh_hvq_nearest(x, cb, k, h + c0, d, NULL);
                     idx[(size_t)(r0 + r) * vpr + j] = (uint8_t)a;
                     memcpy(q, cb + (size_t)a * d, (size_t)d * sizeof(float));
                     /* within the vector, sequential GPTQ updates with the assignment fixed */

@@ -8,6 +8,7 @@
 #include <gsl/gsl_linalg.h>
 
 #include "methods/hessian.h"
+#include "methods/hvq.h"
 #include "methods/svd.h"
 #include "datasets/datasets.h"
 #include "harness/quantize.h"
@@ -196,9 +197,6 @@ START_TEST(outlier_saliency_uses_the_hessian)
     free(w.data);
 }
 END_TEST
-
-double qh_hvq_kmeans(const float *X, const float *Hw, long nv, int d, int k, int iters, unsigned long seed, float *cb, int *assign,
-                     double *obj);
 
 START_TEST(truncated_svd_error_is_the_tail)
 {

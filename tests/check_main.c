@@ -88,7 +88,13 @@ size_t tu_format_bytes(const char *spec_text, int rows, int cols)
         for (size_t c0 = 0; c0 < C; c0 += G) k += (size_t)floor(P("frac") * (double)R * (double)(c0 + G <= C ? G : C - c0) + 0.5);
         size_t bits = (size_t)P("bits");
         bytes = div_up(N, 8) + div_up(N - k, 8) + div_up(k * bits, 8) + 4 * GROUPS(P("group")) + 2 * R + div_up(R * bits, 8);
-    } else
+    } else if (strcmp(name, "salomi-hvq") == 0 && P("indices") == 1) { /* signs, packed tile indices, F16 codebook, F32 shift */
+        size_t b = (size_t)P("block"), k = (size_t)P("k"), bits = 0, tiles = div_up(R, b) * div_up(C, b);
+        while (((size_t)1 << bits) < k) bits++;
+        bytes = div_up(N, 8) + div_up(tiles * bits, 8) + 2 * k * b * b + 4;
+    } else if (strcmp(name, "salomi-lowrank") == 0) /* signs, F32 scale, INT8 factors with an F32 scale each */
+        bytes = div_up(N, 8) + 4 + (R + C) * (size_t)P("rank") + 8;
+    else
         ck_abort_msg("tu_format_bytes: no format written down for '%s'", spec_text);
 #undef GROUPS
 #undef P
@@ -98,6 +104,20 @@ size_t tu_format_bytes(const char *spec_text, int rows, int cols)
 
 size_t tu_format_bytes_given(const char *spec_text, int rows, int cols, const qh_packed *p)
 {
+    if (strncmp(spec_text, "salomi-hvq ", 11) == 0 && strstr(spec_text, "indices=coded")) { /* the coded stream's length */
+        char plain[512];
+        snprintf(plain, sizeof plain, "%s", spec_text);
+        memcpy(strstr(plain, "indices=coded"), "indices=plain", 13);
+        const qh_part *idx = qh_packed_find(p, "indices");
+        ck_assert_ptr_nonnull(idx);
+        qh_spec *spec;
+        qh_err err;
+        ck_assert_msg(qh_spec_parse(plain, &spec, &err) == 0, "%s", err.msg);
+        size_t b = (size_t)qh_spec_get(spec, "block"), k = (size_t)qh_spec_get(spec, "k"), bits = 0;
+        qh_spec_free(spec);
+        while (((size_t)1 << bits) < k) bits++;
+        return tu_format_bytes(plain, rows, cols) - div_up(div_up((size_t)rows, b) * div_up((size_t)cols, b) * bits, 8) + idx->bytes;
+    }
     if (strncmp(spec_text, "billm ", 6) != 0) return tu_format_bytes(spec_text, rows, cols);
     qh_spec *spec;
     qh_err err;

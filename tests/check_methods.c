@@ -570,6 +570,98 @@ START_TEST(billm_masks_round_trip_and_are_counted)
 }
 END_TEST
 
+START_TEST(salomi_hvq_codes_its_indices_and_decodes_them)
+{
+    /* magnitudes of three sizes, the small ones in 80% of the tiles: a skewed index distribution */
+    enum { R = 64, C = 128 };
+    qh_matrix w = random_matrix(R, C, 31u);
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) {
+            int tile = (r / 4) * (C / 4) + c / 4;
+            w.data[(size_t)r * C + c] *= tile % 5 == 0 ? 4.0f : (tile % 5 == 1 ? 1.0f : 0.05f);
+        }
+    double *H = qh_calloc((size_t)C * C, sizeof(double));
+    for (int a = 0; a < C; a++) H[(size_t)a * C + a] = 1.0 + a % 7;
+    qh_calib cal = {C, H, 1000, 0};
+    qh_packed pc, pp;
+    double bpp_c, bpp_p;
+    qh_matrix oc = roundtrip_calib("salomi-hvq k=16 indices=coded", &w, &bpp_c, &pc, &cal);
+    qh_matrix op = roundtrip_calib("salomi-hvq k=16 indices=plain", &w, &bpp_p, &pp, &cal);
+    ck_assert_mem_eq(oc.data, op.data, sizeof(float) * R * C);
+    /* the coded stream takes about the indices' order-0 entropy, which is what SALOMI counts */
+    enum { TILES = (R / 4) * (C / 4) };
+    uint8_t idx[TILES];
+    qh_bits_unpack(idx, qh_packed_find(&pp, "indices")->data, TILES, 4);
+    int count[16] = {0};
+    for (int t = 0; t < TILES; t++) count[idx[t]]++;
+    double entropy_bytes = 0;
+    for (int c = 0; c < 16; c++)
+        if (count[c]) entropy_bytes -= count[c] * log2((double)count[c] / TILES) / 8;
+    size_t coded = qh_packed_find(&pc, "indices")->bytes, plain = qh_packed_find(&pp, "indices")->bytes;
+    ck_assert_uint_eq(plain, TILES / 2);
+    ck_assert_msg(coded < plain && coded > 0.97 * entropy_bytes && coded < 1.15 * entropy_bytes + 16,
+                  "coded %zu bytes, plain %zu, order-0 entropy %g", coded, plain, entropy_bytes);
+    ck_assert(bpp_c < bpp_p);
+    /* the decoded signs are W's, and the shift restores W's mean */
+    double mw = 0, mo = 0;
+    for (int i = 0; i < R * C; i++) {
+        mw += w.data[i];
+        mo += oc.data[i];
+    }
+    ck_assert_msg(fabs(mw - mo) < 1e-4 * R * C * 0.02, "mean %g, decoded %g", mw / (R * C), mo / (R * C));
+    /* a stream cut short, and an index outside the codebook, are refused by name */
+    qh_spec *spec;
+    qh_err err;
+    ck_assert_int_eq(qh_spec_parse("salomi-hvq k=16 indices=coded", &spec, &err), 0);
+    for (int i = 0; i < pc.n_parts; i++)
+        if (strcmp(pc.part[i].name, "indices") == 0) pc.part[i].bytes -= 3;
+    ck_assert_int_eq(spec->method->decode(spec, &pc, &oc, &err), -1);
+    ck_assert_msg(strstr(err.msg, "coded index stream"), "%s", err.msg);
+    qh_spec_free(spec);
+    ck_assert_int_eq(qh_spec_parse("salomi-hvq k=12 indices=plain", &spec, &err), 0);
+    ((uint8_t *)qh_packed_find(&pp, "indices")->data)[0] = 0xff; /* index 15 of a 12-entry codebook */
+    for (int i = 0; i < pp.n_parts; i++)
+        if (strcmp(pp.part[i].name, "codebook") == 0) pp.part[i].bytes = 2 * 12 * 16, pp.part[i].shape[0] = 12;
+    ck_assert_int_eq(spec->method->decode(spec, &pp, &op, &err), -1);
+    ck_assert_msg(strstr(err.msg, "outside the codebook of 12"), "%s", err.msg);
+    qh_spec_free(spec);
+    qh_packed_free(&pc);
+    qh_packed_free(&pp);
+    free(oc.data);
+    free(op.data);
+    free(H);
+    free(w.data);
+}
+END_TEST
+
+START_TEST(salomi_lowrank_corrects_the_binary_residual)
+{
+    enum { R = 40, C = 96 };
+    qh_matrix w = random_matrix(R, C, 41u);
+    /* binary with one scale for the matrix, by hand */
+    double sum = 0, e_bin = 0;
+    for (int i = 0; i < R * C; i++) sum += fabsf(w.data[i]);
+    float scale = (float)(sum / (R * C));
+    for (int i = 0; i < R * C; i++) {
+        double d = w.data[i] - (w.data[i] >= 0 ? scale : -scale);
+        e_bin += d * d;
+    }
+    double e[3];
+    int ranks[3] = {1, 8, 40};
+    for (int k = 0; k < 3; k++) {
+        char spec[64];
+        snprintf(spec, sizeof spec, "salomi-lowrank rank=%d weighted=0", ranks[k]);
+        qh_matrix o = roundtrip(spec, &w, NULL, NULL);
+        e[k] = 0;
+        for (int i = 0; i < R * C; i++) e[k] += ((double)w.data[i] - o.data[i]) * (w.data[i] - o.data[i]);
+        free(o.data);
+    }
+    /* full rank leaves only the INT8 rounding of the factors */
+    ck_assert_msg(e[0] < e_bin && e[1] < e[0] && e[2] < 0.01 * e_bin, "binary %g, rank 1 %g, 8 %g, 40 %g", e_bin, e[0], e[1], e[2]);
+    free(w.data);
+}
+END_TEST
+
 START_TEST(pb_llm_keeps_the_salient_fraction_and_counts_the_mask)
 {
     enum { R = 16, C = 256 };
@@ -730,6 +822,8 @@ Suite *suite_methods(void)
     tcase_add_test(tc, billm_break_point_finds_the_optimum);
     tcase_add_test(tc, range_coder_round_trips_near_the_entropy);
     tcase_add_test(tc, billm_masks_round_trip_and_are_counted);
+    tcase_add_test(tc, salomi_hvq_codes_its_indices_and_decodes_them);
+    tcase_add_test(tc, salomi_lowrank_corrects_the_binary_residual);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;

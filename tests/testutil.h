@@ -31,8 +31,9 @@ int tu_quick(void);
  * from qharness's own accounting so that tests can check that accounting against it. */
 size_t tu_format_bytes(const char *spec, int rows, int cols);
 /* The same for a format whose sizes depend on the data (billm: how many columns are salient,
- * the length of the range-coded group mask): those two counts are read from p, the rest is
- * the format's.  Other methods: tu_format_bytes. */
+ * the length of the range-coded group mask; salomi-hvq: the length of the range-coded index
+ * stream): those counts are read from p, the rest is the format's.  Other methods:
+ * tu_format_bytes. */
 size_t tu_format_bytes_given(const char *spec, int rows, int cols, const qh_packed *p);                             /* QH_TEST_QUICK set: skip the slow cases */
 
 /* stories260K's vocabulary (llama2.c's tok512.bin) written as another file (check_tokenizer.c):
