@@ -516,6 +516,40 @@ START_TEST(range_coder_round_trips_near_the_entropy)
 }
 END_TEST
 
+/* Flips random bytes of one part, many times: decode must return 0 or a clean -1, never read
+ * outside its buffers (the sanitizer build runs this too). */
+static void decode_survives_corruption(const char *spec_text, qh_packed *p, const char *part_name, int rows, int cols)
+{
+    qh_spec *spec;
+    qh_err err;
+    ck_assert_int_eq(qh_spec_parse(spec_text, &spec, &err), 0);
+    qh_part *part = NULL;
+    for (int i = 0; i < p->n_parts; i++)
+        if (strcmp(p->part[i].name, part_name) == 0) part = &p->part[i];
+    ck_assert_ptr_nonnull(part);
+    uint8_t *orig = qh_malloc(part->bytes), *data = part->data;
+    memcpy(orig, data, part->bytes);
+    qh_matrix o = {rows, cols, qh_malloc((size_t)rows * cols * sizeof(float))};
+    unsigned seed = 77u;
+    int refused = 0;
+    for (int trial = 0; trial < 200; trial++) {
+        memcpy(data, orig, part->bytes);
+        for (int f = 0; f < 1 + trial % 4; f++) {
+            seed = seed * 1664525u + 1013904223u;
+            data[(seed >> 8) % part->bytes] ^= (uint8_t)(1u + (seed >> 24) % 255);
+        }
+        int rc = spec->method->decode(spec, p, &o, &err);
+        ck_assert(rc == 0 || rc == -1);
+        refused += rc == -1;
+    }
+    memcpy(data, orig, part->bytes);
+    fprintf(stderr, "methods: %s, 200 corruptions of '%s': %d refused, the rest decoded to other weights\n", spec_text, part_name,
+            refused);
+    free(o.data);
+    free(orig);
+    qh_spec_free(spec);
+}
+
 START_TEST(billm_masks_round_trip_and_are_counted)
 {
     enum { R = 48, C = 256 };
@@ -547,6 +581,8 @@ START_TEST(billm_masks_round_trip_and_are_counted)
     qh_matrix ob = roundtrip("binary group=128", &w, NULL, NULL);
     ck_assert_msg(output_error(&w, &oc, H) < 0.6 * output_error(&w, &ob, H), "billm %g, binary %g", output_error(&w, &oc, H),
                   output_error(&w, &ob, H));
+    decode_survives_corruption("billm masks=coded", &pc, "group.mask", R, C);
+    decode_survives_corruption("billm masks=coded", &pc, "salient.mask", R, C);
     /* a coded mask cut short is refused by name */
     qh_spec *spec;
     qh_err err;
@@ -609,6 +645,7 @@ START_TEST(salomi_hvq_codes_its_indices_and_decodes_them)
         mo += oc.data[i];
     }
     ck_assert_msg(fabs(mw - mo) < 1e-4 * R * C * 0.02, "mean %g, decoded %g", mw / (R * C), mo / (R * C));
+    decode_survives_corruption("salomi-hvq k=16 indices=coded", &pc, "indices", R, C);
     /* a stream cut short, and an index outside the codebook, are refused by name */
     qh_spec *spec;
     qh_err err;
