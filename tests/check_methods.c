@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "methods/billm.h"
+#include "methods/hadamard.h"
 #include "methods/method.h"
 #include "methods/rangecoder.h"
 #include "testutil.h"
@@ -699,6 +700,85 @@ START_TEST(salomi_lowrank_corrects_the_binary_residual)
 }
 END_TEST
 
+START_TEST(hadamard_is_orthogonal_and_inverts)
+{
+    /* Paley's matrices: +-1 entries, H H^T = m I */
+    int ms[2] = {12, 20};
+    for (int t = 0; t < 2; t++) {
+        int m = ms[t];
+        const int8_t *H = qh_hadamard_small(m);
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < m; j++) {
+                ck_assert(H[i * m + j] == 1 || H[i * m + j] == -1);
+                int dot = 0;
+                for (int c = 0; c < m; c++) dot += H[i * m + c] * H[j * m + c];
+                ck_assert_int_eq(dot, i == j ? m : 0);
+            }
+    }
+    /* the whole transform as a matrix (its images of the unit vectors): orthogonal, and for
+     * n = 24 the Kronecker product H_12 (x) H_2 / sqrt(24) entry by entry */
+    int sizes[4] = {8, 24, 40, 256};
+    for (int t = 0; t < 4; t++) {
+        int n = sizes[t];
+        float *M = qh_calloc((size_t)n * n, sizeof(float)); /* column j = H e_j */
+        for (int j = 0; j < n; j++) {
+            float *e = qh_calloc((size_t)n, sizeof(float));
+            e[j] = 1;
+            ck_assert_int_eq(qh_hadamard(e, n), 0);
+            for (int i = 0; i < n; i++) M[(size_t)i * n + j] = e[i];
+            free(e);
+        }
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) {
+                double dot = 0;
+                for (int c = 0; c < n; c++) dot += (double)M[(size_t)i * n + c] * M[(size_t)j * n + c];
+                ck_assert_msg(fabs(dot - (i == j)) < 1e-5, "n=%d (H H^T)_%d,%d = %g", n, i, j, dot);
+            }
+        if (n == 24) {
+            const int8_t *H12 = qh_hadamard_small(12);
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < n; j++) {
+                    int h2 = (i % 2 && j % 2) ? -1 : 1;
+                    ck_assert_float_eq_tol(M[(size_t)i * n + j], H12[(i / 2) * 12 + j / 2] * h2 / sqrtf(24), 1e-6f);
+                }
+        }
+        free(M);
+    }
+    /* random vectors, the default model's widths among them: the norm kept, the inverse exact to rounding;
+     * a power of two is its own inverse */
+    int widths[6] = {256, 768, 1024, 20, 12 * 16, 2};
+    for (int t = 0; t < 6; t++) {
+        int n = widths[t];
+        qh_matrix v = random_matrix(1, n, 9u + (unsigned)t);
+        float *y = qh_malloc((size_t)n * sizeof(float));
+        memcpy(y, v.data, (size_t)n * sizeof(float));
+        uint8_t signs[128];
+        for (int i = 0; i < 128; i++) signs[i] = (uint8_t)(i * 37 + 11);
+        double n0 = 0, n1 = 0, back = 0;
+        ck_assert_int_eq(qh_rht(y, n, signs), 0);
+        for (int i = 0; i < n; i++) n0 += (double)v.data[i] * v.data[i], n1 += (double)y[i] * y[i];
+        ck_assert_msg(fabs(n1 - n0) <= 1e-5 * n0, "n=%d: norm^2 %g -> %g", n, n0, n1);
+        ck_assert_int_eq(qh_rht_inverse(y, n, signs), 0);
+        for (int i = 0; i < n; i++) back = fmax(back, fabs(y[i] - v.data[i]));
+        ck_assert_msg(back < 1e-6, "n=%d: inverse off by %g", n, back);
+        if (qh_hadamard_factor(n) == 1) {
+            memcpy(y, v.data, (size_t)n * sizeof(float));
+            qh_hadamard(y, n);
+            qh_hadamard(y, n);
+            for (int i = 0; i < n; i++) ck_assert_float_eq_tol(y[i], v.data[i], 1e-6f);
+        }
+        free(y);
+        free(v.data);
+    }
+    /* sizes without the form m 2^k are refused and left alone */
+    float x[36] = {1};
+    ck_assert_int_eq(qh_hadamard_factor(36), 0);
+    ck_assert_int_eq(qh_hadamard(x, 36), -1);
+    ck_assert_int_eq(qh_hadamard_factor(768), 12);
+    ck_assert(x[0] == 1);
+}
+END_TEST
+
 START_TEST(pb_llm_keeps_the_salient_fraction_and_counts_the_mask)
 {
     enum { R = 16, C = 256 };
@@ -861,6 +941,7 @@ Suite *suite_methods(void)
     tcase_add_test(tc, billm_masks_round_trip_and_are_counted);
     tcase_add_test(tc, salomi_hvq_codes_its_indices_and_decodes_them);
     tcase_add_test(tc, salomi_lowrank_corrects_the_binary_residual);
+    tcase_add_test(tc, hadamard_is_orthogonal_and_inverts);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;
