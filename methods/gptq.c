@@ -115,6 +115,38 @@ void qh_gptq_feedback_rest(const float *U, int cols, int rows, int i1, int i2, c
                  Wt + (size_t)i2 * rows, rows);
 }
 
+int qh_ldlq(const float *U, int cols, int rows, int b, int lazy, float *Wt, qh_ldlq_quantize quantize, void *ctx)
+{
+    if (lazy % b) lazy += b - lazy % b;
+    float *err_blk = qh_malloc((size_t)lazy * rows * sizeof(float)), *q = qh_malloc((size_t)b * rows * sizeof(float));
+    int rc = 0;
+    for (int i1 = 0; i1 < cols && rc == 0; i1 += lazy) {
+        int i2 = i1 + lazy < cols ? i1 + lazy : cols;
+        for (int c0 = i1; c0 < i2 && rc == 0; c0 += b) {
+            int nb = c0 + b <= i2 ? b : i2 - c0;
+            if ((rc = quantize(ctx, c0, nb, Wt + (size_t)c0 * rows, q)) != 0) break;
+            /* scaled errors d with d U_BB = E (forward substitution), fed like GPTQ's e */
+            for (int j = 0; j < nb; j++) {
+                float *d = err_blk + (size_t)(c0 + j - i1) * rows, *col = Wt + (size_t)(c0 + j) * rows;
+                const float *qj = q + (size_t)j * rows;
+                float ujj = U[(size_t)(c0 + j) * cols + c0 + j];
+                for (int r = 0; r < rows; r++) {
+                    float e = col[r] - qj[r];
+                    for (int k = 0; k < j; k++) e -= err_blk[(size_t)(c0 + k - i1) * rows + r] * U[(size_t)(c0 + k) * cols + c0 + j];
+                    d[r] = e / ujj;
+                }
+            }
+            /* to the columns after the block, inside the lazy block (those of the block are done) */
+            for (int j = 0; j < nb; j++)
+                qh_gptq_feedback_block(U, cols, rows, c0 + j, i2, err_blk + (size_t)(c0 + j - i1) * rows, Wt);
+        }
+        if (rc == 0) qh_gptq_feedback_rest(U, cols, rows, i1, i2, err_blk, Wt);
+    }
+    free(err_blk);
+    free(q);
+    return rc;
+}
+
 static int cmp_diag_desc(const void *a, const void *b, void *ctx)
 {
     const double *d = ctx;

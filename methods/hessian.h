@@ -20,4 +20,15 @@ void qh_gptq_feedback_block(const float *U, int cols, int rows, int i, int i2, c
 /* ... and once per block [i1, i2) to every later column (the lazy batch: one product) */
 void qh_gptq_feedback_rest(const float *U, int cols, int rows, int i1, int i2, const float *err_blk, float *Wt);
 
+/* Block LDLQ (QuIP's name for GPTQ with jointly quantized blocks): the columns of Wt (cols, rows;
+ * a column of W a contiguous row) are quantized `b` at a time, left to right, by `quantize`,
+ * which reads the b columns c0 .. c0 + b - 1 (b x rows, as updated so far) and writes their
+ * quantized values into q (b x rows).  The block's error E = W_B - Q_B goes to the later columns
+ * as W_rest -= E U_BB^-1 U_B,rest (U from qh_gptq_hinv_factor), immediately inside each lazy
+ * block of `lazy` columns (a multiple of b) and once per lazy block beyond it.  With b = 1 this
+ * is GPTQ's loop, operation for operation.  The last block may be shorter when b does not
+ * divide cols.  Returns the first non-zero value quantize returns, else 0. */
+typedef int (*qh_ldlq_quantize)(void *ctx, int c0, int b, const float *cols_in, float *q);
+int qh_ldlq(const float *U, int cols, int rows, int b, int lazy, float *Wt, qh_ldlq_quantize quantize, void *ctx);
+
 #endif

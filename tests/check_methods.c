@@ -6,8 +6,10 @@
 
 #include "methods/billm.h"
 #include "methods/hadamard.h"
+#include "methods/hessian.h"
 #include "methods/method.h"
 #include "methods/rangecoder.h"
+#include "methods/rtn.h"
 #include "testutil.h"
 
 /* Laplace-like weights with a few large outliers, as trained matrices have. */
@@ -779,6 +781,70 @@ START_TEST(hadamard_is_orthogonal_and_inverts)
 }
 END_TEST
 
+/* RTN on each row's grid (scale and zero point per row), column by column, for qh_ldlq */
+typedef struct {
+    const float *scale;
+    const int *zero;
+    int bits, rows, cols;
+    float *out; /* (rows, cols): the quantized weights as chosen */
+} rtn_ctx;
+
+static int rtn_columns(void *vctx, int c0, int b, const float *in, float *q)
+{
+    rtn_ctx *c = vctx;
+    for (int j = 0; j < b; j++)
+        for (int r = 0; r < c->rows; r++) {
+            uint8_t code = qh_rtn_code(in[(size_t)j * c->rows + r], c->scale[r], c->zero[r], c->bits, 0);
+            q[(size_t)j * c->rows + r] = ((float)code - (float)c->zero[r]) * c->scale[r];
+            c->out[(size_t)r * c->cols + c0 + j] = q[(size_t)j * c->rows + r];
+        }
+    return 0;
+}
+
+START_TEST(ldlq_with_block_one_is_gptq)
+{
+    enum { R = 24, C = 200 };
+    qh_matrix w = random_matrix(R, C, 17u);
+    double *H = qh_calloc((size_t)C * C, sizeof(double));
+    for (int a = 0; a < C; a++)
+        for (int b = 0; b < C; b++) H[(size_t)a * C + b] = pow(0.9, abs(a - b)); /* correlated inputs: feedback matters */
+    qh_calib cal = {C, H, 1000, 0};
+    /* gptq with one group per row: static grids from the original rows */
+    qh_matrix g = roundtrip_calib("gptq bits=3 group=0 scheme=sym", &w, NULL, NULL, &cal);
+    float scale[R], *U = qh_malloc((size_t)C * C * sizeof(float)), *Wt = qh_malloc((size_t)R * C * sizeof(float));
+    int zero[R];
+    for (int r = 0; r < R; r++) qh_rtn_group_params(w.data + (size_t)r * C, C, 3, 0, &scale[r], &zero[r]);
+    qh_err err;
+    ck_assert_int_eq(qh_gptq_hinv_factor(H, C, 0.01, U, &err), 0);
+    double e_block[3];
+    int blocks[3] = {1, 4, 8};
+    for (int t = 0; t < 3; t++) {
+        for (int r = 0; r < R; r++)
+            for (int c = 0; c < C; c++) Wt[(size_t)c * R + r] = w.data[(size_t)r * C + c];
+        rtn_ctx ctx = {scale, zero, 3, R, C, qh_malloc((size_t)R * C * sizeof(float))};
+        ck_assert_int_eq(qh_ldlq(U, C, R, blocks[t], 128, Wt, rtn_columns, &ctx), 0);
+        qh_matrix q = {R, C, ctx.out};
+        if (blocks[t] == 1) ck_assert_mem_eq(q.data, g.data, sizeof(float) * R * C); /* operation for operation */
+        e_block[t] = output_error(&w, &q, H);
+        free(ctx.out);
+    }
+    /* every block size beats rounding without feedback by far; blocks of 4 and 8 feed their error back later
+     * than single columns do, which costs them here, where each column is still rounded alone (a joint
+     * vector quantizer is what blocks are for) */
+    qh_matrix plain = roundtrip("rtn bits=3 group=0 scheme=sym", &w, NULL, NULL);
+    double e_rtn = output_error(&w, &plain, H);
+    fprintf(stderr, "methods: ldlq output error b=1 %g, b=4 %g, b=8 %g, rtn %g\n", e_block[0], e_block[1], e_block[2], e_rtn);
+    ck_assert_msg(e_block[0] < 0.8 * e_rtn && e_block[1] < 0.8 * e_rtn && e_block[2] < 0.8 * e_rtn, "ldlq b=1 %g, b=4 %g, b=8 %g, rtn %g", e_block[0],
+                  e_block[1], e_block[2], e_rtn);
+    free(plain.data);
+    free(g.data);
+    free(U);
+    free(Wt);
+    free(H);
+    free(w.data);
+}
+END_TEST
+
 START_TEST(pb_llm_keeps_the_salient_fraction_and_counts_the_mask)
 {
     enum { R = 16, C = 256 };
@@ -942,6 +1008,7 @@ Suite *suite_methods(void)
     tcase_add_test(tc, salomi_hvq_codes_its_indices_and_decodes_them);
     tcase_add_test(tc, salomi_lowrank_corrects_the_binary_residual);
     tcase_add_test(tc, hadamard_is_orthogonal_and_inverts);
+    tcase_add_test(tc, ldlq_with_block_one_is_gptq);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;
