@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hessian.h"
 #include "hvq.h"
 #include "method.h"
 #include "rangecoder.h"
@@ -31,6 +32,8 @@ static const qh_param params[] = {
     {"iters", QH_PARAM_INT, 25, 1, 1000, NULL, "Lloyd iterations"},
     {"seed", QH_PARAM_INT, 1, 0, 1 << 30, NULL, "seed of the k-means++ initialisation"},
     {"indices", QH_PARAM_ENUM, 0, 0, 1, "coded|plain", "index stream range-coded (order 0, adaptive) or packed at ceil(log2 k) bits"},
+    {"feedback", QH_PARAM_INT, 0, 0, 1, NULL,
+     "1 (qharness's, not SALOMI's): tiles assigned block by block of columns with LDLQ error feedback (needs the full Hessian)"},
     {0}};
 
 static int index_bits(int k)
@@ -67,6 +70,59 @@ static long tile_at(const layout *L, long t, int i)
     return r < L->rows && c < L->cols ? (long)r * L->cols + c : -1;
 }
 
+/* feedback=1: the tiles of each block of `block` columns are assigned from the weights as the
+ * feedback of the blocks before has left them, signs included, through qh_ldlq */
+typedef struct {
+    const layout *L;
+    const float *cb, *hdiag;
+    int *assign;
+    uint8_t *signs;
+} feedback_ctx;
+
+static int assign_block(void *vctx, int c0, int b, const float *in, float *q)
+{
+    feedback_ctx *c = vctx;
+    const layout *L = c->L;
+    float x[64], h[64];
+    for (int tr = 0; tr < L->tiles_down; tr++) {
+        for (int i = 0; i < L->bs; i++)
+            for (int j = 0; j < L->bs; j++) {
+                int r = tr * L->bs + i, in_range = r < L->rows && j < b;
+                x[i * L->bs + j] = in_range ? fabsf(in[(size_t)j * L->rows + r]) : 0.0f;
+                h[i * L->bs + j] = in_range ? c->hdiag[c0 + j] : 0.0f;
+            }
+        int idx = qh_hvq_nearest(x, c->cb, L->k, h, L->d, NULL);
+        c->assign[(long)tr * L->tiles_across + c0 / L->bs] = idx;
+        for (int i = 0; i < L->bs; i++)
+            for (int j = 0; j < b; j++) {
+                int r = tr * L->bs + i;
+                if (r >= L->rows) continue;
+                float v = in[(size_t)j * L->rows + r], m = c->cb[(size_t)idx * L->d + i * L->bs + j];
+                c->signs[(size_t)r * L->cols + c0 + j] = v >= 0;
+                q[(size_t)j * L->rows + r] = v >= 0 ? m : -m;
+            }
+    }
+    return 0;
+}
+
+static int feedback_assign(const layout *L, const qh_matrix *w, const qh_calib *calib, const float *cb, int *assign, uint8_t *signs,
+                           qh_err *err)
+{
+    float *Wt;
+    double *H;
+    if (qh_hessian_prepare("salomi-hvq feedback=1", w, calib, &Wt, &H, err) != 0) return -1;
+    float *U = qh_malloc((size_t)L->cols * L->cols * sizeof(float)), *hdiag = qh_malloc((size_t)L->cols * sizeof(float));
+    for (int j = 0; j < L->cols; j++) hdiag[j] = (float)calib->H[(size_t)j * L->cols + j];
+    int rc = qh_gptq_hinv_factor(H, L->cols, 0.01, U, err);
+    feedback_ctx ctx = {L, cb, hdiag, assign, signs};
+    if (rc == 0) rc = qh_ldlq(U, L->cols, L->rows, L->bs, 128, Wt, assign_block, &ctx);
+    free(Wt);
+    free(H);
+    free(U);
+    free(hdiag);
+    return rc;
+}
+
 static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib, qh_packed *out, qh_err *err)
 {
     if (!calib || !calib->H) return qh_fail(err, "salomi-hvq needs calibration statistics (the Hessian diagonal)");
@@ -89,9 +145,22 @@ static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib
         cb[i] = qh_f16_round(cb[i]);
         pcb[i] = qh_f32_to_f16(cb[i]);
     }
+    uint8_t *signs = qh_malloc(n);
+    if ((int)qh_spec_get(spec, "feedback")) {
+        if (feedback_assign(&L, w, calib, cb, assign, signs, err) != 0) {
+            free(signs);
+            free(X);
+            free(Hw);
+            free(cb);
+            free(assign);
+            return -1;
+        }
+    } else {
 #pragma omp parallel for
-    for (long t = 0; t < L.n_tiles; t++)
-        assign[t] = qh_hvq_nearest(X + (size_t)t * L.d, cb, L.k, Hw + (size_t)t * L.d, L.d, NULL);
+        for (long t = 0; t < L.n_tiles; t++)
+            assign[t] = qh_hvq_nearest(X + (size_t)t * L.d, cb, L.k, Hw + (size_t)t * L.d, L.d, NULL);
+        for (size_t i = 0; i < n; i++) signs[i] = w->data[i] >= 0;
+    }
     /* the shift that restores mean(W), from the weights as decode will build them */
     double sum_w = 0, sum_q = 0;
     for (long t = 0; t < L.n_tiles; t++)
@@ -100,12 +169,10 @@ static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib
             if (at < 0) continue;
             float m = cb[(size_t)assign[t] * L.d + i];
             sum_w += w->data[at];
-            sum_q += w->data[at] >= 0 ? m : -m;
+            sum_q += signs[at] ? m : -m;
         }
     float *shift = qh_packed_add(out, "shift.values", QH_DT_F32, 1, 0);
     shift[0] = (float)((sum_w - sum_q) / (double)n);
-    uint8_t *signs = qh_malloc(n);
-    for (size_t i = 0; i < n; i++) signs[i] = w->data[i] >= 0;
     qh_bits_pack(qh_packed_add(out, "signs", QH_DT_U8, (int64_t)qh_bits_bytes(n, 1), 0), signs, n, 1);
     if ((int)qh_spec_get(spec, "indices") == 0) {
         qh_rc_encoder enc;

@@ -845,6 +845,37 @@ START_TEST(ldlq_with_block_one_is_gptq)
 }
 END_TEST
 
+START_TEST(salomi_hvq_feedback_lowers_the_output_error)
+{
+    enum { R = 32, C = 96 };
+    qh_matrix w = random_matrix(R, C, 51u);
+    double *H = qh_calloc((size_t)C * C, sizeof(double));
+    for (int a = 0; a < C; a++)
+        for (int b = 0; b < C; b++) H[(size_t)a * C + b] = pow(0.9, abs(a - b));
+    qh_calib cal = {C, H, 1000, 0};
+    double bpp0, bpp1;
+    qh_matrix o0 = roundtrip_calib("salomi-hvq k=16 indices=plain feedback=0", &w, &bpp0, NULL, &cal);
+    qh_matrix o1 = roundtrip_calib("salomi-hvq k=16 indices=plain feedback=1", &w, &bpp1, NULL, &cal);
+    double e0 = output_error(&w, &o0, H), e1 = output_error(&w, &o1, H);
+    ck_assert_msg(e1 < 0.8 * e0, "output error without feedback %g, with %g", e0, e1);
+    ck_assert_double_eq(bpp0, bpp1); /* the same format */
+    /* an importance matrix (its diagonal only) cannot drive the feedback */
+    qh_calib diag = {C, H, 1000, 1};
+    qh_spec *spec;
+    qh_err err;
+    qh_packed p = {0};
+    ck_assert_int_eq(qh_spec_parse("salomi-hvq feedback=1", &spec, &err), 0);
+    ck_assert_int_eq(spec->method->encode(spec, &w, &diag, &p, &err), -1);
+    ck_assert_msg(strstr(err.msg, "needs the full input Hessian"), "%s", err.msg);
+    qh_packed_free(&p);
+    qh_spec_free(spec);
+    free(o0.data);
+    free(o1.data);
+    free(H);
+    free(w.data);
+}
+END_TEST
+
 START_TEST(pb_llm_keeps_the_salient_fraction_and_counts_the_mask)
 {
     enum { R = 16, C = 256 };
@@ -1009,6 +1040,7 @@ Suite *suite_methods(void)
     tcase_add_test(tc, salomi_lowrank_corrects_the_binary_residual);
     tcase_add_test(tc, hadamard_is_orthogonal_and_inverts);
     tcase_add_test(tc, ldlq_with_block_one_is_gptq);
+    tcase_add_test(tc, salomi_hvq_feedback_lowers_the_output_error);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;
