@@ -204,7 +204,8 @@ static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib
                 sz[((size_t)r * nb + b) * 2 + s] = mt[(size_t)r * 2 + s];
                 ssc[((size_t)r * nb + b) * 2 + s] = st[(size_t)r * 2 + s];
             }
-        /* 4. feedback to the later blocks */
+        /* 4. feedback to the later blocks, as the reference code: each column's error scaled by its own U_jj
+         * (qh_ldlq's joint-block update would solve with the block's triangle U_BB instead) */
         for (int j = 0; j < len; j++) {
             float d = U[(size_t)(c0 + j) * cols + c0 + j];
             for (int r = 0; r < rows; r++)

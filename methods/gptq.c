@@ -154,6 +154,39 @@ static int cmp_diag_desc(const void *a, const void *b, void *ctx)
     return x < y ? 1 : (x > y ? -1 : (*(const int *)a - *(const int *)b));
 }
 
+/* One column (in quantization order) for qh_ldlq: its group's grid (taken from the updated
+ * weights when a group starts, unless groups are static), the codes in the original order. */
+typedef struct {
+    const int *perm;
+    const float *Wp;
+    int rows, cols, G, ng, bits, asym, static_groups;
+    float *scale, *rowbuf;
+    int *zero;
+    uint8_t *codes;
+} gptq_ctx;
+
+static int gptq_column(void *vctx, int i, int b, const float *col, float *q)
+{
+    gptq_ctx *c = vctx;
+    (void)b; /* always 1 */
+    int rows = c->rows, orig = c->perm[i], g = orig / c->G;
+    if (!c->static_groups && orig % c->G == 0) { /* the group starts here: parameters from the updated weights */
+        int len = orig + c->G <= c->cols ? c->G : c->cols - orig;
+        for (int r = 0; r < rows; r++) {
+            for (int k = 0; k < len; k++) c->rowbuf[k] = c->Wp[(size_t)(i + k) * rows + r];
+            qh_rtn_group_params(c->rowbuf, len, c->bits, c->asym, &c->scale[(size_t)r * c->ng + g], &c->zero[(size_t)r * c->ng + g]);
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        float s = c->scale[(size_t)r * c->ng + g];
+        int z = c->zero[(size_t)r * c->ng + g];
+        uint8_t code = qh_rtn_code(col[r], s, z, c->bits, c->asym);
+        c->codes[(size_t)r * c->cols + orig] = code;
+        q[r] = ((float)code - (float)z) * s;
+    }
+    return 0;
+}
+
 static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib, qh_packed *out, qh_err *err)
 {
     int bits = (int)qh_spec_get(spec, "bits"), asym = (int)qh_spec_get(spec, "scheme");
@@ -178,7 +211,7 @@ static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib
     }
     float *U = qh_malloc((size_t)cols * cols * sizeof(float));
     uint8_t *codes = NULL, *zeros = NULL;
-    float *scale = NULL, *err_blk = NULL, *rowbuf = NULL;
+    float *scale = NULL, *rowbuf = NULL;
     int *zero = NULL;
     int rc = qh_gptq_hinv_factor(Hp, cols, qh_spec_get(spec, "damp"), U, err);
     if (rc != 0) goto done;
@@ -195,33 +228,10 @@ static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib
                 for (int i = 0; i < len; i++) rowbuf[i] = Wt[(size_t)(c0 + i) * rows + r];
                 qh_rtn_group_params(rowbuf, len, bits, asym, &scale[(size_t)r * ng + g], &zero[(size_t)r * ng + g]);
             }
-    err_blk = qh_malloc((size_t)bs * rows * sizeof(float));
-    for (int i1 = 0; i1 < cols; i1 += bs) {
-        int i2 = i1 + bs < cols ? i1 + bs : cols;
-        for (int i = i1; i < i2; i++) {
-            int orig = perm[i], g = orig / G;
-            float *col = Wp + (size_t)i * rows;
-            if (!static_groups && orig % G == 0) { /* the group starts here: parameters from the updated weights */
-                int len = orig + G <= cols ? G : cols - orig;
-                for (int r = 0; r < rows; r++) {
-                    for (int k = 0; k < len; k++) rowbuf[k] = Wp[(size_t)(i + k) * rows + r];
-                    qh_rtn_group_params(rowbuf, len, bits, asym, &scale[(size_t)r * ng + g], &zero[(size_t)r * ng + g]);
-                }
-            }
-            float d = U[(size_t)i * cols + i];
-            float *e = err_blk + (size_t)(i - i1) * rows;
-            for (int r = 0; r < rows; r++) {
-                float s = scale[(size_t)r * ng + g];
-                int z = zero[(size_t)r * ng + g];
-                uint8_t q = qh_rtn_code(col[r], s, z, bits, asym);
-                codes[(size_t)r * cols + orig] = q;
-                float dq = ((float)q - (float)z) * s;
-                e[r] = (col[r] - dq) / d;
-            }
-            qh_gptq_feedback_block(U, cols, rows, i, i2, e, Wp);
-        }
-        qh_gptq_feedback_rest(U, cols, rows, i1, i2, err_blk, Wp);
-    }
+    gptq_ctx ctx = {.perm = perm, .Wp = Wp, .rows = rows, .cols = cols, .G = G, .ng = ng, .bits = bits, .asym = asym,
+                    .static_groups = static_groups, .scale = scale, .rowbuf = rowbuf, .zero = zero, .codes = codes};
+    rc = qh_ldlq(U, cols, rows, 1, bs, Wp, gptq_column, &ctx);
+    if (rc != 0) goto done;
     /* the packed parts, exactly as rtn writes them */
     size_t ngroups = (size_t)rows * ng;
     uint16_t *ps = qh_packed_add(out, "scales", QH_DT_F16, rows, ng);
@@ -245,7 +255,6 @@ done:
     free(zero);
     free(zeros);
     free(rowbuf);
-    free(err_blk);
     return rc;
 }
 

@@ -47,6 +47,36 @@ static size_t salient_count(double frac, int rows, int cols, int group)
     return k;
 }
 
+/* One column for qh_ldlq: salient weights on their row's grid, the rest mean +- scale of their row and group */
+typedef struct {
+    const uint8_t *salient;
+    uint8_t *codes;
+    const float *hs;
+    const int *hzero;
+    const float *bm, *ba;
+    int rows, cols, G, ng, bits;
+} pb_ctx;
+
+static int pb_column(void *vctx, int i, int b, const float *col, float *q)
+{
+    const pb_ctx *c = vctx;
+    (void)b; /* always 1 */
+    int g = i / c->G;
+    for (int r = 0; r < c->rows; r++) {
+        size_t at = (size_t)r * c->cols + i;
+        if (c->salient[at]) {
+            uint8_t code = qh_rtn_code(col[r], c->hs[r], c->hzero[r], c->bits, 1);
+            c->codes[at] = code;
+            q[r] = ((float)code - (float)c->hzero[r]) * c->hs[r];
+        } else {
+            float m = c->bm[(size_t)r * c->ng + g], a = c->ba[(size_t)r * c->ng + g];
+            c->codes[at] = col[r] >= m;
+            q[r] = col[r] >= m ? m + a : m - a;
+        }
+    }
+    return 0;
+}
+
 static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib, qh_packed *out, qh_err *err)
 {
     double frac = qh_spec_get(spec, "frac");
@@ -59,7 +89,7 @@ static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib
     if (qh_hessian_prepare("pb-llm", w, calib, &Wt, &H, err) != 0) return -1;
     float *U = qh_malloc((size_t)cols * cols * sizeof(float));
     uint8_t *salient = NULL, *codes = NULL, *hz = NULL; /* salient[r * cols + c]: 1 for a salient weight */
-    float *hs = NULL, *bm = NULL, *ba = NULL, *rowbuf = NULL, *err_blk = NULL;
+    float *hs = NULL, *bm = NULL, *ba = NULL, *rowbuf = NULL;
     int *hzero = NULL;
     qh_ranked *rk = NULL;
     size_t k = 0; /* salient weights in all */
@@ -109,31 +139,10 @@ static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib
     }
     /* GPTQ: column by column; codes[r * cols + c] = salient code, or 1 for a positive sign */
     codes = qh_malloc(n);
-    err_blk = qh_malloc((size_t)bs * rows * sizeof(float));
-    for (int i1 = 0; i1 < cols; i1 += bs) {
-        int i2 = i1 + bs < cols ? i1 + bs : cols;
-        for (int i = i1; i < i2; i++) {
-            float *col = Wt + (size_t)i * rows, d = U[(size_t)i * cols + i];
-            float *e = err_blk + (size_t)(i - i1) * rows;
-            int g = i / G;
-            for (int r = 0; r < rows; r++) {
-                size_t at = (size_t)r * cols + i;
-                float dq;
-                if (salient[at]) {
-                    uint8_t q = qh_rtn_code(col[r], hs[r], hzero[r], bits, 1);
-                    codes[at] = q;
-                    dq = ((float)q - (float)hzero[r]) * hs[r];
-                } else {
-                    float m = bm[(size_t)r * ng + g], a = ba[(size_t)r * ng + g];
-                    codes[at] = col[r] >= m;
-                    dq = col[r] >= m ? m + a : m - a;
-                }
-                e[r] = (col[r] - dq) / d;
-            }
-            qh_gptq_feedback_block(U, cols, rows, i, i2, e, Wt);
-        }
-        qh_gptq_feedback_rest(U, cols, rows, i1, i2, err_blk, Wt);
-    }
+    pb_ctx ctx = {.salient = salient, .codes = codes, .hs = hs, .hzero = hzero, .bm = bm, .ba = ba,
+                  .rows = rows, .cols = cols, .G = G, .ng = ng, .bits = bits};
+    rc = qh_ldlq(U, cols, rows, 1, bs, Wt, pb_column, &ctx);
+    if (rc != 0) goto done;
     /* the packed parts: the salient codes and the signs, each in row-major order */
     qh_bits_pack(qh_packed_add(out, "mask", QH_DT_U8, (int64_t)qh_bits_bytes(n, 1), 0), salient, n, 1);
     uint8_t *hc = qh_malloc(k ? k : 1), *sg = qh_malloc(n - k ? n - k : 1);
@@ -172,7 +181,6 @@ done:
     free(hz);
     free(rowbuf);
     free(codes);
-    free(err_blk);
     return rc;
 }
 

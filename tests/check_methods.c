@@ -519,6 +519,26 @@ START_TEST(range_coder_round_trips_near_the_entropy)
 }
 END_TEST
 
+/* The part of p named name (for a test to damage). */
+static qh_part *part_named(qh_packed *p, const char *name)
+{
+    for (int i = 0; i < p->n_parts; i++)
+        if (strcmp(p->part[i].name, name) == 0) return &p->part[i];
+    ck_abort_msg("no part '%s'", name);
+    return NULL;
+}
+
+/* Decoding p under spec_text fails, with an error that says want. */
+static void expect_decode_error(const char *spec_text, const qh_packed *p, qh_matrix *o, const char *want)
+{
+    qh_spec *spec;
+    qh_err err;
+    ck_assert_int_eq(qh_spec_parse(spec_text, &spec, &err), 0);
+    ck_assert_int_eq(spec->method->decode(spec, p, o, &err), -1);
+    ck_assert_msg(strstr(err.msg, want), "%s", err.msg);
+    qh_spec_free(spec);
+}
+
 /* Flips random bytes of one part, many times: decode must return 0 or a clean -1, never read
  * outside its buffers (the sanitizer build runs this too). */
 static void decode_survives_corruption(const char *spec_text, qh_packed *p, const char *part_name, int rows, int cols)
@@ -526,10 +546,7 @@ static void decode_survives_corruption(const char *spec_text, qh_packed *p, cons
     qh_spec *spec;
     qh_err err;
     ck_assert_int_eq(qh_spec_parse(spec_text, &spec, &err), 0);
-    qh_part *part = NULL;
-    for (int i = 0; i < p->n_parts; i++)
-        if (strcmp(p->part[i].name, part_name) == 0) part = &p->part[i];
-    ck_assert_ptr_nonnull(part);
+    qh_part *part = part_named(p, part_name);
     uint8_t *orig = qh_malloc(part->bytes), *data = part->data;
     memcpy(orig, data, part->bytes);
     qh_matrix o = {rows, cols, qh_malloc((size_t)rows * cols * sizeof(float))};
@@ -587,14 +604,8 @@ START_TEST(billm_masks_round_trip_and_are_counted)
     decode_survives_corruption("billm masks=coded", &pc, "group.mask", R, C);
     decode_survives_corruption("billm masks=coded", &pc, "salient.mask", R, C);
     /* a coded mask cut short is refused by name */
-    qh_spec *spec;
-    qh_err err;
-    ck_assert_int_eq(qh_spec_parse("billm masks=coded", &spec, &err), 0);
-    for (int i = 0; i < pc.n_parts; i++)
-        if (strcmp(pc.part[i].name, "group.mask") == 0) pc.part[i].bytes -= 2;
-    ck_assert_int_eq(spec->method->decode(spec, &pc, &oc, &err), -1);
-    ck_assert_msg(strstr(err.msg, "coded group mask"), "%s", err.msg);
-    qh_spec_free(spec);
+    part_named(&pc, "group.mask")->bytes -= 2;
+    expect_decode_error("billm masks=coded", &pc, &oc, "coded group mask");
     /* no salient columns: every weight in one of the two groups */
     qh_matrix o0 = roundtrip_calib("billm salient_max=0 masks=plain", &w, NULL, NULL, &cal);
     ck_assert(output_error(&w, &o0, H) > output_error(&w, &op, H));
@@ -650,21 +661,12 @@ START_TEST(salomi_hvq_codes_its_indices_and_decodes_them)
     ck_assert_msg(fabs(mw - mo) < 1e-4 * R * C * 0.02, "mean %g, decoded %g", mw / (R * C), mo / (R * C));
     decode_survives_corruption("salomi-hvq k=16 indices=coded", &pc, "indices", R, C);
     /* a stream cut short, and an index outside the codebook, are refused by name */
-    qh_spec *spec;
-    qh_err err;
-    ck_assert_int_eq(qh_spec_parse("salomi-hvq k=16 indices=coded", &spec, &err), 0);
-    for (int i = 0; i < pc.n_parts; i++)
-        if (strcmp(pc.part[i].name, "indices") == 0) pc.part[i].bytes -= 3;
-    ck_assert_int_eq(spec->method->decode(spec, &pc, &oc, &err), -1);
-    ck_assert_msg(strstr(err.msg, "coded index stream"), "%s", err.msg);
-    qh_spec_free(spec);
-    ck_assert_int_eq(qh_spec_parse("salomi-hvq k=12 indices=plain", &spec, &err), 0);
-    ((uint8_t *)qh_packed_find(&pp, "indices")->data)[0] = 0xff; /* index 15 of a 12-entry codebook */
-    for (int i = 0; i < pp.n_parts; i++)
-        if (strcmp(pp.part[i].name, "codebook") == 0) pp.part[i].bytes = 2 * 12 * 16, pp.part[i].shape[0] = 12;
-    ck_assert_int_eq(spec->method->decode(spec, &pp, &op, &err), -1);
-    ck_assert_msg(strstr(err.msg, "outside the codebook of 12"), "%s", err.msg);
-    qh_spec_free(spec);
+    part_named(&pc, "indices")->bytes -= 3;
+    expect_decode_error("salomi-hvq k=16 indices=coded", &pc, &oc, "coded index stream");
+    ((uint8_t *)part_named(&pp, "indices")->data)[0] = 0xff; /* index 15 of a 12-entry codebook */
+    qh_part *cb = part_named(&pp, "codebook");
+    cb->bytes = 2 * 12 * 16, cb->shape[0] = 12;
+    expect_decode_error("salomi-hvq k=12 indices=plain", &pp, &op, "outside the codebook of 12");
     qh_packed_free(&pc);
     qh_packed_free(&pp);
     free(oc.data);
