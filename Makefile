@@ -16,6 +16,9 @@ CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubun
 
 DEB_PACKAGES = libsqlite3-dev sqlite3 gnuplot-nox libcsv-dev libgsl-dev check libopenblas-openmp-dev \
                libcjson-dev libinih-dev libutf8proc-dev pkg-config gcc make clang libclang-rt-dev
+# the cluster backend's tests start a private single-node cluster (tests/slurm/cluster.sh);
+# installed without recommends, as ../shared/SLURM.md was verified
+SLURM_PACKAGES = slurmctld slurmd slurm-client munge
 
 LIB_SRC  = $(wildcard harness/*.c harness/cmd/*.c datasets/*.c methods/*.c reports/*.c)
 LIB_SRC := $(filter-out harness/main.c,$(LIB_SRC))
@@ -68,6 +71,12 @@ deps:
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	else echo "all Debian packages present"; fi
+	@missing=""; for p in $(SLURM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing (no recommends):$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
 
 # The main job on the embedded default model.
 demo: deps

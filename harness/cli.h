@@ -75,6 +75,8 @@ int qh_cmd_kld(int argc, char **argv);
 int qh_cmd_convert(int argc, char **argv);
 int qh_cmd_mc(int argc, char **argv);
 int qh_cmd_sweep(int argc, char **argv);
+int qh_cmd_sweep_task(int argc, char **argv);
+int qh_cmd_merge(int argc, char **argv);
 int qh_cmd_results(int argc, char **argv);
 int qh_cmd_audit(int argc, char **argv);
 int qh_cmd_report(int argc, char **argv);

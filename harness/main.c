@@ -36,8 +36,16 @@ static const struct command {
     {"mc", qh_cmd_mc,
      "mc MODEL --task NAME [--n N] [--first] [--seed S] [--shots K] [--subjects a,b] [--split test|dev] [--ctx N] [--json] [--method SPEC ...]",
      "multiple-choice accuracy with a Wilson 95% interval and the chance level (mmlu, blimp, lambada, arc-easy, ...)"},
-    {"sweep", qh_cmd_sweep, "sweep EXPERIMENT.ini [--db FILE] [--resume] [--dry-run [--json]] [--timings]",
-     "run every configuration of an experiment file into SQLite (default results/qharness.sqlite)"},
+    {"sweep", qh_cmd_sweep,
+     "sweep EXPERIMENT.ini [--db FILE] [--resume] [--dry-run [--json]] [--timings]\n"
+     "       sweep EXPERIMENT.ini --slurm [--resume] [--partition P] [--time T] [--cpus-per-task N] [--max-parallel K]\n"
+     "             [--runs-per-task R] [--no-merge-job] [--db FILE]  (one Slurm array task per run, shard databases)\n"
+     "       sweep EXPERIMENT.ini --status | --cancel [--db FILE]",
+     "run every configuration of an experiment file into SQLite (default results/qharness.sqlite), here or on Slurm"},
+    {"merge", qh_cmd_merge, "merge --experiment NAME | --id ID [--db FILE]",
+     "copy the finished runs of a Slurm sweep's shard databases into the experiment database (idempotent)"},
+    {"sweep-task", qh_cmd_sweep_task, "sweep-task PLAN.json INDEX",
+     "one Slurm array task of sweep --slurm (its job script runs this): the plan's runs into their shards"},
     {"results", qh_cmd_results, "results [--db FILE] [--experiment NAME] [--all] [--markdown | --csv | --json]",
      "the runs of an experiment with bpp, perplexity, fidelity and accuracies, read from SQLite"},
     {"plot", qh_cmd_plot, "plot [--db FILE] [--experiment NAME] [-o DIR] [--scope quantized|model|both]",

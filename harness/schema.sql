@@ -154,3 +154,16 @@ CREATE TABLE IF NOT EXISTS audits (
 );
 
 CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment_id, status);
+
+-- Slurm array tasks of a sweep submitted with --slurm: which task of which job runs which run
+-- (sweep_slurm.c).  The tasks write shard databases, never this file; `qharness merge`
+-- copies their finished runs in.
+CREATE TABLE IF NOT EXISTS slurm_tasks (
+    run_id       INTEGER NOT NULL REFERENCES runs(id),
+    submission   INTEGER NOT NULL,         -- 1 for the first sbatch of the experiment, one more per --resume
+    job_id       TEXT NOT NULL,            -- the array job
+    array_index  INTEGER NOT NULL,         -- its task that runs this run
+    merge_job_id TEXT,                     -- the dependent merge job, if one was submitted
+    submitted_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, submission)
+);

@@ -12,6 +12,7 @@
 #include "calib.h"
 #include "forward.h"
 #include "gguf.h"
+#include "shard.h"
 #include "imatrix.h"
 #include "store.h"
 #include "tasks.h"
@@ -236,6 +237,13 @@ static int run_one(qh_store *s, const qh_experiment *x, model_ctx *mc, const qh_
     tm->quantize += qh_now() - t0;
     ok = ok && evaluate(x, mc, m, &r, tm, run_err) == 0;
     *seconds = qh_now() - t0;
+    const char *stall = getenv("QH_TEST_STALL_LABEL");
+    if (ok && stall && strcmp(stall, cfg->label) == 0) {
+        /* the fault tests: hold this run between its evaluation and its commit, where a kill
+         * loses the most, until the test has killed it (or a minute has passed) */
+        fprintf(stderr, "%s: evaluated; QH_TEST_STALL_LABEL holds it before the commit\n", cfg->label);
+        for (int i = 0; i < 600; i++) usleep(100000);
+    }
     int rc;
     if (ok) {
         double t1 = qh_now();
@@ -350,6 +358,138 @@ static void git_commit(char *out, size_t len)
     pclose(p);
 }
 
+/* The experiments row: a new one, or (resume, status, cancel) the latest of that name, which
+ * must have run this very file.  explicit_id > 0 writes that id (a shard's copy). */
+static int experiment_row(qh_store *s, const qh_experiment *x, const char *db_path, int existing, long long explicit_id,
+                          long long *exp_id, qh_err *err)
+{
+    int found;
+    if (existing) {
+        long long prev, same;
+        if (qh_store_int(s, err, &prev, &found, "SELECT id FROM experiments WHERE name=? ORDER BY id DESC LIMIT 1", "t", x->name))
+            return -1;
+        if (!found) return qh_fail(err, "%s: no experiment '%s' in %s (run the sweep first)", x->path, x->name, db_path);
+        if (qh_store_int(s, err, &same, &found, "SELECT COUNT(*) FROM experiments WHERE id=? AND file_sha256=?", "it", prev, x->sha256))
+            return -1;
+        if (!same)
+            return qh_fail(err, "%s: changed since experiment '%s' (id %lld) started; run it without --resume for a new sweep",
+                           x->path, x->name, prev);
+        *exp_id = prev;
+        return 0;
+    }
+    char commit[64], host[256] = "", now[32];
+    qh_utc_now(now);
+    git_commit(commit, sizeof commit);
+    gethostname(host, sizeof host - 1);
+    if (explicit_id > 0) *exp_id = explicit_id; /* OR IGNORE: the shard may have it already */
+    return qh_store_run(s, err, explicit_id > 0 ? NULL : exp_id,
+                        "INSERT OR IGNORE INTO experiments(id, name, description, file_path, file_text, file_sha256, harness_version, "
+                        "git_commit, host, seed, ctx, started_at) VALUES (NULLIF(?, 0),?,?,?,?,?,?,?,?,?,?,?)",
+                        "ittttttttiit", explicit_id, x->name, x->description, x->path, x->text, x->sha256,
+                        QH_VERSION, commit[0] ? commit : NULL, host, (long long)x->seed, (long long)x->ctx, now);
+}
+
+/* The model's row (its id from the store, or explicit_id > 0 in a shard). */
+static int model_row(qh_store *s, const qh_model *b, long long explicit_id, long long *model_id, qh_err *err)
+{
+    int found;
+    if (qh_store_run(s, err, NULL,
+                     "INSERT OR IGNORE INTO models(id, path, sha256, architecture, n_layer, n_head, n_embd, n_ctx, n_vocab, parameters, dtype) "
+                     "VALUES (NULLIF(?, 0),?,?,?,?,?,?,?,?,?,?)",
+                     "itttiiiiiit", explicit_id, b->dir, b->sha256, qh_config_arch(&b->cfg)->name,
+                     (long long)b->cfg.n_layer, (long long)b->cfg.n_head, (long long)b->cfg.n_embd, (long long)b->cfg.n_ctx,
+                     (long long)b->cfg.n_vocab, (long long)b->n_params, b->dtype) ||
+        qh_store_int(s, err, model_id, &found, "SELECT id FROM models WHERE sha256=?", "t", b->sha256))
+        return -1;
+    if (explicit_id > 0 && *model_id != explicit_id)
+        return qh_fail(err, "%s: model %s is id %lld there, the plan says %lld", s->path, b->sha256, *model_id, explicit_id);
+    return 0;
+}
+
+/* The plan for model mi: every configuration's run, pending unless already there (one
+ * transaction), their ids into run_ids. */
+static int plan_model(qh_store *s, const qh_experiment *x, int mi, long long exp_id, long long model_id, long long *run_ids,
+                      long long *config_ids, qh_err *err)
+{
+    int found;
+    if (qh_store_begin(s, err)) return -1;
+    for (int c = 0; c < x->n_configs; c++) {
+        if (qh_store_run(s, err, NULL, "INSERT OR IGNORE INTO method_configs(canonical, family) VALUES (?,?)", "tt",
+                         x->configs[c].canonical, x->configs[c].family) ||
+            qh_store_int(s, err, &config_ids[c], &found, "SELECT id FROM method_configs WHERE canonical=?", "t", x->configs[c].canonical) ||
+            qh_store_run(s, err, NULL,
+                         "INSERT OR IGNORE INTO runs(experiment_id, model_id, config_id, ordinal, label, status) VALUES (?,?,?,?,?,'pending')",
+                         "iiiit", exp_id, model_id, config_ids[c], (long long)(mi * x->n_configs + c), x->configs[c].label) ||
+            qh_store_int(s, err, &run_ids[c], &found, "SELECT id FROM runs WHERE experiment_id=? AND model_id=? AND config_id=?", "iii",
+                         exp_id, model_id, config_ids[c])) {
+            qh_store_rollback(s);
+            return -1;
+        }
+    }
+    return qh_store_commit(s, err);
+}
+
+static int model_dirs_exist(const qh_experiment *x, qh_err *err)
+{
+    for (int mi = 0; mi < x->n_models; mi++) {
+        char *dir = qh_resolve_model_dir(x->models[mi]);
+        int ok = qh_model_probe(dir);
+        free(dir);
+        if (!ok)
+            return qh_fail(err, "%s: [experiment] models: '%s' is not a model (a directory with config.json, a GGUF file or a llama2.c checkpoint)",
+                           x->path, x->models[mi]);
+    }
+    return 0;
+}
+
+/* Merges the experiment's shards (from an earlier --slurm submission), saying what it did. */
+static int merge_if_sharded(qh_store *s, const char *db_path, long long exp_id, qh_err *err)
+{
+    char *dir = qh_shard_dir(db_path, exp_id);
+    int rc = 0;
+    if (qh_is_dir(dir)) {
+        qh_merge_counts c;
+        rc = qh_merge_shards(s, exp_id, dir, &c, err);
+        if (rc == 0)
+            fprintf(stderr, "merged %s: %d runs copied in, %d done before, %d failed, %d unfinished, %d shards refused\n", dir, c.merged,
+                    c.already, c.failed, c.unfinished, c.refused);
+    }
+    free(dir);
+    return rc;
+}
+
+/* --slurm: the plan of every model, then the runs not done to sbatch */
+static int submit_to_slurm(qh_store *s, const qh_experiment *x, const char *db_path, long long exp_id, const qh_sweep_opts *o,
+                           qh_err *err)
+{
+    int n_all = x->n_models * x->n_configs, n = 0, rc = -1;
+    qh_planned_run *runs = qh_calloc((size_t)n_all, sizeof *runs);
+    long long *run_ids = qh_calloc((size_t)x->n_configs, sizeof *run_ids), *config_ids = qh_calloc((size_t)x->n_configs, sizeof *config_ids);
+    for (int mi = 0; mi < x->n_models; mi++) {
+        char *dir = qh_resolve_model_dir(x->models[mi]);
+        qh_model *m = NULL;
+        long long model_id, done;
+        int found, ok = qh_model_load(dir, &m, 1, err) == 0;
+        free(dir);
+        ok = ok && model_row(s, m, 0, &model_id, err) == 0 && plan_model(s, x, mi, exp_id, model_id, run_ids, config_ids, err) == 0;
+        for (int c = 0; ok && c < x->n_configs; c++) {
+            if (qh_store_int(s, err, &done, &found, "SELECT status='done' FROM runs WHERE id=?", "i", run_ids[c])) ok = 0;
+            else if (!done)
+                runs[n++] = (qh_planned_run){.run_id = run_ids[c], .model_id = model_id, .config_id = config_ids[c], .model_index = mi,
+                                             .config_index = c, .ordinal = mi * x->n_configs + c};
+            if (ok && !done) snprintf(runs[n - 1].model_sha256, sizeof runs[n - 1].model_sha256, "%s", m->sha256);
+        }
+        qh_model_free(m);
+        if (!ok) goto out;
+    }
+    rc = qh_sweep_submit(s, x, db_path, exp_id, runs, n, o, err);
+out:
+    free(runs);
+    free(run_ids);
+    free(config_ids);
+    return rc;
+}
+
 int qh_sweep(const char *path, const qh_sweep_opts *o, qh_err *err)
 {
     qh_experiment x;
@@ -359,16 +499,9 @@ int qh_sweep(const char *path, const qh_sweep_opts *o, qh_err *err)
         qh_experiment_free(&x);
         return rc;
     }
-    for (int mi = 0; mi < x.n_models; mi++) { /* before anything is written */
-        char *dir = qh_resolve_model_dir(x.models[mi]);
-        int ok = qh_model_probe(dir);
-        free(dir);
-        if (!ok) {
-            qh_fail(err, "%s: [experiment] models: '%s' is not a model (a directory with config.json, a GGUF file or a llama2.c checkpoint)",
-                    path, x.models[mi]);
-            qh_experiment_free(&x);
-            return -1;
-        }
+    if (model_dirs_exist(&x, err) != 0) { /* before anything is written */
+        qh_experiment_free(&x);
+        return -1;
     }
     const char *db_path = o->db_path ? o->db_path : "results/qharness.sqlite";
     if (!o->db_path) {
@@ -382,6 +515,11 @@ int qh_sweep(const char *path, const qh_sweep_opts *o, qh_err *err)
         }
         free(dir);
     }
+    if ((o->status || o->cancel) && !qh_file_exists(db_path)) {
+        qh_fail(err, "%s: no such database (run the sweep first)", db_path);
+        qh_experiment_free(&x);
+        return -1;
+    }
     qh_store s;
     if (qh_store_open(db_path, &s, err) != 0) {
         qh_experiment_free(&x);
@@ -390,82 +528,40 @@ int qh_sweep(const char *path, const qh_sweep_opts *o, qh_err *err)
     int rc = -1, failed = 0, done_before = 0, have_mc = 0;
     model_ctx mc;
     long long exp_id = 0;
-    int found;
     char now[32];
-    qh_utc_now(now);
-    if (o->resume) {
-        long long prev;
-        if (qh_store_int(&s, err, &prev, &found, "SELECT id FROM experiments WHERE name=? ORDER BY id DESC LIMIT 1", "t", x.name))
-            goto out;
-        if (!found) {
-            qh_fail(err, "%s: no experiment '%s' to resume in %s", path, x.name, db_path);
-            goto out;
-        }
-        long long same;
-        if (qh_store_int(&s, err, &same, &found, "SELECT COUNT(*) FROM experiments WHERE id=? AND file_sha256=?", "it", prev, x.sha256))
-            goto out;
-        if (!same) {
-            qh_fail(err, "%s: changed since experiment '%s' (id %lld) started; run it without --resume for a new sweep",
-                    path, x.name, prev);
-            goto out;
-        }
-        exp_id = prev;
-    } else {
-        char commit[64], host[256] = "";
-        git_commit(commit, sizeof commit);
-        gethostname(host, sizeof host - 1);
-        if (qh_store_run(&s, err, &exp_id,
-                         "INSERT INTO experiments(name, description, file_path, file_text, file_sha256, harness_version, git_commit, "
-                         "host, seed, ctx, started_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                         "ttttttttiit", x.name, x.description, x.path, x.text, x.sha256, QH_VERSION,
-                         commit[0] ? commit : NULL, host, (long long)x.seed, (long long)x.ctx, now))
-            goto out;
+    int existing = o->resume || o->status || o->cancel;
+    if (experiment_row(&s, &x, db_path, existing, 0, &exp_id, err) != 0) goto out;
+    if (o->status) {
+        rc = qh_sweep_status(&s, &x, db_path, exp_id, err);
+        goto out;
+    }
+    if (o->cancel) {
+        rc = qh_sweep_cancel(&s, db_path, exp_id, err);
+        goto out;
+    }
+    if (o->resume && merge_if_sharded(&s, db_path, exp_id, err) != 0) goto out;
+    if (o->slurm) {
+        rc = submit_to_slurm(&s, &x, db_path, exp_id, o, err);
+        goto out;
     }
     int n_runs = x.n_models * x.n_configs, ordinal = 0;
     double sweep_start = qh_now(), run_time_sum = 0;
-    int runs_timed = 0;
+    int runs_timed = 0, found;
     sweep_timing tm;
     memset(&tm, 0, sizeof tm);
+    long long *run_ids = qh_calloc((size_t)x.n_configs, sizeof *run_ids), *config_ids = qh_calloc((size_t)x.n_configs, sizeof *config_ids);
     for (int mi = 0; mi < x.n_models; mi++) {
         have_mc = 1; /* load_model_ctx zeroes it first: freeing a half-loaded one is safe */
         double t_load = qh_now();
-        if (load_model_ctx(&x, x.models[mi], 0, &mc, err) != 0) goto out;
+        if (load_model_ctx(&x, x.models[mi], 0, &mc, err) != 0) goto out_ids;
         tm.load += qh_now() - t_load;
-        const qh_model *b = mc.base;
-        if (qh_store_run(&s, err, NULL,
-                         "INSERT OR IGNORE INTO models(path, sha256, architecture, n_layer, n_head, n_embd, n_ctx, n_vocab, parameters, dtype) "
-                         "VALUES (?,?,?,?,?,?,?,?,?,?)",
-                         "tttiiiiiit", b->dir, b->sha256, qh_config_arch(&b->cfg)->name, (long long)b->cfg.n_layer, (long long)b->cfg.n_head, (long long)b->cfg.n_embd,
-                         (long long)b->cfg.n_ctx, (long long)b->cfg.n_vocab, (long long)b->n_params, b->dtype) ||
-            qh_store_int(&s, err, &mc.model_id, &found, "SELECT id FROM models WHERE sha256=?", "t", b->sha256))
-            goto out;
-        /* the plan: every run of this model, pending unless already there */
-        long long run_ids[512];
-        if (x.n_configs > 512) {
-            qh_fail(err, "%s: more than 512 configurations", path);
-            goto out;
-        }
-        if (qh_store_begin(&s, err)) goto out;
-        for (int c = 0; c < x.n_configs; c++) {
-            long long cfg_id;
-            if (qh_store_run(&s, err, NULL, "INSERT OR IGNORE INTO method_configs(canonical, family) VALUES (?,?)", "tt",
-                             x.configs[c].canonical, x.configs[c].family) ||
-                qh_store_int(&s, err, &cfg_id, &found, "SELECT id FROM method_configs WHERE canonical=?", "t", x.configs[c].canonical) ||
-                qh_store_run(&s, err, NULL,
-                             "INSERT OR IGNORE INTO runs(experiment_id, model_id, config_id, ordinal, label, status) VALUES (?,?,?,?,?,'pending')",
-                             "iiiit", exp_id, mc.model_id, cfg_id, (long long)(mi * x.n_configs + c), x.configs[c].label) ||
-                qh_store_int(&s, err, &run_ids[c], &found, "SELECT id FROM runs WHERE experiment_id=? AND model_id=? AND config_id=?",
-                             "iii", exp_id, mc.model_id, cfg_id)) {
-                qh_store_rollback(&s);
-                goto out;
-            }
-        }
-        if (qh_store_commit(&s, err)) goto out;
+        if (model_row(&s, mc.base, 0, &mc.model_id, err) || plan_model(&s, &x, mi, exp_id, mc.model_id, run_ids, config_ids, err))
+            goto out_ids;
         for (int c = 0; c < x.n_configs; c++) {
             const qh_run_config *cfg = &x.configs[c];
             long long status_done;
             ordinal++;
-            if (qh_store_int(&s, err, &status_done, &found, "SELECT status='done' FROM runs WHERE id=?", "i", run_ids[c])) goto out;
+            if (qh_store_int(&s, err, &status_done, &found, "SELECT status='done' FROM runs WHERE id=?", "i", run_ids[c])) goto out_ids;
             if (status_done) {
                 done_before++;
                 fprintf(stderr, "[%d/%d] %s: done in an earlier session, skipped\n", ordinal, n_runs, cfg->label);
@@ -477,7 +573,7 @@ int qh_sweep(const char *path, const qh_sweep_opts *o, qh_err *err)
             double seconds;
             qh_err run_err;
             int outcome = run_one(&s, &x, &mc, cfg, run_ids[c], &seconds, &tm, &run_err, err);
-            if (outcome < 0) goto out;
+            if (outcome < 0) goto out_ids;
             if (outcome == 0) {
                 run_time_sum += seconds;
                 runs_timed++;
@@ -491,14 +587,115 @@ int qh_sweep(const char *path, const qh_sweep_opts *o, qh_err *err)
         have_mc = 0;
     }
     qh_utc_now(now);
-    if (qh_store_run(&s, err, NULL, "UPDATE experiments SET finished_at=? WHERE id=?", "ti", now, exp_id)) goto out;
+    if (qh_store_run(&s, err, NULL, "UPDATE experiments SET finished_at=? WHERE id=?", "ti", now, exp_id)) goto out_ids;
     fprintf(stderr, "sweep %s: %d runs (%d done earlier, %d failed) in %.1f s; results in %s (experiment id %lld)\n", x.name, n_runs,
             done_before, failed, qh_now() - sweep_start, db_path, exp_id);
     if (o->timings) print_timings(&x, &tm, qh_now() - sweep_start);
     rc = failed ? 1 : 0;
+out_ids:
+    free(run_ids);
+    free(config_ids);
 out:
     if (have_mc) free_model_ctx(&mc, &x);
     qh_store_close(&s);
     qh_experiment_free(&x);
+    return rc;
+}
+
+/* ---- one Slurm array task ----------------------------------------------------------------- */
+
+/* The shard of one run: the experiment's, model's, configuration's and run's rows under the
+ * experiment database's ids.  *done: the run finished there already (a requeued task). */
+static int open_shard(const qh_task_plan *p, const qh_experiment *x, const model_ctx *mc, const qh_planned_run *r, qh_store *shard,
+                      int *done, qh_err *err)
+{
+    char *dir = qh_shard_dir(p->db, p->experiment_id), *file = qh_shard_file(dir, r->run_id);
+    int rc = qh_mkdirs(dir, err) == 0 && qh_store_open(file, shard, err) == 0 ? 0 : -1;
+    free(dir);
+    free(file);
+    if (rc) return -1;
+    long long exp_id, model_id, got, found_done;
+    int found;
+    const qh_run_config *cfg = &x->configs[r->config_index];
+    if (qh_store_begin(shard, err) || experiment_row(shard, x, p->db, 0, p->experiment_id, &exp_id, err) ||
+        model_row(shard, mc->base, r->model_id, &model_id, err) ||
+        qh_store_run(shard, err, NULL, "INSERT OR IGNORE INTO method_configs(id, canonical, family) VALUES (?,?,?)", "itt", r->config_id,
+                     cfg->canonical, cfg->family) ||
+        qh_store_int(shard, err, &got, &found, "SELECT COUNT(*) FROM method_configs WHERE id=? AND canonical=?", "it", r->config_id,
+                     cfg->canonical) ||
+        (!got && qh_fail(err, "%s: configuration %lld is not '%s'", shard->path, r->config_id, cfg->canonical)) ||
+        qh_store_run(shard, err, NULL,
+                     "INSERT OR IGNORE INTO runs(id, experiment_id, model_id, config_id, ordinal, label, status) VALUES (?,?,?,?,?,?,'pending')",
+                     "iiiiit", r->run_id, p->experiment_id, r->model_id, r->config_id, (long long)r->ordinal, cfg->label) ||
+        qh_store_int(shard, err, &found_done, &found, "SELECT status='done' FROM runs WHERE id=?", "i", r->run_id) ||
+        qh_store_commit(shard, err)) {
+        qh_store_rollback(shard);
+        qh_store_close(shard);
+        return -1;
+    }
+    *done = (int)found_done;
+    return 0;
+}
+
+int qh_sweep_task(const char *plan_path, int index, qh_err *err)
+{
+    qh_task_plan p;
+    if (qh_task_plan_read(plan_path, index, &p, err) != 0) return -1;
+    qh_experiment x;
+    if (qh_experiment_load(p.experiment_file, &x, err) != 0) {
+        free(p.runs);
+        return -1;
+    }
+    int rc = -1, failed = 0, loaded = -1;
+    model_ctx mc;
+    memset(&mc, 0, sizeof mc);
+    sweep_timing tm;
+    memset(&tm, 0, sizeof tm);
+    if (strcmp(x.sha256, p.experiment_sha256) != 0) {
+        qh_fail(err, "%s: changed since it was submitted (sha256 %.12s, the plan's %.12s); resubmit with sweep --slurm", x.path, x.sha256,
+                p.experiment_sha256);
+        goto out;
+    }
+    for (int i = 0; i < p.n_runs; i++) {
+        const qh_planned_run *r = &p.runs[i];
+        if (r->model_index < 0 || r->model_index >= x.n_models || r->config_index < 0 || r->config_index >= x.n_configs) {
+            qh_fail(err, "%s: task %d: run %lld is not in %s", plan_path, index, r->run_id, x.path);
+            goto out;
+        }
+        const qh_run_config *cfg = &x.configs[r->config_index];
+        if (loaded != r->model_index) {
+            free_model_ctx(&mc, &x);
+            loaded = r->model_index;
+            if (load_model_ctx(&x, x.models[loaded], 0, &mc, err) != 0) goto out;
+        }
+        if (strcmp(mc.base->sha256, r->model_sha256) != 0) {
+            qh_fail(err, "%s: changed since it was submitted (sha256 %.12s, the plan's %.12s)", mc.base->dir, mc.base->sha256, r->model_sha256);
+            goto out;
+        }
+        qh_store shard;
+        int done;
+        if (open_shard(&p, &x, &mc, r, &shard, &done, err) != 0) goto out;
+        if (done) {
+            fprintf(stderr, "run %lld (%s): done in its shard already, skipped\n", r->run_id, cfg->label);
+            qh_store_close(&shard);
+            continue;
+        }
+        fprintf(stderr, "run %lld (%s): %s\n", r->run_id, cfg->label, cfg->spec);
+        double seconds;
+        qh_err run_err;
+        int outcome = run_one(&shard, &x, &mc, cfg, r->run_id, &seconds, &tm, &run_err, err);
+        qh_store_close(&shard);
+        if (outcome < 0) goto out;
+        if (outcome == 0) fprintf(stderr, "run %lld (%s): done in %.1f s\n", r->run_id, cfg->label, seconds);
+        else {
+            failed++;
+            fprintf(stderr, "run %lld (%s): FAILED: %s\n", r->run_id, cfg->label, run_err.msg);
+        }
+    }
+    rc = failed ? 1 : 0;
+out:
+    free_model_ctx(&mc, &x);
+    qh_experiment_free(&x);
+    free(p.runs);
     return rc;
 }

@@ -1,14 +1,28 @@
-/* sweep.h - run an experiment file into the SQLite store.
+/* sweep.h - run an experiment file into the SQLite store, here or on a Slurm cluster.
  *
  * For each model and each method configuration of the experiment: copy the baseline,
  * quantize, evaluate every task, and write the run (bpp, metrics with intervals, per-item
  * rows) in one transaction.  The plan (all runs, status 'pending') is written first, so a
  * sweep killed at any point can be resumed with --resume: runs that are not 'done' are redone,
- * runs that are 'done' are never touched again, and UNIQUE keys forbid duplicates. */
+ * runs that are 'done' are never touched again, and UNIQUE keys forbid duplicates.
+ *
+ * On a cluster (--slurm, sweep_slurm.c) the plan is written the same way; then one Slurm array
+ * task per run (or per --runs-per-task runs) runs the same code path (qh_sweep_task) into its
+ * own shard database beside the experiment's (shard.h: one writer per file, never the
+ * experiment database itself), and a dependent job merges the shards (qh_merge_shards). */
 #ifndef QH_SWEEP_H
 #define QH_SWEEP_H
 
 #include "experiment.h"
+#include "store.h"
+
+typedef struct {
+    const char *partition, *time_limit;  /* sbatch --partition, --time; NULL: the cluster's defaults */
+    int cpus_per_task;                   /* default 1; the task's threads (OMP_NUM_THREADS) */
+    int max_parallel;                    /* --array=...%K; 0: no limit */
+    int runs_per_task;                   /* runs per array task, default 1 */
+    int no_merge_job;                    /* do not submit the dependent merge job */
+} qh_slurm_opts;
 
 typedef struct {
     const char *db_path;     /* default results/qharness.sqlite */
@@ -16,10 +30,42 @@ typedef struct {
     int dry_run;
     int timings;             /* print where the time went (make bench-sweep) */
     int json;                /* with dry_run: one JSON object per expanded run */
+    int status;              /* where each run stands: the database, its shards, Slurm */
+    int cancel;              /* scancel the experiment's Slurm tasks that are still live */
+    int slurm;               /* submit to Slurm instead of running here */
+    qh_slurm_opts slurm_opts;
 } qh_sweep_opts;
 
-/* Returns 0 when every run is done, 1 when some runs failed (each recorded with its error),
- * -1 on an error that stopped the sweep (err says which). */
+/* Returns 0 when every run is done (or, with --slurm, submitted), 1 when some runs failed
+ * (each recorded with its error), -1 on an error that stopped the sweep (err says which). */
 int qh_sweep(const char *experiment_path, const qh_sweep_opts *o, qh_err *err);
+
+/* One Slurm array task: the runs the plan file (written by --slurm) gives task INDEX, each
+ * into its shard database.  Returns 0 when all are done, 1 when some failed, -1 on error. */
+int qh_sweep_task(const char *plan_path, int index, qh_err *err);
+
+/* ---- shared by sweep.c and sweep_slurm.c ---- */
+
+/* A run of the plan, as a Slurm task needs it. */
+typedef struct {
+    long long run_id, model_id, config_id;
+    int model_index, config_index, ordinal;
+    char model_sha256[65];
+} qh_planned_run;
+
+/* Submits the runs (not done, with no live task) as an array job and its merge job. */
+int qh_sweep_submit(qh_store *s, const qh_experiment *x, const char *db_path, long long experiment_id,
+                    const qh_planned_run *runs, int n_runs, const qh_sweep_opts *o, qh_err *err);
+/* --status and --cancel for experiment_id of x in the store at db_path */
+int qh_sweep_status(qh_store *s, const qh_experiment *x, const char *db_path, long long experiment_id, qh_err *err);
+int qh_sweep_cancel(qh_store *s, const char *db_path, long long experiment_id, qh_err *err);
+/* The plan file's task INDEX: the experiment it belongs to and its runs (malloc'd). */
+typedef struct {
+    char experiment_file[4096], experiment_sha256[65], db[4096];
+    long long experiment_id;
+    qh_planned_run *runs;
+    int n_runs;
+} qh_task_plan;
+int qh_task_plan_read(const char *plan_path, int index, qh_task_plan *p, qh_err *err);
 
 #endif

@@ -152,7 +152,7 @@ START_TEST(schema_is_the_documented_file)
     char *dir = tu_tmpdir(), *db = qh_path_join(dir, "s.sqlite");
     qh_store s;
     ck_assert_msg(qh_store_open(db, &s, &err) == 0, "%s", err.msg);
-    const char *tables[] = {"meta", "experiments", "models", "method_configs", "runs", "bpp", "bpp_parts", "tensors", "metrics", "items", "audits"};
+    const char *tables[] = {"meta", "experiments", "models", "method_configs", "runs", "bpp", "bpp_parts", "tensors", "metrics", "items", "audits", "slurm_tasks"};
     for (size_t i = 0; i < sizeof tables / sizeof *tables; i++) {
         long long n;
         int found;
@@ -488,6 +488,21 @@ static double fingerprint(const char *db, long long exp)
     return v;
 }
 
+/* Every one of n runs done, in one experiment, each once: per run one metric row per (task,
+ * metric), every item, one bpp row (the tasks of sweep_ini and slurm_ini: copa 12 items,
+ * ppl.wikitext2-test 4 windows). */
+static void expect_every_run_once(const char *db, int n)
+{
+    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM runs WHERE status='done'"), n);
+    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM experiments"), 1);
+    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM runs"), n);
+    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM (SELECT run_id, task, metric, COUNT(*) c FROM metrics GROUP BY 1,2,3 HAVING c > 1)"), 0);
+    ck_assert_int_eq(q1(db, "SELECT COUNT(DISTINCT run_id) FROM metrics"), n);
+    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM items WHERE task='copa'"), n * 12);
+    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM items WHERE task='ppl.wikitext2-test'"), n * 4);
+    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM bpp"), n);
+}
+
 START_TEST(sweep_resume_after_sigkill)
 {
     char *dir = tu_tmpdir(), *ini = write_temp(dir, "r.ini", sweep_ini), *db = qh_path_join(dir, "r.sqlite");
@@ -531,16 +546,8 @@ START_TEST(sweep_resume_after_sigkill)
     ck_assert_msg(rc == 0, "%s", out);
     ck_assert_msg(strstr(out, "done in an earlier session, skipped"), "%s", out);
     free(out);
-    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM runs WHERE status='done'"), 7);
-    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM experiments"), 1);
-    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM runs"), 7);
-    /* no duplicates, nothing lost: per run, one metric row per (task, metric), all items */
-    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM (SELECT run_id, task, metric, COUNT(*) c FROM metrics GROUP BY 1,2,3 HAVING c > 1)"), 0);
-    ck_assert_int_eq(q1(db, "SELECT COUNT(DISTINCT run_id) FROM metrics"), 7);
-    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM items WHERE task='copa'"), 7 * 12);
+    expect_every_run_once(db, 7);
     ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM items WHERE task='blimp'"), 7 * 67);
-    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM items WHERE task='ppl.wikitext2-test'"), 7 * 4);
-    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM bpp"), 7);
     /* runs finished before the kill were not redone: their finish stamps are unchanged */
     char query[512];
     snprintf(query, sizeof query, "SELECT GROUP_CONCAT(id || '@' || finished_at, ' ') FROM (SELECT id, finished_at FROM runs "
@@ -631,6 +638,217 @@ START_TEST(dry_run_lists_the_grid)
 }
 END_TEST
 
+/* ---- a sweep through a real Slurm cluster --------------------------------------------------- */
+
+static const char *slurm_ini =
+    "[experiment]\nname = slurm-test\nmodels = default\nseed = 3\n"
+    "[tasks]\nppl.wikitext2-test = 1024\nfidelity.wikitext2-test = 512\ncopa = 12\n"
+    "[method base]\nmethod = none\n"
+    "[method rtn]\nmethod = rtn\nbits = 4, 3\ngroup = 64\nscheme = asym\n"
+    "[method bin]\nmethod = binary\n";
+
+/* every metric of an experiment's runs, one line each by ordinal */
+static char *metric_lines(const char *db)
+{
+    return q1s(db, "SELECT GROUP_CONCAT(line, char(10)) FROM (SELECT r.ordinal || ' ' || m.task || ' ' || m.metric || ' ' || "
+                   "printf('%.17g', m.value) AS line FROM metrics m JOIN runs r ON r.id=m.run_id ORDER BY r.ordinal, m.task, m.metric)");
+}
+
+/* squeue has nothing left of this cluster's jobs (array and merge); 0 when it timed out */
+static int wait_for_slurm(double seconds)
+{
+    double t0 = qh_now();
+    while (qh_now() - t0 < seconds) {
+        FILE *p = popen("squeue -h 2>&1", "r");
+        char line[512];
+        int any = 0;
+        while (p && fgets(line, sizeof line, p)) any = 1;
+        if (p) pclose(p);
+        if (!any) return 1;
+        usleep(200000);
+    }
+    return 0;
+}
+
+START_TEST(slurm_sweep_survives_a_killed_task)
+{
+    if (tu_quick()) {
+        printf("skipped: slurm_sweep_survives_a_killed_task under QH_TEST_QUICK (the sanitizer pass); it runs in the plain pass\n");
+        return;
+    }
+    char *dir = tu_tmpdir(), *ini = write_temp(dir, "s.ini", slurm_ini), cmd[8192], *out;
+    char *local = qh_path_join(dir, "local.sqlite"), *db = qh_path_join(dir, "slurm.sqlite"), *cl = qh_path_join(dir, "cluster");
+    char *script = tu_home_path("tests/slurm/cluster.sh");
+    snprintf(cmd, sizeof cmd, "'%s' start '%s' %d 2>'%s/cluster.err'", script, cl, (int)getpid(), dir);
+    int rc = system(cmd);
+    if (!WIFEXITED(rc) || WEXITSTATUS(rc) != 0) {
+        char *why_path = qh_path_join(dir, "cluster.err"), *why = NULL;
+        size_t len;
+        qh_err err;
+        if (qh_read_file(why_path, &why, &len, &err) != 0) why = qh_strdup("?");
+        why[strcspn(why, "\n")] = 0;
+        int unavailable = WIFEXITED(rc) && WEXITSTATUS(rc) == 77;
+        ck_assert_msg(unavailable && !getenv("QH_REQUIRE_SLURM"), "the test cluster did not start: %s", why);
+        printf("skipped: slurm_sweep_survives_a_killed_task: no Slurm cluster can start here: %s\n", why);
+        free(why);
+        free(why_path);
+        return;
+    }
+    char *conf = qh_path_join(cl, "slurm.conf");
+    setenv("SLURM_CONF", conf, 1);
+    /* the same sweep here, for the numbers and the wall time */
+    snprintf(cmd, sizeof cmd, "sweep %s --db %s", ini, local);
+    double t0 = qh_now();
+    ck_assert_msg(tu_run_cli(cmd, &out) == 0, "%s", out);
+    double local_s = qh_now() - t0;
+    free(out);
+    /* through Slurm, with the task of 'rtn bits=3' held between its evaluation and its commit */
+    setenv("QH_TEST_STALL_LABEL", "rtn bits=3", 1);
+    snprintf(cmd, sizeof cmd, "sweep %s --db %s --slurm --cpus-per-task 1", ini, db);
+    t0 = qh_now();
+    rc = tu_run_cli(cmd, &out);
+    unsetenv("QH_TEST_STALL_LABEL");
+    ck_assert_msg(rc == 0 && strstr(out, "4 runs submitted as Slurm array job"), "%s", out);
+    free(out);
+    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM slurm_tasks"), 4);
+    char *victim = q1s(db, "SELECT t.job_id || '_' || t.array_index FROM slurm_tasks t JOIN runs r ON r.id=t.run_id WHERE r.label='rtn bits=3'");
+    snprintf(cmd, sizeof cmd, "sweep %s --db %s --status", ini, db);
+    int seen = 0;
+    while (qh_now() - t0 < 180 && !seen) {
+        usleep(200000);
+        ck_assert_int_eq(tu_run_cli_stdout(cmd, &out), 0);
+        seen = strstr(out, "3 done, 1 running") != NULL;
+        free(out);
+    }
+    ck_assert_msg(seen, "the three other runs did not finish while the fourth was held");
+    /* the held task: evaluated, not committed; kill it there */
+    char *shard_dir = qh_path_join(dir, "slurm.sqlite.shards/exp-1");
+    long long held_run = q1(db, "SELECT id FROM runs WHERE label='rtn bits=3'");
+    char shard_name[64];
+    snprintf(shard_name, sizeof shard_name, "run-%lld.sqlite", held_run);
+    char *held_shard = qh_path_join(shard_dir, shard_name);
+    ck_assert_int_eq(q1(held_shard, "SELECT COUNT(*) FROM runs WHERE status='running'"), 1);
+    snprintf(cmd, sizeof cmd, "scancel %s", victim);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_msg(wait_for_slurm(60), "the cancelled array and its merge job did not end");
+    /* the merge job ran: three runs in, the killed one pending with nothing of it stored */
+    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM runs WHERE status='done'"), 3);
+    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM runs WHERE status='pending' AND label='rtn bits=3'"), 1);
+    ck_assert_int_eq(q1(held_shard, "SELECT COUNT(*) FROM metrics"), 0);
+    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM metrics m JOIN runs r ON r.id=m.run_id WHERE r.status<>'done'"), 0);
+    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM items i JOIN runs r ON r.id=i.run_id WHERE r.status<>'done'"), 0);
+    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM bpp b JOIN runs r ON r.id=b.run_id WHERE r.status<>'done'"), 0);
+    snprintf(cmd, sizeof cmd, "sweep %s --db %s --status", ini, db);
+    ck_assert_int_eq(tu_run_cli_stdout(cmd, &out), 0);
+    ck_assert_msg(strstr(out, "3 done, 0 running, 0 pending, 1 failed") && strstr(out, "ended CANCELLED"), "%s", out);
+    free(out);
+    /* resume: exactly the killed run again */
+    snprintf(cmd, sizeof cmd, "sweep %s --db %s --slurm --resume", ini, db);
+    rc = tu_run_cli(cmd, &out);
+    ck_assert_msg(rc == 0 && strstr(out, "1 runs submitted as Slurm array job") && strstr(out, "3 done before"), "%s", out);
+    free(out);
+    ck_assert_msg(wait_for_slurm(120), "the resubmitted run did not end");
+    double slurm_s = qh_now() - t0;
+    expect_every_run_once(db, 4);
+    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM slurm_tasks"), 5);
+    /* the numbers are the local sweep's: 1 thread per task there, all cores here; the same
+     * summation order in every kernel qharness uses, so equal to the last bit (measured), and
+     * asserted to 1e-9 relative as between any two sweeps */
+    char *a = metric_lines(local), *b = metric_lines(db);
+    ck_assert_int_eq(strlen(a) > 0, 1);
+    if (strcmp(a, b) != 0) {
+        double fa = fingerprint(local, 1), fb = fingerprint(db, 1);
+        ck_assert_msg(fabs(fa - fb) <= 1e-9 * fabs(fa), "Slurm %.12g vs local %.12g", fb, fa);
+    }
+    ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM metrics"), q1(local, "SELECT COUNT(*) FROM metrics"));
+    /* merging again, twice, changes nothing */
+    double before = fingerprint(db, 1);
+    char *stamps = q1s(db, "SELECT GROUP_CONCAT(id || '@' || finished_at, ' ') FROM runs");
+    snprintf(cmd, sizeof cmd, "merge --db %s --experiment slurm-test", db);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(tu_run_cli(cmd, &out), 0);
+        ck_assert_msg(strstr(out, "0 runs copied in, 4 done before (untouched)"), "%s", out);
+        free(out);
+    }
+    char *stamps_after = q1s(db, "SELECT GROUP_CONCAT(id || '@' || finished_at, ' ') FROM runs");
+    ck_assert_str_eq(stamps, stamps_after);
+    ck_assert(fingerprint(db, 1) == before);
+    /* a shard that is not a database is refused by name; the rest stays as it was */
+    char *junk = write_temp(shard_dir, "run-99.sqlite", "this is not a database, it is text long enough to look like a file");
+    rc = tu_run_cli(cmd, &out);
+    ck_assert_msg(rc == 1 && strstr(out, "run-99.sqlite: shard refused"), "%s", out);
+    free(out);
+    ck_assert(fingerprint(db, 1) == before);
+    unlink(junk);
+    printf("slurm_sweep_survives_a_killed_task: 4-run sweep %.1f s locally; through Slurm with the kill and the resume %.1f s\n",
+           local_s, slurm_s);
+    snprintf(cmd, sizeof cmd, "'%s' stop '%s'", script, cl);
+    ck_assert_int_eq(system(cmd), 0);
+    unsetenv("SLURM_CONF");
+    free(junk);
+    free(stamps);
+    free(stamps_after);
+    free(a);
+    free(b);
+    free(held_shard);
+    free(shard_dir);
+    free(victim);
+    free(conf);
+    free(script);
+    free(cl);
+    free(db);
+    free(local);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
+/* The cluster commands' bad input, without a cluster: each a one-line error naming the file. */
+START_TEST(slurm_commands_refuse_bad_input)
+{
+    char *dir = tu_tmpdir(), *ini = write_temp(dir, "s.ini", slurm_ini), cmd[8192], *out;
+    char *db = qh_path_join(dir, "none.sqlite");
+    struct {
+        const char *args;
+        int rc;
+        const char *says;
+    } cases[] = {
+        {"sweep %s --partition debug", 2, "go with --slurm"},
+        {"sweep %s --slurm --cpus-per-task 0", 2, "is not a count"},
+        {"sweep %s --status --slurm", 2, "each go alone"},
+        {"merge --db %s", 2, "expected --experiment NAME or --id ID"},
+        {"sweep-task %s/missing.json 0", 1, "missing.json"},
+        {"sweep-task %s/s.ini 0", 1, "s.ini: not JSON"},
+        {"sweep-task %s/plan.json 3", 1, "plan.json: task 3: the plan has tasks 0..0"},
+        {"sweep-task %s/bad-plan.json 0", 1, "bad-plan.json: task 0, run 0: a key is missing"},
+    };
+    char *plan = write_temp(dir, "plan.json",
+                            "{\"experiment_id\": 1, \"experiment_file\": \"x.ini\", \"experiment_sha256\": \"ab\", \"db\": \"d\", \"tasks\": [[]]}");
+    char *bad = write_temp(dir, "bad-plan.json",
+                           "{\"experiment_id\": 1, \"experiment_file\": \"x.ini\", \"experiment_sha256\": \"ab\", \"db\": \"d\", \"tasks\": [[{\"run\": 1}]]}");
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        snprintf(cmd, sizeof cmd, cases[i].args, strncmp(cases[i].args, "sweep-task", 10) == 0 ? dir : (strncmp(cases[i].args, "merge", 5) == 0 ? db : ini));
+        int rc = tu_run_cli(cmd, &out);
+        ck_assert_msg(rc == cases[i].rc && strstr(out, cases[i].says), "'%s' exited %d: %s", cmd, rc, out);
+        free(out);
+    }
+    snprintf(cmd, sizeof cmd, "merge --db %s --experiment x", db);
+    ck_assert_int_eq(tu_run_cli(cmd, &out), 1);
+    ck_assert_msg(strstr(out, "none.sqlite: no such database"), "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "sweep %s --status --db %s", ini, db);
+    ck_assert_int_eq(tu_run_cli(cmd, &out), 1);
+    ck_assert_msg(strstr(out, "none.sqlite: no such database"), "%s", out);
+    free(out);
+    ck_assert(!qh_file_exists(db)); /* nothing created by asking */
+    free(plan);
+    free(bad);
+    free(db);
+    free(ini);
+    free(dir);
+}
+END_TEST
+
 Suite *suite_sweep(void)
 {
     Suite *s = suite_create("sweep");
@@ -653,5 +871,10 @@ Suite *suite_sweep(void)
     tcase_add_test(sw, sweep_resume_after_sigkill);
     tcase_set_timeout(sw, 900);
     suite_add_tcase(s, sw);
+    TCase *sl = tcase_create("slurm");
+    tcase_add_test(sl, slurm_commands_refuse_bad_input);
+    tcase_add_test(sl, slurm_sweep_survives_a_killed_task);
+    tcase_set_timeout(sl, 600);
+    suite_add_tcase(s, sl);
     return s;
 }

@@ -1,0 +1,79 @@
+/* qharness merge: the finished runs of an experiment's shard databases (sweep --slurm) into
+ * the experiment database, one transaction per run; idempotent. */
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../shard.h"
+#include "../cli.h"
+
+int qh_cmd_merge(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"db", required_argument, 0, 'd'}, {"experiment", required_argument, 0, 'e'},
+                                             {"id", required_argument, 0, 'i'}, {0, 0, 0, 0}};
+    const char *db_path = "results/qharness.sqlite", *name = NULL;
+    long id = 0;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db_path = optarg; break;
+        case 'e': name = optarg; break;
+        case 'i':
+            if (qh_cli_parse_long(optarg, 1, 1L << 40, &id) != 0) return qh_cli_usage("merge", "'%s' is not an experiment id", optarg);
+            break;
+        default: return qh_cli_usage("merge", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind != argc || (!name) == (!id)) return qh_cli_usage("merge", "expected --experiment NAME or --id ID%s", "");
+    qh_err err;
+    if (!qh_file_exists(db_path)) {
+        qh_fail(&err, "%s: no such database", db_path);
+        return qh_cli_die(&err);
+    }
+    qh_store s;
+    if (qh_store_open(db_path, &s, &err) != 0) return qh_cli_die(&err);
+    long long exp = id, got;
+    int found;
+    if (name) {
+        if (qh_store_int(&s, &err, &got, &found, "SELECT id FROM experiments WHERE name=? ORDER BY id DESC LIMIT 1", "t", name)) goto out;
+        if (!found) {
+            qh_fail(&err, "%s: no experiment '%s'", db_path, name);
+            goto out;
+        }
+        exp = got;
+    } else {
+        if (qh_store_int(&s, &err, &got, &found, "SELECT COUNT(*) FROM experiments WHERE id=?", "i", exp)) goto out;
+        if (!got) {
+            qh_fail(&err, "%s: no experiment with id %lld", db_path, exp);
+            goto out;
+        }
+    }
+    char *dir = qh_shard_dir(db_path, exp);
+    if (!qh_is_dir(dir)) {
+        qh_fail(&err, "%s: no shards (experiment %lld was not run with sweep --slurm)", dir, exp);
+        free(dir);
+        goto out;
+    }
+    qh_merge_counts m;
+    if (qh_merge_shards(&s, exp, dir, &m, &err) != 0) {
+        free(dir);
+        goto out;
+    }
+    long long done, total;
+    if (qh_store_int(&s, &err, &done, &found, "SELECT COUNT(*) FROM runs WHERE experiment_id=? AND status='done'", "i", exp) ||
+        qh_store_int(&s, &err, &total, &found, "SELECT COUNT(*) FROM runs WHERE experiment_id=?", "i", exp)) {
+        free(dir);
+        goto out;
+    }
+    printf("merged %d shards of experiment %lld from %s: %d runs copied in, %d done before (untouched), %d failed recorded, "
+           "%d unfinished, %d refused; %lld of %lld runs done\n",
+           m.shards, exp, dir, m.merged, m.already, m.failed, m.unfinished, m.refused, done, total);
+    free(dir);
+    qh_store_close(&s);
+    return m.refused ? 1 : 0;
+out:
+    qh_store_close(&s);
+    return qh_cli_die(&err);
+}

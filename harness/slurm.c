@@ -1,0 +1,198 @@
+/* slurm.c - sbatch, squeue, scontrol and scancel as child processes; see slurm.h. */
+#include "slurm.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int qh_run_command(char *const argv[], char **out, qh_err *err)
+{
+    int po[2], pe[2];
+    if (out) *out = NULL;
+    if (pipe(po) != 0) return qh_fail(err, "%s: cannot create a pipe: %s", argv[0], strerror(errno));
+    if (pipe(pe) != 0) {
+        close(po[0]);
+        close(po[1]);
+        return qh_fail(err, "%s: cannot create a pipe: %s", argv[0], strerror(errno));
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(po[0]), close(po[1]), close(pe[0]), close(pe[1]);
+        return qh_fail(err, "%s: cannot fork: %s", argv[0], strerror(errno));
+    }
+    if (pid == 0) {
+        dup2(po[1], 1);
+        dup2(pe[1], 2);
+        close(po[0]), close(po[1]), close(pe[0]), close(pe[1]);
+        execvp(argv[0], argv);
+        fprintf(stderr, "not found on PATH (%s)", strerror(errno));
+        _exit(127);
+    }
+    close(po[1]);
+    close(pe[1]);
+    /* both pipes drained together, so that a child filling one is never blocked on it */
+    char *ob = NULL, *eb = NULL;
+    size_t ol = 0, oc = 0, el = 0, ec = 0;
+    ob = qh_malloc(oc = 4097);
+    eb = qh_malloc(ec = 4097);
+    ob[0] = eb[0] = 0;
+    struct pollfd fds[2] = {{po[0], POLLIN, 0}, {pe[0], POLLIN, 0}};
+    int open_fds = 2;
+    while (open_fds > 0) {
+        if (poll(fds, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        for (int i = 0; i < 2; i++) {
+            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            char **b = i == 0 ? &ob : &eb;
+            size_t *l = i == 0 ? &ol : &el, *c = i == 0 ? &oc : &ec;
+            if (*l + 4097 > *c) *b = qh_realloc(*b, *c = (*l + 4097) * 2);
+            ssize_t r = read(fds[i].fd, *b + *l, 4096);
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) {
+                close(fds[i].fd);
+                fds[i].fd = -1;
+                open_fds--;
+            } else {
+                *l += (size_t)r;
+                (*b)[*l] = 0;
+            }
+        }
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    int rc = 0;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        eb[strcspn(eb, "\n")] = 0;
+        if (WIFEXITED(status))
+            qh_fail(err, "%s: exited with status %d%s%s", argv[0], WEXITSTATUS(status), eb[0] ? ": " : "", eb);
+        else
+            qh_fail(err, "%s: killed by signal %d", argv[0], WTERMSIG(status));
+        rc = -1;
+    }
+    if (out && rc == 0) *out = ob;
+    else free(ob);
+    free(eb);
+    return rc;
+}
+
+int qh_slurm_submit(const char *script, const char *after, char *job_id, size_t job_id_len, qh_err *err)
+{
+    char dep[96];
+    char *argv[5];
+    int a = 0;
+    argv[a++] = "sbatch";
+    argv[a++] = "--parsable";
+    if (after) {
+        snprintf(dep, sizeof dep, "--dependency=afterany:%s", after);
+        argv[a++] = dep;
+    }
+    argv[a++] = (char *)script;
+    argv[a] = NULL;
+    char *out;
+    if (qh_run_command(argv, &out, err) != 0) return -1;
+    /* --parsable prints "JOBID" or "JOBID;CLUSTER" */
+    out[strcspn(out, ";\n")] = 0;
+    int ok = out[0] != 0 && strspn(out, "0123456789") == strlen(out) && strlen(out) < job_id_len;
+    if (ok) snprintf(job_id, job_id_len, "%s", out);
+    else qh_fail(err, "sbatch %s: expected a job id, got '%.80s'", script, out);
+    free(out);
+    return ok ? 0 : -1;
+}
+
+int qh_slurm_state_live(const char *state)
+{
+    static const char *live[] = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD",
+                                 "REQUEUE_FED", "RESIZING", "SUSPENDED", "STOPPED", "SIGNALING", "STAGE_OUT", "RESV_DEL_HOLD"};
+    for (size_t i = 0; i < sizeof live / sizeof *live; i++)
+        if (strcmp(state, live[i]) == 0) return 1;
+    return 0;
+}
+
+static qh_slurm_task *find_task(qh_slurm_task *t, int n, int index)
+{
+    for (int i = 0; i < n; i++)
+        if (t[i].index == index) return &t[i];
+    return NULL;
+}
+
+/* "KEY=VALUE" out of one line of `scontrol -o show job` (values have no spaces there) */
+static int field(const char *line, const char *key, char *out, size_t len)
+{
+    size_t kl = strlen(key);
+    for (const char *p = line; (p = strstr(p, key)) != NULL; p += kl) {
+        if ((p != line && p[-1] != ' ') || p[kl] != '=') continue;
+        const char *v = p + kl + 1;
+        size_t n = strcspn(v, " \n");
+        if (n >= len) n = len - 1;
+        memcpy(out, v, n);
+        out[n] = 0;
+        return 1;
+    }
+    return 0;
+}
+
+int qh_slurm_tasks(const char *job, qh_slurm_task **tasks, int *n, qh_err *err)
+{
+    *tasks = NULL;
+    *n = 0;
+    int cap = 0;
+    /* live tasks, one line each (-r expands the array's pending ones) */
+    char *squeue[] = {"squeue", "-h", "-r", "-j", (char *)job, "-o", "%K|%T|%N", NULL}, *out;
+    if (qh_run_command(squeue, &out, err) != 0) {
+        /* squeue refuses a job id it no longer knows: that is "none live", not an error */
+        if (!strstr(err->msg, "Invalid job id")) return -1;
+        out = qh_strdup("");
+    }
+    char *save = NULL;
+    for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *bar1 = strchr(line, '|'), *bar2 = bar1 ? strchr(bar1 + 1, '|') : NULL;
+        if (!bar2 || strspn(line, "0123456789") != (size_t)(bar1 - line)) continue; /* not an array task */
+        if (*n == cap) *tasks = qh_realloc(*tasks, (size_t)(cap = cap ? 2 * cap : 16) * sizeof **tasks);
+        qh_slurm_task *t = &(*tasks)[(*n)++];
+        memset(t, 0, sizeof *t);
+        t->index = atoi(line);
+        snprintf(t->state, sizeof t->state, "%.*s", (int)(bar2 - bar1 - 1), bar1 + 1);
+        snprintf(t->node, sizeof t->node, "%s", bar2 + 1);
+    }
+    free(out);
+    /* ended tasks, while the controller remembers them */
+    char *scontrol[] = {"scontrol", "-o", "show", "job", (char *)job, NULL};
+    qh_err ignored;
+    if (qh_run_command(scontrol, &out, &ignored) != 0) return 0;
+    for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char id[32], state[24], node[64] = "", code[16] = "";
+        if (!field(line, "ArrayTaskId", id, sizeof id) || strspn(id, "0123456789") != strlen(id) ||
+            !field(line, "JobState", state, sizeof state))
+            continue;
+        field(line, "NodeList", node, sizeof node);
+        field(line, "ExitCode", code, sizeof code);
+        int index = atoi(id);
+        qh_slurm_task *t = find_task(*tasks, *n, index);
+        if (t && qh_slurm_state_live(t->state)) continue; /* squeue's word is the newer */
+        if (!t) {
+            if (*n == cap) *tasks = qh_realloc(*tasks, (size_t)(cap = cap ? 2 * cap : 16) * sizeof **tasks);
+            t = &(*tasks)[(*n)++];
+            memset(t, 0, sizeof *t);
+            t->index = index;
+        }
+        snprintf(t->state, sizeof t->state, "%s", state);
+        snprintf(t->node, sizeof t->node, "%s", strcmp(node, "(null)") == 0 ? "" : node);
+        if (!qh_slurm_state_live(state)) snprintf(t->exit_code, sizeof t->exit_code, "%s", code);
+    }
+    free(out);
+    return 0;
+}
+
+int qh_slurm_cancel(const char *job, qh_err *err)
+{
+    char *argv[] = {"scancel", (char *)job, NULL};
+    return qh_run_command(argv, NULL, err);
+}
