@@ -33,7 +33,7 @@ if [ "$cmd" = stop ]; then stop; exit 0; fi
 for b in munged slurmctld slurmd sbatch squeue scontrol scancel sinfo; do
   command -v $b >/dev/null 2>&1 || { echo "$b not installed (make deps installs slurmctld slurmd slurm-client munge)" >&2; exit 77; }
 done
-[ "$(id -u)" = 0 ] || { echo "not root: slurmd and munged need root to start a cluster here" >&2; exit 77; }
+[ "$(id -u)" = 0 ] || { echo "not root (nor passwordless sudo): slurmd and munged need root to start a cluster here" >&2; exit 77; }
 
 mkdir -p "$dir/munge" "$dir/state" "$dir/spool" "$dir/log" || exit 1
 chmod 755 "$dir" "$dir/munge"
