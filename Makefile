@@ -197,6 +197,8 @@ bench: qharness
 	  ./qharness ppl ../shared/golden/gguf/default-IQ1_S.gguf wikitext2-test --max-tokens 512 > /dev/null; t2=$$(date +%s.%N); \
 	  awk -v a=$$t0 -v b=$$t1 -v c=$$t2 'BEGIN { printf "default-IQ1_S.gguf: header and ledger %.2f s; loaded, dequantized, hashed and 512 tokens scored %.2f s (process wall time)\n", b - a, c - b }'; \
 	else echo "bench: ../shared/golden/gguf/types.gguf missing: dequantization not measured"; fi
+	@echo "bench: the slowest encoder of the frontier, gridvq on IQ2_XXS's grid with LDLQ feedback, on the default model's 24 block matrices"
+	@./qharness quantize default --method "gridvq grid=iq2xxs scale_bits=4" | grep -E '^(bpp |time)'
 
 # The main job timed: the default sweep into a scratch database, then where its time went
 # (model, texts and task data loaded once; per run: quantization, each task, the store).

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "methods/billm.h"
+#include "methods/gridvq.h"
 #include "methods/hadamard.h"
 #include "methods/hessian.h"
 #include "methods/method.h"
@@ -847,6 +848,90 @@ START_TEST(ldlq_with_block_one_is_gptq)
 }
 END_TEST
 
+START_TEST(gridvq_nearest_point_is_brute_force)
+{
+    /* random vectors at the scale the encoder sees (w / s: mostly inside the grid's range) and
+     * random importance weights: the signed grids' search is exact; iq1s's neighbour lists
+     * (llama.cpp's) are a heuristic, measured against all 2048 points */
+    const char *names[3] = {"iq1s", "iq2xxs", "iq2xs"};
+    float spread[3] = {0.8f, 2.5f, 2.5f};
+    for (int t = 0; t < 3; t++) {
+        int grid = qh_gridvq_grid_index(names[t]), trials = 3000, same = 0;
+        ck_assert_int_ge(grid, 0);
+        qh_matrix y = random_matrix(trials, 8, 300u + (unsigned)t), h = random_matrix(trials, 8, 400u + (unsigned)t);
+        double excess = 0, total = 0;
+        for (int k = 0; k < trials; k++) {
+            float yk[8], hk[8], v[8], vb[8];
+            for (int i = 0; i < 8; i++) yk[i] = spread[t] * y.data[8 * k + i] / 0.02f, hk[i] = 0.05f + fabsf(h.data[8 * k + i]) / 0.02f;
+            qh_gridvq_nearest(grid, yk, hk, v);
+            qh_gridvq_nearest_brute(grid, yk, hk, vb);
+            double d = 0, db = 0;
+            for (int i = 0; i < 8; i++) d += hk[i] * (yk[i] - v[i]) * (yk[i] - v[i]), db += hk[i] * (yk[i] - vb[i]) * (yk[i] - vb[i]);
+            ck_assert_msg(d >= db - 1e-5 * (1 + db), "%s: the search beat brute force (%g < %g)", names[t], d, db);
+            same += d <= db + 1e-5 * (1 + db);
+            excess += d - db, total += db;
+        }
+        fprintf(stderr, "methods: gridvq %s nearest point = brute force in %d of %d, weighted error %.4f%% above it\n", names[t], same, trials,
+                100 * excess / total);
+        if (t > 0) ck_assert_int_eq(same, trials);
+        else ck_assert_msg(same > 0.95 * trials && excess < 0.01 * total, "iq1s: %d of %d, excess %g of %g", same, trials, excess, total);
+        free(y.data);
+        free(h.data);
+    }
+    ck_assert_int_eq(qh_gridvq_grid_index("e8"), -1);
+}
+END_TEST
+
+START_TEST(gridvq_layouts_and_feedback)
+{
+    enum { R = 32, C = 256 };
+    qh_matrix w = random_matrix(R, C, 61u);
+    double *H = qh_calloc((size_t)C * C, sizeof(double));
+    for (int a = 0; a < C; a++)
+        for (int b = 0; b < C; b++) H[(size_t)a * C + b] = pow(0.9, abs(a - b));
+    qh_calib cal = {C, H, 1000, 0};
+    /* llama.cpp's layouts to the bit: IQ1_S 1.5625, IQ2_XXS 2.0625, IQ2_XS 2.3125 (and sub-blocks of 16) */
+    const char *specs[4] = {"gridvq feedback=0 inflate=1", "gridvq grid=iq2xxs scale_bits=4 feedback=0", "gridvq grid=iq2xs scale_bits=4 sub=16 feedback=0",
+                            "gridvq sub=16 feedback=0"};
+    double want[4] = {1.5625, 2.0625, 2.0 + 4.0 / 16 + 16.0 / 256, 11.0 / 8 + 4.0 / 16 + 16.0 / 256}, e0[4];
+    for (int t = 0; t < 4; t++) {
+        double bpp;
+        qh_matrix o = roundtrip_calib(specs[t], &w, &bpp, NULL, &cal);
+        ck_assert_msg(bpp == want[t], "%s: %g bpp", specs[t], bpp);
+        e0[t] = output_error(&w, &o, H);
+        free(o.data);
+    }
+    /* more bits, less error */
+    ck_assert_msg(e0[1] < e0[0] && e0[2] < e0[1] && e0[3] < e0[0], "output errors %g %g %g %g", e0[0], e0[1], e0[2], e0[3]);
+    /* LDLQ feedback on strongly correlated inputs: a vector at a time it cuts the output error by
+     * far; a sub-block (32) at a time, searched without the block's correlations, it does not
+     * (the default model's Hessians are far less correlated, and there feedback=1 does best) */
+    double bpp1, bpp2;
+    qh_matrix o1 = roundtrip_calib("gridvq feedback=1 inflate=1", &w, &bpp1, NULL, &cal);
+    qh_matrix o2 = roundtrip_calib("gridvq feedback=2 inflate=1", &w, &bpp2, NULL, &cal);
+    double e1 = output_error(&w, &o1, H), e2 = output_error(&w, &o2, H);
+    fprintf(stderr, "methods: gridvq iq1s output error %g without feedback, %g a sub-block at a time, %g a vector at a time; iq2xxs %g\n", e0[0],
+            e1, e2, e0[1]);
+    ck_assert_msg(e2 < 0.5 * e0[0], "output error without feedback %g, a vector at a time %g", e0[0], e2);
+    ck_assert_msg(isfinite(e1) && e1 < 3 * e0[0], "a sub-block at a time %g", e1);
+    ck_assert_double_eq(bpp1, 1.5625);
+    ck_assert_double_eq(bpp2, 1.5625);
+    free(o1.data);
+    free(o2.data);
+    /* the full Hessian is needed for feedback */
+    qh_calib diag = {C, H, 1000, 1};
+    qh_spec *spec;
+    qh_err err;
+    qh_packed p = {0};
+    ck_assert_int_eq(qh_spec_parse("gridvq feedback=1", &spec, &err), 0);
+    ck_assert_int_eq(spec->method->encode(spec, &w, &diag, &p, &err), -1);
+    qh_packed_free(&p);
+    qh_spec_free(spec);
+    free(H);
+    free(w.data);
+}
+END_TEST
+
 START_TEST(salomi_hvq_feedback_lowers_the_output_error)
 {
     enum { R = 32, C = 96 };
@@ -1042,6 +1127,8 @@ Suite *suite_methods(void)
     tcase_add_test(tc, salomi_lowrank_corrects_the_binary_residual);
     tcase_add_test(tc, hadamard_is_orthogonal_and_inverts);
     tcase_add_test(tc, ldlq_with_block_one_is_gptq);
+    tcase_add_test(tc, gridvq_nearest_point_is_brute_force);
+    tcase_add_test(tc, gridvq_layouts_and_feedback);
     tcase_add_test(tc, salomi_hvq_feedback_lowers_the_output_error);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
