@@ -106,3 +106,20 @@ int qh_rht_inverse(float *x, int n, const uint8_t *sign_bits)
     apply_signs(x, n, sign_bits);
     return 0;
 }
+
+int qh_hadamard_block(int n)
+{
+    for (int b = n; b > 1; b--)
+        if (n % b == 0 && qh_hadamard_factor(b)) return b;
+    return 1;
+}
+
+int qh_rht_blocked(float *x, int n, const uint8_t *sign_bits, int inverse)
+{
+    int b = qh_hadamard_block(n);
+    if (!inverse) apply_signs(x, n, sign_bits);
+    for (int i = 0; i < n; i += b)
+        if ((inverse ? qh_hadamard_inverse(x + i, b) : qh_hadamard(x + i, b)) != 0) return -1;
+    if (inverse) apply_signs(x, n, sign_bits);
+    return 0;
+}

@@ -17,6 +17,11 @@ int qh_hadamard_inverse(float *x, int n);
 /* Randomized: y = H (s . x) / sqrt(n) with s a vector of signs (bit i set: -1), and its inverse. */
 int qh_rht(float *x, int n, const uint8_t *sign_bits);
 int qh_rht_inverse(float *x, int n, const uint8_t *sign_bits);
+/* Any n: the largest b dividing n that has a supported form (1 at worst), and the randomized
+ * transform with the blocks of b along x transformed separately (block-diagonal, still orthogonal;
+ * e.g. GPT-2's 2304 = 3 x 768).  inverse = 1: its inverse. */
+int qh_hadamard_block(int n);
+int qh_rht_blocked(float *x, int n, const uint8_t *sign_bits, int inverse);
 /* The dense m x m Paley (or trivial) Hadamard matrix of qh_hadamard_factor, +-1 entries (tests). */
 const int8_t *qh_hadamard_small(int m);
 

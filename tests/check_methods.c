@@ -9,6 +9,7 @@
 #include "methods/hadamard.h"
 #include "methods/hessian.h"
 #include "methods/method.h"
+#include "methods/quip_sharp.h"
 #include "methods/rangecoder.h"
 #include "methods/rtn.h"
 #include "testutil.h"
@@ -932,6 +933,101 @@ START_TEST(gridvq_layouts_and_feedback)
 }
 END_TEST
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+START_TEST(e8p_codebook_and_its_nearest_point)
+{
+    /* QuIP#'s construction: 227 absolute vectors from D8 + 1/2 within norm^2 10, 29 more, and
+     * 2^16 distinct points, each a half-integer vector shifted by +-1/4 with an even number of
+     * negative signs */
+    ck_assert_int_eq(qh_e8p_abs_count(), 227);
+    uint64_t *keys = qh_malloc(65536 * sizeof(uint64_t));
+    for (int code = 0; code < 65536; code++) {
+        float v[8];
+        qh_e8p_point(code, v);
+        uint64_t key = 0;
+        float shift = v[0] - floorf(v[0]); /* 0.25 or 0.75: +1/4 or -1/4 off a half-integer */
+        ck_assert(shift == 0.25f || shift == 0.75f);
+        for (int i = 0; i < 8; i++) {
+            ck_assert(v[i] - floorf(v[i]) == shift);
+            key = key << 6 | (uint64_t)(int)(4 * v[i] + 16);
+        }
+        keys[code] = key;
+    }
+    qsort(keys, 65536, sizeof(uint64_t), cmp_u64);
+    for (int i = 1; i < 65536; i++) ck_assert_msg(keys[i] != keys[i - 1], "two codes decode to the same point");
+    free(keys);
+    /* the exact search (2 x 256 candidates) against all 65,536 points, at the scales the encoder sees */
+    qh_matrix y = random_matrix(400, 8, 77u);
+    for (int k = 0; k < 400; k++) {
+        float yk[8], a[8], b[8];
+        for (int i = 0; i < 8; i++) yk[i] = (k % 4 + 1) * 0.4f * y.data[8 * k + i] / 0.02f;
+        qh_e8p_point(qh_e8p_nearest(yk), a);
+        qh_e8p_point(qh_e8p_nearest_brute(yk), b);
+        double da = 0, db = 0;
+        for (int i = 0; i < 8; i++) da += (yk[i] - a[i]) * (yk[i] - a[i]), db += (yk[i] - b[i]) * (yk[i] - b[i]);
+        ck_assert_msg(fabs(da - db) <= 1e-5 * (1 + db), "vector %d: search %g, brute force %g", k, da, db);
+    }
+    free(y.data);
+}
+END_TEST
+
+START_TEST(blocked_hadamard_any_size)
+{
+    /* sizes with no Hadamard matrix here: block-diagonal over the largest divisor that has one
+     * (2304 = 3 x 768, 172 = 43 x 4, 130 = 65 x 2), orthogonal and inverted exactly */
+    int sizes[4] = {2304, 172, 130, 768}, blocks[4] = {768, 4, 2, 768};
+    for (int t = 0; t < 4; t++) {
+        int n = sizes[t];
+        ck_assert_int_eq(qh_hadamard_block(n), blocks[t]);
+        qh_matrix v = random_matrix(1, n, 5u + (unsigned)t);
+        float *x = qh_malloc((size_t)n * sizeof(float));
+        memcpy(x, v.data, (size_t)n * sizeof(float));
+        uint8_t signs[512];
+        for (int i = 0; i < 512; i++) signs[i] = (uint8_t)(i * 73 + 5);
+        double n0 = 0, n1 = 0, back = 0;
+        for (int i = 0; i < n; i++) n0 += (double)x[i] * x[i];
+        ck_assert_int_eq(qh_rht_blocked(x, n, signs, 0), 0);
+        for (int i = 0; i < n; i++) n1 += (double)x[i] * x[i];
+        ck_assert_int_eq(qh_rht_blocked(x, n, signs, 1), 0);
+        for (int i = 0; i < n; i++) back = fmax(back, fabs(x[i] - v.data[i]));
+        ck_assert_msg(fabs(n1 - n0) < 1e-5 * n0 && back < 1e-6, "n=%d: norm %g -> %g, inverse off by %g", n, n0, n1, back);
+        free(x);
+        free(v.data);
+    }
+}
+END_TEST
+
+START_TEST(quipsharp_incoherence_and_feedback)
+{
+    /* correlated inputs and one outlier input: the bytes are 2 bits per weight, a sign per row and
+     * per input and a scale; LDLQ on the transformed Hessian lowers the output error (without the
+     * incoherence it does not, here: printed) */
+    enum { R = 48, C = 256 };
+    qh_matrix w = random_matrix(R, C, 91u);
+    double *H = qh_calloc((size_t)C * C, sizeof(double));
+    for (int a = 0; a < C; a++)
+        for (int b = 0; b < C; b++) H[(size_t)a * C + b] = pow(0.7, abs(a - b)) * (a == 3 && b == 3 ? 50 : 1);
+    qh_calib cal = {C, H, 1000, 0};
+    double bpp[3], e[3];
+    const char *specs[3] = {"quipsharp feedback=0", "quipsharp", "quipsharp incoherence=0"};
+    for (int t = 0; t < 3; t++) {
+        qh_matrix o = roundtrip_calib(specs[t], &w, &bpp[t], NULL, &cal);
+        e[t] = output_error(&w, &o, H);
+        free(o.data);
+    }
+    fprintf(stderr, "methods: quipsharp output error %g without feedback, %g with, %g with and no incoherence\n", e[0], e[1], e[2]);
+    ck_assert_double_eq(bpp[0], 8.0 * (2.0 * R * C / 8 + R / 8 + C / 8 + 4) / (R * C));
+    ck_assert_msg(e[1] < 0.8 * e[0], "output error %g without feedback, %g with", e[0], e[1]);
+    free(H);
+    free(w.data);
+}
+END_TEST
+
 START_TEST(salomi_hvq_feedback_lowers_the_output_error)
 {
     enum { R = 32, C = 96 };
@@ -1129,6 +1225,9 @@ Suite *suite_methods(void)
     tcase_add_test(tc, ldlq_with_block_one_is_gptq);
     tcase_add_test(tc, gridvq_nearest_point_is_brute_force);
     tcase_add_test(tc, gridvq_layouts_and_feedback);
+    tcase_add_test(tc, e8p_codebook_and_its_nearest_point);
+    tcase_add_test(tc, blocked_hadamard_any_size);
+    tcase_add_test(tc, quipsharp_incoherence_and_feedback);
     tcase_add_test(tc, salomi_hvq_feedback_lowers_the_output_error);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
