@@ -97,7 +97,9 @@ size_t tu_format_bytes(const char *spec_text, int rows, int cols)
         size_t g = (size_t)P("grid"), V = R * div_up(C, 8);
         bytes = 2 * R * div_up(C, (size_t)P("super")) + div_up(R * div_up(C, (size_t)P("sub")) * ((size_t)P("scale_bits") + code_extra[g]), 8) + V +
                 div_up(V * (index_bits[g] - 8), 8) + div_up(V * sign_bits[g], 8);
-    } else if (strcmp(name, "quipsharp") == 0) /* a U16 E8P code per 8 weights (a row's last padded), a sign per row and input, F32 scale */
+    } else if (strcmp(name, "aqlm") == 0) /* M codes of B bits per 8 weights (a row's last padded), F16 codebooks, an F16 scale per row */
+        bytes = div_up(R * div_up(C, 8) * (size_t)P("M") * (size_t)P("B"), 8) + 2 * (size_t)P("M") * ((size_t)1 << (size_t)P("B")) * 8 + 2 * R;
+    else if (strcmp(name, "quipsharp") == 0) /* a U16 E8P code per 8 weights (a row's last padded), a sign per row and input, F32 scale */
         bytes = 2 * R * div_up(C, 8) + div_up(R, 8) + div_up(C, 8) + 4;
     else if (strcmp(name, "salomi-lowrank") == 0) /* signs, F32 scale, INT8 factors with an F32 scale each */
         bytes = div_up(N, 8) + 4 + (R + C) * (size_t)P("rank") + 8;

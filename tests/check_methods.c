@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "methods/aqlm.h"
 #include "methods/billm.h"
 #include "methods/gridvq.h"
 #include "methods/hadamard.h"
@@ -1028,6 +1029,32 @@ START_TEST(quipsharp_incoherence_and_feedback)
 }
 END_TEST
 
+START_TEST(aqlm_objective_never_increases)
+{
+    /* every step of every round (codes, codebooks, scales) on correlated inputs: the output error
+     * tr((W - W^) H (W - W^)^T) never rises, and it ends well below the initial residual k-means */
+    enum { R = 40, C = 64, M = 2, B = 4, ITERS = 3 };
+    qh_matrix w = random_matrix(R, C, 23u);
+    float *H = qh_malloc((size_t)C * C * sizeof(float)), *cb = qh_malloc((size_t)M * (1 << B) * 8 * sizeof(float)), s[R];
+    for (int a = 0; a < C; a++)
+        for (int b = 0; b < C; b++) H[(size_t)a * C + b] = (float)pow(0.8, abs(a - b)) + (a == b ? 0.01f : 0.0f);
+    uint16_t *codes = qh_malloc((size_t)R * (C / 8) * M * sizeof(uint16_t));
+    double obj[1 + 3 * ITERS];
+    int n = qh_aqlm_fit(w.data, H, R, C, M, B, ITERS, 10, 1, cb, s, codes, obj);
+    ck_assert_int_eq(n, 1 + 3 * ITERS);
+    for (int i = 1; i < n; i++) {
+        fprintf(stderr, "%s%.6g", i == 1 ? "methods: aqlm objective " : ", ", obj[i]);
+        ck_assert_msg(obj[i] <= obj[i - 1] * (1 + 1e-5), "step %d: %g after %g", i, obj[i], obj[i - 1]);
+    }
+    fprintf(stderr, " (k-means start %.6g)\n", obj[0]);
+    ck_assert_msg(obj[n - 1] < 0.9 * obj[0], "%g from %g", obj[n - 1], obj[0]);
+    free(H);
+    free(cb);
+    free(codes);
+    free(w.data);
+}
+END_TEST
+
 START_TEST(salomi_hvq_feedback_lowers_the_output_error)
 {
     enum { R = 32, C = 96 };
@@ -1228,6 +1255,7 @@ Suite *suite_methods(void)
     tcase_add_test(tc, e8p_codebook_and_its_nearest_point);
     tcase_add_test(tc, blocked_hadamard_any_size);
     tcase_add_test(tc, quipsharp_incoherence_and_feedback);
+    tcase_add_test(tc, aqlm_objective_never_increases);
     tcase_add_test(tc, salomi_hvq_feedback_lowers_the_output_error);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
