@@ -8,7 +8,9 @@
  *   iq1s    2048 points of {-1,0,1}^8, 11 bits, and a shift delta = +-1/8 per sub-block (IQ1_S);
  *   iq2xxs  256 magnitude vectors of {1, 3.125, 5.375}^8 (ggml's 8, 25, 43 over 8), 8 bits, and
  *           7 sign bits (the eighth sign makes their number even), 15 bits (IQ2_XXS);
- *   iq2xs   512 such magnitude vectors, 9 + 7 = 16 bits (IQ2_XS).
+ *   iq2xs   512 such magnitude vectors, 9 + 7 = 16 bits (IQ2_XS);
+ *   iq3xxs  two 4-dim magnitude vectors of IQ3_XXS's 256-entry table (ggml's bytes over 8), 8 + 8
+ *           + 7 = 23 bits (IQ3_XXS; scale_bits=4: 3.0625 bits per weight).
  * A sub-block of `sub` weights (32) shares one scale s = d (2 l + 1), l of `scale_bits` bits
  * (and the sign of delta on iq1s); a super-block of `super` weights (256) shares d (F16).
  * Defaults = IQ1_S's layout, 1.5625 bits per weight (11/8 + 4/32 + 16/256); grid=iq2xxs
@@ -21,7 +23,8 @@
  * the grid the candidates are the grid points nearest to it (within squared distance d_min + 2,
  * at most 64, precomputed for each of the 3^8 patterns: llama.cpp's neighbour lists; tested
  * against brute force).  On the signed grids the search is exact: for each magnitude vector the
- * best signs are those of w, and where their number is odd the cheapest coordinate flips.
+ * best signs are those of w, and where their number is odd the cheapest coordinate flips (on
+ * iq3xxs each half separately, the flip in the half where it costs least).
  * Scales: on iq1s llama.cpp's exact search over the splits of the sorted values into three runs,
  * on the signed grids 16 candidates around max|w| / 5.375, each refitted by weighted least
  * squares to its points; d = the largest sub-block scale / (2 l_max + 1) x `inflate`, and each
@@ -52,7 +55,8 @@
 #include "method.h"
 
 static const qh_param params[] = {
-    {"grid", QH_PARAM_ENUM, 0, 0, 2, "iq1s|iq2xxs|iq2xs", "iq1s: 2048 ternary points + shift (11 bits / 8 weights); iq2xxs: 256 magnitudes + 7 signs (15); iq2xs: 512 + 7 (16)"},
+    {"grid", QH_PARAM_ENUM, 0, 0, 3, "iq1s|iq2xxs|iq2xs|iq3xxs",
+     "iq1s: 2048 ternary points + shift (11 bits / 8 weights); iq2xxs: 256 magnitudes + 7 signs (15); iq2xs: 512 + 7 (16); iq3xxs: 2 x 256 4-dim + 7 (23)"},
     {"sub", QH_PARAM_INT, 32, 8, 256, NULL, "weights per sub-block scale (a multiple of 8)"},
     {"super", QH_PARAM_INT, 256, 8, 4096, NULL, "weights per F16 super-block scale (a multiple of sub)"},
     {"scale_bits", QH_PARAM_INT, 3, 1, 7, NULL, "bits of a sub-block scale l (s = d (2l+1))"},
@@ -73,13 +77,15 @@ typedef struct {
     int n_points, index_bits;
     int signed_points; /* points are magnitudes; 7 sign bits per vector, an even number negative */
     int has_delta;     /* a sub-block shift +-1/8 (and its bit in the sub-block code) */
+    int halves;        /* a point is two 4-dim points of a 256-entry table (IQ3_XXS), index = lo | hi << 8 */
     float max_value;   /* the largest coordinate of a point */
 } grid_traits;
 
 static const grid_traits grids[] = {
-    {"iq1s", 2048, 11, 0, 1, 1.0f},
-    {"iq2xxs", 256, 8, 1, 0, 43 / 8.0f},
-    {"iq2xs", 512, 9, 1, 0, 43 / 8.0f},
+    {"iq1s", 2048, 11, 0, 1, 0, 1.0f},
+    {"iq2xxs", 256, 8, 1, 0, 0, 43 / 8.0f},
+    {"iq2xs", 512, 9, 1, 0, 0, 43 / 8.0f},
+    {"iq3xxs", 65536, 16, 1, 0, 1, 62 / 8.0f},
 };
 #define N_GRIDS (int)(sizeof grids / sizeof grids[0])
 
@@ -97,7 +103,10 @@ static void build_tables(void)
         point[k] = qh_malloc((size_t)grids[k].n_points * 8 * sizeof(float));
         for (int g = 0; g < grids[k].n_points; g++)
             for (int i = 0; i < 8; i++)
-                point[k][8 * g + i] = k == 0 ? qh_iq1s_grid[g][i] : (k == 1 ? qh_iq2xxs_grid[g][i] : qh_iq2xs_grid[g][i]) / 8.0f;
+                point[k][8 * g + i] = k == 0   ? qh_iq1s_grid[g][i]
+                                      : k == 1 ? qh_iq2xxs_grid[g][i] / 8.0f
+                                      : k == 2 ? qh_iq2xs_grid[g][i] / 8.0f
+                                               : (float)(qh_iq3xxs_grid[i < 4 ? g & 255 : g >> 8] >> 8 * (i % 4) & 255) / 8.0f;
     }
     int dist[MAX_POINTS];
     for (int p = 0; p < PATTERNS; p++) {
@@ -167,8 +176,47 @@ static int nearest_signed(int k, const float *y, const float *h, float *dist, ui
     return best;
 }
 
+/* iq3xxs: the exact nearest (two 4-dim points, signs): each half's best point with the signs of y
+ * (a) and with its cheapest single flip (b); an even number of negative y needs no flip (a + a),
+ * an odd number exactly one, in one half (min of b + a, a + b) */
+static int nearest_halves(int k, const float *y, const float *h, float *dist, uint8_t *signs)
+{
+    float a[8], ha[8], base = 0;
+    int neg = 0;
+    uint8_t mask = 0;
+    for (int i = 0; i < 8; i++) {
+        a[i] = fabsf(y[i]), ha[i] = h[i] * a[i], base += ha[i] * a[i];
+        if (y[i] < 0) neg++, mask |= (uint8_t)(1u << i);
+    }
+    int best_a[2] = {0, 0}, best_b[2] = {0, 0}, flip_b[2] = {0, 0};
+    float cost_a[2] = {INFINITY, INFINITY}, cost_b[2] = {INFINITY, INFINITY};
+    for (int half = 0; half < 2; half++) {
+        const float *hh = h + 4 * half, *hx = ha + 4 * half;
+        for (int g = 0; g < 256; g++) {
+            const float *m = point[k] + 8 * (size_t)(g | g << 8) + 4 * half; /* the table's entry g in this half */
+            float e = 0, fmin = INFINITY;
+            int fi = 0;
+            for (int i = 0; i < 4; i++) e += m[i] * (hh[i] * m[i] - 2 * hx[i]);
+            if (e < cost_a[half]) cost_a[half] = e, best_a[half] = g;
+            for (int i = 0; i < 4; i++)
+                if (4 * hx[i] * m[i] < fmin) fmin = 4 * hx[i] * m[i], fi = i;
+            if (e + fmin < cost_b[half]) cost_b[half] = e + fmin, best_b[half] = g, flip_b[half] = 4 * half + fi;
+        }
+    }
+    int lo = best_a[0], hi = best_a[1];
+    float e = cost_a[0] + cost_a[1];
+    if (neg & 1) {
+        if (cost_b[0] + cost_a[1] <= cost_a[0] + cost_b[1]) lo = best_b[0], e = cost_b[0] + cost_a[1], mask ^= (uint8_t)(1u << flip_b[0]);
+        else hi = best_b[1], e = cost_a[0] + cost_b[1], mask ^= (uint8_t)(1u << flip_b[1]);
+    }
+    *dist = e + base;
+    *signs = mask;
+    return lo | hi << 8;
+}
+
 static int nearest_point(int k, const float *y, const float *h, float *dist, uint8_t *signs)
 {
+    if (grids[k].halves) return nearest_halves(k, y, h, dist, signs);
     if (grids[k].signed_points) return nearest_signed(k, y, h, dist, signs);
     *signs = 0;
     return nearest_iq1s(y, h, dist);
@@ -217,7 +265,7 @@ int qh_gridvq_nearest_brute(int grid, const float *y, const float *h, float *v)
 
 /* Weighted error of a sub-block x (n, a multiple of 8) at scale s and shift (delta sign ds):
  * the points into idx and signs (n / 8 each). */
-static float sub_error(int k, const float *x, const float *h, int n, float s, int ds, int16_t *idx, uint8_t *signs)
+static float sub_error(int k, const float *x, const float *h, int n, float s, int ds, uint16_t *idx, uint8_t *signs)
 {
     float err = 0, y[8], dl = grids[k].has_delta ? delta_of[ds] : 0;
     if (!(s > 0)) {
@@ -227,14 +275,14 @@ static float sub_error(int k, const float *x, const float *h, int n, float s, in
     for (int v = 0; v < n / 8; v++) {
         for (int i = 0; i < 8; i++) y[i] = x[8 * v + i] / s - dl;
         float d;
-        idx[v] = (int16_t)nearest_point(k, y, h + 8 * v, &d, &signs[v]);
+        idx[v] = (uint16_t)nearest_point(k, y, h + 8 * v, &d, &signs[v]);
         err += s * s * d;
     }
     return err;
 }
 
 /* the weighted least-squares scale of x for the points idx, signs (0 when there is none) */
-static float refit_scale(int k, const float *x, const float *h, int n, int ds, const int16_t *idx, const uint8_t *signs)
+static float refit_scale(int k, const float *x, const float *h, int n, int ds, const uint16_t *idx, const uint8_t *signs)
 {
     double num = 0, den = 0;
     float dl = grids[k].has_delta ? delta_of[ds] : 0, v[8];
@@ -277,7 +325,7 @@ static float best_scale_iq1s(const float *x, const float *h, int n)
             }
     }
     float s = (float)best_s;
-    int16_t idx[MAX_SUB / 8];
+    uint16_t idx[MAX_SUB / 8];
     uint8_t sg[MAX_SUB / 8];
     for (int round = 0; round < 2 && s > 0; round++) { /* project onto the grid, refit */
         sub_error(0, x, h, n, s, bds, idx, sg);
@@ -294,7 +342,7 @@ static float best_scale_signed(int k, const float *x, const float *h, int n)
     float amax = 0;
     for (int j = 0; j < n; j++) amax = fmaxf(amax, fabsf(x[j]));
     if (amax == 0) return 0;
-    int16_t idx[MAX_SUB / 8];
+    uint16_t idx[MAX_SUB / 8];
     uint8_t sg[MAX_SUB / 8];
     float best_s = 0, best_e = INFINITY;
     for (int f = 0; f < 16; f++) {
@@ -336,7 +384,7 @@ typedef struct {
     const float *hdiag;     /* (cols) */
     float *d;               /* (rows, n_super) */
     uint8_t *sub_code;      /* (rows, n_sub): l, and the delta sign in bit scale_bits on iq1s */
-    int16_t *idx;           /* (rows, cols / 8) */
+    uint16_t *idx;           /* (rows, cols / 8) */
     uint8_t *signs;         /* (rows, cols / 8) */
     int hx;
     float inflate;          /* stored d = searched d x inflate */
@@ -385,7 +433,7 @@ static void quantize_sub(const enc_ctx *c, int r, int c0, const float *x0, int n
     weights_of(c, r, c0, x0, n0, h0);
     int n = pad8(x0, h0, n0, x, h);
     float d = c->d[(size_t)r * L->n_super + c0 / L->super];
-    int16_t idx[MAX_SUB / 8], best_idx[MAX_SUB / 8] = {0};
+    uint16_t idx[MAX_SUB / 8], best_idx[MAX_SUB / 8] = {0};
     uint8_t sg[MAX_SUB / 8], best_sg[MAX_SUB / 8] = {0};
     int best_l = 0, best_ds = 0;
     float best_e = INFINITY;
@@ -394,7 +442,7 @@ static void quantize_sub(const enc_ctx *c, int r, int c0, const float *x0, int n
             float e = sub_error(L->grid, x, h, n, d / c->inflate * (2 * l + 1), ds, idx, sg);
             if (e < best_e) {
                 best_e = e, best_l = l, best_ds = ds;
-                memcpy(best_idx, idx, sizeof(int16_t) * (size_t)(n / 8));
+                memcpy(best_idx, idx, sizeof(uint16_t) * (size_t)(n / 8));
                 memcpy(best_sg, sg, (size_t)(n / 8));
             }
         }
@@ -474,7 +522,7 @@ static int ldlq_vec(void *vctx, int c0, int b, const float *in, float *q)
         size_t vi = (size_t)r * L->vecs + c0 / 8;
         if (s > 0) {
             for (int i = 0; i < 8; i++) xp[i] = xp[i] / s - dl;
-            c->idx[vi] = (int16_t)nearest_point(L->grid, xp, hp, &dist, &sg);
+            c->idx[vi] = (uint16_t)nearest_point(L->grid, xp, hp, &dist, &sg);
             c->signs[vi] = sg;
         }
         point_values(L->grid, c->idx[vi], c->signs[vi], v);
@@ -504,7 +552,7 @@ static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib
                  hdiag,
                  qh_calloc((size_t)rows * L.n_super, sizeof(float)),
                  qh_calloc((size_t)rows * L.n_sub, 1),
-                 qh_calloc(n_vec, sizeof(int16_t)),
+                 qh_calloc(n_vec, sizeof(uint16_t)),
                  qh_calloc(n_vec, 1),
                  (int)qh_spec_get(spec, "weights"),
                  (float)qh_spec_get(spec, "inflate"),

@@ -93,7 +93,7 @@ size_t tu_format_bytes(const char *spec_text, int rows, int cols)
         while (((size_t)1 << bits) < k) bits++;
         bytes = div_up(N, 8) + div_up(tiles * bits, 8) + 2 * k * b * b + 4;
     } else if (strcmp(name, "gridvq") == 0) { /* F16 d per super-block, sub-block codes, 8 low index bits, the high bits, 7 signs */
-        static const size_t index_bits[] = {11, 8, 9}, code_extra[] = {1, 0, 0}, sign_bits[] = {0, 7, 7}; /* iq1s, iq2xxs, iq2xs */
+        static const size_t index_bits[] = {11, 8, 9, 16}, code_extra[] = {1, 0, 0, 0}, sign_bits[] = {0, 7, 7, 7}; /* iq1s, iq2xxs, iq2xs, iq3xxs */
         size_t g = (size_t)P("grid"), V = R * div_up(C, 8);
         bytes = 2 * R * div_up(C, (size_t)P("super")) + div_up(R * div_up(C, (size_t)P("sub")) * ((size_t)P("scale_bits") + code_extra[g]), 8) + V +
                 div_up(V * (index_bits[g] - 8), 8) + div_up(V * sign_bits[g], 8);

@@ -855,10 +855,10 @@ START_TEST(gridvq_nearest_point_is_brute_force)
     /* random vectors at the scale the encoder sees (w / s: mostly inside the grid's range) and
      * random importance weights: the signed grids' search is exact; iq1s's neighbour lists
      * (llama.cpp's) are a heuristic, measured against all 2048 points */
-    const char *names[3] = {"iq1s", "iq2xxs", "iq2xs"};
-    float spread[3] = {0.8f, 2.5f, 2.5f};
-    for (int t = 0; t < 3; t++) {
-        int grid = qh_gridvq_grid_index(names[t]), trials = t == 0 ? 3000 : 1000, same = 0; /* brute force over signs is slow */
+    const char *names[4] = {"iq1s", "iq2xxs", "iq2xs", "iq3xxs"};
+    float spread[4] = {0.8f, 2.5f, 2.5f, 3.5f};
+    for (int t = 0; t < 4; t++) { /* brute force over every sign pattern is slow: iq3xxs has 2^16 x 2^7 points */
+        int grid = qh_gridvq_grid_index(names[t]), trials = t == 0 ? 3000 : t < 3 ? 1000 : 12, same = 0;
         ck_assert_int_ge(grid, 0);
         qh_matrix y = random_matrix(trials, 8, 300u + (unsigned)t), h = random_matrix(trials, 8, 400u + (unsigned)t);
         double excess = 0, total = 0;
@@ -892,11 +892,11 @@ START_TEST(gridvq_layouts_and_feedback)
     for (int a = 0; a < C; a++)
         for (int b = 0; b < C; b++) H[(size_t)a * C + b] = pow(0.9, abs(a - b));
     qh_calib cal = {C, H, 1000, 0};
-    /* llama.cpp's layouts to the bit: IQ1_S 1.5625, IQ2_XXS 2.0625, IQ2_XS 2.3125 (and sub-blocks of 16) */
-    const char *specs[4] = {"gridvq feedback=0 inflate=1", "gridvq grid=iq2xxs scale_bits=4 feedback=0", "gridvq grid=iq2xs scale_bits=4 sub=16 feedback=0",
-                            "gridvq sub=16 feedback=0"};
-    double want[4] = {1.5625, 2.0625, 2.0 + 4.0 / 16 + 16.0 / 256, 11.0 / 8 + 4.0 / 16 + 16.0 / 256}, e0[4];
-    for (int t = 0; t < 4; t++) {
+    /* llama.cpp's layouts to the bit: IQ1_S 1.5625, IQ2_XXS 2.0625, IQ2_XS 2.3125, IQ3_XXS 3.0625 (and sub-blocks of 16) */
+    const char *specs[5] = {"gridvq feedback=0 inflate=1", "gridvq grid=iq2xxs scale_bits=4 feedback=0", "gridvq grid=iq2xs scale_bits=4 sub=16 feedback=0",
+                            "gridvq sub=16 feedback=0", "gridvq grid=iq3xxs scale_bits=4 feedback=0"};
+    double want[5] = {1.5625, 2.0625, 2.0 + 4.0 / 16 + 16.0 / 256, 11.0 / 8 + 4.0 / 16 + 16.0 / 256, 3.0625}, e0[5];
+    for (int t = 0; t < 5; t++) {
         double bpp;
         qh_matrix o = roundtrip_calib(specs[t], &w, &bpp, NULL, &cal);
         ck_assert_msg(bpp == want[t], "%s: %g bpp", specs[t], bpp);
@@ -904,7 +904,7 @@ START_TEST(gridvq_layouts_and_feedback)
         free(o.data);
     }
     /* more bits, less error */
-    ck_assert_msg(e0[1] < e0[0] && e0[2] < e0[1] && e0[3] < e0[0], "output errors %g %g %g %g", e0[0], e0[1], e0[2], e0[3]);
+    ck_assert_msg(e0[1] < e0[0] && e0[2] < e0[1] && e0[3] < e0[0] && e0[4] < e0[2], "output errors %g %g %g %g %g", e0[0], e0[1], e0[2], e0[3], e0[4]);
     /* LDLQ feedback on strongly correlated inputs: a vector at a time it cuts the output error by
      * far; a sub-block (32) at a time, searched without the block's correlations, it does not
      * (the default model's Hessians are far less correlated, and there feedback=1 does best) */
