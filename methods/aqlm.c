@@ -251,17 +251,19 @@ int qh_aqlm_fit(const float *W, const float *H, int rows, int cols, int M, int B
     free(Hw);
     free(assign);
     float *E = qh_malloc((size_t)rows * cols * sizeof(float)), *D = qh_malloc((size_t)rows * cols * sizeof(float));
+    /* objective() also refreshes E = W - W^, which each codebook step needs */
     int n_obj = 0;
-    if (obj) obj[n_obj++] = objective(&m, E);
+    double f = objective(&m, E);
+    if (obj) obj[n_obj++] = f;
     for (int it = 0; it < iters; it++) {
         update_codes(&m);
-        if (obj) obj[n_obj++] = objective(&m, E);
-        else objective(&m, E);
+        f = objective(&m, E);
+        if (obj) obj[n_obj++] = f;
         for (int k = 0; k < M; k++) {
             update_codebook(&m, k, E, D);
-            objective(&m, E);
+            f = objective(&m, E);
         }
-        if (obj) obj[n_obj++] = objective(&m, E);
+        if (obj) obj[n_obj++] = f;
         update_scales(&m, D);
         if (obj) obj[n_obj++] = objective(&m, E);
     }
@@ -296,11 +298,7 @@ static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib
     for (size_t i = 0; i < (size_t)M * K * 8; i++) pcb[i] = qh_f32_to_f16(cb[i]);
     for (int r = 0; r < rows; r++) ps[r] = qh_f32_to_f16(s[r]);
     size_t n_codes = (size_t)rows * vecs * M;
-    uint8_t *packed = qh_packed_add(out, "indices", QH_DT_U8, (int64_t)qh_bits_bytes(n_codes, B), 0);
-    memset(packed, 0, qh_bits_bytes(n_codes, B));
-    for (size_t i = 0; i < n_codes; i++) /* B bits each, little-endian bit order */
-        for (int bit = 0; bit < B; bit++)
-            if (codes[i] >> bit & 1) packed[(i * B + bit) >> 3] |= (uint8_t)(1u << ((i * B + bit) & 7));
+    qh_bits_pack16(qh_packed_add(out, "indices", QH_DT_U8, (int64_t)qh_bits_bytes(n_codes, B), 0), codes, n_codes, B);
     free(cb);
     free(s);
     free(codes);
@@ -321,20 +319,20 @@ static int decode(const qh_spec *spec, const qh_packed *in, qh_matrix *w, qh_err
         qh_packed_expect(in, "indices", QH_DT_U8, qh_bits_bytes(n_codes, B), &pi, err))
         return -1;
     const uint16_t *cb16 = pcb->data, *s16 = ps->data;
-    const uint8_t *packed = pi->data;
+    uint16_t *codes = qh_malloc(n_codes * sizeof(uint16_t));
+    qh_bits_unpack16(codes, pi->data, n_codes, B);
     for (int r = 0; r < rows; r++) {
         float s = qh_f16_to_f32(s16[r]);
         for (int j = 0; j < vecs; j++) {
             float v[8] = {0};
             for (int k = 0; k < M; k++) {
-                size_t i = ((size_t)r * vecs + j) * M + k;
-                int code = 0;
-                for (int bit = 0; bit < B; bit++) code |= (packed[(i * B + bit) >> 3] >> ((i * B + bit) & 7) & 1) << bit;
+                int code = codes[((size_t)r * vecs + j) * M + k];
                 for (int c = 0; c < 8; c++) v[c] += qh_f16_to_f32(cb16[((size_t)k * K + code) * 8 + c]);
             }
             for (int c = 0; c < 8 && 8 * j + c < cols; c++) w->data[(size_t)r * cols + 8 * j + c] = s * v[c];
         }
     }
+    free(codes);
     return 0;
 }
 

@@ -132,6 +132,23 @@ void qh_bits_pack(uint8_t *out, const uint8_t *codes, size_t n, int bits)
     }
 }
 
+void qh_bits_pack16(uint8_t *out, const uint16_t *codes, size_t n, int bits)
+{
+    memset(out, 0, qh_bits_bytes(n, bits));
+    for (size_t i = 0, bit = 0; i < n; i++)
+        for (int b = 0; b < bits; b++, bit++)
+            if (codes[i] >> b & 1) out[bit >> 3] |= (uint8_t)(1u << (bit & 7));
+}
+
+void qh_bits_unpack16(uint16_t *codes, const uint8_t *in, size_t n, int bits)
+{
+    for (size_t i = 0, bit = 0; i < n; i++) {
+        unsigned v = 0;
+        for (int b = 0; b < bits; b++, bit++) v |= (unsigned)(in[bit >> 3] >> (bit & 7) & 1) << b;
+        codes[i] = (uint16_t)v;
+    }
+}
+
 void qh_bits_unpack(uint8_t *codes, const uint8_t *in, size_t n, int bits)
 {
     if (bits == 8) {

@@ -123,6 +123,9 @@ const char *qh_part_kind_name(qh_part_kind k);
 size_t qh_bits_bytes(size_t n, int bits);
 void qh_bits_pack(uint8_t *out, const uint8_t *codes, size_t n, int bits);
 void qh_bits_unpack(uint8_t *codes, const uint8_t *in, size_t n, int bits);
+/* The same layout (code i at bit i * bits, least significant bit first) for codes of 9-16 bits. */
+void qh_bits_pack16(uint8_t *out, const uint16_t *codes, size_t n, int bits);
+void qh_bits_unpack16(uint16_t *codes, const uint8_t *in, size_t n, int bits);
 /* Groups along a row: group = 0 means the whole row. */
 int qh_group_size(int group, int cols);
 int qh_groups_per_row(int group, int cols);

@@ -377,6 +377,15 @@ START_TEST(outliers_keep_the_largest_exactly)
 END_TEST
 
 /* H-weighted output error tr(D H D^T), D = W - W_hat */
+/* H_ab = rho^|a - b| (n, n): inputs correlated with their neighbours, where error feedback matters */
+static double *correlated_hessian(int n, double rho)
+{
+    double *H = qh_malloc((size_t)n * n * sizeof(double));
+    for (int a = 0; a < n; a++)
+        for (int b = 0; b < n; b++) H[(size_t)a * n + b] = pow(rho, abs(a - b));
+    return H;
+}
+
 static double output_error(const qh_matrix *a, const qh_matrix *b, const double *H)
 {
     double total = 0;
@@ -810,9 +819,7 @@ START_TEST(ldlq_with_block_one_is_gptq)
 {
     enum { R = 24, C = 200 };
     qh_matrix w = random_matrix(R, C, 17u);
-    double *H = qh_calloc((size_t)C * C, sizeof(double));
-    for (int a = 0; a < C; a++)
-        for (int b = 0; b < C; b++) H[(size_t)a * C + b] = pow(0.9, abs(a - b)); /* correlated inputs: feedback matters */
+    double *H = correlated_hessian(C, 0.9); /* correlated inputs: feedback matters */
     qh_calib cal = {C, H, 1000, 0};
     /* gptq with one group per row: static grids from the original rows */
     qh_matrix g = roundtrip_calib("gptq bits=3 group=0 scheme=sym", &w, NULL, NULL, &cal);
@@ -888,9 +895,7 @@ START_TEST(gridvq_layouts_and_feedback)
 {
     enum { R = 32, C = 256 };
     qh_matrix w = random_matrix(R, C, 61u);
-    double *H = qh_calloc((size_t)C * C, sizeof(double));
-    for (int a = 0; a < C; a++)
-        for (int b = 0; b < C; b++) H[(size_t)a * C + b] = pow(0.9, abs(a - b));
+    double *H = correlated_hessian(C, 0.9);
     qh_calib cal = {C, H, 1000, 0};
     /* llama.cpp's layouts to the bit: IQ1_S 1.5625, IQ2_XXS 2.0625, IQ2_XS 2.3125, IQ3_XXS 3.0625 (and sub-blocks of 16) */
     const char *specs[5] = {"gridvq feedback=0 inflate=1", "gridvq grid=iq2xxs scale_bits=4 feedback=0", "gridvq grid=iq2xs scale_bits=4 sub=16 feedback=0",
@@ -1059,9 +1064,7 @@ START_TEST(salomi_hvq_feedback_lowers_the_output_error)
 {
     enum { R = 32, C = 96 };
     qh_matrix w = random_matrix(R, C, 51u);
-    double *H = qh_calloc((size_t)C * C, sizeof(double));
-    for (int a = 0; a < C; a++)
-        for (int b = 0; b < C; b++) H[(size_t)a * C + b] = pow(0.9, abs(a - b));
+    double *H = correlated_hessian(C, 0.9);
     qh_calib cal = {C, H, 1000, 0};
     double bpp0, bpp1;
     qh_matrix o0 = roundtrip_calib("salomi-hvq k=16 indices=plain feedback=0", &w, &bpp0, NULL, &cal);
