@@ -158,7 +158,7 @@ fuzz-build: $(patsubst %,build-fuzz/%,$(FUZZ_TARGETS))
 # text ones from the shipped experiment, claim and task files (heads of the large ones).
 build/fuzz-seeds: tests/fuzz/seeds.c build/libqharness.a
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< build/libqharness.a $(LDLIBS)
-fuzz-seeds: build/fuzz-seeds
+fuzz-seeds: build/fuzz-seeds build/fuzz/fuzz_shard
 	rm -rf tests/fuzz/corpus && mkdir -p tests/fuzz/corpus
 	build/fuzz-seeds tests/fuzz/corpus
 	@c=tests/fuzz/corpus; mkdir -p $$c/fuzz_experiment $$c/fuzz_claim $$c/fuzz_mmlu $$c/fuzz_jsonl $$c/fuzz_encode; \
@@ -173,6 +173,8 @@ fuzz-seeds: build/fuzz-seeds
 	  n=3; case $$f in *hellaswag*) n=12;; esac; \
 	  { printf "\\$$(printf %03o $$i)"; head -n $$n $$f; } > $$c/fuzz_jsonl/$$(basename $$f | sed 's/\.[a-z]*$$//'); i=$$((i + 1)); done; \
 	head -c 3000 datasets/wikitext-2-raw/wiki.test.raw > $$c/fuzz_encode/wikitext2-test-head; \
+	for d in tests/fuzz/handmade/*; do mkdir -p $$c/$$(basename $$d); cp $$d/* $$c/$$(basename $$d)/; done; \
+	mkdir -p $$c/fuzz_shard; : > build/empty-input; FZ_SHARD_SEED=$$c/fuzz_shard/done-run build/fuzz/fuzz_shard build/empty-input; \
 	printf 'caf\303\251 \360\237\230\200 na\303\257ve \r\n\t  <|endoftext|>  \'"'"'s 123456 !!!' > $$c/fuzz_encode/unicode; \
 	printf 'ok \300\200 overlong \355\240\200 surrogate \377' > $$c/fuzz_encode/invalid-utf8; \
 	du -sh $$c; ls $$c | while read t; do echo "$$t: $$(ls $$c/$$t | wc -l) seeds"; done

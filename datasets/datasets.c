@@ -53,6 +53,10 @@ int qh_text_load(const char *arg, qh_text *out, qh_err *err)
     const qh_text_dataset *d = qh_text_dataset_find(arg);
     out->name = qh_strdup(arg);
     out->path = d ? qh_path_join(qh_home(), d->path) : qh_strdup(arg);
+    if (!d && qh_is_dir(arg)) {
+        qh_fail(err, "%s: is a directory; TEXT is a UTF-8 file or a registered dataset", arg);
+        goto fail;
+    }
     if (!d && !qh_file_exists(arg)) {
         qh_fail(err, "%s: no such file, and not a registered dataset (", arg);
         size_t k = strlen(err->msg);

@@ -82,8 +82,8 @@ static char *continuation(const char *context, const char *choice)
 /* Reads datasets/<rel>, checks it against datasets/SHA256SUMS, folds its hash into l. */
 static int read_checked(const char *rel, item_list *l, char **text, size_t *len, qh_err *err)
 {
-    static char *manifest;
-    static size_t manifest_len;
+    static qh_sum_entry *manifest; /* parsed once: the shipped SHA256SUMS */
+    static int manifest_n;
     if (l->given) {
         *text = qh_malloc(l->given_len + 1);
         memcpy(*text, l->given, l->given_len);
@@ -95,25 +95,32 @@ static int read_checked(const char *rel, item_list *l, char **text, size_t *len,
         return 0;
     }
     char *sums_path = qh_path_join(qh_home(), "datasets/SHA256SUMS");
-    if (!manifest && qh_read_file(sums_path, &manifest, &manifest_len, err) != 0) {
-        free(sums_path);
-        return -1;
+    if (!manifest) {
+        char *mtext = NULL;
+        size_t mlen;
+        if (qh_read_file(sums_path, &mtext, &mlen, err) != 0 || qh_sha256sums_parse(sums_path, mtext, mlen, &manifest, &manifest_n, err) != 0) {
+            free(mtext);
+            free(sums_path);
+            return -1;
+        }
+        free(mtext);
     }
     char *path = qh_path_join(qh_home(), "datasets"), *full = qh_path_join(path, rel);
     free(path);
     int rc = -1;
     if (qh_read_file(full, text, len, err) != 0) goto done;
-    char hex[65], needle[512];
+    char hex[65];
     qh_sha256_hex(*text, *len, hex);
-    snprintf(needle, sizeof needle, "  %s\n", rel);
-    const char *at = strstr(manifest, needle);
-    if (!at || at - manifest < 64) {
+    const qh_sum_entry *listed = NULL;
+    for (int i = 0; i < manifest_n && !listed; i++)
+        if (strcmp(manifest[i].name, rel) == 0) listed = &manifest[i];
+    if (!listed) {
         qh_fail(err, "%s: not listed in %s", full, sums_path);
         free(*text);
         goto done;
     }
-    if (strncmp(at - 64, hex, 64) != 0) {
-        qh_fail(err, "%s: sha256 %s does not match %.64s in %s", full, hex, at - 64, sums_path);
+    if (strcmp(listed->hex, hex) != 0) {
+        qh_fail(err, "%s: sha256 %s does not match %s in %s", full, hex, listed->hex, sums_path);
         free(*text);
         goto done;
     }
@@ -294,6 +301,7 @@ static int load_hellaswag(item_list *l, const char *rel, qh_err *err)
 typedef struct {
     char *field[6];
     int nf, row, bad;
+    int nul_record, nul_field; /* first field holding a NUL byte (1-based), or 0 */
     char **rows; /* flattened 6 fields per row */
     int n_rows, cap;
 } csv_state;
@@ -301,6 +309,10 @@ typedef struct {
 static void csv_field(void *s, size_t len, void *ud)
 {
     csv_state *c = ud;
+    if (!c->nul_record && len && memchr(s, 0, len)) { /* C strings would cut the value there */
+        c->nul_record = c->row + 1;
+        c->nul_field = c->nf + 1;
+    }
     if (c->nf < 6) {
         c->field[c->nf] = qh_malloc(len + 1);
         memcpy(c->field[c->nf], s, len);
@@ -354,6 +366,7 @@ static int read_csv(const char *rel, item_list *l, csv_state *c, qh_err *err)
     free(text);
     int rc = 0;
     if (!ok) rc = qh_fail(err, "datasets/%s: malformed CSV: %s", rel, csv_strerror(csv_err));
+    else if (c->nul_record) rc = qh_fail(err, "datasets/%s: record %d, field %d: a NUL byte", rel, c->nul_record, c->nul_field);
     else if (c->bad) rc = qh_fail(err, "datasets/%s:%d: expected 6 fields (question, choice0-3, answer)", rel, c->bad);
     for (int r = 0; rc == 0 && r < c->n_rows; r++) {
         char *e;

@@ -42,8 +42,17 @@ static int claim_handler(void *user, const char *section, const char *key, const
     else if (strcmp(key, "calibration") == 0) snprintf(c->calib_text, sizeof c->calib_text, "%s", value);
     else if (strcmp(key, "retained") == 0 || strcmp(key, "claimed_bpp") == 0) {
         double v = strtod(value, &end);
-        if (*end || !(v > 0)) {
-            snprintf(ps->error, sizeof ps->error, "%s = '%s' is not a positive number", key, value);
+        if (*end || !(v > 0) || !isfinite(v)) {
+            snprintf(ps->error, sizeof ps->error, "%s = '%s' is not a positive finite number", key, value);
+            return 0;
+        }
+        if (key[0] == 'r' && v > 1) {
+            snprintf(ps->error, sizeof ps->error, "retained = '%s' is not a fraction in (0, 1]%s", value,
+                     v <= 100 ? " (a percentage? 95% is written 0.95)" : "");
+            return 0;
+        }
+        if (key[0] == 'c' && v > 64) {
+            snprintf(ps->error, sizeof ps->error, "claimed_bpp = '%s': more than 64 bits per parameter is not a quantization claim", value);
             return 0;
         }
         if (key[0] == 'r') c->claimed = v;
@@ -119,14 +128,25 @@ char *qh_claim_inline_ini(const char *spec, qh_err *err)
     return ini;
 }
 
-int qh_claim_write_inline(const char *spec, char *path, size_t path_len, qh_err *err)
+/* the folder of the results database: what an audit writes goes beside the database it
+ * writes to, whatever the working directory */
+static void db_folder(const char *db_path, char *out, size_t len)
+{
+    const char *slash = strrchr(db_path, '/');
+    if (!slash) snprintf(out, len, ".");
+    else if (slash == db_path) snprintf(out, len, "/");
+    else snprintf(out, len, "%.*s", (int)(slash - db_path), db_path);
+}
+
+int qh_claim_write_inline(const char *spec, const char *db_path, char *path, size_t path_len, qh_err *err)
 {
     char *ini = qh_claim_inline_ini(spec, err);
     if (!ini) return -1;
-    char sha[65];
+    char sha[65], dir[1024];
     qh_sha256_hex(spec, strlen(spec), sha);
-    mkdir("results", 0755);
-    snprintf(path, path_len, "results/claim-%.12s.ini", sha);
+    db_folder(db_path, dir, sizeof dir);
+    mkdir(dir, 0755);
+    snprintf(path, path_len, "%s/claim-%.12s.ini", dir, sha);
     int rc = qh_write_file(path, ini, strlen(ini), err);
     free(ini);
     return rc;
@@ -139,12 +159,14 @@ int qh_claim_run(const qh_claim *cl, const char *db_path, char *exp_name_out, si
     int is_ppl = strcmp(c.metric, "ppl") == 0;
     /* the runs it needs, as an experiment: baseline + the method, on the task and on
      * perplexity (to compare what happens to perplexity with what happens to accuracy) */
-    char exp_path[1400], exp_name[160];
+    char exp_path[1400], exp_name[160], dir[1024];
     snprintf(exp_name, sizeof exp_name, "audit-%s", c.name);
-    mkdir("results", 0755);
-    snprintf(exp_path, sizeof exp_path, "results/%s.ini", exp_name);
-    FILE *f = fopen(exp_path, "w");
-    if (!f) return qh_fail(err, "%s: cannot write", exp_path);
+    db_folder(db_path, dir, sizeof dir);
+    mkdir(dir, 0755);
+    snprintf(exp_path, sizeof exp_path, "%s/%s.ini", dir, exp_name);
+    char *text = NULL;
+    size_t text_len = 0;
+    FILE *f = open_memstream(&text, &text_len);
     fprintf(f, "; written by qharness audit from %s (sha256 %s)\n[experiment]\nname = %s\ndescription = audit of: %s\nmodels = %s\nseed = %lu\n\n[tasks]\n",
             claim_path, sha, exp_name, c.text, c.model, c.seed);
     fprintf(f, "%s = %ld\n", c.task, c.budget ? c.budget : (is_ppl ? 32768 : 500));
@@ -152,6 +174,9 @@ int qh_claim_run(const qh_claim *cl, const char *db_path, char *exp_name_out, si
     if (c.calib_text[0]) fprintf(f, "\n[calibration]\ntext = %s\nwindows = %d\n", c.calib_text, c.calib_windows);
     fprintf(f, "\n[method baseline]\nmethod = none\n\n[method claimed]\nspec = %s\n", c.method);
     fclose(f);
+    int wrc = qh_write_file(exp_path, text, text_len, err);
+    free(text);
+    if (wrc != 0) return -1;
     /* reuse the runs when this exact audit ran before */
     qh_sweep_opts so = {.db_path = db_path, .resume = 0};
     sqlite3 *db = NULL;
@@ -162,7 +187,7 @@ int qh_claim_run(const qh_claim *cl, const char *db_path, char *exp_name_out, si
         qh_sha256_hex(ftext, flen, fsha);
         free(ftext);
     }
-    if (qh_file_exists(db_path) && sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+    if (qh_file_exists(db_path) && qh_db_open_read(db_path, &db) == SQLITE_OK) {
         sqlite3_stmt *st;
         if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM experiments WHERE id=(SELECT MAX(id) FROM experiments WHERE name=?) AND file_sha256=?",
                                -1, &st, NULL) == SQLITE_OK) {

@@ -30,12 +30,18 @@ typedef enum { QH_VERDICT_SUPPORTED, QH_VERDICT_REFUTED, QH_VERDICT_INCONCLUSIVE
  * claims state bits to a hundredth or so ("1.08 bits"). */
 #define QH_CLAIM_BPP_SLACK 0.02
 
+/* The smallest change of retention an audit is asked to resolve: "items needed" is the count
+ * that would make the 95% interval this narrow on each side, whatever the effect observed. */
+#define QH_AUDIT_MIN_EFFECT 0.01
+
 typedef struct {
-    double retention, lo, hi;              /* paired bootstrap 95% */
+    double retention, lo, hi;              /* 95%: accuracy, Jeffreys-Dirichlet posterior of the paired table; perplexity, paired bootstrap */
     double chance_adj, ca_lo, ca_hi;       /* accuracy only; NAN otherwise */
     qh_verdict verdict;
-    double items_needed;                   /* inconclusive: estimate; otherwise 0 */
+    double items_needed;                   /* inconclusive: items for an interval of +-QH_AUDIT_MIN_EFFECT; otherwise 0 */
     long n;
+    long discordant;                       /* accuracy: items where the two runs disagree */
+    char reason[256];                      /* why the verdict is what it is, in a sentence */
 } qh_audit_stats;
 
 /* A verdict as filed: the runs it was computed from, the statistics and the warnings. */
@@ -51,8 +57,8 @@ const char *qh_verdict_name(qh_verdict v);
 int qh_claim_load(const char *path, qh_claim *c, qh_err *err);
 /* The claim file an inline --claim "KEY = VALUE; ..." spec stands for (malloc'd); NULL with err set. */
 char *qh_claim_inline_ini(const char *spec, qh_err *err);
-/* The same written as results/claim-SHA.ini, path returned. */
-int qh_claim_write_inline(const char *spec, char *path, size_t path_len, qh_err *err);
+/* The same written as claim-SHA.ini in the folder of db_path (where the audit writes), path returned. */
+int qh_claim_write_inline(const char *spec, const char *db_path, char *path, size_t path_len, qh_err *err);
 /* Writes the claim's experiment and sweeps it into db_path; exp_name gets its name. */
 int qh_claim_run(const qh_claim *c, const char *db_path, char *exp_name, size_t exp_name_len, qh_err *err);
 int qh_claim_store_verdict(const char *db_path, const qh_claim *c, const qh_audit_record *r, qh_err *err);

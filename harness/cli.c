@@ -10,6 +10,8 @@
 #include "imatrix.h"
 #include "safetensors.h"
 
+int qh_cli_parse_only;
+
 int qh_cli_die(const qh_err *err)
 {
     fprintf(stderr, "qharness: %s\n", err->msg);
@@ -210,7 +212,14 @@ int qh_cli_load(const char *arg, const qh_cli_scope *s, qh_cli_model *lm, qh_err
             lm->quantized = rc == 0;
         }
     }
-    if (rc == 0 && !lm->tok) rc = qh_tokenizer_load_dir(dir, &lm->tok, err);
+    if (rc == 0 && !lm->tok) {
+        rc = qh_tokenizer_load_dir(dir, &lm->tok, err);
+        /* a packed file knows its tokenizer by content: one found by path must be that one */
+        char found[65];
+        if (rc == 0 && lm->quant.tokenizer_sha256[0] && (qh_tokenizer_sha256(lm->tok, found), strcmp(found, lm->quant.tokenizer_sha256) != 0))
+            rc = qh_fail(err, "%s: made with tokenizer %.12s, but the one found in %s is %.12s: put the source model's tokenizer files beside it", arg,
+                         lm->quant.tokenizer_sha256, dir, found);
+    }
     if (rc == 0 && qh_tokenizer_vocab_size(lm->tok) > lm->model->cfg.n_vocab)
         rc = qh_fail(err, "%s: tokenizer has %d tokens but the model's vocab_size is %d", dir,
                      qh_tokenizer_vocab_size(lm->tok), lm->model->cfg.n_vocab);
@@ -254,10 +263,10 @@ int qh_cli_window_option(int c, const char *arg, qh_ppl_opts *opts, const char *
 {
     long v;
     switch (c) {
-    case 'c': if (qh_cli_parse_long(arg, 2, 1 << 20, &v)) return qh_cli_usage(cmd, "--ctx '%s' is not an integer >= 2", arg); opts->ctx = (int)v; return 1;
-    case 'm': if (qh_cli_parse_long(arg, 2, 1L << 40, &v)) return qh_cli_usage(cmd, "--max-tokens '%s' is not an integer >= 2", arg); opts->max_tokens = v; return 1;
-    case 'S': if (qh_cli_parse_long(arg, 0, 1L << 40, &v)) return qh_cli_usage(cmd, "--seed '%s' is not a non-negative integer", arg); opts->seed = (unsigned long)v; return 1;
-    case 'C': if (qh_cli_parse_long(arg, 1, 1L << 40, &v)) return qh_cli_usage(cmd, "--chunks '%s' is not a positive integer", arg); opts->chunks = v; return 1;
+    case 'c': if (qh_cli_parse_long(arg, 2, 1 << 20, &v)) return qh_cli_usage(cmd, "--ctx '%s' is not an integer from 2 to 1048576", arg); opts->ctx = (int)v; return 1;
+    case 'm': if (qh_cli_parse_long(arg, 2, 1L << 40, &v)) return qh_cli_usage(cmd, "--max-tokens '%s' is not an integer from 2 to 1099511627776", arg); opts->max_tokens = v; return 1;
+    case 'S': if (qh_cli_parse_long(arg, 0, 1L << 40, &v)) return qh_cli_usage(cmd, "--seed '%s' is not an integer from 0 to 1099511627776", arg); opts->seed = (unsigned long)v; return 1;
+    case 'C': if (qh_cli_parse_long(arg, 1, 1L << 40, &v)) return qh_cli_usage(cmd, "--chunks '%s' is not an integer from 1 to 1099511627776", arg); opts->chunks = v; return 1;
     case 'P': {
         qh_err perr;
         if (qh_ppl_protocol_check(arg, &perr) != 0) return qh_cli_usage(cmd, "--protocol: %s", perr.msg);

@@ -68,6 +68,14 @@ int qh_cli_window_option(int c, const char *arg, qh_ppl_opts *opts, const char *
 int qh_cli_window_or_scope_option(int c, char *arg, qh_ppl_opts *opts, qh_cli_scope *q, const char *cmd, char **argv);
 
 /* one command each, harness/cmd/NAME.c */
+/* Set by the command-line fuzzer (tests/fuzz/fuzz_cli.c): a command returns 0 as soon as its
+ * options are parsed and checked, before it opens, loads or writes anything. */
+extern int qh_cli_parse_only;
+#define QH_CLI_OPTIONS_CHECKED()              \
+    do {                                      \
+        if (qh_cli_parse_only) return 0;      \
+    } while (0)
+
 int qh_cmd_info(int argc, char **argv);
 int qh_cmd_tokenize(int argc, char **argv);
 int qh_cmd_ppl(int argc, char **argv);

@@ -376,6 +376,25 @@ int qh_eval_mc_requests(const qh_model *m, const qh_mc_task *task, const qh_mc_r
     double t0 = qh_now();
     qh_score_requests(m, req, n_req, ctx, progress, ud);
     res->seconds = qh_now() - t0;
+    /* an argmax over NaN picks choice 0 and looks like an accuracy at chance: a non-finite
+     * log-likelihood is an error that names the item */
+    k = 0;
+    for (int i = 0; i < task->n_items; i++) {
+        int nr = task->items[i].n_choices + (task->kind == QH_MC_MMLU);
+        for (int j = k; j < k + nr; j++) {
+            double bad = isfinite(req[j].logprob) ? 0 : req[j].logprob;
+            for (int l = 0; l < req[j].n_alt && bad == 0; l++)
+                if (!isfinite(req[j].alt_logprob[l])) bad = req[j].alt_logprob[l];
+            if (bad != 0) {
+                qh_fail(err, "%s: item %s: a log-likelihood is %s (the model's activations overflowed); no accuracy", task->name,
+                        task->items[i].key, qh_nonfinite_name(bad));
+                for (int q = 0; q < n_req; q++) free(req[q].tokens);
+                free(req);
+                return -1;
+            }
+        }
+        k += nr;
+    }
     res->item_correct = qh_calloc((size_t)task->n_items, 1);
     res->item_correct_norm = qh_calloc((size_t)task->n_items, 1);
     res->item_correct_letter = qh_calloc((size_t)task->n_items, 1);

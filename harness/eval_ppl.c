@@ -174,9 +174,19 @@ int qh_eval_ppl(const qh_model *m, const int *ids, long n, const int *token_byte
     }
     res->seconds = qh_now() - t0;
 
+    int bad = -1;
     for (int w = 0; w < n_win; w++) {
+        if (bad < 0 && !isfinite(res->window_nll[w])) bad = w;
         res->nll_sum += res->window_nll[w];
         res->tokens_scored += res->window_tokens[w];
+    }
+    if (bad >= 0) { /* finite weights can still overflow: never a perplexity of nan or inf */
+        qh_fail(err, "window %d (tokens %ld-%ld): the model's log-likelihood is %s (its activations overflowed); no perplexity", bad,
+                win[bad].start, win[bad].end - 1, qh_nonfinite_name(res->window_nll[bad]));
+        free(win), free(tokens), free(targets), free(owner), free(hidden), free(nll);
+        qh_workspace_free(&ws);
+        qh_ppl_result_free(res);
+        return -1;
     }
     snprintf(res->protocol, sizeof res->protocol, "%s", proto->name);
     res->ctx = ctx;
@@ -429,7 +439,7 @@ static int fidelity(const qh_model *base, const qh_fidelity_base *fb, const qh_m
     res->window_positions = qh_calloc((size_t)n_win, sizeof(long));
     res->window_agree = qh_calloc((size_t)n_win, sizeof(long));
     double t0 = qh_now();
-    long N = 0;
+    long N = 0, bad = -1;
     for (int w = 0; w < n_win; w++) {
         const window *wd = &win[w];
         int T = (int)(wd->end - wd->start), first = (int)(wd->first_scored - wd->start);
@@ -454,7 +464,7 @@ static int fidelity(const qh_model *base, const qh_fidelity_base *fb, const qh_m
                 for (int v = 0; v < V; v++) kl += (double)qh_fast_expf(pb[v]) * (pb[v] - pq[v]);
                 int target = ids[wd->start + first + r0 + r];
                 position_stats *p = &ps[N + r0 + r];
-                p->kl = (float)(kl > 0 ? kl : 0); /* rounding can leave -1e-9 where the models agree */
+                p->kl = (float)(kl > 0 || isnan(kl) ? kl : 0); /* rounding can leave -1e-9 where the models agree; NaN stays NaN */
                 p->agree = ab == aq;
                 p->nll_base = -pb[target];
                 p->nll_quant = -pq[target];
@@ -464,6 +474,7 @@ static int fidelity(const qh_model *base, const qh_fidelity_base *fb, const qh_m
         for (int r = 0; r < R; r++) {
             res->window_kl[w] += ps[N + r].kl;
             res->window_agree[w] += ps[N + r].agree;
+            if (bad < 0 && !(isfinite(ps[N + r].kl) && isfinite(ps[N + r].nll_base) && isfinite(ps[N + r].nll_quant))) bad = (long)wd->start + first + r;
         }
         res->window_positions[w] = R;
         N += R;
@@ -472,11 +483,12 @@ static int fidelity(const qh_model *base, const qh_fidelity_base *fb, const qh_m
     snprintf(res->protocol, sizeof res->protocol, "%s", proto->name);
     res->ctx = ctx;
     res->windows = n_win;
-    if (N == 0) {
+    if (N == 0 || bad >= 0) {
         free(win), free(hb), free(lq), free(tokens), free(ps);
         qh_workspace_free(&wb);
         qh_workspace_free(&wq);
         qh_fidelity_result_free(res);
+        if (bad >= 0) return qh_fail(err, "fidelity: the log-probabilities at token %ld are not finite (activations overflowed); no KL", bad);
         return qh_fail(err, "fidelity: no position scored (%ld tokens)", n);
     }
     fidelity_statistics(ps, N, res);

@@ -52,6 +52,8 @@ typedef struct {
     method_section *sections;
     int n_sections;
     int seen_experiment;
+    char **headers;          /* every [section] name read so far, and its line */
+    int *header_lines, n_headers;
 } parse_state;
 
 /* reader for ini_parse_stream: counts lines; refuses lines inih would split */
@@ -82,9 +84,31 @@ static char *read_line(char *str, int num, void *stream)
     memcpy(str, ts->p, len);
     str[len] = 0;
     ts->p += len;
+    parse_state *ps = ts->ps;
+    const char *nul = memchr(str, 0, len);
+    if (nul && !ps->error[0]) { /* inih would stop the line there and read a value cut short */
+        snprintf(ps->error, sizeof ps->error, "a NUL byte at column %zu", (size_t)(nul - str) + 1);
+        ps->error_line = ps->line;
+    }
     const char *q = str;
     while (*q == ' ' || *q == '\t') q++;
-    if (*q == '[') ts->ps->section_line = ts->ps->line;
+    if (*q == '[') {
+        ps->section_line = ps->line;
+        const char *close = strchr(q, ']');
+        if (close) { /* a section given twice would silently override the first */
+            char name[256];
+            snprintf(name, sizeof name, "%.*s", (int)(close - q - 1), q + 1);
+            for (int i = 0; i < ps->n_headers && !ps->error[0]; i++)
+                if (strcmp(ps->headers[i], name) == 0) {
+                    snprintf(ps->error, sizeof ps->error, "section [%s] given twice (first at line %d)", name, ps->header_lines[i]);
+                    ps->error_line = ps->line;
+                }
+            ps->headers = qh_realloc(ps->headers, (size_t)(ps->n_headers + 1) * sizeof *ps->headers);
+            ps->header_lines = qh_realloc(ps->header_lines, (size_t)(ps->n_headers + 1) * sizeof *ps->header_lines);
+            ps->header_lines[ps->n_headers] = ps->line;
+            ps->headers[ps->n_headers++] = qh_strdup(name);
+        }
+    }
     return str;
 }
 
@@ -177,7 +201,8 @@ static int handle_experiment(parse_state *ps, const char *name, const char *valu
         if (!*value || *end || v < 0 || (name[0] == 'c' && v < 2))
             return fail_at(ps, ps->line, "[experiment] %s = '%s' is not a valid integer", name, value);
         if (name[0] == 's') x->seed = (unsigned long)v;
-        else x->ctx = (int)v;
+        else if (v > 1 << 20) return fail_at(ps, ps->line, "[experiment] ctx = %ld is longer than any model's context", v);
+        else x->ctx = (int)v, x->ctx_line = ps->line;
     } else {
         return fail_at(ps, ps->line, "[experiment] unknown key '%s' (name, description, models, seed, ctx)", name);
     }
@@ -266,7 +291,7 @@ static int handler(void *user, const char *section, const char *name, const char
             if (!*value || *end || v < (name[0] == 'w' ? 1 : 2) || v > 100000)
                 return fail_at(ps, ps->line, "[calibration] %s = '%s' is not a valid count", name, value);
             if (name[0] == 'w') x->calib_windows = (int)v;
-            else x->calib_ctx = (int)v;
+            else x->calib_ctx = (int)v, x->calib_ctx_line = ps->line;
         } else {
             return fail_at(ps, ps->line, "[calibration] unknown key '%s' (text, windows, ctx, imatrix)", name);
         }
@@ -536,6 +561,9 @@ static void free_sections(parse_state *ps)
         for (int k = 0; k < s->n_override; k++) free(s->override[k]);
     }
     free(ps->sections);
+    for (int i = 0; i < ps->n_headers; i++) free(ps->headers[i]);
+    free(ps->headers);
+    free(ps->header_lines);
 }
 
 int qh_experiment_load(const char *path, qh_experiment *x, qh_err *err)

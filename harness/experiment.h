@@ -77,7 +77,7 @@ typedef struct {
     char name[128];
     char description[1024];
     unsigned long seed;
-    int ctx;
+    int ctx, ctx_line;       /* 0: each model's own; checked against each model before any work */
     int n_models;
     char models[8][1024];
     int n_tasks;
@@ -85,7 +85,7 @@ typedef struct {
     char calib_text[512];
     char calib_imatrix[1024];  /* [calibration] imatrix = FILE (llama.cpp's), resolved; instead of the text */
     char calib_imatrix_sha[65];
-    int calib_windows, calib_ctx;
+    int calib_windows, calib_ctx, calib_ctx_line;
     int n_configs;
     qh_run_config *configs;
     char **strings;          /* owned copies the configs point into */

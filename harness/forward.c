@@ -18,7 +18,8 @@ float qh_fast_expf(float x)
 {
     x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
     /* round to nearest by the 1.5 * 2^23 trick: vectorises, unlike roundf */
-    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float shifted = x * 1.44269504088896341f + 12582912.0f;
+    float n = shifted - 12582912.0f;
     float r = x - n * 0.693145751953125f; /* ln2 split in two for accuracy */
     r = r - n * 1.42860682030941723212e-6f;
     float p = 1.0f / 720.0f;
@@ -28,7 +29,11 @@ float qh_fast_expf(float x)
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23;
+    /* 2^n from the low bits of the shifted sum, which hold n as an integer: no float-to-int
+     * conversion, so a NaN (an overflowed activation) stays NaN instead of being undefined */
+    uint32_t shifted_bits;
+    memcpy(&shifted_bits, &shifted, 4);
+    uint32_t bits = (shifted_bits - 0x4B400000u + 127u) << 23;
     float scale;
     memcpy(&scale, &bits, 4);
     return p * scale;

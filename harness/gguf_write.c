@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "ggml_types.h"
+#include "outfile.h"
 #include "gguf.h"
 
 typedef struct {
@@ -146,15 +147,9 @@ static uint64_t pad(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
 int qh_gguf_write(const qh_gguf_writer *w, const char *path, qh_err *err)
 {
-    size_t plen = strlen(path);
-    char *tmp = qh_malloc(plen + 16);
-    snprintf(tmp, plen + 16, "%s.partial", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        qh_fail(err, "%s: cannot create (%s)", tmp, strerror(errno));
-        free(tmp);
-        return -1;
-    }
+    qh_outfile out;
+    if (qh_outfile_open(&out, path, err) != 0) return -1;
+    FILE *f = out.f;
     int ok = 1;
     uint32_t version = 3;
     uint64_t offset = 0, written = 0;
@@ -185,14 +180,10 @@ int qh_gguf_write(const qh_gguf_writer *w, const char *path, qh_err *err)
             ok &= fwrite(zeros, 1, gap, f) == gap;
         }
     }
-    ok &= fflush(f) == 0;
-    ok &= fclose(f) == 0;
-    if (!ok || rename(tmp, path) != 0) {
+    if (!ok) {
         qh_fail(err, "%s: write failed (%s); nothing written", path, strerror(errno));
-        unlink(tmp);
-        free(tmp);
+        qh_outfile_abort(&out);
         return -1;
     }
-    free(tmp);
-    return 0;
+    return qh_outfile_commit(&out, err);
 }

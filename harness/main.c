@@ -6,6 +6,7 @@
 #include "../datasets/datasets.h"
 #include "cli.h"
 #include "model.h"
+#include "outfile.h"
 #include "util.h"
 
 static int cmd_help(int argc, char **argv);
@@ -111,6 +112,7 @@ int main(int argc, char **argv)
         cmd_help(1, argv);
         return QH_EXIT_USAGE;
     }
+    setvbuf(stdout, NULL, _IOLBF, 0); /* lines arrive as they are printed, piped or not */
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) return cmd_help(1, argv);
     if (strcmp(argv[1], "--version") == 0) return cmd_version(1, argv);
     qh_threads();
@@ -120,7 +122,11 @@ int main(int argc, char **argv)
                 print_usage(&commands[i]);
                 return 0;
             }
-            return commands[i].run(argc - 1, argv + 1);
+            int rc = commands[i].run(argc - 1, argv + 1);
+            qh_err err;
+            /* stdout redirected to a full disk or a closed pipe: an error, never a silent empty file */
+            if (qh_stdout_check(&err) != 0) return rc ? rc : qh_cli_die(&err);
+            return rc;
         }
     fprintf(stderr, "qharness: '%s' is not a command (see 'qharness help')\n", argv[1]);
     return QH_EXIT_USAGE;

@@ -329,12 +329,69 @@ int qh_model_probe(const char *path)
     return 0;
 }
 
+int qh_model_check_finite(const qh_model *m, const char *path, qh_err *err)
+{
+    for (int t = 0; t < m->n_tensors; t++) {
+        const qh_tensor *tn = &m->tensors[t];
+        long bad = qh_first_nonfinite(tn->data, (size_t)tn->rows * tn->cols);
+        if (bad >= 0)
+            return qh_fail(err, "%s: tensor '%s' holds %s at index %ld (row %ld, column %ld): refusing a model with non-finite weights", path,
+                           tn->name, qh_nonfinite_name(tn->data[bad]), bad, bad / tn->cols, bad % tn->cols);
+    }
+    if (!m->head_tied) {
+        size_t n = (size_t)m->cfg.n_vocab * m->cfg.n_embd;
+        long bad = qh_first_nonfinite(m->head, n);
+        if (bad >= 0)
+            return qh_fail(err, "%s: the output head holds %s at row %ld, column %ld: refusing a model with non-finite weights", path,
+                           qh_nonfinite_name(m->head[bad]), bad / m->cfg.n_embd, bad % m->cfg.n_embd);
+    }
+    return 0;
+}
+
 int qh_model_load(const char *dir, qh_model **out, int compute_sha, qh_err *err)
 {
     size_t n = sizeof model_formats / sizeof *model_formats;
     for (size_t i = 0; i < n; i++)
-        if (!model_formats[i].probe || model_formats[i].probe(dir)) return model_formats[i].load(dir, out, compute_sha, err);
+        if (!model_formats[i].probe || model_formats[i].probe(dir)) {
+            if (model_formats[i].load(dir, out, compute_sha, err) != 0) return -1;
+            if ((qh_is_dir(dir) && qh_sha256sums_verify_dir(dir, (*out)->weights_path, compute_sha ? (*out)->sha256 : NULL, err) != 0) ||
+                qh_model_check_finite(*out, dir, err) != 0) {
+                qh_model_free(*out);
+                *out = NULL;
+                return -1;
+            }
+            return 0;
+        }
     return qh_fail(err, "%s: not a model", dir);
+}
+
+/* What a path that no format took is: the message names the format it came closest to. */
+static int not_a_model(const char *path, qh_err *err)
+{
+    if (!qh_is_dir(path) && !qh_file_exists(path)) return qh_fail(err, "%s: no such model file or directory (and not a name under models/)", path);
+    if (!qh_is_dir(path)) {
+        char magic[5] = {0};
+        FILE *f = fopen(path, "rb");
+        size_t got = f ? fread(magic, 1, 4, f) : 0;
+        if (f) fclose(f);
+        for (size_t i = 0; i < got; i++)
+            if ((unsigned char)magic[i] < 0x20 || (unsigned char)magic[i] > 0x7e) magic[i] = '?';
+        size_t n = strlen(path);
+        if ((got == 4 && strncmp(magic, "GG", 2) == 0) || (n > 5 && strcmp(path + n - 5, ".gguf") == 0))
+            return qh_fail(err, "%s: not a GGUF file: it starts with '%s', a GGUF file with 'GGUF'", path, magic);
+        qh_model *m = NULL;
+        if (n > 4 && strcmp(path + n - 4, ".bin") == 0 && qh_model_load_llama2c(path, &m, 0, err) != 0) return -1; /* its own reason */
+        qh_model_free(m);
+        return qh_fail(err, "%s: not a model file (GGUF, a llama2.c .bin) and not a directory (Hugging Face: config.json + model.safetensors)", path);
+    }
+    qh_model *m = NULL;
+    qh_err l2c;
+    if (qh_model_load_llama2c(path, &m, 0, &l2c) != 0 && !strstr(l2c.msg, "no llama2.c checkpoint")) {
+        *err = l2c; /* a .bin was there: why it is not a checkpoint */
+        return -1;
+    }
+    qh_model_free(m);
+    return qh_fail(err, "%s: not a model directory: no config.json (Hugging Face), no llama2.c checkpoint (.bin)", path);
 }
 
 static int load_hf(const char *dir, qh_model **out, int compute_sha, qh_err *err)
@@ -345,9 +402,10 @@ static int load_hf(const char *dir, qh_model **out, int compute_sha, qh_err *err
     char *config_path = qh_path_join(dir, "config.json");
     m->dir = qh_strdup(dir);
     m->head_tied = 1;
-    if (!qh_is_dir(dir)) {
-        qh_fail(err, "%s: not a model directory", dir);
-        goto fail;
+    if (!qh_is_dir(dir) || !hf_probe(dir)) {
+        qh_model_free(m);
+        free(config_path);
+        return not_a_model(dir, err);
     }
     int hf_tied;
     if (config_load(dir, &m->cfg, &hf_tied, err) != 0) goto fail;

@@ -80,6 +80,9 @@ int qh_config_load(const char *dir, qh_config *cfg, qh_err *err);
  * (config.json + model.safetensors) or a GGUF file (model_gguf.c).  compute_sha: also hash
  * the weights file. */
 int qh_model_load(const char *dir, qh_model **out, int compute_sha, qh_err *err);
+/* Refuses NaN or infinity in any weight, naming the file, tensor and place (qh_model_load and
+ * the packed-file loader call it: no forward pass ever runs on one). */
+int qh_model_check_finite(const qh_model *m, const char *path, qh_err *err);
 /* 1 when some format of the table takes path (a Hugging Face directory: it has config.json). */
 int qh_model_probe(const char *path);
 int qh_model_load_gguf(const char *path, qh_model **out, int compute_sha, qh_err *err);

@@ -4,6 +4,7 @@
 
 #include <cJSON.h>
 #include <math.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,7 +40,11 @@ int qh_quant_write(const char *path, const qh_model *m, const qh_quant_result *r
     char *meta_text = NULL;
     cJSON_AddStringToObject(meta, "format", "qharness-packed-1");
     cJSON_AddStringToObject(meta, "harness_version", QH_VERSION);
-    cJSON_AddStringToObject(meta, "source_model", m->dir);
+    /* the source as an absolute path, so that the file means the same from any directory; its
+     * sha256 and the tokenizer's are what identify it */
+    char source_abs[PATH_MAX];
+    cJSON_AddStringToObject(meta, "source_model", realpath(m->dir, source_abs) ? source_abs : m->dir);
+    if (res->tokenizer_sha256[0]) cJSON_AddStringToObject(meta, "tokenizer_sha256", res->tokenizer_sha256);
     cJSON_AddStringToObject(meta, "source_sha256", res->source_sha256);
     cJSON_AddStringToObject(meta, "method", res->spec);
     cJSON_AddStringToObject(meta, "kept_dtype", qh_dtype_name(res->kept_dtype));
@@ -183,6 +188,12 @@ int qh_quant_load(const char *path, qh_model **out, qh_quant_result *res, qh_err
     }
     snprintf(res->spec, sizeof res->spec, "%s", method->valuestring);
     snprintf(res->source_sha256, sizeof res->source_sha256, "%s", srcsha->valuestring);
+    const cJSON *ts = cJSON_GetObjectItem(meta, "tokenizer_sha256");
+    if (ts && (!cJSON_IsString(ts) || strlen(ts->valuestring) != 64)) {
+        qh_fail(err, "%s: 'qharness' metadata: tokenizer_sha256 is not a SHA-256", path);
+        goto fail;
+    }
+    if (ts) snprintf(res->tokenizer_sha256, sizeof res->tokenizer_sha256, "%s", ts->valuestring);
     const cJSON *cd = cJSON_GetObjectItem(meta, "calibration");
     if (cJSON_IsString(cd)) snprintf(res->calib_desc, sizeof res->calib_desc, "%s", cd->valuestring);
     m->dir = qh_strdup(src->valuestring);
@@ -297,7 +308,7 @@ int qh_quant_load(const char *path, qh_model **out, qh_quant_result *res, qh_err
     qh_st_close(&st);
     cJSON_Delete(meta);
     free(used);
-    if (qh_sha256_file(path, m->sha256, err) != 0) {
+    if (qh_sha256_file(path, m->sha256, err) != 0 || qh_model_check_finite(m, path, err) != 0) {
         qh_model_free(m);
         qh_quant_result_free(res);
         return -1;

@@ -99,12 +99,19 @@ double qh_rel_error(const float *w, const float *w_hat, size_t n, double *sq_err
 static int encode_decode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib, qh_packed *packed, qh_matrix *w_hat,
                          qh_quant_result *res, qh_err *err)
 {
+    size_t n = (size_t)w->rows * w->cols;
+    long bad = qh_first_nonfinite(w->data, n);
+    if (bad >= 0) /* a quantizer would turn it into a finite code and hide it */
+        return qh_fail(err, "input weight at row %ld, column %ld is %s", bad / w->cols, bad % w->cols, qh_nonfinite_name(w->data[bad]));
     double t0 = qh_now();
     int rc = spec->method->encode(spec, w, calib, packed, err);
     double t1 = qh_now();
     if (rc == 0) rc = spec->method->decode(spec, packed, w_hat, err);
     res->seconds_encode += t1 - t0;
     res->seconds_decode += qh_now() - t1;
+    if (rc == 0 && (bad = qh_first_nonfinite(w_hat->data, n)) >= 0)
+        return qh_fail(err, "the method decoded a non-finite weight (%s) at row %ld, column %ld", qh_nonfinite_name(w_hat->data[bad]),
+                       bad / w->cols, bad % w->cols);
     return rc;
 }
 

@@ -60,6 +60,7 @@ typedef struct {
     char calib_desc[640];                 /* empty without calibration */
     char kept_desc[32];                   /* GGUF: the file's types of the kept tensors ("F16+F32"); else empty */
     char source_sha256[65];
+    char tokenizer_sha256[65];            /* qh_tokenizer_sha256 of the model's tokenizer; empty: not known */
 } qh_quant_result;
 
 void qh_quant_opts_init(qh_quant_opts *o);

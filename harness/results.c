@@ -1,4 +1,5 @@
 /* results.c - a results table read back from SQLite: nothing here recomputes a number. */
+#include "store.h"
 #include "results.h"
 #include "metrics.h"
 
@@ -159,7 +160,7 @@ int qh_results_print(const char *path, const char *name, qh_results_format fmt, 
     int rc = -1;
     int markdown = fmt == QH_RESULTS_MARKDOWN;
     if (!qh_file_exists(path)) return qh_fail(err, "%s: no such results database", path);
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+    if (qh_db_open_read(path, &db) != SQLITE_OK) {
         db_fail(db, path, err);
         goto out;
     }

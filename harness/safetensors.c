@@ -1,6 +1,8 @@
 /* safetensors.c - see safetensors.h. */
 #include "safetensors.h"
 
+#include "outfile.h"
+
 #include <cJSON.h>
 #include <errno.h>
 #include <math.h>
@@ -277,8 +279,9 @@ int qh_st_write(const char *path, const qh_st_entry *entries, int n, const char 
                 const char *const *meta_values, int n_meta, qh_err *err)
 {
     int rc = -1;
-    char *json = NULL, *tmp = NULL;
+    char *json = NULL;
     FILE *f = NULL;
+    qh_outfile out;
     cJSON *root = cJSON_CreateObject();
     if (n_meta > 0) {
         cJSON *meta = cJSON_AddObjectToObject(root, "__metadata__");
@@ -306,35 +309,23 @@ int qh_st_write(const char *path, const qh_st_entry *entries, int n, const char 
     json = cJSON_PrintUnformatted(root);
     size_t hlen = strlen(json);
     size_t padded = (hlen + 7) & ~(size_t)7; /* keep the data area 8-byte aligned, as HF does */
-    tmp = qh_malloc(strlen(path) + 5);
-    sprintf(tmp, "%s.tmp", path);
-    f = fopen(tmp, "wb");
-    if (!f) {
-        qh_fail(err, "%s: cannot create: %s", tmp, strerror(errno));
-        goto cleanup;
-    }
+    if (qh_outfile_open(&out, path, err) != 0) goto cleanup;
+    f = out.f;
     uint8_t lenbuf[8];
     for (int i = 0; i < 8; i++) lenbuf[i] = (uint8_t)((uint64_t)padded >> (8 * i));
     int ok = fwrite(lenbuf, 1, 8, f) == 8 && fwrite(json, 1, hlen, f) == hlen;
     for (size_t i = hlen; ok && i < padded; i++) ok = fputc(' ', f) != EOF;
     for (int i = 0; ok && i < n; i++)
         ok = entries[i].nbytes == 0 || fwrite(entries[i].data, 1, entries[i].nbytes, f) == entries[i].nbytes;
-    if (fclose(f) != 0) ok = 0;
     f = NULL;
     if (!ok) {
-        qh_fail(err, "%s: write error: %s", tmp, strerror(errno));
-        unlink(tmp);
+        qh_fail(err, "%s: write failed (%s); nothing written", path, strerror(errno));
+        qh_outfile_abort(&out);
         goto cleanup;
     }
-    if (rename(tmp, path) != 0) {
-        qh_fail(err, "%s: cannot rename into place: %s", path, strerror(errno));
-        unlink(tmp);
-        goto cleanup;
-    }
+    if (qh_outfile_commit(&out, err) != 0) goto cleanup;
     rc = 0;
 cleanup:
-    if (f) fclose(f);
-    free(tmp);
     free(json);
     cJSON_Delete(root);
     return rc;

@@ -1,6 +1,7 @@
 /* sha256.c - SHA-256 (FIPS 180-4), for the provenance of every file qharness reads and writes
  * (declared in util.h).  A file of its own so that the fuzz build can leave the hash's loops out
  * of the comparison tracing: it was 44% of fuzz_claim's time and explores no input structure. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -129,4 +130,93 @@ int qh_sha256_file(const char *path, char out[65], qh_err *err)
     qh_sha256_final(&c, d);
     to_hex(d, out);
     return 0;
+}
+
+/* a relative path that stays inside its folder: no leading '/', no empty or ".." component */
+static int relative_inside(const char *name, size_t n)
+{
+    size_t start = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n && name[i] != '/') continue;
+        size_t len = i - start;
+        if (len == 0 || (len == 2 && name[start] == '.' && name[start + 1] == '.')) return 0;
+        start = i + 1;
+    }
+    return 1;
+}
+
+/* ---- sha256sum manifests (SHA256SUMS) ------------------------------------------------------ */
+
+int qh_sha256sums_parse(const char *path, const char *text, size_t len, qh_sum_entry **out, int *n_out, qh_err *err)
+{
+    *out = NULL;
+    *n_out = 0;
+    qh_sum_entry *e = NULL;
+    int n = 0, cap = 0, line = 0;
+    for (const char *p = text; p < text + len;) {
+        const char *nl = memchr(p, '\n', (size_t)(text + len - p));
+        const char *end = nl ? nl : text + len;
+        line++;
+        size_t ll = (size_t)(end - p);
+        if (ll && p[ll - 1] == '\r') ll--;
+        if (ll == 0) {
+            p = end + (nl != NULL);
+            continue;
+        }
+        /* "HEX  NAME" or "HEX *NAME", as sha256sum writes it */
+        int ok = ll > 66 && p[64] == ' ' && (p[65] == ' ' || p[65] == '*');
+        for (int i = 0; ok && i < 64; i++) ok = isxdigit((unsigned char)p[i]) && !isupper((unsigned char)p[i]);
+        size_t name_len = ok ? ll - 66 : 0;
+        const char *name = p + 66;
+        if (ok && (name_len >= sizeof e->name || memchr(name, 0, name_len) || !relative_inside(name, name_len))) ok = 0;
+        if (!ok) {
+            free(e);
+            return qh_fail(err, "%s:%d: not a manifest line 'SHA256  NAME' (64 lowercase hex digits, two spaces, a relative name)", path, line);
+        }
+        if (n == cap) e = qh_realloc(e, (size_t)(cap = cap ? 2 * cap : 16) * sizeof *e);
+        memcpy(e[n].hex, p, 64);
+        e[n].hex[64] = 0;
+        memcpy(e[n].name, name, name_len);
+        e[n].name[name_len] = 0;
+        e[n].line = line;
+        n++;
+        p = end + (nl != NULL);
+    }
+    *out = e;
+    *n_out = n;
+    return 0;
+}
+
+int qh_sha256sums_verify_dir(const char *dir, const char *known_path, const char *known_hex, qh_err *err)
+{
+    char *sums = qh_path_join(dir, "SHA256SUMS"), *text = NULL;
+    size_t len;
+    qh_sum_entry *e = NULL;
+    int n = 0, rc = -1;
+    if (!qh_file_exists(sums)) {
+        free(sums);
+        return 0;
+    }
+    if (qh_read_file(sums, &text, &len, err) != 0 || qh_sha256sums_parse(sums, text, len, &e, &n, err) != 0) goto out;
+    for (int i = 0; i < n; i++) {
+        char *file = qh_path_join(dir, e[i].name), hex[65];
+        int same_file = known_path && known_hex && known_hex[0] && strcmp(file, known_path) == 0;
+        if (same_file) snprintf(hex, sizeof hex, "%s", known_hex);
+        else if (qh_sha256_file(file, hex, err) != 0) {
+            qh_err_prefix(err, "%s:%d", sums, e[i].line);
+            free(file);
+            goto out;
+        }
+        free(file);
+        if (strcmp(hex, e[i].hex) != 0) {
+            qh_fail(err, "%s:%d: %s has sha256 %.12s, the manifest says %.12s: the model's files changed", sums, e[i].line, e[i].name, hex, e[i].hex);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    free(e);
+    free(text);
+    free(sums);
+    return rc;
 }

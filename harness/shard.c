@@ -1,4 +1,5 @@
 /* shard.c - shard paths and the merge of shards into the experiment database; see shard.h. */
+#include "store.h"
 #include "shard.h"
 
 #include <dirent.h>
@@ -141,6 +142,17 @@ static int merge_attached(qh_store *s, long long exp, qh_merge_counts *c, qh_err
             c->unfinished++;
             continue;
         }
+        /* a shard is a file from elsewhere: a non-finite or non-numeric result is not copied
+         * into the database (SQLite keeps an infinity as a REAL, a NaN never) */
+        long long bad;
+        int found;
+        if (qh_store_int(s, why, &bad, &found,
+                         "SELECT COUNT(*) FROM shard.metrics WHERE run_id=? AND NOT (typeof(value) IN ('real', 'integer') "
+                         "AND abs(value) <= 1.7976931348623157e308 AND (ci_low IS NULL OR abs(ci_low) <= 1.7976931348623157e308) "
+                         "AND (ci_high IS NULL OR abs(ci_high) <= 1.7976931348623157e308))",
+                         "i", ids[i]))
+            return 1;
+        if (bad) return qh_fail(why, "run %lld: %lld metric value(s) are not finite numbers", ids[i], bad), 1;
         int r = merge_run(s, ids[i], status_done[i], err);
         if (r < 0) return -1;
         if (r == 1) c->already++;
@@ -202,7 +214,7 @@ void qh_shard_run_status(const char *dir, long long run, char *status, size_t le
     status[0] = error[0] = 0;
     char *file = qh_shard_file(dir, run);
     sqlite3 *db = NULL;
-    if (qh_file_exists(file) && sqlite3_open_v2(file, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+    if (qh_file_exists(file) && qh_db_open_read(file, &db) == SQLITE_OK) {
         sqlite3_busy_timeout(db, 5000);
         sqlite3_stmt *st;
         if (sqlite3_prepare_v2(db, "SELECT status, error FROM runs WHERE id=?", -1, &st, NULL) == SQLITE_OK) {

@@ -139,55 +139,78 @@ static int field(const char *line, const char *key, char *out, size_t len)
     return 0;
 }
 
-int qh_slurm_tasks(const char *job, qh_slurm_task **tasks, int *n, qh_err *err)
+/* an array index as squeue and scontrol print it: digits only, within int; -1 when not */
+static int array_index(const char *s, size_t len)
+{
+    if (len == 0 || len > 9) return -1; /* Slurm's MaxArraySize is at most 4,000,001 */
+    int v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+static qh_slurm_task *add_task(qh_slurm_task **tasks, int *n, int *cap, int index)
+{
+    if (*n == *cap) *tasks = qh_realloc(*tasks, (size_t)(*cap = *cap ? 2 * *cap : 16) * sizeof **tasks);
+    qh_slurm_task *t = &(*tasks)[(*n)++];
+    memset(t, 0, sizeof *t);
+    t->index = index;
+    return t;
+}
+
+void qh_slurm_tasks_parse(const char *squeue_out, const char *scontrol_out, qh_slurm_task **tasks, int *n)
 {
     *tasks = NULL;
     *n = 0;
     int cap = 0;
-    /* live tasks, one line each (-r expands the array's pending ones) */
-    char *squeue[] = {"squeue", "-h", "-r", "-j", (char *)job, "-o", "%K|%T|%N", NULL}, *out;
-    if (qh_run_command(squeue, &out, err) != 0) {
-        /* squeue refuses a job id it no longer knows: that is "none live", not an error */
-        if (!strstr(err->msg, "Invalid job id")) return -1;
-        out = qh_strdup("");
-    }
-    char *save = NULL;
-    for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    char *copy = qh_strdup(squeue_out ? squeue_out : ""), *save = NULL;
+    /* squeue -o '%K|%T|%N': live tasks, one line each (-r expands the array's pending ones) */
+    for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         char *bar1 = strchr(line, '|'), *bar2 = bar1 ? strchr(bar1 + 1, '|') : NULL;
-        if (!bar2 || strspn(line, "0123456789") != (size_t)(bar1 - line)) continue; /* not an array task */
-        if (*n == cap) *tasks = qh_realloc(*tasks, (size_t)(cap = cap ? 2 * cap : 16) * sizeof **tasks);
-        qh_slurm_task *t = &(*tasks)[(*n)++];
-        memset(t, 0, sizeof *t);
-        t->index = atoi(line);
+        int index = bar2 ? array_index(line, (size_t)(bar1 - line)) : -1;
+        if (index < 0) continue; /* not an array task */
+        qh_slurm_task *t = add_task(tasks, n, &cap, index);
         snprintf(t->state, sizeof t->state, "%.*s", (int)(bar2 - bar1 - 1), bar1 + 1);
         snprintf(t->node, sizeof t->node, "%s", bar2 + 1);
     }
-    free(out);
-    /* ended tasks, while the controller remembers them */
-    char *scontrol[] = {"scontrol", "-o", "show", "job", (char *)job, NULL};
-    qh_err ignored;
-    if (qh_run_command(scontrol, &out, &ignored) != 0) return 0;
-    for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    free(copy);
+    /* scontrol -o show job: ended tasks, while the controller remembers them */
+    copy = qh_strdup(scontrol_out ? scontrol_out : "");
+    for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         char id[32], state[24], node[64] = "", code[16] = "";
-        if (!field(line, "ArrayTaskId", id, sizeof id) || strspn(id, "0123456789") != strlen(id) ||
-            !field(line, "JobState", state, sizeof state))
-            continue;
+        if (!field(line, "ArrayTaskId", id, sizeof id) || !field(line, "JobState", state, sizeof state)) continue;
+        int index = array_index(id, strlen(id));
+        if (index < 0) continue;
         field(line, "NodeList", node, sizeof node);
         field(line, "ExitCode", code, sizeof code);
-        int index = atoi(id);
         qh_slurm_task *t = find_task(*tasks, *n, index);
         if (t && qh_slurm_state_live(t->state)) continue; /* squeue's word is the newer */
-        if (!t) {
-            if (*n == cap) *tasks = qh_realloc(*tasks, (size_t)(cap = cap ? 2 * cap : 16) * sizeof **tasks);
-            t = &(*tasks)[(*n)++];
-            memset(t, 0, sizeof *t);
-            t->index = index;
-        }
+        if (!t) t = add_task(tasks, n, &cap, index);
         snprintf(t->state, sizeof t->state, "%s", state);
         snprintf(t->node, sizeof t->node, "%s", strcmp(node, "(null)") == 0 ? "" : node);
         if (!qh_slurm_state_live(state)) snprintf(t->exit_code, sizeof t->exit_code, "%s", code);
     }
-    free(out);
+    free(copy);
+}
+
+int qh_slurm_tasks(const char *job, qh_slurm_task **tasks, int *n, qh_err *err)
+{
+    *tasks = NULL;
+    *n = 0;
+    char *squeue[] = {"squeue", "-h", "-r", "-j", (char *)job, "-o", "%K|%T|%N", NULL}, *sq, *sc = NULL;
+    if (qh_run_command(squeue, &sq, err) != 0) {
+        /* squeue refuses a job id it no longer knows: that is "none live", not an error */
+        if (!strstr(err->msg, "Invalid job id")) return -1;
+        sq = qh_strdup("");
+    }
+    char *scontrol[] = {"scontrol", "-o", "show", "job", (char *)job, NULL};
+    qh_err ignored;
+    if (qh_run_command(scontrol, &sc, &ignored) != 0) sc = NULL;
+    qh_slurm_tasks_parse(sq, sc, tasks, n);
+    free(sq);
+    free(sc);
     return 0;
 }
 

@@ -26,6 +26,9 @@ int qh_slurm_submit(const char *script, const char *after, char *job_id, size_t 
  * scontrol (which forgets them MinJobAge seconds after they end, 300 by default).  *tasks is
  * malloc'd; a job Slurm no longer knows gives *n = 0. */
 int qh_slurm_tasks(const char *job, qh_slurm_task **tasks, int *n, qh_err *err);
+/* The parsing half of qh_slurm_tasks: squeue's '%K|%T|%N' lines, then scontrol -o's records
+ * (either may be NULL); lines that are not array tasks are skipped (malloc'd array). */
+void qh_slurm_tasks_parse(const char *squeue_out, const char *scontrol_out, qh_slurm_task **tasks, int *n);
 
 /* 1 for a state in which the task may still run (pending, running, requeued, ...). */
 int qh_slurm_state_live(const char *state);

@@ -37,6 +37,10 @@ static void percentiles(double *v, size_t n, double *lo, double *hi)
 
 void qh_bootstrap_ratio_exp(const double *a, const long *b, int n, int n_boot, unsigned long seed, double *lo, double *hi)
 {
+    if (n < QH_MIN_RESAMPLING_UNITS) { /* one unit resampled is itself: a zero-width "interval" */
+        *lo = *hi = NAN;
+        return;
+    }
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(rng, seed);
     double *stat = qh_malloc((size_t)n_boot * sizeof *stat);

@@ -11,6 +11,10 @@
 /* Wilson score interval for k successes in n at 95% (exactly 0 and 1 at the ends). */
 void qh_wilson(long k, long n, double *lo, double *hi);
 
+/* The fewest resampling units (windows, documents) a bootstrap interval is computed from;
+ * below it the interval is NaN (stored as NULL, printed as "no interval"). */
+#define QH_MIN_RESAMPLING_UNITS 2
+
 /* Percentile bootstrap (2.5%, 97.5%) of exp(sum a / sum b) over n paired items. */
 void qh_bootstrap_ratio_exp(const double *a, const long *b, int n, int n_boot, unsigned long seed, double *lo, double *hi);
 

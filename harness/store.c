@@ -1,6 +1,7 @@
 /* store.c - SQLite access for the sweep runner and reports; see store.h. */
 #include "store.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,38 @@ int qh_store_exec(qh_store *s, const char *sql, qh_err *err)
         return -1;
     }
     return 0;
+}
+
+/* path as a file: URI with its reserved characters escaped */
+static char *file_uri(const char *path, const char *query)
+{
+    size_t n = strlen(path);
+    char *u = qh_malloc(3 * n + strlen(query) + 16), *o = u;
+    o += sprintf(o, "file:");
+    for (const char *c = path; *c; c++)
+        if (*c == '%' || *c == '?' || *c == '#') o += sprintf(o, "%%%02X", (unsigned char)*c);
+        else *o++ = *c;
+    sprintf(o, "?%s", query);
+    return u;
+}
+
+int qh_db_open_read(const char *path, sqlite3 **db)
+{
+    const char *modes[] = {"mode=ro", "mode=ro&immutable=1"};
+    int rc = SQLITE_CANTOPEN;
+    *db = NULL;
+    for (int i = 0; i < 2; i++) {
+        if (*db) sqlite3_close(*db);
+        char *uri = file_uri(path, modes[i]);
+        rc = sqlite3_open_v2(uri, db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+        free(uri);
+        if (rc != SQLITE_OK) continue;
+        /* a WAL database without its -shm file, where it cannot be made, fails only on the
+         * first read: try one */
+        rc = sqlite3_exec(*db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
+        if (rc == SQLITE_OK) return SQLITE_OK;
+    }
+    return rc;
 }
 
 int qh_store_open(const char *path, qh_store *s, qh_err *err)
@@ -87,6 +120,11 @@ static int prepare_bind(qh_store *s, qh_err *err, sqlite3_stmt **st, const char 
         case 'i': rc = sqlite3_bind_int64(*st, i + 1, va_arg(ap, long long)); break;
         case 'd': {
             double d = va_arg(ap, double);
+            if (isinf(d)) { /* NaN means "not applicable" (NULL); an infinity is never a result */
+                sqlite3_finalize(*st);
+                *st = NULL;
+                return qh_fail(err, "%s: refusing to store %s (value %d of a statement)", s->path, qh_nonfinite_name(d), i + 1);
+            }
             rc = d != d ? sqlite3_bind_null(*st, i + 1) : sqlite3_bind_double(*st, i + 1, d); /* NaN -> NULL */
             break;
         }

@@ -18,6 +18,12 @@ typedef struct {
 int qh_store_open(const char *path, qh_store *s, qh_err *err);
 void qh_store_close(qh_store *s);
 
+/* Opens an existing results database for reading only (results, report, plot, audit, merge's
+ * shards): never creates or writes it.  A WAL database in a folder this process cannot write
+ * (a read-only mount, another user's results) is opened as immutable.  Returns SQLITE_OK or
+ * an SQLite code, with *db set either way (close it). */
+int qh_db_open_read(const char *path, sqlite3 **db);
+
 int qh_store_exec(qh_store *s, const char *sql, qh_err *err);
 int qh_store_begin(qh_store *s, qh_err *err);
 int qh_store_commit(qh_store *s, qh_err *err);

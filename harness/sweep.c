@@ -2,6 +2,9 @@
 #include "sweep.h"
 
 #include <cJSON.h>
+#include <fcntl.h>
+#include <errno.h>
+#include <fnmatch.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +58,34 @@ static void free_model_ctx(model_ctx *mc, const qh_experiment *x)
     memset(mc, 0, sizeof *mc);
 }
 
+int qh_experiment_check_model(const qh_experiment *x, const qh_model *m, const char *model_arg, qh_err *err)
+{
+    int max_ctx = qh_config_max_ctx(&m->cfg);
+    if (x->ctx > max_ctx)
+        return qh_fail(err, "%s:%d: [experiment] ctx = %d is longer than the context of model %s (%d)", x->path, x->ctx_line, x->ctx, model_arg,
+                       max_ctx);
+    if (x->calib_ctx > max_ctx)
+        return qh_fail(err, "%s:%d: [calibration] ctx = %d is longer than the context of model %s (%d)", x->path, x->calib_ctx_line,
+                       x->calib_ctx, model_arg, max_ctx);
+    /* a pattern that matches nothing in this model would fail only after calibration and the
+     * runs before it: said now */
+    for (int c = 0; c < x->n_configs; c++) {
+        const qh_quant_opts *o = &x->configs[c].scope;
+        const char *const *lists[3] = {o->include, o->exclude, o->override_pattern};
+        int counts[3] = {o->n_include, o->n_exclude, o->n_override};
+        static const char *what[3] = {"include", "exclude", "override"};
+        for (int l = 0; l < 3; l++)
+            for (int i = 0; i < counts[l]; i++) {
+                int hit = 0;
+                for (int t = 0; t < m->n_tensors && !hit; t++) hit = fnmatch(lists[l][i], m->tensors[t].name, 0) == 0;
+                if (!hit)
+                    return qh_fail(err, "%s:%d: [%s] %s '%s' matches no tensor of model %s", x->path, x->configs[c].line, x->configs[c].label,
+                                   what[l], lists[l][i], model_arg);
+            }
+    }
+    return 0;
+}
+
 static int load_model_ctx(const qh_experiment *x, const char *model_arg, int dry_run, model_ctx *mc, qh_err *err)
 {
     memset(mc, 0, sizeof *mc);
@@ -63,6 +94,7 @@ static int load_model_ctx(const qh_experiment *x, const char *model_arg, int dry
     if (rc == 0) rc = qh_tokenizer_load_dir(dir, &mc->tok, err);
     free(dir);
     if (rc != 0) return -1;
+    if (qh_experiment_check_model(x, mc->base, model_arg, err) != 0) return -1;
     mc->token_bytes = qh_token_byte_lengths(mc->tok, mc->base->cfg.n_vocab);
     int bos = qh_tokenizer_bos_added(mc->tok);
     mc->env = (qh_task_env){.base = mc->base, .tok = mc->tok, .token_bytes = mc->token_bytes, .seed = x->seed, .ctx = x->ctx,
@@ -99,6 +131,7 @@ static int sink_metric(qh_task_sink *k, const char *metric, double v, double lo,
                        const char *protocol, const char *sha)
 {
     run_sink *r = k->ud;
+    if (!isfinite(v)) return qh_fail(r->err, "%s: %s is %s: a result is never stored non-finite", r->task, metric, qh_nonfinite_name(v));
     return qh_store_run(r->s, r->err, NULL,
                         "INSERT INTO metrics(run_id, task, metric, value, ci_low, ci_high, n, chance, protocol, dataset_sha256) "
                         "VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -284,6 +317,9 @@ static void print_run_json(const qh_experiment *x, const model_ctx *mc, int run,
     cJSON_Delete(o);
 }
 
+/* a grid this large is more often a typo in a list than a plan: the dry run says so */
+#define QH_SWEEP_LARGE_GRID 200
+
 static int dry_run(const qh_experiment *x, int json, qh_err *err)
 {
     if (!json) printf("experiment   %s (%s, sha256 %.12s): %d model(s) x %d configurations = %d runs, %d tasks\n", x->name, x->path,
@@ -295,7 +331,7 @@ static int dry_run(const qh_experiment *x, int json, qh_err *err)
         else snprintf(budget, sizeof budget, "all");
         printf("task         %-26s budget %s %s\n", ts->name, budget, qh_task_table[ts->kind].unit);
     }
-    double total = 0;
+    double total = 0, calib_total = 0;
     for (int mi = 0; mi < x->n_models; mi++) {
         model_ctx mc;
         if (load_model_ctx(x, x->models[mi], 1, &mc, err) != 0) {
@@ -328,13 +364,61 @@ static int dry_run(const qh_experiment *x, int json, qh_err *err)
             else printf("run %3d      %-40s %s\n", mi * x->n_configs + c + 1, x->configs[c].label, x->configs[c].canonical);
         }
         total += per_run * x->n_configs;
+        /* calibration: one forward pass over the calibration windows per model, capturing
+         * the inputs of every linear layer (timed here as the body of the pass) */
+        int calib_needed = 0;
+        for (int c = 0; c < x->n_configs; c++) calib_needed |= x->configs[c].needs_calibration;
+        if (calib_needed && !x->calib_imatrix[0]) {
+            int cctx = x->calib_ctx ? x->calib_ctx : mc.base->cfg.n_ctx;
+            double calib_s = (double)x->calib_windows * cctx / body_tps;
+            calib_total += calib_s;
+            if (!json) printf("calibration  %s: %d windows of %d tokens of %s, about %.0f s (once per model)\n", mc.base->dir, x->calib_windows,
+                              cctx, x->calib_text, calib_s);
+        }
         free_model_ctx(&mc, x);
     }
-    if (!json) printf("estimate     %.0f s (%.1f min) on %d threads, quantization time not included\n", total, total / 60, qh_threads());
+    total += calib_total;
+    int n_runs = x->n_models * x->n_configs;
+    if (!json) {
+        printf("estimate     %.0f s (%.1f min) on %d threads, calibration included, quantization (encode) time not included\n", total,
+               total / 60, qh_threads());
+        if (n_runs > QH_SWEEP_LARGE_GRID || total > 4 * 3600)
+            fprintf(stderr, "qharness: warning: %s: %d runs, about %.1f hours before any encode time: check the grid before running it\n",
+                    x->path, n_runs, total / 3600);
+    }
     return 0;
 }
 
 /* ---- the sweep -------------------------------------------------------------------------- */
+
+/* One local sweep per experiment at a time: a write lock on byte exp_id of DB.lock (released
+ * by the kernel when the process ends, however it ends).  Without it two `--resume` of one
+ * experiment would both run every run that is not done. */
+static int lock_experiment(const char *db_path, long long exp_id, int *fd_out, qh_err *err)
+{
+    char *path = qh_malloc(strlen(db_path) + 8);
+    sprintf(path, "%s.lock", db_path);
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        qh_fail(err, "%s: cannot open the sweep lock: %s", path, strerror(errno));
+        free(path);
+        return -1;
+    }
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = (off_t)exp_id, .l_len = 1};
+    if (fcntl(fd, F_SETLK, &fl) != 0) {
+        struct flock who = fl;
+        char holder[32] = "";
+        if (fcntl(fd, F_GETLK, &who) == 0 && who.l_type != F_UNLCK) snprintf(holder, sizeof holder, " (pid %d)", (int)who.l_pid);
+        qh_fail(err, "%s: experiment %lld is being swept by another process%s: wait for it to finish, or stop it and --resume", db_path,
+                exp_id, holder);
+        close(fd);
+        free(path);
+        return -1;
+    }
+    free(path);
+    *fd_out = fd;
+    return 0;
+}
 
 static void print_timings(const qh_experiment *x, const sweep_timing *tm, double total)
 {
@@ -525,7 +609,7 @@ int qh_sweep(const char *path, const qh_sweep_opts *o, qh_err *err)
         qh_experiment_free(&x);
         return -1;
     }
-    int rc = -1, failed = 0, done_before = 0, have_mc = 0;
+    int rc = -1, failed = 0, done_before = 0, have_mc = 0, lock_fd = -1;
     model_ctx mc;
     long long exp_id = 0;
     char now[32];
@@ -544,6 +628,7 @@ int qh_sweep(const char *path, const qh_sweep_opts *o, qh_err *err)
         rc = submit_to_slurm(&s, &x, db_path, exp_id, o, err);
         goto out;
     }
+    if (lock_experiment(db_path, exp_id, &lock_fd, err) != 0) goto out;
     int n_runs = x.n_models * x.n_configs, ordinal = 0;
     double sweep_start = qh_now(), run_time_sum = 0;
     int runs_timed = 0, found;
@@ -597,6 +682,7 @@ out_ids:
     free(config_ids);
 out:
     if (have_mc) free_model_ctx(&mc, &x);
+    if (lock_fd >= 0) close(lock_fd); /* releases the experiment's lock */
     qh_store_close(&s);
     qh_experiment_free(&x);
     return rc;

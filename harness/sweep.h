@@ -40,6 +40,11 @@ typedef struct {
  * (each recorded with its error), -1 on an error that stopped the sweep (err says which). */
 int qh_sweep(const char *experiment_path, const qh_sweep_opts *o, qh_err *err);
 
+/* Every value of x that depends on the model, checked against m before any work (the window
+ * and calibration contexts, every include/exclude/override pattern): an error names the
+ * experiment file's line. */
+int qh_experiment_check_model(const qh_experiment *x, const qh_model *m, const char *model_arg, qh_err *err);
+
 /* One Slurm array task: the runs the plan file (written by --slurm) gives task INDEX, each
  * into its shard database.  Returns 0 when all are done, 1 when some failed, -1 on error. */
 int qh_sweep_task(const char *plan_path, int index, qh_err *err);

@@ -11,11 +11,13 @@
 #include <cJSON.h>
 #include <ctype.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "outfile.h"
 #include "shard.h"
 #include "slurm.h"
 #include "sweep.h"
@@ -58,11 +60,15 @@ static int write_plan(const char *path, const qh_experiment *x, const char *expe
     return rc;
 }
 
+/* a whole number in [0, 2^53]: ids, indexes and ordinals (anything else, 1e30 or 0.5 or -1,
+ * is not a plan this program wrote and would be undefined behaviour to convert) */
 static int get_number(const cJSON *o, const char *key, double *v)
 {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!cJSON_IsNumber(it)) return 0;
-    *v = it->valuedouble;
+    double x = it->valuedouble;
+    if (!(x >= 0 && x <= 9007199254740992.0) || x != floor(x)) return 0;
+    *v = x;
     return 1;
 }
 
@@ -108,11 +114,15 @@ int qh_task_plan_read(const char *path, int index, qh_task_plan *p, qh_err *err)
         if (!get_number(r, "run", &run) || !get_number(r, "model_id", &model_id) || !get_number(r, "config_id", &config_id) ||
             !get_number(r, "model_index", &mi) || !get_number(r, "config_index", &ci) || !get_number(r, "ordinal", &ord) ||
             !get_string(r, "model_sha256", q->model_sha256, sizeof q->model_sha256)) {
-            qh_fail(err, "%s: task %d, run %d: a key is missing (run, model_id, config_id, model_index, config_index, ordinal, model_sha256)",
+            qh_fail(err, "%s: task %d, run %d: a key is missing or not a whole number >= 0 (run, model_id, config_id, model_index, config_index, ordinal, model_sha256)",
                     path, index, i);
             goto out;
         }
         q->run_id = (long long)run, q->model_id = (long long)model_id, q->config_id = (long long)config_id;
+        if (mi > INT_MAX || ci > INT_MAX || ord > INT_MAX) {
+            qh_fail(err, "%s: task %d, run %d: model_index, config_index or ordinal out of range", path, index, i);
+            goto out;
+        }
         q->model_index = (int)mi, q->config_index = (int)ci, q->ordinal = (int)ord;
     }
     rc = 0;
@@ -137,6 +147,17 @@ static void put_quoted(FILE *f, const char *s)
     fputc('\'', f);
 }
 
+/* an #SBATCH value in double quotes (sbatch reads quoted option values, so a path with spaces
+ * stays one value); a double quote or a control byte cannot be quoted there: refused */
+static int put_sbatch(FILE *f, const char *opt, const char *value, const char *path, qh_err *err)
+{
+    for (const char *c = value; *c; c++)
+        if (*c == '"' || (unsigned char)*c < 0x20)
+            return qh_fail(err, "%s: %s '%s': Slurm cannot take a double quote or control character here", path, opt, value);
+    fprintf(f, "#SBATCH %s=\"%s\"\n", opt, value);
+    return 0;
+}
+
 /* a job name Slurm and the shell both take as it is */
 static void job_name(const char *name, char *out, size_t len)
 {
@@ -149,8 +170,9 @@ static void job_name(const char *name, char *out, size_t len)
 static int write_script(const char *path, const char *header, const char *name, const char *array, const qh_slurm_opts *so,
                         int cpus, const char *log_pattern, const char *const *cmd, qh_err *err)
 {
-    FILE *f = fopen(path, "w");
-    if (!f) return qh_fail(err, "%s: cannot write", path);
+    qh_outfile out;
+    if (qh_outfile_open(&out, path, err) != 0) return -1;
+    FILE *f = out.f;
     char cwd[PATH_MAX] = ".", jn[160];
     if (!getcwd(cwd, sizeof cwd)) snprintf(cwd, sizeof cwd, ".");
     job_name(name, jn, sizeof jn);
@@ -158,10 +180,11 @@ static int write_script(const char *path, const char *header, const char *name, 
     fprintf(f, "#SBATCH --job-name=%s\n", jn);
     if (array) fprintf(f, "#SBATCH --array=%s\n", array);
     fprintf(f, "#SBATCH --cpus-per-task=%d\n#SBATCH --ntasks=1\n", cpus);
-    fprintf(f, "#SBATCH --output=%s\n", log_pattern);
-    if (so->partition) fprintf(f, "#SBATCH --partition=%s\n", so->partition);
-    if (so->time_limit) fprintf(f, "#SBATCH --time=%s\n", so->time_limit);
-    fprintf(f, "#SBATCH --chdir=%s\n", cwd);
+    if (put_sbatch(f, "--output", log_pattern, path, err) != 0 || (so->partition && put_sbatch(f, "--partition", so->partition, path, err) != 0) ||
+        (so->time_limit && put_sbatch(f, "--time", so->time_limit, path, err) != 0) || put_sbatch(f, "--chdir", cwd, path, err) != 0) {
+        qh_outfile_abort(&out);
+        return -1;
+    }
     fprintf(f, "export QHARNESS_THREADS=${SLURM_CPUS_PER_TASK:-1} OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}\nexport QHARNESS_HOME=");
     put_quoted(f, qh_home());
     fputs("\nexec", f);
@@ -171,8 +194,7 @@ static int write_script(const char *path, const char *header, const char *name, 
         else put_quoted(f, cmd[i]);
     }
     fputc('\n', f);
-    if (fclose(f) != 0) return qh_fail(err, "%s: cannot write", path);
-    return 0;
+    return qh_outfile_commit(&out, err);
 }
 
 /* ---- submission ----------------------------------------------------------------------------- */

@@ -1349,3 +1349,38 @@ int qh_tokenizer_export(const qh_tokenizer *tok, char ***tokens, char ***merges,
     free(list);
     return 0;
 }
+
+static int cmp_u64_pair(const void *a, const void *b)
+{
+    const uint64_t *x = a, *y = b;
+    return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+void qh_tokenizer_sha256(const qh_tokenizer *tok, char out[65])
+{
+    qh_sha256_ctx c;
+    qh_sha256_init(&c);
+    int32_t head[5] = {tok->n_vocab, tok->bos_added, tok->spm, tok->add_space_prefix, tok->spm_ranked};
+    qh_sha256_update(&c, head, sizeof head);
+    for (int i = 0; i < tok->n_vocab; i++) {
+        uint64_t len = tok->token_len[i];
+        qh_sha256_update(&c, &len, sizeof len);
+        if (len) qh_sha256_update(&c, tok->token_bytes[i], len);
+    }
+    if (tok->scores) qh_sha256_update(&c, tok->scores, (size_t)tok->n_vocab * sizeof(float));
+    /* the merge table in key order: its hash layout depends on the order entries went in */
+    uint64_t *pairs = qh_malloc((tok->merges.count + 1) * 2 * sizeof(uint64_t));
+    size_t n = 0;
+    for (size_t i = 0; i < tok->merges.cap; i++)
+        if (tok->merges.keys[i]) {
+            pairs[2 * n] = tok->merges.keys[i];
+            pairs[2 * n + 1] = tok->merges.values[i];
+            n++;
+        }
+    qsort(pairs, n, 2 * sizeof(uint64_t), cmp_u64_pair);
+    qh_sha256_update(&c, pairs, n * 2 * sizeof(uint64_t));
+    free(pairs);
+    uint8_t d[32];
+    qh_sha256_final(&c, d);
+    for (int i = 0; i < 32; i++) sprintf(out + 2 * i, "%02x", d[i]);
+}

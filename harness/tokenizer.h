@@ -36,6 +36,11 @@ int qh_tokenizer_load_spm_model(const char *path, qh_tokenizer **out, qh_err *er
  * fallback (Llama); other normalizers and pre-tokenizers are refused by name. */
 int qh_tokenizer_load_hf_json(const char *path, qh_tokenizer **out, qh_err *err);
 void qh_tokenizer_free(qh_tokenizer *tok);
+/* SHA-256 of what the tokenizer does, not of its files: every token's bytes in id order, the
+ * merges with their ranks, the scores, BOS and space-prefix rules.  The same vocabulary read
+ * from vocab.json + merges.txt or from a GGUF file gives the same hash; a file derived from a
+ * model records it (packed files), so the tokenizer found beside it later can be checked. */
+void qh_tokenizer_sha256(const qh_tokenizer *tok, char out[65]);
 
 int qh_tokenizer_vocab_size(const qh_tokenizer *tok);
 /* The BOS id the vocabulary puts before a text (GGUF tokenizer.ggml.add_bos_token), or -1:

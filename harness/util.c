@@ -2,8 +2,11 @@
  * dependencies provides it; it is checked against the FIPS test vectors in tests/. */
 #include "util.h"
 
+#include "outfile.h"
+
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,15 +126,37 @@ int qh_read_file(const char *path, char **data, size_t *len, qh_err *err)
 
 int qh_write_file(const char *path, const void *data, size_t len, qh_err *err)
 {
-    FILE *f = fopen(path, "wb");
-    if (!f) return qh_fail(err, "%s: cannot create: %s", path, strerror(errno));
-    if (len && fwrite(data, 1, len, f) != len) {
-        fclose(f);
-        return qh_fail(err, "%s: write error: %s", path, strerror(errno));
+    qh_outfile o;
+    if (qh_outfile_open(&o, path, err) != 0) return -1;
+    if (len && fwrite(data, 1, len, o.f) != len) {
+        int e = errno;
+        qh_outfile_abort(&o);
+        return qh_fail(err, "%s: write failed (%s); nothing written", path, strerror(e));
     }
-    if (fclose(f) != 0) return qh_fail(err, "%s: write error: %s", path, strerror(errno));
-    return 0;
+    return qh_outfile_commit(&o, err);
 }
+
+long qh_first_nonfinite(const float *x, size_t n)
+{
+    /* a sum of x * 0 is NaN exactly when some x is NaN or infinite: one vectorised pass, then a
+     * search only when something is wrong */
+    float probe = 0;
+#pragma omp simd reduction(+ : probe)
+    for (size_t i = 0; i < n; i++) probe += x[i] * 0.0f;
+    if (probe == 0) return -1;
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return (long)i;
+    return -1;
+}
+
+const char *qh_json_num(char buf[48], const char *fmt, double v)
+{
+    if (!isfinite(v)) return "null";
+    snprintf(buf, 48, fmt, v);
+    return buf;
+}
+
+const char *qh_nonfinite_name(double v) { return isnan(v) ? "nan" : v > 0 ? "inf" : "-inf"; }
 
 int qh_file_exists(const char *path)
 {

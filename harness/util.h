@@ -33,6 +33,7 @@ double qh_now(void);                   /* monotonic seconds */
 /* Reads a whole file (NUL-terminated); files over QH_READ_WHOLE_MAX are refused, not read. */
 #define QH_READ_WHOLE_MAX (1 << 30)
 int qh_read_file(const char *path, char **data, size_t *len, qh_err *err);
+/* Writes a whole file atomically through qh_outfile (outfile.h): all of it or nothing. */
 int qh_write_file(const char *path, const void *data, size_t len, qh_err *err);
 int qh_file_exists(const char *path);
 int qh_is_dir(const char *path);
@@ -41,6 +42,16 @@ int qh_is_dir(const char *path);
  * project's models, or under QHARNESS_HOME), else as stored.  The sha256 beside it is what
  * identifies the model; this is for reading. */
 void qh_display_path(const char *stored, char *buf, size_t len);
+/* The first non-finite value of x (n), or -1: the one test behind "no non-finite number is ever
+ * printed, stored or judged" (README, reliability), used on weights, quantizer output and
+ * every metric. */
+long qh_first_nonfinite(const float *x, size_t n);
+/* "nan", "inf" or "-inf" for the messages that name it */
+const char *qh_nonfinite_name(double v);
+
+/* A number for JSON output: printf(fmt, v), or "null" when v is not finite (JSON has no NaN). */
+const char *qh_json_num(char buf[48], const char *fmt, double v);
+
 /* path_join into a fresh string */
 char *qh_path_join(const char *dir, const char *name);
 
@@ -60,6 +71,17 @@ void qh_sha256_update(qh_sha256_ctx *c, const void *data, size_t len);
 void qh_sha256_final(qh_sha256_ctx *c, uint8_t out[32]);
 void qh_sha256_hex(const void *data, size_t len, char out[65]);
 int qh_sha256_file(const char *path, char out[65], qh_err *err);
+/* sha256sum's manifest format ("HEX  NAME" or "HEX *NAME" per line, names relative, no "..").
+ * Parsed into a malloc'd array; a bad line is an error naming file and line. */
+typedef struct {
+    char name[512];
+    char hex[65];
+    int line;
+} qh_sum_entry;
+int qh_sha256sums_parse(const char *path, const char *text, size_t len, qh_sum_entry **out, int *n, qh_err *err);
+/* When dir holds a SHA256SUMS, every file it lists must exist with that hash (known_path's
+ * hash, already computed, is known_hex); no manifest: 0. */
+int qh_sha256sums_verify_dir(const char *dir, const char *known_path, const char *known_hex, qh_err *err);
 
 /* Byte-string -> int map with open addressing (keys are copied; they may hold NUL bytes). */
 typedef struct {

@@ -1,6 +1,7 @@
 /* assessment.c - HONEST_ASSESSMENT.md from the reviewer's template and the results store; see
  * assessment.h for the directives.  Nothing here measures: every number is read from SQLite
  * (ratios, shares and means are computed from stored numbers and say so in the template). */
+#include "../harness/store.h"
 #include "assessment.h"
 
 #include <cJSON.h>
@@ -282,6 +283,7 @@ static int audit_format(actx *a, sqlite3_stmt *st, const char *field, const char
     else if (strcmp(field, "verdict") == 0) snprintf(buf, n, "%s", text_or(st, 12, "-"));
     else if (strcmp(field, "items_needed") == 0) {
         if (isnan(COL_D(13)) || strcmp(text_or(st, 12, ""), "INCONCLUSIVE") != 0) snprintf(buf, n, "-");
+        else if (!(COL_D(13) > 0)) snprintf(buf, n, "none (baseline at chance)"); /* no count of items decides it */
         else fmt_int(buf, n, llround(COL_D(13)));
     } else if (strcmp(field, "n") == 0) fmt_int(buf, n, sqlite3_column_int64(st, 14));
     else if (strcmp(field, "bpp_scope") == 0) fmt_num(buf, n, COL_D(15), fmt ? fmt : ".4f");
@@ -663,7 +665,7 @@ static int block_audits(actx *a)
     snprintf(sql, sizeof sql, "%s WHERE a.id IN (SELECT MAX(id) FROM audits GROUP BY claim) ORDER BY a.id", AUDIT_SQL);
     if (prepare(a, &st, sql) != 0) return -1;
     fprintf(a->out, "| claim | method | bpp claimed / quantized tensors / whole model | task, metric, n | retention [95%% CI] "
-                    "(claimed) | chance-adjusted [95%% CI] | verdict | items to decide |\n|---|---|---|---|---|---|---|---|\n");
+                    "(claimed) | chance-adjusted [95%% CI] | verdict | items for +-0.01 |\n|---|---|---|---|---|---|---|---|\n");
     int rows = 0;
     char *warnings = NULL;
     size_t wlen = 0;
@@ -863,7 +865,7 @@ int qh_assessment(const char *db_path, const char *template_path, const char *db
         qh_fail(err, "%s: not a text file (NUL byte)", template_path);
         goto out;
     }
-    if (sqlite3_open_v2(db_path, &a.db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+    if (qh_db_open_read(db_path, &a.db) != SQLITE_OK) {
         qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(a.db));
         goto out;
     }

@@ -1,4 +1,5 @@
 /* audit.c - claim audits; see audit.h. */
+#include "../harness/store.h"
 #include "audit.h"
 
 #include <ini.h>
@@ -7,6 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
 
 #include "../harness/metrics.h"
 #include "../harness/stats.h"
@@ -41,6 +47,41 @@ static double retention_stat(int which, const long *idx, long n, void *ud)
     return stat_of(d->b, d->q, d->tok, idx, n, d->chance, which);
 }
 
+/* Accuracy retention q / b on paired items, as the 2 x 2 table of (baseline, quantized)
+ * correctness: n11 both right, n10 the baseline only, n01 the quantized model only, n00
+ * neither; retention = (p11 + p01) / (p11 + p10).  Its interval is the posterior's under a
+ * Jeffreys Dirichlet(1/2, 1/2, 1/2, 1/2) prior on the four cells (draws seeded, percentiles):
+ * unlike a bootstrap of the items it does not collapse to [1, 1] when the runs never disagree
+ * (no discordant item is not proof that none would be), and for many items it agrees with
+ * the bootstrap and with normal theory (tested). */
+static void paired_accuracy_interval(const double *b, const double *q, long n, double chance, int draws, unsigned long seed,
+                                     double *lo, double *hi, double *ca_lo, double *ca_hi, long *discordant)
+{
+    double cells[4] = {0, 0, 0, 0}; /* n11, n10, n01, n00: (baseline, quantized) right or wrong */
+    for (long i = 0; i < n; i++) cells[(b[i] > 0.5 ? 0 : 2) + (q[i] > 0.5 ? 0 : 1)] += 1;
+    *discordant = (long)(cells[1] + cells[2]);
+    double alpha[4], p[4];
+    for (int k = 0; k < 4; k++) alpha[k] = cells[k] + 0.5;
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, seed);
+    double *r = qh_malloc((size_t)draws * sizeof(double)), *ca = qh_malloc((size_t)draws * sizeof(double));
+    for (int d = 0; d < draws; d++) {
+        gsl_ran_dirichlet(rng, 4, alpha, p);
+        double pb = p[0] + p[1], pq = p[0] + p[2];
+        r[d] = pq / pb;
+        ca[d] = (pq - chance) / (pb - chance);
+    }
+    gsl_sort(r, 1, (size_t)draws);
+    gsl_sort(ca, 1, (size_t)draws);
+    *lo = gsl_stats_quantile_from_sorted_data(r, 1, (size_t)draws, 0.025);
+    *hi = gsl_stats_quantile_from_sorted_data(r, 1, (size_t)draws, 0.975);
+    *ca_lo = gsl_stats_quantile_from_sorted_data(ca, 1, (size_t)draws, 0.025);
+    *ca_hi = gsl_stats_quantile_from_sorted_data(ca, 1, (size_t)draws, 0.975);
+    free(r);
+    free(ca);
+    gsl_rng_free(rng);
+}
+
 void qh_audit_compute(const double *b, const double *q, const long *per_token, long n, double chance, double claimed,
                       int n_boot, unsigned long seed, qh_audit_stats *o)
 {
@@ -48,21 +89,44 @@ void qh_audit_compute(const double *b, const double *q, const long *per_token, l
     o->n = n;
     o->retention = stat_of(b, q, per_token, NULL, n, chance, 0);
     o->chance_adj = per_token ? NAN : stat_of(b, q, per_token, NULL, n, chance, 1);
-    /* the same resampled items for both runs: paired */
-    retention_data d = {b, q, per_token, chance};
-    double lo[2], hi[2];
-    qh_paired_bootstrap(n, n_boot, seed, per_token ? 1 : 2, retention_stat, &d, lo, hi);
-    o->lo = lo[0];
-    o->hi = hi[0];
-    o->ca_lo = per_token ? NAN : lo[1];
-    o->ca_hi = per_token ? NAN : hi[1];
-    if (o->lo >= claimed) o->verdict = QH_VERDICT_SUPPORTED;
-    else if (o->hi < claimed) o->verdict = QH_VERDICT_REFUTED;
-    else {
+    if (per_token) { /* perplexity: the same resampled windows for both runs (paired) */
+        retention_data d = {b, q, per_token, chance};
+        double lo[1], hi[1];
+        qh_paired_bootstrap(n, n_boot, seed, 1, retention_stat, &d, lo, hi);
+        o->lo = lo[0];
+        o->hi = hi[0];
+        o->ca_lo = o->ca_hi = NAN;
+    } else {
+        paired_accuracy_interval(b, q, n, chance, n_boot > 4000 ? n_boot : 4000, seed, &o->lo, &o->hi, &o->ca_lo, &o->ca_hi, &o->discordant);
+    }
+    /* a claim about an accuracy says nothing when the baseline's own accuracy cannot be told
+     * from chance: retention of noise is not retention */
+    if (!per_token) {
+        long correct = 0;
+        for (long i = 0; i < n; i++) correct += b[i] > 0.5;
+        double blo, bhi;
+        qh_wilson(correct, n, &blo, &bhi);
+        if (blo <= chance) {
+            o->verdict = QH_VERDICT_INCONCLUSIVE;
+            o->items_needed = 0;
+            snprintf(o->reason, sizeof o->reason,
+                     "the baseline (%.4f, 95%% CI [%.4f, %.4f], %ld items) cannot be told from chance (%.4f): retention of noise is not retention",
+                     (double)correct / (double)n, blo, bhi, n, chance);
+            return;
+        }
+    }
+    if (o->lo >= claimed) {
+        o->verdict = QH_VERDICT_SUPPORTED;
+        snprintf(o->reason, sizeof o->reason, "the 95%% interval [%.4f, %.4f] lies at or above the claimed %.4f", o->lo, o->hi, claimed);
+    } else if (o->hi < claimed) {
+        o->verdict = QH_VERDICT_REFUTED;
+        snprintf(o->reason, sizeof o->reason, "the 95%% interval [%.4f, %.4f] lies below the claimed %.4f", o->lo, o->hi, claimed);
+    } else {
         o->verdict = QH_VERDICT_INCONCLUSIVE;
-        /* the interval shrinks as 1/sqrt(n): n needed so that 1.96 se equals the distance to the claim */
-        double se = (o->hi - o->lo) / (2 * 1.959964), effect = fabs(o->retention - claimed);
-        o->items_needed = effect > 0 && se > 0 ? ceil((double)n * pow(1.959964 * se / effect, 2)) : INFINITY;
+        /* the interval shrinks as 1/sqrt(n): the items for a half-width of the stated minimum effect */
+        double half = (o->hi - o->lo) / 2;
+        o->items_needed = half > 0 ? ceil((double)n * pow(half / QH_AUDIT_MIN_EFFECT, 2)) : INFINITY;
+        snprintf(o->reason, sizeof o->reason, "the 95%% interval [%.4f, %.4f] contains the claimed %.4f", o->lo, o->hi, claimed);
     }
 }
 
@@ -142,7 +206,7 @@ int qh_audit_evaluate(const qh_claim *cl, const char *db_path, const char *exp_n
     int is_ppl = strcmp(c.metric, "ppl") == 0;
     sqlite3 *db = NULL;
     memset(record, 0, sizeof *record);
-    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+    if (qh_db_open_read(db_path, &db) != SQLITE_OK) {
         sqlite3_close(db);
         return qh_fail(err, "%s: cannot open", db_path);
     }
@@ -195,6 +259,7 @@ int qh_audit_evaluate(const qh_claim *cl, const char *db_path, const char *exp_n
     char warn[2048] = "";
     size_t wl = 0;
 #define WARN(...) (wl += (size_t)snprintf(warn + wl, sizeof warn - wl, "- " __VA_ARGS__), wl = wl < sizeof warn ? wl : sizeof warn - 1)
+    if (!bits_only && s.reason[0]) WARN("verdict %s: %s\n", qh_verdict_name(s.verdict), s.reason);
     if (!is_ppl && !isnan(chance) && base_lo <= chance && chance <= base_hi)
         WARN("the baseline (%.4f interval [%.4f, %.4f]) cannot be told from chance (%.4f): 99%% of chance is not retention\n",
              base.value, base_lo, base_hi, chance);
@@ -211,8 +276,12 @@ int qh_audit_evaluate(const qh_claim *cl, const char *db_path, const char *exp_n
         WARN("%ld items give an interval %.3f wide: too few to resolve a claim at %.3f\n", s.n, s.hi - s.lo, c.claimed);
     if (!warn[0]) snprintf(warn, sizeof warn, "- none\n");
     fprintf(out, "claim        %s: \"%s\" (%s, sha256 %.12s)\n", c.name, c.text, claim_path, sha);
-    fprintf(out, "method       %s on %s; %s %s, %ld %s, paired bootstrap (2000 resamples, seed %lu)\n", c.method, c.model, c.task,
-            c.metric, s.n, is_ppl ? "windows" : "items", c.seed);
+    if (is_ppl)
+        fprintf(out, "method       %s on %s; %s %s, %ld windows, paired bootstrap (2000 resamples, seed %lu)\n", c.method, c.model, c.task,
+                c.metric, s.n, c.seed);
+    else
+        fprintf(out, "method       %s on %s; %s %s, %ld items (%ld where the runs disagree), Jeffreys-Dirichlet posterior of the paired table (4000 draws, seed %lu)\n",
+                c.method, c.model, c.task, c.metric, s.n, s.discordant, c.seed);
     char claimed_bpp[32] = "-";
     if (c.claimed_bpp > 0) snprintf(claimed_bpp, sizeof claimed_bpp, "%.4g", c.claimed_bpp);
     fprintf(out, "bpp          claimed %s; measured %.4f (quantized weights), %.4f (whole model)\n", claimed_bpp, bpp_q, bpp_m);
@@ -223,7 +292,10 @@ int qh_audit_evaluate(const qh_claim *cl, const char *db_path, const char *exp_n
     if (bits_only)
         fprintf(out, " (the bit count: the packed quantized weights take %.4f bpp, %+.4f against the %.4g claimed)", bpp_q,
                 bpp_q - c.claimed_bpp, c.claimed_bpp);
-    if (s.verdict == QH_VERDICT_INCONCLUSIVE) fprintf(out, " (about %.0f items would decide at this effect size)", s.items_needed);
+    if (!bits_only && s.reason[0]) fprintf(out, ": %s", s.reason);
+    if (s.verdict == QH_VERDICT_INCONCLUSIVE && s.items_needed > 0)
+        fprintf(out, "; about %.0f %s would give an interval of +-%.2f (the minimum effect an audit resolves)", s.items_needed,
+                is_ppl ? "windows" : "items", QH_AUDIT_MIN_EFFECT);
     fprintf(out, "\nwarnings\n%s", warn);
     *record = (qh_audit_record){.experiment_id = exp, .baseline_run = rb, .quantized_run = rq, .stats = s};
     snprintf(record->warnings, sizeof record->warnings, "%s", warn);

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE /* qsort_r */
 /* plot.c - charts from the results store; see plot.h. */
+#include "../harness/store.h"
 #include "plot.h"
 
 #include <errno.h>
@@ -9,6 +10,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+
+#include "../harness/outfile.h"
 
 static int cmp_idx_bpp(const void *a, const void *b, void *ctx)
 {
@@ -92,11 +95,47 @@ typedef struct {
     qh_plot_point pt;
 } row;
 
-static int run_gnuplot(const char *script, qh_err *err)
+/* 1 when the file gnuplot wrote ends as its format ends: a PNG with its IEND chunk, an SVG
+ * with </svg>; a full disk leaves a file cut short or empty, and gnuplot still exits 0 */
+static int chart_complete(const char *path, int png)
 {
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>&1", script);
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    char tail[16] = {0};
+    long n = 0;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 16 && fseek(f, -16, SEEK_END) == 0 && fread(tail, 1, 16, f) != 16) n = 0;
+    fclose(f);
+    if (n < 16) return 0;
+    if (png) return memcmp(tail + 8, "IEND\xae\x42\x60\x82", 8) == 0;
+    for (int i = 0; i + 6 <= 16; i++)
+        if (memcmp(tail + i, "</svg>", 6) == 0) return 1;
+    return 0;
+}
+
+/* s in single quotes for the shell */
+static void sh_quote(FILE *f, const char *s)
+{
+    fputc('\'', f);
+    for (; *s; s++)
+        if (*s == '\'') fputs("'\\''", f);
+        else fputc(*s, f);
+    fputc('\'', f);
+}
+
+/* runs gnuplot -e DEFS SCRIPT */
+static int run_gnuplot(const char *script, const char *defs, qh_err *err)
+{
+    char *cmd = NULL;
+    size_t cmd_len = 0;
+    FILE *cf = open_memstream(&cmd, &cmd_len);
+    fputs("gnuplot -e ", cf);
+    sh_quote(cf, defs);
+    fputc(' ', cf);
+    sh_quote(cf, script);
+    fputs(" 2>&1", cf);
+    fclose(cf);
     FILE *p = popen(cmd, "r");
+    free(cmd);
     if (!p) return qh_fail(err, "cannot run gnuplot: %s", strerror(errno));
     char msg[512] = "";
     size_t n = fread(msg, 1, sizeof msg - 1, p);
@@ -118,7 +157,7 @@ int qh_plot(const char *db_path, const char *experiment, const char *out_dir, in
     int charts = -1;
     row *rows = NULL;
     if (!qh_file_exists(db_path)) return qh_fail(err, "%s: no such results database", db_path);
-    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+    if (qh_db_open_read(db_path, &db) != SQLITE_OK) {
         qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(db));
         goto out;
     }
@@ -203,12 +242,12 @@ int qh_plot(const char *db_path, const char *experiment, const char *out_dir, in
         char dat[300], gp[300];
         snprintf(dat, sizeof dat, "%s.dat", base);
         snprintf(gp, sizeof gp, "%s.gp", base);
-        FILE *f = fopen(dat, "w");
-        if (!f) {
-            qh_fail(err, "%s: cannot write: %s", dat, strerror(errno));
+        qh_outfile dat_out, gp_out, chart_out[2];
+        if (qh_outfile_open(&dat_out, dat, err) != 0) {
             charts = -1;
             goto out;
         }
+        FILE *f = dat_out.f;
         fprintf(f, "# %s %s vs bpp (%s) from %s, experiment %s\n# bpp value ci_low ci_high label\n", task, metric,
                 whole_model ? "whole model" : "quantized scope", db_path, name);
         char families[32][64];
@@ -229,15 +268,28 @@ int qh_plot(const char *db_path, const char *experiment, const char *out_dir, in
         for (int k = 0; k < nfront; k++)
             fprintf(f, "%.6f %.8g %.8g %.8g \"%s\"\n", pts[front[k]].bpp, pts[front[k]].value, pts[front[k]].lo, pts[front[k]].hi,
                     rows[front[k]].label);
-        fclose(f);
         free(pts);
         free(front);
-        /* script: PNG then SVG */
-        f = fopen(gp, "w");
-        if (!f) {
-            qh_fail(err, "%s: cannot write: %s", gp, strerror(errno));
+        if (qh_outfile_commit(&dat_out, err) != 0) {
             charts = -1;
             goto out;
+        }
+        /* script: PNG then SVG, each drawn into a temporary of its own that gets the chart's
+         * name only once gnuplot has finished it */
+        if (qh_outfile_open(&gp_out, gp, err) != 0) {
+            charts = -1;
+            goto out;
+        }
+        f = gp_out.f;
+        for (int term = 0; term < 2; term++) {
+            char outp[320];
+            snprintf(outp, sizeof outp, "%s.%s", base, term == 0 ? "png" : "svg");
+            if (qh_outfile_open(&chart_out[term], outp, err) != 0) {
+                if (term) qh_outfile_abort(&chart_out[0]);
+                qh_outfile_abort(&gp_out);
+                charts = -1;
+                goto out;
+            }
         }
         char title[1400], ylabel[128], xlabel[256];
         const char *what = mrow->axis;
@@ -248,9 +300,13 @@ int qh_plot(const char *db_path, const char *experiment, const char *out_dir, in
                  whole_model ? "whole model (every parameter, kept tensors included)" : "quantized scope");
         for (int term = 0; term < 2; term++) {
             fprintf(f, "%s\nset output ", term == 0 ? "set terminal pngcairo size 1100,700 font ',10'" : "set terminal svg size 1100,700 font 'sans,10'");
-            char outp[320];
-            snprintf(outp, sizeof outp, "%s.%s", base, term == 0 ? "png" : "svg");
-            gp_string(f, outp);
+            /* the script names the chart; qharness itself runs it with qh_out set to the
+             * temporary, so the chart appears only when complete */
+            fprintf(f, "(exists(\"qh_out_%s\") ? qh_out_%s : ", term == 0 ? "png" : "svg", term == 0 ? "png" : "svg");
+            char final_name[320];
+            snprintf(final_name, sizeof final_name, "%s.%s", base, term == 0 ? "png" : "svg");
+            gp_string(f, final_name);
+            fputc(')', f);
             fprintf(f, "\nset title ");
             gp_string(f, title);
             fprintf(f, " noenhanced\nset xlabel ");
@@ -273,8 +329,25 @@ int qh_plot(const char *db_path, const char *experiment, const char *out_dir, in
             if (is_acc && !isnan(chance)) fprintf(f, ", \\\n     %.8g with lines lc rgb 'red' dt 3 lw 2 title 'chance (%.3g)'", chance, chance);
             fprintf(f, "\nunset output\n");
         }
-        fclose(f);
-        if (run_gnuplot(gp, err) != 0) {
+        char *defs = NULL;
+        size_t defs_len = 0;
+        FILE *df = open_memstream(&defs, &defs_len);
+        fputs("qh_out_png=", df);
+        gp_string(df, chart_out[0].tmp_path);
+        fputs("; qh_out_svg=", df);
+        gp_string(df, chart_out[1].tmp_path);
+        fclose(df);
+        int drawn = qh_outfile_commit(&gp_out, err) == 0 && run_gnuplot(gp, defs, err) == 0;
+        free(defs);
+        for (int term = 0; term < 2; term++) {
+            if (drawn && !chart_complete(chart_out[term].tmp_path, term == 0)) {
+                qh_fail(err, "%s.%s: gnuplot left it incomplete (disk full?); nothing written", base, term == 0 ? "png" : "svg");
+                drawn = 0;
+            }
+            if (!drawn) qh_outfile_abort(&chart_out[term]);
+            else if (qh_outfile_commit(&chart_out[term], err) != 0) drawn = 0;
+        }
+        if (!drawn) {
             charts = -1;
             goto out;
         }

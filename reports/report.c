@@ -1,5 +1,6 @@
 /* report.c - Markdown report from the results store; see report.h.  Every number printed is
  * read from the database; nothing is recomputed except the Pareto sets (from stored values). */
+#include "../harness/store.h"
 #include "report.h"
 
 #include <math.h>
@@ -33,7 +34,7 @@ int qh_report(const char *db_path, const char *experiment, const char *charts_di
     sqlite3_stmt *st = NULL, *mt = NULL;
     int rc = -1;
     if (!qh_file_exists(db_path)) return qh_fail(err, "%s: no such results database", db_path);
-    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+    if (qh_db_open_read(db_path, &db) != SQLITE_OK) {
         qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(db));
         goto out;
     }

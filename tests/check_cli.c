@@ -130,25 +130,6 @@ START_TEST(results_table_csv_and_json)
 END_TEST
 
 /* A model directory that shares the default model's tokenizer and config; weights given. */
-static char *model_dir_with_weights(const void *weights, size_t len)
-{
-    char *dir = tu_tmpdir();
-    const char *files[] = {"config.json", "vocab.json", "merges.txt"};
-    for (int i = 0; i < 3; i++) {
-        char rel[128];
-        snprintf(rel, sizeof rel, "models/gpt2-gutenberg-18m/%s", files[i]);
-        char *src = tu_home_path(rel), *dst = qh_path_join(dir, files[i]);
-        ck_assert_int_eq(symlink(src, dst), 0);
-        free(src);
-        free(dst);
-    }
-    char *w = qh_path_join(dir, "model.safetensors");
-    qh_err err;
-    ck_assert_int_eq(qh_write_file(w, weights, len, &err), 0);
-    free(w);
-    return dir;
-}
-
 START_TEST(ppl_json_on_the_default_model)
 {
     char *out;
@@ -210,19 +191,19 @@ START_TEST(corrupt_checkpoints)
     ck_assert_int_eq(qh_read_file(wp, &data, &len, &err), 0);
     char args[4096];
     /* truncated in the middle of the data */
-    char *dir = model_dir_with_weights(data, len / 2);
+    char *dir = tu_model_dir_with_weights(data, len / 2);
     snprintf(args, sizeof args, "ppl %s wikitext2-test --max-tokens 512", dir);
     expect_error(args, 1, "runs past end of file");
     free(dir);
     /* truncated inside the header */
-    dir = model_dir_with_weights(data, 100);
+    dir = tu_model_dir_with_weights(data, 100);
     snprintf(args, sizeof args, "info %s", dir);
     expect_error(args, 1, "header length");
     free(dir);
     /* garbage where the header should be */
     char garbage[64] = {40, 0, 0, 0, 0, 0, 0, 0};
     memset(garbage + 8, '#', 56);
-    dir = model_dir_with_weights(garbage, sizeof garbage);
+    dir = tu_model_dir_with_weights(garbage, sizeof garbage);
     snprintf(args, sizeof args, "ppl %s wikitext2-test", dir);
     expect_error(args, 1, "header is not a valid JSON object");
     free(dir);
@@ -232,7 +213,7 @@ START_TEST(corrupt_checkpoints)
     char *dt = strstr(patched + 8, "\"F16\"");
     ck_assert_ptr_nonnull(dt);
     memcpy(dt, "\"Q16\"", 5);
-    dir = model_dir_with_weights(patched, len);
+    dir = tu_model_dir_with_weights(patched, len);
     snprintf(args, sizeof args, "ppl %s wikitext2-test", dir);
     expect_error(args, 1, "unknown dtype 'Q16'");
     free(dir);
@@ -245,7 +226,7 @@ END_TEST
 START_TEST(bad_model_directories)
 {
     char args[4096];
-    expect_error("info /nonexistent/model", 1, "/nonexistent/model: not a model directory");
+    expect_error("info /nonexistent/model", 1, "/nonexistent/model: no such model file or directory");
     /* weights fine, tokenizer missing */
     char *dir = tu_tmpdir();
     tu_ckpt spec = {.n_layer = 1, .n_head = 2, .n_embd = 8, .n_ctx = 16, .n_vocab = 50257, .dtype = QH_DT_F16, .seed = 3};
@@ -288,7 +269,7 @@ START_TEST(bad_texts_and_options)
     expect_error("ppl default wikitext2-test --ctx 128 --stride 200", 1, "--stride 200: must be between 1 and the window length 128");
     expect_error("ppl default no-such-set", 1, "no-such-set: no such file, and not a registered dataset (wikitext2-test");
     expect_error("quantize default --method \"rtn bits=8 group=32\" -o x.gguf", 2, "-o x.gguf: quantize writes qharness's packed safetensors");
-    expect_error("ppl default wikitext2-test --ctx abc", 2, "--ctx 'abc' is not an integer >= 2");
+    expect_error("ppl default wikitext2-test --ctx abc", 2, "--ctx 'abc' is not an integer from 2 to 1048576");
     expect_error("ppl default wikitext2-test --frobnicate", 2, "unknown option '--frobnicate'");
     expect_error("ppl default", 2, "expected MODEL and TEXT");
     expect_error("frobnicate", 2, "'frobnicate' is not a command");
@@ -396,7 +377,7 @@ START_TEST(audit_through_the_cli)
     ck_assert_int_eq(qh_write_file(claim, text, strlen(text), &err), 0);
     char cwd[4096];
     ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
-    ck_assert_int_eq(chdir(dir), 0); /* the audit writes its experiment file under ./results */
+    ck_assert_int_eq(chdir(dir), 0); /* the audit writes its experiment file beside --db, not under ./results */
     snprintf(args, sizeof args, "audit %s --db %s", claim, db);
     int rc = tu_run_cli(args, &out);
     ck_assert_msg(rc == 0, "%s", out);
@@ -429,13 +410,24 @@ START_TEST(audit_through_the_cli)
     const char *bad = "[claim]\nname = x\nretained = lots\n";
     ck_assert_int_eq(qh_write_file(claim, bad, strlen(bad), &err), 0);
     snprintf(args, sizeof args, "audit %s --db %s", claim, db);
-    expect_error(args, 1, "c.ini:3: retained = 'lots' is not a positive number");
+    expect_error(args, 1, "c.ini:3: retained = 'lots' is not a positive finite number");
     /* a claim given on the command line: written under results/ and audited like a file */
     snprintf(args, sizeof args, "audit --db %s --claim \"model = default; method = binary; claimed_bpp = 1; "
              "task = ppl.wikitext2-test; metric = ppl; budget = 2048; retained = 0.99\"", db);
     rc = tu_run_cli(args, &out);
     ck_assert_msg(rc == 0 && strstr(out, "claim        inline-") && strstr(out, "verdict      REFUTED"), "%s", out);
     free(out);
+    {
+        /* what an audit writes goes beside the database, never into ./results/ */
+        char pattern[4200];
+        snprintf(pattern, sizeof pattern, "%s/claim-*.ini", dir);
+        glob_t g;
+        ck_assert_int_eq(glob(pattern, 0, NULL, &g), 0);
+        globfree(&g);
+        char *stray = qh_path_join(dir, "results");
+        ck_assert_msg(!qh_is_dir(stray), "audit wrote into ./results/ although --db is %s", db);
+        free(stray);
+    }
     /* a bit-count claim (no retained fraction): judged on the bytes.  binary with one F16 scale per row writes
      * 1 + 16 x 13824 rows / 4718592 weights = 1.046875 bpp over the quantized tensors */
     snprintf(args, sizeof args, "audit --db %s --claim \"model = default; method = binary; claimed_bpp = 1.05; "
@@ -455,7 +447,7 @@ START_TEST(audit_through_the_cli)
     snprintf(args, sizeof args, "audit --db %s --claim \"model = default; method = binary; task = ppl.wikitext2-test; metric = ppl\"", db);
     expect_error(args, 1, "needs name, model, method, task, metric, and retained or claimed_bpp (or both)");
     snprintf(args, sizeof args, "audit --db %s --claim \"model = default; retained = lots\"", db);
-    expect_error(args, 1, ".ini:4: retained = 'lots' is not a positive number");
+    expect_error(args, 1, ".ini:4: retained = 'lots' is not a positive finite number");
     snprintf(args, sizeof args, "audit %s --claim \"model = default\"", claim);
     expect_error(args, 2, "give a CLAIM.ini or --claim, not both");
     ck_assert_int_eq(chdir(cwd), 0);

@@ -184,14 +184,8 @@ char *tu_tmpdir(void)
     return qh_strdup(d);
 }
 
-/* runs the binary under test with args and a shell redirection of stderr */
-static int run_cli(const char *args, const char *stderr_to, char **out)
+int tu_run_shell(const char *cmd, char **out)
 {
-    const char *bin = getenv("QH_TEST_BINARY");
-    char *def = tu_home_path("qharness");
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s %s 2>%s", bin ? bin : def, args, stderr_to);
-    free(def);
     FILE *p = popen(cmd, "r");
     ck_assert_ptr_nonnull(p);
     size_t cap = 4096, n = 0;
@@ -205,6 +199,45 @@ static int run_cli(const char *args, const char *stderr_to, char **out)
     int status = pclose(p);
     *out = buf;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+const char *tu_binary(void)
+{
+    static char path[4096];
+    if (!path[0]) {
+        const char *bin = getenv("QH_TEST_BINARY");
+        char *def = tu_home_path("qharness");
+        snprintf(path, sizeof path, "%s", bin ? bin : def);
+        free(def);
+    }
+    return path;
+}
+
+/* runs the binary under test with args and a shell redirection of stderr */
+static int run_cli(const char *args, const char *stderr_to, char **out)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s %s 2>%s", tu_binary(), args, stderr_to);
+    return tu_run_shell(cmd, out);
+}
+
+char *tu_model_dir_with_weights(const void *weights, size_t len)
+{
+    char *dir = tu_tmpdir();
+    const char *files[] = {"config.json", "vocab.json", "merges.txt"};
+    for (int i = 0; i < 3; i++) {
+        char rel[128];
+        snprintf(rel, sizeof rel, "models/gpt2-gutenberg-18m/%s", files[i]);
+        char *src = tu_home_path(rel), *dst = qh_path_join(dir, files[i]);
+        ck_assert_int_eq(symlink(src, dst), 0);
+        free(src);
+        free(dst);
+    }
+    char *w = qh_path_join(dir, "model.safetensors");
+    qh_err err;
+    ck_assert_int_eq(qh_write_file(w, weights, len, &err), 0);
+    free(w);
+    return dir;
 }
 
 int tu_run_cli(const char *args, char **out) { return run_cli(args, "&1", out); }
@@ -360,6 +393,7 @@ int main(void)
     srunner_add_suite(sr, suite_stats());
     srunner_add_suite(sr, suite_tasks());
     srunner_add_suite(sr, suite_llama());
+    srunner_add_suite(sr, suite_reliability());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

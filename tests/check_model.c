@@ -195,8 +195,8 @@ START_TEST(inconsistent_checkpoints)
     ck_assert_int_eq(qh_write_file(cp, "{nope", 5, &err), 0);
     ASSERT_LOAD_ERROR(dir, "config.json: not a valid JSON object");
     unlink(cp);
-    ASSERT_LOAD_ERROR(dir, "config.json: cannot open");
-    ASSERT_LOAD_ERROR("/nonexistent/model", "/nonexistent/model: not a model directory");
+    ASSERT_LOAD_ERROR(dir, ": not a model directory: no config.json (Hugging Face), no llama2.c checkpoint (.bin)");
+    ASSERT_LOAD_ERROR("/nonexistent/model", "/nonexistent/model: no such model file or directory");
     /* weights missing */
     tu_write_config(dir, &spec);
     char *wp = qh_path_join(dir, "model.safetensors");

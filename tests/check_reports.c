@@ -212,6 +212,39 @@ START_TEST(audit_verdicts_on_synthetic_items)
 }
 END_TEST
 
+/* Verdicts that cannot pass on noise (issue 31): a model that answers like its baseline on
+ * every item is not "retaining 99%" when the baseline is at chance, and the interval of a
+ * paired retention does not collapse to [1, 1] when the runs never disagree. */
+START_TEST(audit_verdicts_cannot_pass_on_noise)
+{
+    long n = 228;
+    double *b = qh_malloc((size_t)n * sizeof(double)), *q = qh_malloc((size_t)n * sizeof(double));
+    /* MMLU at chance: the letter A on every question, a quarter right, the quantized model the same */
+    for (long i = 0; i < n; i++) b[i] = q[i] = i % 4 == 0;
+    qh_audit_stats st;
+    qh_audit_compute(b, q, NULL, n, 0.25, 0.99, 2000, 1, &st);
+    ck_assert_int_eq(st.discordant, 0);
+    ck_assert_double_eq_tol(st.retention, 1.0, 1e-12);
+    ck_assert_int_eq(st.verdict, QH_VERDICT_INCONCLUSIVE);
+    ck_assert_msg(strstr(st.reason, "cannot be told from chance"), "%s", st.reason);
+    ck_assert_msg(st.lo < 0.99 && st.hi > 1.0, "the interval collapsed: [%g, %g]", st.lo, st.hi);
+    /* zero discordant items above chance: a real interval below 1 (Jeffreys: half an item of doubt per cell) */
+    for (long i = 0; i < n; i++) b[i] = q[i] = i % 4 != 0;
+    qh_audit_compute(b, q, NULL, n, 0.25, 0.99, 2000, 1, &st);
+    ck_assert_msg(st.lo < 0.995 && st.lo > 0.95, "[%g, %g]", st.lo, st.hi);
+    ck_assert_int_eq(st.verdict, QH_VERDICT_INCONCLUSIVE);
+    ck_assert_msg(st.items_needed > 0 && strstr(st.reason, "contains the claimed"), "%g %s", st.items_needed, st.reason);
+    /* far above chance with a real loss: 171 right, the quantized model loses 30 of them */
+    for (long i = 0; i < n; i++) q[i] = b[i] && i % 7 != 1;
+    qh_audit_compute(b, q, NULL, n, 0.25, 0.99, 2000, 1, &st);
+    ck_assert_msg(st.discordant > 20 && st.hi < 0.99, "[%g, %g] %ld", st.lo, st.hi, st.discordant);
+    ck_assert_int_eq(st.verdict, QH_VERDICT_REFUTED);
+    ck_assert_msg(strstr(st.reason, "lies below the claimed"), "%s", st.reason);
+    free(b);
+    free(q);
+}
+END_TEST
+
 /* Against known values: for many items the percentile bootstrap must agree with the normal
  * interval computed with GSL (mean +- z_0.975 sd / sqrt(n)), for accuracy retention, for
  * perplexity retention (on the log scale) and for the perplexity interval of one run. */
@@ -400,6 +433,7 @@ Suite *suite_reports(void)
     tcase_add_test(tc, report_numbers_are_the_database_numbers);
     tcase_add_test(tc, assessment_numbers_are_the_database_numbers);
     tcase_add_test(tc, audit_verdicts_on_synthetic_items);
+    tcase_add_test(tc, audit_verdicts_cannot_pass_on_noise);
     tcase_add_test(tc, bootstrap_intervals_match_normal_theory);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);

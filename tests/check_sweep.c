@@ -713,6 +713,16 @@ START_TEST(slurm_sweep_survives_a_killed_task)
     ck_assert_msg(rc == 0 && strstr(out, "4 runs submitted as Slurm array job"), "%s", out);
     free(out);
     ck_assert_int_eq(q1(db, "SELECT COUNT(*) FROM slurm_tasks"), 4);
+    {
+        /* paths in #SBATCH lines are quoted (sbatch reads a quoted value as one, spaces and all) */
+        char *job = qh_path_join(dir, "slurm.sqlite.shards/exp-1/job-1.sh"), *text;
+        size_t len;
+        qh_err err;
+        ck_assert_int_eq(qh_read_file(job, &text, &len, &err), 0);
+        ck_assert_msg(strstr(text, "#SBATCH --output=\"") && strstr(text, "#SBATCH --chdir=\""), "%s", text);
+        free(text);
+        free(job);
+    }
     char *victim = q1s(db, "SELECT t.job_id || '_' || t.array_index FROM slurm_tasks t JOIN runs r ON r.id=t.run_id WHERE r.label='rtn bits=3'");
     snprintf(cmd, sizeof cmd, "sweep %s --db %s --status", ini, db);
     int seen = 0;

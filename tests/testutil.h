@@ -44,6 +44,13 @@ void tu_write_stories_tokenizer(const char *path, int kind);
 /* Runs "qharness ARGS" (the binary under test), captures stdout+stderr into out (malloc'd),
  * returns the exit status (or -1 if it died by a signal). */
 int tu_run_cli(const char *args, char **out);
+/* Runs a shell command line, stdout into out (malloc'd), returns the exit status. */
+int tu_run_shell(const char *cmd, char **out);
+/* The binary under test: $QH_TEST_BINARY, else the repository's qharness. */
+const char *tu_binary(void);
+/* A model directory with the default model's config and tokenizer (linked) and these bytes as
+ * its model.safetensors (malloc'd path). */
+char *tu_model_dir_with_weights(const void *weights, size_t len);
 int tu_run_cli_stdout(const char *args, char **out); /* the same, stdout only */
 
 /* Small checkpoint description. */
@@ -77,5 +84,6 @@ Suite *suite_reports(void);
 Suite *suite_stats(void);
 Suite *suite_tasks(void);
 Suite *suite_llama(void);
+Suite *suite_reliability(void);
 
 #endif

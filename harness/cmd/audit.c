@@ -19,9 +19,10 @@ int qh_cmd_audit(int argc, char **argv)
     }
     if (inline_claim && argc != optind) return qh_cli_usage("audit", "give a CLAIM.ini or --claim, not both (%s)", argv[optind]);
     if (!inline_claim && argc - optind != 1) return qh_cli_usage("audit", "expected one CLAIM.ini or --claim \"KEY = VALUE; ...\"%s", "");
+    QH_CLI_OPTIONS_CHECKED();
     qh_err err;
-    char path[256];
-    if (inline_claim && qh_claim_write_inline(inline_claim, path, sizeof path, &err) != 0) return qh_cli_die(&err);
+    char path[1400];
+    if (inline_claim && qh_claim_write_inline(inline_claim, db, path, sizeof path, &err) != 0) return qh_cli_die(&err);
     /* plan and run on the sweep side, judge from the store, file the verdict */
     qh_claim claim;
     qh_audit_record record;

@@ -18,13 +18,14 @@ int qh_cmd_bench(int argc, char **argv)
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
-        case 'c': if (qh_cli_parse_long(optarg, 2, 1 << 20, &v)) return qh_cli_usage("bench", "--ctx '%s' is not an integer >= 2", optarg); ctx = (int)v; break;
-        case 'w': if (qh_cli_parse_long(optarg, 1, 1 << 20, &v)) return qh_cli_usage("bench", "--windows '%s' is not a positive integer", optarg); windows = (int)v; break;
-        case 'b': if (qh_cli_parse_long(optarg, 1, 4096, &v)) return qh_cli_usage("bench", "--batch '%s' is not a positive integer", optarg); batch = (int)v; break;
+        case 'c': if (qh_cli_parse_long(optarg, 2, 1 << 20, &v)) return qh_cli_usage("bench", "--ctx '%s' is not an integer from 2 to 1048576", optarg); ctx = (int)v; break;
+        case 'w': if (qh_cli_parse_long(optarg, 1, 1 << 20, &v)) return qh_cli_usage("bench", "--windows '%s' is not an integer from 1 to 1048576", optarg); windows = (int)v; break;
+        case 'b': if (qh_cli_parse_long(optarg, 1, 4096, &v)) return qh_cli_usage("bench", "--batch '%s' is not an integer from 1 to 4096", optarg); batch = (int)v; break;
         case 'd': dequant = optarg; break;
         default: return qh_cli_usage("bench", "unknown option '%s'", argv[optind - 1]);
         }
     }
+    QH_CLI_OPTIONS_CHECKED();
     qh_err err;
     if (dequant) {
         if (optind < argc) return qh_cli_usage("bench", "--dequant FILE.gguf takes no model%s", "");

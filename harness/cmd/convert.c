@@ -22,6 +22,7 @@ int qh_cmd_convert(int argc, char **argv)
         }
     }
     if (argc - optind != 1 || !out) return qh_cli_usage("convert", "expected MODEL and -o FILE.gguf%s", "");
+    QH_CLI_OPTIONS_CHECKED();
     qh_err err;
     qh_cli_model lm;
     if (qh_cli_load(argv[optind], NULL, &lm, &err) != 0) return qh_cli_die(&err);

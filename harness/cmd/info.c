@@ -32,8 +32,10 @@ static int info_gguf(const char *path, int tensors)
 int qh_cmd_info(int argc, char **argv)
 {
     int tensors = argc == 3 && strcmp(argv[2], "--tensors") == 0;
-    if (argc == 2 + tensors && qh_gguf_probe(argv[1])) return info_gguf(argv[1], tensors);
-    if (argc != 2) return qh_cli_usage("info", "expected one MODEL argument%s", "");
+    if (argc != 2 + tensors) return qh_cli_usage("info", "expected one MODEL argument%s", "");
+    QH_CLI_OPTIONS_CHECKED();
+    if (qh_gguf_probe(argv[1])) return info_gguf(argv[1], tensors);
+    if (tensors) return qh_cli_usage("info", "expected one MODEL argument%s", "");
     qh_err err;
     char *dir = qh_resolve_model_dir(argv[1]);
     qh_model *m;

@@ -11,16 +11,46 @@ static void print_kld(const char *base_arg, const char *model_arg, const qh_cli_
                       const qh_text *text, const qh_fidelity_result *f, int json)
 {
     if (json) {
+        char nb[23][48];
         printf("{\"base\":\"%s\",\"base_sha256\":\"%s\",\"model\":\"%s\",\"model_sha256\":\"%s\",\"dataset\":\"%s\",\"dataset_sha256\":\"%s\","
                "\"protocol\":\"%s\",\"ctx\":%d,\"windows\":%d,\"positions\":%ld,"
-               "\"kl_mean\":%.8f,\"kl_se\":%.8f,\"kl_ci95\":[%.8f,%.8f],\"kl_median\":%.8f,\"kl_p90\":%.8f,\"kl_p95\":%.8f,"
-               "\"kl_p99\":%.8f,\"kl_p99_9\":%.8f,\"kl_max\":%.8f,\"kl_min\":%.8g,\"same_top_p\":%.8f,\"same_top_p_se\":%.8f,"
-               "\"dp_mean\":%.8f,\"dp_se\":%.8f,\"dp_rms\":%.8f,\"dp_rms_se\":%.8f,\"ln_ppl_ratio\":%.8f,\"ln_ppl_ratio_se\":%.8f,"
-               "\"ppl_base\":%.6f,\"ppl_model\":%.6f,\"nll_correlation\":%.8f,\"seconds\":%.3f}\n",
-               base_arg, lb->model->sha256, model_arg, lq->model->sha256, text->name, text->sha256, f->protocol, f->ctx, f->windows,
-               f->positions, f->kl_mean, f->kl_se, f->kl_lo, f->kl_hi, f->kl_median, f->kl_p90, f->kl_p95, f->kl_p99, f->kl_p999,
-               f->kl_max, f->kl_min, f->top1, f->top1_se, f->dp_mean, f->dp_se, f->dp_rms, f->dp_rms_se, f->ln_ppl_ratio,
-               f->ln_ppl_ratio_se, f->ppl_base, f->ppl_quant, f->nll_correlation, f->seconds);
+               "\"kl_mean\":%s,\"kl_se\":%s,\"kl_ci95\":[%s,%s],\"kl_median\":%s,\"kl_p90\":%s,\"kl_p95\":%s,"
+               "\"kl_p99\":%s,\"kl_p99_9\":%s,\"kl_max\":%s,\"kl_min\":%s,\"same_top_p\":%s,\"same_top_p_se\":%s,"
+               "\"dp_mean\":%s,\"dp_se\":%s,\"dp_rms\":%s,\"dp_rms_se\":%s,\"ln_ppl_ratio\":%s,\"ln_ppl_ratio_se\":%s,"
+               "\"ppl_base\":%s,\"ppl_model\":%s,\"nll_correlation\":%s,\"seconds\":%s}\n",
+               base_arg,
+               lb->model->sha256,
+               model_arg,
+               lq->model->sha256,
+               text->name,
+               text->sha256,
+               f->protocol,
+               f->ctx,
+               f->windows,
+               f->positions,
+               qh_json_num(nb[0], "%.8f", f->kl_mean),
+               qh_json_num(nb[1], "%.8f", f->kl_se),
+               qh_json_num(nb[2], "%.8f", f->kl_lo),
+               qh_json_num(nb[3], "%.8f", f->kl_hi),
+               qh_json_num(nb[4], "%.8f", f->kl_median),
+               qh_json_num(nb[5], "%.8f", f->kl_p90),
+               qh_json_num(nb[6], "%.8f", f->kl_p95),
+               qh_json_num(nb[7], "%.8f", f->kl_p99),
+               qh_json_num(nb[8], "%.8f", f->kl_p999),
+               qh_json_num(nb[9], "%.8f", f->kl_max),
+               qh_json_num(nb[10], "%.8g", f->kl_min),
+               qh_json_num(nb[11], "%.8f", f->top1),
+               qh_json_num(nb[12], "%.8f", f->top1_se),
+               qh_json_num(nb[13], "%.8f", f->dp_mean),
+               qh_json_num(nb[14], "%.8f", f->dp_se),
+               qh_json_num(nb[15], "%.8f", f->dp_rms),
+               qh_json_num(nb[16], "%.8f", f->dp_rms_se),
+               qh_json_num(nb[17], "%.8f", f->ln_ppl_ratio),
+               qh_json_num(nb[18], "%.8f", f->ln_ppl_ratio_se),
+               qh_json_num(nb[19], "%.6f", f->ppl_base),
+               qh_json_num(nb[20], "%.6f", f->ppl_quant),
+               qh_json_num(nb[21], "%.8f", f->nll_correlation),
+               qh_json_num(nb[22], "%.3f", f->seconds));
         return;
     }
     printf("base         %s (%s weights, sha256 %.12s)\n", base_arg, lb->model->dtype, lb->model->sha256);
@@ -40,8 +70,12 @@ static void print_kld(const char *base_arg, const char *model_arg, const qh_cli_
     printf("Cor(ln PPL(model), ln PPL(base)) %6.2f%%\n", 100 * f->nll_correlation);
     printf("Mean ln(PPL(model)/PPL(base))  %9.6f +/- %8.6f\n", f->ln_ppl_ratio, f->ln_ppl_ratio_se);
     printf("Mean PPL(model)/PPL(base)      %9.6f +/- %8.6f\n\n", exp(f->ln_ppl_ratio), exp(f->ln_ppl_ratio) * f->ln_ppl_ratio_se);
-    printf("Mean    KLD  %10.6f +/- %8.6f   (95%% bootstrap over %s: [%.6f, %.6f])\n", f->kl_mean, f->kl_se,
-           strcmp(f->protocol, "llama-cpp") == 0 ? "chunks" : "windows", f->kl_lo, f->kl_hi);
+    if (isfinite(f->kl_lo) && isfinite(f->kl_hi))
+        printf("Mean    KLD  %10.6f +/- %8.6f   (95%% bootstrap over %s: [%.6f, %.6f])\n", f->kl_mean, f->kl_se,
+               strcmp(f->protocol, "llama-cpp") == 0 ? "chunks" : "windows", f->kl_lo, f->kl_hi);
+    else
+        printf("Mean    KLD  %10.6f   (no interval: %d %s; a bootstrap needs at least %d)\n", f->kl_mean, f->windows,
+               strcmp(f->protocol, "llama-cpp") == 0 ? "chunk" : "window", QH_MIN_RESAMPLING_UNITS);
     printf("Maximum KLD  %10.6f\n99.9%%   KLD  %10.6f\n99.0%%   KLD  %10.6f\n95.0%%   KLD  %10.6f\n90.0%%   KLD  %10.6f\n",
            f->kl_max, f->kl_p999, f->kl_p99, f->kl_p95, f->kl_p90);
     printf("Median  KLD  %10.6f\nMinimum KLD  %10.6f\n\n", f->kl_median, f->kl_min);
@@ -70,6 +104,7 @@ int qh_cmd_kld(int argc, char **argv)
     }
     if (argc - optind != 3) return qh_cli_usage("kld", "expected BASE, MODEL and TEXT%s", "");
     if (qh_cli_mixed_usage("kld", &qopts)) return QH_EXIT_USAGE;
+    QH_CLI_OPTIONS_CHECKED();
     qh_err err;
     qh_cli_model lb, lq;
     qh_text text;

@@ -52,13 +52,13 @@ int qh_cmd_mc(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
         case 't': task = optarg; break;
-        case 'n': if (qh_cli_parse_long(optarg, 1, 1L << 30, &v)) return qh_cli_usage("mc", "--n '%s' is not a positive integer", optarg); o.budget = v; break;
+        case 'n': if (qh_cli_parse_long(optarg, 1, 1L << 30, &v)) return qh_cli_usage("mc", "--n '%s' is not an integer from 1 to 1073741824", optarg); o.budget = v; break;
         case 'k': if (qh_cli_parse_long(optarg, 0, 5, &v)) return qh_cli_usage("mc", "--shots '%s' must be 0 to 5", optarg); o.shots = (int)v; break;
         case 'S': o.subjects = optarg; break;
         case 'p': o.split = optarg; break;
-        case 's': if (qh_cli_parse_long(optarg, 0, 1L << 40, &v)) return qh_cli_usage("mc", "--seed '%s' is not a non-negative integer", optarg); o.seed = (unsigned long)v; break;
+        case 's': if (qh_cli_parse_long(optarg, 0, 1L << 40, &v)) return qh_cli_usage("mc", "--seed '%s' is not an integer from 0 to 1099511627776", optarg); o.seed = (unsigned long)v; break;
         case 'f': o.first = 1; break;
-        case 'c': if (qh_cli_parse_long(optarg, 2, 1 << 20, &v)) return qh_cli_usage("mc", "--ctx '%s' is not an integer >= 2", optarg); ctx = (int)v; break;
+        case 'c': if (qh_cli_parse_long(optarg, 2, 1 << 20, &v)) return qh_cli_usage("mc", "--ctx '%s' is not an integer from 2 to 1048576", optarg); ctx = (int)v; break;
         case 'j': json = 1; break;
         default: {
             int e = qh_cli_scope_option(c, optarg, &qopts, "mc", argv);
@@ -68,6 +68,7 @@ int qh_cmd_mc(int argc, char **argv)
     }
     if (argc - optind != 1 || !task) return qh_cli_usage("mc", "expected MODEL and --task NAME%s", "");
     if (qh_cli_mixed_usage("mc", &qopts)) return QH_EXIT_USAGE;
+    QH_CLI_OPTIONS_CHECKED();
     qh_err err;
     qh_mc_task t;
     if (qh_mc_load(task, &o, &t, &err) != 0) return qh_cli_die(&err);

@@ -27,6 +27,7 @@ int qh_cmd_merge(int argc, char **argv)
         }
     }
     if (optind != argc || (!name) == (!id)) return qh_cli_usage("merge", "expected --experiment NAME or --id ID%s", "");
+    QH_CLI_OPTIONS_CHECKED();
     qh_err err;
     if (!qh_file_exists(db_path)) {
         qh_fail(&err, "%s: no such database", db_path);

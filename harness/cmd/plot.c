@@ -35,6 +35,7 @@ int qh_cmd_plot(int argc, char **argv)
         out = def;
         mkdir("reports", 0755);
     }
+    QH_CLI_OPTIONS_CHECKED();
     qh_err err;
     int total = 0;
     for (int scope = 0; scope < 2; scope++) {

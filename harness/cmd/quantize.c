@@ -38,6 +38,7 @@ int qh_cmd_quantize(int argc, char **argv)
                                        "ggml type, so GGUF is written by 'qharness convert MODEL -o FILE.gguf --type T'", output);
     if (!q.quant.spec && !q.quant.n_candidates)
         return qh_cli_usage("quantize", "--method SPEC (or --candidate ... --target BPP) is required (see 'qharness methods')%s", "");
+    QH_CLI_OPTIONS_CHECKED();
     qh_err err;
     char *dir = qh_resolve_model_dir(argv[optind]);
     qh_model *m;
@@ -48,6 +49,7 @@ int qh_cmd_quantize(int argc, char **argv)
         return qh_cli_die(&err);
     }
     int rc = qh_cli_quantize(m, tok, &q, &res, &err);
+    if (rc == 0) qh_tokenizer_sha256(tok, res.tokenizer_sha256);
     qh_tokenizer_free(tok);
     if (rc == 0) {
         printf("model        %s (sha256 %.12s)\n", dir, m->sha256);

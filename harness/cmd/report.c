@@ -7,6 +7,7 @@
 #include "../../reports/assessment.h"
 #include "../../reports/report.h"
 #include "../cli.h"
+#include "../outfile.h"
 
 int qh_cmd_report(int argc, char **argv)
 {
@@ -32,18 +33,13 @@ int qh_cmd_report(int argc, char **argv)
     if (argc != optind) return qh_cli_usage("report", "unexpected argument '%s'", argv[optind]);
     if (assessment && (name || charts)) return qh_cli_usage("report", "--assessment reads every experiment and audit; it takes no %s", name ? "--experiment" : "--charts");
     if (template && !assessment) return qh_cli_usage("report", "%s goes with --assessment", "--template");
+    QH_CLI_OPTIONS_CHECKED();
     qh_err err;
     FILE *f = stdout;
-    char *tmp = NULL;
+    qh_outfile out;
     if (outp) {
-        tmp = qh_malloc(strlen(outp) + 5);
-        sprintf(tmp, "%s.tmp", outp);
-        f = fopen(tmp, "w");
-        if (!f) {
-            qh_fail(&err, "%s: cannot create", tmp);
-            free(tmp);
-            return qh_cli_die(&err);
-        }
+        if (qh_outfile_open(&out, outp, &err) != 0) return qh_cli_die(&err);
+        f = out.f;
     }
     int rc;
     if (assessment) {
@@ -53,11 +49,9 @@ int qh_cmd_report(int argc, char **argv)
     } else
         rc = qh_report(db, name, charts, f, &err);
     if (outp) {
-        fclose(f);
-        if (rc == 0 && rename(tmp, outp) != 0) rc = qh_fail(&err, "%s: cannot write", outp);
-        if (rc != 0) unlink(tmp);
-        else printf("%s   %s\n", assessment ? "assessment" : "report    ", outp);
-        free(tmp);
-    }
+        if (rc != 0) qh_outfile_abort(&out);
+        else if ((rc = qh_outfile_commit(&out, &err)) == 0) printf("%s   %s\n", assessment ? "assessment" : "report    ", outp);
+    } else if (rc == 0)
+        rc = qh_stdout_check(&err);
     return rc == 0 ? 0 : qh_cli_die(&err);
 }

@@ -26,6 +26,7 @@ int qh_cmd_results(int argc, char **argv)
     }
     if (argc != optind) return qh_cli_usage("results", "unexpected argument '%s'", argv[optind]);
     if (n_formats > 1) return qh_cli_usage("results", "give one of --markdown, --csv, --json%s", "");
+    QH_CLI_OPTIONS_CHECKED();
     qh_err err;
     return qh_results_print(db, name, fmt, all, stdout, &err) == 0 ? 0 : qh_cli_die(&err);
 }

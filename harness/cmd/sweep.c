@@ -50,6 +50,7 @@ int qh_cmd_sweep(int argc, char **argv)
     if (slurm_only && !o.slurm) return qh_cli_usage("sweep", "--partition, --time, --cpus-per-task, --max-parallel, --runs-per-task and --no-merge-job go with --slurm%s", "");
     if (o.status + o.cancel + o.dry_run > 1 || ((o.status || o.cancel || o.dry_run) && (o.slurm || o.resume)))
         return qh_cli_usage("sweep", "--status, --cancel and --dry-run each go alone (with --db)%s", "");
+    QH_CLI_OPTIONS_CHECKED();
     qh_err err;
     int rc = qh_sweep(argv[optind], &o, &err);
     if (rc < 0) return qh_cli_die(&err);

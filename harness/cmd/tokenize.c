@@ -9,6 +9,7 @@
 int qh_cmd_tokenize(int argc, char **argv)
 {
     if (argc != 3) return qh_cli_usage("tokenize", "expected MODEL and TEXT (a dataset name or a file)%s", "");
+    QH_CLI_OPTIONS_CHECKED();
     qh_err err;
     char *dir = qh_resolve_model_dir(argv[1]);
     qh_tokenizer *tok;
