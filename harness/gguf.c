@@ -550,7 +550,7 @@ void qh_gguf_print_ledger(const qh_gguf *g, int tensors, FILE *out)
         fprintf(out, "warning          the preset's name says %s but most block-matrix weights are %s: count the bits from "
                      "the bytes, not from the name\n", base, qh_ggml_types[principal].name);
     if (base && ((embd && strcmp(embd->name, base) != 0) || (output && strcmp(output->name, base) != 0)))
-        fprintf(out, "warning          the preset %s keeps the token embedding in %s and the output in %s: its bpw "
-                     "over the whole model is not %s's\n", preset, embd ? embd->name : "-", output ? output->name : "(tied)",
-                base);
+        fprintf(out, "warning          the preset %s keeps the token embedding in %s%s%s: its bpw over the whole model is not %s's\n",
+                preset, embd ? embd->name : "-", output ? " and the output in " : " (the output head is tied to it)",
+                output ? output->name : "", base);
 }

@@ -354,7 +354,9 @@ int qh_model_load(const char *dir, qh_model **out, int compute_sha, qh_err *err)
     for (size_t i = 0; i < n; i++)
         if (!model_formats[i].probe || model_formats[i].probe(dir)) {
             if (model_formats[i].load(dir, out, compute_sha, err) != 0) return -1;
-            if ((qh_is_dir(dir) && qh_sha256sums_verify_dir(dir, (*out)->weights_path, compute_sha ? (*out)->sha256 : NULL, err) != 0) ||
+            int is_dir = qh_is_dir(dir);
+            if ((is_dir && qh_sha256sums_verify_dir(dir, (*out)->weights_path, compute_sha ? (*out)->sha256 : NULL, err) != 0) ||
+                (!is_dir && qh_sha256sums_verify_file(dir, compute_sha ? (*out)->sha256 : NULL, err) != 0) ||
                 qh_model_check_finite(*out, dir, err) != 0) {
                 qh_model_free(*out);
                 *out = NULL;
@@ -368,6 +370,10 @@ int qh_model_load(const char *dir, qh_model **out, int compute_sha, qh_err *err)
 /* What a path that no format took is: the message names the format it came closest to. */
 static int not_a_model(const char *path, qh_err *err)
 {
+    size_t plen = strlen(path), flen = strlen(QH_FETCHED_MODEL_FILE);
+    if (!qh_file_exists(path) && plen > flen && strcmp(path + plen - flen, QH_FETCHED_MODEL_FILE) == 0 && path[plen - flen - 1] == '/')
+        return qh_fail(err, "%s: missing: this model is fetched at set-up (`make deps`, or tools/fetch-models.sh); MODEL_CARD.md beside it "
+                       "says from where", path);
     if (!qh_is_dir(path) && !qh_file_exists(path)) return qh_fail(err, "%s: no such model file or directory (and not a name under models/)", path);
     if (!qh_is_dir(path)) {
         char magic[5] = {0};
@@ -535,7 +541,25 @@ char *qh_resolve_model_dir(const char *arg)
     char *models = qh_path_join(qh_home(), "models");
     char *p = qh_path_join(models, arg);
     free(models);
-    if (qh_is_dir(p)) return p;
+    if (qh_is_dir(p)) {
+        /* a model fetched at set-up (make deps): its folder holds the card, the manifest and
+         * model.gguf; named even when the file is missing, so that the error says how to get it */
+        char *cfg = qh_path_join(p, "config.json"), *sums = qh_path_join(p, "SHA256SUMS"), *gguf = qh_path_join(p, QH_FETCHED_MODEL_FILE);
+        char *text = NULL;
+        size_t len;
+        qh_err ignored;
+        int fetched = !qh_file_exists(cfg) && qh_file_exists(sums) && qh_read_file(sums, &text, &len, &ignored) == 0 &&
+                      strstr(text, "  " QH_FETCHED_MODEL_FILE "\n") != NULL;
+        free(text);
+        free(cfg);
+        free(sums);
+        if (fetched) {
+            free(p);
+            return gguf;
+        }
+        free(gguf);
+        return p;
+    }
     free(p);
     return qh_strdup(arg);
 }

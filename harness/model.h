@@ -117,5 +117,8 @@ qh_model *qh_model_clone(const qh_model *src);
 char *qh_resolve_model_dir(const char *arg);
 
 #define QH_DEFAULT_MODEL "gpt2-gutenberg-18m"
+/* The file a fetched model's folder holds (models/NAME/, listed in its SHA256SUMS): a name
+ * under models/ resolves to it (models/smollm2 -> models/smollm2/model.gguf). */
+#define QH_FETCHED_MODEL_FILE "model.gguf"
 
 #endif

@@ -187,7 +187,9 @@ int qh_sha256sums_parse(const char *path, const char *text, size_t len, qh_sum_e
     return 0;
 }
 
-int qh_sha256sums_verify_dir(const char *dir, const char *known_path, const char *known_hex, qh_err *err)
+/* Checks the files of dir/SHA256SUMS named only (every one when only is NULL); the hash of
+ * known_path is known_hex when given (already computed).  No manifest, or only not listed: 0. */
+static int verify_manifest(const char *dir, const char *only, const char *known_path, const char *known_hex, qh_err *err)
 {
     char *sums = qh_path_join(dir, "SHA256SUMS"), *text = NULL;
     size_t len;
@@ -199,6 +201,7 @@ int qh_sha256sums_verify_dir(const char *dir, const char *known_path, const char
     }
     if (qh_read_file(sums, &text, &len, err) != 0 || qh_sha256sums_parse(sums, text, len, &e, &n, err) != 0) goto out;
     for (int i = 0; i < n; i++) {
+        if (only && strcmp(e[i].name, only) != 0) continue;
         char *file = qh_path_join(dir, e[i].name), hex[65];
         int same_file = known_path && known_hex && known_hex[0] && strcmp(file, known_path) == 0;
         if (same_file) snprintf(hex, sizeof hex, "%s", known_hex);
@@ -209,7 +212,8 @@ int qh_sha256sums_verify_dir(const char *dir, const char *known_path, const char
         }
         free(file);
         if (strcmp(hex, e[i].hex) != 0) {
-            qh_fail(err, "%s:%d: %s has sha256 %.12s, the manifest says %.12s: the model's files changed", sums, e[i].line, e[i].name, hex, e[i].hex);
+            qh_fail(err, "%s:%d: %s has sha256 %.12s, the manifest says %.12s: the model's files changed (a fetched model: `make deps` "
+                    "fetches it again)", sums, e[i].line, e[i].name, hex, e[i].hex);
             goto out;
         }
     }
@@ -218,5 +222,21 @@ out:
     free(e);
     free(text);
     free(sums);
+    return rc;
+}
+
+int qh_sha256sums_verify_dir(const char *dir, const char *known_path, const char *known_hex, qh_err *err)
+{
+    return verify_manifest(dir, NULL, known_path, known_hex, err);
+}
+
+int qh_sha256sums_verify_file(const char *path, const char *known_hex, qh_err *err)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+    char *full = qh_path_join(dir, slash ? slash + 1 : path);
+    int rc = verify_manifest(dir, slash ? slash + 1 : path, full, known_hex, err);
+    free(full);
     return rc;
 }

@@ -33,6 +33,12 @@ struct qh_tokenizer {
     /* tokenizer.json's SentencePiece-style BPE: pairs merge by the rank of their entry in merges
      * (as Hugging Face's BPE does), not by the merged piece's score */
     int spm_ranked;
+    /* byte-level BPE: each \p{N} code point is a piece of its own before GPT-2's regex splits the
+     * rest (llama.cpp's smollm family of pre-tokenizers; Hugging Face's Digits(individual_digits)) */
+    int split_digits;
+    /* a byte-level vocabulary may lack some single-byte tokens (SmolLM2's lacks control bytes):
+     * a text holding such a byte is refused, naming it */
+    int missing_bytes;
 };
 
 /* GPT-2's bytes_to_unicode: printable bytes map to themselves, the others to 256+k. */
@@ -146,6 +152,31 @@ static int check_byte_tokens(qh_tokenizer *tok, const char *source, qh_err *err)
     }
     return 0;
 }
+
+/* The same where a vocabulary may leave some bytes out (a GGUF's, as llama.cpp reads it): those
+ * map to -1, and qh_encode refuses a text that holds one.  Printable ASCII must be there. */
+static int check_byte_tokens_allow_missing(qh_tokenizer *tok, const char *source, qh_err *err)
+{
+    for (int b = 0; b < 256; b++) {
+        char c = (char)b;
+        if (qh_strmap_get(&tok->vocab, &c, 1, &tok->byte_token[b])) continue;
+        if (b >= 0x20 && b < 0x7f) return qh_fail(err, "%s: vocabulary lacks the single-byte token for byte 0x%02x", source, b);
+        tok->byte_token[b] = -1;
+        tok->missing_bytes = 1;
+    }
+    return 0;
+}
+
+/* tokenizer.ggml.pre: the pre-tokenizers llama.cpp names that are GPT-2's regex, alone or after
+ * splitting off every digit (llama.cpp's llama-vocab.cpp, the regex_exprs of each type) */
+static const struct {
+    const char *name;
+    int split_digits;
+} bpe_pre_tokenizers[] = {
+    {"gpt-2", 0},     {"mpt", 0},      {"olmo", 0},      {"jais", 0},     {"trillion", 0},
+    {"smollm", 1},    {"starcoder", 1}, {"refact", 1},   {"command-r", 1}, {"codeshell", 1},
+    {"exaone", 1},    {"minerva", 1},
+};
 
 static void vocab_init(qh_tokenizer *tok, int n)
 {
@@ -1011,7 +1042,21 @@ int qh_tokenizer_from_gguf(const qh_gguf *g, qh_tokenizer **out, qh_err *err)
         const char *t = qh_gguf_array_str(g, tokens, i, &len);
         if (add_token(tok, where, t, len, (int)i, inverse, err) != 0) goto fail;
     }
-    if (check_byte_tokens(tok, where, err) != 0) goto fail;
+    if (check_byte_tokens_allow_missing(tok, where, err) != 0) goto fail;
+    const char *pre;
+    uint64_t pre_len;
+    qh_err no_pre;
+    if (qh_gguf_get_str(g, "tokenizer.ggml.pre", &pre, &pre_len, &no_pre) == 0) { /* absent: GPT-2's regex, as files before the key */
+        size_t k = 0, n_pre = sizeof bpe_pre_tokenizers / sizeof *bpe_pre_tokenizers;
+        while (k < n_pre && (strlen(bpe_pre_tokenizers[k].name) != pre_len || memcmp(bpe_pre_tokenizers[k].name, pre, pre_len) != 0)) k++;
+        if (k == n_pre) {
+            qh_fail(err, "%s: tokenizer.ggml.pre is '%.*s': a pre-tokenizer qharness does not implement (it implements GPT-2's regex: "
+                    "gpt-2, mpt, olmo, jais, trillion; and after splitting off every digit: smollm, starcoder, refact, command-r, "
+                    "codeshell, exaone, minerva)", g->path, (int)(pre_len < 64 ? pre_len : 64), pre);
+            goto fail;
+        }
+        tok->split_digits = bpe_pre_tokenizers[k].split_digits;
+    }
     snprintf(where, sizeof where, "%s: tokenizer.ggml.merges", g->path);
     qh_u64map_init(&tok->merges, (size_t)merges->n);
     for (uint64_t i = 0; i < merges->n; i++) {
@@ -1214,6 +1259,11 @@ int qh_encode(qh_tokenizer *tok, const char *source, const char *text, size_t le
         spm_encode(tok, text, len, ids, n_ids);
         return 0;
     }
+    if (tok->missing_bytes)
+        for (size_t i = 0; i < len; i++)
+            if (tok->byte_token[(unsigned char)text[i]] < 0)
+                return qh_fail(err, "%s: byte 0x%02x at offset %zu has no token in the vocabulary (llama.cpp would drop it silently)", source,
+                               (unsigned char)text[i], i);
     /* decode to code points with their byte offsets and classes */
     size_t n_cp = 0;
     uint32_t *offset = qh_malloc((len + 1) * sizeof *offset);
@@ -1232,26 +1282,37 @@ int qh_encode(qh_tokenizer *tok, const char *source, const char *text, size_t le
 
     size_t cap = len / 3 + 16, n_out = 0;
     int *out = qh_malloc(cap * sizeof(int));
-    size_t i = 0;
+    /* GPT-2's regex runs on [i, end): the whole text, or (split_digits) the stretch up to the next digit */
+    size_t i = 0, end = tok->split_digits ? 0 : n_cp;
     while (i < n_cp) {
+        if (tok->split_digits) {
+            if (cls[i] == CL_NUMBER) { /* a digit alone, before the regex sees anything */
+                bpe_piece(tok, t + offset[i], offset[i + 1] - offset[i], &out, &n_out, &cap);
+                i++;
+                continue;
+            }
+            if (i >= end)
+                for (end = i; end < n_cp && cls[end] != CL_NUMBER;) end++;
+        }
         size_t j = i; /* piece is code points [i, j) */
         int c = cls[i];
         int cl;
         if ((cl = contraction_len(t, offset[i], len)) && offset[i] + (size_t)cl <= len) {
             j = i + (size_t)cl; /* contraction letters are ASCII: one code point per byte */
         } else if (c == CL_LETTER || c == CL_NUMBER || c == CL_OTHER ||
-                   (t[offset[i]] == ' ' && i + 1 < n_cp && cls[i + 1] != CL_SPACE)) {
+                   (t[offset[i]] == ' ' && i + 1 < end && cls[i + 1] != CL_SPACE)) {
             /* " ?X+" where X is the class of the first non-space code point */
             size_t k = (t[offset[i]] == ' ' && c == CL_SPACE) ? i + 1 : i;
             int want = cls[k];
             j = k + 1;
-            while (j < n_cp && cls[j] == want) j++;
+            while (j < end && cls[j] == want) j++;
         } else {
             /* whitespace run: \s+(?!\S) leaves the last space for the next piece unless the
-             * run reaches the end; a lone space before a non-space falls through to \s+ */
+             * run reaches the end (of the text, or of the stretch before a digit); a lone space
+             * before a non-space falls through to \s+ */
             size_t k = i;
-            while (k < n_cp && cls[k] == CL_SPACE) k++;
-            j = (k == n_cp || k - i == 1) ? k : k - 1;
+            while (k < end && cls[k] == CL_SPACE) k++;
+            j = (k == end || k - i == 1) ? k : k - 1;
         }
         bpe_piece(tok, t + offset[i], offset[j] - offset[i], &out, &n_out, &cap);
         i = j;

@@ -82,6 +82,9 @@ int qh_sha256sums_parse(const char *path, const char *text, size_t len, qh_sum_e
 /* When dir holds a SHA256SUMS, every file it lists must exist with that hash (known_path's
  * hash, already computed, is known_hex); no manifest: 0. */
 int qh_sha256sums_verify_dir(const char *dir, const char *known_path, const char *known_hex, qh_err *err);
+/* A model file whose folder holds a SHA256SUMS naming it must have that hash (known_hex: its
+ * hash, already computed, or NULL); no manifest or not listed: 0. */
+int qh_sha256sums_verify_file(const char *path, const char *known_hex, qh_err *err);
 
 /* Byte-string -> int map with open addressing (keys are copied; they may hold NUL bytes). */
 typedef struct {

@@ -394,6 +394,7 @@ int main(void)
     srunner_add_suite(sr, suite_tasks());
     srunner_add_suite(sr, suite_llama());
     srunner_add_suite(sr, suite_reliability());
+    srunner_add_suite(sr, suite_smollm2());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

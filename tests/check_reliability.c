@@ -575,6 +575,11 @@ START_TEST(messages_name_the_real_problem)
     /* a directory given as TEXT said "no such file" */
     snprintf(line, sizeof line, "QH ppl default %s", dir);
     expect_sh_error(line, 1, ": is a directory; TEXT is a UTF-8 file or a registered dataset");
+    /* a model fetched at set-up (make deps) and not there: says how to get it */
+    snprintf(line, sizeof line, "mkdir -p %s/home/models/fetched && ln -s %s/datasets %s/home/datasets && printf \"%%064d  model.gguf\\n\" 0 > "
+             "%s/home/models/fetched/SHA256SUMS && QHARNESS_HOME=%s/home QH ppl fetched wikitext2-test",
+             dir, qh_home(), dir, dir, dir);
+    expect_sh_error(line, 1, "fetched/model.gguf: missing: this model is fetched at set-up (`make deps`");
     /* --batch 100000 said "not a positive integer" */
     expect_sh_error("QH ppl default wikitext2-test --batch 100000", 2, "--batch '100000' is not an integer from 1 to 4096");
     free(dir);

@@ -85,5 +85,6 @@ Suite *suite_stats(void);
 Suite *suite_tasks(void);
 Suite *suite_llama(void);
 Suite *suite_reliability(void);
+Suite *suite_smollm2(void);
 
 #endif

@@ -10,7 +10,7 @@ int qh_cmd_audit(int argc, char **argv)
     static const struct option longopts[] = {{"db", required_argument, 0, 'd'}, {"claim", required_argument, 0, 'c'}, {0, 0, 0, 0}};
     const char *db = "results/qharness.sqlite", *inline_claim = NULL;
     int c;
-    optind = 1;
+    optind = 0; /* glibc: 0 resets getopt fully; 1 would keep a half-read option cluster from an earlier call */
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         if (c == 'd') db = optarg;

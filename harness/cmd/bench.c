@@ -14,7 +14,7 @@ int qh_cmd_bench(int argc, char **argv)
     int ctx = 256, windows = 16, batch = 4, c;
     const char *dequant = NULL;
     long v;
-    optind = 1;
+    optind = 0; /* glibc: 0 resets getopt fully; 1 would keep a half-read option cluster from an earlier call */
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {

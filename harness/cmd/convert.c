@@ -12,7 +12,7 @@ int qh_cmd_convert(int argc, char **argv)
                                              {0, 0, 0, 0}};
     const char *out = NULL, *type = "F32";
     int c;
-    optind = 1;
+    optind = 0; /* glibc: 0 resets getopt fully; 1 would keep a half-read option cluster from an earlier call */
     opterr = 0;
     while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
         switch (c) {

@@ -34,10 +34,21 @@ int qh_cmd_info(int argc, char **argv)
     int tensors = argc == 3 && strcmp(argv[2], "--tensors") == 0;
     if (argc != 2 + tensors) return qh_cli_usage("info", "expected one MODEL argument%s", "");
     QH_CLI_OPTIONS_CHECKED();
-    if (qh_gguf_probe(argv[1])) return info_gguf(argv[1], tensors);
-    if (tensors) return qh_cli_usage("info", "expected one MODEL argument%s", "");
+    char *dir = qh_resolve_model_dir(argv[1]); /* a name under models/ may be a fetched GGUF file */
     qh_err err;
-    char *dir = qh_resolve_model_dir(argv[1]);
+    if (qh_gguf_probe(dir)) {
+        if (qh_sha256sums_verify_file(dir, NULL, &err) != 0) { /* a fetched model's file is checked before its ledger is shown */
+            free(dir);
+            return qh_cli_die(&err);
+        }
+        int rc = info_gguf(dir, tensors);
+        free(dir);
+        return rc;
+    }
+    if (tensors) {
+        free(dir);
+        return qh_cli_usage("info", "expected one MODEL argument%s", "");
+    }
     qh_model *m;
     if (qh_model_load(dir, &m, 1, &err) != 0) {
         free(dir);

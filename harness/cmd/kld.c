@@ -93,7 +93,7 @@ int qh_cmd_kld(int argc, char **argv)
     qh_cli_scope_init(&qopts);
     opts.seed = 1;
     int json = 0, c;
-    optind = 1;
+    optind = 0; /* glibc: 0 resets getopt fully; 1 would keep a half-read option cluster from an earlier call */
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {

@@ -47,7 +47,7 @@ int qh_cmd_mc(int argc, char **argv)
     const char *task = NULL;
     int ctx = 0, json = 0, c;
     long v;
-    optind = 1;
+    optind = 0; /* glibc: 0 resets getopt fully; 1 would keep a half-read option cluster from an earlier call */
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {

@@ -14,7 +14,7 @@ int qh_cmd_merge(int argc, char **argv)
     const char *db_path = "results/qharness.sqlite", *name = NULL;
     long id = 0;
     int c;
-    optind = 1;
+    optind = 0; /* glibc: 0 resets getopt fully; 1 would keep a half-read option cluster from an earlier call */
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {

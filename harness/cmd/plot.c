@@ -13,7 +13,7 @@ int qh_cmd_plot(int argc, char **argv)
                                              {0, 0, 0, 0}};
     const char *db = "results/qharness.sqlite", *name = NULL, *out = NULL;
     int whole = -1, c;
-    optind = 1;
+    optind = 0; /* glibc: 0 resets getopt fully; 1 would keep a half-read option cluster from an earlier call */
     opterr = 0;
     while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
         switch (c) {

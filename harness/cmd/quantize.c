@@ -15,7 +15,7 @@ int qh_cmd_quantize(int argc, char **argv)
     qh_cli_scope_init(&q);
     const char *output = NULL;
     int per_tensor = 0, c;
-    optind = 1;
+    optind = 0; /* glibc: 0 resets getopt fully; 1 would keep a half-read option cluster from an earlier call */
     opterr = 0;
     while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
         switch (c) {

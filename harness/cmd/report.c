@@ -17,7 +17,7 @@ int qh_cmd_report(int argc, char **argv)
                                              {0, 0, 0, 0}};
     const char *db = "results/qharness.sqlite", *name = NULL, *outp = NULL, *charts = NULL, *template = NULL;
     int c, assessment = 0;
-    optind = 1;
+    optind = 0; /* glibc: 0 resets getopt fully; 1 would keep a half-read option cluster from an earlier call */
     opterr = 0;
     while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
         switch (c) {

@@ -11,7 +11,7 @@ int qh_cmd_results(int argc, char **argv)
     const char *db = "results/qharness.sqlite", *name = NULL;
     int c, all = 0, n_formats = 0;
     qh_results_format fmt = QH_RESULTS_TEXT;
-    optind = 1;
+    optind = 0; /* glibc: 0 resets getopt fully; 1 would keep a half-read option cluster from an earlier call */
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {

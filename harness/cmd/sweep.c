@@ -17,7 +17,7 @@ int qh_cmd_sweep(int argc, char **argv)
     qh_sweep_opts o = {0};
     int c, slurm_only = 0;
     long v;
-    optind = 1;
+    optind = 0; /* glibc: 0 resets getopt fully; 1 would keep a half-read option cluster from an earlier call */
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {

@@ -1,0 +1,257 @@
+/* check_smollm2.c - SmolLM2-135M-Instruct (models/smollm2, fetched by `make deps`) against
+ * independent implementations: reference data made once by tools/peers/smollm2_reference.py
+ * with llama.cpp (llama-cpp-python), Hugging Face's tokenizers and a float64 NumPy forward
+ * pass of the same dequantized weights, committed as tests/data/smollm2/reference.json.  When
+ * the model file is not there (set-up not run), each test says it is skipped and why. */
+#include <cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "datasets/datasets.h"
+#include "datasets/mc.h"
+#include "harness/eval_mc.h"
+#include "harness/forward.h"
+#include "harness/quantize.h"
+#include "reports/audit.h"
+#include "testutil.h"
+
+/* the model's path, or NULL after saying why the test is skipped */
+static char *smollm2_or_skip(const char *test)
+{
+    char *path = qh_resolve_model_dir("smollm2");
+    if (qh_file_exists(path)) return path;
+    fprintf(stderr, "SKIPPED %s: %s is not there (make deps fetches it)\n", test, path);
+    free(path);
+    return NULL;
+}
+
+static cJSON *reference(void)
+{
+    char *p = tu_home_path("tests/data/smollm2/reference.json"), *text;
+    size_t len;
+    qh_err err;
+    ck_assert_msg(qh_read_file(p, &text, &len, &err) == 0, "%s", err.msg);
+    cJSON *j = cJSON_Parse(text);
+    ck_assert_msg(j != NULL, "%s: not JSON", p);
+    free(text);
+    free(p);
+    return j;
+}
+
+/* sha256 of the ids written one per line, as the reference script hashes them */
+static void ids_sha256(const int *ids, size_t n, char out[65])
+{
+    qh_sha256_ctx c;
+    qh_sha256_init(&c);
+    char line[16];
+    for (size_t i = 0; i < n; i++) {
+        int k = snprintf(line, sizeof line, "%d\n", ids[i]);
+        qh_sha256_update(&c, line, (size_t)k);
+    }
+    uint8_t d[32];
+    qh_sha256_final(&c, d);
+    for (int i = 0; i < 32; i++) sprintf(out + 2 * i, "%02x", d[i]);
+}
+
+/* Token ids equal to llama.cpp's and to Hugging Face's on all of WikiText-2 test and the
+ * TinyStories text (the smollm pre-tokenizer: digits split off, then GPT-2's regex). */
+START_TEST(tokens_equal_llama_cpp_and_hugging_face)
+{
+    char *model = smollm2_or_skip("tokens_equal_llama_cpp_and_hugging_face");
+    if (!model) return;
+    cJSON *ref = reference(), *texts = cJSON_GetObjectItem(ref, "tokenizer"), *t;
+    qh_tokenizer *tok;
+    qh_err err;
+    ck_assert_msg(qh_tokenizer_load_dir(model, &tok, &err) == 0, "%s", err.msg);
+    int checked = 0;
+    cJSON_ArrayForEach(t, texts)
+    {
+        qh_text text;
+        ck_assert_msg(qh_text_load(t->string, &text, &err) == 0, "%s", err.msg);
+        ck_assert_str_eq(text.sha256, cJSON_GetObjectItem(t, "text_sha256")->valuestring);
+        int *ids;
+        size_t n;
+        ck_assert_msg(qh_encode(tok, t->string, text.text, text.len, &ids, &n, &err) == 0, "%s", err.msg);
+        char sha[65];
+        ids_sha256(ids, n, sha);
+        const char *peers[2] = {"llama.cpp", "tokenizers"};
+        for (int p = 0; p < 2; p++) {
+            cJSON *d = cJSON_GetObjectItem(t, peers[p]);
+            ck_assert_msg((size_t)cJSON_GetObjectItem(d, "n")->valueint == n, "%s: %zu ids, %s %d", t->string, n, peers[p],
+                          cJSON_GetObjectItem(d, "n")->valueint);
+            ck_assert_msg(strcmp(sha, cJSON_GetObjectItem(d, "sha256")->valuestring) == 0, "%s: ids differ from %s's", t->string, peers[p]);
+        }
+        fprintf(stderr, "smollm2: %s: %zu ids, equal to llama.cpp's and Hugging Face tokenizers'\n", t->string, n);
+        free(ids);
+        qh_text_free(&text);
+        checked++;
+    }
+    ck_assert_int_eq(checked, 2);
+    /* a byte the vocabulary has no token for is refused, not dropped as llama.cpp drops it */
+    int *ids;
+    size_t n;
+    ck_assert_int_eq(qh_encode(tok, "t", "ab\x04" "c", 4, &ids, &n, &err), -1);
+    ck_assert_msg(strstr(err.msg, "byte 0x04 at offset 2 has no token"), "%s", err.msg);
+    qh_tokenizer_free(tok);
+    cJSON_Delete(ref);
+    free(model);
+}
+END_TEST
+
+/* Logits of the F32 dequantization of the file against a float64 NumPy forward pass of the
+ * same weights (every 97th logit and the 32 largest of six rows). */
+START_TEST(logits_equal_an_independent_forward)
+{
+    char *model = smollm2_or_skip("logits_equal_an_independent_forward");
+    if (!model) return;
+    cJSON *ref = reference(), *cases = cJSON_GetObjectItem(ref, "logits"), *c;
+    qh_model *m;
+    qh_err err;
+    ck_assert_msg(qh_model_load(model, &m, 0, &err) == 0, "%s", err.msg);
+    double worst = 0;
+    cJSON_ArrayForEach(c, cases)
+    {
+        cJSON *tokens = cJSON_GetObjectItem(c, "tokens"), *e;
+        int T = cJSON_GetArraySize(tokens), k = 0, *ids = qh_malloc((size_t)T * sizeof(int));
+        cJSON_ArrayForEach(e, tokens) ids[k++] = e->valueint;
+        qh_workspace ws;
+        qh_workspace_init(&ws, &m->cfg, 1, T);
+        qh_forward(m, ids, 1, T, &ws);
+        float *logits = qh_malloc((size_t)T * m->cfg.n_vocab * sizeof(float));
+        qh_head_logits(m, ws.ln, T, logits);
+        cJSON *rows = cJSON_GetObjectItem(c, "rows"), *row;
+        cJSON_ArrayForEach(row, rows)
+        {
+            int pos = atoi(row->string);
+            cJSON *index = cJSON_GetObjectItem(row, "index"), *value = cJSON_GetObjectItem(row, "value");
+            int n = cJSON_GetArraySize(index);
+            for (int i = 0; i < n; i++) {
+                int v = cJSON_GetArrayItem(index, i)->valueint;
+                double d = fabs(logits[(size_t)pos * m->cfg.n_vocab + v] - cJSON_GetArrayItem(value, i)->valuedouble);
+                worst = fmax(worst, d);
+                ck_assert_msg(d < 1e-3, "position %d, token %d: qharness %.6f, reference %.6f", pos, v,
+                              logits[(size_t)pos * m->cfg.n_vocab + v], cJSON_GetArrayItem(value, i)->valuedouble);
+            }
+            int am = 0;
+            for (int v = 1; v < m->cfg.n_vocab; v++)
+                if (logits[(size_t)pos * m->cfg.n_vocab + v] > logits[(size_t)pos * m->cfg.n_vocab + am]) am = v;
+            ck_assert_int_eq(am, cJSON_GetObjectItem(cJSON_GetObjectItem(c, "argmax"), row->string)->valueint);
+        }
+        free(logits);
+        qh_workspace_free(&ws);
+        free(ids);
+    }
+    fprintf(stderr, "smollm2: logits: max |qharness - NumPy float64| %.3g over the sampled rows\n", worst);
+    qh_model_free(m);
+    cJSON_Delete(ref);
+    free(model);
+}
+END_TEST
+
+/* `--protocol llama-cpp` perplexity against the same protocol through the float64 NumPy
+ * forward pass (equal to 1e-4: the same arithmetic up to rounding) and through llama.cpp's own
+ * forward pass.  llama.cpp quantizes activations to 8 bits in its Q4_1 x Q8_1 dot products and
+ * keeps an F16 KV cache: on this 30-layer model that moves its perplexity 0.41% above the exact
+ * one (0.05-0.1% on the 6-layer default model's files), more than the 0.3% the issue hoped for;
+ * the test holds llama.cpp's number to 0.6% and the exact one to 1e-4. */
+START_TEST(perplexity_equals_the_references)
+{
+    if (tu_quick()) {
+        fprintf(stderr, "SKIPPED perplexity_equals_the_references under QH_TEST_QUICK (the sanitizer pass): 4,096 tokens through a 135M "
+                        "model; the forward pass is checked against the NumPy reference there\n");
+        return;
+    }
+    char *model = smollm2_or_skip("perplexity_equals_the_references");
+    if (!model) return;
+    cJSON *ref = reference(), *p = cJSON_GetObjectItem(cJSON_GetObjectItem(ref, "perplexity"), "wikitext2-test");
+    cJSON *exact = cJSON_GetObjectItem(p, "float64"), *runs = cJSON_GetObjectItem(p, "runs"), *r, *llama = NULL;
+    int ctx = cJSON_GetObjectItem(exact, "ctx")->valueint, chunks = cJSON_GetObjectItem(exact, "chunks")->valueint;
+    cJSON_ArrayForEach(r, runs)
+        if (cJSON_GetObjectItem(r, "chunks")->valueint == chunks) llama = r;
+    ck_assert_ptr_nonnull(llama);
+    char args[4400], *out;
+    snprintf(args, sizeof args, "ppl %s wikitext2-test --protocol llama-cpp --ctx %d --chunks %d --json", model, ctx, chunks);
+    ck_assert_int_eq(tu_run_cli_stdout(args, &out), 0);
+    cJSON *j = cJSON_Parse(out);
+    ck_assert_msg(j != NULL, "%s", out);
+    double got = cJSON_GetObjectItem(j, "ppl")->valuedouble, want = cJSON_GetObjectItem(exact, "ppl")->valuedouble,
+           lc = cJSON_GetObjectItem(llama, "ppl")->valuedouble;
+    ck_assert_int_eq(cJSON_GetObjectItem(j, "tokens_scored")->valueint, cJSON_GetObjectItem(exact, "tokens_scored")->valueint);
+    ck_assert_int_eq(cJSON_GetObjectItem(j, "tokens_scored")->valueint, cJSON_GetObjectItem(llama, "tokens_scored")->valueint);
+    fprintf(stderr, "smollm2: wikitext2-test, llama-cpp protocol, ctx %d, %d chunks: ppl %.4f; float64 reference %.4f (%+.4f%%); "
+                    "llama.cpp %.4f (%+.3f%%)\n",
+            ctx, chunks, got, want, 100 * (got / want - 1), lc, 100 * (got / lc - 1));
+    ck_assert_msg(fabs(got / want - 1) < 1e-4, "ppl %.4f, float64 reference %.4f", got, want);
+    ck_assert_msg(fabs(got / lc - 1) < 6e-3, "ppl %.4f, llama.cpp %.4f", got, lc);
+    cJSON_Delete(j);
+    free(out);
+    cJSON_Delete(ref);
+    free(model);
+}
+END_TEST
+
+/* The first test that shows the accuracy pipeline can see a real loss: on a task where the
+ * unquantized model is far above chance, a 2-bit quantization loses accuracy and the paired
+ * interval of the retention excludes 1 (the audit's statistics, on the stored per-item flags). */
+START_TEST(two_bits_lose_measurable_accuracy)
+{
+    if (tu_quick()) {
+        fprintf(stderr, "SKIPPED two_bits_lose_measurable_accuracy under QH_TEST_QUICK (the sanitizer pass): two evaluations of a "
+                        "135M model\n");
+        return;
+    }
+    char *model = smollm2_or_skip("two_bits_lose_measurable_accuracy");
+    if (!model) return;
+    qh_model *base, *q;
+    qh_tokenizer *tok;
+    qh_err err;
+    ck_assert_msg(qh_model_load(model, &base, 0, &err) == 0 && qh_tokenizer_load_dir(model, &tok, &err) == 0, "%s", err.msg);
+    q = qh_model_clone(base);
+    qh_quant_opts o;
+    qh_quant_opts_init(&o);
+    o.spec = "rtn bits=2 group=64 scheme=asym";
+    qh_quant_result res;
+    ck_assert_msg(qh_quantize_model(q, &o, &res, &err) == 0, "%s", err.msg);
+    qh_mc_opts mo = {.budget = 200, .seed = 1};
+    qh_mc_task t;
+    ck_assert_msg(qh_mc_load("blimp", &mo, &t, &err) == 0, "%s", err.msg);
+    qh_mc_result rb, rq;
+    ck_assert_msg(qh_eval_mc(base, tok, &t, 512, &rb, NULL, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_msg(qh_eval_mc(q, tok, &t, 512, &rq, NULL, NULL, &err) == 0, "%s", err.msg);
+    double *b = qh_malloc((size_t)t.n_items * sizeof(double)), *qq = qh_malloc((size_t)t.n_items * sizeof(double));
+    for (int i = 0; i < t.n_items; i++) b[i] = rb.item_correct[i], qq[i] = rq.item_correct[i];
+    qh_audit_stats st;
+    qh_audit_compute(b, qq, NULL, t.n_items, t.chance, 0.99, 4000, 1, &st);
+    fprintf(stderr, "smollm2: blimp, %d pairs: unquantized acc %.4f [%.4f, %.4f] (chance %.2f), %s (%.4f bpp) %.4f; retention %.4f [%.4f, %.4f], "
+                    "%ld discordant: %s\n",
+            t.n_items, rb.acc, rb.acc_lo, rb.acc_hi, t.chance, res.spec, res.bpp_quantized, rq.acc, st.retention, st.lo, st.hi, st.discordant,
+            qh_verdict_name(st.verdict));
+    ck_assert_msg(rb.acc_lo > t.chance, "the unquantized model is not above chance: %.4f [%.4f, %.4f]", rb.acc, rb.acc_lo, rb.acc_hi);
+    ck_assert_msg(st.hi < 1.0, "no loss the interval can see: [%g, %g]", st.lo, st.hi);
+    ck_assert_int_eq(st.verdict, QH_VERDICT_REFUTED);
+    free(b);
+    free(qq);
+    qh_mc_result_free(&rb);
+    qh_mc_result_free(&rq);
+    qh_mc_free(&t);
+    qh_quant_result_free(&res);
+    qh_tokenizer_free(tok);
+    qh_model_free(q);
+    qh_model_free(base);
+    free(model);
+}
+END_TEST
+
+Suite *suite_smollm2(void)
+{
+    Suite *s = suite_create("smollm2");
+    TCase *t = tcase_create("smollm2");
+    tcase_set_timeout(t, 900);
+    tcase_add_test(t, tokens_equal_llama_cpp_and_hugging_face);
+    tcase_add_test(t, logits_equal_an_independent_forward);
+    tcase_add_test(t, perplexity_equals_the_references);
+    tcase_add_test(t, two_bits_lose_measurable_accuracy);
+    suite_add_tcase(s, t);
+    return s;
+}
