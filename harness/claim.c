@@ -1,6 +1,8 @@
 /* claim.c - claim files, the runs a verdict needs, and the filing of verdicts; see claim.h. */
 #include "claim.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <ini.h>
 #include <math.h>
 #include <sqlite3.h>
@@ -57,13 +59,16 @@ static int claim_handler(void *user, const char *section, const char *key, const
         }
         if (key[0] == 'r') c->claimed = v;
         else c->claimed_bpp = v;
-    } else if (strcmp(key, "budget") == 0 || strcmp(key, "seed") == 0) {
+    } else if (strcmp(key, "budget") == 0 || strcmp(key, "seed") == 0 || strcmp(key, "ctx") == 0) {
+        errno = 0;
         long v = strtol(value, &end, 10);
-        if (*end || v < (key[0] == 'b' ? 1 : 0)) {
-            snprintf(ps->error, sizeof ps->error, "%s = '%s' is not a valid integer", key, value);
+        long lo = key[0] == 's' ? 0 : key[0] == 'c' ? 2 : 1, hi = key[0] == 'c' ? 1L << 20 : LONG_MAX;
+        if (*end || end == value || errno || v < lo || v > hi) {
+            snprintf(ps->error, sizeof ps->error, "%s = '%s' is not a whole number in [%ld, %ld]", key, value, lo, hi);
             return 0;
         }
         if (key[0] == 'b') c->budget = v;
+        else if (key[0] == 'c') c->ctx = v;
         else c->seed = (unsigned long)v;
     } else {
         snprintf(ps->error, sizeof ps->error, "[claim] unknown key '%s'", key);
@@ -167,11 +172,13 @@ int qh_claim_run(const qh_claim *cl, const char *db_path, char *exp_name_out, si
     char *text = NULL;
     size_t text_len = 0;
     FILE *f = open_memstream(&text, &text_len);
-    fprintf(f, "; written by qharness audit from %s (sha256 %s)\n[experiment]\nname = %s\ndescription = audit of: %s\nmodels = %s\nseed = %lu\n\n[tasks]\n",
+    fprintf(f, "; written by qharness audit from %s (sha256 %s)\n[experiment]\nname = %s\ndescription = audit of: %s\nmodels = %s\nseed = %lu\n",
             claim_path, sha, exp_name, c.text, c.model, c.seed);
-    fprintf(f, "%s = %ld\n", c.task, c.budget ? c.budget : (is_ppl ? 32768 : 500));
+    if (c.ctx) fprintf(f, "ctx = %ld\n", c.ctx);
+    fprintf(f, "\n[tasks]\n%s = %ld\n", c.task, c.budget ? c.budget : (is_ppl ? 32768 : 500));
     if (!is_ppl) fprintf(f, "ppl.wikitext2-test = 16384\n");
     if (c.calib_text[0]) fprintf(f, "\n[calibration]\ntext = %s\nwindows = %d\n", c.calib_text, c.calib_windows);
+    if (c.calib_text[0] && c.ctx) fprintf(f, "ctx = %ld\n", c.ctx);
     fprintf(f, "\n[method baseline]\nmethod = none\n\n[method claimed]\nspec = %s\n", c.method);
     fclose(f);
     int wrc = qh_write_file(exp_path, text, text_len, err);

@@ -2,6 +2,8 @@
 #include "cli.h"
 #include "packed.h"
 
+#include <cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,4 +290,33 @@ int qh_cli_window_or_scope_option(int c, char *arg, qh_ppl_opts *opts, qh_cli_sc
     int e = qh_cli_window_option(c, arg, opts, cmd);
     if (e == 0) e = qh_cli_scope_option(c, arg, q, cmd, argv); /* 0 or QH_EXIT_USAGE */
     return e == QH_EXIT_USAGE ? QH_EXIT_USAGE : 0;
+}
+
+void qh_cli_json_number(cJSON *o, const char *key, double v)
+{
+    if (isfinite(v)) cJSON_AddNumberToObject(o, key, v);
+    else cJSON_AddNullToObject(o, key);
+}
+
+void qh_cli_json_interval(cJSON *o, const char *key, double lo, double hi)
+{
+    if (!isfinite(lo) || !isfinite(hi)) {
+        cJSON_AddNullToObject(o, key);
+        return;
+    }
+    cJSON *a = cJSON_AddArrayToObject(o, key);
+    cJSON_AddItemToArray(a, cJSON_CreateNumber(lo));
+    cJSON_AddItemToArray(a, cJSON_CreateNumber(hi));
+}
+
+void qh_cli_json_print(cJSON *o)
+{
+    char *text = cJSON_PrintUnformatted(o);
+    if (!text) {
+        fprintf(stderr, "qharness: out of memory printing JSON\n");
+        abort();
+    }
+    printf("%s\n", text);
+    cJSON_free(text);
+    cJSON_Delete(o);
 }

@@ -64,6 +64,12 @@ int qh_cli_quantize(qh_model *m, qh_tokenizer *tok, const qh_cli_scope *s, qh_qu
 int qh_cli_load(const char *arg, const qh_cli_scope *s, qh_cli_model *lm, qh_err *err);
 void qh_cli_free_loaded(qh_cli_model *lm);
 void qh_cli_progress_bar(void *ud, long done, long total);
+/* --json output: one object per line through cJSON (strings escaped); a number that is not
+ * finite is null (JSON has no nan), an interval is [lo, hi] or null. */
+struct cJSON;
+void qh_cli_json_number(struct cJSON *o, const char *key, double v);
+void qh_cli_json_interval(struct cJSON *o, const char *key, double lo, double hi);
+void qh_cli_json_print(struct cJSON *o);
 int qh_cli_window_option(int c, const char *arg, qh_ppl_opts *opts, const char *cmd);
 int qh_cli_window_or_scope_option(int c, char *arg, qh_ppl_opts *opts, qh_cli_scope *q, const char *cmd, char **argv);
 

@@ -355,8 +355,9 @@ int qh_model_load(const char *dir, qh_model **out, int compute_sha, qh_err *err)
         if (!model_formats[i].probe || model_formats[i].probe(dir)) {
             if (model_formats[i].load(dir, out, compute_sha, err) != 0) return -1;
             int is_dir = qh_is_dir(dir);
-            if ((is_dir && qh_sha256sums_verify_dir(dir, (*out)->weights_path, compute_sha ? (*out)->sha256 : NULL, err) != 0) ||
-                (!is_dir && qh_sha256sums_verify_file(dir, compute_sha ? (*out)->sha256 : NULL, err) != 0) ||
+            /* the manifest check leaves the hash it computed in sha256 (read once) */
+            if ((is_dir && qh_sha256sums_verify_dir(dir, (*out)->weights_path, (*out)->sha256, err) != 0) ||
+                (!is_dir && qh_sha256sums_verify_file(dir, (*out)->sha256, err) != 0) ||
                 qh_model_check_finite(*out, dir, err) != 0) {
                 qh_model_free(*out);
                 *out = NULL;
@@ -548,8 +549,12 @@ char *qh_resolve_model_dir(const char *arg)
         char *text = NULL;
         size_t len;
         qh_err ignored;
-        int fetched = !qh_file_exists(cfg) && qh_file_exists(sums) && qh_read_file(sums, &text, &len, &ignored) == 0 &&
-                      strstr(text, "  " QH_FETCHED_MODEL_FILE "\n") != NULL;
+        qh_sum_entry *entries = NULL;
+        int n_entries = 0, fetched = 0;
+        if (!qh_file_exists(cfg) && qh_file_exists(sums) && qh_read_file(sums, &text, &len, &ignored) == 0 &&
+            qh_sha256sums_parse(sums, text, len, &entries, &n_entries, &ignored) == 0)
+            for (int i = 0; i < n_entries && !fetched; i++) fetched = strcmp(entries[i].name, QH_FETCHED_MODEL_FILE) == 0;
+        free(entries);
         free(text);
         free(cfg);
         free(sums);

@@ -26,6 +26,27 @@ void qh_quant_result_free(qh_quant_result *res)
 
 static int matches(const char *pattern, const char *name) { return fnmatch(pattern, name, 0) == 0; }
 
+/* Every pattern must match something: a typo must not silently shrink the scope; include and
+ * override patterns must name matrices. */
+int qh_quant_scope_check(const qh_quant_opts *o, const qh_model *m, const char *const option_names[3], qh_err *err)
+{
+    const char *const *lists[3] = {o->include, o->exclude, o->override_pattern};
+    int counts[3] = {o->n_include, o->n_exclude, o->n_override};
+    for (int l = 0; l < 3; l++)
+        for (int i = 0; i < counts[l]; i++) {
+            int hit = 0;
+            for (int t = 0; t < m->n_tensors; t++) {
+                if (!matches(lists[l][i], m->tensors[t].name)) continue;
+                hit = 1;
+                if (l != 1 && m->tensors[t].ndim != 2)
+                    return qh_fail(err, "%s '%s' matches '%s', a 1-D tensor: only weight matrices can be quantized", option_names[l],
+                                   lists[l][i], m->tensors[t].name);
+            }
+            if (!hit) return qh_fail(err, "%s '%s' matches no tensor of the model", option_names[l], lists[l][i]);
+        }
+    return 0;
+}
+
 /* The blocks' linear weights are held (in, out); methods want (out, in). */
 static int is_conv1d(const qh_tensor *t) { return t->is_linear; }
 
@@ -365,27 +386,7 @@ int qh_quantize_model(qh_model *m, const qh_quant_opts *o, qh_quant_result *res,
     }
     qh_spec_canonical(def, res->spec, sizeof res->spec);
 
-    /* every pattern must match something: a typo must not silently shrink the scope */
-    const char *const *lists[3] = {o->include, o->exclude, o->override_pattern};
-    int counts[3] = {o->n_include, o->n_exclude, o->n_override};
-    const char *what[3] = {"--include", "--exclude", "--override"};
-    for (int l = 0; l < 3; l++)
-        for (int i = 0; i < counts[l]; i++) {
-            int hit = 0;
-            for (int t = 0; t < m->n_tensors; t++) {
-                if (!matches(lists[l][i], m->tensors[t].name)) continue;
-                hit = 1;
-                if (l != 1 && m->tensors[t].ndim != 2) {
-                    qh_fail(err, "%s '%s' matches '%s', a 1-D tensor: only weight matrices can be quantized",
-                            what[l], lists[l][i], m->tensors[t].name);
-                    goto cleanup;
-                }
-            }
-            if (!hit) {
-                qh_fail(err, "%s '%s' matches no tensor of the model", what[l], lists[l][i]);
-                goto cleanup;
-            }
-        }
+    if (qh_quant_scope_check(o, m, (const char *const[3]){"--include", "--exclude", "--override"}, err) != 0) goto cleanup;
     /* choose a spec per tensor: override > default scope / include, minus exclude */
     int n_q = 0;
     for (int t = 0; t < m->n_tensors; t++) {

@@ -68,6 +68,9 @@ void qh_quant_opts_init(qh_quant_opts *o);
 /* Quantizes m in place (decoded weights replace the originals; kept tensors are rounded to
  * the kept dtype) and fills res with the packed parts and the accounting. */
 int qh_quantize_model(qh_model *m, const qh_quant_opts *o, qh_quant_result *res, qh_err *err);
+/* Every include/exclude/override pattern of o matches a tensor of m (include and override only
+ * matrices); the error names the pattern by option_names[0..2] (include, exclude, override). */
+int qh_quant_scope_check(const qh_quant_opts *o, const qh_model *m, const char *const option_names[3], qh_err *err);
 void qh_quant_result_free(qh_quant_result *res);
 
 /* Fills the byte accounting of res (params, bytes by part kind and kept, bpp) from its packed

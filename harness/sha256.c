@@ -187,9 +187,11 @@ int qh_sha256sums_parse(const char *path, const char *text, size_t len, qh_sum_e
     return 0;
 }
 
-/* Checks the files of dir/SHA256SUMS named only (every one when only is NULL); the hash of
- * known_path is known_hex when given (already computed).  No manifest, or only not listed: 0. */
-static int verify_manifest(const char *dir, const char *only, const char *known_path, const char *known_hex, qh_err *err)
+/* Checks the files of dir/SHA256SUMS named only (every one when only is NULL).  known_hex is
+ * known_path's hash when it is not empty (already computed); when empty and the manifest lists
+ * known_path, the hash computed here is left in it, so that a model file is read once.  No
+ * manifest, or only not listed: 0. */
+static int verify_manifest(const char *dir, const char *only, const char *known_path, char *known_hex, qh_err *err)
 {
     char *sums = qh_path_join(dir, "SHA256SUMS"), *text = NULL;
     size_t len;
@@ -203,13 +205,14 @@ static int verify_manifest(const char *dir, const char *only, const char *known_
     for (int i = 0; i < n; i++) {
         if (only && strcmp(e[i].name, only) != 0) continue;
         char *file = qh_path_join(dir, e[i].name), hex[65];
-        int same_file = known_path && known_hex && known_hex[0] && strcmp(file, known_path) == 0;
-        if (same_file) snprintf(hex, sizeof hex, "%s", known_hex);
+        int same_file = known_path && known_hex && strcmp(file, known_path) == 0;
+        if (same_file && known_hex[0]) snprintf(hex, sizeof hex, "%s", known_hex);
         else if (qh_sha256_file(file, hex, err) != 0) {
             qh_err_prefix(err, "%s:%d", sums, e[i].line);
             free(file);
             goto out;
-        }
+        } else if (same_file)
+            memcpy(known_hex, hex, sizeof hex);
         free(file);
         if (strcmp(hex, e[i].hex) != 0) {
             qh_fail(err, "%s:%d: %s has sha256 %.12s, the manifest says %.12s: the model's files changed (a fetched model: `make deps` "
@@ -225,12 +228,12 @@ out:
     return rc;
 }
 
-int qh_sha256sums_verify_dir(const char *dir, const char *known_path, const char *known_hex, qh_err *err)
+int qh_sha256sums_verify_dir(const char *dir, const char *known_path, char known_hex[65], qh_err *err)
 {
     return verify_manifest(dir, NULL, known_path, known_hex, err);
 }
 
-int qh_sha256sums_verify_file(const char *path, const char *known_hex, qh_err *err)
+int qh_sha256sums_verify_file(const char *path, char known_hex[65], qh_err *err)
 {
     const char *slash = strrchr(path, '/');
     char dir[4096];

@@ -4,7 +4,6 @@
 #include <cJSON.h>
 #include <fcntl.h>
 #include <errno.h>
-#include <fnmatch.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,20 +68,11 @@ int qh_experiment_check_model(const qh_experiment *x, const qh_model *m, const c
                        x->calib_ctx, model_arg, max_ctx);
     /* a pattern that matches nothing in this model would fail only after calibration and the
      * runs before it: said now */
-    for (int c = 0; c < x->n_configs; c++) {
-        const qh_quant_opts *o = &x->configs[c].scope;
-        const char *const *lists[3] = {o->include, o->exclude, o->override_pattern};
-        int counts[3] = {o->n_include, o->n_exclude, o->n_override};
-        static const char *what[3] = {"include", "exclude", "override"};
-        for (int l = 0; l < 3; l++)
-            for (int i = 0; i < counts[l]; i++) {
-                int hit = 0;
-                for (int t = 0; t < m->n_tensors && !hit; t++) hit = fnmatch(lists[l][i], m->tensors[t].name, 0) == 0;
-                if (!hit)
-                    return qh_fail(err, "%s:%d: [%s] %s '%s' matches no tensor of model %s", x->path, x->configs[c].line, x->configs[c].label,
-                                   what[l], lists[l][i], model_arg);
-            }
-    }
+    for (int c = 0; c < x->n_configs; c++)
+        if (qh_quant_scope_check(&x->configs[c].scope, m, (const char *const[3]){"include", "exclude", "override"}, err) != 0) {
+            qh_err_prefix(err, "%s:%d: [%s] (model %s)", x->path, x->configs[c].line, x->configs[c].label, model_arg);
+            return -1;
+        }
     return 0;
 }
 

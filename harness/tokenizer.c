@@ -143,24 +143,16 @@ static int add_token(qh_tokenizer *tok, const char *source, const char *str, siz
     return 0;
 }
 
-static int check_byte_tokens(qh_tokenizer *tok, const char *source, qh_err *err)
-{
-    for (int b = 0; b < 256; b++) {
-        char c = (char)b;
-        if (!qh_strmap_get(&tok->vocab, &c, 1, &tok->byte_token[b]))
-            return qh_fail(err, "%s: vocabulary lacks the single-byte token for byte 0x%02x", source, b);
-    }
-    return 0;
-}
-
-/* The same where a vocabulary may leave some bytes out (a GGUF's, as llama.cpp reads it): those
- * map to -1, and qh_encode refuses a text that holds one.  Printable ASCII must be there. */
-static int check_byte_tokens_allow_missing(qh_tokenizer *tok, const char *source, qh_err *err)
+/* Every byte has a single-byte token; where allow_missing (a GGUF's vocabulary, as llama.cpp
+ * reads it) some may be left out: those map to -1 and qh_encode refuses a text that holds one,
+ * but printable ASCII must be there. */
+static int check_byte_tokens(qh_tokenizer *tok, const char *source, int allow_missing, qh_err *err)
 {
     for (int b = 0; b < 256; b++) {
         char c = (char)b;
         if (qh_strmap_get(&tok->vocab, &c, 1, &tok->byte_token[b])) continue;
-        if (b >= 0x20 && b < 0x7f) return qh_fail(err, "%s: vocabulary lacks the single-byte token for byte 0x%02x", source, b);
+        if (!allow_missing || (b >= 0x20 && b < 0x7f))
+            return qh_fail(err, "%s: vocabulary lacks the single-byte token for byte 0x%02x", source, b);
         tok->byte_token[b] = -1;
         tok->missing_bytes = 1;
     }
@@ -216,7 +208,7 @@ static int vocab_from_json(qh_tokenizer *tok, const char *source, const cJSON *r
     {
         if (add_token(tok, source, item->string, strlen(item->string), item->valueint, inverse, err) != 0) return -1;
     }
-    return check_byte_tokens(tok, source, err);
+    return check_byte_tokens(tok, source, 0, err);
 }
 
 static int load_vocab(qh_tokenizer *tok, const char *path, const int inverse[512], qh_err *err)
@@ -1042,7 +1034,7 @@ int qh_tokenizer_from_gguf(const qh_gguf *g, qh_tokenizer **out, qh_err *err)
         const char *t = qh_gguf_array_str(g, tokens, i, &len);
         if (add_token(tok, where, t, len, (int)i, inverse, err) != 0) goto fail;
     }
-    if (check_byte_tokens_allow_missing(tok, where, err) != 0) goto fail;
+    if (check_byte_tokens(tok, where, 1, err) != 0) goto fail;
     const char *pre;
     uint64_t pre_len;
     qh_err no_pre;

@@ -149,13 +149,6 @@ long qh_first_nonfinite(const float *x, size_t n)
     return -1;
 }
 
-const char *qh_json_num(char buf[48], const char *fmt, double v)
-{
-    if (!isfinite(v)) return "null";
-    snprintf(buf, 48, fmt, v);
-    return buf;
-}
-
 const char *qh_nonfinite_name(double v) { return isnan(v) ? "nan" : v > 0 ? "inf" : "-inf"; }
 
 int qh_file_exists(const char *path)

@@ -49,8 +49,6 @@ long qh_first_nonfinite(const float *x, size_t n);
 /* "nan", "inf" or "-inf" for the messages that name it */
 const char *qh_nonfinite_name(double v);
 
-/* A number for JSON output: printf(fmt, v), or "null" when v is not finite (JSON has no NaN). */
-const char *qh_json_num(char buf[48], const char *fmt, double v);
 
 /* path_join into a fresh string */
 char *qh_path_join(const char *dir, const char *name);
@@ -79,12 +77,13 @@ typedef struct {
     int line;
 } qh_sum_entry;
 int qh_sha256sums_parse(const char *path, const char *text, size_t len, qh_sum_entry **out, int *n, qh_err *err);
-/* When dir holds a SHA256SUMS, every file it lists must exist with that hash (known_path's
- * hash, already computed, is known_hex); no manifest: 0. */
-int qh_sha256sums_verify_dir(const char *dir, const char *known_path, const char *known_hex, qh_err *err);
-/* A model file whose folder holds a SHA256SUMS naming it must have that hash (known_hex: its
- * hash, already computed, or NULL); no manifest or not listed: 0. */
-int qh_sha256sums_verify_file(const char *path, const char *known_hex, qh_err *err);
+/* When dir holds a SHA256SUMS, every file it lists must exist with that hash.  known_hex (or
+ * NULL): known_path's hash when not empty; when empty and the file is listed, its hash is
+ * computed once and left there.  No manifest: 0. */
+int qh_sha256sums_verify_dir(const char *dir, const char *known_path, char known_hex[65], qh_err *err);
+/* A model file whose folder holds a SHA256SUMS naming it must have that hash (known_hex as
+ * above, or NULL); no manifest or not listed: 0. */
+int qh_sha256sums_verify_file(const char *path, char known_hex[65], qh_err *err);
 
 /* Byte-string -> int map with open addressing (keys are copied; they may hold NUL bytes). */
 typedef struct {

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cJSON.h>
+
 #include "../../datasets/datasets.h"
 #include "../cli.h"
 
@@ -11,46 +13,31 @@ static void print_kld(const char *base_arg, const char *model_arg, const qh_cli_
                       const qh_text *text, const qh_fidelity_result *f, int json)
 {
     if (json) {
-        char nb[23][48];
-        printf("{\"base\":\"%s\",\"base_sha256\":\"%s\",\"model\":\"%s\",\"model_sha256\":\"%s\",\"dataset\":\"%s\",\"dataset_sha256\":\"%s\","
-               "\"protocol\":\"%s\",\"ctx\":%d,\"windows\":%d,\"positions\":%ld,"
-               "\"kl_mean\":%s,\"kl_se\":%s,\"kl_ci95\":[%s,%s],\"kl_median\":%s,\"kl_p90\":%s,\"kl_p95\":%s,"
-               "\"kl_p99\":%s,\"kl_p99_9\":%s,\"kl_max\":%s,\"kl_min\":%s,\"same_top_p\":%s,\"same_top_p_se\":%s,"
-               "\"dp_mean\":%s,\"dp_se\":%s,\"dp_rms\":%s,\"dp_rms_se\":%s,\"ln_ppl_ratio\":%s,\"ln_ppl_ratio_se\":%s,"
-               "\"ppl_base\":%s,\"ppl_model\":%s,\"nll_correlation\":%s,\"seconds\":%s}\n",
-               base_arg,
-               lb->model->sha256,
-               model_arg,
-               lq->model->sha256,
-               text->name,
-               text->sha256,
-               f->protocol,
-               f->ctx,
-               f->windows,
-               f->positions,
-               qh_json_num(nb[0], "%.8f", f->kl_mean),
-               qh_json_num(nb[1], "%.8f", f->kl_se),
-               qh_json_num(nb[2], "%.8f", f->kl_lo),
-               qh_json_num(nb[3], "%.8f", f->kl_hi),
-               qh_json_num(nb[4], "%.8f", f->kl_median),
-               qh_json_num(nb[5], "%.8f", f->kl_p90),
-               qh_json_num(nb[6], "%.8f", f->kl_p95),
-               qh_json_num(nb[7], "%.8f", f->kl_p99),
-               qh_json_num(nb[8], "%.8f", f->kl_p999),
-               qh_json_num(nb[9], "%.8f", f->kl_max),
-               qh_json_num(nb[10], "%.8g", f->kl_min),
-               qh_json_num(nb[11], "%.8f", f->top1),
-               qh_json_num(nb[12], "%.8f", f->top1_se),
-               qh_json_num(nb[13], "%.8f", f->dp_mean),
-               qh_json_num(nb[14], "%.8f", f->dp_se),
-               qh_json_num(nb[15], "%.8f", f->dp_rms),
-               qh_json_num(nb[16], "%.8f", f->dp_rms_se),
-               qh_json_num(nb[17], "%.8f", f->ln_ppl_ratio),
-               qh_json_num(nb[18], "%.8f", f->ln_ppl_ratio_se),
-               qh_json_num(nb[19], "%.6f", f->ppl_base),
-               qh_json_num(nb[20], "%.6f", f->ppl_quant),
-               qh_json_num(nb[21], "%.8f", f->nll_correlation),
-               qh_json_num(nb[22], "%.3f", f->seconds));
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "base", base_arg);
+        cJSON_AddStringToObject(o, "base_sha256", lb->model->sha256);
+        cJSON_AddStringToObject(o, "model", model_arg);
+        cJSON_AddStringToObject(o, "model_sha256", lq->model->sha256);
+        cJSON_AddStringToObject(o, "dataset", text->name);
+        cJSON_AddStringToObject(o, "dataset_sha256", text->sha256);
+        cJSON_AddStringToObject(o, "protocol", f->protocol);
+        cJSON_AddNumberToObject(o, "ctx", f->ctx);
+        cJSON_AddNumberToObject(o, "windows", f->windows);
+        cJSON_AddNumberToObject(o, "positions", (double)f->positions);
+        qh_cli_json_number(o, "kl_mean", f->kl_mean);
+        qh_cli_json_number(o, "kl_se", f->kl_se);
+        qh_cli_json_interval(o, "kl_ci95", f->kl_lo, f->kl_hi);
+        const struct {
+            const char *key;
+            double v;
+        } stats[] = {{"kl_median", f->kl_median}, {"kl_p90", f->kl_p90}, {"kl_p95", f->kl_p95}, {"kl_p99", f->kl_p99},
+                     {"kl_p99_9", f->kl_p999}, {"kl_max", f->kl_max}, {"kl_min", f->kl_min}, {"same_top_p", f->top1},
+                     {"same_top_p_se", f->top1_se}, {"dp_mean", f->dp_mean}, {"dp_se", f->dp_se}, {"dp_rms", f->dp_rms},
+                     {"dp_rms_se", f->dp_rms_se}, {"ln_ppl_ratio", f->ln_ppl_ratio}, {"ln_ppl_ratio_se", f->ln_ppl_ratio_se},
+                     {"ppl_base", f->ppl_base}, {"ppl_model", f->ppl_quant}, {"nll_correlation", f->nll_correlation},
+                     {"seconds", f->seconds}};
+        for (size_t i = 0; i < sizeof stats / sizeof *stats; i++) qh_cli_json_number(o, stats[i].key, stats[i].v);
+        qh_cli_json_print(o);
         return;
     }
     printf("base         %s (%s weights, sha256 %.12s)\n", base_arg, lb->model->dtype, lb->model->sha256);

@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include <cJSON.h>
+
 #include "../../datasets/mc.h"
 #include "../eval_mc.h"
 #include "../cli.h"
@@ -9,15 +11,37 @@
 static void print_mc(const qh_cli_model *lm, const qh_mc_task *t, const qh_mc_result *r, int ctx, int json)
 {
     if (json) {
-        printf("{\"model_sha256\":\"%s\",\"task\":\"%s\",\"task_sha256\":\"%s\",\"items\":%d,\"available\":%ld,"
-               "\"ctx\":%d,\"chance\":%.6f,\"acc\":%.6f,\"acc_ci95\":[%.6f,%.6f]",
-               lm->model->sha256, t->name, t->sha256, r->n_items, t->n_available, ctx, r->chance, r->acc, r->acc_lo, r->acc_hi);
-        if (r->has_norm) printf(",\"acc_norm\":%.6f,\"acc_norm_ci95\":[%.6f,%.6f]", r->acc_norm, r->acc_norm_lo, r->acc_norm_hi);
-        if (r->has_letter) printf(",\"acc_letter\":%.6f,\"acc_letter_ci95\":[%.6f,%.6f]", r->acc_letter, r->acc_letter_lo, r->acc_letter_hi);
-        if (r->target_tokens) printf(",\"target_ppl\":%.6f,\"target_tokens\":%ld", r->target_ppl, r->target_tokens);
-        printf(",\"truncated_requests\":%ld,\"seconds\":%.3f", r->truncated_requests, r->seconds);
-        if (lm->quantized) printf(",\"method\":\"%s\",\"bpp_quantized\":%.6f,\"bpp_model\":%.6f", lm->quant.spec, lm->quant.bpp_quantized, lm->quant.bpp_model);
-        printf(",\"protocol\":\"%s\"}\n", t->protocol);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "model_sha256", lm->model->sha256);
+        cJSON_AddStringToObject(o, "task", t->name);
+        cJSON_AddStringToObject(o, "task_sha256", t->sha256);
+        cJSON_AddNumberToObject(o, "items", r->n_items);
+        cJSON_AddNumberToObject(o, "available", (double)t->n_available);
+        cJSON_AddNumberToObject(o, "ctx", ctx);
+        qh_cli_json_number(o, "chance", r->chance);
+        qh_cli_json_number(o, "acc", r->acc);
+        qh_cli_json_interval(o, "acc_ci95", r->acc_lo, r->acc_hi);
+        if (r->has_norm) {
+            qh_cli_json_number(o, "acc_norm", r->acc_norm);
+            qh_cli_json_interval(o, "acc_norm_ci95", r->acc_norm_lo, r->acc_norm_hi);
+        }
+        if (r->has_letter) {
+            qh_cli_json_number(o, "acc_letter", r->acc_letter);
+            qh_cli_json_interval(o, "acc_letter_ci95", r->acc_letter_lo, r->acc_letter_hi);
+        }
+        if (r->target_tokens) {
+            qh_cli_json_number(o, "target_ppl", r->target_ppl);
+            cJSON_AddNumberToObject(o, "target_tokens", (double)r->target_tokens);
+        }
+        cJSON_AddNumberToObject(o, "truncated_requests", (double)r->truncated_requests);
+        qh_cli_json_number(o, "seconds", r->seconds);
+        if (lm->quantized) {
+            cJSON_AddStringToObject(o, "method", lm->quant.spec);
+            cJSON_AddNumberToObject(o, "bpp_quantized", lm->quant.bpp_quantized);
+            cJSON_AddNumberToObject(o, "bpp_model", lm->quant.bpp_model);
+        }
+        cJSON_AddStringToObject(o, "protocol", t->protocol);
+        qh_cli_json_print(o);
         return;
     }
     printf("task         %s: %d of %ld items (sha256 %.12s), ctx %d\n", t->name, r->n_items, t->n_available, t->sha256, ctx);

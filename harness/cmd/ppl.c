@@ -5,33 +5,53 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cJSON.h>
+
 #include "../../datasets/datasets.h"
 #include "../cli.h"
 
 static void print_ppl_json(const char *model_dir, const qh_cli_model *lm, const qh_text *text, const qh_ppl_result *r)
 {
     const qh_model *m = lm->model;
-    char lo[48], hi[48], pm[48], bpb[48];
-    int has_ci = isfinite(r->ppl_lo) && isfinite(r->ppl_hi);
-    printf("{\"model\":\"%s\",\"model_sha256\":\"%s\",\"dataset\":\"%s\",\"dataset_sha256\":\"%s\","
-           "\"protocol\":\"%s\",\"ctx\":%d,\"stride\":%d,\"bos_replaced\":%d,\"max_tokens\":%ld,\"tokens_total\":%ld,\"tokens_scored\":%ld,"
-           "\"windows\":%d,\"nll_sum\":%.6f,\"mean_nll\":%.8f,\"ppl\":%.6f,\"ppl_ci95\":%s%s%s%s%s,"
-           "\"ci_method\":\"bootstrap over windows\",\"n_boot\":%d,\"seed\":%lu,"
-           "\"ppl_pm_llama_cpp\":%s,"
-           "\"bits_per_byte\":%s,\"bytes_scored\":%ld,\"seconds\":%.3f,\"tokens_per_s\":%.1f,\"threads\":%d",
-           model_dir, m->sha256, text->name, text->sha256, r->protocol, r->ctx, r->stride, r->bos_id >= 0, r->max_tokens, r->tokens_total,
-           r->tokens_scored, r->windows, r->nll_sum, r->mean_nll, r->ppl, has_ci ? "[" : "null", has_ci ? qh_json_num(lo, "%.6f", r->ppl_lo) : "",
-           has_ci ? "," : "", has_ci ? qh_json_num(hi, "%.6f", r->ppl_hi) : "", has_ci ? "]" : "", r->n_boot, r->seed,
-           qh_json_num(pm, "%.6f", r->ppl_pm), qh_json_num(bpb, "%.6f", r->bits_per_byte), r->bytes_scored, r->seconds,
-           r->tokens_forward / r->seconds, qh_threads());
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "model", model_dir);
+    cJSON_AddStringToObject(o, "model_sha256", m->sha256);
+    cJSON_AddStringToObject(o, "dataset", text->name);
+    cJSON_AddStringToObject(o, "dataset_sha256", text->sha256);
+    cJSON_AddStringToObject(o, "protocol", r->protocol);
+    cJSON_AddNumberToObject(o, "ctx", r->ctx);
+    cJSON_AddNumberToObject(o, "stride", r->stride);
+    cJSON_AddNumberToObject(o, "bos_replaced", r->bos_id >= 0);
+    cJSON_AddNumberToObject(o, "max_tokens", (double)r->max_tokens);
+    cJSON_AddNumberToObject(o, "tokens_total", (double)r->tokens_total);
+    cJSON_AddNumberToObject(o, "tokens_scored", (double)r->tokens_scored);
+    cJSON_AddNumberToObject(o, "windows", r->windows);
+    qh_cli_json_number(o, "nll_sum", r->nll_sum);
+    qh_cli_json_number(o, "mean_nll", r->mean_nll);
+    qh_cli_json_number(o, "ppl", r->ppl);
+    qh_cli_json_interval(o, "ppl_ci95", r->ppl_lo, r->ppl_hi);
+    cJSON_AddStringToObject(o, "ci_method", "bootstrap over windows");
+    cJSON_AddNumberToObject(o, "n_boot", r->n_boot);
+    cJSON_AddNumberToObject(o, "seed", (double)r->seed);
+    qh_cli_json_number(o, "ppl_pm_llama_cpp", r->ppl_pm);
+    qh_cli_json_number(o, "bits_per_byte", r->bits_per_byte);
+    cJSON_AddNumberToObject(o, "bytes_scored", (double)r->bytes_scored);
+    qh_cli_json_number(o, "seconds", r->seconds);
+    qh_cli_json_number(o, "tokens_per_s", r->tokens_forward / r->seconds);
+    cJSON_AddNumberToObject(o, "threads", qh_threads());
     if (lm->quantized) {
         const qh_quant_result *q = &lm->quant;
-        printf(",\"method\":\"%s\",\"kept_dtype\":\"%s\",\"quantized_tensors\":%d,\"params_quantized\":%zu,"
-               "\"params_total\":%zu,\"bytes_quantized\":%zu,\"bytes_total\":%zu,\"bpp_quantized\":%.6f,\"bpp_model\":%.6f",
-               q->spec, qh_dtype_name(q->kept_dtype), q->n_q, q->params_quantized, q->params_total, q->bytes_quantized,
-               q->bytes_total, q->bpp_quantized, q->bpp_model);
+        cJSON_AddStringToObject(o, "method", q->spec);
+        cJSON_AddStringToObject(o, "kept_dtype", qh_dtype_name(q->kept_dtype));
+        cJSON_AddNumberToObject(o, "quantized_tensors", q->n_q);
+        cJSON_AddNumberToObject(o, "params_quantized", (double)q->params_quantized);
+        cJSON_AddNumberToObject(o, "params_total", (double)q->params_total);
+        cJSON_AddNumberToObject(o, "bytes_quantized", (double)q->bytes_quantized);
+        cJSON_AddNumberToObject(o, "bytes_total", (double)q->bytes_total);
+        cJSON_AddNumberToObject(o, "bpp_quantized", q->bpp_quantized);
+        cJSON_AddNumberToObject(o, "bpp_model", q->bpp_model);
     }
-    printf("}\n");
+    qh_cli_json_print(o);
 }
 
 static void print_ppl_text(const char *model_dir, const qh_cli_model *lm, const qh_text *text, const qh_ppl_result *r)
