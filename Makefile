@@ -88,11 +88,14 @@ demo: deps
 	./qharness results --experiment default
 	./qharness plot --experiment default -o reports/default
 	./qharness report --experiment default --charts . -o reports/default/report.md
+	@echo "== accuracy retention on a model above chance: SmolLM2-135M-Instruct (fetched by make deps), a pre-registered claim"
+	./qharness audit experiments/claims/smollm2-sub2bit-piqa.ini
 	./qharness report --assessment -o reports/default/assessment.md
 	@echo
 	@echo "results     results/qharness.sqlite (qharness results --experiment default)"
 	@echo "charts      reports/default/*.png and *.svg (data and gnuplot scripts beside them)"
 	@echo "report      reports/default/report.md"
+	@echo "audit       smollm2-sub2bit-piqa: ternary SmolLM2 on PIQA against its baseline, paired (qharness results --experiment audit-smollm2-sub2bit-piqa)"
 	@echo "assessment  reports/default/assessment.md (this run's numbers); the reviewed HONEST_ASSESSMENT.md"
 	@echo "            is generated the same way from docs/assessment.sqlite (default + calibrated sweeps and the claim audits)"
 
