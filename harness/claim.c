@@ -185,7 +185,7 @@ int qh_claim_run(const qh_claim *cl, const char *db_path, char *exp_name_out, si
     free(text);
     if (wrc != 0) return -1;
     /* reuse the runs when this exact audit ran before */
-    qh_sweep_opts so = {.db_path = db_path, .resume = 0};
+    qh_sweep_opts so = {.db_path = db_path, .resume = 0, .new_experiment = 1};
     sqlite3 *db = NULL;
     char *ftext;
     size_t flen;

@@ -38,7 +38,7 @@ static const struct command {
      "mc MODEL --task NAME [--n N] [--first] [--seed S] [--shots K] [--subjects a,b] [--split test|dev] [--ctx N] [--json] [--method SPEC ...]",
      "multiple-choice accuracy with a Wilson 95% interval and the chance level (mmlu, blimp, lambada, arc-easy, ...)"},
     {"sweep", qh_cmd_sweep,
-     "sweep EXPERIMENT.ini [--db FILE] [--resume] [--dry-run [--json]] [--timings]\n"
+     "sweep EXPERIMENT.ini [--db FILE] [--resume | --new] [--dry-run [--json]] [--timings]\n"
      "       sweep EXPERIMENT.ini --slurm [--resume] [--partition P] [--time T] [--cpus-per-task N] [--max-parallel K]\n"
      "             [--runs-per-task R] [--no-merge-job] [--db FILE]  (one Slurm array task per run, shard databases)\n"
      "       sweep EXPERIMENT.ini --status | --cancel [--db FILE]",
@@ -47,16 +47,16 @@ static const struct command {
      "copy the finished runs of a Slurm sweep's shard databases into the experiment database (idempotent)"},
     {"sweep-task", qh_cmd_sweep_task, "sweep-task PLAN.json INDEX",
      "one Slurm array task of sweep --slurm (its job script runs this): the plan's runs into their shards"},
-    {"results", qh_cmd_results, "results [--db FILE] [--experiment NAME] [--all] [--markdown | --csv | --json]",
+    {"results", qh_cmd_results, "results [--db FILE] [--experiment NAME | --id ID] [--all] [--markdown | --csv | --json]  (neither: the list of experiments)",
      "the runs of an experiment with bpp, perplexity, fidelity and accuracies, read from SQLite"},
-    {"plot", qh_cmd_plot, "plot [--db FILE] [--experiment NAME] [-o DIR] [--scope quantized|model|both]",
+    {"plot", qh_cmd_plot, "plot [--db FILE] [--experiment NAME | --id ID] [-o DIR] [--scope quantized|model|both]",
      "perplexity/accuracy-vs-bpp charts (PNG + SVG) with intervals, Pareto frontier, baseline and chance, from SQLite"},
     {"audit", qh_cmd_audit,
      "audit CLAIM.ini [--db FILE]\n"
      "       audit --claim \"model = default; method = SPEC; task = T; metric = M; retained = F[; claimed_bpp = B; budget = N; ...]\" [--db FILE]",
      "verdict on a claim: paired-bootstrap retention, chance-adjusted retention, bpp check, warnings; stored in SQLite"},
     {"report", qh_cmd_report,
-     "report [--db FILE] [--experiment NAME] [-o FILE.md] [--charts DIR]\n"
+     "report [--db FILE] [--experiment NAME | --id ID] [-o FILE.md] [--charts DIR]\n"
      "       report --assessment [--db FILE] [--template FILE.md.in] [-o FILE.md]  (HONEST_ASSESSMENT.md from the database)",
      "Markdown report from SQLite: provenance, results with intervals, Pareto sets, warnings, charts; or the assessment"},
     {"methods", qh_cmd_methods, "methods", "list the quantization methods and their parameters"},

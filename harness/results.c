@@ -153,7 +153,7 @@ static int print_long(sqlite3 *db, long long exp, const char *exp_name, qh_resul
     return 0;
 }
 
-int qh_results_print(const char *path, const char *name, qh_results_format fmt, int all, FILE *out, qh_err *err)
+int qh_results_print(const char *path, const char *name, long long id, qh_results_format fmt, int all, FILE *out, qh_err *err)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL, *mt = NULL;
@@ -165,18 +165,21 @@ int qh_results_print(const char *path, const char *name, qh_results_format fmt, 
         goto out;
     }
     long long exp = -1;
-    const char *q = name ? "SELECT id, name, started_at, finished_at, file_sha256, COALESCE(git_commit,'?') FROM experiments WHERE name=? ORDER BY id DESC LIMIT 1"
-                         : "SELECT id, name, started_at, finished_at, file_sha256, COALESCE(git_commit,'?') FROM experiments ORDER BY id DESC LIMIT 1";
-    if (sqlite3_prepare_v2(db, q, -1, &st, NULL) != SQLITE_OK) {
+    if (!name && id <= 0 && (fmt == QH_RESULTS_TEXT || markdown)) { /* which experiments there are */
+        rc = qh_store_list_experiments(db, path, out, err);
+        goto out;
+    }
+    if (qh_store_pick_experiment(db, path, name, id, &exp, err) != 0) goto out;
+    if (sqlite3_prepare_v2(db, "SELECT id, name, started_at, finished_at, file_sha256, COALESCE(git_commit,'?') FROM experiments WHERE id=?", -1,
+                           &st, NULL) != SQLITE_OK) {
         db_fail(db, path, err);
         goto out;
     }
-    if (name) sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 1, exp);
     if (sqlite3_step(st) != SQLITE_ROW) {
-        qh_fail(err, "%s: no experiment%s%s", path, name ? " named " : "", name ? name : "");
+        db_fail(db, path, err);
         goto out;
     }
-    exp = sqlite3_column_int64(st, 0);
     if (fmt == QH_RESULTS_CSV || fmt == QH_RESULTS_JSON) {
         char *exp_name = qh_strdup((const char *)sqlite3_column_text(st, 1));
         sqlite3_finalize(st);

@@ -9,11 +9,12 @@
 
 typedef enum { QH_RESULTS_TEXT, QH_RESULTS_MARKDOWN, QH_RESULTS_CSV, QH_RESULTS_JSON } qh_results_format;
 
-/* name: experiment name (latest run of it), or NULL for the latest experiment.
+/* id > 0: that experiment; else name: the latest experiment of that name; neither: TEXT and
+ * MARKDOWN list the experiments, CSV and JSON take the latest.
  * TEXT and MARKDOWN: a table of runs with bpp (both scopes) and, by default, perplexities, KL
  * and top-1 (all: every metric), 3-4 significant digits.  CSV and JSON (one object per line):
  * every metric of every run, one row each, unrounded, with interval, count, chance and protocol. */
-int qh_results_print(const char *db_path, const char *name, qh_results_format fmt, int all, FILE *out, qh_err *err);
+int qh_results_print(const char *db_path, const char *name, long long id, qh_results_format fmt, int all, FILE *out, qh_err *err);
 
 /* v with 3 or 4 significant digits in fixed notation (454.3, 12.86, 0.9604, 0.000123). */
 void qh_fmt_sig(char *buf, size_t len, double v);

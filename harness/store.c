@@ -174,3 +174,53 @@ int qh_store_int(qh_store *s, qh_err *err, long long *out, int *found, const cha
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return sql_fail(s, err, sql);
     return 0;
 }
+
+int qh_store_pick_experiment(sqlite3 *db, const char *db_path, const char *name, long long id, long long *exp_id, qh_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    const char *q = id > 0 ? "SELECT id, 1 FROM experiments WHERE id=?1"
+                    : name ? "SELECT id, (SELECT COUNT(*) FROM experiments WHERE name=?1) FROM experiments WHERE name=?1 ORDER BY id DESC LIMIT 1"
+                           : "SELECT id, 1 FROM experiments ORDER BY id DESC LIMIT 1";
+    if (sqlite3_prepare_v2(db, q, -1, &st, NULL) != SQLITE_OK) return qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(db));
+    if (id > 0) sqlite3_bind_int64(st, 1, id);
+    else if (name) sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    int step = sqlite3_step(st);
+    if (step != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        if (step != SQLITE_DONE) return qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(db));
+        if (id > 0) return qh_fail(err, "%s: no experiment with id %lld (qharness results --db %s lists them)", db_path, id, db_path);
+        if (name) return qh_fail(err, "%s: no experiment named %s (qharness results --db %s lists them)", db_path, name, db_path);
+        return qh_fail(err, "%s: no experiment (run a sweep first)", db_path);
+    }
+    *exp_id = sqlite3_column_int64(st, 0);
+    long long same_name = sqlite3_column_int64(st, 1);
+    sqlite3_finalize(st);
+    if (same_name > 1)
+        fprintf(stderr, "note: %lld experiments are named '%s' in %s; this is the latest (id %lld): --id picks another\n", same_name,
+                name, db_path, *exp_id);
+    return 0;
+}
+
+int qh_store_list_experiments(sqlite3 *db, const char *db_path, FILE *out, qh_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT e.id, e.name, (SELECT COUNT(*) FROM runs WHERE experiment_id=e.id AND status='done'), "
+                           "(SELECT COUNT(*) FROM runs WHERE experiment_id=e.id), e.started_at, e.finished_at FROM experiments e ORDER BY e.id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(db));
+    fprintf(out, "%5s  %-32s %11s  %-20s  %s\n", "id", "name", "runs done", "started", "finished");
+    int n = 0, step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *fin = sqlite3_column_text(st, 5);
+        char runs[32];
+        snprintf(runs, sizeof runs, "%lld/%lld", (long long)sqlite3_column_int64(st, 2), (long long)sqlite3_column_int64(st, 3));
+        fprintf(out, "%5lld  %-32s %11s  %-20s  %s\n", (long long)sqlite3_column_int64(st, 0), sqlite3_column_text(st, 1), runs,
+                sqlite3_column_text(st, 4), fin ? (const char *)fin : "(not finished)");
+        n++;
+    }
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE) return qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(db));
+    fprintf(out, "(%d experiment%s in %s; qharness results --experiment NAME or --id ID shows one)\n", n, n == 1 ? "" : "s", db_path);
+    return 0;
+}

@@ -4,6 +4,7 @@
 #define QH_STORE_H
 
 #include <sqlite3.h>
+#include <stdio.h>
 
 #include "util.h"
 
@@ -34,6 +35,13 @@ void qh_store_rollback(qh_store *s);
 int qh_store_run(qh_store *s, qh_err *err, long long *rowid, const char *sql, const char *fmt, ...);
 /* Like qh_store_run for a query returning one integer (or none: *found = 0). */
 int qh_store_int(qh_store *s, qh_err *err, long long *out, int *found, const char *sql, const char *fmt, ...);
+
+/* Which experiment a reader means: id > 0 that one; else the latest named name (name not
+ * NULL); else the latest of all.  When more than one experiment holds the name, a note on
+ * stderr says which one is shown and how to pick another.  Errors name db_path. */
+int qh_store_pick_experiment(sqlite3 *db, const char *db_path, const char *name, long long id, long long *exp_id, qh_err *err);
+/* Every experiment: id, name, runs done of total, started, finished (results with no name). */
+int qh_store_list_experiments(sqlite3 *db, const char *db_path, FILE *out, qh_err *err);
 
 const char *qh_schema_sql(void);
 void qh_utc_now(char buf[32]);

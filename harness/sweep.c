@@ -434,10 +434,10 @@ static void git_commit(char *out, size_t len)
 
 /* The experiments row: a new one, or (resume, status, cancel) the latest of that name, which
  * must have run this very file.  explicit_id > 0 writes that id (a shard's copy). */
-static int experiment_row(qh_store *s, const qh_experiment *x, const char *db_path, int existing, long long explicit_id,
+static int experiment_row(qh_store *s, const qh_experiment *x, const char *db_path, int existing, int allow_new, long long explicit_id,
                           long long *exp_id, qh_err *err)
 {
-    int found;
+    int found = 0;
     if (existing) {
         long long prev, same;
         if (qh_store_int(s, err, &prev, &found, "SELECT id FROM experiments WHERE name=? ORDER BY id DESC LIMIT 1", "t", x->name))
@@ -450,6 +450,20 @@ static int experiment_row(qh_store *s, const qh_experiment *x, const char *db_pa
                            x->path, x->name, prev);
         *exp_id = prev;
         return 0;
+    }
+    if (explicit_id == 0 && !allow_new) {
+        /* a second experiment of the same name beside an unfinished one is the user's mistake
+         * more often than not: results and report would show the empty one */
+        long long prev, open_runs;
+        if (qh_store_int(s, err, &prev, &found, "SELECT id FROM experiments WHERE name=? ORDER BY id DESC LIMIT 1", "t", x->name))
+            return -1;
+        if (found &&
+            qh_store_int(s, err, &open_runs, &found, "SELECT COUNT(*) FROM runs WHERE experiment_id=? AND status IN ('pending','running')",
+                         "i", prev))
+            return -1;
+        if (found && open_runs > 0)
+            return qh_fail(err, "%s: experiment '%s' (id %lld) in %s has %lld run%s not done: --resume continues it, --new starts another",
+                           x->path, x->name, prev, db_path, open_runs, open_runs == 1 ? "" : "s");
     }
     char commit[64], host[256] = "", now[32];
     qh_utc_now(now);
@@ -604,7 +618,7 @@ int qh_sweep(const char *path, const qh_sweep_opts *o, qh_err *err)
     long long exp_id = 0;
     char now[32];
     int existing = o->resume || o->status || o->cancel;
-    if (experiment_row(&s, &x, db_path, existing, 0, &exp_id, err) != 0) goto out;
+    if (experiment_row(&s, &x, db_path, existing, o->new_experiment || o->dry_run, 0, &exp_id, err) != 0) goto out;
     if (o->status) {
         rc = qh_sweep_status(&s, &x, db_path, exp_id, err);
         goto out;
@@ -693,7 +707,7 @@ static int open_shard(const qh_task_plan *p, const qh_experiment *x, const model
     long long exp_id, model_id, got, found_done;
     int found;
     const qh_run_config *cfg = &x->configs[r->config_index];
-    if (qh_store_begin(shard, err) || experiment_row(shard, x, p->db, 0, p->experiment_id, &exp_id, err) ||
+    if (qh_store_begin(shard, err) || experiment_row(shard, x, p->db, 0, 1, p->experiment_id, &exp_id, err) ||
         model_row(shard, mc->base, r->model_id, &model_id, err) ||
         qh_store_run(shard, err, NULL, "INSERT OR IGNORE INTO method_configs(id, canonical, family) VALUES (?,?,?)", "itt", r->config_id,
                      cfg->canonical, cfg->family) ||

@@ -27,6 +27,7 @@ typedef struct {
 typedef struct {
     const char *db_path;     /* default results/qharness.sqlite */
     int resume;
+    int new_experiment;      /* --new: another experiment of a name whose latest is unfinished */
     int dry_run;
     int timings;             /* print where the time went (make bench-sweep) */
     int json;                /* with dry_run: one JSON object per expanded run */

@@ -150,7 +150,7 @@ static int run_gnuplot(const char *script, const char *defs, qh_err *err)
     return 0;
 }
 
-int qh_plot(const char *db_path, const char *experiment, const char *out_dir, int whole_model, FILE *log, qh_err *err)
+int qh_plot(const char *db_path, const char *experiment, long long experiment_id, const char *out_dir, int whole_model, FILE *log, qh_err *err)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL, *rs = NULL;
@@ -161,21 +161,20 @@ int qh_plot(const char *db_path, const char *experiment, const char *out_dir, in
         qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(db));
         goto out;
     }
-    const char *q = experiment
-                        ? "SELECT e.id, e.name, e.ctx, m.path, m.parameters FROM experiments e JOIN runs r ON r.experiment_id=e.id "
-                          "JOIN models m ON m.id=r.model_id WHERE e.name=? ORDER BY e.id DESC LIMIT 1"
-                        : "SELECT e.id, e.name, e.ctx, m.path, m.parameters FROM experiments e JOIN runs r ON r.experiment_id=e.id "
-                          "JOIN models m ON m.id=r.model_id ORDER BY e.id DESC LIMIT 1";
-    if (sqlite3_prepare_v2(db, q, -1, &st, NULL) != SQLITE_OK) {
+    long long exp;
+    if (qh_store_pick_experiment(db, db_path, experiment, experiment_id, &exp, err) != 0) goto out;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT e.id, e.name, e.ctx, m.path, m.parameters FROM experiments e JOIN runs r ON r.experiment_id=e.id "
+                           "JOIN models m ON m.id=r.model_id WHERE e.id=? LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK) {
         qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(db));
         goto out;
     }
-    if (experiment) sqlite3_bind_text(st, 1, experiment, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 1, exp);
     if (sqlite3_step(st) != SQLITE_ROW) {
-        qh_fail(err, "%s: no experiment%s%s with runs", db_path, experiment ? " named " : "", experiment ? experiment : "");
+        qh_fail(err, "%s: experiment %lld has no runs", db_path, exp);
         goto out;
     }
-    long long exp = sqlite3_column_int64(st, 0);
     char name[128], model[1024];
     snprintf(name, sizeof name, "%s", sqlite3_column_text(st, 1));
     int ctx = sqlite3_column_int(st, 2);

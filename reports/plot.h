@@ -32,6 +32,6 @@ int qh_pareto_runs(sqlite3 *db, long long exp, const char *key, int max, qh_plot
 
 /* whole_model: x = bpp over all parameters instead of the quantized scope.  Returns the
  * number of charts written (>= 0) or -1. */
-int qh_plot(const char *db_path, const char *experiment, const char *out_dir, int whole_model, FILE *log, qh_err *err);
+int qh_plot(const char *db_path, const char *experiment, long long experiment_id, const char *out_dir, int whole_model, FILE *log, qh_err *err);
 
 #endif

@@ -28,7 +28,7 @@ static int baseline_at_chance(sqlite3 *db, sqlite3_stmt *mt, long long exp, cons
     return at;
 }
 
-int qh_report(const char *db_path, const char *experiment, const char *charts_dir, FILE *out, qh_err *err)
+int qh_report(const char *db_path, const char *experiment, long long experiment_id, const char *charts_dir, FILE *out, qh_err *err)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL, *mt = NULL;
@@ -47,16 +47,15 @@ int qh_report(const char *db_path, const char *experiment, const char *charts_di
             goto out;                                                                          \
         }                                                                                      \
     } while (0)
-    PREPARE(st, experiment ? "SELECT id, name, description, file_path, file_sha256, harness_version, git_commit, host, seed, ctx, "
-                             "started_at, finished_at FROM experiments WHERE name=? ORDER BY id DESC LIMIT 1"
-                           : "SELECT id, name, description, file_path, file_sha256, harness_version, git_commit, host, seed, ctx, "
-                             "started_at, finished_at FROM experiments ORDER BY id DESC LIMIT 1");
-    if (experiment) sqlite3_bind_text(st, 1, experiment, -1, SQLITE_TRANSIENT);
+    long long exp;
+    if (qh_store_pick_experiment(db, db_path, experiment, experiment_id, &exp, err) != 0) goto out;
+    PREPARE(st, "SELECT id, name, description, file_path, file_sha256, harness_version, git_commit, host, seed, ctx, "
+                "started_at, finished_at FROM experiments WHERE id=?");
+    sqlite3_bind_int64(st, 1, exp);
     if (sqlite3_step(st) != SQLITE_ROW) {
-        qh_fail(err, "%s: no experiment%s%s", db_path, experiment ? " named " : "", experiment ? experiment : "");
+        qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(db));
         goto out;
     }
-    long long exp = sqlite3_column_int64(st, 0);
     char name[128];
     snprintf(name, sizeof name, "%s", col_text(st, 1));
     fprintf(out, "# Experiment `%s` — qharness report\n\n%s\n\n", name, col_text(st, 2));

@@ -599,6 +599,69 @@ START_TEST(assessment_regenerates_the_committed_file)
 }
 END_TEST
 
+/* Before: a second sweep of a name beside an unfinished one started silently, and results,
+ * plot and report showed whichever came last with no way to name the other. */
+START_TEST(experiments_are_picked_by_id)
+{
+    char *dir = tu_tmpdir(), *ini = qh_path_join(dir, "tiny.ini"), *db = qh_path_join(dir, "t.sqlite"), args[8192], *out;
+    const char *text = "[experiment]\nname = tiny\nmodels = default\nctx = 64\n\n[tasks]\nppl.wikitext2-test = 256\n\n"
+                       "[method baseline]\nmethod = none\n\n[method rtn]\nmethod = rtn\nbits = 4\n";
+    qh_err err;
+    ck_assert_int_eq(qh_write_file(ini, text, strlen(text), &err), 0);
+    snprintf(args, sizeof args, "sweep %s --db %s", ini, db);
+    ck_assert_int_eq(tu_run_cli(args, &out), 0);
+    free(out);
+    /* a finished experiment may be run again: a second one of the same name */
+    ck_assert_int_eq(tu_run_cli(args, &out), 0);
+    free(out);
+    snprintf(args, sizeof args, "results --db %s", db);
+    ck_assert_int_eq(tu_run_cli_stdout(args, &out), 0);
+    ck_assert_msg(strstr(out, "    1  tiny") && strstr(out, "    2  tiny") && strstr(out, "2/2") && strstr(out, "2 experiments in"), "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "results --db %s --experiment tiny", db);
+    ck_assert_int_eq(tu_run_cli(args, &out), 0);
+    ck_assert_msg(strstr(out, "experiment tiny (id 2") && strstr(out, "note: 2 experiments are named 'tiny'") && strstr(out, "--id picks another"),
+                  "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "results --db %s --id 1", db);
+    ck_assert_int_eq(tu_run_cli(args, &out), 0);
+    ck_assert_msg(strstr(out, "experiment tiny (id 1") && !strstr(out, "note:"), "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "report --db %s --id 1", db);
+    ck_assert_int_eq(tu_run_cli_stdout(args, &out), 0);
+    ck_assert_msg(strstr(out, "# Experiment `tiny`"), "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "results --db %s --id 9", db);
+    ck_assert_int_eq(tu_run_cli(args, &out), 1);
+    ck_assert_msg(strstr(out, "no experiment with id 9"), "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "results --db %s --id 1 --experiment tiny", db);
+    ck_assert_int_eq(tu_run_cli(args, &out), 2);
+    free(out);
+    /* an unfinished one (a sweep that was stopped): a plain rerun is refused, --resume
+     * continues it, --new starts another */
+    sqlite3 *h;
+    ck_assert_int_eq(sqlite3_open(db, &h), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(h, "UPDATE runs SET status='pending' WHERE experiment_id=2 AND label='rtn'", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+    snprintf(args, sizeof args, "sweep %s --db %s", ini, db);
+    ck_assert_int_eq(tu_run_cli(args, &out), 1);
+    ck_assert_msg(strstr(out, "experiment 'tiny' (id 2)") && strstr(out, "has 1 run not done: --resume continues it, --new starts another"),
+                  "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "sweep %s --db %s --resume --new", ini, db);
+    ck_assert_int_eq(tu_run_cli(args, &out), 2);
+    free(out);
+    snprintf(args, sizeof args, "sweep %s --db %s --resume", ini, db);
+    ck_assert_int_eq(tu_run_cli(args, &out), 0);
+    ck_assert_msg(strstr(out, "1 done earlier") && strstr(out, "experiment id 2"), "%s", out);
+    free(out);
+    free(ini);
+    free(db);
+    free(dir);
+}
+END_TEST
+
 Suite *suite_cli(void)
 {
     Suite *s = suite_create("cli");
@@ -613,6 +676,7 @@ Suite *suite_cli(void)
     tcase_add_test(tc, dataset_checksum_is_enforced);
     tcase_add_test(tc, methods_quantize_and_packed_ppl);
     tcase_add_test(tc, audit_through_the_cli);
+    tcase_add_test(tc, experiments_are_picked_by_id);
     tcase_add_test(tc, assessment_regenerates_the_committed_file);
     tcase_add_test(tc, readme_agreement_with_the_reference);
     tcase_set_timeout(tc, 300);

@@ -73,8 +73,8 @@ START_TEST(charts_from_a_small_database)
 {
     char *dir = tu_tmpdir(), *db = make_db(dir), *out = qh_path_join(dir, "charts");
     qh_err err;
-    ck_assert_msg(qh_plot(db, "unit", out, 0, NULL, &err) == 2, "%s", err.msg);
-    ck_assert_int_eq(qh_plot(db, NULL, out, 1, NULL, &err), 2);
+    ck_assert_msg(qh_plot(db, "unit", 0, out, 0, NULL, &err) == 2, "%s", err.msg);
+    ck_assert_int_eq(qh_plot(db, NULL, 0, out, 1, NULL, &err), 2);
     const char *files[] = {"ppl_wikitext2-test_ppl", "copa_acc", "ppl_wikitext2-test_ppl_model", "copa_acc_model"};
     for (int i = 0; i < 4; i++) {
         char rel[128], *path, *data;
@@ -113,9 +113,9 @@ START_TEST(charts_from_a_small_database)
     free(text);
     free(gp);
     /* errors */
-    ck_assert_int_eq(qh_plot(db, "nope", out, 0, NULL, &err), -1);
+    ck_assert_int_eq(qh_plot(db, "nope", 0, out, 0, NULL, &err), -1);
     ck_assert_msg(strstr(err.msg, "no experiment named nope"), "%s", err.msg);
-    ck_assert_int_eq(qh_plot("/nonexistent.sqlite", NULL, out, 0, NULL, &err), -1);
+    ck_assert_int_eq(qh_plot("/nonexistent.sqlite", NULL, 0, out, 0, NULL, &err), -1);
     ck_assert_msg(strstr(err.msg, "no such results database"), "%s", err.msg);
     free(out);
     free(db);
@@ -130,7 +130,7 @@ START_TEST(report_numbers_are_the_database_numbers)
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     qh_err err;
-    ck_assert_msg(qh_report(db, "unit", "charts", f, &err) == 0, "%s", err.msg);
+    ck_assert_msg(qh_report(db, "unit", 0, "charts", f, &err) == 0, "%s", err.msg);
     fclose(f);
     /* provenance */
     ck_assert_msg(strstr(buf, "| model | `/m/tiny`, sha256 `def`, 1000 parameters"), "%s", buf);
@@ -150,7 +150,7 @@ START_TEST(report_numbers_are_the_database_numbers)
                               "be told from chance (0.5)"), "%s", buf);
     free(buf);
     f = open_memstream(&buf, &len);
-    ck_assert_int_eq(qh_report(db, "nope", NULL, f, &err), -1);
+    ck_assert_int_eq(qh_report(db, "nope", 0, NULL, f, &err), -1);
     fclose(f);
     free(buf);
     ck_assert_msg(strstr(err.msg, "no experiment named nope"), "%s", err.msg);

@@ -35,22 +35,8 @@ int qh_cmd_merge(int argc, char **argv)
     }
     qh_store s;
     if (qh_store_open(db_path, &s, &err) != 0) return qh_cli_die(&err);
-    long long exp = id, got;
-    int found;
-    if (name) {
-        if (qh_store_int(&s, &err, &got, &found, "SELECT id FROM experiments WHERE name=? ORDER BY id DESC LIMIT 1", "t", name)) goto out;
-        if (!found) {
-            qh_fail(&err, "%s: no experiment '%s'", db_path, name);
-            goto out;
-        }
-        exp = got;
-    } else {
-        if (qh_store_int(&s, &err, &got, &found, "SELECT COUNT(*) FROM experiments WHERE id=?", "i", exp)) goto out;
-        if (!got) {
-            qh_fail(&err, "%s: no experiment with id %lld", db_path, exp);
-            goto out;
-        }
-    }
+    long long exp;
+    if (qh_store_pick_experiment(s.db, db_path, name, id, &exp, &err) != 0) goto out;
     char *dir = qh_shard_dir(db_path, exp);
     if (!qh_is_dir(dir)) {
         qh_fail(&err, "%s: no shards (experiment %lld was not run with sweep --slurm)", dir, exp);
@@ -63,6 +49,7 @@ int qh_cmd_merge(int argc, char **argv)
         goto out;
     }
     long long done, total;
+    int found;
     if (qh_store_int(&s, &err, &done, &found, "SELECT COUNT(*) FROM runs WHERE experiment_id=? AND status='done'", "i", exp) ||
         qh_store_int(&s, &err, &total, &found, "SELECT COUNT(*) FROM runs WHERE experiment_id=?", "i", exp)) {
         free(dir);

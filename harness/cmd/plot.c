@@ -9,16 +9,20 @@
 int qh_cmd_plot(int argc, char **argv)
 {
     static const struct option longopts[] = {{"db", required_argument, 0, 'd'}, {"experiment", required_argument, 0, 'e'},
-                                             {"output", required_argument, 0, 'o'}, {"scope", required_argument, 0, 's'},
+                                             {"id", required_argument, 0, 'i'}, {"output", required_argument, 0, 'o'}, {"scope", required_argument, 0, 's'},
                                              {0, 0, 0, 0}};
     const char *db = "results/qharness.sqlite", *name = NULL, *out = NULL;
     int whole = -1, c;
+    long id = 0;
     optind = 0; /* glibc: 0 resets getopt fully; 1 would keep a half-read option cluster from an earlier call */
     opterr = 0;
     while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
         case 'e': name = optarg; break;
+        case 'i':
+            if (qh_cli_parse_long(optarg, 1, 1L << 40, &id) != 0) return qh_cli_usage("plot", "'%s' is not an experiment id", optarg);
+            break;
         case 'o': out = optarg; break;
         case 's':
             if (strcmp(optarg, "quantized") && strcmp(optarg, "model") && strcmp(optarg, "both"))
@@ -29,9 +33,11 @@ int qh_cmd_plot(int argc, char **argv)
         }
     }
     if (argc != optind) return qh_cli_usage("plot", "unexpected argument '%s'", argv[optind]);
+    if (name && id) return qh_cli_usage("plot", "give --experiment NAME or --id ID, not both%s", "");
     char def[256];
     if (!out) {
-        snprintf(def, sizeof def, "reports/%s", name ? name : "latest");
+        if (id) snprintf(def, sizeof def, "reports/experiment-%ld", id);
+        else snprintf(def, sizeof def, "reports/%s", name ? name : "latest");
         out = def;
         mkdir("reports", 0755);
     }
@@ -40,7 +46,7 @@ int qh_cmd_plot(int argc, char **argv)
     int total = 0;
     for (int scope = 0; scope < 2; scope++) {
         if (whole >= 0 && scope != whole) continue;
-        int n = qh_plot(db, name, out, scope, stdout, &err);
+        int n = qh_plot(db, name, id, out, scope, stdout, &err);
         if (n < 0) return qh_cli_die(&err);
         total += n;
     }

@@ -7,6 +7,7 @@
 int qh_cmd_sweep(int argc, char **argv)
 {
     static const struct option longopts[] = {{"db", required_argument, 0, 'd'}, {"resume", no_argument, 0, 'r'},
+                                             {"new", no_argument, 0, 'N'},
                                              {"dry-run", no_argument, 0, 'n'}, {"timings", no_argument, 0, 't'},
                                              {"json", no_argument, 0, 'j'}, {"status", no_argument, 0, 's'},
                                              {"cancel", no_argument, 0, 'x'}, {"slurm", no_argument, 0, 'S'},
@@ -23,6 +24,7 @@ int qh_cmd_sweep(int argc, char **argv)
         switch (c) {
         case 'd': o.db_path = optarg; break;
         case 'r': o.resume = 1; break;
+        case 'N': o.new_experiment = 1; break;
         case 'n': o.dry_run = 1; break;
         case 't': o.timings = 1; break;
         case 'j': o.json = 1; break;
@@ -48,7 +50,8 @@ int qh_cmd_sweep(int argc, char **argv)
     if (argc - optind != 1) return qh_cli_usage("sweep", "expected one EXPERIMENT.ini%s", "");
     if (o.json && !o.dry_run) return qh_cli_usage("sweep", "--json goes with --dry-run%s", "");
     if (slurm_only && !o.slurm) return qh_cli_usage("sweep", "--partition, --time, --cpus-per-task, --max-parallel, --runs-per-task and --no-merge-job go with --slurm%s", "");
-    if (o.status + o.cancel + o.dry_run > 1 || ((o.status || o.cancel || o.dry_run) && (o.slurm || o.resume)))
+    if (o.resume && o.new_experiment) return qh_cli_usage("sweep", "--resume continues the latest experiment of the name, --new starts another: give one%s", "");
+    if (o.status + o.cancel + o.dry_run > 1 || ((o.status || o.cancel || o.dry_run) && (o.slurm || o.resume || o.new_experiment)))
         return qh_cli_usage("sweep", "--status, --cancel and --dry-run each go alone (with --db)%s", "");
     QH_CLI_OPTIONS_CHECKED();
     qh_err err;
