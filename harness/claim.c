@@ -36,7 +36,10 @@ static int claim_handler(void *user, const char *section, const char *key, const
     }
     char *end;
     if (strcmp(key, "name") == 0) snprintf(c->name, sizeof c->name, "%s", value);
-    else if (strcmp(key, "text") == 0) snprintf(c->text, sizeof c->text, "%s", value);
+    else if (strcmp(key, "text") == 0) { /* an indented continuation line is more of the text */
+        size_t have = strlen(c->text);
+        snprintf(c->text + have, sizeof c->text - have, "%s%s", have ? " " : "", value);
+    }
     else if (strcmp(key, "model") == 0) snprintf(c->model, sizeof c->model, "%s", value);
     else if (strcmp(key, "method") == 0) snprintf(c->method, sizeof c->method, "%s", value);
     else if (strcmp(key, "task") == 0) snprintf(c->task, sizeof c->task, "%s", value);
@@ -87,6 +90,12 @@ int qh_claim_load(const char *claim_path, qh_claim *out, qh_err *err)
     size_t len;
     if (qh_read_file(claim_path, &text, &len, err) != 0) return -1;
     qh_sha256_hex(text, len, c.sha256);
+    int long_line = qh_ini_long_line(text, len);
+    if (long_line) {
+        free(text);
+        return qh_fail(err, "%s:%d: line longer than %d characters (continue a long value on the next line, indented)", claim_path, long_line,
+                       QH_INI_LINE_MAX);
+    }
     int line = ini_parse_string(text, claim_handler, &ps);
     free(text);
     if (ps.error[0] || line != 0) return qh_fail(err, "%s:%d: %s", claim_path, line, ps.error[0] ? ps.error : "not key = value");
@@ -115,21 +124,48 @@ char *qh_claim_inline_ini(const char *spec, qh_err *err)
         }
     char sha[65];
     qh_sha256_hex(spec, strlen(spec), sha);
-    size_t cap = 3 * strlen(spec) + 128, len = 0;
-    char *ini = qh_malloc(cap);
-    len += (size_t)snprintf(ini + len, cap - len, "; qharness audit --claim \"%s\"\n[claim]\n", spec);
+    char *ini = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&ini, &len);
+    if (!f) {
+        qh_fail(err, "--claim: out of memory");
+        return NULL;
+    }
+    char *comment = qh_malloc(strlen(spec) + 64);
+    sprintf(comment, "qharness audit --claim \"%s\"", spec);
+    qh_ini_comment(f, comment); /* long specs wrapped: inih reads lines of at most QH_INI_LINE_MAX */
+    free(comment);
+    fprintf(f, "[claim]\n");
     int has_name = 0, has_text = 0;
     char *copy = qh_strdup(spec), *save = NULL;
     for (char *item = strtok_r(copy, ";", &save); item; item = strtok_r(NULL, ";", &save)) {
         while (*item == ' ' || *item == '\t') item++;
         if (!*item) continue;
-        has_name |= strncmp(item, "name", 4) == 0 && item[4] && strchr(" \t=", item[4]);
-        has_text |= strncmp(item, "text", 4) == 0 && item[4] && strchr(" \t=", item[4]);
-        len += (size_t)snprintf(ini + len, cap - len, "%s\n", item);
+        char *eq = strchr(item, '=');
+        if (!eq) {
+            fclose(f);
+            free(ini);
+            free(copy);
+            qh_fail(err, "--claim: '%s' is not key = value", item);
+            return NULL;
+        }
+        char *key_end = eq;
+        while (key_end > item && (key_end[-1] == ' ' || key_end[-1] == '\t')) key_end--;
+        *key_end = 0;
+        char *value = eq + 1;
+        while (*value == ' ' || *value == '\t') value++;
+        size_t vl = strlen(value);
+        while (vl && (value[vl - 1] == ' ' || value[vl - 1] == '\t')) value[--vl] = 0;
+        has_name |= strcmp(item, "name") == 0;
+        has_text |= strcmp(item, "text") == 0;
+        qh_ini_put(f, item, value);
     }
     free(copy);
-    if (!has_name) len += (size_t)snprintf(ini + len, cap - len, "name = inline-%.8s\n", sha);
-    if (!has_text) len += (size_t)snprintf(ini + len, cap - len, "text = %s\n", spec);
+    char name[32];
+    snprintf(name, sizeof name, "inline-%.8s", sha);
+    if (!has_name) qh_ini_put(f, "name", name);
+    if (!has_text) qh_ini_put(f, "text", spec);
+    fclose(f);
     return ini;
 }
 
@@ -172,8 +208,15 @@ int qh_claim_run(const qh_claim *cl, const char *db_path, char *exp_name_out, si
     char *text = NULL;
     size_t text_len = 0;
     FILE *f = open_memstream(&text, &text_len);
-    fprintf(f, "; written by qharness audit from %s (sha256 %s)\n[experiment]\nname = %s\ndescription = audit of: %s\nmodels = %s\nseed = %lu\n",
-            claim_path, sha, exp_name, c.text, c.model, c.seed);
+    char *about = qh_malloc(strlen(claim_path) + 128), *description = qh_malloc(strlen(c.text) + 16);
+    sprintf(about, "written by qharness audit from %s (sha256 %s)", claim_path, sha);
+    sprintf(description, "audit of: %s", c.text);
+    qh_ini_comment(f, about);
+    fprintf(f, "[experiment]\nname = %s\n", exp_name);
+    qh_ini_put(f, "description", description);
+    fprintf(f, "models = %s\nseed = %lu\n", c.model, c.seed);
+    free(about);
+    free(description);
     if (c.ctx) fprintf(f, "ctx = %ld\n", c.ctx);
     fprintf(f, "\n[tasks]\n%s = %ld\n", c.task, c.budget ? c.budget : (is_ppl ? 32768 : 500));
     if (!is_ppl) fprintf(f, "ppl.wikitext2-test = 16384\n");

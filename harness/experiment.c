@@ -185,8 +185,9 @@ static int handle_experiment(parse_state *ps, const char *name, const char *valu
             if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_' && *c != '.')
                 return fail_at(ps, ps->line, "[experiment] name '%s': use letters, digits, '-', '_', '.'", value);
         snprintf(x->name, sizeof x->name, "%s", value);
-    } else if (strcmp(name, "description") == 0) {
-        snprintf(x->description, sizeof x->description, "%s", value);
+    } else if (strcmp(name, "description") == 0) { /* an indented continuation line is more of it */
+        size_t have = strlen(x->description);
+        snprintf(x->description + have, sizeof x->description - have, "%s%s", have ? " " : "", value);
     } else if (strcmp(name, "models") == 0 || strcmp(name, "model") == 0) {
         char buf[4096];
         snprintf(buf, sizeof buf, "%s", value);

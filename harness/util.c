@@ -388,3 +388,47 @@ void qh_set_threads(int n)
 #endif
     openblas_set_num_threads(thread_count);
 }
+
+/* one line when it fits; else pieces of at most 120 bytes, cut at a space where there is one */
+static void ini_wrapped(FILE *f, const char *first, const char *cont, const char *value)
+{
+    const size_t piece = 120;
+    const char *p = value, *lead = first;
+    if (strlen(first) + strlen(value) <= QH_INI_LINE_MAX) {
+        fprintf(f, "%s%s\n", first, value);
+        return;
+    }
+    do {
+        size_t n = strlen(p);
+        if (n > piece) {
+            n = piece;
+            while (n > piece / 2 && p[n] != ' ') n--;
+            if (p[n] != ' ') n = piece;
+        }
+        fprintf(f, "%s%.*s\n", lead, (int)n, p);
+        p += n;
+        while (*p == ' ') p++;
+        lead = cont;
+    } while (*p);
+}
+
+void qh_ini_put(FILE *f, const char *key, const char *value)
+{
+    char first[160];
+    snprintf(first, sizeof first, "%s = ", key);
+    ini_wrapped(f, first, "    ", value);
+}
+
+void qh_ini_comment(FILE *f, const char *text) { ini_wrapped(f, "; ", "; ", text); }
+
+int qh_ini_long_line(const char *text, size_t len)
+{
+    int line = 1;
+    for (size_t start = 0; start < len; line++) {
+        const char *nl = memchr(text + start, '\n', len - start);
+        size_t end = nl ? (size_t)(nl - text) : len;
+        if (end - start > QH_INI_LINE_MAX) return line;
+        start = end + 1;
+    }
+    return 0;
+}

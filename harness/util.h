@@ -7,6 +7,7 @@
 #define QH_UTIL_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #define QH_VERSION "0.1.0"
@@ -84,6 +85,16 @@ int qh_sha256sums_verify_dir(const char *dir, const char *known_path, char known
 /* A model file whose folder holds a SHA256SUMS naming it must have that hash (known_hex as
  * above, or NULL); no manifest or not listed: 0. */
 int qh_sha256sums_verify_file(const char *path, char known_hex[65], qh_err *err);
+
+/* INI files go through inih (Debian's build: a line of at most QH_INI_LINE_MAX characters).
+ * qh_ini_put writes "key = value", continuing a long value on indented lines, which inih
+ * passes as further values of the same key (the readers of free text join them with a space);
+ * qh_ini_comment writes a comment the same way; qh_ini_long_line is the 1-based number of the
+ * first line of text that inih would split, or 0. */
+#define QH_INI_LINE_MAX 198
+void qh_ini_put(FILE *f, const char *key, const char *value);
+void qh_ini_comment(FILE *f, const char *text);
+int qh_ini_long_line(const char *text, size_t len);
 
 /* Byte-string -> int map with open addressing (keys are copied; they may hold NUL bytes). */
 typedef struct {

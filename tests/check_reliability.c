@@ -605,6 +605,39 @@ START_TEST(dry_run_counts_calibration_and_warns_on_large_grids)
 }
 END_TEST
 
+/* Before: an inline claim of about 185 characters or more failed with "claim-....ini:2: unknown
+ * section [] (claim)" (inih splits lines longer than its buffer, and the spec was copied into a
+ * comment line), and a long line in a claim file was "not key = value" on the line after it. */
+START_TEST(long_claims_are_read_whole)
+{
+    char *dir = tu_tmpdir(), *db = qh_path_join(dir, "c.sqlite"), *claim = qh_path_join(dir, "long.ini"), args[8192], *out;
+    char text[400] = "";
+    for (int i = 0; i < 3; i++) strcat(text, "binary weights keep ninety-nine percent of the quality of the full precision model. ");
+    text[strlen(text) - 1] = 0;
+    snprintf(args, sizeof args,
+             "audit --claim 'model = default; method = binary; task = ppl.wikitext2-test; metric = ppl; retained = 0.99; budget = 512; text = %s' --db %s",
+             text, db);
+    int rc = tu_run_cli(args, &out);
+    ck_assert_msg(rc == 0, "%s", out);
+    char want[512];
+    snprintf(want, sizeof want, "\"%s\"", text); /* the text whole, joined from its continuation lines */
+    ck_assert_msg(strstr(out, want) && strstr(out, "verdict      REFUTED"), "%s", out);
+    free(out);
+    char file[1024];
+    snprintf(file, sizeof file, "[claim]\nname = long\ntext = %s\nmodel = default\nmethod = binary\ntask = ppl.wikitext2-test\n", text);
+    qh_err err;
+    ck_assert_int_eq(qh_write_file(claim, file, strlen(file), &err), 0);
+    snprintf(args, sizeof args, "audit %s --db %s", claim, db);
+    ck_assert_int_eq(tu_run_cli(args, &out), 1);
+    snprintf(want, sizeof want, "%s:3: line longer than 198 characters", claim);
+    ck_assert_msg(strstr(out, want), "%s", out);
+    free(out);
+    free(claim);
+    free(db);
+    free(dir);
+}
+END_TEST
+
 Suite *suite_reliability(void)
 {
     Suite *s = suite_create("reliability");
@@ -627,6 +660,7 @@ Suite *suite_reliability(void)
     tcase_add_test(t, one_sweep_per_experiment_at_a_time);
     tcase_add_test(t, messages_name_the_real_problem);
     tcase_add_test(t, dry_run_counts_calibration_and_warns_on_large_grids);
+    tcase_add_test(t, long_claims_are_read_whole);
     suite_add_tcase(s, t);
     return s;
 }
