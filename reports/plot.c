@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "../harness/model.h"
 #include "../harness/outfile.h"
 
 static int cmp_idx_bpp(const void *a, const void *b, void *ctx)
@@ -164,7 +165,7 @@ int qh_plot(const char *db_path, const char *experiment, long long experiment_id
     long long exp;
     if (qh_store_pick_experiment(db, db_path, experiment, experiment_id, &exp, err) != 0) goto out;
     if (sqlite3_prepare_v2(db,
-                           "SELECT e.id, e.name, e.ctx, m.path, m.parameters FROM experiments e JOIN runs r ON r.experiment_id=e.id "
+                           "SELECT e.id, e.name, e.ctx, m.path, m.parameters, m.dtype FROM experiments e JOIN runs r ON r.experiment_id=e.id "
                            "JOIN models m ON m.id=r.model_id WHERE e.id=? LIMIT 1",
                            -1, &st, NULL) != SQLITE_OK) {
         qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(db));
@@ -180,6 +181,19 @@ int qh_plot(const char *db_path, const char *experiment, long long experiment_id
     int ctx = sqlite3_column_int(st, 2);
     const char *mp = (const char *)sqlite3_column_text(st, 3), *slash = strrchr(mp, '/');
     snprintf(model, sizeof model, "%s", slash ? slash + 1 : mp);
+    if (slash && strcmp(slash + 1, QH_FETCHED_MODEL_FILE) == 0) { /* a fetched model: its folder names it (smollm2/model.gguf) */
+        const char *up = slash;
+        while (up > mp && up[-1] != '/') up--;
+        snprintf(model, sizeof model, "%s", up);
+    }
+    /* a model distributed quantized (a Q4_1 GGUF) has no unquantized weights here: its baseline
+     * is that file dequantized, and the chart says so */
+    const char *dtype = sqlite3_column_text(st, 5) ? (const char *)sqlite3_column_text(st, 5) : "F32";
+    char baseline_name[96];
+    if (strcmp(dtype, "F32") && strcmp(dtype, "F16") && strcmp(dtype, "BF16"))
+        snprintf(baseline_name, sizeof baseline_name, "baseline: the %.40s file dequantized", dtype);
+    else
+        snprintf(baseline_name, sizeof baseline_name, "unquantized");
     sqlite3_finalize(st);
     st = NULL;
     if (mkdir(out_dir, 0755) != 0 && errno != EEXIST) {
@@ -324,7 +338,7 @@ int qh_plot(const char *db_path, const char *experiment, long long experiment_id
             fprintf(f, ", \\\n     ");
             gp_string(f, dat);
             fprintf(f, " index %d using 1:2 with lines dt 2 lw 2 lc rgb 'black' title 'Pareto frontier'", nf);
-            if (!isnan(baseline)) fprintf(f, ", \\\n     %.8g with lines lc rgb 'forest-green' lw 2 title 'unquantized (%.4g)'", baseline, baseline);
+            if (!isnan(baseline)) fprintf(f, ", \\\n     %.8g with lines lc rgb 'forest-green' lw 2 title '%s (%.4g)'", baseline, baseline_name, baseline);
             if (is_acc && !isnan(chance)) fprintf(f, ", \\\n     %.8g with lines lc rgb 'red' dt 3 lw 2 title 'chance (%.3g)'", chance, chance);
             fprintf(f, "\nunset output\n");
         }
