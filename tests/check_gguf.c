@@ -338,6 +338,9 @@ START_TEST(ledger_of_the_iq1_s_file)
     snprintf(want, sizeof want, "(%lld bytes)", (long long)sb.st_size);
     ck_assert_msg(strstr(out, want), "%s", out);
     ck_assert_msg(strstr(out, "general.file_type 24 = IQ1_S") && strstr(out, "token embedding in F16"), "%s", out);
+    /* where it came from and its context, so that a default window is never a surprise */
+    ck_assert_msg(strstr(out, "context          256 tokens (gpt2.context_length)") && strstr(out, "baseline         this file dequantized"),
+                  "%s", out);
     free(out);
     free(path);
 }

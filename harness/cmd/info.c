@@ -24,6 +24,13 @@ static int info_gguf(const char *path, int tensors)
            (unsigned long long)g->n_kv, (unsigned long long)g->n_tensors, (unsigned long long)g->alignment,
            (unsigned long long)g->data_offset);
     printf("model            %.*s, architecture %.*s\n", (int)nlen, name, (int)len, arch);
+    char key[160];
+    int64_t n_ctx = 0;
+    qh_err ignored;
+    snprintf(key, sizeof key, "%.*s.context_length", (int)len, arch);
+    if (qh_gguf_find(g, key) && qh_gguf_get_int(g, key, &n_ctx, &ignored) == 0)
+        printf("context          %lld tokens (%s): the default window of ppl and kld; experiments set ctx\n", (long long)n_ctx, key);
+    printf("baseline         this file dequantized to F32: every \"unquantized\" number on it means that, and quantization re-quantizes it\n");
     qh_gguf_print_ledger(g, tensors, stdout);
     qh_gguf_close(g);
     return 0;
