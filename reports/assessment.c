@@ -761,17 +761,22 @@ static int is_block(const char *k)
 static int present(actx *a, const char *what, const char *name, int *yes)
 {
     sqlite3_stmt *st;
-    const char *sql = strcmp(what, "experiment") == 0
+    int some = strcmp(what, "runs") == 0; /* {{#if runs NAME}}: some runs done; the section says which are not */
+    const char *sql = strcmp(what, "experiment") == 0 || some
                           ? "SELECT COUNT(*), SUM(status='done') FROM runs WHERE experiment_id=(SELECT MAX(id) FROM experiments WHERE name=?)"
                       : strcmp(what, "audit") == 0 ? "SELECT COUNT(*), COUNT(*) FROM audits WHERE claim=?"
                                                    : NULL;
-    if (!sql) return afail(a, "{{#if %s}}: expected {{#if experiment NAME}} or {{#if audit CLAIM}}", what);
+    if (!sql) return afail(a, "{{#if %s}}: expected {{#if experiment NAME}}, {{#if runs NAME}} or {{#if audit CLAIM}}", what);
     if (prepare(a, &st, sql) != 0) return -1;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
     int total = 0, done = 0;
     if (sqlite3_step(st) == SQLITE_ROW) total = sqlite3_column_int(st, 0), done = sqlite3_column_int(st, 1);
     sqlite3_finalize(st);
     *yes = total > 0 && done == total;
+    if (some) {
+        *yes = done > 0;
+        return 0;
+    }
     int seen = 0;
     for (int i = 0; i < a->n_noted; i++) seen |= strcmp(a->noted[i], name) == 0;
     if (total > 0 && done < total && !seen && a->n_noted < 16) snprintf(a->noted[a->n_noted++], sizeof a->noted[0], "%s", name);

@@ -31,7 +31,8 @@
  *     {{best EXP CLAIM qharness|llama.cpp}}  the best run of that side at or below the claim's bpp, on its task
  *                                     (EXP: one experiment or a comma list of experiments with the same budgets)
  *     {{audits}}                      every claim audited (latest audit of each) with warnings
- *     {{#if experiment EXP}} / {{#if audit CLAIM}} ... {{/if}}   keep lines only if present
+ *     {{#if experiment EXP}} / {{#if audit CLAIM}} ... {{/if}}   keep lines only if present (every run done)
+ *     {{#if runs EXP}} ... {{/if}}    keep lines if some runs of EXP are done (the text says which are not)
  *     {{! comment }}                  dropped
  */
 #ifndef QH_ASSESSMENT_H
