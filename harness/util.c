@@ -183,8 +183,13 @@ void qh_display_path(const char *stored, char *buf, size_t len)
         return;
     }
     const char *m = strstr(stored, "/models/");
-    if (m && !strchr(m + 8, '/')) { /* ".../models/NAME" where this project ships models/NAME */
-        char *mine = qh_path_join(home, m + 1);
+    const char *file = m ? strchr(m + 8, '/') : NULL;
+    /* ".../models/NAME" where this project ships models/NAME, or ".../models/NAME/FILE" (a model
+     * fetched at set-up, models/NAME/model.gguf) */
+    if (m && (!file || !strchr(file + 1, '/'))) {
+        char name[512];
+        snprintf(name, sizeof name, "%.*s", file ? (int)(file - (m + 1)) : (int)strlen(m + 1), m + 1);
+        char *mine = qh_path_join(home, name);
         int ours = qh_is_dir(mine);
         free(mine);
         if (ours) {

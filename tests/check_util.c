@@ -20,6 +20,13 @@ START_TEST(display_paths_relative_to_the_project)
     ck_assert_str_eq(buf, "/data/models/not-one-of-ours");
     qh_display_path("/data/gpt2", buf, sizeof buf);
     ck_assert_str_eq(buf, "/data/gpt2");
+    /* a model fetched at set-up (models/smollm2 ships its card and manifest; model.gguf is fetched) */
+    qh_display_path("/another/machine/checkout/models/smollm2/model.gguf", buf, sizeof buf);
+    ck_assert_str_eq(buf, "models/smollm2/model.gguf");
+    qh_display_path("/data/models/not-one-of-ours/model.gguf", buf, sizeof buf);
+    ck_assert_str_eq(buf, "/data/models/not-one-of-ours/model.gguf");
+    qh_display_path("/x/models/smollm2/deeper/model.gguf", buf, sizeof buf);
+    ck_assert_str_eq(buf, "/x/models/smollm2/deeper/model.gguf");
     free(home_model);
 }
 END_TEST
