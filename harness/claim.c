@@ -143,10 +143,10 @@ char *qh_claim_inline_ini(const char *spec, qh_err *err)
         if (!*item) continue;
         char *eq = strchr(item, '=');
         if (!eq) {
+            qh_fail(err, "--claim: '%s' is not key = value", item); /* item lies in copy: said before copy is freed */
             fclose(f);
             free(ini);
             free(copy);
-            qh_fail(err, "--claim: '%s' is not key = value", item);
             return NULL;
         }
         char *key_end = eq;

@@ -299,6 +299,9 @@ static int handler(void *user, const char *section, const char *name, const char
         return 1;
     }
     if (strncmp(section, "method ", 7) == 0 && section[7]) {
+        for (const char *c = section; *c; c++) /* the name is a run's label, printed in tables and messages */
+            if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                return fail_at(ps, ps->section_line, "[method NAME]: the name holds the control character 0x%02x", (unsigned)(unsigned char)*c);
         method_section *s = NULL;
         for (int i = 0; i < ps->n_sections; i++)
             if (strcmp(ps->sections[i].name, section) == 0) s = &ps->sections[i];
