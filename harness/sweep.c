@@ -438,10 +438,12 @@ static int experiment_row(qh_store *s, const qh_experiment *x, const char *db_pa
                           long long *exp_id, qh_err *err)
 {
     int found = 0;
+    long long prev = 0; /* the latest experiment of this name, if any: what --resume continues, what a new one may not shadow */
+    if (explicit_id == 0 &&
+        qh_store_int(s, err, &prev, &found, "SELECT id FROM experiments WHERE name=? ORDER BY id DESC LIMIT 1", "t", x->name))
+        return -1;
     if (existing) {
-        long long prev, same;
-        if (qh_store_int(s, err, &prev, &found, "SELECT id FROM experiments WHERE name=? ORDER BY id DESC LIMIT 1", "t", x->name))
-            return -1;
+        long long same;
         if (!found) return qh_fail(err, "%s: no experiment '%s' in %s (run the sweep first)", x->path, x->name, db_path);
         if (qh_store_int(s, err, &same, &found, "SELECT COUNT(*) FROM experiments WHERE id=? AND file_sha256=?", "it", prev, x->sha256))
             return -1;
@@ -454,9 +456,7 @@ static int experiment_row(qh_store *s, const qh_experiment *x, const char *db_pa
     if (explicit_id == 0 && !allow_new) {
         /* a second experiment of the same name beside an unfinished one is the user's mistake
          * more often than not: results and report would show the empty one */
-        long long prev, open_runs;
-        if (qh_store_int(s, err, &prev, &found, "SELECT id FROM experiments WHERE name=? ORDER BY id DESC LIMIT 1", "t", x->name))
-            return -1;
+        long long open_runs;
         if (found &&
             qh_store_int(s, err, &open_runs, &found, "SELECT COUNT(*) FROM runs WHERE experiment_id=? AND status IN ('pending','running')",
                          "i", prev))
