@@ -69,12 +69,30 @@ static char *xasprintf(const char *fmt, ...)
     return s;
 }
 
-/* " " + choice, unless the context already ends in white space (lm-eval's target delimiter) */
+/* " " + choice: lm-eval's target delimiter, always (a context that ends in white space gives
+ * it to the continuation when the request is encoded, as lm-eval does) */
 static char *continuation(const char *context, const char *choice)
 {
-    size_t n = strlen(context);
-    int space = n == 0 || (context[n - 1] != ' ' && context[n - 1] != '\n');
-    return xasprintf("%s%s", space ? " " : "", choice);
+    (void)context;
+    return xasprintf(" %s", choice);
+}
+
+/* text without the white space Python's str.strip() removes at either end (ASCII white space
+ * and U+00A0, the ones MMLU's questions carry) */
+static char *py_strip(const char *s)
+{
+    const char *e = s + strlen(s);
+    for (;;) {
+        if (*s && strchr(" \t\n\r\v\f", *s)) s++;
+        else if ((unsigned char)s[0] == 0xc2 && (unsigned char)s[1] == 0xa0) s += 2;
+        else break;
+    }
+    for (;;) {
+        if (e > s && strchr(" \t\n\r\v\f", e[-1])) e--;
+        else if (e - s >= 2 && (unsigned char)e[-2] == 0xc2 && (unsigned char)e[-1] == 0xa0) e -= 2;
+        else break;
+    }
+    return xasprintf("%.*s", (int)(e - s), s);
 }
 
 /* ---- checked reading -------------------------------------------------------------------- */
@@ -196,6 +214,38 @@ static int parse_choice_line(const cJSON *j, int lineno, void *ud, qh_err *err)
         const cJSON *s = cJSON_GetArrayItem(ch, c);
         if (!cJSON_IsString(s)) return qh_fail(err, "datasets/%s:%d: choice %d is not a string", p->rel, lineno, c);
         it->choices[c] = continuation(it->context, s->valuestring);
+    }
+    it->gold = gold->valueint;
+    return 0;
+}
+
+/* COPA as lm-eval's super_glue copa: the premise without its final punctuation + " therefore"
+ * or " because" (the shipped query has "premise, therefore"), each choice with a leading space
+ * of its own (lm-eval's doc_to_choice) after the target delimiter: "  " + choice */
+static int parse_copa_line(const cJSON *j, int lineno, void *ud, qh_err *err)
+{
+    parse_ctx *p = ud;
+    const char *q = json_str(j, "query");
+    const cJSON *ch = cJSON_GetObjectItem(j, "choices"), *gold = cJSON_GetObjectItem(j, "gold");
+    if (!q || !cJSON_IsArray(ch) || cJSON_GetArraySize(ch) != 2 || !cJSON_IsNumber(gold) || gold->valueint < 0 || gold->valueint > 1)
+        return qh_fail(err, "datasets/%s:%d: expected {\"query\", \"choices\" (2), \"gold\" (0 or 1)}", p->rel, lineno);
+    size_t ql = strlen(q);
+    const char *connector = NULL;
+    static const char *const connectors[] = {"therefore", "because"};
+    for (int k = 0; k < 2 && !connector; k++) {
+        size_t cl = strlen(connectors[k]);
+        if (ql > cl + 2 && strcmp(q + ql - cl, connectors[k]) == 0 && q[ql - cl - 1] == ' ' && q[ql - cl - 2] == ',') connector = connectors[k];
+    }
+    if (!connector) return qh_fail(err, "datasets/%s:%d: a COPA query ends with ', therefore' or ', because'", p->rel, lineno);
+    qh_mc_item *it = new_item(p->l, p->stratum);
+    snprintf(it->key, sizeof it->key, "%d", lineno - 1);
+    it->context = xasprintf("%.*s %s", (int)(ql - strlen(connector) - 2), q, connector);
+    it->n_choices = 2;
+    it->choices = qh_calloc(2, sizeof(char *));
+    for (int c = 0; c < 2; c++) {
+        const cJSON *s = cJSON_GetArrayItem(ch, c);
+        if (!cJSON_IsString(s) || !s->valuestring[0]) return qh_fail(err, "datasets/%s:%d: choice %d is not a non-empty string", p->rel, lineno, c);
+        it->choices[c] = xasprintf("  %s", s->valuestring);
     }
     it->gold = gold->valueint;
     return 0;
@@ -477,22 +527,27 @@ static int load_mmlu(item_list *l, const qh_mc_opts *o, qh_err *err)
         append(&head_letter, &ll, &lc, h);
         append(&head_text, &tl, &tc, h);
         free(h);
+        /* lm-eval's mmlu and mmlu_continuation: the question stripped ({{question.strip()}}) */
         for (int s = 0; s < o->shots; s++) {
             char **r = dev.rows + (size_t)s * 6;
             int a = atoi(r[5]);
-            char *shot = xasprintf("%s\nA. %s\nB. %s\nC. %s\nD. %s\nAnswer: %c\n\n", r[0], r[1], r[2], r[3], r[4], letters[a]);
+            char *question = py_strip(r[0]);
+            char *shot = xasprintf("%s\nA. %s\nB. %s\nC. %s\nD. %s\nAnswer: %c\n\n", question, r[1], r[2], r[3], r[4], letters[a]);
             append(&head_letter, &ll, &lc, shot);
             free(shot);
-            shot = xasprintf("Question: %s\nAnswer: %s\n\n", r[0], r[1 + a]);
+            shot = xasprintf("Question: %s\nAnswer: %s\n\n", question, r[1 + a]);
             append(&head_text, &tl, &tc, shot);
             free(shot);
+            free(question);
         }
         for (int q = 0; q < test.n_rows; q++) {
             char **r = test.rows + (size_t)q * 6;
             qh_mc_item *it = new_item(l, f);
             snprintf(it->key, sizeof it->key, "%s/%d", subject, q);
-            it->letter_prompt = xasprintf("%s%s\nA. %s\nB. %s\nC. %s\nD. %s\nAnswer:", head_letter, r[0], r[1], r[2], r[3], r[4]);
-            it->context = xasprintf("%sQuestion: %s\nAnswer:", head_text, r[0]);
+            char *question = py_strip(r[0]);
+            it->letter_prompt = xasprintf("%s%s\nA. %s\nB. %s\nC. %s\nD. %s\nAnswer:", head_letter, question, r[1], r[2], r[3], r[4]);
+            it->context = xasprintf("%sQuestion: %s\nAnswer:", head_text, question);
+            free(question);
             it->n_choices = 4;
             it->choices = qh_calloc(4, sizeof(char *));
             for (int c = 0; c < 4; c++) it->choices[c] = continuation(it->context, r[1 + c]);
@@ -610,31 +665,34 @@ static int read_mmlu(item_list *l, const qh_mc_set *set, const qh_mc_opts *o, qh
 
 #define CHOICE_PROTOCOL                                                                                           \
     "{name}: log p(' ' + choice | query), queries starting 'Question:' formatted 'Question: ...\\nAnswer:' as in " \
-    "lm-evaluation-harness; argmax (acc) and per UTF-8 byte of the continuation (acc_norm); {subset}"
+    "lm-evaluation-harness; argmax (acc) and argmax of log p / characters of the choice (acc_norm, lm-eval's); {subset}"
 
 /* protocol: what is scored, with {name}, {subset} (how the items were drawn), {split} and
  * {shots} filled in */
 const qh_mc_set qh_mc_sets[] = {
     {"mmlu", "mmlu", QH_MC_MMLU, read_mmlu, NULL, QH_MC_OPT_SHOTS | QH_MC_OPT_SUBJECTS | QH_MC_OPT_SPLIT,
      "MMLU {split}, {shots}-shot (dev examples); acc_letter: argmax of log p(' A'..' D') after the lettered prompt "
-     "ending 'Answer:'; acc/acc_norm: argmax of log p(' <answer text>' | 'Question: ...\\nAnswer:'), "
-     "acc_norm divides by the answer's UTF-8 bytes; stratified by subject, {subset}"},
+     "ending 'Answer:' (lm-eval's mmlu); acc/acc_norm: argmax of log p(' <answer text>' | 'Question: ...\\nAnswer:') "
+     "(lm-eval's mmlu_continuation), acc_norm divides by the answer's characters; question stripped; stratified by subject, {subset}"},
     {"blimp", "blimp", QH_MC_PAIR, read_jsonl_dir, parse_blimp_line, 0,
      "BLiMP minimal pairs (67 paradigms): correct when the good sentence has the higher total log-likelihood, "
      "each sentence scored from <|endoftext|>; stratified by paradigm, {subset}"},
     {"lambada", "lambada/lambada_test.jsonl", QH_MC_LAMBADA, read_jsonl, parse_lambada_line, 0,
      "LAMBADA (OpenAI test): context = text before the last space, target = ' ' + last word; correct when "
-     "every target token is the greedy argmax; ppl over target tokens; {subset}"},
+     "every target token is the greedy argmax (lm-eval's lambada_openai acc); target_ppl = exp(-mean over passages of the "
+     "target's log-likelihood), lm-eval's perplexity (per passage, not per token); {subset}"},
     {"arc-easy", "multiple-choice/arc_easy.jsonl", QH_MC_CHOICE, read_jsonl, parse_choice_line, 0, CHOICE_PROTOCOL},
     {"arc-challenge", "multiple-choice/arc_challenge.jsonl", QH_MC_CHOICE, read_jsonl, parse_choice_line, 0, CHOICE_PROTOCOL},
     {"piqa", "multiple-choice/piqa.jsonl", QH_MC_CHOICE, read_jsonl, parse_choice_line, 0, CHOICE_PROTOCOL},
     {"winogrande", "multiple-choice/winogrande.jsonl", QH_MC_CHOICE, read_jsonl, parse_winogrande_line, 0,
      "WinoGrande dev, partial scoring: log p(continuation | context with option i), argmax; {subset}"},
     {"hellaswag", "hellaswag/hellaswag_val_full.txt", QH_MC_CHOICE, read_hellaswag, NULL, 0,
-     "HellaSwag validation: context, four endings (' ' + ending, text as shipped); acc and acc_norm "
-     "(log-likelihood / UTF-8 bytes of the ending); {subset}"},
+     "HellaSwag validation: context, four endings (' ' + ending, text as shipped in llama.cpp's file: not lm-eval's "
+     "preprocessing); acc and acc_norm (log-likelihood / characters of the ending, lm-eval's); {subset}"},
     {"openbookqa", "multiple-choice/openbook_qa.jsonl", QH_MC_CHOICE, read_jsonl, parse_choice_line, 0, CHOICE_PROTOCOL},
-    {"copa", "multiple-choice/copa.jsonl", QH_MC_CHOICE, read_jsonl, parse_choice_line, 0, CHOICE_PROTOCOL},
+    {"copa", "multiple-choice/copa.jsonl", QH_MC_CHOICE, read_jsonl, parse_copa_line, 0,
+     "{name}: log p('  ' + choice | premise without its final punctuation + ' therefore' or ' because'), argmax (acc), "
+     "as lm-evaluation-harness's copa; {subset}"},
     {NULL, NULL, 0, NULL, NULL, 0, NULL},
 };
 

@@ -11,13 +11,67 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../datasets/mc.h"
 #include "metrics.h"
+#include "slurm.h"
 #include "store.h"
 #include "sweep.h"
 
 const char *qh_verdict_name(qh_verdict v)
 {
     return v == QH_VERDICT_SUPPORTED ? "SUPPORTED" : v == QH_VERDICT_REFUTED ? "REFUTED" : "INCONCLUSIVE";
+}
+
+const char *qh_registration_name(qh_registration r)
+{
+    return r == QH_REG_PRE_REGISTERED ? "pre-registered" : r == QH_REG_POST_HOC ? "post hoc" : "not committed";
+}
+
+int qh_claim_git_origin(const char *path, char commit[41], long long *committed_at, char *why, size_t why_len)
+{
+    commit[0] = 0;
+    *committed_at = 0;
+    char real[PATH_MAX];
+    if (!realpath(path, real)) {
+        snprintf(why, why_len, "%s: %s", path, strerror(errno));
+        return 1;
+    }
+    char *slash = strrchr(real, '/');
+    *slash = 0;
+    const char *dir = slash == real ? "/" : real, *base = slash + 1;
+    char *out = NULL;
+    qh_err err;
+    /* anything git reports for the file (untracked ??, ignored !!, modified) means the text
+     * audited is not the text committed */
+    char *status_argv[] = {"git", "-C", (char *)dir, "status", "--porcelain", "--ignored", "--", (char *)base, NULL};
+    if (qh_run_command(status_argv, &out, &err) != 0) {
+        snprintf(why, why_len, "not in a git work tree");
+        return 1;
+    }
+    int changed = out && out[0];
+    char state[3] = {out && out[0] ? out[0] : ' ', out && out[0] && out[1] ? out[1] : ' ', 0};
+    free(out);
+    if (changed) {
+        snprintf(why, why_len, "the file is %s in git",
+                 strcmp(state, "??") == 0 ? "untracked" : strcmp(state, "!!") == 0 ? "ignored" : "changed since its last commit");
+        return 1;
+    }
+    char *log_argv[] = {"git", "-C", (char *)dir, "log", "-1", "--format=%H %ct", "--", (char *)base, NULL};
+    if (qh_run_command(log_argv, &out, &err) != 0) {
+        snprintf(why, why_len, "git log: %.160s", err.msg);
+        return 1;
+    }
+    char hex[64] = "";
+    long long t = 0;
+    int ok = out && sscanf(out, "%63s %lld", hex, &t) == 2 && strlen(hex) == 40 && t > 0;
+    free(out);
+    if (!ok) {
+        snprintf(why, why_len, "the file has no commit in git");
+        return 1;
+    }
+    memcpy(commit, hex, 41);
+    *committed_at = t;
+    return 0;
 }
 
 typedef struct {
@@ -212,6 +266,15 @@ int qh_claim_run(const qh_claim *cl, const char *db_path, char *exp_name_out, si
     sprintf(about, "written by qharness audit from %s (sha256 %s)", claim_path, sha);
     sprintf(description, "audit of: %s", c.text);
     qh_ini_comment(f, about);
+    /* the task's protocol as this harness scores it: a new protocol is a new file, so the runs
+     * of an earlier audit under another protocol are not reused */
+    const qh_mc_set *set = is_ppl ? NULL : qh_mc_set_find(c.task);
+    if (set) {
+        char *protocol = qh_malloc(strlen(set->protocol) + 32);
+        sprintf(protocol, "protocol: %s", set->protocol);
+        qh_ini_comment(f, protocol);
+        free(protocol);
+    }
     fprintf(f, "[experiment]\nname = %s\n", exp_name);
     qh_ini_put(f, "description", description);
     fprintf(f, "models = %s\nseed = %lu\n", c.model, c.seed);
@@ -266,11 +329,14 @@ int qh_claim_store_verdict(const char *db_path, const qh_claim *c, const qh_audi
     int rc = qh_store_run(&st, err, NULL,
                           "INSERT INTO audits(claim, claim_text, claim_sha256, experiment_id, baseline_run, quantized_run, task, metric, "
                           "claimed, claimed_bpp, retention, ci_low, ci_high, chance_adjusted, ca_low, ca_high, n, verdict, items_needed, "
-                          "warnings, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                          "tttiiittdddddddditdtt", c->name, c->text, c->sha256, r->experiment_id, r->baseline_run, r->quantized_run,
+                          "warnings, created_at, p_value, discordant, registration, claim_commit, registration_note) "
+                          "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                          "tttiiittdddddddditdttddttt", c->name, c->text, c->sha256, r->experiment_id, r->baseline_run, r->quantized_run,
                           c->task, c->metric, c->claimed, c->claimed_bpp > 0 ? c->claimed_bpp : NAN, s->retention, s->lo, s->hi,
                           s->chance_adj, s->ca_lo, s->ca_hi, (long long)s->n, qh_verdict_name(s->verdict),
-                          isfinite(s->items_needed) ? s->items_needed : NAN, r->warnings, now);
+                          isfinite(s->items_needed) ? s->items_needed : NAN, r->warnings, now, s->p_value,
+                          strcmp(c->metric, "ppl") == 0 ? NAN : (double)s->discordant, qh_registration_name(r->registration),
+                          r->claim_commit[0] ? r->claim_commit : NULL, r->registration_note);
     qh_store_close(&st);
     return rc;
 }

@@ -35,6 +35,15 @@ typedef enum { QH_VERDICT_SUPPORTED, QH_VERDICT_REFUTED, QH_VERDICT_INCONCLUSIVE
  * that would make the 95% interval this narrow on each side, whatever the effect observed. */
 #define QH_AUDIT_MIN_EFFECT 0.01
 
+/* An accuracy claim is not SUPPORTED on fewer items where the two runs disagree: all the
+ * evidence about a paired difference is in the discordant items, and with a handful of them
+ * the posterior's tails are set by its prior's pseudo-counts, not by the data (the same
+ * reason McNemar's test is not trusted below about ten discordant pairs). */
+#define QH_AUDIT_MIN_DISCORDANT 10
+
+/* The family-wise level at which a set of claims is judged together (Holm). */
+#define QH_AUDIT_FAMILY_ALPHA 0.05
+
 typedef struct {
     double retention, lo, hi;              /* 95%: accuracy, Jeffreys-Dirichlet posterior of the paired table; perplexity, paired bootstrap */
     double chance_adj, ca_lo, ca_hi;       /* accuracy only; NAN otherwise */
@@ -42,15 +51,33 @@ typedef struct {
     double items_needed;                   /* inconclusive: items for an interval of +-QH_AUDIT_MIN_EFFECT; otherwise 0 */
     long n;
     long discordant;                       /* accuracy: items where the two runs disagree */
-    char reason[256];                      /* why the verdict is what it is, in a sentence */
+    double p_value;                        /* two-sided, of retention = claimed, from the same draws as the interval;
+                                              NAN where no test was made (baseline at chance, too few discordant
+                                              items, a bit-count claim) */
+    char reason[320];                      /* why the verdict is what it is, in a sentence */
 } qh_audit_stats;
+
+/* Whether a claim was written before the results it judges: the commit that last changed its
+ * file must be older than the first result of its configuration, model and task in the store. */
+typedef enum { QH_REG_NOT_COMMITTED, QH_REG_PRE_REGISTERED, QH_REG_POST_HOC } qh_registration;
 
 /* A verdict as filed: the runs it was computed from, the statistics and the warnings. */
 typedef struct {
     long long experiment_id, baseline_run, quantized_run;
     qh_audit_stats stats;
     char warnings[2048];
+    qh_registration registration;
+    char claim_commit[41];                 /* the commit that last changed the claim file; "" when not committed */
+    long long claim_committed_at;          /* its commit time, Unix seconds; 0 when not committed */
+    char registration_note[256];           /* in a sentence, with both times */
 } qh_audit_record;
+
+const char *qh_registration_name(qh_registration r);
+
+/* The commit that last changed the file at path, as git sees it now: 0 with commit (40 hex)
+ * and its time filled when the file is committed and unchanged since; 1 with why filled
+ * when it is not (untracked, ignored, modified, not in a git work tree, git missing). */
+int qh_claim_git_origin(const char *path, char commit[41], long long *committed_at, char *why, size_t why_len);
 
 const char *qh_verdict_name(qh_verdict v);
 

@@ -243,7 +243,26 @@ void qh_mc_result_free(qh_mc_result *r)
  * encoded on its own (as lm-evaluation-harness does for GPT-2) unless the vocabulary encodes a
  * text on its own differently (SentencePiece's leading space): then context + continuation are
  * encoded together and the tokens after their common prefix with the context alone are scored. */
+static int make_request_split(qh_tokenizer *tok, const char *context, const char *cont, int lead_id, qh_lm_request *r, qh_err *err);
+
+/* lm-eval's rule first: white space at the end of the context belongs to the continuation */
 static int make_request(qh_tokenizer *tok, const char *context, const char *cont, int lead_id, qh_lm_request *r, qh_err *err)
+{
+    size_t lc = context ? strlen(context) : 0, keep = lc;
+    while (keep && strchr(" \t\n\r\v\f", context[keep - 1])) keep--;
+    if (keep == lc || !*cont) return make_request_split(tok, context, cont, lead_id, r, err);
+    char *ctx = qh_malloc(keep + 1), *moved = qh_malloc(lc - keep + strlen(cont) + 1);
+    memcpy(ctx, context, keep);
+    ctx[keep] = 0;
+    memcpy(moved, context + keep, lc - keep);
+    strcpy(moved + (lc - keep), cont);
+    int rc = make_request_split(tok, ctx, moved, lead_id, r, err);
+    free(ctx);
+    free(moved);
+    return rc;
+}
+
+static int make_request_split(qh_tokenizer *tok, const char *context, const char *cont, int lead_id, qh_lm_request *r, qh_err *err)
 {
     int *a = NULL, *b = NULL;
     size_t na = 0, nb = 0;
@@ -358,6 +377,16 @@ fail:
     return -1;
 }
 
+/* acc_norm's length, as lm-eval's: the characters (code points) of the choice, without the
+ * target delimiter " " every continuation starts with */
+static double choice_chars(const char *continuation)
+{
+    const char *p = continuation + (continuation[0] == ' ');
+    long n = 0;
+    for (; *p; p++) n += ((unsigned char)*p & 0xC0) != 0x80;
+    return n > 0 ? (double)n : 1.0;
+}
+
 int qh_eval_mc_requests(const qh_model *m, const qh_mc_task *task, const qh_mc_requests *rq, int ctx, qh_mc_result *res,
                         void (*progress)(void *ud, long done, long total), void *ud, qh_err *err)
 {
@@ -414,15 +443,15 @@ int qh_eval_mc_requests(const qh_model *m, const qh_mc_task *task, const qh_mc_r
         size_t dl = (size_t)snprintf(detail, sizeof detail, "{\"ll\":[");
         for (int c = 0; c < it->n_choices; c++) {
             if (r[c].truncated) res->truncated_requests++;
-            double norm = r[c].logprob / (double)strlen(it->choices[c]);
+            double norm = r[c].logprob / choice_chars(it->choices[c]);
             if (r[c].logprob > r[best].logprob) best = c;
-            if (norm > r[best_norm].logprob / (double)strlen(it->choices[best_norm])) best_norm = c;
+            if (norm > r[best_norm].logprob / choice_chars(it->choices[best_norm])) best_norm = c;
             if (dl < sizeof detail) dl += (size_t)snprintf(detail + dl, sizeof detail - dl, "%s%.6f", c ? "," : "", r[c].logprob);
         }
         res->item_gold_ll[i] = r[it->gold].logprob;
         if (task->kind == QH_MC_LAMBADA) {
             res->item_correct[i] = (unsigned char)r[0].all_greedy;
-            target_ll += r[0].logprob;
+            target_ll += r[0].logprob; /* lm-eval's perplexity: per passage */
             res->target_tokens += r[0].n_cont;
             if (dl < sizeof detail) dl += (size_t)snprintf(detail + dl, sizeof detail - dl, "],\"tokens\":%d", r[0].n_cont);
         } else {
@@ -457,7 +486,7 @@ int qh_eval_mc_requests(const qh_model *m, const qh_mc_task *task, const qh_mc_r
     qh_wilson(res->correct_norm, N, &res->acc_norm_lo, &res->acc_norm_hi);
     res->acc_letter = (double)res->correct_letter / N;
     qh_wilson(res->correct_letter, N, &res->acc_letter_lo, &res->acc_letter_hi);
-    res->target_ppl = res->target_tokens ? exp(-target_ll / res->target_tokens) : NAN;
+    res->target_ppl = res->target_tokens ? exp(-target_ll / (double)N) : NAN;
     for (int i = 0; i < n_req; i++) free(req[i].tokens);
     free(req);
     return 0;

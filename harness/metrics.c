@@ -26,7 +26,7 @@ const qh_metric qh_metrics[] = {
     {"acc", 0, ".3f", QH_INTERVAL_WILSON, "items", 1, SHOWN_ACC, "acc", 0, "correct"},
     {"acc_norm", 0, ".3f", QH_INTERVAL_WILSON, "items", 1, SHOWN_ACC, "acc_norm", 0, "correct_norm"},
     {"acc_letter", 0, ".3f", QH_INTERVAL_WILSON, "items", 1, SHOWN_ACC, "acc_letter", 0, "correct_letter"},
-    {"target_ppl", 1, ".1f", QH_INTERVAL_NONE, "tokens", 0, QH_METRIC_ALL | QH_METRIC_REPORT, "target perplexity", 1, NULL},
+    {"target_ppl", 1, ".1f", QH_INTERVAL_NONE, "passages", 0, QH_METRIC_ALL | QH_METRIC_REPORT, "target perplexity (per passage, lm-eval's)", 1, NULL},
 };
 const int qh_n_metrics = (int)(sizeof qh_metrics / sizeof qh_metrics[0]);
 

@@ -30,7 +30,7 @@ typedef struct {
     int lower_is_better;
     const char *fmt;             /* printf conversion the reports use by default */
     qh_interval_kind interval;
-    const char *unit;            /* what metrics.n counts: "tokens", "items", "positions", "bytes" */
+    const char *unit;            /* what metrics.n counts: "tokens", "items", "passages", "positions", "bytes" */
     int has_chance;              /* metrics.chance is the expected value of a uniform guess */
     int shown;                   /* QH_METRIC_* flags */
     const char *axis;            /* the charts' y label */

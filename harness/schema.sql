@@ -148,9 +148,15 @@ CREATE TABLE IF NOT EXISTS audits (
     ca_high         REAL,
     n               INTEGER NOT NULL,
     verdict         TEXT NOT NULL CHECK (verdict IN ('SUPPORTED', 'REFUTED', 'INCONCLUSIVE')),
-    items_needed    REAL,                  -- inconclusive: items to decide at the observed effect
+    items_needed    REAL,                  -- inconclusive: items for an interval of +-0.01 (the stated minimum effect)
     warnings        TEXT,
-    created_at      TEXT NOT NULL
+    created_at      TEXT NOT NULL,
+    -- schema version 2:
+    p_value         REAL,                  -- two-sided, of retention = claimed; NULL: no test made (see warnings)
+    discordant      INTEGER,               -- accuracy: items where the runs disagree
+    registration    TEXT,                  -- 'pre-registered', 'post hoc', 'not committed'
+    claim_commit    TEXT,                  -- the commit that last changed the claim file
+    registration_note TEXT
 );
 
 CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment_id, status);

@@ -8,6 +8,8 @@
 #ifndef QH_STATS_H
 #define QH_STATS_H
 
+#include <stddef.h>
+
 /* Wilson score interval for k successes in n at 95% (exactly 0 and 1 at the ends). */
 void qh_wilson(long k, long n, double *lo, double *hi);
 
@@ -25,5 +27,20 @@ void qh_bootstrap_ratio_exp(const double *a, const long *b, int n, int n_boot, u
 typedef double (*qh_resample_stat)(int which, const long *idx, long n, void *ud);
 void qh_paired_bootstrap(long n, int n_boot, unsigned long seed, int n_stats, qh_resample_stat stat, void *ud, double *lo,
                          double *hi);
+/* The same draws for statistic 0 alone, kept: draws (n_boot long) gets its finite values,
+ * sorted ascending; returns how many. */
+size_t qh_paired_bootstrap_draws(long n, int n_boot, unsigned long seed, qh_resample_stat stat, void *ud, double *draws);
+
+/* From sorted draws of a statistic (bootstrap replicates or posterior draws): the 2.5% and
+ * 97.5% percentiles, and the two-sided tail probability of a threshold, 2 min(P(x < t),
+ * P(x >= t)) capped at 1 -- the p-value that goes with the percentile interval (the interval
+ * excludes t exactly when p <= 0.05, up to the percentiles' interpolation). */
+void qh_sorted_percentiles95(const double *sorted, size_t n, double *lo, double *hi);
+double qh_sorted_two_sided_p(const double *sorted, size_t n, double threshold);
+
+/* Holm's step-down correction of m tests at family-wise level alpha: reject[i] is set for the
+ * tests rejected.  Sorted by p ascending, the k-th (0-based) is rejected while p <= alpha /
+ * (m - k); the first that is not stops it, and no later one is rejected. */
+void qh_holm(const double *p, int m, double alpha, int *reject);
 
 #endif

@@ -1,6 +1,7 @@
 /* store.c - SQLite access for the sweep runner and reports; see store.h. */
 #include "store.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,13 +15,27 @@ static const char schema_sql[] =
 
 const char *qh_schema_sql(void) { return schema_sql; }
 
-void qh_utc_now(char buf[32])
+/* How a database of schema version k becomes k + 1 (schema.sql itself is always the newest:
+ * a new database gets it whole). */
+static const char *const schema_upgrades[] = {
+    [1] = "ALTER TABLE audits ADD COLUMN p_value REAL; ALTER TABLE audits ADD COLUMN discordant INTEGER; "
+          "ALTER TABLE audits ADD COLUMN registration TEXT; ALTER TABLE audits ADD COLUMN claim_commit TEXT; "
+          "ALTER TABLE audits ADD COLUMN registration_note TEXT;",
+};
+
+void qh_utc_format(long long unix_seconds, char buf[32])
 {
-    time_t t = time(NULL);
+    if (unix_seconds <= 0) {
+        snprintf(buf, 32, "none");
+        return;
+    }
+    time_t t = (time_t)unix_seconds;
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
+
+void qh_utc_now(char buf[32]) { qh_utc_format((long long)time(NULL), buf); }
 
 static int sql_fail(qh_store *s, qh_err *err, const char *what)
 {
@@ -49,6 +64,20 @@ static char *file_uri(const char *path, const char *query)
         else *o++ = *c;
     sprintf(o, "?%s", query);
     return u;
+}
+
+int qh_db_schema_current(sqlite3 *db, const char *path, qh_err *err)
+{
+    sqlite3_stmt *st;
+    long long v = 0;
+    if (sqlite3_prepare_v2(db, "SELECT CAST(value AS INTEGER) FROM meta WHERE key='schema_version'", -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    if (v == atoi(QH_SCHEMA_VERSION)) return 1;
+    qh_fail(err, "%s: schema version %lld, this harness reads %s%s", path, v, QH_SCHEMA_VERSION,
+            v < atoi(QH_SCHEMA_VERSION) ? " (a command that writes to it upgrades it in place: qharness audit, or sweep --resume)" : "");
+    return 0;
 }
 
 int qh_db_open_read(const char *path, sqlite3 **db)
@@ -92,6 +121,19 @@ int qh_store_open(const char *path, qh_store *s, qh_err *err)
         if (qh_store_run(s, err, NULL, "INSERT INTO meta(key, value) VALUES ('schema_version', ?)", "t", QH_SCHEMA_VERSION)) {
             qh_store_close(s);
             return -1;
+        }
+    } else if (found_version < atoi(QH_SCHEMA_VERSION) && found_version >= 1) {
+        /* each step in one transaction with its version number: a crash leaves a whole version */
+        for (long long v = found_version; v < atoi(QH_SCHEMA_VERSION); v++) {
+            char next[24];
+            snprintf(next, sizeof next, "%lld", v + 1);
+            assert(v < (long long)(sizeof schema_upgrades / sizeof *schema_upgrades) && schema_upgrades[v]);
+            if (qh_store_begin(s, err) || qh_store_exec(s, schema_upgrades[v], err) ||
+                qh_store_run(s, err, NULL, "UPDATE meta SET value=? WHERE key='schema_version'", "t", next) || qh_store_commit(s, err)) {
+                qh_store_rollback(s);
+                qh_store_close(s);
+                return -1;
+            }
         }
     } else if (found_version != atoi(QH_SCHEMA_VERSION)) {
         qh_fail(err, "%s: schema version %lld, this harness writes %s", path, found_version, QH_SCHEMA_VERSION);

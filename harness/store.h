@@ -13,7 +13,7 @@ typedef struct {
     char path[1024];
 } qh_store;
 
-#define QH_SCHEMA_VERSION "1"
+#define QH_SCHEMA_VERSION "2"
 
 /* Opens (creating directories' file and schema as needed) in WAL mode. */
 int qh_store_open(const char *path, qh_store *s, qh_err *err);
@@ -24,6 +24,9 @@ void qh_store_close(qh_store *s);
  * (a read-only mount, another user's results) is opened as immutable.  Returns SQLITE_OK or
  * an SQLite code, with *db set either way (close it). */
 int qh_db_open_read(const char *path, sqlite3 **db);
+/* 0 with err set when db (opened read-only) has an older schema than this harness reads: a
+ * writing command upgrades it (qh_store_open); 1 when it is current. */
+int qh_db_schema_current(sqlite3 *db, const char *path, qh_err *err);
 
 int qh_store_exec(qh_store *s, const char *sql, qh_err *err);
 int qh_store_begin(qh_store *s, qh_err *err);
@@ -45,5 +48,7 @@ int qh_store_list_experiments(sqlite3 *db, const char *db_path, FILE *out, qh_er
 
 const char *qh_schema_sql(void);
 void qh_utc_now(char buf[32]);
+/* Unix seconds as UTC ISO 8601 ("none" for 0 or less). */
+void qh_utc_format(long long unix_seconds, char buf[32]);
 
 #endif

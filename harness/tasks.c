@@ -290,7 +290,7 @@ static int store_mc(const qh_task_spec *t, const qh_task_env *env, const void *d
     if (a->has_letter &&
         s->metric(s, "acc_letter", a->acc_letter, a->acc_letter_lo, a->acc_letter_hi, a->n_items, a->chance, protocol, task->sha256))
         return -1;
-    if (a->target_tokens && s->metric(s, "target_ppl", a->target_ppl, NAN, NAN, a->target_tokens, NAN, protocol, task->sha256))
+    if (a->target_tokens && s->metric(s, "target_ppl", a->target_ppl, NAN, NAN, a->n_items, NAN, protocol, task->sha256))
         return -1;
     for (int i = 0; i < a->n_items; i++)
         if (s->item(s, i, task->items[i].key, a->item_correct[i] ? "1" : "0",

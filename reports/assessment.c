@@ -1,6 +1,8 @@
 /* assessment.c - HONEST_ASSESSMENT.md from the reviewer's template and the results store; see
  * assessment.h for the directives.  Nothing here measures: every number is read from SQLite
  * (ratios, shares and means are computed from stored numbers and say so in the template). */
+#include "../harness/claim.h"
+#include "../harness/stats.h"
 #include "../harness/store.h"
 #include "assessment.h"
 
@@ -258,7 +260,8 @@ static const char *AUDIT_SQL =
     "SELECT a.claim_text, c.canonical, a.task, a.metric, a.claimed, a.claimed_bpp, a.retention, a.ci_low, a.ci_high, "
     "a.chance_adjusted, a.ca_low, a.ca_high, a.verdict, a.items_needed, a.n, b.bpp_quantized, b.bpp_model, "
     "(SELECT value FROM metrics WHERE run_id=a.baseline_run AND task=a.task AND metric=a.metric), "
-    "(SELECT value FROM metrics WHERE run_id=a.quantized_run AND task=a.task AND metric=a.metric), a.warnings, a.claim "
+    "(SELECT value FROM metrics WHERE run_id=a.quantized_run AND task=a.task AND metric=a.metric), a.warnings, a.claim, "
+    "a.p_value, a.registration, a.discordant, a.id "
     "FROM audits a JOIN runs r ON r.id=a.quantized_run JOIN method_configs c ON c.id=r.config_id "
     "LEFT JOIN bpp b ON b.run_id=a.quantized_run ";
 
@@ -283,9 +286,18 @@ static int audit_format(actx *a, sqlite3_stmt *st, const char *field, const char
     else if (strcmp(field, "verdict") == 0) snprintf(buf, n, "%s", text_or(st, 12, "-"));
     else if (strcmp(field, "items_needed") == 0) {
         if (isnan(COL_D(13)) || strcmp(text_or(st, 12, ""), "INCONCLUSIVE") != 0) snprintf(buf, n, "-");
-        else if (!(COL_D(13) > 0)) snprintf(buf, n, "none (baseline at chance)"); /* no count of items decides it */
+        else if (!(COL_D(13) > 0)) snprintf(buf, n, "-"); /* no count of items decides it: the verdict's reason says why */
         else fmt_int(buf, n, llround(COL_D(13)));
     } else if (strcmp(field, "n") == 0) fmt_int(buf, n, sqlite3_column_int64(st, 14));
+    else if (strcmp(field, "p") == 0) {
+        if (isnan(COL_D(21))) snprintf(buf, n, "-");
+        else if (COL_D(21) < 1e-4) snprintf(buf, n, "< 0.0001");
+        else fmt_num(buf, n, COL_D(21), fmt ? fmt : ".4f");
+    } else if (strcmp(field, "registration") == 0) snprintf(buf, n, "%s", text_or(st, 22, "not recorded"));
+    else if (strcmp(field, "discordant") == 0) {
+        if (sqlite3_column_type(st, 23) == SQLITE_NULL) snprintf(buf, n, "-");
+        else fmt_int(buf, n, sqlite3_column_int64(st, 23));
+    }
     else if (strcmp(field, "bpp_scope") == 0) fmt_num(buf, n, COL_D(15), fmt ? fmt : ".4f");
     else if (strcmp(field, "bpp_model") == 0) fmt_num(buf, n, COL_D(16), fmt ? fmt : ".2f");
     else if (strcmp(field, "baseline") == 0 || strcmp(field, "quantized") == 0) {
@@ -293,7 +305,7 @@ static int audit_format(actx *a, sqlite3_stmt *st, const char *field, const char
         fmt_num(buf, n, COL_D(strcmp(field, "baseline") == 0 ? 17 : 18), fmt ? fmt : default_fmt(metric));
     } else
         return afail(a, "{{audit}}: no field '%s' (text, method, task, metric, claimed, claimed_bpp, retention, ci, chance_adjusted, "
-                        "ca_ci, verdict, items_needed, n, bpp_scope, bpp_model, baseline, quantized)", field);
+                        "ca_ci, verdict, items_needed, n, p, registration, discordant, bpp_scope, bpp_model, baseline, quantized)", field);
 #undef COL_D
     return 0;
 }
@@ -658,20 +670,71 @@ static int block_pareto(actx *a, int argc, char **argv)
     return 0;
 }
 
+/* Holm's correction over the claim set (the latest audit of every claim): the claims on a
+ * retained fraction are the family; a claim where no test was made (baseline at chance, too
+ * few discordant items) counts in it with p = 1; bit-count claims are exact and stay out.
+ * ids/holds: the audits' ids and whether Holm keeps each one's verdict; returns m. */
+static int holm_family(actx *a, long long **ids, int **holds, int *n_rows)
+{
+    sqlite3_stmt *st;
+    if (prepare(a, &st, "SELECT id, claimed, p_value FROM audits WHERE id IN (SELECT MAX(id) FROM audits GROUP BY claim) ORDER BY id") != 0)
+        return -1;
+    int n = 0, cap = 16, m = 0;
+    *ids = qh_malloc((size_t)cap * sizeof(long long));
+    double *p = qh_malloc((size_t)cap * sizeof(double));
+    int *in_family = qh_malloc((size_t)cap * sizeof(int));
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if (n == cap) {
+            cap *= 2;
+            *ids = qh_realloc(*ids, (size_t)cap * sizeof(long long));
+            p = qh_realloc(p, (size_t)cap * sizeof(double));
+            in_family = qh_realloc(in_family, (size_t)cap * sizeof(int));
+        }
+        (*ids)[n] = sqlite3_column_int64(st, 0);
+        in_family[n] = sqlite3_column_double(st, 1) > 0;
+        p[n] = sqlite3_column_type(st, 2) == SQLITE_NULL ? 1.0 : sqlite3_column_double(st, 2);
+        m += in_family[n];
+        n++;
+    }
+    sqlite3_finalize(st);
+    double *fp = qh_malloc((size_t)(m ? m : 1) * sizeof(double));
+    int *fr = qh_malloc((size_t)(m ? m : 1) * sizeof(int));
+    for (int i = 0, k = 0; i < n; i++)
+        if (in_family[i]) fp[k++] = p[i];
+    qh_holm(fp, m, QH_AUDIT_FAMILY_ALPHA, fr);
+    *holds = qh_malloc((size_t)(n ? n : 1) * sizeof(int));
+    for (int i = 0, k = 0; i < n; i++) (*holds)[i] = in_family[i] ? fr[k++] : -1; /* -1: not in the family */
+    free(fp);
+    free(fr);
+    free(p);
+    free(in_family);
+    *n_rows = n;
+    return m;
+}
+
 static int block_audits(actx *a)
 {
+    long long *holm_ids = NULL;
+    int *holds = NULL, n_holm = 0;
+    int m = holm_family(a, &holm_ids, &holds, &n_holm);
+    if (m < 0) return -1;
     sqlite3_stmt *st;
     char sql[1200];
     snprintf(sql, sizeof sql, "%s WHERE a.id IN (SELECT MAX(id) FROM audits GROUP BY claim) ORDER BY a.id", AUDIT_SQL);
-    if (prepare(a, &st, sql) != 0) return -1;
-    fprintf(a->out, "| claim | method | bpp claimed / quantized tensors / whole model | task, metric, n | retention [95%% CI] "
-                    "(claimed) | chance-adjusted [95%% CI] | verdict | items for +-0.01 |\n|---|---|---|---|---|---|---|---|\n");
+    if (prepare(a, &st, sql) != 0) {
+        free(holm_ids);
+        free(holds);
+        return -1;
+    }
+    fprintf(a->out, "| claim | method | bpp claimed / quantized tensors / whole model | task, metric, n (discordant) | retention [95%% CI] "
+                    "(claimed) | chance-adjusted [95%% CI] | p | verdict | with Holm (m = %d, family 0.05) | registration | items for +-0.01 |\n"
+                    "|---|---|---|---|---|---|---|---|---|---|---|\n", m);
     int rows = 0;
     char *warnings = NULL;
     size_t wlen = 0;
     FILE *w = open_memstream(&warnings, &wlen);
     while (sqlite3_step(st) == SQLITE_ROW) {
-        char cb[32], bq[32], bm[32], ret[32], ci[128], claimed[32], ca[192] = "-", ns[32], need[32];
+        char cb[32], bq[32], bm[32], ret[32], ci[128], claimed[32], ca[192] = "-", ns[32], need[32], pv[32], reg[64], disc[32];
         audit_format(a, st, "claimed_bpp", NULL, cb, sizeof cb);
         audit_format(a, st, "bpp_scope", NULL, bq, sizeof bq);
         audit_format(a, st, "bpp_model", NULL, bm, sizeof bm);
@@ -680,21 +743,32 @@ static int block_audits(actx *a)
         audit_format(a, st, "claimed", NULL, claimed, sizeof claimed);
         audit_format(a, st, "n", NULL, ns, sizeof ns);
         audit_format(a, st, "items_needed", NULL, need, sizeof need);
+        audit_format(a, st, "p", NULL, pv, sizeof pv);
+        audit_format(a, st, "registration", NULL, reg, sizeof reg);
+        audit_format(a, st, "discordant", NULL, disc, sizeof disc);
         if (sqlite3_column_type(st, 9) != SQLITE_NULL) {
             char c0[32], c1[128];
             audit_format(a, st, "chance_adjusted", NULL, c0, sizeof c0);
             audit_format(a, st, "ca_ci", NULL, c1, sizeof c1);
             snprintf(ca, sizeof ca, "%s %s", c0, c1);
         }
+        const char *verdict = text_or(st, 12, "-");
+        const char *holm = "-";
+        for (int i = 0; i < n_holm; i++)
+            if (holm_ids[i] == sqlite3_column_int64(st, 24))
+                holm = holds[i] < 0 ? "- (exact: bits)" : holds[i] ? verdict : "INCONCLUSIVE";
         fprintf(a->out, "| **%s**: \"", text_or(st, 20, "-"));
         qh_md_cell(a->out, text_or(st, 0, "-"));
         fprintf(a->out, "\" | `");
         qh_md_cell(a->out, text_or(st, 1, "-"));
-        char claim_cell[64];
+        char claim_cell[64], nd[96];
         if (sqlite3_column_double(st, 4) > 0) snprintf(claim_cell, sizeof claim_cell, "(>= %s)", claimed);
         else snprintf(claim_cell, sizeof claim_cell, "(none claimed: the verdict is on the bits)");
-        fprintf(a->out, "` | %s / %s / %s | %s %s, %s | %s %s %s | %s | %s | %s |\n", cb, bq, bm, text_or(st, 2, "-"),
-                text_or(st, 3, "-"), ns, ret, ci, claim_cell, ca, text_or(st, 12, "-"), need);
+        if (strcmp(disc, "-") != 0) snprintf(nd, sizeof nd, "%s (%s)", ns, disc);
+        else snprintf(nd, sizeof nd, "%s", ns);
+        fprintf(a->out, "` | %s / %s / %s | %s %s, %s | %s %s %s | %s | %s | %s%s | %s | %s | %s |\n", cb, bq, bm, text_or(st, 2, "-"),
+                text_or(st, 3, "-"), nd, ret, ci, claim_cell, ca, pv, verdict, strcmp(reg, "post hoc") == 0 ? " (post hoc)" : "", holm,
+                reg, need);
         /* the stored warnings, one "- ..." line each */
         fprintf(w, "- **%s**:\n", text_or(st, 20, "-"));
         const char *p = text_or(st, 19, "- none\n");
@@ -708,6 +782,8 @@ static int block_audits(actx *a)
     }
     sqlite3_finalize(st);
     fclose(w);
+    free(holm_ids);
+    free(holds);
     if (rows) fprintf(a->out, "\nWarnings raised by the audits:\n\n%s", warnings);
     free(warnings);
     if (!rows) return afail(a, "no audits in the database (run qharness audit experiments/claims/NAME.ini)");
@@ -874,6 +950,7 @@ int qh_assessment(const char *db_path, const char *template_path, const char *db
         qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(a.db));
         goto out;
     }
+    if (!qh_db_schema_current(a.db, db_path, err)) goto out;
     fprintf(out, "<!-- Generated by `qharness report --assessment --db %s --template %s`: every number below is read from that "
                  "database.  Edit the template, not this file. -->\n",
             db_label, template_label);

@@ -49,13 +49,14 @@ static double retention_stat(int which, const long *idx, long n, void *ud)
 
 /* Accuracy retention q / b on paired items, as the 2 x 2 table of (baseline, quantized)
  * correctness: n11 both right, n10 the baseline only, n01 the quantized model only, n00
- * neither; retention = (p11 + p01) / (p11 + p10).  Its interval is the posterior's under a
- * Jeffreys Dirichlet(1/2, 1/2, 1/2, 1/2) prior on the four cells (draws seeded, percentiles):
- * unlike a bootstrap of the items it does not collapse to [1, 1] when the runs never disagree
- * (no discordant item is not proof that none would be), and for many items it agrees with
- * the bootstrap and with normal theory (tested). */
-static void paired_accuracy_interval(const double *b, const double *q, long n, double chance, int draws, unsigned long seed,
-                                     double *lo, double *hi, double *ca_lo, double *ca_hi, long *discordant)
+ * neither; retention = (p11 + p01) / (p11 + p10).  Its draws are the posterior's under a
+ * Jeffreys Dirichlet(1/2, 1/2, 1/2, 1/2) prior on the four cells (seeded): unlike a bootstrap
+ * of the items it does not collapse to [1, 1] when the runs never disagree (no discordant
+ * item is not proof that none would be), and for many items it agrees with the bootstrap and
+ * with normal theory (tested).  r and ca get the sorted draws of retention and of
+ * chance-adjusted retention. */
+static void paired_accuracy_draws(const double *b, const double *q, long n, double chance, int draws, unsigned long seed, double *r,
+                                  double *ca, long *discordant)
 {
     double cells[4] = {0, 0, 0, 0}; /* n11, n10, n01, n00: (baseline, quantized) right or wrong */
     for (long i = 0; i < n; i++) cells[(b[i] > 0.5 ? 0 : 2) + (q[i] > 0.5 ? 0 : 1)] += 1;
@@ -64,7 +65,6 @@ static void paired_accuracy_interval(const double *b, const double *q, long n, d
     for (int k = 0; k < 4; k++) alpha[k] = cells[k] + 0.5;
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(rng, seed);
-    double *r = qh_malloc((size_t)draws * sizeof(double)), *ca = qh_malloc((size_t)draws * sizeof(double));
     for (int d = 0; d < draws; d++) {
         gsl_ran_dirichlet(rng, 4, alpha, p);
         double pb = p[0] + p[1], pq = p[0] + p[2];
@@ -73,12 +73,6 @@ static void paired_accuracy_interval(const double *b, const double *q, long n, d
     }
     gsl_sort(r, 1, (size_t)draws);
     gsl_sort(ca, 1, (size_t)draws);
-    *lo = gsl_stats_quantile_from_sorted_data(r, 1, (size_t)draws, 0.025);
-    *hi = gsl_stats_quantile_from_sorted_data(r, 1, (size_t)draws, 0.975);
-    *ca_lo = gsl_stats_quantile_from_sorted_data(ca, 1, (size_t)draws, 0.025);
-    *ca_hi = gsl_stats_quantile_from_sorted_data(ca, 1, (size_t)draws, 0.975);
-    free(r);
-    free(ca);
     gsl_rng_free(rng);
 }
 
@@ -87,18 +81,26 @@ void qh_audit_compute(const double *b, const double *q, const long *per_token, l
 {
     memset(o, 0, sizeof *o);
     o->n = n;
+    o->p_value = NAN;
     o->retention = stat_of(b, q, per_token, NULL, n, chance, 0);
     o->chance_adj = per_token ? NAN : stat_of(b, q, per_token, NULL, n, chance, 1);
+    int draws = per_token ? n_boot : (n_boot > 4000 ? n_boot : 4000);
+    double *r = qh_malloc((size_t)(draws > 0 ? draws : 1) * sizeof(double));
+    size_t kept;
     if (per_token) { /* perplexity: the same resampled windows for both runs (paired) */
         retention_data d = {b, q, per_token, chance};
-        double lo[1], hi[1];
-        qh_paired_bootstrap(n, n_boot, seed, 1, retention_stat, &d, lo, hi);
-        o->lo = lo[0];
-        o->hi = hi[0];
+        kept = qh_paired_bootstrap_draws(n, n_boot, seed, retention_stat, &d, r);
         o->ca_lo = o->ca_hi = NAN;
     } else {
-        paired_accuracy_interval(b, q, n, chance, n_boot > 4000 ? n_boot : 4000, seed, &o->lo, &o->hi, &o->ca_lo, &o->ca_hi, &o->discordant);
+        double *ca = qh_malloc((size_t)draws * sizeof(double));
+        paired_accuracy_draws(b, q, n, chance, draws, seed, r, ca, &o->discordant);
+        qh_sorted_percentiles95(ca, (size_t)draws, &o->ca_lo, &o->ca_hi);
+        free(ca);
+        kept = (size_t)draws;
     }
+    qh_sorted_percentiles95(r, kept, &o->lo, &o->hi);
+    double p_value = qh_sorted_two_sided_p(r, kept, claimed);
+    free(r);
     /* a claim about an accuracy says nothing when the baseline's own accuracy cannot be told
      * from chance: retention of noise is not retention */
     if (!per_token) {
@@ -115,7 +117,16 @@ void qh_audit_compute(const double *b, const double *q, const long *per_token, l
             return;
         }
     }
-    if (o->lo >= claimed) {
+    o->p_value = p_value;
+    if (o->lo >= claimed && !per_token && o->discordant < QH_AUDIT_MIN_DISCORDANT) {
+        /* the interval clears the claim, but on the prior's word: the runs hardly differ */
+        o->verdict = QH_VERDICT_INCONCLUSIVE;
+        o->p_value = NAN;
+        o->items_needed = 0;
+        snprintf(o->reason, sizeof o->reason,
+                 "the runs disagree on %ld of %ld items, fewer than %d: the 95%% interval [%.4f, %.4f] rests on the prior, not on the data",
+                 o->discordant, n, QH_AUDIT_MIN_DISCORDANT, o->lo, o->hi);
+    } else if (o->lo >= claimed) {
         o->verdict = QH_VERDICT_SUPPORTED;
         snprintf(o->reason, sizeof o->reason, "the 95%% interval [%.4f, %.4f] lies at or above the claimed %.4f", o->lo, o->hi, claimed);
     } else if (o->hi < claimed) {
@@ -272,6 +283,33 @@ int qh_audit_evaluate(const qh_claim *cl, const char *db_path, const char *exp_n
     }
     if (c.claimed_bpp > 0 && bpp_m > c.claimed_bpp + 0.5)
         WARN("claimed %.3f bpp leaves out the unquantized tensors: the whole model takes %.4f bpp\n", c.claimed_bpp, bpp_m);
+    /* pre-registration: the claim's text committed before the first result it judges existed */
+    qh_registration reg = QH_REG_NOT_COMMITTED;
+    char commit[41], why[200], note[256];
+    long long committed_at = 0;
+    if (qh_claim_git_origin(claim_path, commit, &committed_at, why, sizeof why) != 0) {
+        snprintf(note, sizeof note, "not committed: %s", why);
+    } else {
+        sqlite3_stmt *fs;
+        long long first = 0;
+        if (sqlite3_prepare_v2(db,
+                               "SELECT MIN(CAST(strftime('%s', r.finished_at) AS INTEGER)) FROM runs r JOIN runs q ON q.id=?1 "
+                               "WHERE r.status='done' AND r.config_id=q.config_id AND r.model_id=q.model_id "
+                               "AND EXISTS (SELECT 1 FROM metrics m WHERE m.run_id=r.id AND m.task=?2)",
+                               -1, &fs, NULL) == SQLITE_OK) {
+            sqlite3_bind_int64(fs, 1, rq);
+            sqlite3_bind_text(fs, 2, c.task, -1, SQLITE_TRANSIENT);
+            if (sqlite3_step(fs) == SQLITE_ROW) first = sqlite3_column_int64(fs, 0);
+            sqlite3_finalize(fs);
+        }
+        char tc[32], tf[32];
+        qh_utc_format(committed_at, tc);
+        qh_utc_format(first, tf);
+        reg = first > 0 && committed_at > first ? QH_REG_POST_HOC : QH_REG_PRE_REGISTERED;
+        snprintf(note, sizeof note, "%s: the claim file's last commit %.12s (%s) is %s the first result it judges (%s)",
+                 qh_registration_name(reg), commit, tc, reg == QH_REG_POST_HOC ? "after" : "before", tf);
+    }
+    if (reg == QH_REG_POST_HOC) WARN("post hoc: the claim was committed after the results it judges existed; it is no test of a prediction\n");
     if (s.hi - s.lo > 2 * fabs(1 - c.claimed) && s.verdict == QH_VERDICT_INCONCLUSIVE)
         WARN("%ld items give an interval %.3f wide: too few to resolve a claim at %.3f\n", s.n, s.hi - s.lo, c.claimed);
     if (!warn[0]) snprintf(warn, sizeof warn, "- none\n");
@@ -288,7 +326,11 @@ int qh_audit_evaluate(const qh_claim *cl, const char *db_path, const char *exp_n
     if (bits_only) fprintf(out, "retention    %.4f  95%% CI [%.4f, %.4f]  (no retention claimed)\n", s.retention, s.lo, s.hi);
     else fprintf(out, "retention    %.4f  95%% CI [%.4f, %.4f]  (claimed >= %.4f)\n", s.retention, s.lo, s.hi, c.claimed);
     if (!is_ppl) fprintf(out, "chance-adj.  %.4f  95%% CI [%.4f, %.4f]  (chance %.4f)\n", s.chance_adj, s.ca_lo, s.ca_hi, chance);
-    fprintf(out, "verdict      %s", qh_verdict_name(s.verdict));
+    if (!bits_only && !isnan(s.p_value))
+        fprintf(out, "p            %.4g  two-sided, of retention = %.4f (a claim set is judged with Holm's correction: qharness assessment)\n",
+                s.p_value, c.claimed);
+    fprintf(out, "registration %s\n", note);
+    fprintf(out, "verdict      %s%s", qh_verdict_name(s.verdict), reg == QH_REG_POST_HOC ? " (post hoc)" : "");
     if (bits_only)
         fprintf(out, " (the bit count: the packed quantized weights take %.4f bpp, %+.4f against the %.4g claimed)", bpp_q,
                 bpp_q - c.claimed_bpp, c.claimed_bpp);
@@ -297,7 +339,11 @@ int qh_audit_evaluate(const qh_claim *cl, const char *db_path, const char *exp_n
         fprintf(out, "; about %.0f %s would give an interval of +-%.2f (the minimum effect an audit resolves)", s.items_needed,
                 is_ppl ? "windows" : "items", QH_AUDIT_MIN_EFFECT);
     fprintf(out, "\nwarnings\n%s", warn);
-    *record = (qh_audit_record){.experiment_id = exp, .baseline_run = rb, .quantized_run = rq, .stats = s};
+    if (bits_only) s.p_value = NAN;
+    *record = (qh_audit_record){.experiment_id = exp, .baseline_run = rb, .quantized_run = rq, .stats = s, .registration = reg,
+                                .claim_committed_at = committed_at};
+    if (reg != QH_REG_NOT_COMMITTED) memcpy(record->claim_commit, commit, sizeof commit);
+    snprintf(record->registration_note, sizeof record->registration_note, "%s", note);
     snprintf(record->warnings, sizeof record->warnings, "%s", warn);
     rc = 0;
 out:

@@ -482,7 +482,10 @@ START_TEST(readme_agreement_with_the_reference)
     } cases[] = {
         {"mc default --task mmlu --split dev --json", "acc_letter", 23.5, 285, 0},
         {"mc default --task arc-easy --n 500 --first --json", "acc", 23.2, 500, 0},
-        {"mc default --task arc-easy --n 500 --first --json", "acc_norm", 24.6, 500, 0},
+        /* the card's acc_norm (24.6%) divides by the UTF-8 bytes of " " + choice, which qharness
+         * matched to the digit; qharness now divides by the characters of the choice, as
+         * lm-evaluation-harness does (tests lmeval_parity_*), and gets 24.0% */
+        {"mc default --task arc-easy --n 500 --first --json", "acc_norm", 24.0, 500, 0},
         {"mc default --task blimp --n 6700 --first --json", "acc", 54.3, 6700, 1},
     };
     char *out = NULL;

@@ -165,22 +165,25 @@ START_TEST(audit_verdicts_on_synthetic_items)
     long n = 2000;
     double *b = qh_malloc((size_t)n * sizeof(double)), *q = qh_malloc((size_t)n * sizeof(double));
     unsigned s = 5;
-    /* clear support: the quantized model answers exactly like the baseline, 70% correct */
+    /* clear support: the quantized model answers like the baseline, 70% correct, but for one
+     * item in 50 where it flips (about 40 discordant items, both ways) */
     for (long i = 0; i < n; i++) {
         s = s * 1664525u + 1013904223u;
-        b[i] = q[i] = (s >> 8) % 10 < 7;
+        b[i] = (s >> 8) % 10 < 7;
+        q[i] = i % 50 == 0 ? !b[i] : b[i];
     }
     qh_audit_stats st;
     qh_audit_compute(b, q, NULL, n, 0.25, 0.95, 1000, 1, &st);
-    ck_assert_double_eq_tol(st.retention, 1.0, 1e-12);
+    ck_assert_msg(st.discordant == 40 && fabs(st.retention - 1.0) < 0.02, "%ld %g", st.discordant, st.retention);
     ck_assert_int_eq(st.verdict, QH_VERDICT_SUPPORTED);
-    ck_assert_double_eq_tol(st.chance_adj, 1.0, 1e-12);
+    ck_assert_msg(st.p_value <= 0.05, "p %g", st.p_value); /* the interval excludes the claim: so does the test */
     /* clear refutation: it loses a third of the baseline's correct answers */
     for (long i = 0; i < n; i++) q[i] = b[i] && i % 3 != 0;
     qh_audit_compute(b, q, NULL, n, 0.25, 0.99, 1000, 1, &st);
     ck_assert_msg(st.retention > 0.6 && st.retention < 0.72, "%g", st.retention);
     ck_assert_int_eq(st.verdict, QH_VERDICT_REFUTED);
     ck_assert(st.hi < 0.99);
+    ck_assert_msg(st.p_value <= 0.05, "p %g", st.p_value);
     /* straddle: one lost answer in a hundred on 100 items, claimed 0.99 */
     long m = 100;
     for (long i = 0; i < m; i++) {
@@ -191,6 +194,7 @@ START_TEST(audit_verdicts_on_synthetic_items)
     ck_assert_int_eq(st.verdict, QH_VERDICT_INCONCLUSIVE);
     ck_assert(st.lo < 0.97 && st.hi >= 0.97);
     ck_assert_msg(st.items_needed > m, "needed %g", st.items_needed);
+    ck_assert_msg(st.p_value > 0.05 && st.p_value <= 1, "p %g", st.p_value);
     /* seeded: the same seed gives the same interval */
     qh_audit_stats st2;
     qh_audit_compute(b, q, NULL, m, 0.25, 0.97, 1000, 1, &st2);
@@ -240,6 +244,23 @@ START_TEST(audit_verdicts_cannot_pass_on_noise)
     ck_assert_msg(st.discordant > 20 && st.hi < 0.99, "[%g, %g] %ld", st.lo, st.hi, st.discordant);
     ck_assert_int_eq(st.verdict, QH_VERDICT_REFUTED);
     ck_assert_msg(strstr(st.reason, "lies below the claimed"), "%s", st.reason);
+    ck_assert_msg(st.p_value < 1e-3, "p %g", st.p_value);
+    free(b);
+    free(q);
+    /* far above chance but the runs disagree on 3 of 4000 items: the interval clears 0.99 on the
+     * prior's word only -- INCONCLUSIVE, with no test counted */
+    n = 4000;
+    b = qh_malloc((size_t)n * sizeof(double));
+    q = qh_malloc((size_t)n * sizeof(double));
+    for (long i = 0; i < n; i++) {
+        b[i] = i % 4 != 0;
+        q[i] = b[i] && i != 1 && i != 2 && i != 3;
+    }
+    qh_audit_compute(b, q, NULL, n, 0.25, 0.99, 2000, 1, &st);
+    ck_assert_msg(st.discordant == 3 && st.lo >= 0.99, "%ld [%g, %g]", st.discordant, st.lo, st.hi);
+    ck_assert_int_eq(st.verdict, QH_VERDICT_INCONCLUSIVE);
+    ck_assert_msg(strstr(st.reason, "rests on the prior"), "%s", st.reason);
+    ck_assert(isnan(st.p_value));
     free(b);
     free(q);
 }
@@ -325,9 +346,14 @@ START_TEST(assessment_numbers_are_the_database_numbers)
     qh_err err;
     ck_assert_int_eq(qh_store_open(db, &s, &err), 0);
     must(&s, "INSERT INTO audits(claim, claim_text, claim_sha256, experiment_id, baseline_run, quantized_run, task, metric, claimed, "
-             "claimed_bpp, retention, ci_low, ci_high, chance_adjusted, ca_low, ca_high, n, verdict, items_needed, warnings, created_at) "
-             "VALUES ('c1', 'rtn2 keeps 99%', 'x', 1, 1, 3, 'copa', 'acc', 0.99, 2, 0.9166, 0.8, 1.05, 0.5, 0.1, 0.9, 100, "
-             "'INCONCLUSIVE', 12345.4, '- first warning\n- second warning\n', 'now')");
+             "claimed_bpp, retention, ci_low, ci_high, chance_adjusted, ca_low, ca_high, n, verdict, items_needed, warnings, created_at, "
+             "p_value, discordant, registration) VALUES "
+             "('c1', 'rtn2 keeps 99%', 'x', 1, 1, 3, 'copa', 'acc', 0.99, 2, 0.9166, 0.8, 1.05, 0.5, 0.1, 0.9, 100, "
+             "'INCONCLUSIVE', 12345.4, '- first warning\n- second warning\n', 'now', 0.2, 7, 'post hoc'),"
+             "('c2', 'rtn2 keeps 90%', 'x', 1, 1, 3, 'copa', 'acc', 0.9, NULL, 0.95, 0.905, 0.99, NULL, NULL, NULL, 100, "
+             "'SUPPORTED', NULL, '- none\n', 'now', 0.03, 30, 'pre-registered'),"
+             "('c3', 'rtn2 takes 2 bits', 'x', 1, 1, 3, 'copa', 'acc', 0, 2, 0.9166, 0.8, 1.05, NULL, NULL, NULL, 100, "
+             "'REFUTED', NULL, '- none\n', 'now', NULL, NULL, NULL)");
     /* four MMLU questions: the baseline always puts A first; the answers are A, B, A, C */
     must(&s, "INSERT INTO items(run_id, task, idx, item_key, correct_letter, value, n, detail) VALUES "
              "(1,'mmlu',0,'s/0',1,-1.0,4,'{\"ll\":[-1.0,-2.0,-3.0,-4.0],\"letter_ll\":[-1,-2,-3,-4]}'),"
@@ -368,8 +394,18 @@ START_TEST(assessment_numbers_are_the_database_numbers)
     /* always A; two of the four answers are A; acc_letter as stored */
     ck_assert_msg(strstr(out, "| baseline | A | 100.0% of 4 | 50.0% | 50.0% |\n"), "%s", out);
     ck_assert_msg(strstr(out, "Audit INCONCLUSIVE 0.917 [0.800, 1.050] 12,345 2.2400 0.600 0.550.\n"), "%s", out);
-    ck_assert_msg(strstr(out, "| **c1**: \"rtn2 keeps 99%\" | `rtn bits=2` | 2 / 2.2400 / 9.12 | copa acc, 100 | 0.917 [0.800, 1.050] "
-                              "(>= 0.99) | 0.500 [0.100, 0.900] | INCONCLUSIVE | 12,345 |\n"), "%s", out);
+    /* Holm over the two claims on a retained fraction (the bit count is exact): 0.03 > 0.05 / 2,
+     * so c2's SUPPORTED does not survive the correction */
+    ck_assert_msg(strstr(out, "| verdict | with Holm (m = 2, family 0.05) | registration |"), "%s", out);
+    ck_assert_msg(strstr(out, "| **c1**: \"rtn2 keeps 99%\" | `rtn bits=2` | 2 / 2.2400 / 9.12 | copa acc, 100 (7) | 0.917 [0.800, 1.050] "
+                              "(>= 0.99) | 0.500 [0.100, 0.900] | 0.2000 | INCONCLUSIVE (post hoc) | INCONCLUSIVE | post hoc | 12,345 |\n"),
+                  "%s", out);
+    ck_assert_msg(strstr(out, "| **c2**: \"rtn2 keeps 90%\" | `rtn bits=2` | not stated / 2.2400 / 9.12 | copa acc, 100 (30) | 0.950 "
+                              "[0.905, 0.990] (>= 0.90) | - | 0.0300 | SUPPORTED | INCONCLUSIVE | pre-registered | - |\n"),
+                  "%s", out);
+    ck_assert_msg(strstr(out, "| **c3**: \"rtn2 takes 2 bits\" | `rtn bits=2` | 2 / 2.2400 / 9.12 | copa acc, 100 | 0.917 [0.800, 1.050] "
+                              "(none claimed: the verdict is on the bits) | - | - | REFUTED | - (exact: bits) | not recorded | - |\n"),
+                  "%s", out);
     ck_assert_msg(strstr(out, "- **c1**:\n  - first warning\n  - second warning\n"), "%s", out);
     free(out);
     /* a partial experiment: its sections are left out, with a note saying so */

@@ -96,6 +96,35 @@ START_TEST(paired_bootstrap_pairs_the_draws)
 }
 END_TEST
 
+/* Holm's step-down procedure against a worked example, and the p-value of sorted draws */
+START_TEST(holm_and_tail_probabilities)
+{
+    /* m = 4 at 0.05: sorted 0.005 <= 0.0125, 0.01 <= 0.0167, 0.03 > 0.025 stops (0.04 is not reached) */
+    double p[4] = {0.01, 0.04, 0.03, 0.005};
+    int reject[4];
+    qh_holm(p, 4, 0.05, reject);
+    ck_assert(reject[0] && !reject[1] && !reject[2] && reject[3]);
+    /* every p small enough: all rejected; Bonferroni alone (0.0125) would keep 0.02 and 0.04 */
+    double p2[3] = {0.04, 0.001, 0.02};
+    qh_holm(p2, 3, 0.05, reject);
+    ck_assert(reject[0] && reject[1] && reject[2]);
+    /* a NaN p is no evidence: it stops the procedure */
+    double p3[2] = {NAN, 0.001};
+    qh_holm(p3, 2, 0.05, reject);
+    ck_assert(!reject[0] && reject[1]);
+    qh_holm(p3, 0, 0.05, reject); /* an empty family */
+    /* draws 0.00, 0.01, ..., 0.99: 5 below 0.05 -> two-sided p 0.10; at the median -> 1 */
+    double draws[100];
+    for (int i = 0; i < 100; i++) draws[i] = i / 100.0;
+    ck_assert_double_eq_tol(qh_sorted_two_sided_p(draws, 100, 0.05), 0.10, 1e-12);
+    ck_assert_double_eq_tol(qh_sorted_two_sided_p(draws, 100, 0.5), 1.0, 1e-12);
+    ck_assert_double_eq_tol(qh_sorted_two_sided_p(draws, 100, 2.0), 0.0, 1e-12);
+    double lo, hi;
+    qh_sorted_percentiles95(draws, 100, &lo, &hi);
+    ck_assert(lo > 0.02 && lo < 0.03 && hi > 0.96 && hi < 0.97);
+}
+END_TEST
+
 Suite *suite_stats(void)
 {
     Suite *s = suite_create("stats");
@@ -103,6 +132,7 @@ Suite *suite_stats(void)
     tcase_add_test(tc, wilson_matches_published_values);
     tcase_add_test(tc, bootstrap_properties);
     tcase_add_test(tc, paired_bootstrap_pairs_the_draws);
+    tcase_add_test(tc, holm_and_tail_probabilities);
     suite_add_tcase(s, tc);
     return s;
 }

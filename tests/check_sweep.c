@@ -171,11 +171,34 @@ START_TEST(schema_is_the_documented_file)
     ck_assert_int_eq(qh_store_run(&s, &err, NULL, "INSERT INTO method_configs(canonical, family) VALUES ('x', 'x')", ""), -1);
     ck_assert_msg(strstr(err.msg, "UNIQUE"), "%s", err.msg);
     ck_assert_int_eq(qh_store_int(&s, &err, &wal, &found, "SELECT value FROM meta WHERE key='schema_version'", ""), 0);
-    ck_assert_int_eq(wal, 1);
+    ck_assert_int_eq(wal, 2);
     qh_store_close(&s);
     /* reopening an existing store is fine */
     ck_assert_int_eq(qh_store_open(db, &s, &err), 0);
     qh_store_close(&s);
+    /* a version-1 store (audits without the test's p, discordant count and registration) is
+     * upgraded on opening, its rows kept; a newer one than this harness writes is refused */
+    char *old_db = qh_path_join(dir, "v1.sqlite");
+    sqlite3 *raw;
+    ck_assert_int_eq(sqlite3_open(old_db, &raw), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(raw,
+                                  "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+                                  "INSERT INTO meta VALUES ('schema_version', '1');"
+                                  "CREATE TABLE audits (id INTEGER PRIMARY KEY, claim TEXT NOT NULL, verdict TEXT NOT NULL);"
+                                  "INSERT INTO audits(claim, verdict) VALUES ('old', 'REFUTED');",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(raw);
+    ck_assert_msg(qh_store_open(old_db, &s, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(qh_store_int(&s, &err, &wal, &found, "SELECT value FROM meta WHERE key='schema_version'", ""), 0);
+    ck_assert_int_eq(wal, 2);
+    ck_assert_int_eq(qh_store_int(&s, &err, &wal, &found, "SELECT COUNT(*) FROM audits WHERE claim='old' AND p_value IS NULL AND registration IS NULL", ""), 0);
+    ck_assert_int_eq(wal, 1);
+    ck_assert_int_eq(qh_store_run(&s, &err, NULL, "UPDATE meta SET value='3' WHERE key='schema_version'", ""), 0);
+    qh_store_close(&s);
+    ck_assert_int_eq(qh_store_open(old_db, &s, &err), -1);
+    ck_assert_msg(strstr(err.msg, "schema version 3, this harness writes 2"), "%s", err.msg);
+    free(old_db);
     free(db);
     free(dir);
     free(text);

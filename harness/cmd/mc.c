@@ -52,7 +52,8 @@ static void print_mc(const qh_cli_model *lm, const qh_mc_task *t, const qh_mc_re
         printf("acc_norm     %.4f  95%% CI [%.4f, %.4f]  (log-likelihood per byte)\n", r->acc_norm, r->acc_norm_lo, r->acc_norm_hi);
     if (r->has_letter)
         printf("acc_letter   %.4f  95%% CI [%.4f, %.4f]  (next token among ' A'..' D')\n", r->acc_letter, r->acc_letter_lo, r->acc_letter_hi);
-    if (r->target_tokens) printf("target ppl   %.3f over %ld target tokens\n", r->target_ppl, r->target_tokens);
+    if (r->target_tokens) printf("target ppl   %.3f per passage (lm-eval's perplexity: exp of minus the mean passage log-likelihood), %d passages, %ld target tokens\n",
+                                   r->target_ppl, r->n_items, r->target_tokens);
     printf("truncated    %ld requests cut from the left to fit ctx %d\n", r->truncated_requests, ctx);
     printf("time         %.2f s\n", r->seconds);
 }
