@@ -96,6 +96,7 @@ int qh_cmd_audit(int argc, char **argv);
 int qh_cmd_report(int argc, char **argv);
 int qh_cmd_plot(int argc, char **argv);
 int qh_cmd_methods(int argc, char **argv);
+int qh_cmd_tasks(int argc, char **argv);
 int qh_cmd_quantize(int argc, char **argv);
 int qh_cmd_bench(int argc, char **argv);
 

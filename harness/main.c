@@ -60,6 +60,7 @@ static const struct command {
      "       report --assessment [--db FILE] [--template FILE.md.in] [-o FILE.md]  (HONEST_ASSESSMENT.md from the database)",
      "Markdown report from SQLite: provenance, results with intervals, Pareto sets, warnings, charts; or the assessment"},
     {"methods", qh_cmd_methods, "methods", "list the quantization methods and their parameters"},
+    {"tasks", qh_cmd_tasks, "tasks", "list the evaluation tasks: multiple-choice sets (items, chance, protocol) and texts"},
     {"quantize", qh_cmd_quantize,
      "quantize MODEL --method SPEC [-o FILE] [--include P] [--exclude P] [--override P=SPEC] [--kept-dtype F16|BF16|F32] [--tensors]\n"
      "         [--calib TEXT] [--calib-windows N] [--calib-ctx T] [--calib-seed S]\n"

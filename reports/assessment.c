@@ -261,7 +261,8 @@ static const char *AUDIT_SQL =
     "a.chance_adjusted, a.ca_low, a.ca_high, a.verdict, a.items_needed, a.n, b.bpp_quantized, b.bpp_model, "
     "(SELECT value FROM metrics WHERE run_id=a.baseline_run AND task=a.task AND metric=a.metric), "
     "(SELECT value FROM metrics WHERE run_id=a.quantized_run AND task=a.task AND metric=a.metric), a.warnings, a.claim, "
-    "a.p_value, a.registration, a.discordant, a.id "
+    "a.p_value, a.registration, a.discordant, a.id, "
+    "(SELECT protocol FROM metrics WHERE run_id=a.baseline_run AND task=a.task AND metric=a.metric) "
     "FROM audits a JOIN runs r ON r.id=a.quantized_run JOIN method_configs c ON c.id=r.config_id "
     "LEFT JOIN bpp b ON b.run_id=a.quantized_run ";
 
@@ -726,7 +727,7 @@ static int block_audits(actx *a)
         free(holds);
         return -1;
     }
-    fprintf(a->out, "| claim | method | bpp claimed / quantized tensors / whole model | task, metric, n (discordant) | retention [95%% CI] "
+    fprintf(a->out, "| claim | method | bpp claimed / quantized tensors / whole model | task, metric, shots, n (discordant) | retention [95%% CI] "
                     "(claimed) | chance-adjusted [95%% CI] | p | verdict | with Holm (m = %d, family 0.05) | registration | items for +-0.01 |\n"
                     "|---|---|---|---|---|---|---|---|---|---|---|\n", m);
     int rows = 0;
@@ -764,8 +765,16 @@ static int block_audits(actx *a)
         char claim_cell[64], nd[96];
         if (sqlite3_column_double(st, 4) > 0) snprintf(claim_cell, sizeof claim_cell, "(>= %s)", claimed);
         else snprintf(claim_cell, sizeof claim_cell, "(none claimed: the verdict is on the bits)");
-        if (strcmp(disc, "-") != 0) snprintf(nd, sizeof nd, "%s (%s)", ns, disc);
-        else snprintf(nd, sizeof nd, "%s", ns);
+        /* the protocol's shots, as the stored protocol of the baseline's metric states them */
+        char shots[24] = "";
+        const char *proto = text_or(st, 25, ""), *sh = strstr(proto, "-shot");
+        if (sqlite3_column_double(st, 4) > 0 && strcmp(text_or(st, 3, ""), "ppl") != 0) {
+            const char *d = sh;
+            while (d && d > proto && d[-1] >= '0' && d[-1] <= '9') d--;
+            snprintf(shots, sizeof shots, "%.*s-shot, ", sh && d < sh ? (int)(sh - d) : 1, sh && d < sh ? d : "0");
+        }
+        if (strcmp(disc, "-") != 0) snprintf(nd, sizeof nd, "%s%s (%s)", shots, ns, disc);
+        else snprintf(nd, sizeof nd, "%s%s", shots, ns);
         fprintf(a->out, "` | %s / %s / %s | %s %s, %s | %s %s %s | %s | %s | %s%s | %s | %s | %s |\n", cb, bq, bm, text_or(st, 2, "-"),
                 text_or(st, 3, "-"), nd, ret, ci, claim_cell, ca, pv, verdict, strcmp(reg, "post hoc") == 0 ? " (post hoc)" : "", holm,
                 reg, need);

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "datasets/mc.h"
 #include "methods/method.h"
 #include "testutil.h"
 
@@ -326,6 +327,20 @@ START_TEST(methods_quantize_and_packed_ppl)
         snprintf(needle, sizeof needle, "\n%s", qh_methods[i]->name);
         ck_assert_msg(strstr(out, needle), "'methods' does not list %s", qh_methods[i]->name);
     }
+    free(out);
+    /* 'tasks' lists every multiple-choice set with its size and chance level, and every text */
+    rc = tu_run_cli("tasks", &out);
+    ck_assert_int_eq(rc, 0);
+    for (const qh_mc_set *set = qh_mc_sets; set->name; set++) {
+        char needle[64];
+        snprintf(needle, sizeof needle, "\n  %-14s ", set->name);
+        ck_assert_msg(strstr(out, needle), "'tasks' does not list %s", set->name);
+    }
+    ck_assert_msg(strstr(out, "\n  copa               100  0.5000\n"), "%s", out);
+    ck_assert_msg(strstr(out, "\n  mmlu             14042  0.2500\n"), "%s", out);
+    ck_assert_msg(strstr(out, "\n  wikitext2-test ") && !strstr(out, "seeded subset"), "%s", out);
+    free(out);
+    ck_assert_int_eq(tu_run_cli("tasks extra", &out), 2); /* a usage error */
     free(out);
     char *dir = tu_tmpdir(), *packed = qh_path_join(dir, "rtn3.safetensors");
     snprintf(args, sizeof args, "quantize default --method 'rtn bits=3 group=64' -o %s", packed);

@@ -397,10 +397,10 @@ START_TEST(assessment_numbers_are_the_database_numbers)
     /* Holm over the two claims on a retained fraction (the bit count is exact): 0.03 > 0.05 / 2,
      * so c2's SUPPORTED does not survive the correction */
     ck_assert_msg(strstr(out, "| verdict | with Holm (m = 2, family 0.05) | registration |"), "%s", out);
-    ck_assert_msg(strstr(out, "| **c1**: \"rtn2 keeps 99%\" | `rtn bits=2` | 2 / 2.2400 / 9.12 | copa acc, 100 (7) | 0.917 [0.800, 1.050] "
+    ck_assert_msg(strstr(out, "| **c1**: \"rtn2 keeps 99%\" | `rtn bits=2` | 2 / 2.2400 / 9.12 | copa acc, 0-shot, 100 (7) | 0.917 [0.800, 1.050] "
                               "(>= 0.99) | 0.500 [0.100, 0.900] | 0.2000 | INCONCLUSIVE (post hoc) | INCONCLUSIVE | post hoc | 12,345 |\n"),
                   "%s", out);
-    ck_assert_msg(strstr(out, "| **c2**: \"rtn2 keeps 90%\" | `rtn bits=2` | not stated / 2.2400 / 9.12 | copa acc, 100 (30) | 0.950 "
+    ck_assert_msg(strstr(out, "| **c2**: \"rtn2 keeps 90%\" | `rtn bits=2` | not stated / 2.2400 / 9.12 | copa acc, 0-shot, 100 (30) | 0.950 "
                               "[0.905, 0.990] (>= 0.90) | - | 0.0300 | SUPPORTED | INCONCLUSIVE | pre-registered | - |\n"),
                   "%s", out);
     ck_assert_msg(strstr(out, "| **c3**: \"rtn2 takes 2 bits\" | `rtn bits=2` | 2 / 2.2400 / 9.12 | copa acc, 100 | 0.917 [0.800, 1.050] "
