@@ -128,8 +128,17 @@ int qh_cli_scope_option(int c, char *arg, qh_cli_scope *s, const char *cmd, char
 {
     int k = scope_option(c, arg, s, cmd);
     if (k < 0) return QH_EXIT_USAGE;
-    if (k == 0) return qh_cli_usage(cmd, "unknown option '%s'", argv[optind - 1]);
+    if (k == 0) return qh_cli_bad_option(cmd, strcmp(cmd, "quantize") == 0 ? "o:" : "", argv); /* quantize alone has -o */
     return 0;
+}
+
+int qh_cli_bad_option(const char *cmd, const char *optstring, char **argv)
+{
+    const char *arg = argv[optind - 1];
+    /* getopt_long sets optopt to the option's value when its argument is missing, and to 0 for
+     * an unknown long option; an unknown short option sets it too, but is not in optstring */
+    int missing = optopt != 0 && (strncmp(arg, "--", 2) == 0 || (optstring && strchr(optstring, optopt)));
+    return qh_cli_usage(cmd, missing ? "option '%s' needs a value" : "unknown option '%s'", arg);
 }
 
 /* --candidate and --target go together, and exclude --method */

@@ -56,6 +56,9 @@ typedef struct {
 
 int qh_cli_die(const qh_err *err);
 int qh_cli_usage(const char *cmd, const char *fmt, const char *arg);
+/* The default branch of an option switch: "option '--x' needs a value" when getopt found the
+ * option without its argument, else "unknown option '--x'" (optstring: the short options). */
+int qh_cli_bad_option(const char *cmd, const char *optstring, char **argv);
 int qh_cli_parse_long(const char *s, long lo, long hi, long *out);
 void qh_cli_scope_init(qh_cli_scope *s);
 int qh_cli_scope_option(int c, char *arg, qh_cli_scope *s, const char *cmd, char **argv);

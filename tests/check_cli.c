@@ -272,6 +272,11 @@ START_TEST(bad_texts_and_options)
     expect_error("quantize default --method \"rtn bits=8 group=32\" -o x.gguf", 2, "-o x.gguf: quantize writes qharness's packed safetensors");
     expect_error("ppl default wikitext2-test --ctx abc", 2, "--ctx 'abc' is not an integer from 2 to 1048576");
     expect_error("ppl default wikitext2-test --frobnicate", 2, "unknown option '--frobnicate'");
+    /* an option given without its value is named as such, not as unknown */
+    expect_error("ppl default wikitext2-test --method", 2, "option '--method' needs a value");
+    expect_error("results --db", 2, "option '--db' needs a value");
+    expect_error("plot -o", 2, "option '-o' needs a value");
+    expect_error("plot -x", 2, "unknown option '-x'");
     expect_error("ppl default", 2, "expected MODEL and TEXT");
     expect_error("frobnicate", 2, "'frobnicate' is not a command");
     expect_error("plot --scope sideways", 2, "--scope 'sideways' must be quantized, model or both");

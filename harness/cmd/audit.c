@@ -15,7 +15,7 @@ int qh_cmd_audit(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         if (c == 'd') db = optarg;
         else if (c == 'c') inline_claim = optarg;
-        else return qh_cli_usage("audit", "unknown option '%s'", argv[optind - 1]);
+        else return qh_cli_bad_option("audit", "", argv);
     }
     if (inline_claim && argc != optind) return qh_cli_usage("audit", "give a CLAIM.ini or --claim, not both (%s)", argv[optind]);
     if (!inline_claim && argc - optind != 1) return qh_cli_usage("audit", "expected one CLAIM.ini or --claim \"KEY = VALUE; ...\"%s", "");

@@ -22,7 +22,7 @@ int qh_cmd_bench(int argc, char **argv)
         case 'w': if (qh_cli_parse_long(optarg, 1, 1 << 20, &v)) return qh_cli_usage("bench", "--windows '%s' is not an integer from 1 to 1048576", optarg); windows = (int)v; break;
         case 'b': if (qh_cli_parse_long(optarg, 1, 4096, &v)) return qh_cli_usage("bench", "--batch '%s' is not an integer from 1 to 4096", optarg); batch = (int)v; break;
         case 'd': dequant = optarg; break;
-        default: return qh_cli_usage("bench", "unknown option '%s'", argv[optind - 1]);
+        default: return qh_cli_bad_option("bench", "", argv);
         }
     }
     QH_CLI_OPTIONS_CHECKED();

@@ -18,7 +18,7 @@ int qh_cmd_convert(int argc, char **argv)
         switch (c) {
         case 'o': out = optarg; break;
         case 't': type = optarg; break;
-        default: return qh_cli_usage("convert", "unknown option '%s'", argv[optind - 1]);
+        default: return qh_cli_bad_option("convert", "o:", argv);
         }
     }
     if (argc - optind != 1 || !out) return qh_cli_usage("convert", "expected MODEL and -o FILE.gguf%s", "");

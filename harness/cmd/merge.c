@@ -23,7 +23,7 @@ int qh_cmd_merge(int argc, char **argv)
         case 'i':
             if (qh_cli_parse_long(optarg, 1, 1L << 40, &id) != 0) return qh_cli_usage("merge", "'%s' is not an experiment id", optarg);
             break;
-        default: return qh_cli_usage("merge", "unknown option '%s'", argv[optind - 1]);
+        default: return qh_cli_bad_option("merge", "", argv);
         }
     }
     if (optind != argc || (!name) == (!id)) return qh_cli_usage("merge", "expected --experiment NAME or --id ID%s", "");

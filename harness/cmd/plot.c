@@ -29,7 +29,7 @@ int qh_cmd_plot(int argc, char **argv)
                 return qh_cli_usage("plot", "--scope '%s' must be quantized, model or both", optarg);
             whole = strcmp(optarg, "model") == 0 ? 1 : strcmp(optarg, "quantized") == 0 ? 0 : -1;
             break;
-        default: return qh_cli_usage("plot", "unknown option '%s'", argv[optind - 1]);
+        default: return qh_cli_bad_option("plot", "o:", argv);
         }
     }
     if (argc != optind) return qh_cli_usage("plot", "unexpected argument '%s'", argv[optind]);

@@ -31,7 +31,7 @@ int qh_cmd_report(int argc, char **argv)
         case 'c': charts = optarg; break;
         case 'a': assessment = 1; break;
         case 't': template = optarg; break;
-        default: return qh_cli_usage("report", "unknown option '%s'", argv[optind - 1]);
+        default: return qh_cli_bad_option("report", "o:", argv);
         }
     }
     if (argc != optind) return qh_cli_usage("report", "unexpected argument '%s'", argv[optind]);

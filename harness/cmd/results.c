@@ -25,7 +25,7 @@ int qh_cmd_results(int argc, char **argv)
         case 'c': fmt = QH_RESULTS_CSV; n_formats++; break;
         case 'j': fmt = QH_RESULTS_JSON; n_formats++; break;
         case 'a': all = 1; break;
-        default: return qh_cli_usage("results", "unknown option '%s'", argv[optind - 1]);
+        default: return qh_cli_bad_option("results", "", argv);
         }
     }
     if (argc != optind) return qh_cli_usage("results", "unexpected argument '%s'", argv[optind]);

@@ -44,7 +44,7 @@ int qh_cmd_sweep(int argc, char **argv)
             else o.slurm_opts.runs_per_task = (int)v;
             slurm_only = 1;
             break;
-        default: return qh_cli_usage("sweep", "unknown option '%s'", argv[optind - 1]);
+        default: return qh_cli_bad_option("sweep", "", argv);
         }
     }
     if (argc - optind != 1) return qh_cli_usage("sweep", "expected one EXPERIMENT.ini%s", "");
