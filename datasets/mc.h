@@ -58,6 +58,7 @@ struct qh_mc_set {
     int (*parse_line)(const struct cJSON *line, int lineno, void *ud, qh_err *err); /* JSONL readers: one line */
     unsigned options;         /* QH_MC_OPT_*: the options it takes */
     const char *protocol;     /* what is scored: {name}, {subset}, {split} and {shots} are filled in */
+    const char *lm_eval;      /* lm-evaluation-harness's task of the same protocol (tests lmeval_parity_*), or what differs */
 };
 
 extern const qh_mc_set qh_mc_sets[]; /* ends with a row whose name is NULL */

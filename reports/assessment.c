@@ -292,7 +292,7 @@ static int audit_format(actx *a, sqlite3_stmt *st, const char *field, const char
     } else if (strcmp(field, "n") == 0) fmt_int(buf, n, sqlite3_column_int64(st, 14));
     else if (strcmp(field, "p") == 0) {
         if (isnan(COL_D(21))) snprintf(buf, n, "-");
-        else if (COL_D(21) < 1e-4) snprintf(buf, n, "< 0.0001");
+        else if (COL_D(21) < 1e-3) snprintf(buf, n, "< 0.001"); /* 2000-4000 draws resolve no finer */
         else fmt_num(buf, n, COL_D(21), fmt ? fmt : ".4f");
     } else if (strcmp(field, "registration") == 0) snprintf(buf, n, "%s", text_or(st, 22, "not recorded"));
     else if (strcmp(field, "discordant") == 0) {

@@ -326,9 +326,14 @@ int qh_audit_evaluate(const qh_claim *cl, const char *db_path, const char *exp_n
     if (bits_only) fprintf(out, "retention    %.4f  95%% CI [%.4f, %.4f]  (no retention claimed)\n", s.retention, s.lo, s.hi);
     else fprintf(out, "retention    %.4f  95%% CI [%.4f, %.4f]  (claimed >= %.4f)\n", s.retention, s.lo, s.hi, c.claimed);
     if (!is_ppl) fprintf(out, "chance-adj.  %.4f  95%% CI [%.4f, %.4f]  (chance %.4f)\n", s.chance_adj, s.ca_lo, s.ca_hi, chance);
-    if (!bits_only && !isnan(s.p_value))
-        fprintf(out, "p            %.4g  two-sided, of retention = %.4f (a claim set is judged with Holm's correction: qharness assessment)\n",
-                s.p_value, c.claimed);
+    if (!bits_only && !isnan(s.p_value)) {
+        int draws = is_ppl ? 2000 : 4000; /* as qh_audit_compute drew them */
+        char pv[48];
+        if (s.p_value > 0) snprintf(pv, sizeof pv, "%.4g", s.p_value);
+        else snprintf(pv, sizeof pv, "< %.2g (no draw of %d beyond)", 2.0 / draws, draws);
+        fprintf(out, "p            %s  two-sided, of retention = %.4f (a claim set is judged with Holm's correction: qharness assessment)\n",
+                pv, c.claimed);
+    }
     fprintf(out, "registration %s\n", note);
     fprintf(out, "verdict      %s%s", qh_verdict_name(s.verdict), reg == QH_REG_POST_HOC ? " (post hoc)" : "");
     if (bits_only)

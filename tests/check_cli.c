@@ -341,8 +341,9 @@ START_TEST(methods_quantize_and_packed_ppl)
         snprintf(needle, sizeof needle, "\n  %-14s ", set->name);
         ck_assert_msg(strstr(out, needle), "'tasks' does not list %s", set->name);
     }
-    ck_assert_msg(strstr(out, "\n  copa               100  0.5000\n"), "%s", out);
-    ck_assert_msg(strstr(out, "\n  mmlu             14042  0.2500\n"), "%s", out);
+    ck_assert_msg(strstr(out, "\n  copa               100  0.5000   lm-eval: copa\n"), "%s", out);
+    ck_assert_msg(strstr(out, "\n  arc-easy          2376  0.2500   lm-eval: arc_easy\n"), "%s", out);
+    ck_assert_msg(strstr(out, "\n  mmlu             14042  0.2500   lm-eval: mmlu (acc_letter)"), "%s", out);
     ck_assert_msg(strstr(out, "\n  wikitext2-test ") && !strstr(out, "seeded subset"), "%s", out);
     free(out);
     ck_assert_int_eq(tu_run_cli("tasks extra", &out), 2); /* a usage error */

@@ -30,7 +30,7 @@ int qh_cmd_tasks(int argc, char **argv)
         const char *subset = strstr(proto, "seeded subset");
         int shown = subset ? (int)(subset - proto) : (int)strlen(proto);
         while (shown > 0 && strchr(" ,;", proto[shown - 1])) shown--;
-        printf("  %-14s %7ld %7s\n      %.*s\n", s->name, t.n_available, chance, shown, proto);
+        printf("  %-14s %7ld %7s   lm-eval: %s\n      %.*s\n", s->name, t.n_available, chance, s->lm_eval, shown, proto);
         qh_mc_free(&t);
     }
     printf("\nTexts (qharness ppl|kld MODEL NAME; in an experiment: ppl.NAME or fidelity.NAME = TOKENS, @llama-cpp for that protocol):\n\n");
