@@ -460,6 +460,37 @@ START_TEST(assessment_numbers_are_the_database_numbers)
 }
 END_TEST
 
+/* Pre-registration: a claim file is "committed" only when git has it unchanged, and then its
+ * last commit and that commit's time are what the audit compares with the first result. */
+START_TEST(claim_files_are_registered_by_their_last_commit)
+{
+    char *dir = tu_tmpdir(), *claim = qh_path_join(dir, "c.ini"), cmd[2048], commit[41], why[200];
+    long long at = 0;
+    qh_err err;
+    ck_assert_int_eq(qh_write_file(claim, "[claim]\n", 8, &err), 0);
+    ck_assert_int_eq(qh_claim_git_origin(claim, commit, &at, why, sizeof why), 1); /* no repository */
+    ck_assert_msg(strstr(why, "not in a git work tree"), "%s", why);
+    snprintf(cmd, sizeof cmd, "git -C '%s' init -q && git -C '%s' config user.email t@t && git -C '%s' config user.name t", dir, dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(qh_claim_git_origin(claim, commit, &at, why, sizeof why), 1);
+    ck_assert_msg(strstr(why, "untracked"), "%s", why);
+    snprintf(cmd, sizeof cmd, "git -C '%s' add c.ini && GIT_COMMITTER_DATE='2026-01-02T03:04:05Z' git -C '%s' commit -qm c", dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_msg(qh_claim_git_origin(claim, commit, &at, why, sizeof why) == 0, "%s", why);
+    ck_assert_int_eq((int)strlen(commit), 40);
+    ck_assert_int_eq(at, 1767323045); /* 2026-01-02T03:04:05Z */
+    char t[32];
+    qh_utc_format(at, t);
+    ck_assert_str_eq(t, "2026-01-02T03:04:05Z");
+    ck_assert_int_eq(qh_write_file(claim, "[claim]\nx = 1\n", 14, &err), 0); /* the audited text is not the committed one */
+    ck_assert_int_eq(qh_claim_git_origin(claim, commit, &at, why, sizeof why), 1);
+    ck_assert_msg(strstr(why, "changed since its last commit"), "%s", why);
+    ck_assert_str_eq(qh_registration_name(QH_REG_POST_HOC), "post hoc");
+    free(claim);
+    free(dir);
+}
+END_TEST
+
 Suite *suite_reports(void)
 {
     Suite *s = suite_create("reports");
@@ -470,6 +501,7 @@ Suite *suite_reports(void)
     tcase_add_test(tc, assessment_numbers_are_the_database_numbers);
     tcase_add_test(tc, audit_verdicts_on_synthetic_items);
     tcase_add_test(tc, audit_verdicts_cannot_pass_on_noise);
+    tcase_add_test(tc, claim_files_are_registered_by_their_last_commit);
     tcase_add_test(tc, bootstrap_intervals_match_normal_theory);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
