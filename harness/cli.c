@@ -259,19 +259,6 @@ void qh_cli_free_loaded(qh_cli_model *lm)
     free(lm->token_bytes);
 }
 
-/* Progress bar with ETA on stderr, only when stderr is a terminal. */
-
-void qh_cli_progress_bar(void *ud, long done, long total)
-{
-    qh_cli_progress *ps = ud;
-    double el = qh_now() - ps->start, eta = done ? el * (double)(total - done) / (double)done : 0;
-    int width = 30, fill = (int)(width * done / (total ? total : 1));
-    fprintf(stderr, "\r[%.*s%*s] %3ld%% %ld/%ld %s  ETA %.0fs ", fill, "==============================",
-            width - fill, "", 100 * done / (total ? total : 1), done, total, ps->what, eta);
-    if (done == total) fprintf(stderr, "\r%*s\r", 80, "");
-    fflush(stderr);
-}
-
 /* Options of the commands that evaluate windows of a text (ppl, kld): --ctx, --max-tokens,
  * --seed, --protocol, --chunks.  Returns 1 if c was one of them, 0 if not, or QH_EXIT_USAGE. */
 

@@ -1,7 +1,7 @@
 /* cli.h - what the commands of qharness share (harness/cmd/NAME.c, one file per command;
  * harness/main.c is the table): error exits, integer options, the quantization-scope and
  * calibration options (--method ... --imatrix), the window options of ppl and kld, loading a
- * model (directory, packed file or GGUF) with its tokenizer, and the progress bar. */
+ * model (directory, packed file or GGUF) with its tokenizer. */
 #ifndef QH_CLI_H
 #define QH_CLI_H
 
@@ -49,11 +49,6 @@ typedef struct {
     unsigned long calib_seed;
 } qh_cli_scope;
 
-typedef struct {
-    double start;
-    const char *what;
-} qh_cli_progress;
-
 int qh_cli_die(const qh_err *err);
 int qh_cli_usage(const char *cmd, const char *fmt, const char *arg);
 /* The default branch of an option switch: "option '--x' needs a value" when getopt found the
@@ -66,7 +61,6 @@ int qh_cli_mixed_usage(const char *cmd, const qh_cli_scope *s);
 int qh_cli_quantize(qh_model *m, qh_tokenizer *tok, const qh_cli_scope *s, qh_quant_result *res, qh_err *err);
 int qh_cli_load(const char *arg, const qh_cli_scope *s, qh_cli_model *lm, qh_err *err);
 void qh_cli_free_loaded(qh_cli_model *lm);
-void qh_cli_progress_bar(void *ud, long done, long total);
 /* --json output: one object per line through cJSON (strings escaped); a number that is not
  * finite is null (JSON has no nan), an interval is [lo, hi] or null. */
 struct cJSON;

@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "model.h"
 #include "outfile.h"
+#include "progress.h"
 #include "util.h"
 
 static int cmd_help(int argc, char **argv);
@@ -100,7 +101,10 @@ static int cmd_help(int argc, char **argv)
     printf("usage: qharness COMMAND [ARGS]      (qharness COMMAND --help: that command's usage; qharness --version)\n\n");
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         printf("  %-9s %s\n", commands[i].name, commands[i].summary);
-    printf("\nMODEL is a Hugging Face GPT-2 directory or a name under models/ ('default' = %s).\n"
+    printf("\nMODEL is a model folder (Hugging Face GPT-2 or Llama safetensors, a llama2.c checkpoint), a GGUF file,\n"
+           "a file written by quantize, or a name under models/ ('default' = %s; 'smollm2' once make deps fetched it).\n"
+           "Steps longer than two seconds show their progress on stderr (a line every 15 s when it is not a terminal);\n"
+           "--quiet, with any command, silences it.\n"
            "Datasets: ", QH_DEFAULT_MODEL);
     for (const qh_text_dataset *d = qh_text_datasets; d->name; d++) printf("%s%s", d == qh_text_datasets ? "" : ", ", d->name);
     printf(".\nEnvironment: QHARNESS_THREADS (default: all cores), QHARNESS_HOME (default: the binary's directory).\n");
@@ -123,6 +127,16 @@ int main(int argc, char **argv)
                 print_usage(&commands[i]);
                 return 0;
             }
+            /* --quiet (any command, before a "--"): no progress lines; taken out before the
+             * command parses its own options */
+            int n = 1;
+            for (int a = 1, past_dashes = 0; a < argc; a++) {
+                past_dashes |= strcmp(argv[a], "--") == 0;
+                if (!past_dashes && strcmp(argv[a], "--quiet") == 0) qh_progress_quiet(1);
+                else argv[n++] = argv[a];
+            }
+            argv[n] = NULL;
+            argc = n;
             int rc = commands[i].run(argc - 1, argv + 1);
             qh_err err;
             /* stdout redirected to a full disk or a closed pipe: an error, never a silent empty file */

@@ -2,6 +2,8 @@
  * file format is packed.c. */
 #include "quantize.h"
 
+#include "progress.h"
+
 #include <cJSON.h>
 #include <fnmatch.h>
 #include <math.h>
@@ -439,6 +441,11 @@ int qh_quantize_model(qh_model *m, const qh_quant_opts *o, qh_quant_result *res,
         goto cleanup;
     }
     done = qh_calloc((size_t)m->n_tensors, 1);
+    long to_quantize = 0, quantized = 0;
+    for (int t = 0; t < m->n_tensors; t++) to_quantize += specs[t] != NULL;
+    char what[600];
+    snprintf(what, sizeof what, "quantize %s%s", res->spec, o->calib ? " (calibrated, block by block)" : "");
+    qh_progress_begin(what, to_quantize, "matrices");
     if (o->calib) {
         /* sequential, as GPTQ: block l's inputs come from blocks < l already quantized */
         if (qh_calib_begin(m, o->calib, &st, err) != 0) goto cleanup;
@@ -456,6 +463,7 @@ int qh_quantize_model(qh_model *m, const qh_quant_opts *o, qh_quant_result *res,
                     qh_calib cal = {hn[k], H[k], samples, qh_calib_diagonal_only(st)};
                     if (quantize_tensor(m, t, specs[t], &cal, res, err) != 0) goto cleanup;
                     done[t] = 1;
+                    qh_progress_step(++quantized);
                 }
             }
             double tc = qh_now();
@@ -468,13 +476,17 @@ int qh_quantize_model(qh_model *m, const qh_quant_opts *o, qh_quant_result *res,
                      "%s, %d windows x %d tokens, seed %lu (sequential: each block's statistics with earlier blocks quantized)",
                      o->calib->source, o->calib->windows, o->calib->ctx, o->calib->seed);
     }
-    for (int t = 0; t < m->n_tensors; t++)
-        if (specs[t] && !done[t] && quantize_tensor(m, t, specs[t], NULL, res, err) != 0) goto cleanup;
+    for (int t = 0; t < m->n_tensors; t++) {
+        if (!specs[t] || done[t]) continue;
+        if (quantize_tensor(m, t, specs[t], NULL, res, err) != 0) goto cleanup;
+        qh_progress_step(++quantized);
+    }
 finish:
     if (!m->head_tied) round_kept(m->head, (size_t)m->cfg.n_vocab * m->cfg.n_embd, o->kept_dtype);
     qh_quant_account(res, m);
     rc = 0;
 cleanup:
+    qh_progress_end();
     qh_calib_free(st);
     free(done);
     for (int t = 0; t < m->n_tensors; t++)

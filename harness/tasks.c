@@ -2,6 +2,8 @@
  * loaded once per model, evaluated per run, stored, and priced for --dry-run. */
 #include "tasks.h"
 
+#include "progress.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,7 +97,12 @@ static int eval_ppl(const qh_task_spec *t, const qh_task_env *env, void *data, c
     qh_ppl_result *r = qh_calloc(1, sizeof *r);
     *result = r;
     qh_ppl_opts o = text_opts(t, env);
-    return qh_eval_ppl(m, d->ids, (long)d->n_ids, env->token_bytes, &o, r, err);
+    qh_progress_task pt = {t->name, "windows", 0};
+    o.progress = qh_progress_callback;
+    o.progress_ud = &pt;
+    int rc = qh_eval_ppl(m, d->ids, (long)d->n_ids, env->token_bytes, &o, r, err);
+    qh_progress_end();
+    return rc;
 }
 
 static void free_ppl(void *result)
@@ -261,11 +268,13 @@ static int window_of(const qh_task_env *env, const qh_model *m) { return env->ct
 
 static int eval_mc(const qh_task_spec *t, const qh_task_env *env, void *data, const qh_model *m, void **result, qh_err *err)
 {
-    (void)t;
     mc_data *d = data;
     qh_mc_result *r = qh_calloc(1, sizeof *r);
     *result = r;
-    return qh_eval_mc_requests(m, &d->set, &d->requests, window_of(env, m), r, NULL, NULL, err);
+    qh_progress_task pt = {t->name, "requests", 0};
+    int rc = qh_eval_mc_requests(m, &d->set, &d->requests, window_of(env, m), r, qh_progress_callback, &pt, err);
+    qh_progress_end();
+    return rc;
 }
 
 static void free_mc_result(void *result)

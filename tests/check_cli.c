@@ -348,6 +348,21 @@ START_TEST(methods_quantize_and_packed_ppl)
     free(out);
     ck_assert_int_eq(tu_run_cli("tasks extra", &out), 2); /* a usage error */
     free(out);
+    /* progress: with the waits at 0 every step prints a line on stderr (not a terminal here):
+     * what, done/total, the unit; --quiet silences it; stdout stays the result */
+    setenv("QHARNESS_PROGRESS_SECONDS", "0", 1);
+    rc = tu_run_cli("quantize default --method 'rtn bits=4'", &out);
+    ck_assert_msg(rc == 0 && strstr(out, "quantize rtn bits=4 group=0 scheme=sym: 1/24 matrices (4%) after ") &&
+                      strstr(out, "quantize rtn bits=4 group=0 scheme=sym: 24 matrices in "),
+                  "%s", out);
+    free(out);
+    rc = tu_run_cli("ppl default wikitext2-test --max-tokens 2048 --quiet", &out);
+    ck_assert_msg(rc == 0 && !strstr(out, "windows (") && strstr(out, "perplexity   "), "%s", out);
+    free(out);
+    rc = tu_run_cli_stdout("ppl default wikitext2-test --max-tokens 2048", &out);
+    ck_assert_msg(rc == 0 && !strstr(out, "windows ("), "progress reached stdout: %s", out);
+    free(out);
+    unsetenv("QHARNESS_PROGRESS_SECONDS");
     char *dir = tu_tmpdir(), *packed = qh_path_join(dir, "rtn3.safetensors");
     snprintf(args, sizeof args, "quantize default --method 'rtn bits=3 group=64' -o %s", packed);
     rc = tu_run_cli(args, &out);

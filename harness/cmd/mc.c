@@ -7,6 +7,7 @@
 #include "../../datasets/mc.h"
 #include "../eval_mc.h"
 #include "../cli.h"
+#include "../progress.h"
 
 static void print_mc(const qh_cli_model *lm, const qh_mc_task *t, const qh_mc_result *r, int ctx, int json)
 {
@@ -106,9 +107,10 @@ int qh_cmd_mc(int argc, char **argv)
     int rc = 0;
     if (ctx > qh_config_max_ctx(&lm.model->cfg))
         rc = qh_fail(&err, "--ctx %d: window longer than the model's context (%d)", ctx, qh_config_max_ctx(&lm.model->cfg));
-    qh_cli_progress ps = {qh_now(), "requests"};
+    qh_progress_task pt = {t.name, "requests", 0};
     qh_mc_result r;
-    if (rc == 0) rc = qh_eval_mc(lm.model, lm.tok, &t, ctx, &r, isatty(2) ? qh_cli_progress_bar : NULL, &ps, &err);
+    if (rc == 0) rc = qh_eval_mc(lm.model, lm.tok, &t, ctx, &r, qh_progress_callback, &pt, &err);
+    qh_progress_end();
     if (rc == 0) {
         print_mc(&lm, &t, &r, ctx, json);
         qh_mc_result_free(&r);

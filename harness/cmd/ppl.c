@@ -9,6 +9,7 @@
 
 #include "../../datasets/datasets.h"
 #include "../cli.h"
+#include "../progress.h"
 
 static void print_ppl_json(const char *model_dir, const qh_cli_model *lm, const qh_text *text, const qh_ppl_result *r)
 {
@@ -129,12 +130,12 @@ int qh_cmd_ppl(int argc, char **argv)
     if (qh_encode(lm.tok, text.path, text.text, text.len, &ids, &n, &err) != 0) goto fail_text;
     opts.bos_id = qh_tokenizer_bos_added(lm.tok);
     opts.use_bos = opts.bos_id >= 0;
-    qh_cli_progress ps = {qh_now(), "windows"};
-    if (isatty(2)) {
-        opts.progress = qh_cli_progress_bar;
-        opts.progress_ud = &ps;
-    }
-    if (qh_eval_ppl(lm.model, ids, (long)n, lm.token_bytes, &opts, &res, &err) != 0) {
+    qh_progress_task pt = {"perplexity", "windows", 0};
+    opts.progress = qh_progress_callback;
+    opts.progress_ud = &pt;
+    int eval_rc = qh_eval_ppl(lm.model, ids, (long)n, lm.token_bytes, &opts, &res, &err);
+    qh_progress_end();
+    if (eval_rc != 0) {
         /* name the subject: the text that was too short, the option that was out of range */
         qh_err_prefix(&err, "%s", text.path);
         goto fail_text;
