@@ -251,6 +251,87 @@ END_TEST
  * lm-eval's, and its per-item acc (acc_norm, the MMLU letter, LAMBADA's greedy match) equal to
  * lm-eval's, item by item, except where lm-eval's own two best scores are closer than the
  * tolerance (a tie either implementation may break either way: counted and printed). */
+typedef struct {
+    double worst;
+    long compared, requests, ties, acc_q, acc_l, norm_q, norm_l;
+} parity_tally;
+
+/* Scores the items of t with m and holds each against its reference document. */
+static void parity_part(const char *file, const qh_mc_task *t, const qh_model *m, qh_tokenizer *tok, const cJSON *items, int is_mmlu,
+                        int is_lambada, parity_tally *y, double *lambada_ll)
+{
+    qh_err err;
+    qh_mc_result r;
+    ck_assert_msg(qh_eval_mc(m, tok, t, 2048, &r, NULL, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(r.truncated_requests, 0);
+    int n_ref = cJSON_GetArraySize(items);
+    for (int i = 0; i < t->n_items; i++) {
+        /* the reference document of this item: by line (doc_id), or by subject and index */
+        const cJSON *doc = NULL;
+        for (int k = 0; k < n_ref && !doc; k++) {
+            const cJSON *d = cJSON_GetArrayItem(items, k);
+            char key[128];
+            const cJSON *subj = cJSON_GetObjectItem(d, "subject");
+            if (cJSON_IsString(subj)) snprintf(key, sizeof key, "%s/%d", subj->valuestring, cJSON_GetObjectItem(d, "doc_id")->valueint);
+            else snprintf(key, sizeof key, "%d", cJSON_GetObjectItem(d, "doc_id")->valueint);
+            if (strcmp(key, t->items[i].key) == 0) doc = d;
+        }
+        ck_assert_msg(doc != NULL, "%s: item %s is not in the reference", file, t->items[i].key);
+        cJSON *detail = cJSON_Parse(r.item_detail[i]);
+        const cJSON *ours = cJSON_GetObjectItem(detail, is_mmlu ? "letter_ll" : "ll"), *theirs = cJSON_GetObjectItem(doc, "ll");
+        const cJSON *conts = cJSON_GetObjectItem(doc, "continuations");
+        int nc = cJSON_GetArraySize(theirs);
+        ck_assert_int_eq(cJSON_GetArraySize(ours), nc);
+        double best = -INFINITY, second = -INFINITY, best_n = -INFINITY, second_n = -INFINITY;
+        for (int c = 0; c < nc; c++) {
+            double a = cJSON_GetArrayItem(ours, c)->valuedouble, b = cJSON_GetArrayItem(theirs, c)->valuedouble;
+            double tol = fmax(1e-3, 1e-4 * fabs(b));
+            ck_assert_msg(fabs(a - b) <= tol, "%s item %s choice %d: qharness %.6f, lm-eval %.6f", file, t->items[i].key, c, a, b);
+            y->worst = fmax(y->worst, fabs(a - b));
+            y->requests++;
+            if (is_lambada) *lambada_ll += b;
+            if (b > best) second = best, best = b;
+            else if (b > second) second = b;
+            if (!is_mmlu && !is_lambada && r.has_norm) {
+                /* lm-eval's acc_norm length: the characters of the choice (its continuation less the delimiter) */
+                const char *cont = cJSON_GetArrayItem(conts, c)->valuestring;
+                long chars = 0;
+                for (const char *q = cont + (cont[0] == ' '); *q; q++) chars += ((unsigned char)*q & 0xC0) != 0x80;
+                double bn = b / (double)chars;
+                if (bn > best_n) second_n = best_n, best_n = bn;
+                else if (bn > second_n) second_n = bn;
+            }
+        }
+        cJSON_Delete(detail);
+        int ref_acc = cJSON_GetObjectItem(doc, "acc")->valuedouble > 0.5;
+        int our_acc = is_mmlu ? r.item_correct_letter[i] : r.item_correct[i];
+        y->acc_q += our_acc;
+        y->acc_l += ref_acc;
+        if (our_acc != ref_acc) {
+            ck_assert_msg(!is_lambada && best - second < 2e-3, "%s item %s: acc %d, lm-eval %d", file, t->items[i].key, our_acc, ref_acc);
+            y->ties++;
+        }
+        const cJSON *rn = cJSON_GetObjectItem(doc, "acc_norm");
+        if (rn && r.has_norm && !is_mmlu) {
+            int ref_norm = rn->valuedouble > 0.5;
+            y->norm_q += r.item_correct_norm[i];
+            y->norm_l += ref_norm;
+            if (r.item_correct_norm[i] != ref_norm) {
+                ck_assert_msg(best_n - second_n < 2e-4, "%s item %s: acc_norm %d, lm-eval %d", file, t->items[i].key, r.item_correct_norm[i],
+                              ref_norm);
+                y->ties++;
+            }
+        }
+        y->compared++;
+    }
+    if (is_lambada) { /* lm-eval's perplexity of lambada_openai: exp(-mean passage log-likelihood) */
+        double lm_ppl = exp(-*lambada_ll / (double)t->n_items);
+        ck_assert_msg(fabs(r.target_ppl - lm_ppl) <= 1e-4 * lm_ppl, "target_ppl %.6f, lm-eval's %.6f", r.target_ppl, lm_ppl);
+        fprintf(stderr, "lm-eval parity %s: perplexity (per passage) qharness %.4f, lm-eval %.4f\n", file, r.target_ppl, lm_ppl);
+    }
+    qh_mc_result_free(&r);
+}
+
 static void lmeval_parity(const char *file, const char *task_name, int shots, int quick_items)
 {
     char *model = smollm2_or_skip(file);
@@ -267,83 +348,35 @@ static void lmeval_parity(const char *file, const char *task_name, int shots, in
     const cJSON *items = cJSON_GetObjectItem(ref, "items");
     int n_ref = cJSON_GetArraySize(items);
     int is_mmlu = strncmp(task_name, "mmlu", 4) == 0, is_lambada = strcmp(task_name, "lambada") == 0;
-    long budget = n_ref;
-    if (tu_quick()) budget = is_mmlu ? 57 : quick_items; /* the sanitizer pass: the first items only */
-    qh_mc_opts mo = {.budget = budget, .seed = 1, .first = 1, .shots = shots};
-    qh_mc_task t;
-    ck_assert_msg(qh_mc_load(task_name, &mo, &t, &err) == 0, "%s", err.msg);
     qh_model *m;
     qh_tokenizer *tok;
     ck_assert_msg(qh_model_load(model, &m, 0, &err) == 0 && qh_tokenizer_load_dir(model, &tok, &err) == 0, "%s", err.msg);
-    qh_mc_result r;
-    ck_assert_msg(qh_eval_mc(m, tok, &t, 2048, &r, NULL, NULL, &err) == 0, "%s", err.msg);
-    ck_assert_int_eq(r.truncated_requests, 0);
-    double worst = 0;
-    long compared = 0, requests = 0, ties = 0, acc_q = 0, acc_l = 0, norm_q = 0, norm_l = 0;
-    for (int i = 0; i < t.n_items; i++) {
-        /* the reference document of this item: by line (doc_id), or by subject and index */
-        const cJSON *doc = NULL;
-        for (int k = 0; k < n_ref && !doc; k++) {
-            const cJSON *d = cJSON_GetArrayItem(items, k);
-            char key[128];
-            const cJSON *subj = cJSON_GetObjectItem(d, "subject");
-            if (cJSON_IsString(subj)) snprintf(key, sizeof key, "%s/%d", subj->valuestring, cJSON_GetObjectItem(d, "doc_id")->valueint);
-            else snprintf(key, sizeof key, "%d", cJSON_GetObjectItem(d, "doc_id")->valueint);
-            if (strcmp(key, t.items[i].key) == 0) doc = d;
+    parity_tally y = {0};
+    double lambada_ll = 0;
+    if (is_mmlu) { /* lm-eval's limit is per subject: the first items of each, one subject at a time */
+        long per_subject = cJSON_GetObjectItem(ref, "limit_per_task")->valueint;
+        for (int k = 0; k < n_ref; k++) {
+            const char *subject = cJSON_GetObjectItem(cJSON_GetArrayItem(items, k), "subject")->valuestring;
+            if (k > 0 && strcmp(subject, cJSON_GetObjectItem(cJSON_GetArrayItem(items, k - 1), "subject")->valuestring) == 0) continue;
+            qh_mc_opts mo = {.budget = tu_quick() ? 1 : per_subject, .seed = 1, .first = 1, .shots = shots, .subjects = subject};
+            qh_mc_task t;
+            ck_assert_msg(qh_mc_load(task_name, &mo, &t, &err) == 0, "%s", err.msg);
+            parity_part(file, &t, m, tok, items, 1, 0, &y, &lambada_ll);
+            qh_mc_free(&t);
         }
-        ck_assert_msg(doc != NULL, "%s: item %s is not in the reference", file, t.items[i].key);
-        cJSON *detail = cJSON_Parse(r.item_detail[i]);
-        const cJSON *ours = cJSON_GetObjectItem(detail, is_mmlu ? "letter_ll" : "ll"), *theirs = cJSON_GetObjectItem(doc, "ll");
-        int nc = cJSON_GetArraySize(theirs);
-        ck_assert_int_eq(cJSON_GetArraySize(ours), nc);
-        double best = -INFINITY, second = -INFINITY, best_n = -INFINITY, second_n = -INFINITY;
-        for (int c = 0; c < nc; c++) {
-            double a = cJSON_GetArrayItem(ours, c)->valuedouble, b = cJSON_GetArrayItem(theirs, c)->valuedouble;
-            double tol = fmax(1e-3, 1e-4 * fabs(b));
-            ck_assert_msg(fabs(a - b) <= tol, "%s item %s choice %d: qharness %.6f, lm-eval %.6f", file, t.items[i].key, c, a, b);
-            worst = fmax(worst, fabs(a - b));
-            requests++;
-            if (b > best) second = best, best = b;
-            else if (b > second) second = b;
-            if (!is_mmlu && !is_lambada && r.has_norm) {
-                /* lm-eval's acc_norm length: the characters of the choice (arguments[c][1] less its delimiter) */
-                const char *cont = cJSON_GetArrayItem(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "arguments"), c), 1)->valuestring;
-                long chars = 0;
-                for (const char *q = cont + (cont[0] == ' '); *q; q++) chars += ((unsigned char)*q & 0xC0) != 0x80;
-                double bn = b / (double)chars;
-                if (bn > best_n) second_n = best_n, best_n = bn;
-                else if (bn > second_n) second_n = bn;
-            }
-        }
-        cJSON_Delete(detail);
-        int ref_acc = cJSON_GetObjectItem(doc, "acc")->valuedouble > 0.5;
-        int our_acc = is_mmlu ? r.item_correct_letter[i] : r.item_correct[i];
-        int tie = !is_lambada && best - second < 2e-3;
-        acc_q += our_acc;
-        acc_l += ref_acc;
-        if (our_acc != ref_acc) {
-            ck_assert_msg(tie, "%s item %s: acc %d, lm-eval %d", file, t.items[i].key, our_acc, ref_acc);
-            ties++;
-        }
-        const cJSON *rn = cJSON_GetObjectItem(doc, "acc_norm");
-        if (rn && r.has_norm && !is_mmlu) {
-            int ref_norm = rn->valuedouble > 0.5;
-            norm_q += r.item_correct_norm[i];
-            norm_l += ref_norm;
-            if (r.item_correct_norm[i] != ref_norm) {
-                ck_assert_msg(best_n - second_n < 2e-4, "%s item %s: acc_norm %d, lm-eval %d", file, t.items[i].key, r.item_correct_norm[i], ref_norm);
-                ties++;
-            }
-        }
-        compared++;
+    } else {
+        qh_mc_opts mo = {.budget = tu_quick() ? quick_items : n_ref, .seed = 1, .first = 1, .shots = shots};
+        qh_mc_task t;
+        ck_assert_msg(qh_mc_load(task_name, &mo, &t, &err) == 0, "%s", err.msg);
+        parity_part(file, &t, m, tok, items, 0, is_lambada, &y, &lambada_ll);
+        qh_mc_free(&t);
     }
     fprintf(stderr, "lm-eval parity %s: %ld items, %ld requests, largest |ll difference| %.2e nats; acc qharness %.4f, lm-eval %.4f",
-            file, compared, requests, worst, (double)acc_q / (double)compared, (double)acc_l / (double)compared);
-    if (norm_l || norm_q) fprintf(stderr, "; acc_norm qharness %.4f, lm-eval %.4f", (double)norm_q / (double)compared, (double)norm_l / (double)compared);
-    fprintf(stderr, "; %ld decisions differ on ties within tolerance\n", ties);
-    ck_assert_int_ge(compared, tu_quick() ? 1 : 100);
-    qh_mc_result_free(&r);
-    qh_mc_free(&t);
+            file, y.compared, y.requests, y.worst, (double)y.acc_q / (double)y.compared, (double)y.acc_l / (double)y.compared);
+    if (y.norm_l || y.norm_q)
+        fprintf(stderr, "; acc_norm qharness %.4f, lm-eval %.4f", (double)y.norm_q / (double)y.compared, (double)y.norm_l / (double)y.compared);
+    fprintf(stderr, "; %ld decisions differ on ties within tolerance\n", y.ties);
+    ck_assert_int_ge(y.compared, tu_quick() ? 1 : 100);
     qh_tokenizer_free(tok);
     qh_model_free(m);
     cJSON_Delete(ref);

@@ -195,7 +195,7 @@ def main():
     simple("winogrande", winogrande_docs(), "winogrande/default.yaml", "winogrande")
     simple("copa", copa_docs(), "super_glue/copa/default.yaml", "copa")
     simple("lambada", lambada_docs(), "lambada/lambada_openai.yaml", "lambada_openai")
-    for shots in (0, 5):
+    for shots in (0, 5):  # 5-shot: about an hour here on two cores; not made this round
         name = f"mmlu-{shots}shot"
         if wanted and name not in wanted:
             continue
@@ -231,7 +231,9 @@ def main():
             for s in sorted(res["samples"][t], key=lambda x: x["doc_id"]):
                 resps = [r[0] for r in s["resps"]]
                 it = {"doc_id": s["doc_id"], "ll": [float(r[0]) for r in resps], "greedy": [bool(r[1]) for r in resps],
-                      "target": s["target"], "arguments": [list(a) for a in s["arguments"]]}
+                      "target": s["target"], "continuations": [a[1] for a in s["arguments"]]}
+                if not items:  # one context in full, to show the prompt; the rest are as lm-eval builds them
+                    it["first_context"] = s["arguments"][0][0]
                 for k in ("acc", "acc_norm", "perplexity"):
                     if k in s:
                         it[k] = float(s[k])
