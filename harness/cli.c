@@ -226,6 +226,10 @@ int qh_cli_load(const char *arg, const qh_cli_scope *s, qh_cli_model *lm, qh_err
         if (rc == 0 && q && (q->spec || q->n_candidates)) {
             rc = qh_cli_quantize(lm->model, lm->tok, s, &lm->quant, err);
             lm->quantized = rc == 0;
+        } else if (rc == 0 && qh_gguf_probe(dir)) {
+            /* a GGUF file is its own quantization: its bits from its ledger, as a sweep stores them */
+            rc = qh_quant_result_from_gguf(dir, lm->model, lm->model, &lm->quant, err);
+            lm->quantized = rc == 0;
         }
     }
     if (rc == 0 && !lm->tok) {

@@ -499,7 +499,8 @@ cleanup:
 
 void qh_quant_print_report(FILE *f, const qh_model *m, const qh_quant_result *res, int per_tensor)
 {
-    fprintf(f, "method       %s (default for the scope; kept tensors in %s)\n", res->spec, qh_dtype_name(res->kept_dtype));
+    fprintf(f, "method       %s (default for the scope; kept tensors in %s)\n", res->spec,
+            res->kept_desc[0] ? res->kept_desc : qh_dtype_name(res->kept_dtype));
     fprintf(f, "quantized    %d tensors, %zu of %zu parameters (%.1f%%)\n", res->n_q, res->params_quantized,
             res->params_total, 100.0 * res->params_quantized / res->params_total);
     fprintf(f, "bpp          %.4f bits/weight over the quantized tensors (%zu bytes)\n", res->bpp_quantized,

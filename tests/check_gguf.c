@@ -342,6 +342,13 @@ START_TEST(ledger_of_the_iq1_s_file)
     ck_assert_msg(strstr(out, "context          256 tokens (gpt2.context_length)") && strstr(out, "baseline         this file dequantized"),
                   "%s", out);
     free(out);
+    /* ppl --json on the file carries its bits from the same ledger, as a --method run does */
+    snprintf(args, sizeof args, "ppl %s wikitext2-test --max-tokens 512 --json", path);
+    ck_assert_int_eq(tu_run_cli_stdout(args, &out), 0);
+    ck_assert_msg(strstr(out, "\"bpp_quantized\":1.5625") && strstr(out, "\"method\":\"gguf IQ1_S (default-IQ1_S.gguf)\"") &&
+                      strstr(out, "\"quantized_tensors\":24"),
+                  "%s", out);
+    free(out);
     free(path);
 }
 END_TEST

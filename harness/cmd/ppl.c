@@ -43,7 +43,7 @@ static void print_ppl_json(const char *model_dir, const qh_cli_model *lm, const 
     if (lm->quantized) {
         const qh_quant_result *q = &lm->quant;
         cJSON_AddStringToObject(o, "method", q->spec);
-        cJSON_AddStringToObject(o, "kept_dtype", qh_dtype_name(q->kept_dtype));
+        cJSON_AddStringToObject(o, "kept_dtype", q->kept_desc[0] ? q->kept_desc : qh_dtype_name(q->kept_dtype));
         cJSON_AddNumberToObject(o, "quantized_tensors", q->n_q);
         cJSON_AddNumberToObject(o, "params_quantized", (double)q->params_quantized);
         cJSON_AddNumberToObject(o, "params_total", (double)q->params_total);
