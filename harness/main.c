@@ -48,7 +48,7 @@ static const struct command {
      "copy the finished runs of a Slurm sweep's shard databases into the experiment database (idempotent)"},
     {"sweep-task", qh_cmd_sweep_task, "sweep-task PLAN.json INDEX",
      "one Slurm array task of sweep --slurm (its job script runs this): the plan's runs into their shards"},
-    {"results", qh_cmd_results, "results [--db FILE] [--experiment NAME | --id ID] [--all] [--markdown | --csv | --json]  (neither: the list of experiments)",
+    {"results", qh_cmd_results, "results [--db FILE] [--experiment NAME | --id ID] [--all] [--markdown | --csv | --json | --lm-eval]  (neither: the list of experiments)",
      "the runs of an experiment with bpp, perplexity, fidelity and accuracies, read from SQLite"},
     {"plot", qh_cmd_plot, "plot [--db FILE] [--experiment NAME | --id ID] [-o DIR] [--scope quantized|model|both]",
      "perplexity/accuracy-vs-bpp charts (PNG + SVG) with intervals, Pareto frontier, baseline and chance, from SQLite"},

@@ -5,6 +5,7 @@
 
 #include <cJSON.h>
 #include <csv.h>
+#include <math.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +154,123 @@ static int print_long(sqlite3 *db, long long exp, const char *exp_name, qh_resul
     return 0;
 }
 
+/* lm-eval's task and metric for one of ours: its task name where the protocols are the same
+ * (tests lmeval_parity_*), MMLU's lettered accuracy as "mmlu" and the answer-text ones as
+ * "mmlu_continuation", LAMBADA's target perplexity as lambada_openai's "perplexity"; texts keep
+ * qharness's names (lm-eval's wikitext scores words and bytes of whole documents, not tokens). */
+static void lmeval_names(const char *task, const char *metric, char *lm_task, size_t tl, char *lm_metric, size_t ml)
+{
+    static const struct {
+        const char *task, *metric, *lm_task, *lm_metric;
+    } map[] = {
+        {"mmlu", "acc_letter", "mmlu", "acc"},       {"mmlu", "acc", "mmlu_continuation", "acc"},
+        {"mmlu", "acc_norm", "mmlu_continuation", "acc_norm"}, {"lambada", "target_ppl", "lambada_openai", "perplexity"},
+        {"lambada", "acc", "lambada_openai", "acc"}, {"arc-easy", NULL, "arc_easy", NULL},
+        {"arc-challenge", NULL, "arc_challenge", NULL},
+        {"hellaswag", NULL, "hellaswag_llamacpp_file", NULL}, /* not lm-eval's preprocessing: not its name */
+    };
+    snprintf(lm_task, tl, "%s", task);
+    snprintf(lm_metric, ml, "%s", metric);
+    for (size_t i = 0; i < sizeof map / sizeof *map; i++)
+        if (strcmp(map[i].task, task) == 0 && (!map[i].metric || strcmp(map[i].metric, metric) == 0)) {
+            snprintf(lm_task, tl, "%s", map[i].lm_task);
+            if (map[i].lm_metric) snprintf(lm_metric, ml, "%s", map[i].lm_metric);
+            return;
+        }
+}
+
+static cJSON *object_in(cJSON *parent, const char *key)
+{
+    cJSON *o = cJSON_GetObjectItemCaseSensitive(parent, key);
+    if (!o) o = cJSON_AddObjectToObject(parent, key);
+    return o;
+}
+
+static void print_lmeval_run(cJSON *o, FILE *out)
+{
+    char *txt = cJSON_PrintUnformatted(o);
+    fprintf(out, "%s\n", txt);
+    free(txt);
+    cJSON_Delete(o);
+}
+
+/* One object per run in lm-eval's layout, from LONG_SQL's rows (ordered by run). */
+static int print_lmeval(sqlite3 *db, long long exp, const char *exp_name, FILE *out)
+{
+    sqlite3_stmt *st, *ms;
+    if (sqlite3_prepare_v2(db, LONG_SQL, -1, &st, NULL) != SQLITE_OK) return -1;
+    if (sqlite3_prepare_v2(db, "SELECT mo.path, mo.sha256 FROM runs r JOIN models mo ON mo.id=r.model_id WHERE r.experiment_id=? AND r.ordinal=?",
+                           -1, &ms, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return -1;
+    }
+    sqlite3_bind_int64(st, 1, exp);
+    cJSON *o = NULL;
+    long long ordinal = -1;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if (!o || sqlite3_column_int64(st, 0) != ordinal) {
+            if (o) print_lmeval_run(o, out);
+            ordinal = sqlite3_column_int64(st, 0);
+            o = cJSON_CreateObject();
+            cJSON_AddObjectToObject(o, "results");
+            cJSON_AddObjectToObject(o, "n-samples");
+            cJSON *config = cJSON_AddObjectToObject(o, "config");
+            cJSON_AddStringToObject(config, "model", "qharness");
+            sqlite3_reset(ms);
+            sqlite3_bind_int64(ms, 1, exp);
+            sqlite3_bind_int64(ms, 2, ordinal);
+            if (sqlite3_step(ms) == SQLITE_ROW) {
+                cJSON_AddItemToObject(config, "model_args", json_value(ms, 0));
+                cJSON_AddItemToObject(config, "model_sha256", json_value(ms, 1));
+            }
+            cJSON_AddStringToObject(config, "experiment", exp_name);
+            cJSON_AddStringToObject(config, "run", (const char *)sqlite3_column_text(st, 1));
+            cJSON_AddStringToObject(config, "method", (const char *)sqlite3_column_text(st, 3));
+            cJSON_AddStringToObject(config, "status", (const char *)sqlite3_column_text(st, 2));
+            cJSON_AddObjectToObject(o, "versions");
+            cJSON *q = cJSON_AddObjectToObject(o, "qharness");
+            cJSON_AddItemToObject(q, "bpp_quantized", json_value(st, 4));
+            cJSON_AddItemToObject(q, "bpp_model", json_value(st, 5));
+            cJSON_AddObjectToObject(q, "intervals");
+            cJSON_AddObjectToObject(q, "protocols");
+        }
+        if (sqlite3_column_type(st, 6) == SQLITE_NULL) continue; /* a run with no metric yet */
+        const char *task = (const char *)sqlite3_column_text(st, 6), *metric = (const char *)sqlite3_column_text(st, 7);
+        char lt[64], lm[64], key[96];
+        lmeval_names(task, metric, lt, sizeof lt, lm, sizeof lm);
+        cJSON *res = object_in(object_in(o, "results"), lt);
+        if (!cJSON_GetObjectItem(res, "alias")) cJSON_AddStringToObject(res, "alias", lt);
+        double v = sqlite3_column_double(st, 8);
+        long n = (long)sqlite3_column_int64(st, 11);
+        snprintf(key, sizeof key, "%s,none", lm);
+        cJSON_AddNumberToObject(res, key, v);
+        const qh_metric *row = qh_metric_find(metric);
+        snprintf(key, sizeof key, "%s_stderr,none", lm);
+        if (row && row->interval == QH_INTERVAL_WILSON && n > 1) /* lm-eval's: the sample standard deviation / sqrt(n) */
+            cJSON_AddNumberToObject(res, key, sqrt(v * (1 - v) / (double)(n - 1)));
+        else
+            cJSON_AddStringToObject(res, key, "N/A");
+        cJSON *ns = object_in(object_in(o, "n-samples"), lt);
+        if (!cJSON_GetObjectItem(ns, "effective")) cJSON_AddNumberToObject(ns, "effective", (double)n);
+        if (!cJSON_GetObjectItem(object_in(o, "versions"), lt)) cJSON_AddStringToObject(object_in(o, "versions"), lt, "qharness " QH_VERSION);
+        cJSON *q = cJSON_GetObjectItem(o, "qharness");
+        cJSON *iv = object_in(object_in(q, "intervals"), lt);
+        if (sqlite3_column_type(st, 9) != SQLITE_NULL) {
+            cJSON *pair = cJSON_CreateArray();
+            cJSON_AddItemToArray(pair, cJSON_CreateNumber(sqlite3_column_double(st, 9)));
+            cJSON_AddItemToArray(pair, cJSON_CreateNumber(sqlite3_column_double(st, 10)));
+            cJSON_AddItemToObject(iv, lm, pair);
+        }
+        cJSON *pr = object_in(q, "protocols");
+        if (!cJSON_GetObjectItem(pr, lt) && sqlite3_column_type(st, 13) != SQLITE_NULL)
+            cJSON_AddStringToObject(pr, lt, (const char *)sqlite3_column_text(st, 13));
+    }
+    if (o) print_lmeval_run(o, out);
+    sqlite3_finalize(st);
+    sqlite3_finalize(ms);
+    return 0;
+}
+
 int qh_results_print(const char *path, const char *name, long long id, qh_results_format fmt, int all, FILE *out, qh_err *err)
 {
     sqlite3 *db = NULL;
@@ -180,11 +298,11 @@ int qh_results_print(const char *path, const char *name, long long id, qh_result
         db_fail(db, path, err);
         goto out;
     }
-    if (fmt == QH_RESULTS_CSV || fmt == QH_RESULTS_JSON) {
+    if (fmt == QH_RESULTS_CSV || fmt == QH_RESULTS_JSON || fmt == QH_RESULTS_LMEVAL) {
         char *exp_name = qh_strdup((const char *)sqlite3_column_text(st, 1));
         sqlite3_finalize(st);
         st = NULL;
-        rc = print_long(db, exp, exp_name, fmt, out);
+        rc = fmt == QH_RESULTS_LMEVAL ? print_lmeval(db, exp, exp_name, out) : print_long(db, exp, exp_name, fmt, out);
         free(exp_name);
         if (rc) db_fail(db, path, err);
         goto out;

@@ -7,13 +7,16 @@
 
 #include "util.h"
 
-typedef enum { QH_RESULTS_TEXT, QH_RESULTS_MARKDOWN, QH_RESULTS_CSV, QH_RESULTS_JSON } qh_results_format;
+typedef enum { QH_RESULTS_TEXT, QH_RESULTS_MARKDOWN, QH_RESULTS_CSV, QH_RESULTS_JSON, QH_RESULTS_LMEVAL } qh_results_format;
 
 /* id > 0: that experiment; else name: the latest experiment of that name; neither: TEXT and
  * MARKDOWN list the experiments, CSV and JSON take the latest.
  * TEXT and MARKDOWN: a table of runs with bpp (both scopes) and, by default, perplexities, KL
  * and top-1 (all: every metric), 3-4 significant digits.  CSV and JSON (one object per line):
- * every metric of every run, one row each, unrounded, with interval, count, chance and protocol. */
+ * every metric of every run, one row each, unrounded, with interval, count, chance and protocol.
+ * LMEVAL: one object per run (a line each) in lm-evaluation-harness's results layout -- "results"
+ * by lm-eval's task name with "acc,none", "acc_stderr,none", ..., "n-samples", "config",
+ * "versions" -- plus "qharness": bpp in both scopes, the 95% intervals and the protocols. */
 int qh_results_print(const char *db_path, const char *name, long long id, qh_results_format fmt, int all, FILE *out, qh_err *err);
 
 /* v with 3 or 4 significant digits in fixed notation (454.3, 12.86, 0.9604, 0.000123). */

@@ -747,7 +747,9 @@ static int block_audits(actx *a)
         audit_format(a, st, "p", NULL, pv, sizeof pv);
         audit_format(a, st, "registration", NULL, reg, sizeof reg);
         audit_format(a, st, "discordant", NULL, disc, sizeof disc);
-        if (sqlite3_column_type(st, 9) != SQLITE_NULL) {
+        if (strstr(text_or(st, 19, ""), "cannot be told from chance")) {
+            snprintf(ca, sizeof ca, "- (baseline at chance: no meaning)"); /* (q - c) / (b - c) with b - c about 0 */
+        } else if (sqlite3_column_type(st, 9) != SQLITE_NULL) {
             char c0[32], c1[128];
             audit_format(a, st, "chance_adjusted", NULL, c0, sizeof c0);
             audit_format(a, st, "ca_ci", NULL, c1, sizeof c1);

@@ -123,6 +123,27 @@ START_TEST(results_table_csv_and_json)
     for (char *c = out; *c; c++) records += *c == '\n';
     ck_assert_int_eq(records, n_metrics + 1);
     free(out);
+    /* lm-eval's layout: one object per run, results by lm-eval's task name, "acc,none" with its
+     * stderr as lm-eval computes it (sqrt(p (1 - p) / (n - 1))), bpp and intervals beside */
+    snprintf(args, sizeof args, "results --db %s --experiment default --lm-eval", db);
+    ck_assert_int_eq(tu_run_cli_stdout(args, &out), 0);
+    int runs = 0, mmlu_seen = 0;
+    for (char *l = strtok(out, "\n"); l; l = strtok(NULL, "\n"), runs++) {
+        cJSON *o = cJSON_Parse(l);
+        ck_assert_msg(o != NULL, "not JSON: %s", l);
+        ck_assert_ptr_nonnull(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "qharness"), "bpp_model"));
+        ck_assert_ptr_nonnull(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "config"), "model_sha256"));
+        const cJSON *mm = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "results"), "mmlu");
+        if (mm) {
+            double acc = cJSON_GetObjectItem(mm, "acc,none")->valuedouble, se = cJSON_GetObjectItem(mm, "acc_stderr,none")->valuedouble;
+            long n = (long)cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "n-samples"), "mmlu"), "effective")->valuedouble;
+            ck_assert_double_eq_tol(se, sqrt(acc * (1 - acc) / (double)(n - 1)), 1e-12);
+            mmlu_seen++;
+        }
+        cJSON_Delete(o);
+    }
+    ck_assert_msg(runs >= 2 && mmlu_seen == runs, "%d runs, %d with mmlu", runs, mmlu_seen);
+    free(out);
     snprintf(args, sizeof args, "results --db %s --csv --json", db);
     ck_assert_int_eq(tu_run_cli(args, &out), 2);
     free(out);

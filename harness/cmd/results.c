@@ -7,7 +7,8 @@ int qh_cmd_results(int argc, char **argv)
 {
     static const struct option longopts[] = {{"db", required_argument, 0, 'd'}, {"experiment", required_argument, 0, 'e'},
                                              {"id", required_argument, 0, 'i'}, {"markdown", no_argument, 0, 'm'}, {"csv", no_argument, 0, 'c'},
-                                             {"json", no_argument, 0, 'j'}, {"all", no_argument, 0, 'a'}, {0, 0, 0, 0}};
+                                             {"json", no_argument, 0, 'j'}, {"lm-eval", no_argument, 0, 'l'}, {"all", no_argument, 0, 'a'},
+                                             {0, 0, 0, 0}};
     const char *db = "results/qharness.sqlite", *name = NULL;
     int c, all = 0, n_formats = 0;
     long id = 0;
@@ -24,13 +25,14 @@ int qh_cmd_results(int argc, char **argv)
         case 'm': fmt = QH_RESULTS_MARKDOWN; n_formats++; break;
         case 'c': fmt = QH_RESULTS_CSV; n_formats++; break;
         case 'j': fmt = QH_RESULTS_JSON; n_formats++; break;
+        case 'l': fmt = QH_RESULTS_LMEVAL; n_formats++; break;
         case 'a': all = 1; break;
         default: return qh_cli_bad_option("results", "", argv);
         }
     }
     if (argc != optind) return qh_cli_usage("results", "unexpected argument '%s'", argv[optind]);
     if (name && id) return qh_cli_usage("results", "give --experiment NAME or --id ID, not both%s", "");
-    if (n_formats > 1) return qh_cli_usage("results", "give one of --markdown, --csv, --json%s", "");
+    if (n_formats > 1) return qh_cli_usage("results", "give one of --markdown, --csv, --json, --lm-eval%s", "");
     QH_CLI_OPTIONS_CHECKED();
     qh_err err;
     return qh_results_print(db, name, id, fmt, all, stdout, &err) == 0 ? 0 : qh_cli_die(&err);
