@@ -202,6 +202,9 @@ bench: qharness
 	@if [ -f models/smollm2/model.gguf ]; then ./qharness bench smollm2 --ctx 512 --batch 2 --windows 8; \
 	  /usr/bin/time -f "smollm2: peak resident memory %M KiB (ppl, 2048 tokens)" ./qharness ppl smollm2 wikitext2-test --ctx 512 --max-tokens 2048 > /dev/null; \
 	else echo "bench: models/smollm2/model.gguf missing (make deps): SmolLM2 not measured"; fi
+	@if [ -f models/gemma3/model.gguf ]; then ./qharness bench gemma3 --ctx 512 --batch 2 --windows 4; \
+	  /usr/bin/time -f "gemma3: peak resident memory %M KiB (ppl, 2048 tokens)" ./qharness ppl gemma3 wikitext2-test --ctx 512 --max-tokens 2048 > /dev/null; \
+	else echo "bench: models/gemma3/model.gguf missing (make deps): Gemma 3 not measured"; fi
 	@if [ -f ../shared/golden/gguf/types.gguf ]; then ./qharness bench --dequant ../shared/golden/gguf/types.gguf; \
 	  t0=$$(date +%s.%N); ./qharness info ../shared/golden/gguf/default-IQ1_S.gguf > /dev/null; t1=$$(date +%s.%N); \
 	  ./qharness ppl ../shared/golden/gguf/default-IQ1_S.gguf wikitext2-test --max-tokens 512 > /dev/null; t2=$$(date +%s.%N); \

@@ -55,6 +55,29 @@ static const qh_arch_tensor llama_post[] = {
 };
 static const char *const llama_scope[] = {"layers.*.self_attn.*_proj.weight", "layers.*.mlp.*_proj.weight"};
 
+/* Gemma 3 (llama.cpp's gemma3; Hugging Face's Gemma3ForCausalLM names): four norms per block,
+ * per-head norms of queries and keys, a GeGLU MLP.  llama.cpp's converter has already added
+ * Gemma's 1 to every norm weight (Gemma computes x * (1 + w)), so the file's norms apply as
+ * x * w like every other RMSNorm here. */
+static const qh_arch_tensor gemma3_pre[] = {
+    {"embed_tokens.weight", "token_embd.weight", 2, QH_DIM_VOCAB, QH_DIM_C, -1, G(wte)},
+};
+static const qh_arch_tensor gemma3_block[] = {
+    {"input_layernorm.weight", "attn_norm.weight", 1, QH_DIM_1, QH_DIM_C, -1, B(ln1_w)},
+    {"self_attn.q_proj.weight", "attn_q.weight", 2, QH_DIM_C, QH_DIM_Q, QH_IN_ATTN, B(wq)},
+    {"self_attn.k_proj.weight", "attn_k.weight", 2, QH_DIM_C, QH_DIM_KV, QH_IN_ATTN, B(wk)},
+    {"self_attn.v_proj.weight", "attn_v.weight", 2, QH_DIM_C, QH_DIM_KV, QH_IN_ATTN, B(wv)},
+    {"self_attn.q_norm.weight", "attn_q_norm.weight", 1, QH_DIM_1, QH_DIM_HEAD, -1, B(q_norm)},
+    {"self_attn.k_norm.weight", "attn_k_norm.weight", 1, QH_DIM_1, QH_DIM_HEAD, -1, B(k_norm)},
+    {"self_attn.o_proj.weight", "attn_output.weight", 2, QH_DIM_Q, QH_DIM_C, QH_IN_ATTN_PROJ, B(attnproj_w)},
+    {"post_attention_layernorm.weight", "post_attention_norm.weight", 1, QH_DIM_1, QH_DIM_C, -1, B(attn_post_norm)},
+    {"pre_feedforward_layernorm.weight", "ffn_norm.weight", 1, QH_DIM_1, QH_DIM_C, -1, B(ln2_w)},
+    {"mlp.gate_proj.weight", "ffn_gate.weight", 2, QH_DIM_C, QH_DIM_FF, QH_IN_FC, B(gate_w)},
+    {"mlp.up_proj.weight", "ffn_up.weight", 2, QH_DIM_C, QH_DIM_FF, QH_IN_FC, B(fc_w)},
+    {"mlp.down_proj.weight", "ffn_down.weight", 2, QH_DIM_FF, QH_DIM_C, QH_IN_FC_PROJ, B(fcproj_w)},
+    {"post_feedforward_layernorm.weight", "post_ffw_norm.weight", 1, QH_DIM_1, QH_DIM_C, -1, B(ffn_post_norm)},
+};
+
 #define N(a) (int)(sizeof(a) / sizeof *(a))
 
 const qh_arch qh_archs[QH_N_ARCH] = {
@@ -66,12 +89,18 @@ const qh_arch qh_archs[QH_N_ARCH] = {
                        QH_NORM_RMS, QH_POS_ROPE, QH_MLP_SWIGLU, 0,
                        {QH_DIM_C, QH_DIM_C, QH_DIM_C, QH_DIM_FF}, llama_scope, N(llama_scope),
                        "self_attn.q_proj, k_proj, v_proj, o_proj, mlp.gate_proj, up_proj, down_proj", "model.", 1, "Llama"},
+    [QH_ARCH_GEMMA3] = {"gemma3", "layers.%d.", gemma3_pre, gemma3_block, llama_post, N(gemma3_pre), N(gemma3_block), N(llama_post),
+                        QH_NORM_RMS, QH_POS_ROPE, QH_MLP_GEGLU, 0,
+                        {QH_DIM_C, QH_DIM_Q, QH_DIM_C, QH_DIM_FF}, llama_scope, N(llama_scope),
+                        "self_attn.q_proj, k_proj, v_proj, o_proj, mlp.gate_proj, up_proj, down_proj", "model.", 1, "Gemma 3",
+                        .embed_scaled = 1, .rope_neox = 1},
 };
 
 /* the table is indexed by qh_arch_id, and GPT-2 is the zero value of a config */
 static_assert(QH_ARCH_GPT2 == 0, "a zeroed qh_config is GPT-2");
 static_assert(N(gpt2_block) == 12, "GPT-2 has 12 tensors per block");
 static_assert(N(llama_block) == 9, "Llama has 9 tensors per block");
+static_assert(N(gemma3_block) == 13, "Gemma 3 has 13 tensors per block");
 
 const qh_arch *qh_arch_by_name(const char *name, size_t len)
 {

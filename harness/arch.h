@@ -1,4 +1,4 @@
-/* arch.h - the architecture table: one row per model family (GPT-2, Llama).
+/* arch.h - the architecture table: one row per model family (GPT-2, Llama, Gemma 3).
  *
  * A row says everything the rest of qharness needs to know about a family: its tensors (the
  * canonical name, the GGUF name, the shape in terms of the config, which model or block field
@@ -16,10 +16,12 @@
 
 #include <stddef.h>
 
-typedef enum { QH_ARCH_GPT2 = 0, QH_ARCH_LLAMA, QH_N_ARCH } qh_arch_id;
+typedef enum { QH_ARCH_GPT2 = 0, QH_ARCH_LLAMA, QH_ARCH_GEMMA3, QH_N_ARCH } qh_arch_id;
 typedef enum { QH_NORM_LAYER, QH_NORM_RMS } qh_norm_kind;
 typedef enum { QH_POS_LEARNED, QH_POS_ROPE } qh_pos_kind;
-typedef enum { QH_MLP_GELU, QH_MLP_SWIGLU } qh_mlp_kind;
+/* GELU: down(gelu(up x)); SWIGLU: down(silu(gate x) * up x); GEGLU: down(gelu(gate x) * up x),
+ * GELU by its tanh approximation throughout */
+typedef enum { QH_MLP_GELU, QH_MLP_SWIGLU, QH_MLP_GEGLU } qh_mlp_kind;
 
 /* The inputs of a block's linear layers (the calibration statistics are one per input). */
 enum { QH_IN_ATTN, QH_IN_ATTN_PROJ, QH_IN_FC, QH_IN_FC_PROJ, QH_N_INPUTS };
@@ -30,6 +32,8 @@ typedef enum {
     QH_DIM_C,     /* n_embd */
     QH_DIM_3C,    /* GPT-2's fused q, k, v */
     QH_DIM_KV,    /* n_kv_head * head_dim */
+    QH_DIM_Q,     /* n_head * head_dim: n_embd unless the config sets head_dim (Gemma 3) */
+    QH_DIM_HEAD,  /* head_dim: per-head norms of queries and keys */
     QH_DIM_FF,    /* MLP hidden width */
     QH_DIM_VOCAB,
     QH_DIM_CTX,   /* learned positions */
@@ -60,6 +64,8 @@ typedef struct {
     const char *hf_prefix;   /* Hugging Face safetensors names: canonical name after this prefix */
     int hf_out_in;           /* Hugging Face linear weights are PyTorch (out, in): transposed on load */
     const char *display;     /* "GPT-2", for messages */
+    int embed_scaled;        /* token embeddings are multiplied by sqrt(n_embd) (Gemma) */
+    int rope_neox;           /* RoPE rotates the pairs (i, i + hs/2) of each head (GPT-NeoX's order), not (2i, 2i+1) */
 } qh_arch;
 
 extern const qh_arch qh_archs[QH_N_ARCH];

@@ -39,28 +39,32 @@ static void product(int blas, float *o, int ldo, const float *a, int lda, int N,
         qh_gemm(o, (size_t)ldo, a, (size_t)lda, N, K, b, (size_t)ldb, trans, M, 1.0f, NULL);
 }
 
-/* The products qh_forward + qh_head_nll make for one batch, on scratch buffers. */
+/* The products qh_forward + qh_head_nll make for one batch, on scratch buffers: the
+ * architecture's shapes (q|k|v rows W wide, queries QW, heads hs, a gated MLP's two inputs). */
 static void products_only(int blas, const qh_config *c, int B, int T, int head_rows, int head_chunk, float *a,
                           float *w, float *o)
 {
-    int C = c->n_embd, N = B * T, hs = C / c->n_head;
+    int C = c->n_embd, N = B * T, hs = qh_config_head_dim(c), W = qh_config_qkv_width(c), QW = qh_config_dim(c, QH_DIM_Q),
+        F = qh_config_ff(c), gated = qh_config_arch(c)->mlp != QH_MLP_GELU;
     for (int l = 0; l < c->n_layer; l++) {
-        product(blas, o, 3 * C, a, C, N, C, w, 3 * C, 0, 3 * C);
+        product(blas, o, W, a, C, N, C, w, W, 0, W);
         for (int b = 0; b < B; b++) {
             for (int h = 0; h < c->n_head; h++)
-                product(blas, o + (size_t)h * T * T, T, a + h * hs, 3 * C, T, hs, w + h * hs, 3 * C, 1, T);
+                product(blas, o + (size_t)h * T * T, T, a + h * hs, W, T, hs, w + h * hs, W, 1, T);
             for (int h = 0; h < c->n_head; h++)
-                product(blas, o + h * hs, C, a + (size_t)h * T * T, T, T, T, w + h * hs, 3 * C, 0, hs);
+                product(blas, o + h * hs, QW, a + (size_t)h * T * T, T, T, T, w + h * hs, W, 0, hs);
         }
-        product(blas, o, C, a, C, N, C, w, C, 0, C);
-        product(blas, o, 4 * C, a, C, N, C, w, 4 * C, 0, 4 * C);
-        product(blas, o, C, a, 4 * C, N, 4 * C, w, C, 0, C);
+        product(blas, o, C, a, QW, N, QW, w, C, 0, C);
+        for (int g = 0; g <= gated; g++) product(blas, o, F, a, C, N, C, w, F, 0, F);
+        product(blas, o, C, a, F, N, F, w, C, 0, C);
     }
     for (int r0 = 0; r0 < head_rows; r0 += head_chunk) {
         int rows = head_rows - r0 < head_chunk ? head_rows - r0 : head_chunk;
         product(blas, o, c->n_vocab, a, C, rows, C, w, C, 1, c->n_vocab);
     }
 }
+
+static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
 
 int qh_bench_run(const qh_model *m, const int *ids, long n, int ctx, int batch, int windows, FILE *out, qh_err *err)
 {
@@ -97,10 +101,10 @@ int qh_bench_run(const qh_model *m, const int *ids, long n, int ctx, int batch, 
     }
 
     /* scratch big enough for every shape above */
-    size_t big = (size_t)batch * T * 4 * C;
-    if ((size_t)c->n_head * T * T > big) big = (size_t)c->n_head * T * T;
-    size_t wsz = (size_t)c->n_vocab * C > (size_t)4 * C * C ? (size_t)c->n_vocab * C : (size_t)4 * C * C;
-    size_t osz = (size_t)ws.head_chunk * c->n_vocab > big ? (size_t)ws.head_chunk * c->n_vocab : big;
+    size_t widest = max_size(max_size((size_t)ws.W, (size_t)ws.QW), max_size((size_t)ws.F, (size_t)C));
+    size_t big = max_size((size_t)batch * T * widest, (size_t)c->n_head * T * T);
+    size_t wsz = max_size(max_size((size_t)c->n_vocab * C, (size_t)C * widest), (size_t)T * widest);
+    size_t osz = max_size((size_t)ws.head_chunk * c->n_vocab, big);
     float *a = qh_malloc(big * sizeof(float)), *w = qh_malloc(wsz * sizeof(float)), *o = qh_malloc(osz * sizeof(float));
     fill(a, big);
     fill(w, wsz);

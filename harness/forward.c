@@ -1,4 +1,4 @@
-/* forward.c - the GPT-2 and Llama forward passes; see forward.h.  Each layer is a plain
+/* forward.c - the GPT-2, Llama and Gemma 3 forward passes; see forward.h.  Each layer is a plain
  * function over flat float arrays with its shapes in a comment, in the manner of llm.c; a
  * block function per architecture (block_fns) strings them together. */
 #include "forward.h"
@@ -49,11 +49,13 @@ void qh_workspace_init_rows(qh_workspace *ws, const qh_config *cfg, int max_rows
     ws->n_vocab = cfg->n_vocab;
     ws->W = qh_config_qkv_width(cfg);
     ws->F = qh_config_ff(cfg);
-    size_t fc = qh_config_arch(cfg)->mlp == QH_MLP_SWIGLU ? 2 * (size_t)ws->F : (size_t)ws->F;
+    ws->QW = qh_config_dim(cfg, QH_DIM_Q);
+    ws->hs = qh_config_head_dim(cfg);
+    size_t fc = qh_config_arch(cfg)->mlp != QH_MLP_GELU ? 2 * (size_t)ws->F : (size_t)ws->F;
     ws->x = qh_malloc(BT * C * sizeof(float));
     ws->ln = qh_malloc(BT * C * sizeof(float));
     ws->qkv = qh_malloc(BT * (size_t)ws->W * sizeof(float));
-    ws->att = qh_malloc(BT * C * sizeof(float));
+    ws->att = qh_malloc(BT * (size_t)ws->QW * sizeof(float));
     ws->fc = qh_malloc(BT * fc * sizeof(float));
     /* one T x T score matrix per thread: attention runs one (window, head) per thread */
     ws->n_scores = omp_get_max_threads();
@@ -80,8 +82,8 @@ void qh_workspace_free(qh_workspace *ws)
 }
 
 /* out (N, C) = tok_emb[tokens] + pos_emb[t] for tokens (B, T); wpe NULL: rotary positions,
- * applied in attention */
-static void embed(float *out, const int *tokens, const float *wte, const float *wpe, int B, int T, int C)
+ * applied in attention; scale != 1: tok_emb[tokens] * scale (Gemma's sqrt(C)) */
+static void embed(float *out, const int *tokens, const float *wte, const float *wpe, int B, int T, int C, float scale)
 {
 #pragma omp parallel for collapse(2)
     for (int b = 0; b < B; b++)
@@ -89,7 +91,9 @@ static void embed(float *out, const int *tokens, const float *wte, const float *
             const float *te = wte + (size_t)tokens[b * T + t] * C;
             float *o = out + ((size_t)b * T + t) * C;
             if (!wpe) {
-                memcpy(o, te, (size_t)C * sizeof(float));
+                if (scale == 1.0f) memcpy(o, te, (size_t)C * sizeof(float));
+                else
+                    for (int i = 0; i < C; i++) o[i] = te[i] * scale;
                 continue;
             }
             const float *pe = wpe + (size_t)t * C;
@@ -112,12 +116,12 @@ static void rmsnorm(float *out, const float *x, const float *w, int N, int C, fl
 }
 
 /* Rotary positions on the q and k parts of qkv (B*T, W): row t of window b is at position
- * pos0[b] + t (pos0 NULL: 0).  Each head's adjacent pairs (2i, 2i+1) rotate by
- * pos * theta^(-2i/hs) (Meta's and llama.cpp's "normal" RoPE).  q has n_head heads from column
- * 0, k n_kv heads from column C. */
-static void rope(float *qkv, int B, int T, int W, int C, int n_head, int n_kv, float theta, const int *pos0)
+ * pos0[b] + t (pos0 NULL: 0).  Each head's pairs rotate by pos * theta^(-2i/hs): the adjacent
+ * pairs (2i, 2i+1) (Meta's and llama.cpp's "normal" RoPE) or, neox, the pairs (i, i + hs/2).
+ * q has n_head heads of hs from column 0, k n_kv heads from column QW = n_head * hs. */
+static void rope(float *qkv, int B, int T, int W, int hs, int n_head, int n_kv, float theta, int neox, const int *pos0)
 {
-    int hs = C / n_head;
+    int QW = n_head * hs, second = neox ? hs / 2 : 1, stride = neox ? 1 : 2;
     double *freq = qh_malloc((size_t)(hs / 2) * sizeof(double)); /* theta^(-2i/hs), once per call, not per row */
     for (int i = 0; i < hs / 2; i++) freq[i] = pow((double)theta, -2.0 * i / hs);
 #pragma omp parallel for collapse(2)
@@ -129,14 +133,29 @@ static void rope(float *qkv, int B, int T, int W, int C, int n_head, int n_kv, f
                 double angle = pos * freq[i];
                 float c = (float)cos(angle), s = (float)sin(angle);
                 for (int h = 0; h < n_head + n_kv; h++) {
-                    float *v = row + (h < n_head ? h * hs : C + (h - n_head) * hs) + 2 * i;
-                    float x0 = v[0], x1 = v[1];
+                    float *v = row + (h < n_head ? h * hs : QW + (h - n_head) * hs) + stride * i;
+                    float x0 = v[0], x1 = v[second];
                     v[0] = x0 * c - x1 * s;
-                    v[1] = x0 * s + x1 * c;
+                    v[second] = x0 * s + x1 * c;
                 }
             }
         }
     free(freq);
+}
+
+/* RMSNorm of each of n_heads heads of hs columns from column col0 of the rows (N, W), in place,
+ * with the one weight (hs) they share */
+static void head_rmsnorm(float *rows, int N, int W, int col0, int n_heads, int hs, const float *w, float eps)
+{
+#pragma omp parallel for collapse(2)
+    for (int n = 0; n < N; n++)
+        for (int h = 0; h < n_heads; h++) {
+            float *v = rows + (size_t)n * W + col0 + (size_t)h * hs;
+            double ss = 0;
+            for (int i = 0; i < hs; i++) ss += (double)v[i] * v[i];
+            float scale = 1.0f / sqrtf((float)(ss / hs) + eps);
+            for (int i = 0; i < hs; i++) v[i] = (v[i] * scale) * w[i];
+        }
 }
 
 /* gate (n) <- silu(gate) * up = gate / (1 + e^-gate) * up */
@@ -146,6 +165,19 @@ static void swiglu(float *gate, const float *up, size_t n)
     for (size_t i = 0; i < n; i++) {
         float g = gate[i];
         gate[i] = g / (1.0f + qh_fast_expf(-g)) * up[i];
+    }
+}
+
+/* gate (n) <- gelu(gate) * up, GELU by its tanh approximation as in gelu() below */
+static void geglu(float *gate, const float *up, size_t n)
+{
+    const float k = 0.7978845608028654f;
+#pragma omp parallel for simd
+    for (size_t i = 0; i < n; i++) {
+        float v = gate[i];
+        float u = k * (v + 0.044715f * v * v * v);
+        float th = 1.0f - 2.0f / (qh_fast_expf(2.0f * u) + 1.0f);
+        gate[i] = 0.5f * v * (1.0f + th) * up[i];
     }
 }
 
@@ -177,11 +209,12 @@ static void matmul(float *out, const float *inp, const float *w, const float *bi
 /* Causal attention for one window and one head, for the queries q0 .. T-1.
  * q, k, v: the head's columns of the window's (T, ld) qkv rows -> out (T - q0, hs) at row
  * stride ldo; scores (T - q0, T) is scratch.  S = Q K^T / sqrt(hs) over every key (the masked
- * part is discarded), causal softmax per row, then out = P V.  Row t of the result is the same
+ * part is discarded), causal softmax per row (sliding > 0: over the keys t - sliding + 1 .. t
+ * only, llama.cpp's standard sliding window), then out = P V.  Row t of the result is the same
  * whatever T >= t + 1 and q0 <= t are: each score is one dot product, the masked probabilities
  * are exact zeros, and 0 * v adds nothing to the chain. */
 static void attention_head(float *out, size_t ldo, const float *q, const float *k, const float *v, size_t ld, float *scores, int q0,
-                           int T, int hs)
+                           int T, int hs, int sliding)
 {
     int Q = T - q0;
     float scale = 1.0f / sqrtf((float)hs);
@@ -189,36 +222,41 @@ static void attention_head(float *out, size_t ldo, const float *q, const float *
     for (int t = q0; t < T; t++) {
         float *row = scores + (size_t)(t - q0) * T;
         float maxv = -INFINITY, sum = 0;
-        for (int j = 0; j <= t; j++) maxv = row[j] > maxv ? row[j] : maxv;
+        int lo = sliding > 0 && t - sliding + 1 > 0 ? t - sliding + 1 : 0;
+        for (int j = lo; j <= t; j++) maxv = row[j] > maxv ? row[j] : maxv;
 #pragma omp simd reduction(+ : sum)
-        for (int j = 0; j <= t; j++) {
+        for (int j = lo; j <= t; j++) {
             row[j] = qh_fast_expf(row[j] - maxv);
             sum += row[j];
         }
         float inv = 1.0f / sum;
-        for (int j = 0; j <= t; j++) row[j] *= inv;
+        for (int j = 0; j < lo; j++) row[j] = 0.0f;
+        for (int j = lo; j <= t; j++) row[j] *= inv;
         for (int j = t + 1; j < T; j++) row[j] = 0.0f;
     }
     qh_gemm(out, ldo, scores, (size_t)T, Q, T, v, ld, 0, hs, 1.0f, NULL);
 }
 
-/* Head h of one window: qkv (T, W) rows with q at column 0, k at C, v at C + KVW; query heads
- * share K/V heads in groups of n_head / n_kv (grouped-query attention; GPT-2: groups of 1). */
-static void attention_window_head(float *att, const float *qkv, float *scores, int q0, int T, const qh_workspace *ws, int n_kv, int h)
+/* Head h of one window: qkv (T, W) rows with q at column 0, k at QW, v at QW + KVW -> att
+ * (T, QW); query heads share K/V heads in groups of n_head / n_kv (grouped-query attention;
+ * GPT-2: groups of 1). */
+static void attention_window_head(float *att, const float *qkv, float *scores, int q0, int T, const qh_workspace *ws, int n_kv, int h,
+                                  int sliding)
 {
-    int C = ws->C, hs = C / ws->n_head, kvw = (ws->W - C) / 2, kh = h / (ws->n_head / n_kv);
-    attention_head(att + h * hs, (size_t)C, qkv + h * hs, qkv + C + kh * hs, qkv + C + kvw + kh * hs, (size_t)ws->W, scores, q0, T, hs);
+    int QW = ws->QW, hs = ws->hs, kvw = (ws->W - QW) / 2, kh = h / (ws->n_head / n_kv);
+    attention_head(att + h * hs, (size_t)QW, qkv + h * hs, qkv + QW + kh * hs, qkv + QW + kvw + kh * hs, (size_t)ws->W, scores, q0, T,
+                   hs, sliding);
 }
 
 /* every (window, head) of the batch, one per thread */
-static void attention(qh_workspace *ws, int B, int T, int n_kv)
+static void attention(qh_workspace *ws, int B, int T, int n_kv, int sliding)
 {
-    int C = ws->C, NH = ws->n_head;
+    int QW = ws->QW, NH = ws->n_head;
 #pragma omp parallel for collapse(2) schedule(dynamic) num_threads(ws->n_scores)
     for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++) {
             float *scores = ws->scores + (size_t)omp_get_thread_num() * T * T;
-            attention_window_head(ws->att + (size_t)b * T * C, ws->qkv + (size_t)b * T * ws->W, scores, 0, T, ws, n_kv, h);
+            attention_window_head(ws->att + (size_t)b * T * QW, ws->qkv + (size_t)b * T * ws->W, scores, 0, T, ws, n_kv, h, sliding);
         }
 }
 
@@ -242,9 +280,14 @@ static void residual(float *x, const float *y, size_t n)
     for (size_t i = 0; i < n; i++) x[i] += y[i];
 }
 
+static float embed_scale(const qh_model *m)
+{
+    return qh_config_arch(&m->cfg)->embed_scaled ? sqrtf((float)m->cfg.n_embd) : 1.0f;
+}
+
 void qh_embed(const qh_model *m, const int *tokens, int B, int T, qh_workspace *ws)
 {
-    embed(ws->x, tokens, m->wte, m->wpe, B, T, m->cfg.n_embd);
+    embed(ws->x, tokens, m->wte, m->wpe, B, T, m->cfg.n_embd, embed_scale(m));
 }
 
 /* the rows of continuations (B, T) and the kept qkv of the prefixes they continue */
@@ -260,9 +303,9 @@ typedef struct {
  * own rows up to t.  Prefix and continuation rows are put together into one (P + S, 3C)
  * matrix and attention_head runs on it as on the whole sequence, so every row gets the bits
  * it gets when the whole sequence runs at once (rows depend only on the rows before them). */
-static void attention_continue(qh_workspace *ws, const continuation *k, int l, int B, int T, int n_kv)
+static void attention_continue(qh_workspace *ws, const continuation *k, int l, int B, int T, int n_kv, int sliding)
 {
-    int C = ws->C, NH = ws->n_head;
+    int QW = ws->QW, NH = ws->n_head;
     size_t W = (size_t)ws->W;
 #pragma omp parallel for
     for (int b = 0; b < B; b++) {
@@ -270,14 +313,14 @@ static void attention_continue(qh_workspace *ws, const continuation *k, int l, i
         float *full = k->qkv_full + (size_t)b * k->max_len * W;
         memcpy(full, k->prefix_qkv[b] + (size_t)l * k->layer_stride, (size_t)P * W * sizeof(float));
         memcpy(full + (size_t)P * W, ws->qkv + (size_t)b * T * W, (size_t)k->S[b] * W * sizeof(float));
-        memset(ws->att + ((size_t)b * T + k->S[b]) * C, 0, (size_t)(T - k->S[b]) * C * sizeof(float)); /* padding rows */
+        memset(ws->att + ((size_t)b * T + k->S[b]) * QW, 0, (size_t)(T - k->S[b]) * QW * sizeof(float)); /* padding rows */
     }
 #pragma omp parallel for collapse(2) schedule(dynamic) num_threads(ws->n_scores)
     for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++) {
             float *scores = ws->scores + (size_t)omp_get_thread_num() * ws->T * ws->T;
-            attention_window_head(ws->att + (size_t)b * T * C, k->qkv_full + (size_t)b * k->max_len * W, scores, k->P[b],
-                                  k->P[b] + k->S[b], ws, n_kv, h);
+            attention_window_head(ws->att + (size_t)b * T * QW, k->qkv_full + (size_t)b * k->max_len * W, scores, k->P[b],
+                                  k->P[b] + k->S[b], ws, n_kv, h, sliding);
         }
 }
 
@@ -295,8 +338,8 @@ static void block_gpt2(const qh_model *m, int l, int B, int T, qh_workspace *ws,
     layernorm(ws->ln, ws->x, bl->ln1_w, bl->ln1_b, N, C, c->ln_eps);
     if (capture) capture(ud, l, QH_IN_ATTN, ws->ln, N, C);
     matmul(ws->qkv, ws->ln, bl->attn_w, bl->attn_b, N, C, 3 * C);
-    if (k) attention_continue(ws, k, l, B, T, c->n_head);
-    else attention(ws, B, T, c->n_head);
+    if (k) attention_continue(ws, k, l, B, T, c->n_head, 0);
+    else attention(ws, B, T, c->n_head, 0);
     if (capture) capture(ud, l, QH_IN_ATTN_PROJ, ws->att, N, C);
     matmul(ws->ln, ws->att, bl->attnproj_w, bl->attnproj_b, N, C, C);
     residual(ws->x, ws->ln, NC);
@@ -324,9 +367,9 @@ static void block_llama(const qh_model *m, int l, int B, int T, qh_workspace *ws
     qh_gemm(ws->qkv, (size_t)W, ws->ln, (size_t)C, N, C, bl->wq, (size_t)C, 0, C, 1.0f, NULL);
     qh_gemm(ws->qkv + C, (size_t)W, ws->ln, (size_t)C, N, C, bl->wk, (size_t)KV, 0, KV, 1.0f, NULL);
     qh_gemm(ws->qkv + C + KV, (size_t)W, ws->ln, (size_t)C, N, C, bl->wv, (size_t)KV, 0, KV, 1.0f, NULL);
-    rope(ws->qkv, B, T, W, C, c->n_head, n_kv, c->rope_theta, k ? k->P : NULL);
-    if (k) attention_continue(ws, k, l, B, T, n_kv);
-    else attention(ws, B, T, n_kv);
+    rope(ws->qkv, B, T, W, ws->hs, c->n_head, n_kv, c->rope_theta, 0, k ? k->P : NULL);
+    if (k) attention_continue(ws, k, l, B, T, n_kv, 0);
+    else attention(ws, B, T, n_kv, 0);
     if (capture) capture(ud, l, QH_IN_ATTN_PROJ, ws->att, N, C);
     matmul(ws->ln, ws->att, bl->attnproj_w, NULL, N, C, C);
     residual(ws->x, ws->ln, NC);
@@ -341,7 +384,48 @@ static void block_llama(const qh_model *m, int l, int B, int T, qh_workspace *ws
     residual(ws->x, ws->ln, NC);
 }
 
-static const block_fn block_fns[QH_N_ARCH] = {[QH_ARCH_GPT2] = block_gpt2, [QH_ARCH_LLAMA] = block_llama};
+/* Gemma 3: h = RMSNorm1(x); x += PostNorm1(o(attn(rope(QNorm(q h)), rope(KNorm(k h)), v h)));
+ * h = RMSNorm2(x); x += PostNorm2(down(gelu(gate h) * up h)).  Layer l attends within its
+ * sliding window or globally, with that kind of layer's RoPE base (qh_config_layer_window). */
+static void block_gemma3(const qh_model *m, int l, int B, int T, qh_workspace *ws, const continuation *k, qh_capture_fn capture,
+                         void *ud)
+{
+    const qh_config *c = &m->cfg;
+    int C = c->n_embd, N = B * T, W = ws->W, QW = ws->QW, KV = (W - QW) / 2, F = ws->F, hs = ws->hs, n_kv = qh_config_kv_heads(c);
+    int sliding = qh_config_layer_window(c, l);
+    size_t NC = (size_t)N * C;
+    const qh_block *bl = &m->blocks[l];
+    rmsnorm(ws->ln, ws->x, bl->ln1_w, N, C, c->ln_eps);
+    if (capture) capture(ud, l, QH_IN_ATTN, ws->ln, N, C);
+    qh_gemm(ws->qkv, (size_t)W, ws->ln, (size_t)C, N, C, bl->wq, (size_t)QW, 0, QW, 1.0f, NULL);
+    qh_gemm(ws->qkv + QW, (size_t)W, ws->ln, (size_t)C, N, C, bl->wk, (size_t)KV, 0, KV, 1.0f, NULL);
+    qh_gemm(ws->qkv + QW + KV, (size_t)W, ws->ln, (size_t)C, N, C, bl->wv, (size_t)KV, 0, KV, 1.0f, NULL);
+    head_rmsnorm(ws->qkv, N, W, 0, c->n_head, hs, bl->q_norm, c->ln_eps);
+    head_rmsnorm(ws->qkv, N, W, QW, n_kv, hs, bl->k_norm, c->ln_eps);
+    rope(ws->qkv, B, T, W, hs, c->n_head, n_kv, qh_config_layer_rope_theta(c, l), 1, k ? k->P : NULL);
+    if (k) attention_continue(ws, k, l, B, T, n_kv, sliding);
+    else attention(ws, B, T, n_kv, sliding);
+    if (capture) capture(ud, l, QH_IN_ATTN_PROJ, ws->att, N, QW);
+    matmul(ws->ln, ws->att, bl->attnproj_w, NULL, N, QW, C);
+    rmsnorm(ws->ln, ws->ln, bl->attn_post_norm, N, C, c->ln_eps);
+    residual(ws->x, ws->ln, NC);
+    rmsnorm(ws->ln, ws->x, bl->ln2_w, N, C, c->ln_eps);
+    if (capture) capture(ud, l, QH_IN_FC, ws->ln, N, C);
+    float *gate = ws->fc, *up = ws->fc + (size_t)N * F;
+    matmul(gate, ws->ln, bl->gate_w, NULL, N, C, F);
+    matmul(up, ws->ln, bl->fc_w, NULL, N, C, F);
+    geglu(gate, up, (size_t)N * F);
+    if (capture) capture(ud, l, QH_IN_FC_PROJ, gate, N, F);
+    matmul(ws->ln, gate, bl->fcproj_w, NULL, N, F, C);
+    rmsnorm(ws->ln, ws->ln, bl->ffn_post_norm, N, C, c->ln_eps);
+    residual(ws->x, ws->ln, NC);
+}
+
+static const block_fn block_fns[QH_N_ARCH] = {
+    [QH_ARCH_GPT2] = block_gpt2,
+    [QH_ARCH_LLAMA] = block_llama,
+    [QH_ARCH_GEMMA3] = block_gemma3,
+};
 
 static void block(const qh_model *m, int l, int B, int T, qh_workspace *ws, const continuation *k, qh_capture_fn capture, void *ud)
 {
@@ -380,6 +464,7 @@ void qh_forward_continue(const qh_model *m, const int *tokens, int B, int T, con
                          const int *P, const int *S, qh_workspace *ws)
 {
     int C = m->cfg.n_embd, max_len = 0;
+    float scale = embed_scale(m);
     for (int b = 0; b < B; b++) max_len = P[b] + T > max_len ? P[b] + T : max_len;
     continuation k = {prefix_qkv, layer_stride, P, S, qh_malloc((size_t)B * max_len * ws->W * sizeof(float)), max_len};
     /* embeddings at the positions after each prefix; padding rows get a valid position */
@@ -389,7 +474,9 @@ void qh_forward_continue(const qh_model *m, const int *tokens, int B, int T, con
             int pos = P[b] + t < m->cfg.n_ctx ? P[b] + t : m->cfg.n_ctx - 1;
             const float *te = m->wte + (size_t)tokens[b * T + t] * C;
             float *o = ws->x + ((size_t)b * T + t) * C;
-            if (!m->wpe) memcpy(o, te, (size_t)C * sizeof(float));
+            if (!m->wpe && scale == 1.0f) memcpy(o, te, (size_t)C * sizeof(float));
+            else if (!m->wpe)
+                for (int i = 0; i < C; i++) o[i] = te[i] * scale;
             else
                 for (int i = 0; i < C; i++) o[i] = te[i] + m->wpe[(size_t)pos * C + i];
         }
@@ -437,9 +524,9 @@ void qh_head_nll_argmax(const qh_model *m, const float *hidden, const int *targe
 
 double qh_forward_flops(const qh_config *c, int B, int T, long head_rows)
 {
-    double N = (double)B * T, C = c->n_embd, W = qh_config_qkv_width(c), F = qh_config_ff(c);
-    double mlp = qh_config_arch(c)->mlp == QH_MLP_SWIGLU ? 3 * C * F : 2 * C * F;
-    double per_layer = 2 * N * (C * W + C * C + mlp) /* the linear layers */
-                       + 2 * 2 * (double)B * T * T * C; /* QK^T and PV, full T x T */
+    double N = (double)B * T, C = c->n_embd, W = qh_config_qkv_width(c), F = qh_config_ff(c), QW = qh_config_dim(c, QH_DIM_Q);
+    double mlp = qh_config_arch(c)->mlp != QH_MLP_GELU ? 3 * C * F : 2 * C * F;
+    double per_layer = 2 * N * (C * W + QW * C + mlp) /* the linear layers */
+                       + 2 * 2 * (double)B * T * T * QW; /* QK^T and PV, full T x T */
     return c->n_layer * per_layer + 2.0 * head_rows * C * c->n_vocab;
 }

@@ -3,7 +3,9 @@
  *
  * GPT-2: pre-LayerNorm blocks, GELU (tanh approximation), learned positions.  Llama: RMSNorm,
  * rotary positions (adjacent pairs, Meta's and llama.cpp's order), grouped-query attention,
- * SwiGLU MLP.  Every
+ * SwiGLU MLP.  Gemma 3: embeddings scaled by sqrt(C), RMSNorm before and after attention and
+ * MLP, RMSNorm of each query and key head, NeoX-order RoPE with a base per layer, sliding-window
+ * attention in five layers of six, GeGLU MLP.  Every
  * matrix product is a qh_gemm (gemm.h), so the result for a window is the same bits in any
  * batch slot, batch size, padding length or thread count; element-wise work, softmax and the
  * head's log-sum-exp run on OpenMP threads, row by row.  The head (C x V, the largest product) is applied only
@@ -16,11 +18,12 @@
 typedef struct {
     int B, T, C, n_head, n_vocab;   /* capacity */
     int W, F;       /* qkv row width (qh_config_qkv_width), MLP hidden width */
+    int QW, hs;     /* query width (n_head * hs; C except in Gemma 3) and head width */
     float *x;       /* (B*T, C) residual stream */
     float *ln;      /* (B*T, C) norm output; after qh_forward: final hidden states */
     float *qkv;     /* (B*T, W) q | k | v per row */
-    float *att;     /* (B*T, C) attention output before the projection */
-    float *fc;      /* GPT-2 (B*T, 4C); Llama gate (B*T, F) then up (B*T, F) */
+    float *att;     /* (B*T, QW) attention output before the projection */
+    float *fc;      /* GPT-2 (B*T, 4C); gated MLPs: gate (B*T, F) then up (B*T, F) */
     float *scores;  /* (n_scores, T, T) attention probabilities, one matrix per thread */
     int n_scores;
     float *logits;  /* (head_chunk, V) */

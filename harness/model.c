@@ -146,6 +146,18 @@ int qh_config_load(const char *dir, qh_config *cfg, qh_err *err)
 const qh_arch *qh_config_arch(const qh_config *c) { return &qh_archs[c->arch]; }
 int qh_config_kv_heads(const qh_config *c) { return c->n_kv_head > 0 ? c->n_kv_head : c->n_head; }
 int qh_config_ff(const qh_config *c) { return c->n_ff > 0 ? c->n_ff : 4 * c->n_embd; }
+int qh_config_head_dim(const qh_config *c) { return c->head_dim > 0 ? c->head_dim : c->n_embd / c->n_head; }
+
+int qh_config_layer_window(const qh_config *c, int l)
+{
+    if (c->swa_window <= 0) return 0;
+    return c->swa_period > 0 && l % c->swa_period == c->swa_period - 1 ? 0 : c->swa_window;
+}
+
+float qh_config_layer_rope_theta(const qh_config *c, int l)
+{
+    return qh_config_layer_window(c, l) ? c->rope_theta_swa : c->rope_theta;
+}
 
 int qh_config_dim(const qh_config *c, qh_dim d)
 {
@@ -153,7 +165,9 @@ int qh_config_dim(const qh_config *c, qh_dim d)
     case QH_DIM_1: return 1;
     case QH_DIM_C: return c->n_embd;
     case QH_DIM_3C: return 3 * c->n_embd;
-    case QH_DIM_KV: return qh_config_kv_heads(c) * (c->n_embd / c->n_head);
+    case QH_DIM_KV: return qh_config_kv_heads(c) * qh_config_head_dim(c);
+    case QH_DIM_Q: return c->n_head * qh_config_head_dim(c);
+    case QH_DIM_HEAD: return qh_config_head_dim(c);
     case QH_DIM_FF: return qh_config_ff(c);
     case QH_DIM_VOCAB: return c->n_vocab;
     case QH_DIM_CTX: return c->n_ctx;
@@ -163,7 +177,8 @@ int qh_config_dim(const qh_config *c, qh_dim d)
 
 int qh_config_qkv_width(const qh_config *c)
 {
-    return c->n_embd + 2 * qh_config_dim(c, QH_DIM_KV);
+    if (c->arch == QH_ARCH_GPT2) return 3 * c->n_embd;
+    return qh_config_dim(c, QH_DIM_Q) + 2 * qh_config_dim(c, QH_DIM_KV);
 }
 
 int qh_config_max_ctx(const qh_config *c)

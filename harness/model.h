@@ -21,15 +21,25 @@ typedef struct {
     /* Llama (0 in a GPT-2 config: qh_config_kv_heads / qh_config_ff give GPT-2's values) */
     int n_kv_head;       /* grouped-query attention: n_head / n_kv_head query heads share a K/V head */
     int n_ff;            /* MLP hidden width */
-    float rope_theta;    /* RoPE frequency base */
+    float rope_theta;    /* RoPE frequency base (of the global layers when layers alternate) */
+    /* Gemma 3 (0 elsewhere) */
+    int head_dim;        /* width of a query/key/value head; 0: n_embd / n_head */
+    int swa_window;      /* sliding-window layers attend to the swa_window positions up to their own; 0: none */
+    int swa_period;      /* every swa_period-th layer (l % period == period - 1) attends globally, the rest by window */
+    float rope_theta_swa; /* RoPE base of the sliding-window layers */
 } qh_config;
 
 const qh_arch *qh_config_arch(const qh_config *c);
 int qh_config_kv_heads(const qh_config *c);
 int qh_config_ff(const qh_config *c);
+int qh_config_head_dim(const qh_config *c);
+/* The attention window of layer l: 0 for the whole causal context, else the positions
+ * p - window + 1 .. p that a query at p sees. */
+int qh_config_layer_window(const qh_config *c, int l);
+float qh_config_layer_rope_theta(const qh_config *c, int l);
 /* A tensor dimension of the architecture table for this config. */
 int qh_config_dim(const qh_config *c, qh_dim d);
-/* Width of the fused q|k|v rows of the forward pass: 3C for GPT-2, C + 2 kv for Llama. */
+/* Width of the fused q|k|v rows of the forward pass: 3C for GPT-2, Q + 2 KV otherwise. */
 int qh_config_qkv_width(const qh_config *c);
 /* The longest window the model can run: n_ctx for learned positions; rotary positions have no
  * table, so any window up to QH_ROPE_MAX_CTX (llama.cpp runs past n_ctx_train too, with a warning). */
@@ -56,6 +66,8 @@ typedef struct {
     float *fc_w, *fc_b;         /* GPT-2: (C, 4C), (4C); Llama: the up projection (C, FF) */
     float *gate_w;              /* Llama: (C, FF) */
     float *fcproj_w, *fcproj_b; /* (FF, C), (C) */
+    float *q_norm, *k_norm;     /* Gemma 3: (hs) RMSNorm of each query and key head */
+    float *attn_post_norm, *ffn_post_norm; /* Gemma 3: (C) RMSNorm of the attention and MLP outputs */
 } qh_block;
 
 typedef struct {

@@ -77,6 +77,51 @@ static int config_llama(const qh_gguf *g, qh_config *c, qh_err *err)
     return 0;
 }
 
+/* llama.cpp's gemma3 keys and the rules llama.cpp's loader adds to them (llama-model.cpp): with
+ * a sliding window, every sixth layer (l % 6 == 5) attends globally and the others within the
+ * window, the windowed layers rotate with base 10000 and the global ones with rope.freq_base;
+ * queries are scaled by 1/sqrt(key_length) (the 27B's other rule is refused by its size). */
+static int config_gemma3(const qh_gguf *g, qh_config *c, qh_err *err)
+{
+    double eps, theta = 10000;
+    int key_len = 0, value_len = 0, window = 0;
+    c->arch = QH_ARCH_GEMMA3;
+    if (cfg_int(g, "gemma3.block_count", &c->n_layer, err) || cfg_int(g, "gemma3.context_length", &c->n_ctx, err) ||
+        cfg_int(g, "gemma3.embedding_length", &c->n_embd, err) || cfg_int(g, "gemma3.attention.head_count", &c->n_head, err) ||
+        cfg_int(g, "gemma3.feed_forward_length", &c->n_ff, err) || cfg_int(g, "gemma3.attention.key_length", &key_len, err) ||
+        cfg_int(g, "gemma3.attention.value_length", &value_len, err) ||
+        qh_gguf_get_float(g, "gemma3.attention.layer_norm_rms_epsilon", &eps, err))
+        return -1;
+    c->ln_eps = (float)eps;
+    c->n_kv_head = c->n_head;
+    if (qh_gguf_find(g, "gemma3.attention.head_count_kv") && cfg_int(g, "gemma3.attention.head_count_kv", &c->n_kv_head, err)) return -1;
+    if (c->n_kv_head > c->n_head || c->n_head % c->n_kv_head)
+        return qh_fail(err, "%s: head_count %d is not a multiple of head_count_kv %d", g->path, c->n_head, c->n_kv_head);
+    if (key_len != value_len || key_len % 2)
+        return qh_fail(err, "%s: key_length %d and value_length %d: qharness runs equal, even head widths", g->path, key_len, value_len);
+    c->head_dim = key_len;
+    if (qh_gguf_find(g, "gemma3.rope.freq_base") && qh_gguf_get_float(g, "gemma3.rope.freq_base", &theta, err)) return -1;
+    if (!(theta > 1)) return qh_fail(err, "%s: key 'gemma3.rope.freq_base' is %g", g->path, theta);
+    c->rope_theta = (float)theta;
+    if (qh_gguf_find(g, "gemma3.attention.sliding_window") && cfg_int(g, "gemma3.attention.sliding_window", &window, err)) return -1;
+    c->swa_window = window;
+    c->swa_period = window ? 6 : 0;
+    c->rope_theta_swa = 10000.0f;
+    const qh_gguf_kv *scaling = qh_gguf_find(g, "gemma3.rope.scaling.type");
+    if (scaling && !(scaling->type == QH_GGUF_STRING && scaling->str_len == 4 && memcmp(scaling->str, "none", 4) == 0))
+        return qh_fail(err, "%s: key 'gemma3.rope.scaling.type' is set (the larger Gemma 3 models scale their global RoPE): "
+                       "qharness runs plain RoPE only", g->path);
+    const char *caps[] = {"gemma3.final_logit_softcapping", "gemma3.attn_logit_softcapping"};
+    for (int i = 0; i < 2; i++) {
+        double cap = 0;
+        if (qh_gguf_find(g, caps[i]) && qh_gguf_get_float(g, caps[i], &cap, err)) return -1;
+        if (cap != 0) return qh_fail(err, "%s: key '%s' is %g: qharness does not cap logits", g->path, caps[i], cap);
+    }
+    if (c->n_layer == 62) /* llama.cpp's 27B scales queries by 1/sqrt(n_embd / n_head) */
+        return qh_fail(err, "%s: a 62-block Gemma 3 (27B) scales its queries differently: not supported", g->path);
+    return 0;
+}
+
 /* the GGUF architectures: general.architecture -> how to read its config */
 static const struct {
     qh_arch_id arch;
@@ -84,6 +129,7 @@ static const struct {
 } gguf_archs[] = {
     {QH_ARCH_GPT2, config_gpt2},
     {QH_ARCH_LLAMA, config_llama},
+    {QH_ARCH_GEMMA3, config_gemma3},
 };
 
 /* t (dequantized, row-major (rows_file, cols_file)) into dst, transposed when asked */
@@ -123,7 +169,7 @@ int qh_model_load_gguf(const char *path, qh_model **out, int compute_sha, qh_err
     for (ai = 0; a && ai < sizeof gguf_archs / sizeof *gguf_archs && &qh_archs[gguf_archs[ai].arch] != a; ai++) {
     }
     if (!a || ai == sizeof gguf_archs / sizeof *gguf_archs) {
-        qh_fail(err, "%s: architecture '%.*s': qharness loads GGUF files of the gpt2 and llama architectures", path, (int)alen, arch);
+        qh_fail(err, "%s: architecture '%.*s': qharness loads GGUF files of the gpt2, llama and gemma3 architectures", path, (int)alen, arch);
         goto fail;
     }
     qh_config *c = &m->cfg;
@@ -384,6 +430,8 @@ int qh_model_write_gguf(const qh_model *m, const qh_tokenizer *tok, const char *
     if (n_vocab_tok != c->n_vocab)
         return qh_fail(err, "the tokenizer has %d tokens and the model %d: GGUF needs one token per embedding row", n_vocab_tok,
                        c->n_vocab);
+    if (!gguf_writers[c->arch])
+        return qh_fail(err, "%s: qharness writes GGUF files of the gpt2 and llama architectures, not %s", path, qh_config_arch(c)->name);
     int rc = -1;
     qh_gguf_writer *w = qh_gguf_writer_new(32);
     qh_gguf_put_str(w, "general.architecture", qh_config_arch(c)->name);

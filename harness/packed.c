@@ -63,6 +63,12 @@ int qh_quant_write(const char *path, const qh_model *m, const qh_quant_result *r
         cJSON_AddNumberToObject(cfg, "n_kv_head", qh_config_kv_heads(&m->cfg));
         cJSON_AddNumberToObject(cfg, "n_ff", qh_config_ff(&m->cfg));
         cJSON_AddNumberToObject(cfg, "rope_theta", m->cfg.rope_theta);
+        if (m->cfg.head_dim) cJSON_AddNumberToObject(cfg, "head_dim", m->cfg.head_dim);
+        if (m->cfg.swa_window) { /* Gemma 3's alternating sliding-window layers */
+            cJSON_AddNumberToObject(cfg, "swa_window", m->cfg.swa_window);
+            cJSON_AddNumberToObject(cfg, "swa_period", m->cfg.swa_period);
+            cJSON_AddNumberToObject(cfg, "rope_theta_swa", m->cfg.rope_theta_swa);
+        }
     }
     tensors = cJSON_AddArrayToObject(meta, "quantized");
     for (int t = 0; t < m->n_tensors; t++) {
@@ -181,6 +187,15 @@ int qh_quant_load(const char *path, qh_model **out, qh_quant_result *res, qh_err
         }
         m->cfg.arch = (qh_arch_id)(a - qh_archs);
         m->cfg.rope_theta = (float)theta->valuedouble;
+        const cJSON *theta_swa = cJSON_GetObjectItem(cfg, "rope_theta_swa");
+        if ((cJSON_GetObjectItem(cfg, "head_dim") && (json_int(cfg, "head_dim", &m->cfg.head_dim) || m->cfg.head_dim % 2)) ||
+            (cJSON_GetObjectItem(cfg, "swa_window") &&
+             (json_int(cfg, "swa_window", &m->cfg.swa_window) || json_int(cfg, "swa_period", &m->cfg.swa_period) ||
+              !cJSON_IsNumber(theta_swa) || !(theta_swa->valuedouble > 1)))) {
+            qh_fail(err, "%s: 'qharness' metadata: the head width or sliding-window settings of '%s' are malformed", path, a->name);
+            goto fail;
+        }
+        if (theta_swa) m->cfg.rope_theta_swa = (float)theta_swa->valuedouble;
     }
     if (qh_dtype_from_name(kept->valuestring, &res->kept_dtype) != 0) {
         qh_fail(err, "%s: unknown kept dtype '%s'", path, kept->valuestring);

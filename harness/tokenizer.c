@@ -5,6 +5,7 @@
  * the raw bytes it stands for, so that BPE runs directly on the text's bytes:
  * a piece starts as one token per byte and merges (a, b) -> ab are applied lowest rank first.
  * Pieces repeat a lot in real text, so their encodings are cached. */
+#define _GNU_SOURCE /* memmem */
 #include "tokenizer.h"
 
 #include <cJSON.h>
@@ -39,6 +40,11 @@ struct qh_tokenizer {
     /* a byte-level vocabulary may lack some single-byte tokens (SmolLM2's lacks control bytes):
      * a text holding such a byte is refused, naming it */
     int missing_bytes;
+    /* SentencePiece from GGUF: the user-defined tokens (token_type 4; Gemma's runs of spaces,
+     * tabs and newlines, its HTML tags), longest first.  llama.cpp cuts every occurrence of
+     * them out of the text before the rest is encoded, even with special tokens not parsed */
+    int *user_tokens;
+    int n_user_tokens;
 };
 
 /* GPT-2's bytes_to_unicode: printable bytes map to themselves, the others to 256+k. */
@@ -79,6 +85,7 @@ void qh_tokenizer_free(qh_tokenizer *tok)
     qh_strmap_free(&tok->cache);
     free(tok->cache_ids);
     free(tok->scores);
+    free(tok->user_tokens);
     free(tok);
 }
 
@@ -389,6 +396,23 @@ static int spm_finish(qh_tokenizer *tok, const char *source, int64_t bos_id, int
     return 0;
 }
 
+static const qh_tokenizer *sort_tok; /* qsort has no user pointer; set just around the sort */
+static int by_length_desc(const void *x, const void *y)
+{
+    int a = *(const int *)x, b = *(const int *)y;
+    size_t la = sort_tok->token_len[a], lb = sort_tok->token_len[b];
+    return la != lb ? (la < lb ? 1 : -1) : (a > b) - (a < b);
+}
+
+/* llama.cpp sorts its special tokens by length, longest first (ties in no stated order; here
+ * by id: no two of Gemma's user-defined tokens of one length can overlap in a text) */
+static void user_tokens_sort(qh_tokenizer *tok)
+{
+    sort_tok = tok;
+    qsort(tok->user_tokens, (size_t)tok->n_user_tokens, sizeof(int), by_length_desc);
+    sort_tok = NULL;
+}
+
 static int spm_from_gguf(const qh_gguf *g, qh_tokenizer **out, qh_err *err)
 {
     const qh_gguf_kv *tokens = gguf_strings(g, "tokenizer.ggml.tokens", 1u << 24, err),
@@ -404,6 +428,18 @@ static int spm_from_gguf(const qh_gguf *g, qh_tokenizer **out, qh_err *err)
         spm_add_piece(tok, (int)i, t, len, (float)qh_gguf_array_num(scores, i));
     }
     tok->add_space_prefix = gguf_bool(g, "tokenizer.ggml.add_space_prefix", 1);
+    const qh_gguf_kv *types = qh_gguf_find(g, "tokenizer.ggml.token_type");
+    if (types && (types->type != QH_GGUF_ARRAY || types->n != tokens->n)) {
+        qh_tokenizer_free(tok);
+        return qh_fail(err, "%s: tokenizer.ggml.token_type must be an array of %llu integers (one per token)", g->path,
+                       (unsigned long long)tokens->n);
+    }
+    for (uint64_t i = 0; types && i < types->n; i++)
+        if (qh_gguf_array_num(types, i) == 4 /* LLAMA_TOKEN_TYPE_USER_DEFINED */ && tok->token_len[i] > 0) {
+            tok->user_tokens = qh_realloc(tok->user_tokens, (size_t)(tok->n_user_tokens + 1) * sizeof(int));
+            tok->user_tokens[tok->n_user_tokens++] = (int)i;
+        }
+    user_tokens_sort(tok);
     int64_t bos_id = 1;
     if (qh_gguf_find(g, "tokenizer.ggml.bos_token_id") && qh_gguf_get_int(g, "tokenizer.ggml.bos_token_id", &bos_id, err) != 0) {
         qh_tokenizer_free(tok);
@@ -964,12 +1000,13 @@ static void spm_try_pair(const qh_tokenizer *tok, const char *s, const spm_symbo
     heap_push(h, (spm_bigram){left, right, tok->scores[id], size});
 }
 
-/* text is valid UTF-8 */
-static void spm_encode(const qh_tokenizer *tok, const char *text, size_t len, int **ids, size_t *n_ids)
+/* text is valid UTF-8; space_prefix: a space goes in front (llama.cpp: of the text, and of each
+ * stretch after a user-defined token, when add_space_prefix is set) */
+static void spm_encode_prefix(const qh_tokenizer *tok, const char *text, size_t len, int space_prefix, int **ids, size_t *n_ids)
 {
     char *s = qh_malloc(3 * len + 4);
     size_t sl = 0;
-    if (tok->add_space_prefix && len) memcpy(s, spm_space, 3), sl = 3;
+    if (space_prefix && len) memcpy(s, spm_space, 3), sl = 3;
     for (size_t i = 0; i < len; i++) {
         if (text[i] == ' ') memcpy(s + sl, spm_space, 3), sl += 3;
         else s[sl++] = text[i];
@@ -1008,6 +1045,68 @@ static void spm_encode(const qh_tokenizer *tok, const char *text, size_t len, in
     free(h.v);
     free(sym);
     free(s);
+    *ids = out;
+    *n_ids = n_out;
+}
+
+/* A stretch of the text, or (token >= 0) a user-defined token found in it. */
+typedef struct {
+    size_t off, len;
+    int token;
+} spm_fragment;
+
+/* llama.cpp's tokenizer_st_partition for the user-defined tokens, then each stretch of text
+ * between them encoded on its own: each token in turn (longest first) is cut out of every
+ * stretch still text, at each of its occurrences from left to right. */
+static void spm_encode(const qh_tokenizer *tok, const char *text, size_t len, int **ids, size_t *n_ids)
+{
+    if (!tok->n_user_tokens) {
+        spm_encode_prefix(tok, text, len, tok->add_space_prefix, ids, n_ids);
+        return;
+    }
+    size_t n_frag = 1, cap = 16;
+    spm_fragment *frag = qh_malloc(cap * sizeof *frag), *next = NULL;
+    frag[0] = (spm_fragment){0, len, -1};
+    for (int u = 0; u < tok->n_user_tokens; u++) {
+        int id = tok->user_tokens[u];
+        const char *needle = tok->token_bytes[id];
+        size_t nl = tok->token_len[id], n_next = 0, next_cap = n_frag + 16;
+        next = qh_malloc(next_cap * sizeof *next);
+        for (size_t f = 0; f < n_frag; f++) {
+            spm_fragment fr = frag[f];
+            while (fr.token < 0 && fr.len >= nl) {
+                const char *hit = memmem(text + fr.off, fr.len, needle, nl);
+                if (!hit) break;
+                size_t at = (size_t)(hit - text);
+                if (n_next + 3 > next_cap) next = qh_realloc(next, (next_cap = 2 * next_cap + 3) * sizeof *next);
+                if (at > fr.off) next[n_next++] = (spm_fragment){fr.off, at - fr.off, -1};
+                next[n_next++] = (spm_fragment){at, nl, id};
+                fr.len -= at + nl - fr.off;
+                fr.off = at + nl;
+            }
+            if (fr.len > 0 || fr.token >= 0) {
+                if (n_next + 1 > next_cap) next = qh_realloc(next, (next_cap = 2 * next_cap + 1) * sizeof *next);
+                next[n_next++] = fr;
+            }
+        }
+        free(frag);
+        frag = next;
+        n_frag = n_next;
+    }
+    size_t out_cap = len / 2 + 16, n_out = 0;
+    int *out = qh_malloc(out_cap * sizeof(int)), prev_special = 1;
+    for (size_t f = 0; f < n_frag; f++) {
+        int *part = NULL;
+        size_t n_part = 0;
+        if (frag[f].token >= 0) part = qh_malloc(sizeof(int)), part[0] = frag[f].token, n_part = 1;
+        else spm_encode_prefix(tok, text + frag[f].off, frag[f].len, tok->add_space_prefix && prev_special, &part, &n_part);
+        prev_special = frag[f].token >= 0;
+        if (n_out + n_part > out_cap) out = qh_realloc(out, (out_cap = 2 * out_cap + n_part) * sizeof(int));
+        memcpy(out + n_out, part, n_part * sizeof(int));
+        n_out += n_part;
+        free(part);
+    }
+    free(frag);
     *ids = out;
     *n_ids = n_out;
 }
@@ -1345,6 +1444,7 @@ int qh_tokenizer_export_spm(const qh_tokenizer *tok, char ***pieces, float **sco
          * name the unknown and end-of-sequence pieces */
         ty[i] = is_byte ? 6 : i == tok->bos_added || strcmp(t, "</s>") == 0 ? 3 : strcmp(t, "<unk>") == 0 ? 2 : 1;
     }
+    for (int u = 0; u < tok->n_user_tokens; u++) ty[tok->user_tokens[u]] = 4;
     *pieces = p;
     *scores = sc;
     *types = ty;
@@ -1433,6 +1533,8 @@ void qh_tokenizer_sha256(const qh_tokenizer *tok, char out[65])
     qsort(pairs, n, 2 * sizeof(uint64_t), cmp_u64_pair);
     qh_sha256_update(&c, pairs, n * 2 * sizeof(uint64_t));
     free(pairs);
+    if (tok->n_user_tokens) /* they change how a text is cut; absent, the hash is what it always was */
+        qh_sha256_update(&c, tok->user_tokens, (size_t)tok->n_user_tokens * sizeof(int));
     uint8_t d[32];
     qh_sha256_final(&c, d);
     for (int i = 0; i < 32; i++) sprintf(out + 2 * i, "%02x", d[i]);

@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include <cJSON.h>
 #include "datasets/datasets.h"
+#include "harness/forward.h"
 #include "methods/method.h"
 
 const char *tu_shared(void)
@@ -24,6 +26,86 @@ const char *tu_shared(void)
 
 char *tu_shared_path(const char *rel) { return qh_path_join(tu_shared(), rel); }
 char *tu_home_path(const char *rel) { return qh_path_join(qh_home(), rel); }
+
+char *tu_fetched_model_or_skip(const char *name, const char *test)
+{
+    char *path = qh_resolve_model_dir(name);
+    if (qh_file_exists(path)) return path;
+    fprintf(stderr, "SKIPPED %s: %s is not there (make deps fetches it)\n", test, path);
+    free(path);
+    return NULL;
+}
+
+cJSON *tu_read_json(const char *rel)
+{
+    char *p = tu_home_path(rel), *text;
+    size_t len;
+    qh_err err;
+    ck_assert_msg(qh_read_file(p, &text, &len, &err) == 0, "%s", err.msg);
+    cJSON *j = cJSON_Parse(text);
+    ck_assert_msg(j != NULL, "%s: not JSON", p);
+    free(text);
+    free(p);
+    return j;
+}
+
+void tu_ids_sha256(const int *ids, size_t n, char out[65])
+{
+    qh_sha256_ctx c;
+    qh_sha256_init(&c);
+    char line[16];
+    for (size_t i = 0; i < n; i++) {
+        int k = snprintf(line, sizeof line, "%d\n", ids[i]);
+        qh_sha256_update(&c, line, (size_t)k);
+    }
+    uint8_t d[32];
+    qh_sha256_final(&c, d);
+    for (int i = 0; i < 32; i++) sprintf(out + 2 * i, "%02x", d[i]);
+}
+
+double tu_check_reference_logits(const qh_model *m, const cJSON *cases, int max_T, int *longest)
+{
+    double worst = 0;
+    const cJSON *c;
+    *longest = 0;
+    float *logits = qh_malloc((size_t)m->cfg.n_vocab * sizeof(float));
+    cJSON_ArrayForEach(c, cases)
+    {
+        cJSON *tokens = cJSON_GetObjectItem(c, "tokens"), *e;
+        int T = cJSON_GetArraySize(tokens), k = 0;
+        if (T > max_T) {
+            fprintf(stderr, "reference logits: the %d-token text is left out here (longer than %d)\n", T, max_T);
+            continue;
+        }
+        if (T > *longest) *longest = T;
+        int *ids = qh_malloc((size_t)T * sizeof(int));
+        cJSON_ArrayForEach(e, tokens) ids[k++] = e->valueint;
+        qh_workspace ws;
+        qh_workspace_init(&ws, &m->cfg, 1, T);
+        qh_forward(m, ids, 1, T, &ws);
+        cJSON *row;
+        cJSON_ArrayForEach(row, cJSON_GetObjectItem(c, "rows"))
+        {
+            int pos = atoi(row->string);
+            qh_head_logits(m, ws.ln + (size_t)pos * m->cfg.n_embd, 1, logits);
+            cJSON *index = cJSON_GetObjectItem(row, "index"), *value = cJSON_GetObjectItem(row, "value");
+            for (int i = 0; i < cJSON_GetArraySize(index); i++) {
+                int v = cJSON_GetArrayItem(index, i)->valueint;
+                double want = cJSON_GetArrayItem(value, i)->valuedouble, d = fabs(logits[v] - want);
+                worst = fmax(worst, d);
+                ck_assert_msg(d < 1e-3, "T %d, position %d, token %d: qharness %.6f, reference %.6f", T, pos, v, logits[v], want);
+            }
+            int am = 0;
+            for (int v = 1; v < m->cfg.n_vocab; v++)
+                if (logits[v] > logits[am]) am = v;
+            ck_assert_int_eq(am, cJSON_GetObjectItem(cJSON_GetObjectItem(c, "argmax"), row->string)->valueint);
+        }
+        qh_workspace_free(&ws);
+        free(ids);
+    }
+    free(logits);
+    return worst;
+}
 qh_model *tu_default_model(int compute_sha)
 {
     char *dir = tu_home_path("models/gpt2-gutenberg-18m");
@@ -395,6 +477,7 @@ int main(void)
     srunner_add_suite(sr, suite_llama());
     srunner_add_suite(sr, suite_reliability());
     srunner_add_suite(sr, suite_smollm2());
+    srunner_add_suite(sr, suite_gemma3());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

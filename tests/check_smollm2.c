@@ -16,43 +16,8 @@
 #include "reports/audit.h"
 #include "testutil.h"
 
-/* the model's path, or NULL after saying why the test is skipped */
-static char *smollm2_or_skip(const char *test)
-{
-    char *path = qh_resolve_model_dir("smollm2");
-    if (qh_file_exists(path)) return path;
-    fprintf(stderr, "SKIPPED %s: %s is not there (make deps fetches it)\n", test, path);
-    free(path);
-    return NULL;
-}
-
-static cJSON *reference(void)
-{
-    char *p = tu_home_path("tests/data/smollm2/reference.json"), *text;
-    size_t len;
-    qh_err err;
-    ck_assert_msg(qh_read_file(p, &text, &len, &err) == 0, "%s", err.msg);
-    cJSON *j = cJSON_Parse(text);
-    ck_assert_msg(j != NULL, "%s: not JSON", p);
-    free(text);
-    free(p);
-    return j;
-}
-
-/* sha256 of the ids written one per line, as the reference script hashes them */
-static void ids_sha256(const int *ids, size_t n, char out[65])
-{
-    qh_sha256_ctx c;
-    qh_sha256_init(&c);
-    char line[16];
-    for (size_t i = 0; i < n; i++) {
-        int k = snprintf(line, sizeof line, "%d\n", ids[i]);
-        qh_sha256_update(&c, line, (size_t)k);
-    }
-    uint8_t d[32];
-    qh_sha256_final(&c, d);
-    for (int i = 0; i < 32; i++) sprintf(out + 2 * i, "%02x", d[i]);
-}
+static char *smollm2_or_skip(const char *test) { return tu_fetched_model_or_skip("smollm2", test); }
+static cJSON *reference(void) { return tu_read_json("tests/data/smollm2/reference.json"); }
 
 /* Token ids equal to llama.cpp's and to Hugging Face's on all of WikiText-2 test and the
  * TinyStories text (the smollm pre-tokenizer: digits split off, then GPT-2's regex). */
@@ -74,7 +39,7 @@ START_TEST(tokens_equal_llama_cpp_and_hugging_face)
         size_t n;
         ck_assert_msg(qh_encode(tok, t->string, text.text, text.len, &ids, &n, &err) == 0, "%s", err.msg);
         char sha[65];
-        ids_sha256(ids, n, sha);
+        tu_ids_sha256(ids, n, sha);
         const char *peers[2] = {"llama.cpp", "tokenizers"};
         for (int p = 0; p < 2; p++) {
             cJSON *d = cJSON_GetObjectItem(t, peers[p]);
@@ -105,43 +70,12 @@ START_TEST(logits_equal_an_independent_forward)
 {
     char *model = smollm2_or_skip("logits_equal_an_independent_forward");
     if (!model) return;
-    cJSON *ref = reference(), *cases = cJSON_GetObjectItem(ref, "logits"), *c;
+    cJSON *ref = reference();
     qh_model *m;
     qh_err err;
     ck_assert_msg(qh_model_load(model, &m, 0, &err) == 0, "%s", err.msg);
-    double worst = 0;
-    cJSON_ArrayForEach(c, cases)
-    {
-        cJSON *tokens = cJSON_GetObjectItem(c, "tokens"), *e;
-        int T = cJSON_GetArraySize(tokens), k = 0, *ids = qh_malloc((size_t)T * sizeof(int));
-        cJSON_ArrayForEach(e, tokens) ids[k++] = e->valueint;
-        qh_workspace ws;
-        qh_workspace_init(&ws, &m->cfg, 1, T);
-        qh_forward(m, ids, 1, T, &ws);
-        float *logits = qh_malloc((size_t)T * m->cfg.n_vocab * sizeof(float));
-        qh_head_logits(m, ws.ln, T, logits);
-        cJSON *rows = cJSON_GetObjectItem(c, "rows"), *row;
-        cJSON_ArrayForEach(row, rows)
-        {
-            int pos = atoi(row->string);
-            cJSON *index = cJSON_GetObjectItem(row, "index"), *value = cJSON_GetObjectItem(row, "value");
-            int n = cJSON_GetArraySize(index);
-            for (int i = 0; i < n; i++) {
-                int v = cJSON_GetArrayItem(index, i)->valueint;
-                double d = fabs(logits[(size_t)pos * m->cfg.n_vocab + v] - cJSON_GetArrayItem(value, i)->valuedouble);
-                worst = fmax(worst, d);
-                ck_assert_msg(d < 1e-3, "position %d, token %d: qharness %.6f, reference %.6f", pos, v,
-                              logits[(size_t)pos * m->cfg.n_vocab + v], cJSON_GetArrayItem(value, i)->valuedouble);
-            }
-            int am = 0;
-            for (int v = 1; v < m->cfg.n_vocab; v++)
-                if (logits[(size_t)pos * m->cfg.n_vocab + v] > logits[(size_t)pos * m->cfg.n_vocab + am]) am = v;
-            ck_assert_int_eq(am, cJSON_GetObjectItem(cJSON_GetObjectItem(c, "argmax"), row->string)->valueint);
-        }
-        free(logits);
-        qh_workspace_free(&ws);
-        free(ids);
-    }
+    int longest;
+    double worst = tu_check_reference_logits(m, cJSON_GetObjectItem(ref, "logits"), 1 << 20, &longest);
     fprintf(stderr, "smollm2: logits: max |qharness - NumPy float64| %.3g over the sampled rows\n", worst);
     qh_model_free(m);
     cJSON_Delete(ref);

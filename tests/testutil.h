@@ -68,6 +68,19 @@ typedef struct {
 void tu_write_checkpoint(const char *dir, const tu_ckpt *spec);
 void tu_write_config(const char *dir, const tu_ckpt *spec);
 
+/* Models fetched at set-up (make deps) and their reference data (tests/data/NAME/):
+ * the model's path, or NULL after saying on stderr that test is skipped and why; */
+char *tu_fetched_model_or_skip(const char *name, const char *test);
+/* a JSON file under the repository root (test failure if it does not parse); */
+struct cJSON *tu_read_json(const char *rel);
+/* the sha256 of ids written one per line, as the reference scripts hash them; */
+void tu_ids_sha256(const int *ids, size_t n, char out[65]);
+/* fails unless m's logits at the reference's positions are within 1e-3 of its sampled values
+ * and its argmax is the reference's ("logits" of the tools/peers reference scripts: tokens,
+ * rows {position: {index, value}}, argmax); texts longer than max_T are left out (and said so).
+ * Returns the largest difference and the longest text run. */
+double tu_check_reference_logits(const qh_model *m, const struct cJSON *cases, int max_T, int *longest);
+
 Suite *suite_util(void);
 Suite *suite_tokenizer(void);
 Suite *suite_safetensors(void);
@@ -86,5 +99,6 @@ Suite *suite_tasks(void);
 Suite *suite_llama(void);
 Suite *suite_reliability(void);
 Suite *suite_smollm2(void);
+Suite *suite_gemma3(void);
 
 #endif

