@@ -197,7 +197,8 @@ int qh_cli_quantize(qh_model *m, qh_tokenizer *tok, const qh_cli_scope *s, qh_qu
 }
 
 /* Loads a model directory (optionally quantizing it in memory with q->spec) or a packed
- * qharness file, and its tokenizer: beside a packed file, else its source model directory. */
+ * qharness file, and its tokenizer: beside a packed file, else its source model (a directory,
+ * or the GGUF file it was quantized from). */
 int qh_cli_load(const char *arg, const qh_cli_scope *s, qh_cli_model *lm, qh_err *err)
 {
     const qh_quant_opts *q = s ? &s->quant : NULL;
@@ -217,7 +218,9 @@ int qh_cli_load(const char *arg, const qh_cli_scope *s, qh_cli_model *lm, qh_err
             free(v1);
             free(v2);
             free(beside);
-            if (!qh_is_dir(dir)) rc = qh_fail(err, "%s: its tokenizer is looked for beside it and in its source model directory %s, which is missing", arg, dir);
+            /* the source is a directory, or a file that carries its vocabulary (GGUF, llama2.c's .bin) */
+            if (!qh_is_dir(dir) && !qh_file_exists(dir))
+                rc = qh_fail(err, "%s: its tokenizer is looked for beside it and in its source model %s, which is missing", arg, dir);
         }
     } else {
         dir = qh_resolve_model_dir(arg);

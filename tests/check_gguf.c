@@ -856,6 +856,29 @@ START_TEST(imatrix_file_is_read_and_means_what_it_says)
 }
 END_TEST
 
+/* A packed file quantized from a GGUF model finds its tokenizer in that file (its source is a
+ * file, not a directory), and scores what the in-memory quantization scores. */
+START_TEST(packed_from_a_gguf_file_loads_with_its_vocabulary)
+{
+    char *src = tu_shared_path("golden/gguf/default-Q4_K-pure.gguf"), *dir = tu_tmpdir(), *packed = qh_path_join(dir, "q.safetensors");
+    char args[8192], *out, *direct;
+    snprintf(args, sizeof args, "quantize %s --method \"rtn bits=4 group=64\" -o %s", src, packed);
+    ck_assert_msg(tu_run_cli(args, &out) == 0, "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "ppl %s wikitext2-test --max-tokens 512 --json", packed);
+    ck_assert_msg(tu_run_cli_stdout(args, &out) == 0, "%s", out);
+    snprintf(args, sizeof args, "ppl %s wikitext2-test --max-tokens 512 --json --method \"rtn bits=4 group=64\"", src);
+    ck_assert_msg(tu_run_cli_stdout(args, &direct) == 0, "%s", direct);
+    char *a = strstr(out, "\"ppl\""), *b = strstr(direct, "\"ppl\"");
+    ck_assert_msg(a && b && strtod(a + 6, NULL) == strtod(b + 6, NULL), "packed %s\nin memory %s", out, direct);
+    free(out);
+    free(direct);
+    free(packed);
+    free(dir);
+    free(src);
+}
+END_TEST
+
 Suite *suite_gguf(void)
 {
     Suite *s = suite_create("gguf");
@@ -873,6 +896,7 @@ Suite *suite_gguf(void)
     tcase_add_test(tc, convert_writes_what_llama_cpp_writes);
     tcase_add_test(tc, convert_writes_llama_as_llama_cpp_converts_it);
     tcase_add_test(tc, imatrix_file_is_read_and_means_what_it_says);
+    tcase_add_test(tc, packed_from_a_gguf_file_loads_with_its_vocabulary);
     tcase_set_timeout(tc, 300);
     suite_add_tcase(s, tc);
     return s;
