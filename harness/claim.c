@@ -13,7 +13,7 @@
 
 #include "../datasets/mc.h"
 #include "metrics.h"
-#include "slurm.h"
+#include "util.h"
 #include "store.h"
 #include "sweep.h"
 

@@ -51,6 +51,7 @@ typedef struct {
     double items_needed;                   /* inconclusive: items for an interval of +-QH_AUDIT_MIN_EFFECT; otherwise 0 */
     long n;
     long discordant;                       /* accuracy: items where the two runs disagree */
+    int draws;                             /* the bootstrap resamples or posterior draws behind lo, hi and p_value */
     double p_value;                        /* two-sided, of retention = claimed, from the same draws as the interval;
                                               NAN where no test was made (baseline at chance, too few discordant
                                               items, a bit-count claim) */

@@ -124,11 +124,11 @@ static int scope_without_method(const qh_quant_opts *q)
 
 /* The default branch of a quantizing command's option switch: a scope option, or an
  * unknown option.  Returns 0 when handled, else the exit code. */
-int qh_cli_scope_option(int c, char *arg, qh_cli_scope *s, const char *cmd, char **argv)
+int qh_cli_scope_option(int c, char *arg, qh_cli_scope *s, const char *cmd, const char *optstring, char **argv)
 {
     int k = scope_option(c, arg, s, cmd);
     if (k < 0) return QH_EXIT_USAGE;
-    if (k == 0) return qh_cli_bad_option(cmd, strcmp(cmd, "quantize") == 0 ? "o:" : "", argv); /* quantize alone has -o */
+    if (k == 0) return qh_cli_bad_option(cmd, optstring, argv);
     return 0;
 }
 
@@ -291,7 +291,7 @@ int qh_cli_window_option(int c, const char *arg, qh_ppl_opts *opts, const char *
 int qh_cli_window_or_scope_option(int c, char *arg, qh_ppl_opts *opts, qh_cli_scope *q, const char *cmd, char **argv)
 {
     int e = qh_cli_window_option(c, arg, opts, cmd);
-    if (e == 0) e = qh_cli_scope_option(c, arg, q, cmd, argv); /* 0 or QH_EXIT_USAGE */
+    if (e == 0) e = qh_cli_scope_option(c, arg, q, cmd, "", argv); /* 0 or QH_EXIT_USAGE; no short options */
     return e == QH_EXIT_USAGE ? QH_EXIT_USAGE : 0;
 }
 

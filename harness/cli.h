@@ -56,7 +56,7 @@ int qh_cli_usage(const char *cmd, const char *fmt, const char *arg);
 int qh_cli_bad_option(const char *cmd, const char *optstring, char **argv);
 int qh_cli_parse_long(const char *s, long lo, long hi, long *out);
 void qh_cli_scope_init(qh_cli_scope *s);
-int qh_cli_scope_option(int c, char *arg, qh_cli_scope *s, const char *cmd, char **argv);
+int qh_cli_scope_option(int c, char *arg, qh_cli_scope *s, const char *cmd, const char *optstring, char **argv);
 int qh_cli_mixed_usage(const char *cmd, const qh_cli_scope *s);
 int qh_cli_quantize(qh_model *m, qh_tokenizer *tok, const qh_cli_scope *s, qh_quant_result *res, qh_err *err);
 int qh_cli_load(const char *arg, const qh_cli_scope *s, qh_cli_model *lm, qh_err *err);

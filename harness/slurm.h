@@ -36,8 +36,5 @@ int qh_slurm_state_live(const char *state);
 /* scancel JOB (a whole array) or JOB_INDEX (one task). */
 int qh_slurm_cancel(const char *job, qh_err *err);
 
-/* Runs argv[0] with its arguments (PATH searched, no shell); stdout into *out (malloc'd, may
- * be NULL), and on a non-zero exit an error that quotes the command and its stderr. */
-int qh_run_command(char *const argv[], char **out, qh_err *err);
 
 #endif

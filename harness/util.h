@@ -123,4 +123,8 @@ int qh_u64map_get(const qh_u64map *m, uint64_t key, uint64_t *value);
 int qh_threads(void);
 void qh_set_threads(int n);
 
+/* Runs argv[0] with its arguments (PATH searched, no shell); stdout into *out (malloc'd, may
+ * be NULL), and on a non-zero exit an error that quotes the command and its stderr. */
+int qh_run_command(char *const argv[], char **out, qh_err *err);
+
 #endif

@@ -85,6 +85,7 @@ void qh_audit_compute(const double *b, const double *q, const long *per_token, l
     o->retention = stat_of(b, q, per_token, NULL, n, chance, 0);
     o->chance_adj = per_token ? NAN : stat_of(b, q, per_token, NULL, n, chance, 1);
     int draws = per_token ? n_boot : (n_boot > 4000 ? n_boot : 4000);
+    o->draws = draws;
     double *r = qh_malloc((size_t)(draws > 0 ? draws : 1) * sizeof(double));
     size_t kept;
     if (per_token) { /* perplexity: the same resampled windows for both runs (paired) */
@@ -315,11 +316,11 @@ int qh_audit_evaluate(const qh_claim *cl, const char *db_path, const char *exp_n
     if (!warn[0]) snprintf(warn, sizeof warn, "- none\n");
     fprintf(out, "claim        %s: \"%s\" (%s, sha256 %.12s)\n", c.name, c.text, claim_path, sha);
     if (is_ppl)
-        fprintf(out, "method       %s on %s; %s %s, %ld windows, paired bootstrap (2000 resamples, seed %lu)\n", c.method, c.model, c.task,
-                c.metric, s.n, c.seed);
+        fprintf(out, "method       %s on %s; %s %s, %ld windows, paired bootstrap (%d resamples, seed %lu)\n", c.method, c.model, c.task,
+                c.metric, s.n, s.draws, c.seed);
     else
-        fprintf(out, "method       %s on %s; %s %s, %ld items (%ld where the runs disagree), Jeffreys-Dirichlet posterior of the paired table (4000 draws, seed %lu)\n",
-                c.method, c.model, c.task, c.metric, s.n, s.discordant, c.seed);
+        fprintf(out, "method       %s on %s; %s %s, %ld items (%ld where the runs disagree), Jeffreys-Dirichlet posterior of the paired table (%d draws, seed %lu)\n",
+                c.method, c.model, c.task, c.metric, s.n, s.discordant, s.draws, c.seed);
     char claimed_bpp[32] = "-";
     if (c.claimed_bpp > 0) snprintf(claimed_bpp, sizeof claimed_bpp, "%.4g", c.claimed_bpp);
     fprintf(out, "bpp          claimed %s; measured %.4f (quantized weights), %.4f (whole model)\n", claimed_bpp, bpp_q, bpp_m);
@@ -327,10 +328,9 @@ int qh_audit_evaluate(const qh_claim *cl, const char *db_path, const char *exp_n
     else fprintf(out, "retention    %.4f  95%% CI [%.4f, %.4f]  (claimed >= %.4f)\n", s.retention, s.lo, s.hi, c.claimed);
     if (!is_ppl) fprintf(out, "chance-adj.  %.4f  95%% CI [%.4f, %.4f]  (chance %.4f)\n", s.chance_adj, s.ca_lo, s.ca_hi, chance);
     if (!bits_only && !isnan(s.p_value)) {
-        int draws = is_ppl ? 2000 : 4000; /* as qh_audit_compute drew them */
         char pv[48];
         if (s.p_value > 0) snprintf(pv, sizeof pv, "%.4g", s.p_value);
-        else snprintf(pv, sizeof pv, "< %.2g (no draw of %d beyond)", 2.0 / draws, draws);
+        else snprintf(pv, sizeof pv, "< %.2g (no draw of %d beyond)", 2.0 / s.draws, s.draws);
         fprintf(out, "p            %s  two-sided, of retention = %.4f (a claim set is judged with Holm's correction: qharness assessment)\n",
                 pv, c.claimed);
     }

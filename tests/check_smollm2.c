@@ -319,21 +319,21 @@ static void lmeval_parity(const char *file, const char *task_name, int shots, in
     free(model);
 }
 
-START_TEST(lmeval_parity_arc_easy) { lmeval_parity("arc-easy.json", "arc-easy", 0, 20); }
-END_TEST
-START_TEST(lmeval_parity_arc_challenge) { lmeval_parity("arc-challenge.json", "arc-challenge", 0, 20); }
-END_TEST
-START_TEST(lmeval_parity_piqa) { lmeval_parity("piqa.json", "piqa", 0, 20); }
-END_TEST
-START_TEST(lmeval_parity_openbookqa) { lmeval_parity("openbookqa.json", "openbookqa", 0, 20); }
-END_TEST
-START_TEST(lmeval_parity_winogrande) { lmeval_parity("winogrande.json", "winogrande", 0, 20); }
-END_TEST
-START_TEST(lmeval_parity_copa) { lmeval_parity("copa.json", "copa", 0, 20); }
-END_TEST
-START_TEST(lmeval_parity_lambada) { lmeval_parity("lambada.json", "lambada", 0, 10); }
-END_TEST
-START_TEST(lmeval_parity_mmlu_0shot) { lmeval_parity("mmlu-0shot.json", "mmlu", 0, 57); }
+/* the reference files and how much of each the test runs (quick: the sanitizer pass) */
+static const struct {
+    const char *file, *task;
+    int quick_items;
+} parity_cases[] = {
+    {"arc-easy.json", "arc-easy", 20},     {"arc-challenge.json", "arc-challenge", 20},
+    {"piqa.json", "piqa", 20},             {"openbookqa.json", "openbookqa", 20},
+    {"winogrande.json", "winogrande", 20}, {"copa.json", "copa", 20},
+    {"lambada.json", "lambada", 10},       {"mmlu-0shot.json", "mmlu", 57},
+};
+
+START_TEST(lmeval_parity_task)
+{
+    lmeval_parity(parity_cases[_i].file, parity_cases[_i].task, 0, parity_cases[_i].quick_items);
+}
 END_TEST
 
 Suite *suite_smollm2(void)
@@ -348,14 +348,7 @@ Suite *suite_smollm2(void)
     suite_add_tcase(s, t);
     TCase *lm = tcase_create("lmeval");
     tcase_set_timeout(lm, 900);
-    tcase_add_test(lm, lmeval_parity_arc_easy);
-    tcase_add_test(lm, lmeval_parity_arc_challenge);
-    tcase_add_test(lm, lmeval_parity_piqa);
-    tcase_add_test(lm, lmeval_parity_openbookqa);
-    tcase_add_test(lm, lmeval_parity_winogrande);
-    tcase_add_test(lm, lmeval_parity_copa);
-    tcase_add_test(lm, lmeval_parity_lambada);
-    tcase_add_test(lm, lmeval_parity_mmlu_0shot);
+    tcase_add_loop_test(lm, lmeval_parity_task, 0, (int)(sizeof parity_cases / sizeof *parity_cases));
     suite_add_tcase(s, lm);
     return s;
 }

@@ -87,7 +87,7 @@ int qh_cmd_mc(int argc, char **argv)
         case 'c': if (qh_cli_parse_long(optarg, 2, 1 << 20, &v)) return qh_cli_usage("mc", "--ctx '%s' is not an integer from 2 to 1048576", optarg); ctx = (int)v; break;
         case 'j': json = 1; break;
         default: {
-            int e = qh_cli_scope_option(c, optarg, &qopts, "mc", argv);
+            int e = qh_cli_scope_option(c, optarg, &qopts, "mc", "", argv);
             if (e) return e;
         }
         }

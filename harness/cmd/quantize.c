@@ -22,7 +22,7 @@ int qh_cmd_quantize(int argc, char **argv)
         case 'o': output = optarg; break;
         case 't': per_tensor = 1; break;
         default: {
-            int e = qh_cli_scope_option(c, optarg, &q, "quantize", argv);
+            int e = qh_cli_scope_option(c, optarg, &q, "quantize", "o:", argv);
             if (e) return e;
         }
         }
