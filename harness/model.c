@@ -10,6 +10,7 @@
 #include "model.h"
 
 #include <cJSON.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -383,6 +384,21 @@ int qh_model_load(const char *dir, qh_model **out, int compute_sha, qh_err *err)
     return qh_fail(err, "%s: not a model", dir);
 }
 
+/* the names under <home>/models/ that `default` and a bare name resolve among, sorted */
+static void model_names(char *out, size_t n)
+{
+    char *dir = qh_path_join(qh_home(), "models");
+    struct dirent **list = NULL;
+    int count = scandir(dir, &list, NULL, alphasort);
+    size_t k = (size_t)snprintf(out, n, "default");
+    for (int i = 0; i < count; i++) {
+        if (list[i]->d_name[0] != '.' && k < n) k += (size_t)snprintf(out + k, n - k, ", %s", list[i]->d_name);
+        free(list[i]);
+    }
+    free(list);
+    free(dir);
+}
+
 /* What a path that no format took is: the message names the format it came closest to. */
 static int not_a_model(const char *path, qh_err *err)
 {
@@ -390,7 +406,11 @@ static int not_a_model(const char *path, qh_err *err)
     if (!qh_file_exists(path) && plen > flen && strcmp(path + plen - flen, QH_FETCHED_MODEL_FILE) == 0 && path[plen - flen - 1] == '/')
         return qh_fail(err, "%s: missing: this model is fetched at set-up (`make deps`, or tools/fetch-models.sh); MODEL_CARD.md beside it "
                        "says from where", path);
-    if (!qh_is_dir(path) && !qh_file_exists(path)) return qh_fail(err, "%s: no such model file or directory (and not a name under models/)", path);
+    if (!qh_is_dir(path) && !qh_file_exists(path)) {
+        char names[512];
+        model_names(names, sizeof names);
+        return qh_fail(err, "%s: no such model file or directory, and not a name under models/ (%s)", path, names);
+    }
     if (!qh_is_dir(path)) {
         char magic[5] = {0};
         FILE *f = fopen(path, "rb");

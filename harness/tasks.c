@@ -342,6 +342,15 @@ int qh_task_parse(qh_task_spec *t, const char *name, char *why, size_t why_len)
             return k;
         }
     }
-    snprintf(why, why_len, "unknown task '%s' (ppl.DATASET, fidelity.DATASET, or a multiple-choice task)", name);
+    /* the known names, so that a misspelling is answered with the spelling */
+    char sets[512] = "", texts[256] = "";
+    size_t k = 0;
+    for (const qh_mc_set *m = qh_mc_sets; m->name && k < sizeof sets; m++)
+        k += (size_t)snprintf(sets + k, sizeof sets - k, "%s%s", k ? ", " : "", m->name);
+    k = 0;
+    for (const qh_text_dataset *d = qh_text_datasets; d->name && k < sizeof texts; d++)
+        k += (size_t)snprintf(texts + k, sizeof texts - k, "%s%s", k ? ", " : "", d->name);
+    snprintf(why, why_len, "unknown task '%s': the multiple-choice tasks are %s; ppl.DATASET and fidelity.DATASET take %s", name, sets,
+             texts);
     return -2;
 }

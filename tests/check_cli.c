@@ -185,6 +185,18 @@ START_TEST(ppl_json_on_the_default_model)
 }
 END_TEST
 
+/* a misspelled model name is answered with the names there are */
+START_TEST(unknown_model_names_the_known_ones)
+{
+    char *out;
+    ck_assert_int_ne(tu_run_cli("ppl gpt2-gutenberg wikitext2-test", &out), 0);
+    ck_assert_msg(strstr(out, "gpt2-gutenberg: no such model file or directory") && strstr(out, "(default, ") &&
+                      strstr(out, "gpt2-gutenberg-18m") && strstr(out, "stories260K"),
+                  "%s", out);
+    free(out);
+}
+END_TEST
+
 START_TEST(ppl_text_output_and_info)
 {
     char *out;
@@ -729,6 +741,7 @@ Suite *suite_cli(void)
     tcase_add_test(tc, every_command_answers_help_and_version);
     tcase_add_test(tc, results_table_csv_and_json);
     tcase_add_test(tc, ppl_json_on_the_default_model);
+    tcase_add_test(tc, unknown_model_names_the_known_ones);
     tcase_add_test(tc, ppl_text_output_and_info);
     tcase_add_test(tc, corrupt_checkpoints);
     tcase_add_test(tc, bad_model_directories);

@@ -105,6 +105,9 @@ START_TEST(experiment_errors_name_file_line_and_key)
         {"[experiment]\nname = a\nmodels = default\n[tasks]\nppl.wikitext2-test = lots\n", "bad.ini:5: [tasks] ppl.wikitext2-test = 'lots'"},
         {"[experiment]\nname = a\nmodels = default\n[tasks]\nppl.wikitext9 = 10\n", "bad.ini:5: [tasks] ppl.wikitext9: unknown text dataset"},
         {"[experiment]\nname = a\nmodels = default\n[tasks]\nmmlux = 10\n", "bad.ini:5: [tasks] unknown task 'mmlux'"},
+        /* the known names come with the refusal */
+        {"[experiment]\nname = a\nmodels = default\n[tasks]\nmmlux = 10\n", "are mmlu, blimp, lambada, arc-easy"},
+        {"[experiment]\nname = a\nmodels = default\n[tasks]\nmmlux = 10\n", "take wikitext2-test, wikitext2-valid"},
         {"[experiment]\nname = a\nmodels = default\n[tasks]\ncopa = 5\n[method r]\nmethod = rtn\nbits = 4, 9\n",
          "bad.ini:8: [method r] method 'rtn': bits=9 is out of range [2, 8]"},
         {"[experiment]\nname = a\nmodels = default\n[tasks]\ncopa = 5\n[method r]\nmethod = rtx\n", "bad.ini:7: [method r] method spec 'rtx': unknown method 'rtx'"},
