@@ -408,6 +408,7 @@ static int by_length_desc(const void *x, const void *y)
  * by id: no two of Gemma's user-defined tokens of one length can overlap in a text) */
 static void user_tokens_sort(qh_tokenizer *tok)
 {
+    if (tok->n_user_tokens < 2) return; /* also: qsort of NULL is undefined, even for no items */
     sort_tok = tok;
     qsort(tok->user_tokens, (size_t)tok->n_user_tokens, sizeof(int), by_length_desc);
     sort_tok = NULL;
