@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "packed.h"
 
+#include <assert.h>
 #include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -322,4 +323,62 @@ void qh_cli_json_print(cJSON *o)
     printf("%s\n", text);
     cJSON_free(text);
     cJSON_Delete(o);
+}
+
+/* getopt_long needs its own row type; a command's table is converted once and kept (the
+ * commands are few, their tables static) */
+int qh_cli_getopt(int argc, char **argv, const char *shortopts, const qh_cli_opt *table)
+{
+    enum { MAX_TABLES = 32, MAX_ROWS = 64 };
+    static const qh_cli_opt *tables[MAX_TABLES];
+    static struct option built[MAX_TABLES][MAX_ROWS];
+    int t = 0;
+    while (t < MAX_TABLES && tables[t] && tables[t] != table) t++;
+    assert(t < MAX_TABLES);
+    if (!tables[t]) {
+        int r = 0;
+        for (; table[r].name; r++) {
+            assert(r < MAX_ROWS - 1);
+            built[t][r] = (struct option){table[r].name, table[r].has_arg, NULL, table[r].val};
+        }
+        built[t][r] = (struct option){0, 0, 0, 0};
+        tables[t] = table;
+    }
+    return getopt_long(argc, argv, shortopts, built[t], NULL);
+}
+
+/* words of text after a column of `indent`, wrapped before `width` */
+static void print_wrapped(FILE *f, const char *text, int indent, int width)
+{
+    int col = indent;
+    for (const char *w = text; *w;) {
+        size_t len = strcspn(w, " ");
+        if (col > indent && col + 1 + (int)len > width) {
+            fprintf(f, "\n%*s", indent, "");
+            col = indent;
+        }
+        fprintf(f, "%s%.*s", col > indent ? " " : "", (int)len, w);
+        col += (col > indent ? 1 : 0) + (int)len;
+        w += len;
+        while (*w == ' ') w++;
+    }
+    fprintf(f, "\n");
+}
+
+void qh_cli_print_options(FILE *f, const qh_cli_opt *table)
+{
+    enum { HEAD = 30, WIDTH = 110 };
+    fprintf(f, "options:\n");
+    for (const qh_cli_opt *o = table; o && o->name; o++) {
+        char head[96], text[512];
+        snprintf(head, sizeof head, "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+        snprintf(text, sizeof text, "%s%s%s%s", o->help, o->dflt ? " (default: " : "", o->dflt ? o->dflt : "", o->dflt ? ")" : "");
+        if ((int)strlen(head) > HEAD - 4) fprintf(f, "  %s\n%*s", head, HEAD, "");
+        else fprintf(f, "  %-*s", HEAD - 2, head);
+        print_wrapped(f, text, HEAD, WIDTH);
+    }
+    fprintf(f, "  %-*s", HEAD - 2, "--quiet");
+    print_wrapped(f, "no progress lines on stderr (any command)", HEAD, WIDTH);
+    fprintf(f, "  %-*s", HEAD - 2, "--help, -h");
+    print_wrapped(f, "this text", HEAD, WIDTH);
 }

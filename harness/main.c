@@ -25,58 +25,59 @@ static const struct command {
     int (*run)(int argc, char **argv);
     const char *usage;
     const char *summary;
+    const qh_cli_opt *options; /* NULL: the command takes none */
 } commands[] = {
     {"info", qh_cmd_info, "info MODEL | info FILE.gguf [--tensors]",
-     "config, parameter counts by group, dtype and sha256 of a model; for a GGUF file its header and bits-per-weight ledger"},
-    {"ppl", qh_cmd_ppl, "ppl MODEL|PACKED.safetensors|FILE.gguf TEXT [--protocol sliding|llama-cpp] [--ctx N] [--stride S] [--chunks N] [--max-tokens N] [--seed S] [--boot N] [--batch B] [--json] [--method SPEC ...]",
-     "perplexity with a bootstrap 95% interval; TEXT is a dataset name or a UTF-8 file"},
+     "config, parameter counts by group, dtype and sha256 of a model; for a GGUF file its header and bits-per-weight ledger", qh_cmd_info_options},
+    {"ppl", qh_cmd_ppl, "ppl MODEL|PACKED.safetensors|FILE.gguf TEXT [OPTIONS]",
+     "perplexity with a bootstrap 95% interval; TEXT is a dataset name or a UTF-8 file", qh_cmd_ppl_options},
     {"convert", qh_cmd_convert, "convert MODEL -o FILE.gguf [--type F32|F16|BF16|Q8_0|Q4_0]",
-     "write a model as a GGUF file llama.cpp loads (block matrices, embedding and output in --type; ggml's rounding)"},
+     "write a model as a GGUF file llama.cpp loads (block matrices, embedding and output in --type; ggml's rounding)", qh_cmd_convert_options},
     {"kld", qh_cmd_kld,
-     "kld BASE MODEL|PACKED.safetensors|FILE.gguf TEXT [--protocol sliding|llama-cpp] [--ctx N] [--chunks N] [--max-tokens N] [--seed S] [--json] [--method SPEC ...]",
-     "KL divergence of MODEL from BASE per position, with llama-perplexity's statistics (--method quantizes MODEL)"},
+     "kld BASE MODEL|PACKED.safetensors|FILE.gguf TEXT [OPTIONS]",
+     "KL divergence of MODEL from BASE per position, with llama-perplexity's statistics (--method quantizes MODEL)", qh_cmd_kld_options},
     {"mc", qh_cmd_mc,
-     "mc MODEL --task NAME [--n N] [--first] [--seed S] [--shots K] [--subjects a,b] [--split test|dev] [--ctx N] [--json] [--method SPEC ...]",
-     "multiple-choice accuracy with a Wilson 95% interval and the chance level (mmlu, blimp, lambada, arc-easy, ...)"},
+     "mc MODEL --task NAME [OPTIONS]",
+     "multiple-choice accuracy with a Wilson 95% interval and the chance level (mmlu, blimp, lambada, arc-easy, ...)", qh_cmd_mc_options},
     {"sweep", qh_cmd_sweep,
      "sweep EXPERIMENT.ini [--db FILE] [--resume | --new] [--dry-run [--json]] [--timings]\n"
      "       sweep EXPERIMENT.ini --slurm [--resume] [--partition P] [--time T] [--cpus-per-task N] [--max-parallel K]\n"
      "             [--runs-per-task R] [--no-merge-job] [--db FILE]  (one Slurm array task per run, shard databases)\n"
      "       sweep EXPERIMENT.ini --status | --cancel [--db FILE]",
-     "run every configuration of an experiment file into SQLite (default results/qharness.sqlite), here or on Slurm"},
+     "run every configuration of an experiment file into SQLite (default results/qharness.sqlite), here or on Slurm", qh_cmd_sweep_options},
     {"merge", qh_cmd_merge, "merge --experiment NAME | --id ID [--db FILE]",
-     "copy the finished runs of a Slurm sweep's shard databases into the experiment database (idempotent)"},
+     "copy the finished runs of a Slurm sweep's shard databases into the experiment database (idempotent)", qh_cmd_merge_options},
     {"sweep-task", qh_cmd_sweep_task, "sweep-task PLAN.json INDEX",
-     "one Slurm array task of sweep --slurm (its job script runs this): the plan's runs into their shards"},
+     "one Slurm array task of sweep --slurm (its job script runs this): the plan's runs into their shards", NULL},
     {"results", qh_cmd_results, "results [--db FILE] [--experiment NAME | --id ID] [--all] [--markdown | --csv | --json | --lm-eval]  (neither: the list of experiments)",
-     "the runs of an experiment with bpp, perplexity, fidelity and accuracies, read from SQLite"},
+     "the runs of an experiment with bpp, perplexity, fidelity and accuracies, read from SQLite", qh_cmd_results_options},
     {"plot", qh_cmd_plot, "plot [--db FILE] [--experiment NAME | --id ID] [-o DIR] [--scope quantized|model|both]",
-     "perplexity/accuracy-vs-bpp charts (PNG + SVG) with intervals, Pareto frontier, baseline and chance, from SQLite"},
+     "perplexity/accuracy-vs-bpp charts (PNG + SVG) with intervals, Pareto frontier, baseline and chance, from SQLite", qh_cmd_plot_options},
     {"audit", qh_cmd_audit,
      "audit CLAIM.ini [--db FILE]\n"
      "       audit --claim \"model = default; method = SPEC; task = T; metric = M; retained = F[; claimed_bpp = B; budget = N; ...]\" [--db FILE]",
-     "verdict on a claim: paired-bootstrap retention, chance-adjusted retention, bpp check, warnings; stored in SQLite"},
+     "verdict on a claim: paired-bootstrap retention, chance-adjusted retention, bpp check, warnings; stored in SQLite", qh_cmd_audit_options},
     {"report", qh_cmd_report,
      "report [--db FILE] [--experiment NAME | --id ID] [-o FILE.md] [--charts DIR]\n"
      "       report --assessment [--db FILE] [--template FILE.md.in] [-o FILE.md]  (HONEST_ASSESSMENT.md from the database)",
-     "Markdown report from SQLite: provenance, results with intervals, Pareto sets, warnings, charts; or the assessment"},
-    {"methods", qh_cmd_methods, "methods", "list the quantization methods and their parameters"},
-    {"tasks", qh_cmd_tasks, "tasks", "list the evaluation tasks: multiple-choice sets (items, chance, protocol) and texts"},
+     "Markdown report from SQLite: provenance, results with intervals, Pareto sets, warnings, charts; or the assessment", qh_cmd_report_options},
+    {"methods", qh_cmd_methods, "methods", "list the quantization methods and their parameters", NULL},
+    {"tasks", qh_cmd_tasks, "tasks", "list the evaluation tasks: multiple-choice sets (items, chance, protocol) and texts", NULL},
     {"quantize", qh_cmd_quantize,
-     "quantize MODEL --method SPEC [-o FILE] [--include P] [--exclude P] [--override P=SPEC] [--kept-dtype F16|BF16|F32] [--tensors]\n"
-     "         [--calib TEXT] [--calib-windows N] [--calib-ctx T] [--calib-seed S]\n"
-     "         [--candidate SPEC ... --target BPP [--target-scope quantized|model]]  (mixed precision)",
-     "quantize a model; report bits per parameter from the packed bytes; write the packed file"},
-    {"tokenize", qh_cmd_tokenize, "tokenize MODEL TEXT", "print the token ids of a text, one per line (BOS first where the vocabulary adds one)"},
+     "quantize MODEL --method SPEC [-o FILE] [OPTIONS]\n"
+     "       quantize MODEL --candidate SPEC ... --target BPP [-o FILE] [OPTIONS]  (mixed precision)",
+     "quantize a model; report bits per parameter from the packed bytes; write the packed file", qh_cmd_quantize_options},
+    {"tokenize", qh_cmd_tokenize, "tokenize MODEL TEXT", "print the token ids of a text, one per line (BOS first where the vocabulary adds one)", NULL},
     {"bench", qh_cmd_bench, "bench [MODEL] [--ctx N] [--batch B] [--windows W] | bench --dequant FILE.gguf",
-     "forward-pass tokens/s and GFLOP/s next to OpenBLAS sgemm on the same shapes"},
-    {"version", cmd_version, "version", "print the version"},
-    {"help", cmd_help, "help [COMMAND]", "this list, or one command's usage"},
+     "forward-pass tokens/s and GFLOP/s next to OpenBLAS sgemm on the same shapes", qh_cmd_bench_options},
+    {"version", cmd_version, "version", "print the version", NULL},
+    {"help", cmd_help, "help [COMMAND]", "this list, or one command's usage and options", NULL},
 };
 
 static void print_usage(const struct command *c)
 {
-    printf("usage: qharness %s\n  %s\n", c->usage, c->summary);
+    printf("usage: qharness %s\n  %s\n\n", c->usage, c->summary);
+    qh_cli_print_options(stdout, c->options);
 }
 
 /* "--help" or "-h" among a command's arguments (before a "--"): print its usage instead */

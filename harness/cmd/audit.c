@@ -5,14 +5,18 @@
 #include "../claim.h"
 #include "../cli.h"
 
+const qh_cli_opt qh_cmd_audit_options[] = {
+    {"db", required_argument, 'd', "FILE", "the results database", "results/qharness.sqlite"},
+    {"claim", required_argument, 'c', "\"k = v; ...\"", "the claim inline instead of a CLAIM.ini (the same keys, ';' between them)", NULL},
+    QH_CLI_OPT_END};
+
 int qh_cmd_audit(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"db", required_argument, 0, 'd'}, {"claim", required_argument, 0, 'c'}, {0, 0, 0, 0}};
     const char *db = "results/qharness.sqlite", *inline_claim = NULL;
     int c;
     optind = 0; /* glibc: 0 resets getopt fully; 1 would keep a half-read option cluster from an earlier call */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    while ((c = qh_cli_getopt(argc, argv, "", qh_cmd_audit_options)) != -1) {
         if (c == 'd') db = optarg;
         else if (c == 'c') inline_claim = optarg;
         else return qh_cli_bad_option("audit", "", argv);

@@ -6,17 +6,21 @@
 #include "../bench.h"
 #include "../cli.h"
 
+const qh_cli_opt qh_cmd_bench_options[] = {
+    {"ctx", required_argument, 'c', "N", "tokens per window", "256"},
+    {"windows", required_argument, 'w', "W", "windows timed", "16"},
+    {"batch", required_argument, 'b', "B", "windows per forward pass", "4"},
+    {"dequant", required_argument, 'd', "FILE.gguf", "time dequantizing every tensor of a GGUF file instead", NULL},
+    QH_CLI_OPT_END};
+
 int qh_cmd_bench(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"ctx", required_argument, 0, 'c'}, {"windows", required_argument, 0, 'w'},
-        {"batch", required_argument, 0, 'b'}, {"dequant", required_argument, 0, 'd'}, {0, 0, 0, 0}};
     int ctx = 256, windows = 16, batch = 4, c;
     const char *dequant = NULL;
     long v;
     optind = 0; /* glibc: 0 resets getopt fully; 1 would keep a half-read option cluster from an earlier call */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    while ((c = qh_cli_getopt(argc, argv, "", qh_cmd_bench_options)) != -1) {
         switch (c) {
         case 'c': if (qh_cli_parse_long(optarg, 2, 1 << 20, &v)) return qh_cli_usage("bench", "--ctx '%s' is not an integer from 2 to 1048576", optarg); ctx = (int)v; break;
         case 'w': if (qh_cli_parse_long(optarg, 1, 1 << 20, &v)) return qh_cli_usage("bench", "--windows '%s' is not an integer from 1 to 1048576", optarg); windows = (int)v; break;

@@ -6,15 +6,18 @@
 #include "../gguf.h"
 #include "../cli.h"
 
+const qh_cli_opt qh_cmd_convert_options[] = {
+    {"output", required_argument, 'o', "FILE.gguf", "the GGUF file to write (also -o)", NULL},
+    {"type", required_argument, 't', "F32|F16|BF16|Q8_0|Q4_0", "type of the block matrices, embedding and output (ggml's rounding)", "F32"},
+    QH_CLI_OPT_END};
+
 int qh_cmd_convert(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"output", required_argument, 0, 'o'}, {"type", required_argument, 0, 't'},
-                                             {0, 0, 0, 0}};
     const char *out = NULL, *type = "F32";
     int c;
     optind = 0; /* glibc: 0 resets getopt fully; 1 would keep a half-read option cluster from an earlier call */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+    while ((c = qh_cli_getopt(argc, argv, "o:", qh_cmd_convert_options)) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
         case 't': type = optarg; break;

@@ -36,12 +36,22 @@ static int info_gguf(const char *path, int tensors)
     return 0;
 }
 
+const qh_cli_opt qh_cmd_info_options[] = {
+    {"tensors", no_argument, 't', NULL, "GGUF file: a line per tensor (type, shape, bytes, bits per weight)", NULL},
+    QH_CLI_OPT_END};
+
 int qh_cmd_info(int argc, char **argv)
 {
-    int tensors = argc == 3 && strcmp(argv[2], "--tensors") == 0;
-    if (argc != 2 + tensors) return qh_cli_usage("info", "expected one MODEL argument%s", "");
+    int tensors = 0, opt;
+    optind = 0; /* glibc: 0 resets getopt fully; 1 would keep a half-read option cluster from an earlier call */
+    opterr = 0;
+    while ((opt = qh_cli_getopt(argc, argv, "", qh_cmd_info_options)) != -1) {
+        if (opt == 't') tensors = 1;
+        else return qh_cli_bad_option("info", "", argv);
+    }
+    if (argc - optind != 1) return qh_cli_usage("info", "expected one MODEL argument%s", "");
     QH_CLI_OPTIONS_CHECKED();
-    char *dir = qh_resolve_model_dir(argv[1]); /* a name under models/ may be a fetched GGUF file */
+    char *dir = qh_resolve_model_dir(argv[optind]); /* a name under models/ may be a fetched GGUF file */
     qh_err err;
     if (qh_gguf_probe(dir)) {
         if (qh_sha256sums_verify_file(dir, NULL, &err) != 0) { /* a fetched model's file is checked before its ledger is shown */
@@ -54,7 +64,7 @@ int qh_cmd_info(int argc, char **argv)
     }
     if (tensors) {
         free(dir);
-        return qh_cli_usage("info", "expected one MODEL argument%s", "");
+        return qh_cli_usage("info", "--tensors is for a GGUF file%s", "");
     }
     qh_model *m;
     if (qh_model_load(dir, &m, 1, &err) != 0) {

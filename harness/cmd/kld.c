@@ -71,10 +71,14 @@ static void print_kld(const char *base_arg, const char *model_arg, const qh_cli_
     printf("Same top p   %8.3f +/- %.3f %%\n", 100 * f->top1, 100 * f->top1_se);
 }
 
+const qh_cli_opt qh_cmd_kld_options[] = {
+    QH_WINDOW_OPTS,
+    {"json", no_argument, 'j', NULL, "one JSON object instead of the text report", NULL},
+    QH_SCOPE_OPTS,
+    QH_CLI_OPT_END};
+
 int qh_cmd_kld(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        WINDOW_LONGOPTS, {"json", no_argument, 0, 'j'}, SCOPE_LONGOPTS, {0, 0, 0, 0}};
     qh_ppl_opts opts = {0};
     qh_cli_scope qopts;
     qh_cli_scope_init(&qopts);
@@ -82,7 +86,7 @@ int qh_cmd_kld(int argc, char **argv)
     int json = 0, c;
     optind = 0; /* glibc: 0 resets getopt fully; 1 would keep a half-read option cluster from an earlier call */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    while ((c = qh_cli_getopt(argc, argv, "", qh_cmd_kld_options)) != -1) {
         switch (c) {
         case 'j': json = 1; break;
         default:

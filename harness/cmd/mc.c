@@ -59,13 +59,22 @@ static void print_mc(const qh_cli_model *lm, const qh_mc_task *t, const qh_mc_re
     printf("time         %.2f s\n", r->seconds);
 }
 
+const qh_cli_opt qh_cmd_mc_options[] = {
+    {"task", required_argument, 't', "NAME", "the multiple-choice task (qharness tasks lists them)", NULL},
+    {"n", required_argument, 'n', "N", "a seeded subset of N items, proportional per subject", "every item"},
+    {"budget", required_argument, 'n', "N", "same as --n (the word experiment files use)", NULL},
+    {"first", no_argument, 'f', NULL, "take the first N items instead of a seeded subset", NULL},
+    {"seed", required_argument, 's', "S", "seed of the item subset", "1"},
+    {"shots", required_argument, 'k', "K", "MMLU: K worked examples from the dev split before each question (0-5)", "0"},
+    {"subjects", required_argument, 'S', "a,b", "MMLU: only these subjects", "all 57"},
+    {"split", required_argument, 'p', "test|dev", "MMLU: the split scored", "test"},
+    {"ctx", required_argument, 'c', "N", "window length; longer requests lose tokens from the left (counted)", "the model's context"},
+    {"json", no_argument, 'j', NULL, "one JSON object instead of the text report", NULL},
+    QH_SCOPE_OPTS,
+    QH_CLI_OPT_END};
+
 int qh_cmd_mc(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"task", required_argument, 0, 't'}, {"n", required_argument, 0, 'n'}, {"shots", required_argument, 0, 'k'},
-        {"subjects", required_argument, 0, 'S'}, {"split", required_argument, 0, 'p'}, {"seed", required_argument, 0, 's'},
-        {"first", no_argument, 0, 'f'}, {"ctx", required_argument, 0, 'c'}, {"json", no_argument, 0, 'j'},
-        SCOPE_LONGOPTS, {0, 0, 0, 0}};
     qh_mc_opts o = {0};
     o.seed = 1;
     qh_cli_scope qopts;
@@ -75,7 +84,7 @@ int qh_cmd_mc(int argc, char **argv)
     long v;
     optind = 0; /* glibc: 0 resets getopt fully; 1 would keep a half-read option cluster from an earlier call */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    while ((c = qh_cli_getopt(argc, argv, "", qh_cmd_mc_options)) != -1) {
         switch (c) {
         case 't': task = optarg; break;
         case 'n': if (qh_cli_parse_long(optarg, 1, 1L << 30, &v)) return qh_cli_usage("mc", "--n '%s' is not an integer from 1 to 1073741824", optarg); o.budget = v; break;

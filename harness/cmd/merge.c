@@ -7,16 +7,20 @@
 #include "../shard.h"
 #include "../cli.h"
 
+const qh_cli_opt qh_cmd_merge_options[] = {
+    {"db", required_argument, 'd', "FILE", "the results database", "results/qharness.sqlite"},
+    {"experiment", required_argument, 'e', "NAME", "the experiment, by name (the latest of that name)", "the latest experiment"},
+    {"id", required_argument, 'i', "ID", "the experiment, by id (qharness results lists them)", NULL},
+    QH_CLI_OPT_END};
+
 int qh_cmd_merge(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"db", required_argument, 0, 'd'}, {"experiment", required_argument, 0, 'e'},
-                                             {"id", required_argument, 0, 'i'}, {0, 0, 0, 0}};
     const char *db_path = "results/qharness.sqlite", *name = NULL;
     long id = 0;
     int c;
     optind = 0; /* glibc: 0 resets getopt fully; 1 would keep a half-read option cluster from an earlier call */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    while ((c = qh_cli_getopt(argc, argv, "", qh_cmd_merge_options)) != -1) {
         switch (c) {
         case 'd': db_path = optarg; break;
         case 'e': name = optarg; break;

@@ -6,17 +6,24 @@
 #include "../../reports/plot.h"
 #include "../cli.h"
 
+const qh_cli_opt qh_cmd_plot_options[] = {
+    {"db", required_argument, 'd', "FILE", "the results database", "results/qharness.sqlite"},
+    {"experiment", required_argument, 'e', "NAME", "the experiment, by name (the latest of that name)", "the latest experiment"},
+    {"id", required_argument, 'i', "ID", "the experiment, by id (qharness results lists them)", NULL},
+    {"output", required_argument, 'o', "DIR", "the folder the charts are written to (also -o)", "reports/NAME, the experiment's name"},
+    {"charts", required_argument, 'o', "DIR", "same as --output (report's word for the charts' folder)", NULL},
+    {"scope", required_argument, 's', "quantized|model|both", "bits per parameter over the quantized tensors, the whole model, or a chart of each", "both"},
+    {"bpp-scope", required_argument, 's', "quantized|model|both", "same as --scope (the spelling quantize takes too)", NULL},
+    QH_CLI_OPT_END};
+
 int qh_cmd_plot(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"db", required_argument, 0, 'd'}, {"experiment", required_argument, 0, 'e'},
-                                             {"id", required_argument, 0, 'i'}, {"output", required_argument, 0, 'o'}, {"scope", required_argument, 0, 's'},
-                                             {0, 0, 0, 0}};
     const char *db = "results/qharness.sqlite", *name = NULL, *out = NULL;
     int whole = -1, c;
     long id = 0;
     optind = 0; /* glibc: 0 resets getopt fully; 1 would keep a half-read option cluster from an earlier call */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+    while ((c = qh_cli_getopt(argc, argv, "o:", qh_cmd_plot_options)) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
         case 'e': name = optarg; break;

@@ -88,11 +88,17 @@ static void print_ppl_text(const char *model_dir, const qh_cli_model *lm, const 
 }
 
 
+const qh_cli_opt qh_cmd_ppl_options[] = {
+    QH_WINDOW_OPTS,
+    {"stride", required_argument, 's', "S", "sliding protocol: tokens from one window's start to the next's", "the window length: windows do not overlap"},
+    {"boot", required_argument, 'B', "N", "bootstrap resamples of the perplexity's interval", "1000"},
+    {"batch", required_argument, 'b', "B", "windows per forward pass (speed only; the numbers do not change)", "1024/ctx, at least 1"},
+    {"json", no_argument, 'j', NULL, "one JSON object instead of the text report", NULL},
+    QH_SCOPE_OPTS,
+    QH_CLI_OPT_END};
+
 int qh_cmd_ppl(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        WINDOW_LONGOPTS, {"stride", required_argument, 0, 's'}, {"json", no_argument, 0, 'j'},
-        {"batch", required_argument, 0, 'b'}, {"boot", required_argument, 0, 'B'}, SCOPE_LONGOPTS, {0, 0, 0, 0}};
     qh_ppl_opts opts = {0};
     qh_cli_scope qopts;
     qh_cli_scope_init(&qopts);
@@ -101,7 +107,7 @@ int qh_cmd_ppl(int argc, char **argv)
     long v;
     optind = 0; /* glibc: 0 resets getopt fully; 1 would keep a half-read option cluster from an earlier call */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    while ((c = qh_cli_getopt(argc, argv, "", qh_cmd_ppl_options)) != -1) {
         switch (c) {
         case 's': if (qh_cli_parse_long(optarg, 1, 1 << 20, &v)) return qh_cli_usage("ppl", "--stride '%s' is not an integer from 1 to 1048576", optarg); opts.stride = (int)v; break;
         case 'b': if (qh_cli_parse_long(optarg, 1, 4096, &v)) return qh_cli_usage("ppl", "--batch '%s' is not an integer from 1 to 4096", optarg); opts.batch = (int)v; break;

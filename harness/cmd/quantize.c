@@ -7,17 +7,21 @@
 #include "../packed.h"
 #include "../safetensors.h"
 
+const qh_cli_opt qh_cmd_quantize_options[] = {
+    {"output", required_argument, 'o', "FILE", "write the packed model (.safetensors) here (also -o)", "nothing written"},
+    {"tensors", no_argument, 't', NULL, "a line per tensor: method, bits, relative error", NULL},
+    QH_SCOPE_OPTS,
+    QH_CLI_OPT_END};
+
 int qh_cmd_quantize(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"output", required_argument, 0, 'o'}, {"tensors", no_argument, 0, 't'},
-                                             SCOPE_LONGOPTS, {0, 0, 0, 0}};
     qh_cli_scope q;
     qh_cli_scope_init(&q);
     const char *output = NULL;
     int per_tensor = 0, c;
     optind = 0; /* glibc: 0 resets getopt fully; 1 would keep a half-read option cluster from an earlier call */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+    while ((c = qh_cli_getopt(argc, argv, "o:", qh_cmd_quantize_options)) != -1) {
         switch (c) {
         case 'o': output = optarg; break;
         case 't': per_tensor = 1; break;

@@ -9,18 +9,24 @@
 #include "../cli.h"
 #include "../outfile.h"
 
+const qh_cli_opt qh_cmd_report_options[] = {
+    {"db", required_argument, 'd', "FILE", "the results database", "results/qharness.sqlite"},
+    {"experiment", required_argument, 'e', "NAME", "the experiment, by name (the latest of that name)", "the latest experiment"},
+    {"id", required_argument, 'i', "ID", "the experiment, by id (qharness results lists them)", NULL},
+    {"output", required_argument, 'o', "FILE.md", "write the report here (also -o)", "standard output"},
+    {"charts", required_argument, 'c', "DIR", "link the charts qharness plot wrote to this folder", "no charts linked"},
+    {"assessment", no_argument, 'a', NULL, "the project's HONEST_ASSESSMENT.md from the database instead", NULL},
+    {"template", required_argument, 't', "FILE.md.in", "--assessment: the template", "reports/assessment.md.in"},
+    QH_CLI_OPT_END};
+
 int qh_cmd_report(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"db", required_argument, 0, 'd'}, {"experiment", required_argument, 0, 'e'},
-                                             {"id", required_argument, 0, 'i'}, {"output", required_argument, 0, 'o'}, {"charts", required_argument, 0, 'c'},
-                                             {"assessment", no_argument, 0, 'a'}, {"template", required_argument, 0, 't'},
-                                             {0, 0, 0, 0}};
     const char *db = "results/qharness.sqlite", *name = NULL, *outp = NULL, *charts = NULL, *template = NULL;
     int c, assessment = 0;
     long id = 0;
     optind = 0; /* glibc: 0 resets getopt fully; 1 would keep a half-read option cluster from an earlier call */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+    while ((c = qh_cli_getopt(argc, argv, "o:", qh_cmd_report_options)) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
         case 'e': name = optarg; break;

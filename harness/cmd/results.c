@@ -3,19 +3,26 @@
 #include "../results.h"
 #include "../cli.h"
 
+const qh_cli_opt qh_cmd_results_options[] = {
+    {"db", required_argument, 'd', "FILE", "the results database", "results/qharness.sqlite"},
+    {"experiment", required_argument, 'e', "NAME", "the experiment, by name (the latest of that name)", "the list of experiments"},
+    {"id", required_argument, 'i', "ID", "the experiment, by id (qharness results lists them)", NULL},
+    {"all", no_argument, 'a', NULL, "every metric column (bits per byte, acc_norm, target perplexity, ...)", NULL},
+    {"markdown", no_argument, 'm', NULL, "a Markdown table", NULL},
+    {"csv", no_argument, 'c', NULL, "CSV, every column", NULL},
+    {"json", no_argument, 'j', NULL, "one JSON object per run", NULL},
+    {"lm-eval", no_argument, 'l', NULL, "lm-evaluation-harness's results layout per run, with bpp and intervals", NULL},
+    QH_CLI_OPT_END};
+
 int qh_cmd_results(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"db", required_argument, 0, 'd'}, {"experiment", required_argument, 0, 'e'},
-                                             {"id", required_argument, 0, 'i'}, {"markdown", no_argument, 0, 'm'}, {"csv", no_argument, 0, 'c'},
-                                             {"json", no_argument, 0, 'j'}, {"lm-eval", no_argument, 0, 'l'}, {"all", no_argument, 0, 'a'},
-                                             {0, 0, 0, 0}};
     const char *db = "results/qharness.sqlite", *name = NULL;
     int c, all = 0, n_formats = 0;
     long id = 0;
     qh_results_format fmt = QH_RESULTS_TEXT;
     optind = 0; /* glibc: 0 resets getopt fully; 1 would keep a half-read option cluster from an earlier call */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    while ((c = qh_cli_getopt(argc, argv, "", qh_cmd_results_options)) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
         case 'e': name = optarg; break;

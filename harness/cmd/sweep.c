@@ -4,23 +4,32 @@
 #include "../sweep.h"
 #include "../cli.h"
 
+const qh_cli_opt qh_cmd_sweep_options[] = {
+    {"db", required_argument, 'd', "FILE", "the results database", "results/qharness.sqlite"},
+    {"resume", no_argument, 'r', NULL, "continue the latest experiment of this name: runs done are kept, the rest run", NULL},
+    {"new", no_argument, 'N', NULL, "start another experiment of this name although the latest is unfinished", NULL},
+    {"dry-run", no_argument, 'n', NULL, "check the file against the models and print the plan and a time estimate; run nothing", NULL},
+    {"json", no_argument, 'j', NULL, "--dry-run: the plan as JSON", NULL},
+    {"timings", no_argument, 't', NULL, "print each run's time per step", NULL},
+    {"status", no_argument, 's', NULL, "the experiment's runs and Slurm tasks, as stored", NULL},
+    {"cancel", no_argument, 'x', NULL, "cancel the experiment's Slurm jobs", NULL},
+    {"slurm", no_argument, 'S', NULL, "submit a Slurm array (one task per run or --runs-per-task runs) instead of running here", NULL},
+    {"partition", required_argument, 'p', "P", "--slurm: the partition", "the cluster's default"},
+    {"time", required_argument, 'T', "T", "--slurm: each task's time limit", "the partition's"},
+    {"cpus-per-task", required_argument, 'c', "N", "--slurm: cores per task", "1"},
+    {"max-parallel", required_argument, 'm', "K", "--slurm: array tasks running at once (0: no limit)", "0"},
+    {"runs-per-task", required_argument, 'R', "R", "--slurm: runs per array task", "1"},
+    {"no-merge-job", no_argument, 'M', NULL, "--slurm: no dependent job merging the shards (run qharness merge)", NULL},
+    QH_CLI_OPT_END};
+
 int qh_cmd_sweep(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"db", required_argument, 0, 'd'}, {"resume", no_argument, 0, 'r'},
-                                             {"new", no_argument, 0, 'N'},
-                                             {"dry-run", no_argument, 0, 'n'}, {"timings", no_argument, 0, 't'},
-                                             {"json", no_argument, 0, 'j'}, {"status", no_argument, 0, 's'},
-                                             {"cancel", no_argument, 0, 'x'}, {"slurm", no_argument, 0, 'S'},
-                                             {"partition", required_argument, 0, 'p'}, {"time", required_argument, 0, 'T'},
-                                             {"cpus-per-task", required_argument, 0, 'c'}, {"max-parallel", required_argument, 0, 'm'},
-                                             {"runs-per-task", required_argument, 0, 'R'}, {"no-merge-job", no_argument, 0, 'M'},
-                                             {0, 0, 0, 0}};
     qh_sweep_opts o = {0};
     int c, slurm_only = 0;
     long v;
     optind = 0; /* glibc: 0 resets getopt fully; 1 would keep a half-read option cluster from an earlier call */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    while ((c = qh_cli_getopt(argc, argv, "", qh_cmd_sweep_options)) != -1) {
         switch (c) {
         case 'd': o.db_path = optarg; break;
         case 'r': o.resume = 1; break;
