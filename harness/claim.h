@@ -52,6 +52,7 @@ typedef struct {
     long n;
     long discordant;                       /* accuracy: items where the two runs disagree */
     int draws;                             /* the bootstrap resamples or posterior draws behind lo, hi and p_value */
+    int baseline_at_chance;                /* accuracy: the baseline's Wilson interval reaches chance */
     double p_value;                        /* two-sided, of retention = claimed, from the same draws as the interval;
                                               NAN where no test was made (baseline at chance, too few discordant
                                               items, a bit-count claim) */

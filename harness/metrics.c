@@ -23,7 +23,7 @@ const qh_metric qh_metrics[] = {
     {"rms_dp", 1, ".3f", QH_INTERVAL_STDERR, "positions", 0, 0, "RMS of p_quantized - p_baseline (next token)", 0, NULL},
     {"ln_ppl_ratio", 1, ".3f", QH_INTERVAL_STDERR, "positions", 0, 0, "ln(PPL_quantized / PPL_baseline)", 0, NULL},
     /* multiple-choice tasks */
-    {"acc", 0, ".3f", QH_INTERVAL_WILSON, "items", 1, SHOWN_ACC, "acc", 0, "correct"},
+    {"acc", 0, ".3f", QH_INTERVAL_WILSON, "items", 1, SHOWN_ACC | QH_METRIC_RESULTS, "acc", 0, "correct"},
     {"acc_norm", 0, ".3f", QH_INTERVAL_WILSON, "items", 1, SHOWN_ACC, "acc_norm", 0, "correct_norm"},
     {"acc_letter", 0, ".3f", QH_INTERVAL_WILSON, "items", 1, SHOWN_ACC, "acc_letter", 0, "correct_letter"},
     {"target_ppl", 1, ".1f", QH_INTERVAL_NONE, "passages", 0, QH_METRIC_ALL | QH_METRIC_REPORT, "target perplexity (per passage, lm-eval's)", 1, NULL},

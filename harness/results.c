@@ -54,6 +54,7 @@ int qh_results_cell(sqlite3_stmt *mt, long long run, const char *column, qh_metr
     out->n = (long)sqlite3_column_int64(mt, 3);
     out->has_chance = sqlite3_column_type(mt, 4) != SQLITE_NULL;
     out->chance = sqlite3_column_double(mt, 4);
+    out->ci_hidden = sqlite3_column_int(mt, 5);
     return 1;
 }
 
@@ -113,7 +114,7 @@ static cJSON *json_value(sqlite3_stmt *st, int col)
  * chance and protocol: nothing rounded. */
 #define LONG_SQL                                                                                                  \
     "SELECT r.ordinal, r.label, r.status, c.canonical, b.bpp_quantized, b.bpp_model, m.task, m.metric, m.value, "  \
-    "m.ci_low, m.ci_high, m.n, m.chance, m.protocol FROM runs r JOIN method_configs c ON c.id=r.config_id "         \
+    QH_SQL_CI("m", "ci_low") ", " QH_SQL_CI("m", "ci_high") ", m.n, m.chance, m.protocol FROM runs r JOIN method_configs c ON c.id=r.config_id "         \
     "LEFT JOIN bpp b ON b.run_id=r.id LEFT JOIN metrics m ON m.run_id=r.id WHERE r.experiment_id=? "             \
     "ORDER BY r.ordinal, m.task, m.metric"
 static const char *long_names[] = {"run", "label", "status", "method", "bpp_quantized", "bpp_model", "task",
@@ -323,9 +324,12 @@ int qh_results_print(const char *path, const char *name, long long id, qh_result
     }
     /* text columns as wide as their widest cell, so the table fits what it holds */
     /* text headers without the task-kind prefix: "wikitext2-test ppl", "wikitext2-test kl" */
-    int width[48];
+    /* the terminal table's accuracies without their intervals, so that a sweep's dozen tasks fit
+     * beside the perplexities (intervals: --all, --markdown, --csv) */
+    int width[48], value_only[48], hidden = 0;
     for (int c = 0; c < n_cols; c++) {
         const char *h = cols[c];
+        value_only[c] = !markdown && !all && strcmp(strrchr(h, ' ') + 1, "acc") == 0;
         if (!markdown && (strncmp(h, "ppl.", 4) == 0 || strncmp(h, "fidelity.", 9) == 0)) h = strchr(h, '.') + 1;
         snprintf(heads[c], sizeof heads[c], "%.95s", h);
         width[c] = (int)strlen(heads[c]);
@@ -349,6 +353,7 @@ int qh_results_print(const char *path, const char *name, long long id, qh_result
             char cell[80];
             qh_metric_cell m;
             if (!qh_results_cell(mt, run, cols[c], &m)) continue;
+            m.has_ci &= !value_only[c];
             qh_fmt_metric_cell(cell, sizeof cell, &m);
             width[c] = (int)strlen(cell) > width[c] ? (int)strlen(cell) : width[c];
         }
@@ -381,15 +386,20 @@ int qh_results_print(const char *path, const char *name, long long id, qh_result
         for (int c = 0; c < n_cols; c++) {
             char cell[80] = "-";
             qh_metric_cell m;
-            if (qh_results_cell(mt, run, cols[c], &m)) qh_fmt_metric_cell(cell, sizeof cell, &m);
+            if (qh_results_cell(mt, run, cols[c], &m)) {
+                m.has_ci &= !value_only[c];
+                hidden |= m.ci_hidden;
+                qh_fmt_metric_cell(cell, sizeof cell, &m);
+            }
             if (markdown) fprintf(out, " %s |", cell);
             else fprintf(out, "  %-*s", c == n_cols - 1 ? 0 : width[c], cell);
         }
         fprintf(out, "\n");
     }
     fprintf(out, "%s(%d of %d runs done; intervals: 95%%; ppl and KL by bootstrap over windows, accuracies by Wilson;\n %s"
-                 "chance levels, item counts and protocols: --csv or --json)\n",
-            markdown ? "\n" : "", n_done, n_runs, all ? "" : "accuracies: --all; ");
+                 "chance levels, item counts and protocols: --csv or --json%s)\n",
+            markdown ? "\n" : "", n_done, n_runs, !markdown && !all ? "accuracies' intervals, acc_norm and the rest: --all; " : "",
+            hidden ? ";\n no interval where fewer than " QH_STRINGIFY(QH_MIN_RESAMPLING_UNITS) " windows were resampled" : "");
     rc = 0;
 out:
     sqlite3_finalize(st);

@@ -14,8 +14,12 @@
 void qh_wilson(long k, long n, double *lo, double *hi);
 
 /* The fewest resampling units (windows, documents) a bootstrap interval is computed from;
- * below it the interval is NaN (stored as NULL, printed as "no interval"). */
-#define QH_MIN_RESAMPLING_UNITS 2
+ * below it the interval is NaN (stored as NULL, printed as "no interval").  A percentile
+ * bootstrap over a handful of windows gives an interval as narrow as those few happen to be
+ * alike (issue 35 found intervals from 4 and 8 windows printed as if usable); ~20 is where it
+ * starts to mean what it says.  Stored intervals from fewer are hidden by every reader
+ * (QH_SQL_CI in results.h). */
+#define QH_MIN_RESAMPLING_UNITS 20
 
 /* Percentile bootstrap (2.5%, 97.5%) of exp(sum a / sum b) over n paired items. */
 void qh_bootstrap_ratio_exp(const double *a, const long *b, int n, int n_boot, unsigned long seed, double *lo, double *hi);

@@ -357,7 +357,7 @@ static int best_at_claim(actx *a, const char *exp_name, const char *claim, const
     }
     int lower_better = qh_metric_lower_is_better(metric);
     snprintf(sql, sizeof sql,
-             "SELECT r.label, b.bpp_quantized, m.value, m.ci_low, m.ci_high FROM runs r JOIN method_configs c ON c.id=r.config_id "
+             "SELECT r.label, b.bpp_quantized, m.value, " QH_SQL_CI("m", "ci_low") ", " QH_SQL_CI("m", "ci_high") " FROM runs r JOIN method_configs c ON c.id=r.config_id "
              "JOIN bpp b ON b.run_id=r.id JOIN metrics m ON m.run_id=r.id WHERE r.experiment_id IN (%s) AND r.status='done' "
              "AND c.family<>'none' AND (c.family='llama.cpp')=? AND b.bpp_quantized <= ? AND m.task=? AND m.metric=? "
              "ORDER BY m.value %s, r.experiment_id, r.ordinal LIMIT 1",
@@ -520,6 +520,7 @@ static int block_table(actx *a, int argc, char **argv)
         goto out;
     sqlite3_bind_int64(st, 1, exp);
     long n_of[MAX_ARGS] = {0};
+    int hidden = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
         char bq[32] = "-", bm[32] = "-";
         if (sqlite3_column_type(st, 4) != SQLITE_NULL) fmt_num(bq, sizeof bq, sqlite3_column_double(st, 4), ".3f");
@@ -536,6 +537,7 @@ static int block_table(actx *a, int argc, char **argv)
                 if (value_only[c] || !m.has_ci) fmt_num(cell, sizeof cell, m.value, f);
                 else fmt_ci(cell, sizeof cell, m.value, m.lo, m.hi, f);
                 if (m.n > n_of[c]) n_of[c] = m.n;
+                hidden |= m.ci_hidden && !value_only[c];
             }
             fprintf(a->out, " %s |", cell);
         }
@@ -548,6 +550,9 @@ static int block_table(actx *a, int argc, char **argv)
         fprintf(a->out, " %s |", num);
     }
     fprintf(a->out, "\n");
+    if (hidden)
+        fprintf(a->out, "\nPerplexity and KL intervals are not shown where they would rest on fewer than %d windows (a bootstrap "
+                        "over so few is as narrow as those windows happen to agree).\n", QH_MIN_RESAMPLING_UNITS);
     rc = 0;
 out:
     sqlite3_finalize(st);

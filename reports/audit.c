@@ -110,6 +110,7 @@ void qh_audit_compute(const double *b, const double *q, const long *per_token, l
         double blo, bhi;
         qh_wilson(correct, n, &blo, &bhi);
         if (blo <= chance) {
+            o->baseline_at_chance = 1;
             o->verdict = QH_VERDICT_INCONCLUSIVE;
             o->items_needed = 0;
             snprintf(o->reason, sizeof o->reason,
@@ -117,6 +118,16 @@ void qh_audit_compute(const double *b, const double *q, const long *per_token, l
                      (double)correct / (double)n, blo, bhi, n, chance);
             return;
         }
+    }
+    if (per_token && n < QH_MIN_RESAMPLING_UNITS) {
+        /* a bootstrap over a handful of windows: its interval is as narrow as they happen to agree */
+        o->verdict = QH_VERDICT_INCONCLUSIVE;
+        o->lo = o->hi = NAN;
+        o->items_needed = 0;
+        snprintf(o->reason, sizeof o->reason,
+                 "%ld windows scored, fewer than the %d a bootstrap interval is computed from: raise the claim's budget", n,
+                 QH_MIN_RESAMPLING_UNITS);
+        return;
     }
     o->p_value = p_value;
     if (o->lo >= claimed && !per_token && o->discordant < QH_AUDIT_MIN_DISCORDANT) {
@@ -324,9 +335,15 @@ int qh_audit_evaluate(const qh_claim *cl, const char *db_path, const char *exp_n
     char claimed_bpp[32] = "-";
     if (c.claimed_bpp > 0) snprintf(claimed_bpp, sizeof claimed_bpp, "%.4g", c.claimed_bpp);
     fprintf(out, "bpp          claimed %s; measured %.4f (quantized weights), %.4f (whole model)\n", claimed_bpp, bpp_q, bpp_m);
-    if (bits_only) fprintf(out, "retention    %.4f  95%% CI [%.4f, %.4f]  (no retention claimed)\n", s.retention, s.lo, s.hi);
-    else fprintf(out, "retention    %.4f  95%% CI [%.4f, %.4f]  (claimed >= %.4f)\n", s.retention, s.lo, s.hi, c.claimed);
-    if (!is_ppl) fprintf(out, "chance-adj.  %.4f  95%% CI [%.4f, %.4f]  (chance %.4f)\n", s.chance_adj, s.ca_lo, s.ca_hi, chance);
+    char interval[96];
+    if (isfinite(s.lo) && isfinite(s.hi)) snprintf(interval, sizeof interval, "95%% CI [%.4f, %.4f]", s.lo, s.hi);
+    else snprintf(interval, sizeof interval, "no interval (%ld windows; a bootstrap needs %d)", s.n, QH_MIN_RESAMPLING_UNITS);
+    if (bits_only) fprintf(out, "retention    %.4f  %s  (no retention claimed)\n", s.retention, interval);
+    else fprintf(out, "retention    %.4f  %s  (claimed >= %.4f)\n", s.retention, interval, c.claimed);
+    /* chance-adjusted retention divides by the baseline's distance from chance: at chance it is noise over noise */
+    if (!is_ppl && !s.baseline_at_chance)
+        fprintf(out, "chance-adj.  %.4f  95%% CI [%.4f, %.4f]  (chance %.4f)\n", s.chance_adj, s.ca_lo, s.ca_hi, chance);
+    else if (!is_ppl) fprintf(out, "chance-adj.  not shown: the baseline cannot be told from chance (%.4f)\n", chance);
     if (!bits_only && !isnan(s.p_value)) {
         char pv[48];
         if (s.p_value > 0) snprintf(pv, sizeof pv, "%.4g", s.p_value);

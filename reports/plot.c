@@ -4,6 +4,7 @@
 #include "plot.h"
 
 #include <errno.h>
+#include <glob.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -12,6 +13,8 @@
 #include <sys/wait.h>
 
 #include "../harness/model.h"
+#include "../harness/results.h"
+#include "../harness/stats.h"
 #include "../harness/outfile.h"
 
 static int cmp_idx_bpp(const void *a, const void *b, void *ctx)
@@ -151,6 +154,52 @@ static int run_gnuplot(const char *script, const char *defs, qh_err *err)
     return 0;
 }
 
+/* gnuplot's y settings for the points (with their bars), the baseline and chance: a range
+ * fitted to them, and on a log axis spanning less than three decades ticks at 1-2-5 steps (every
+ * multiple within one decade): gnuplot's own would be the powers of ten only, one label or none */
+static void y_axis(const row *rows, int n, double baseline, double chance, int log_axis, int is_acc, char *out, size_t len)
+{
+    double lo = INFINITY, hi = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        double a = rows[i].pt.lo < rows[i].pt.value ? rows[i].pt.lo : rows[i].pt.value;
+        double b = rows[i].pt.hi > rows[i].pt.value ? rows[i].pt.hi : rows[i].pt.value;
+        if (a < lo) lo = a;
+        if (b > hi) hi = b;
+    }
+    double extra[2] = {baseline, chance};
+    for (int k = 0; k < 2; k++)
+        if (isfinite(extra[k])) lo = extra[k] < lo ? extra[k] : lo, hi = extra[k] > hi ? extra[k] : hi;
+    size_t used = 0;
+    if (log_axis && lo > 0 && isfinite(hi)) {
+        double ylo = lo / 1.25, yhi = hi * 1.25;
+        used += (size_t)snprintf(out, len, "set logscale y\nset yrange [%.6g:%.6g]\nset format y '%%g'\n", ylo, yhi);
+        if (log10(yhi / ylo) < 3 && used < len) {
+            /* within one decade every integer multiple, else 1-2-5 */
+            static const double fine[] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, coarse[] = {1, 2, 5};
+            int within_decade = log10(yhi / ylo) < 1;
+            const double *steps = within_decade ? fine : coarse;
+            int n_steps = within_decade ? 9 : 3;
+            used += (size_t)snprintf(out + used, len - used, "set ytics (");
+            int first = 1;
+            for (double decade = pow(10, floor(log10(ylo))); decade <= yhi && used < len; decade *= 10)
+                for (int m = 0; m < n_steps && used < len; m++) {
+                    double t = decade * steps[m];
+                    if (t < ylo || t > yhi) continue;
+                    used += (size_t)snprintf(out + used, len - used, "%s%.6g", first ? "" : ", ", t);
+                    first = 0;
+                }
+            if (used < len) snprintf(out + used, len - used, ")\n");
+        } else if (used < len)
+            snprintf(out + used, len - used, "set ytics auto\nset format y '10^{%%T}'\n");
+        return;
+    }
+    double pad = isfinite(hi - lo) && hi > lo ? 0.08 * (hi - lo) : 0.05;
+    double ylo = lo - pad, yhi = hi + pad;
+    if (is_acc) ylo = ylo < 0 ? 0 : ylo, yhi = yhi > 1 ? 1 : yhi;
+    if (isfinite(ylo) && isfinite(yhi)) snprintf(out, len, "unset logscale y\nset yrange [%.6g:%.6g]\nset ytics auto\n", ylo, yhi);
+    else snprintf(out, len, "unset logscale y\n");
+}
+
 int qh_plot(const char *db_path, const char *experiment, long long experiment_id, const char *out_dir, int whole_model, FILE *log, qh_err *err)
 {
     sqlite3 *db = NULL;
@@ -186,12 +235,13 @@ int qh_plot(const char *db_path, const char *experiment, long long experiment_id
         while (up > mp && up[-1] != '/') up--;
         snprintf(model, sizeof model, "%s", up);
     }
-    /* a model distributed quantized (a Q4_1 GGUF) has no unquantized weights here: its baseline
-     * is that file dequantized, and the chart says so */
+    /* a model distributed quantized (a Q4_1 or Q4_K_M GGUF) has no unquantized weights here: its
+     * baseline is that file dequantized, and the chart says so (not the type of one tensor: a
+     * K-quant file mixes several) */
     const char *dtype = sqlite3_column_text(st, 5) ? (const char *)sqlite3_column_text(st, 5) : "F32";
     char baseline_name[96];
     if (strcmp(dtype, "F32") && strcmp(dtype, "F16") && strcmp(dtype, "BF16"))
-        snprintf(baseline_name, sizeof baseline_name, "baseline: the %.40s file dequantized", dtype);
+        snprintf(baseline_name, sizeof baseline_name, "baseline: file dequantized");
     else
         snprintf(baseline_name, sizeof baseline_name, "unquantized");
     sqlite3_finalize(st);
@@ -207,7 +257,8 @@ int qh_plot(const char *db_path, const char *experiment, long long experiment_id
              "AND r.status='done' AND m.metric IN (%s) ORDER BY 1, 2", charted);
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db,
-                           "SELECT c.family, r.label, b.bpp_quantized, b.bpp_model, m.value, m.ci_low, m.ci_high, m.n, m.chance "
+                           "SELECT c.family, r.label, b.bpp_quantized, b.bpp_model, m.value, " QH_SQL_CI("m", "ci_low") ", "
+                           QH_SQL_CI("m", "ci_high") ", m.n, m.chance, m.ci_low IS NOT NULL AND " QH_SQL_FEW_UNITS("m") " "
                            "FROM runs r JOIN method_configs c ON c.id=r.config_id JOIN bpp b ON b.run_id=r.id "
                            "JOIN metrics m ON m.run_id=r.id WHERE r.experiment_id=? AND r.status='done' AND m.task=? AND m.metric=? "
                            "ORDER BY c.family, b.bpp_model",
@@ -228,14 +279,17 @@ int qh_plot(const char *db_path, const char *experiment, long long experiment_id
         sqlite3_bind_text(rs, 2, task, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(rs, 3, metric, -1, SQLITE_TRANSIENT);
         int n = 0, cap = 0;
-        double baseline = NAN, chance = NAN;
+        double baseline = NAN, base_lo = NAN, base_hi = NAN, chance = NAN;
         long items = 0;
+        int hidden = 0;
         while (sqlite3_step(rs) == SQLITE_ROW) {
             const char *fam = (const char *)sqlite3_column_text(rs, 0);
+            hidden |= sqlite3_column_int(rs, 9);
             items = sqlite3_column_int64(rs, 7);
             if (sqlite3_column_type(rs, 8) != SQLITE_NULL) chance = sqlite3_column_double(rs, 8);
             if (strcmp(fam, "none") == 0) {
                 baseline = sqlite3_column_double(rs, 4);
+                if (sqlite3_column_type(rs, 5) != SQLITE_NULL) base_lo = sqlite3_column_double(rs, 5), base_hi = sqlite3_column_double(rs, 6);
                 continue;
             }
             if (n == cap) rows = qh_realloc(rows, (size_t)(cap = cap ? cap * 2 : 32) * sizeof *rows);
@@ -276,8 +330,11 @@ int qh_plot(const char *db_path, const char *experiment, long long experiment_id
         qh_plot_point *pts = qh_malloc((size_t)n * sizeof *pts);
         int *front = qh_malloc((size_t)n * sizeof(int));
         for (int i = 0; i < n; i++) pts[i] = rows[i].pt;
-        int nfront = qh_pareto(pts, n, lower, front);
-        fprintf(f, "\n\n# Pareto frontier\n");
+        /* a baseline that cannot be told from chance has nothing to retain: no configuration
+         * "wins" on such a task, so no frontier is drawn (the report says the same) */
+        int at_chance = is_acc && !isnan(chance) && !isnan(base_lo) && base_lo <= chance && chance <= base_hi;
+        int nfront = at_chance ? 0 : qh_pareto(pts, n, lower, front);
+        fprintf(f, "\n\n# Pareto frontier%s\n", at_chance ? ": none, the baseline cannot be told from chance" : "");
         for (int k = 0; k < nfront; k++)
             fprintf(f, "%.6f %.8g %.8g %.8g \"%s\"\n", pts[front[k]].bpp, pts[front[k]].value, pts[front[k]].lo, pts[front[k]].hi,
                     rows[front[k]].label);
@@ -304,10 +361,15 @@ int qh_plot(const char *db_path, const char *experiment, long long experiment_id
                 goto out;
             }
         }
-        char title[1400], ylabel[128], xlabel[256];
+        char title[1400], ylabel[128], xlabel[256], yset[1024], label_index[32];
+        if (n <= 12) snprintf(label_index, sizeof label_index, "0:%d", nf - 1);
+        else if (nfront > 0) snprintf(label_index, sizeof label_index, "%d", nf);
+        else label_index[0] = 0;
         const char *what = mrow->axis;
-        snprintf(title, sizeof title, "%s: %s vs bits per parameter\n%s, %ld %s, ctx %d, experiment %s; bars: 95%% CI", task, what,
-                 model, items, is_acc ? "items" : "tokens", ctx, name);
+        snprintf(title, sizeof title, "%s: %s vs bits per parameter (%s)\n%s, %ld %s, ctx %d, experiment %s; bars: 95%% CI%s%s", task,
+                 what, whole_model ? "whole model" : "quantized scope", model, items, is_acc ? "items" : "tokens", ctx, name,
+                 hidden ? " (none where fewer than " QH_STRINGIFY(QH_MIN_RESAMPLING_UNITS) " windows)" : "", at_chance ? "; baseline at chance: no Pareto frontier" : "");
+        y_axis(rows, n, baseline, is_acc ? chance : NAN, mrow->log_axis, is_acc, yset, sizeof yset);
         snprintf(ylabel, sizeof ylabel, "%s%s", what, mrow->log_axis ? " (log scale)" : "");
         snprintf(xlabel, sizeof xlabel, "bits per parameter from the packed bytes: %s",
                  whole_model ? "whole model (every parameter, kept tensors included)" : "quantized scope");
@@ -326,18 +388,31 @@ int qh_plot(const char *db_path, const char *experiment, long long experiment_id
             gp_string(f, xlabel);
             fprintf(f, " noenhanced\nset ylabel ");
             gp_string(f, ylabel);
-            fprintf(f, " noenhanced\nset key outside right top noenhanced\nset grid\n%s\n",
-                    mrow->log_axis ? "set logscale y" : "unset logscale y");
+            fprintf(f, " noenhanced\nset bmargin 9\nset key at screen 0.5, screen 0.01 center bottom horizontal noenhanced\nset grid\nset offsets graph 0.04, graph 0.12, 0, 0\n%s\n",
+                    yset);
             fprintf(f, "plot ");
+            /* a marker shape and colour of its own per family, each point named beside it */
+            static const int marker[] = {7, 5, 9, 11, 13, 15, 4, 6, 8, 10, 12, 14};
             for (int k = 0; k < nf; k++) {
                 fprintf(f, "%s", k ? ", \\\n     " : "");
                 gp_string(f, dat);
-                fprintf(f, " index %d using 1:2:3:4 with yerrorbars pt 7 ps 0.8 title ", k);
+                fprintf(f, " index %d using 1:2:3:4 with yerrorbars lc %d pt %d ps 1.1 title ", k, k + 1,
+                        marker[k % (int)(sizeof marker / sizeof *marker)]);
                 gp_string(f, families[k]);
             }
-            fprintf(f, ", \\\n     ");
-            gp_string(f, dat);
-            fprintf(f, " index %d using 1:2 with lines dt 2 lw 2 lc rgb 'black' title 'Pareto frontier'", nf);
+            /* up to a dozen points each carries its label; beyond that labels would cover each other, so only
+             * the frontier's points are named (every point is in the .dat with its label) */
+            if (label_index[0]) {
+                fprintf(f, ", \\\n     ");
+                gp_string(f, dat);
+                fprintf(f, " index %s using 1:2:5 with labels left offset char 0.7, char 0.5 font ',8' tc rgb 'gray30' notitle",
+                        label_index);
+            }
+            if (nfront > 0) {
+                fprintf(f, ", \\\n     ");
+                gp_string(f, dat);
+                fprintf(f, " index %d using 1:2 with lines dt 2 lw 2 lc rgb 'black' title 'Pareto frontier'", nf);
+            }
             if (!isnan(baseline)) fprintf(f, ", \\\n     %.8g with lines lc rgb 'forest-green' lw 2 title '%s (%.4g)'", baseline, baseline_name, baseline);
             if (is_acc && !isnan(chance)) fprintf(f, ", \\\n     %.8g with lines lc rgb 'red' dt 3 lw 2 title 'chance (%.3g)'", chance, chance);
             fprintf(f, "\nunset output\n");
@@ -373,4 +448,39 @@ out:
     sqlite3_finalize(rs);
     sqlite3_close(db);
     return charts;
+}
+
+/* index.md: every chart in out_dir, by scope, perplexity and fidelity first */
+int qh_plot_overview(const char *out_dir, const char *title, qh_err *err)
+{
+    char pattern[4200], path[4200];
+    snprintf(pattern, sizeof pattern, "%s/*.png", out_dir);
+    snprintf(path, sizeof path, "%s/index.md", out_dir);
+    glob_t g;
+    int found = glob(pattern, 0, NULL, &g);
+    if (found != 0 && found != GLOB_NOMATCH) return qh_fail(err, "%s: cannot list the charts", out_dir);
+    qh_outfile o;
+    if (qh_outfile_open(&o, path, err) != 0) {
+        globfree(&g);
+        return -1;
+    }
+    fprintf(o.f, "# Charts: %s\n\nEach chart: PNG and SVG, its data (.dat) and gnuplot script (.gp) beside it. x: bits per "
+                 "parameter from the packed bytes; bars: 95%% intervals.\n", title);
+    int n = 0;
+    for (int scope = 0; scope < 2; scope++) {
+        fprintf(o.f, "\n## %s\n\n", scope ? "Whole model (every parameter, kept tensors included)" : "Quantized scope");
+        for (int pass = 0; pass < 2; pass++) /* texts (ppl., fidelity.) first, then the tasks */
+            for (size_t i = 0; found == 0 && i < g.gl_pathc; i++) {
+                const char *file = strrchr(g.gl_pathv[i], '/') + 1;
+                size_t len = strlen(file);
+                int whole = len > 10 && strcmp(file + len - 10, "_model.png") == 0;
+                int text = strncmp(file, "ppl_", 4) == 0 || strncmp(file, "fidelity_", 9) == 0;
+                if (whole != scope || text != (pass == 0)) continue;
+                fprintf(o.f, "### %.*s\n\n![%.*s](%s)\n\n", (int)(len - 4), file, (int)(len - 4), file, file);
+                n++;
+            }
+    }
+    globfree(&g);
+    if (qh_outfile_commit(&o, err) != 0) return -1;
+    return n;
 }

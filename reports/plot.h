@@ -34,4 +34,8 @@ int qh_pareto_runs(sqlite3 *db, long long exp, const char *key, int max, qh_plot
  * number of charts written (>= 0) or -1. */
 int qh_plot(const char *db_path, const char *experiment, long long experiment_id, const char *out_dir, int whole_model, FILE *log, qh_err *err);
 
+/* Writes out_dir/index.md: one overview page linking every chart (PNG) in out_dir, by scope.
+ * Returns the number of charts linked, or -1. */
+int qh_plot_overview(const char *out_dir, const char *title, qh_err *err);
+
 #endif

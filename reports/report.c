@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../harness/results.h"
+#include "../harness/stats.h"
 #include "plot.h"
 
 static const char *col_text(sqlite3_stmt *st, int i) { return sqlite3_column_text(st, i) ? (const char *)sqlite3_column_text(st, i) : "-"; }
@@ -105,6 +106,7 @@ int qh_report(const char *db_path, const char *experiment, long long experiment_
                 "ON c.id=r.config_id LEFT JOIN bpp b ON b.run_id=r.id WHERE r.experiment_id=? ORDER BY r.ordinal");
     sqlite3_bind_int64(st, 1, exp);
     double chance[48], n_items[48];
+    int hidden = 0;
     for (int c = 0; c < 48; c++) chance[c] = NAN, n_items[c] = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
         long long run = sqlite3_column_int64(st, 0);
@@ -119,6 +121,7 @@ int qh_report(const char *db_path, const char *experiment, long long experiment_
             qh_metric_cell m;
             if (qh_results_cell(mt, run, cols[c], &m)) {
                 qh_fmt_metric_cell(cell, sizeof cell, &m);
+                hidden |= m.ci_hidden;
                 n_items[c] = (double)m.n;
                 if (m.has_chance) chance[c] = m.chance;
             }
@@ -133,6 +136,9 @@ int qh_report(const char *db_path, const char *experiment, long long experiment_
         if (isnan(chance[c])) fprintf(out, " |");
         else fprintf(out, " %.4f |", chance[c]);
     }
+    if (hidden)
+        fprintf(out, "\n\nPerplexity and KL intervals are not shown where they would rest on fewer than %d windows (a bootstrap "
+                     "over so few is as narrow as those windows happen to agree).", QH_MIN_RESAMPLING_UNITS);
     fprintf(out, "\n\n## Pareto sets\n\nRuns that no other run beats with no more bits (quantized scope), per metric:\n\n");
     for (int c = 0; c < n_cols; c++) {
         qh_plot_point pts[256];

@@ -204,7 +204,7 @@ START_TEST(one_window_gives_no_interval)
     ck_assert_int_eq(qh_write_file(f, "Hello world", 11, &err), 0);
     snprintf(args, sizeof args, "ppl default %s", f);
     ck_assert_int_eq(tu_run_cli(args, &out), 0);
-    ck_assert_msg(strstr(out, "no interval: 1 window (a bootstrap needs at least 2)") && !strstr(out, "CI [") && !strstr(out, "nan"), "%s",
+    ck_assert_msg(strstr(out, "no interval: 1 window (a bootstrap needs at least 20)") && !strstr(out, "CI [") && !strstr(out, "nan"), "%s",
                   out);
     free(out);
     snprintf(args, sizeof args, "ppl default %s --json", f);

@@ -1,5 +1,6 @@
 /* check_reports.c - charts from a small database: the Pareto frontier on known points,
  * non-empty PNG and SVG files, data files carrying exactly the stored numbers, clear errors. */
+#include <glob.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,9 @@
 #include <math.h>
 
 #include "harness/eval_ppl.h"
+#include "harness/metrics.h"
+#include "harness/results.h"
+#include "harness/stats.h"
 #include "reports/assessment.h"
 #include "reports/audit.h"
 #include "reports/plot.h"
@@ -109,7 +113,7 @@ START_TEST(charts_from_a_small_database)
     ck_assert_int_eq(qh_read_file(gp, &text, &len, &err), 0);
     ck_assert_msg(strstr(text, "0.5 with lines") && strstr(text, "chance (0.5)"), "%s", text);
     ck_assert_msg(strstr(text, "unquantized (0.6)"), "%s", text);
-    ck_assert_msg(strstr(text, "copa: acc vs bits per parameter\\ntiny, 100 items, ctx 256"), "%s", text);
+    ck_assert_msg(strstr(text, "copa: acc vs bits per parameter (quantized scope)\\ntiny, 100 items, ctx 256"), "%s", text);
     free(text);
     free(gp);
     /* errors */
@@ -119,6 +123,79 @@ START_TEST(charts_from_a_small_database)
     ck_assert_msg(strstr(err.msg, "no such results database"), "%s", err.msg);
     free(out);
     free(db);
+    free(dir);
+}
+END_TEST
+
+/* Every chart of the default sweep (as recorded in docs/assessment.sqlite): its y range holds
+ * every point with its bar and the baseline, a log axis has more than one labelled tick, each
+ * family its own marker, every point a label, no Pareto frontier on a task whose baseline is at
+ * chance, and index.md links every chart. */
+START_TEST(charts_of_the_default_sweep_show_their_data)
+{
+    char *dir = tu_tmpdir(), *out = qh_path_join(dir, "charts"), *db = tu_home_path("docs/assessment.sqlite");
+    qh_err err;
+    int charts = 0;
+    for (int scope = 0; scope < 2; scope++) {
+        int n = qh_plot(db, "default", 0, out, scope, NULL, &err);
+        ck_assert_msg(n > 10, "%d: %s", n, err.msg);
+        charts += n;
+    }
+    ck_assert_int_eq(qh_plot_overview(out, "default", &err), charts);
+    char pattern[4200];
+    snprintf(pattern, sizeof pattern, "%s/*.gp", out);
+    glob_t g;
+    ck_assert_int_eq(glob(pattern, 0, NULL, &g), 0);
+    ck_assert_int_eq((int)g.gl_pathc, charts);
+    int log_charts = 0, without_frontier = 0;
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        char *gp, *dat, datpath[4200];
+        size_t len;
+        ck_assert_int_eq(qh_read_file(g.gl_pathv[i], &gp, &len, &err), 0);
+        snprintf(datpath, sizeof datpath, "%.*s.dat", (int)strlen(g.gl_pathv[i]) - 3, g.gl_pathv[i]);
+        ck_assert_int_eq(qh_read_file(datpath, &dat, &len, &err), 0);
+        double lo, hi;
+        const char *yr = strstr(gp, "set yrange [");
+        ck_assert_msg(yr && sscanf(yr, "set yrange [%lf:%lf]", &lo, &hi) == 2 && lo < hi, "%s: no y range", g.gl_pathv[i]);
+        int points = 0;
+        for (char *line = dat; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+            double x, v, a, b;
+            if (*line == '#' || sscanf(line, "%lf %lf %lf %lf", &x, &v, &a, &b) != 4) continue;
+            ck_assert_msg(lo <= a && a <= v && v <= b && b <= hi, "%s: %g [%g, %g] outside [%g, %g]", g.gl_pathv[i], v, a, b, lo, hi);
+            points++;
+        }
+        ck_assert_msg(points >= 8, "%s: %d points", datpath, points);
+        const char *base = strstr(gp, "with lines lc rgb 'forest-green'"); /* "     454.28 with lines ..." */
+        ck_assert_ptr_nonnull(base);
+        while (base > gp && base[-1] != '\n') base--;
+        double baseline;
+        ck_assert_int_eq(sscanf(base, "%lf", &baseline), 1);
+        ck_assert_msg(lo <= baseline && baseline <= hi, "%s: baseline %g outside [%g, %g]", g.gl_pathv[i], baseline, lo, hi);
+        if (strstr(gp, "\nset logscale y")) {
+            log_charts++;
+            const char *t = strstr(gp, "set ytics (");
+            ck_assert_msg(t && strchr(t, ','), "%s: a log axis with one tick", g.gl_pathv[i]);
+        }
+        ck_assert_msg(strstr(gp, "pt 7 ") && strstr(gp, "pt 5 ") && strstr(gp, "with labels"), "%s: markers or labels", g.gl_pathv[i]);
+        if (strstr(dat, "# Pareto frontier: none, the baseline cannot be told from chance")) {
+            without_frontier++;
+            ck_assert_msg(!strstr(gp, "Pareto frontier'") && strstr(gp, "baseline at chance: no Pareto frontier"), "%s", g.gl_pathv[i]);
+        }
+        free(gp);
+        free(dat);
+    }
+    ck_assert_int_ge(log_charts, 4);           /* two texts' perplexity, both scopes */
+    ck_assert_int_ge(without_frontier, 2 * 8); /* the default model is at chance on most tasks */
+    globfree(&g);
+    char *index = qh_path_join(out, "index.md"), *text;
+    size_t len;
+    ck_assert_int_eq(qh_read_file(index, &text, &len, &err), 0);
+    ck_assert_msg(strstr(text, "![ppl_wikitext2-test_ppl](ppl_wikitext2-test_ppl.png)") &&
+                      strstr(text, "![mmlu_acc_model](mmlu_acc_model.png)"), "%s", text);
+    free(text);
+    free(index);
+    free(db);
+    free(out);
     free(dir);
 }
 END_TEST
@@ -156,6 +233,80 @@ START_TEST(report_numbers_are_the_database_numbers)
     ck_assert_msg(strstr(err.msg, "no experiment named nope"), "%s", err.msg);
     free(db);
     free(dir);
+}
+END_TEST
+
+/* Issue 35: a bootstrap over a handful of windows is as narrow as they happen to agree, so an
+ * interval resampled from fewer than QH_MIN_RESAMPLING_UNITS windows is not shown by the table,
+ * the report or the charts, and a perplexity audit over so few windows is not judged. */
+START_TEST(intervals_from_few_windows_are_hidden)
+{
+    /* the SQL list of bootstrap metrics is the metric table's */
+    int bootstrap = 0;
+    for (int i = 0; i < qh_n_metrics; i++) {
+        if (qh_metrics[i].interval != QH_INTERVAL_BOOTSTRAP) continue;
+        char quoted[40];
+        snprintf(quoted, sizeof quoted, "'%s'", qh_metrics[i].name);
+        ck_assert_msg(strstr(QH_SQL_BOOTSTRAP_METRICS, quoted), "%s is bootstrapped but not in QH_SQL_BOOTSTRAP_METRICS", quoted);
+        bootstrap++;
+    }
+    int listed = 1;
+    for (const char *c = QH_SQL_BOOTSTRAP_METRICS; *c; c++) listed += *c == ',';
+    ck_assert_int_eq(listed, bootstrap);
+
+    char *dir = tu_tmpdir(), *db = make_db(dir);
+    qh_store s;
+    qh_err err;
+    ck_assert_int_eq(qh_store_open(db, &s, &err), 0);
+    char sql[256];
+    /* rtn4: 8 windows stored; rtn2: 20; the baseline and binary none (a store from before items) */
+    for (int run = 2; run <= 3; run++)
+        for (int w = 0; w < (run == 2 ? 8 : QH_MIN_RESAMPLING_UNITS); w++) {
+            snprintf(sql, sizeof sql, "INSERT INTO items(run_id, task, idx, item_key, value, n) VALUES (%d, 'ppl.wikitext2-test', %d, '%d', 460.0, 100)",
+                     run, w, w * 100);
+            must(&s, sql);
+        }
+    qh_store_close(&s);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ck_assert_msg(qh_report(db, "unit", 0, NULL, f, &err) == 0, "%s", err.msg);
+    fclose(f);
+    ck_assert_msg(strstr(buf, "| rtn4 | `rtn bits=4` | 4.240 | 10.12 | 101.2 | 0.5800 [0.4800, 0.6800] |"), "%s", buf);
+    ck_assert_msg(strstr(buf, "| rtn2 | `rtn bits=2` | 2.240 | 9.120 | 140.1 [120.0, 160.0] |"), "%s", buf);
+    ck_assert_msg(strstr(buf, "| baseline | `none` | - | 16.00 | 100.5 [90.00, 110.0] |"), "%s", buf);
+    ck_assert_msg(strstr(buf, "not shown where they would rest on fewer than 20 windows"), "%s", buf);
+    free(buf);
+    f = open_memstream(&buf, &len);
+    ck_assert_msg(qh_results_print(db, "unit", 0, QH_RESULTS_TEXT, 0, f, &err) == 0, "%s", err.msg);
+    fclose(f);
+    ck_assert_msg(strstr(buf, "101.2 ") && !strstr(buf, "[91.00") && strstr(buf, "no interval where fewer than 20 windows"), "%s", buf);
+    free(buf);
+    f = open_memstream(&buf, &len);
+    ck_assert_msg(qh_results_print(db, "unit", 0, QH_RESULTS_CSV, 0, f, &err) == 0, "%s", err.msg);
+    fclose(f);
+    ck_assert_msg(strstr(buf, "\"ppl.wikitext2-test\",\"ppl\",101.25,,,4096") && strstr(buf, "\"ppl.wikitext2-test\",\"ppl\",140.125,120,160,4096"), "%s", buf);
+    free(buf);
+    char *out = qh_path_join(dir, "charts"), *dat = qh_path_join(out, "ppl_wikitext2-test_ppl.dat"), *text;
+    ck_assert_msg(qh_plot(db, "unit", 0, out, 0, NULL, &err) == 2, "%s", err.msg);
+    ck_assert_int_eq(qh_read_file(dat, &text, &len, &err), 0);
+    ck_assert_msg(strstr(text, "4.240000 101.25 101.25 101.25 \"rtn4\""), "%s", text); /* no bar */
+    ck_assert_msg(strstr(text, "2.240000 140.125 120 160 \"rtn2\""), "%s", text);
+    free(text);
+    free(dat);
+    free(out);
+    free(db);
+    free(dir);
+
+    /* a perplexity audit over 10 windows: no interval, no verdict either way */
+    double b[10], q[10];
+    long tok[10];
+    for (int i = 0; i < 10; i++) b[i] = 500.0 + i, q[i] = b[i] + 50.0, tok[i] = 100;
+    qh_audit_stats st;
+    qh_audit_compute(b, q, tok, 10, 0, 0.99, 500, 1, &st);
+    ck_assert_int_eq(st.verdict, QH_VERDICT_INCONCLUSIVE);
+    ck_assert(isnan(st.lo) && isnan(st.hi) && isnan(st.p_value));
+    ck_assert_msg(strstr(st.reason, "10 windows scored, fewer than the 20"), "%s", st.reason);
 }
 END_TEST
 
@@ -497,7 +648,9 @@ Suite *suite_reports(void)
     TCase *tc = tcase_create("plot");
     tcase_add_test(tc, pareto_frontier_on_known_points);
     tcase_add_test(tc, charts_from_a_small_database);
+    tcase_add_test(tc, charts_of_the_default_sweep_show_their_data);
     tcase_add_test(tc, report_numbers_are_the_database_numbers);
+    tcase_add_test(tc, intervals_from_few_windows_are_hidden);
     tcase_add_test(tc, assessment_numbers_are_the_database_numbers);
     tcase_add_test(tc, audit_verdicts_on_synthetic_items);
     tcase_add_test(tc, audit_verdicts_cannot_pass_on_noise);

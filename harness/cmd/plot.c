@@ -57,6 +57,10 @@ int qh_cmd_plot(int argc, char **argv)
         if (n < 0) return qh_cli_die(&err);
         total += n;
     }
-    printf("charts       %d written under %s/ (PNG, SVG, with their .dat and .gp)\n", total, out);
+    char title[300];
+    if (id) snprintf(title, sizeof title, "experiment id %ld in %s", id, db);
+    else snprintf(title, sizeof title, "experiment %s in %s", name ? name : "(the latest)", db);
+    if (qh_plot_overview(out, title, &err) < 0) return qh_cli_die(&err);
+    printf("charts       %d written under %s/ (PNG, SVG, with their .dat and .gp; overview: %s/index.md)\n", total, out, out);
     return 0;
 }
