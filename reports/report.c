@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../harness/claim.h"
 #include "../harness/results.h"
 #include "../harness/stats.h"
 #include "plot.h"
@@ -29,10 +30,86 @@ static int baseline_at_chance(sqlite3 *db, sqlite3_stmt *mt, long long exp, cons
     return at;
 }
 
+/* The paired difference of one run to the baseline on one task, over the windows or items both
+ * scored (matched by item_key): perplexity as the ratio ppl_q / ppl_b, an accuracy as acc_q -
+ * acc_b; its 95% interval by the paired bootstrap (1000 resamples, seed 1), none from fewer
+ * than QH_MIN_RESAMPLING_UNITS units. */
+typedef struct {
+    double *b, *q;   /* window NLL sums, or 0/1 correct */
+    double *bn, *qn; /* tokens per window (perplexity) */
+    int is_ppl;
+} paired;
+
+static double paired_stat(int which, const long *idx, long n, void *ud)
+{
+    (void)which;
+    const paired *p = ud;
+    double sb = 0, sq = 0, tb = 0, tq = 0;
+    for (long k = 0; k < n; k++) {
+        long i = idx ? idx[k] : k;
+        sb += p->b[i], sq += p->q[i];
+        if (p->is_ppl) tb += p->bn[i], tq += p->qn[i];
+    }
+    return p->is_ppl ? exp(sq / tq - sb / tb) : (sq - sb) / (double)n;
+}
+
+#define PAIRED_SQL                                                                                                 \
+    "SELECT b.value, b.n, q.value, q.n, b.correct, q.correct FROM items b JOIN items q ON q.task=b.task AND "       \
+    "q.item_key=b.item_key WHERE b.run_id=?1 AND q.run_id=?2 AND b.task=?3 ORDER BY b.idx"
+
+/* fills *delta (NAN when nothing pairs) and its interval; returns the units paired */
+static long paired_delta(sqlite3_stmt *pair, long long base_run, long long run, const char *task, int is_ppl, double *delta,
+                         double *lo, double *hi, long *discordant)
+{
+    *discordant = 0;
+    paired p = {NULL, NULL, NULL, NULL, is_ppl};
+    long n = 0, cap = 0;
+    *delta = *lo = *hi = NAN;
+    sqlite3_reset(pair);
+    sqlite3_bind_int64(pair, 1, base_run);
+    sqlite3_bind_int64(pair, 2, run);
+    sqlite3_bind_text(pair, 3, task, -1, SQLITE_TRANSIENT);
+    while (sqlite3_step(pair) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? 2 * cap : 256;
+            p.b = qh_realloc(p.b, (size_t)cap * sizeof(double)), p.q = qh_realloc(p.q, (size_t)cap * sizeof(double));
+            p.bn = qh_realloc(p.bn, (size_t)cap * sizeof(double)), p.qn = qh_realloc(p.qn, (size_t)cap * sizeof(double));
+        }
+        p.b[n] = sqlite3_column_double(pair, is_ppl ? 0 : 4), p.q[n] = sqlite3_column_double(pair, is_ppl ? 2 : 5);
+        p.bn[n] = sqlite3_column_double(pair, 1), p.qn[n] = sqlite3_column_double(pair, 3);
+        *discordant += !is_ppl && p.b[n] != p.q[n];
+        n++;
+    }
+    /* an accuracy difference rests on the items where the runs disagree: with a handful of them
+     * a bootstrap interval collapses towards [0, 0] (none at all: exactly), so it is not drawn */
+    if (n > 0) {
+        *delta = paired_stat(0, NULL, n, &p);
+        if (n >= QH_MIN_RESAMPLING_UNITS && (is_ppl || *discordant >= QH_AUDIT_MIN_DISCORDANT))
+            qh_paired_bootstrap(n, 1000, 1, 1, paired_stat, &p, lo, hi);
+    }
+    free(p.b), free(p.q), free(p.bn), free(p.qn);
+    return n;
+}
+
+/* "value" then, against the baseline, "x1.021 [1.010, 1.033]" or "+0.010 [-0.020, 0.040]" */
+static void fmt_paired_cell(char *cell, size_t len, const qh_metric_cell *m, int is_ppl, double d, double lo, double hi, long discordant)
+{
+    char v[24];
+    qh_fmt_sig(v, sizeof v, m->value);
+    if (isnan(d)) {
+        snprintf(cell, len, "%s", v);
+        return;
+    }
+    size_t used = (size_t)snprintf(cell, len, is_ppl ? "%s; ×%.4f" : "%s; %+.3f", v, d);
+    if (used >= len) return;
+    if (!isnan(lo)) snprintf(cell + used, len - used, is_ppl ? " [%.4f, %.4f]" : " [%+.3f, %+.3f]", lo, hi);
+    else if (!is_ppl) snprintf(cell + used, len - used, " (%ld item%s differ%s)", discordant, discordant == 1 ? "" : "s", discordant == 1 ? "s" : "");
+}
+
 int qh_report(const char *db_path, const char *experiment, long long experiment_id, const char *charts_dir, FILE *out, qh_err *err)
 {
     sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL, *mt = NULL;
+    sqlite3_stmt *st = NULL, *mt = NULL, *pair = NULL;
     int rc = -1;
     if (!qh_file_exists(db_path)) return qh_fail(err, "%s: no such results database", db_path);
     if (qh_db_open_read(db_path, &db) != SQLITE_OK) {
@@ -85,18 +162,26 @@ int qh_report(const char *db_path, const char *experiment, long long experiment_
     sqlite3_step(st);
     fprintf(out, "| runs | %d planned, %d done, %d failed |\n\n", sqlite3_column_int(st, 0), sqlite3_column_int(st, 1),
             sqlite3_column_int(st, 2));
-    /* columns */
+    /* the main table: one headline metric per text and task, each against the baseline as a paired
+     * difference; every stored metric with its marginal interval is in `qharness results --csv` */
     char cols[48][96];
-    int n_cols = 0;
-    char shown[512];
-    qh_metric_sql_list(QH_METRIC_REPORT, shown, sizeof shown);
-    n_cols = qh_results_columns(db, exp, shown, cols, 48);
+    int n_cols = qh_results_columns(db, exp, "'ppl','kl','acc'", cols, 48);
     if (n_cols < 0) {
         qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(db));
         goto out;
     }
+    PREPARE(pair, PAIRED_SQL);
+    long long base_run = 0;
+    PREPARE(st, "SELECT r.id FROM runs r JOIN method_configs c ON c.id=r.config_id WHERE r.experiment_id=? AND c.family='none' "
+                "AND r.status='done' ORDER BY r.ordinal LIMIT 1");
+    sqlite3_bind_int64(st, 1, exp);
+    if (sqlite3_step(st) == SQLITE_ROW) base_run = sqlite3_column_int64(st, 0);
     fprintf(out, "## Results\n\nbpp from the bytes of the packed model: *scope* over the quantized tensors, *model* over every "
-                 "parameter (kept tensors included).\n\n| run | configuration | bpp scope | bpp model |");
+                 "parameter (kept tensors included). Each cell: the run's value; then, against the unquantized baseline on the "
+                 "same windows or items, the perplexity ratio (×) or the accuracy difference (±), with its 95%% paired-bootstrap "
+                 "interval (1000 resamples, seed 1; none from fewer than %d windows or items, nor where fewer than %d items differ: the count instead). KL is already against the baseline: "
+                 "its value and interval. Every metric with its own interval: `qharness results --db %s --id %lld --csv`.\n\n"
+                 "| run | configuration | bpp scope | bpp model |", QH_MIN_RESAMPLING_UNITS, QH_AUDIT_MIN_DISCORDANT, db_path, exp);
     for (int c = 0; c < n_cols; c++) fprintf(out, " %s |", cols[c]);
     fprintf(out, "\n|---|---|---|---|");
     for (int c = 0; c < n_cols; c++) fprintf(out, "---|");
@@ -106,8 +191,8 @@ int qh_report(const char *db_path, const char *experiment, long long experiment_
                 "ON c.id=r.config_id LEFT JOIN bpp b ON b.run_id=r.id WHERE r.experiment_id=? ORDER BY r.ordinal");
     sqlite3_bind_int64(st, 1, exp);
     double chance[48], n_items[48];
-    int hidden = 0;
     for (int c = 0; c < 48; c++) chance[c] = NAN, n_items[c] = 0;
+    int hidden = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
         long long run = sqlite3_column_int64(st, 0);
         fprintf(out, "| %s%s | `", col_text(st, 1), strcmp(col_text(st, 3), "done") ? " (not done)" : "");
@@ -117,11 +202,22 @@ int qh_report(const char *db_path, const char *experiment, long long experiment_
         if (sqlite3_column_type(st, 5) != SQLITE_NULL) qh_fmt_sig(bm, sizeof bm, sqlite3_column_double(st, 5));
         fprintf(out, "` | %s | %s |", bq, bm);
         for (int c = 0; c < n_cols; c++) {
-            char cell[96] = "-";
+            char cell[128] = "-", task[96];
             qh_metric_cell m;
             if (qh_results_cell(mt, run, cols[c], &m)) {
-                qh_fmt_metric_cell(cell, sizeof cell, &m);
-                hidden |= m.ci_hidden;
+                const char *metric = strrchr(cols[c], ' ') + 1;
+                snprintf(task, sizeof task, "%.*s", (int)(metric - 1 - cols[c]), cols[c]);
+                if (strcmp(metric, "kl") == 0) {
+                    qh_fmt_metric_cell(cell, sizeof cell, &m);
+                    hidden |= m.ci_hidden;
+                } else {
+                    int is_ppl = strcmp(metric, "ppl") == 0;
+                    double d = NAN, lo = NAN, hi = NAN;
+                    long discordant = 0;
+                    long units = base_run && run != base_run ? paired_delta(pair, base_run, run, task, is_ppl, &d, &lo, &hi, &discordant) : 0;
+                    hidden |= units > 0 && units < QH_MIN_RESAMPLING_UNITS;
+                    fmt_paired_cell(cell, sizeof cell, &m, is_ppl, d, lo, hi, discordant);
+                }
                 n_items[c] = (double)m.n;
                 if (m.has_chance) chance[c] = m.chance;
             }
@@ -137,8 +233,16 @@ int qh_report(const char *db_path, const char *experiment, long long experiment_
         else fprintf(out, " %.4f |", chance[c]);
     }
     if (hidden)
-        fprintf(out, "\n\nPerplexity and KL intervals are not shown where they would rest on fewer than %d windows (a bootstrap "
+        fprintf(out, "\n\nIntervals are not shown where they would rest on fewer than %d windows (a bootstrap "
                      "over so few is as narrow as those windows happen to agree).", QH_MIN_RESAMPLING_UNITS);
+    /* the Pareto sets and charts cover every metric a chart is drawn for */
+    char shown[512];
+    qh_metric_sql_list(QH_METRIC_REPORT, shown, sizeof shown);
+    n_cols = qh_results_columns(db, exp, shown, cols, 48);
+    if (n_cols < 0) {
+        qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(db));
+        goto out;
+    }
     fprintf(out, "\n\n## Pareto sets\n\nRuns that no other run beats with no more bits (quantized scope), per metric:\n\n");
     for (int c = 0; c < n_cols; c++) {
         qh_plot_point pts[256];
@@ -198,6 +302,7 @@ int qh_report(const char *db_path, const char *experiment, long long experiment_
 out:
     sqlite3_finalize(st);
     sqlite3_finalize(mt);
+    sqlite3_finalize(pair);
     sqlite3_close(db);
     return rc;
 }

@@ -214,8 +214,9 @@ START_TEST(report_numbers_are_the_database_numbers)
     ck_assert_msg(strstr(buf, "| experiment file | `x.ini`, sha256 `abc` |"), "%s", buf);
     ck_assert_msg(strstr(buf, "| runs | 4 planned, 4 done, 0 failed |"), "%s", buf);
     /* the results rows carry the stored values and intervals */
-    ck_assert_msg(strstr(buf, "| rtn4 | `rtn bits=4` | 4.240 | 10.12 | 101.2 [91.00, 111.0] | 0.5800 [0.4800, 0.6800] |"), "%s", buf);
-    ck_assert_msg(strstr(buf, "| baseline | `none` | - | 16.00 | 100.5 [90.00, 110.0] | 0.6000 [0.5000, 0.7000] |"), "%s", buf);
+    ck_assert_msg(strstr(buf, "| rtn4 | `rtn bits=4` | 4.240 | 10.12 | 101.2 | 0.5800 |"), "%s", buf); /* no items: no paired difference */
+    ck_assert_msg(strstr(buf, "| baseline | `none` | - | 16.00 | 100.5 | 0.6000 |"), "%s", buf);
+    ck_assert_msg(strstr(buf, "--id 1 --csv"), "the wide table's command: %s", buf);
     ck_assert_msg(strstr(buf, "| *chance* | | | | | 0.5000 |"), "%s", buf);
     /* Pareto sets: for perplexity all three are on the frontier; for accuracy too (more bits, better) */
     ck_assert_msg(strstr(buf, "- **ppl.wikitext2-test ppl**: binary (1.056 bpp, 400.8), rtn2 (2.240 bpp, 140.1), rtn4 (4.240 bpp, 101.2)"), "%s", buf);
@@ -259,11 +260,20 @@ START_TEST(intervals_from_few_windows_are_hidden)
     qh_err err;
     ck_assert_int_eq(qh_store_open(db, &s, &err), 0);
     char sql[256];
-    /* rtn4: 8 windows stored; rtn2: 20; the baseline and binary none (a store from before items) */
-    for (int run = 2; run <= 3; run++)
+    /* rtn4: 8 windows stored; rtn2 and the baseline: 20, rtn2 0.1 nats a token worse on each; binary
+     * none (a store from before per-window items) */
+    for (int run = 1; run <= 3; run++)
         for (int w = 0; w < (run == 2 ? 8 : QH_MIN_RESAMPLING_UNITS); w++) {
-            snprintf(sql, sizeof sql, "INSERT INTO items(run_id, task, idx, item_key, value, n) VALUES (%d, 'ppl.wikitext2-test', %d, '%d', 460.0, 100)",
-                     run, w, w * 100);
+            snprintf(sql, sizeof sql, "INSERT INTO items(run_id, task, idx, item_key, value, n) VALUES (%d, 'ppl.wikitext2-test', %d, '%d', %g, 100)",
+                     run, w, w * 100, 460.0 + (w % 3) + (run == 3 ? 10.0 : 0.0));
+            must(&s, sql);
+        }
+    /* copa, 30 items: rtn4 differs from the baseline on 3 (too few for an interval), rtn2 on 12 */
+    for (int run = 1; run <= 3; run++)
+        for (int i = 0; i < 30; i++) {
+            int base = i % 2, flipped = run == 2 ? i < 3 : run == 3 ? i < 12 : 0;
+            snprintf(sql, sizeof sql, "INSERT INTO items(run_id, task, idx, item_key, correct, value, n) VALUES (%d, 'copa', %d, 'c/%d', %d, -1, 1)",
+                     run, i, i, flipped ? !base : base);
             must(&s, sql);
         }
     qh_store_close(&s);
@@ -272,9 +282,11 @@ START_TEST(intervals_from_few_windows_are_hidden)
     FILE *f = open_memstream(&buf, &len);
     ck_assert_msg(qh_report(db, "unit", 0, NULL, f, &err) == 0, "%s", err.msg);
     fclose(f);
-    ck_assert_msg(strstr(buf, "| rtn4 | `rtn bits=4` | 4.240 | 10.12 | 101.2 | 0.5800 [0.4800, 0.6800] |"), "%s", buf);
-    ck_assert_msg(strstr(buf, "| rtn2 | `rtn bits=2` | 2.240 | 9.120 | 140.1 [120.0, 160.0] |"), "%s", buf);
-    ck_assert_msg(strstr(buf, "| baseline | `none` | - | 16.00 | 100.5 [90.00, 110.0] |"), "%s", buf);
+    /* the paired ratio exp(0.1) on 20 windows has its interval; on 8 pairs it has none, and says why */
+    ck_assert_msg(strstr(buf, "| rtn2 | `rtn bits=2` | 2.240 | 9.120 | 140.1; ×1.1052 [1.1052, 1.1052] |"), "%s", buf);
+    ck_assert_msg(strstr(buf, "| rtn4 | `rtn bits=4` | 4.240 | 10.12 | 101.2; ×1.0000 | 0.5800; +0.033 (3 items differ) |"), "%s", buf);
+    ck_assert_msg(strstr(buf, "| 140.1; ×1.1052 [1.1052, 1.1052] | 0.5500; +0.000 [-"), "%s", buf); /* 6 up, 6 down */
+    ck_assert_msg(strstr(buf, "| baseline | `none` | - | 16.00 | 100.5 | 0.6000 |"), "%s", buf);
     ck_assert_msg(strstr(buf, "not shown where they would rest on fewer than 20 windows"), "%s", buf);
     free(buf);
     f = open_memstream(&buf, &len);
