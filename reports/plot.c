@@ -12,10 +12,12 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "../harness/claim.h"
 #include "../harness/model.h"
 #include "../harness/results.h"
 #include "../harness/stats.h"
 #include "../harness/outfile.h"
+#include "paired.h"
 
 static int cmp_idx_bpp(const void *a, const void *b, void *ctx)
 {
@@ -48,28 +50,72 @@ int qh_pareto(const qh_plot_point *p, int n, int lower_is_better, int *out)
     return k;
 }
 
+int qh_pareto_paired(sqlite3 *db, const char *task, const char *metric, const long long *runs, const qh_plot_point *p, int n,
+                     int *out)
+{
+    int lower = qh_metric_lower_is_better(metric);
+    qh_paired_kind kind = qh_paired_kind_of(metric);
+    sqlite3_stmt *st = NULL;
+    if (kind != QH_PAIRED_NONE && qh_paired_prepare(db, metric, &st) != 0) return -1;
+    int *order = qh_malloc((size_t)(n ? n : 1) * sizeof(int)), k = 0;
+    for (int i = 0; i < n; i++) order[i] = i;
+    qsort_r(order, (size_t)n, sizeof(int), cmp_idx_bpp, (void *)p);
+    for (int a = 0; a < n; a++) {
+        int i = order[a], dominated = 0;
+        for (int j = 0; j < n && !dominated; j++) {
+            if (j == i || p[j].bpp > p[i].bpp) continue;
+            int ahead = lower ? p[j].value < p[i].value : p[j].value > p[i].value;
+            /* not ahead on its value: not better on the evidence either (only a tie at fewer bits can still
+             * beat i, where there are no items to pair on) */
+            if (!ahead && !(p[j].bpp < p[i].bpp && p[j].value == p[i].value)) continue;
+            qh_paired d = {NAN, NAN, NAN, 0, 0};
+            if (kind != QH_PAIRED_NONE && qh_paired_compare(st, kind, runs[i], runs[j], task, &d) != 0) {
+                sqlite3_finalize(st);
+                free(order);
+                return -1;
+            }
+            int better = qh_paired_better(&d, kind, lower);
+            if (better < 0) /* nothing to pair on: the point estimates, as qh_pareto compares them */
+                better = p[j].bpp < p[i].bpp ? (lower ? p[j].value <= p[i].value : p[j].value >= p[i].value)
+                                             : (lower ? p[j].value < p[i].value : p[j].value > p[i].value);
+            dominated = better;
+        }
+        if (!dominated) out[k++] = i;
+    }
+    sqlite3_finalize(st);
+    free(order);
+    return k;
+}
+
 int qh_pareto_runs(sqlite3 *db, long long exp, const char *key, int max, qh_plot_point *pts, char (*labels)[96], int *front,
                    int *n_points)
 {
     sqlite3_stmt *st;
     *n_points = 0;
     if (sqlite3_prepare_v2(db,
-                           "SELECT r.label, b.bpp_quantized, m.value FROM runs r JOIN bpp b ON b.run_id=r.id JOIN metrics m ON "
-                           "m.run_id=r.id JOIN method_configs c ON c.id=r.config_id WHERE r.experiment_id=? AND r.status='done' AND "
-                           "c.family<>'none' AND b.bpp_quantized IS NOT NULL AND m.task || ' ' || m.metric = ? ORDER BY r.ordinal",
+                           "SELECT r.label, b.bpp_quantized, m.value, r.id, m.task, m.metric FROM runs r JOIN bpp b ON b.run_id=r.id "
+                           "JOIN metrics m ON m.run_id=r.id JOIN method_configs c ON c.id=r.config_id WHERE r.experiment_id=? AND "
+                           "r.status='done' AND c.family<>'none' AND b.bpp_quantized IS NOT NULL AND m.task || ' ' || m.metric = ? "
+                           "ORDER BY r.ordinal",
                            -1, &st, NULL) != SQLITE_OK)
         return -1;
     sqlite3_bind_int64(st, 1, exp);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
     int n = 0;
+    long long *runs = qh_malloc((size_t)(max ? max : 1) * sizeof(long long));
+    char task[96] = "", metric[32] = "";
     while (n < max && sqlite3_step(st) == SQLITE_ROW) {
         pts[n] = (qh_plot_point){sqlite3_column_double(st, 1), sqlite3_column_double(st, 2), 0, 0};
+        runs[n] = sqlite3_column_int64(st, 3);
+        snprintf(task, sizeof task, "%s", sqlite3_column_text(st, 4));
+        snprintf(metric, sizeof metric, "%s", sqlite3_column_text(st, 5));
         snprintf(labels[n++], 96, "%s", sqlite3_column_text(st, 0) ? (const char *)sqlite3_column_text(st, 0) : "-");
     }
     sqlite3_finalize(st);
     *n_points = n;
-    const char *metric = strrchr(key, ' ');
-    return qh_pareto(pts, n, qh_metric_lower_is_better(metric ? metric + 1 : key), front);
+    int k = n ? qh_pareto_paired(db, task, metric, runs, pts, n, front) : 0;
+    free(runs);
+    return k;
 }
 
 /* a gnuplot double-quoted string; a real newline in s becomes gnuplot's \n */
@@ -97,6 +143,7 @@ static void safe_name(const char *in, char *out, size_t n)
 typedef struct {
     char family[64], label[256];
     qh_plot_point pt;
+    long long run;
 } row;
 
 /* 1 when the file gnuplot wrote ends as its format ends: a PNG with its IEND chunk, an SVG
@@ -200,6 +247,174 @@ static void y_axis(const row *rows, int n, double baseline, double chance, int l
     else snprintf(out, len, "unset logscale y\n");
 }
 
+/* the script's settings after "set output": title, axis labels, key below, grid, y axis */
+static void chart_head(FILE *f, const char *title, const char *xlabel, const char *ylabel, const char *yset)
+{
+    fprintf(f, "set title ");
+    gp_string(f, title);
+    fprintf(f, " noenhanced\nset xlabel ");
+    gp_string(f, xlabel);
+    fprintf(f, " noenhanced\nset ylabel ");
+    gp_string(f, ylabel);
+    fprintf(f, " noenhanced\nset bmargin 9\nset key at screen 0.5, screen 0.01 center bottom horizontal noenhanced\nset grid\n"
+               "set offsets graph 0.04, graph 0.12, 0, 0\n%s\n", yset);
+}
+
+/* one series per family (index k of dat: x, y, ylow, yhigh, label), a marker shape and colour of
+ * its own each; then the labels of index label_index ("" for none) */
+static void family_series(FILE *f, const char *dat, char (*families)[64], int nf, const char *label_index)
+{
+    static const int marker[] = {7, 5, 9, 11, 13, 15, 4, 6, 8, 10, 12, 14};
+    for (int k = 0; k < nf; k++) {
+        fprintf(f, "%s", k ? ", \\\n     " : "");
+        gp_string(f, dat);
+        fprintf(f, " index %d using 1:2:3:4 with yerrorbars lc %d pt %d ps 1.1 title ", k, k + 1, marker[k % (int)(sizeof marker / sizeof *marker)]);
+        gp_string(f, families[k]);
+    }
+    /* up to a dozen points each carries its label; beyond that labels would cover each other, so only
+     * the Pareto set's points are named (every point is in the .dat with its label) */
+    if (label_index[0]) {
+        fprintf(f, ", \\\n     ");
+        gp_string(f, dat);
+        fprintf(f, " index %s using 1:2:5 with labels left offset char 0.7, char 0.5 font ',8' tc rgb 'gray30' notitle", label_index);
+    }
+}
+
+/* base.dat (data), base.gp (PNG then SVG: terminal, output, head, "plot " plot) and the two
+ * charts, each drawn into a temporary of its own that gets the chart's name only once gnuplot has
+ * finished it.  0, or -1 with nothing under a chart's name. */
+static int draw_chart(const char *base, const char *data, const char *head, const char *plot, qh_err *err)
+{
+    char dat[300], gp[300];
+    snprintf(dat, sizeof dat, "%s.dat", base);
+    snprintf(gp, sizeof gp, "%s.gp", base);
+    qh_outfile dat_out, gp_out, chart_out[2];
+    if (qh_outfile_open(&dat_out, dat, err) != 0) return -1;
+    fputs(data, dat_out.f);
+    if (qh_outfile_commit(&dat_out, err) != 0) return -1;
+    if (qh_outfile_open(&gp_out, gp, err) != 0) return -1;
+    for (int term = 0; term < 2; term++) {
+        char outp[320];
+        snprintf(outp, sizeof outp, "%s.%s", base, term == 0 ? "png" : "svg");
+        if (qh_outfile_open(&chart_out[term], outp, err) != 0) {
+            if (term) qh_outfile_abort(&chart_out[0]);
+            qh_outfile_abort(&gp_out);
+            return -1;
+        }
+    }
+    FILE *f = gp_out.f;
+    for (int term = 0; term < 2; term++) {
+        fprintf(f, "%s\nset output ", term == 0 ? "set terminal pngcairo size 1100,700 font ',10'" : "set terminal svg size 1100,700 font 'sans,10'");
+        /* the script names the chart; qharness itself runs it with qh_out set to the
+         * temporary, so the chart appears only when complete */
+        fprintf(f, "(exists(\"qh_out_%s\") ? qh_out_%s : ", term == 0 ? "png" : "svg", term == 0 ? "png" : "svg");
+        char final_name[320];
+        snprintf(final_name, sizeof final_name, "%s.%s", base, term == 0 ? "png" : "svg");
+        gp_string(f, final_name);
+        fprintf(f, ")\n%splot %s\nunset output\n", head, plot);
+    }
+    char *defs = NULL;
+    size_t defs_len = 0;
+    FILE *df = open_memstream(&defs, &defs_len);
+    fputs("qh_out_png=", df);
+    gp_string(df, chart_out[0].tmp_path);
+    fputs("; qh_out_svg=", df);
+    gp_string(df, chart_out[1].tmp_path);
+    fclose(df);
+    int drawn = qh_outfile_commit(&gp_out, err) == 0 && run_gnuplot(gp, defs, err) == 0;
+    free(defs);
+    for (int term = 0; term < 2; term++) {
+        if (drawn && !chart_complete(chart_out[term].tmp_path, term == 0)) {
+            qh_fail(err, "%s.%s: gnuplot left it incomplete (disk full?); nothing written", base, term == 0 ? "png" : "svg");
+            drawn = 0;
+        }
+        if (!drawn) qh_outfile_abort(&chart_out[term]);
+        else if (qh_outfile_commit(&chart_out[term], err) != 0) drawn = 0;
+    }
+    return drawn ? 0 : -1;
+}
+
+/* The paired chart of one task: each run's change against the baseline on the same windows or
+ * items (perplexity and KL-type rates as a ratio on a log axis, accuracies as a difference),
+ * with its paired 95% interval; the line of no change.  Returns 1 when drawn, 0 when the
+ * metric has nothing to pair on or no run pairs with the baseline, -1 on an error. */
+static int paired_chart(sqlite3 *db, const char *out_dir, const char *task, const char *metric, const char *tname, const row *rows, int n,
+                        char (*families)[64], int nf, long long base_run, const char *model, long items, int ctx, const char *name,
+                        int is_acc, int at_chance, FILE *log, qh_err *err)
+{
+    qh_paired_kind kind = qh_paired_kind_of(metric);
+    if (kind == QH_PAIRED_NONE || !base_run) return 0;
+    sqlite3_stmt *st;
+    if (qh_paired_prepare(db, metric, &st) != 0) return qh_fail(err, "%s", sqlite3_errmsg(db));
+    row *pr = qh_malloc((size_t)n * sizeof *pr);
+    int drawn_points = 0, intervals = 0;
+    double none = kind == QH_PAIRED_ACCURACY ? 0 : 1;
+    for (int i = 0; i < n; i++) {
+        qh_paired d;
+        if (qh_paired_compare(st, kind, base_run, rows[i].run, task, &d) != 0) {
+            sqlite3_finalize(st);
+            free(pr);
+            return qh_fail(err, "%s", sqlite3_errmsg(db));
+        }
+        pr[i] = rows[i];
+        pr[i].pt.value = d.delta;
+        pr[i].pt.lo = isnan(d.lo) ? d.delta : d.lo;
+        pr[i].pt.hi = isnan(d.hi) ? d.delta : d.hi;
+        drawn_points += !isnan(d.delta);
+        intervals += !isnan(d.lo);
+    }
+    sqlite3_finalize(st);
+    int rc = 0;
+    if (drawn_points == 0) goto done;
+    char base[300], dat[320], title[1400], ylabel[160], yset[1024], label_index[32];
+    snprintf(base, sizeof base, "%s/%s_%s_paired", out_dir, tname, metric);
+    snprintf(dat, sizeof dat, "%s.dat", base);
+    char *data = NULL, *head = NULL, *plot = NULL;
+    size_t data_len = 0, head_len = 0, plot_len = 0;
+    FILE *f = open_memstream(&data, &data_len);
+    fprintf(f, "# %s %s: %s against the baseline on the same %s, 95%% paired bootstrap; experiment %s\n# bpp change ci_low ci_high label\n",
+            task, metric, kind == QH_PAIRED_ACCURACY ? "difference" : "ratio", is_acc ? "items" : "windows", name);
+    int k = -1;
+    for (int i = 0; i < n; i++) {
+        if (i == 0 || strcmp(rows[i].family, rows[i - 1].family) != 0) {
+            if (++k) fprintf(f, "\n\n");
+        }
+        if (!isnan(pr[i].pt.value))
+            fprintf(f, "%.6f %.8g %.8g %.8g \"%s\"\n", pr[i].pt.bpp, pr[i].pt.value, pr[i].pt.lo, pr[i].pt.hi, pr[i].label);
+        else
+            fprintf(f, "# %s: no item shared with the baseline\n", pr[i].label);
+    }
+    fclose(f);
+    row *valid = qh_malloc((size_t)n * sizeof *valid);
+    int nv = 0;
+    for (int i = 0; i < n; i++)
+        if (!isnan(pr[i].pt.value)) valid[nv++] = pr[i];
+    y_axis(valid, nv, none, NAN, kind != QH_PAIRED_ACCURACY, 0, yset, sizeof yset);
+    free(valid);
+    if (n <= 12) snprintf(label_index, sizeof label_index, "0:%d", nf - 1);
+    else label_index[0] = 0;
+    snprintf(title, sizeof title, "%.64s %.32s: %s against the baseline on the same %s (quantized scope)\n%.300s, %ld %s, ctx %d, experiment %.128s; bars: 95%% "
+             "paired bootstrap%s%s", task, metric, kind == QH_PAIRED_ACCURACY ? "difference" : "ratio", is_acc ? "items" : "windows", model, items,
+             is_acc ? "items" : "tokens", ctx, name,
+             intervals < drawn_points ? (is_acc ? " (none where fewer than " QH_STRINGIFY(QH_AUDIT_MIN_DISCORDANT) " items differ)"
+                                                : " (none from fewer than " QH_STRINGIFY(QH_MIN_RESAMPLING_UNITS) " windows)") : "",
+             at_chance ? "; baseline at chance" : "");
+    snprintf(ylabel, sizeof ylabel, kind == QH_PAIRED_ACCURACY ? "%s: run - baseline" : "%s: run / baseline (log scale)", metric);
+    f = open_memstream(&head, &head_len);
+    chart_head(f, title, "bits per parameter from the packed bytes: quantized scope", ylabel, yset);
+    fclose(f);
+    f = open_memstream(&plot, &plot_len);
+    family_series(f, dat, families, nf, label_index);
+    fprintf(f, ", \\\n     %g with lines lc rgb 'forest-green' lw 2 title 'no change (%g)'", none, none);
+    fclose(f);
+    rc = draw_chart(base, data, head, plot, err) == 0 ? 1 : -1;
+    free(data), free(head), free(plot);
+    if (rc == 1 && log) fprintf(log, "chart        %s.png / .svg  (%d runs against the baseline, %d with an interval)\n", base, drawn_points, intervals);
+done:
+    free(pr);
+    return rc;
+}
+
 int qh_plot(const char *db_path, const char *experiment, long long experiment_id, const char *out_dir, int whole_model, FILE *log, qh_err *err)
 {
     sqlite3 *db = NULL;
@@ -258,7 +473,7 @@ int qh_plot(const char *db_path, const char *experiment, long long experiment_id
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db,
                            "SELECT c.family, r.label, b.bpp_quantized, b.bpp_model, m.value, " QH_SQL_CI("m", "ci_low") ", "
-                           QH_SQL_CI("m", "ci_high") ", m.n, m.chance, m.ci_low IS NOT NULL AND " QH_SQL_FEW_UNITS("m") " "
+                           QH_SQL_CI("m", "ci_high") ", m.n, m.chance, m.ci_low IS NOT NULL AND " QH_SQL_FEW_UNITS("m") ", r.id "
                            "FROM runs r JOIN method_configs c ON c.id=r.config_id JOIN bpp b ON b.run_id=r.id "
                            "JOIN metrics m ON m.run_id=r.id WHERE r.experiment_id=? AND r.status='done' AND m.task=? AND m.metric=? "
                            "ORDER BY c.family, b.bpp_model",
@@ -273,7 +488,7 @@ int qh_plot(const char *db_path, const char *experiment, long long experiment_id
         snprintf(task, sizeof task, "%s", sqlite3_column_text(st, 0));
         snprintf(metric, sizeof metric, "%s", sqlite3_column_text(st, 1));
         const qh_metric *mrow = qh_metric_find(metric);
-        int lower = mrow->lower_is_better, is_acc = strcmp(mrow->unit, "items") == 0;
+        int is_acc = strcmp(mrow->unit, "items") == 0;
         sqlite3_reset(rs);
         sqlite3_bind_int64(rs, 1, exp);
         sqlite3_bind_text(rs, 2, task, -1, SQLITE_TRANSIENT);
@@ -281,6 +496,7 @@ int qh_plot(const char *db_path, const char *experiment, long long experiment_id
         int n = 0, cap = 0;
         double baseline = NAN, base_lo = NAN, base_hi = NAN, chance = NAN;
         long items = 0;
+        long long base_run = 0;
         int hidden = 0;
         while (sqlite3_step(rs) == SQLITE_ROW) {
             const char *fam = (const char *)sqlite3_column_text(rs, 0);
@@ -288,6 +504,7 @@ int qh_plot(const char *db_path, const char *experiment, long long experiment_id
             items = sqlite3_column_int64(rs, 7);
             if (sqlite3_column_type(rs, 8) != SQLITE_NULL) chance = sqlite3_column_double(rs, 8);
             if (strcmp(fam, "none") == 0) {
+                base_run = sqlite3_column_int64(rs, 10);
                 baseline = sqlite3_column_double(rs, 4);
                 if (sqlite3_column_type(rs, 5) != SQLITE_NULL) base_lo = sqlite3_column_double(rs, 5), base_hi = sqlite3_column_double(rs, 6);
                 continue;
@@ -300,21 +517,17 @@ int qh_plot(const char *db_path, const char *experiment, long long experiment_id
             r->pt.value = sqlite3_column_double(rs, 4);
             r->pt.lo = sqlite3_column_type(rs, 5) == SQLITE_NULL ? r->pt.value : sqlite3_column_double(rs, 5);
             r->pt.hi = sqlite3_column_type(rs, 6) == SQLITE_NULL ? r->pt.value : sqlite3_column_double(rs, 6);
+            r->run = sqlite3_column_int64(rs, 10);
         }
         if (n == 0) continue;
-        char base[256], tname[64];
+        char base[256], tname[64], dat[300];
         safe_name(task, tname, sizeof tname);
         snprintf(base, sizeof base, "%s/%s_%s%s", out_dir, tname, metric, whole_model ? "_model" : "");
-        /* data: one gnuplot index block per family, then the frontier */
-        char dat[300], gp[300];
         snprintf(dat, sizeof dat, "%s.dat", base);
-        snprintf(gp, sizeof gp, "%s.gp", base);
-        qh_outfile dat_out, gp_out, chart_out[2];
-        if (qh_outfile_open(&dat_out, dat, err) != 0) {
-            charts = -1;
-            goto out;
-        }
-        FILE *f = dat_out.f;
+        /* data: one gnuplot index block per family, then the Pareto set */
+        char *data = NULL, *head = NULL, *plot = NULL;
+        size_t data_len = 0, head_len = 0, plot_len = 0;
+        FILE *f = open_memstream(&data, &data_len);
         fprintf(f, "# %s %s vs bpp (%s) from %s, experiment %s\n# bpp value ci_low ci_high label\n", task, metric,
                 whole_model ? "whole model" : "quantized scope", db_path, name);
         char families[32][64];
@@ -329,37 +542,28 @@ int qh_plot(const char *db_path, const char *experiment, long long experiment_id
         }
         qh_plot_point *pts = qh_malloc((size_t)n * sizeof *pts);
         int *front = qh_malloc((size_t)n * sizeof(int));
-        for (int i = 0; i < n; i++) pts[i] = rows[i].pt;
+        long long *runs = qh_malloc((size_t)n * sizeof *runs);
+        for (int i = 0; i < n; i++) pts[i] = rows[i].pt, runs[i] = rows[i].run;
         /* a baseline that cannot be told from chance has nothing to retain: no configuration
-         * "wins" on such a task, so no frontier is drawn (the report says the same) */
+         * "wins" on such a task, so no Pareto set is drawn (the report says the same) */
         int at_chance = is_acc && !isnan(chance) && !isnan(base_lo) && base_lo <= chance && chance <= base_hi;
-        int nfront = at_chance ? 0 : qh_pareto(pts, n, lower, front);
-        fprintf(f, "\n\n# Pareto frontier%s\n", at_chance ? ": none, the baseline cannot be told from chance" : "");
-        for (int k = 0; k < nfront; k++)
-            fprintf(f, "%.6f %.8g %.8g %.8g \"%s\"\n", pts[front[k]].bpp, pts[front[k]].value, pts[front[k]].lo, pts[front[k]].hi,
-                    rows[front[k]].label);
+        int nfront = at_chance ? 0 : qh_pareto_paired(db, task, metric, runs, pts, n, front);
+        free(runs);
+        if (nfront >= 0) {
+            fprintf(f, "\n\n# Pareto set (a point is beaten only by one with no more bits that its paired 95%% interval shows better)%s\n",
+                    at_chance ? ": none, the baseline cannot be told from chance" : "");
+            for (int k = 0; k < nfront; k++)
+                fprintf(f, "%.6f %.8g %.8g %.8g \"%s\"\n", pts[front[k]].bpp, pts[front[k]].value, pts[front[k]].lo, pts[front[k]].hi,
+                        rows[front[k]].label);
+        }
+        fclose(f);
         free(pts);
         free(front);
-        if (qh_outfile_commit(&dat_out, err) != 0) {
+        if (nfront < 0) {
+            free(data);
+            qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(db));
             charts = -1;
             goto out;
-        }
-        /* script: PNG then SVG, each drawn into a temporary of its own that gets the chart's
-         * name only once gnuplot has finished it */
-        if (qh_outfile_open(&gp_out, gp, err) != 0) {
-            charts = -1;
-            goto out;
-        }
-        f = gp_out.f;
-        for (int term = 0; term < 2; term++) {
-            char outp[320];
-            snprintf(outp, sizeof outp, "%s.%s", base, term == 0 ? "png" : "svg");
-            if (qh_outfile_open(&chart_out[term], outp, err) != 0) {
-                if (term) qh_outfile_abort(&chart_out[0]);
-                qh_outfile_abort(&gp_out);
-                charts = -1;
-                goto out;
-            }
         }
         char title[1400], ylabel[128], xlabel[256], yset[1024], label_index[32];
         if (n <= 12) snprintf(label_index, sizeof label_index, "0:%d", nf - 1);
@@ -368,79 +572,41 @@ int qh_plot(const char *db_path, const char *experiment, long long experiment_id
         const char *what = mrow->axis;
         snprintf(title, sizeof title, "%s: %s vs bits per parameter (%s)\n%s, %ld %s, ctx %d, experiment %s; bars: 95%% CI%s%s", task,
                  what, whole_model ? "whole model" : "quantized scope", model, items, is_acc ? "items" : "tokens", ctx, name,
-                 hidden ? " (none where fewer than " QH_STRINGIFY(QH_MIN_RESAMPLING_UNITS) " windows)" : "", at_chance ? "; baseline at chance: no Pareto frontier" : "");
+                 hidden ? " (none where fewer than " QH_STRINGIFY(QH_MIN_RESAMPLING_UNITS) " windows)" : "", at_chance ? "; baseline at chance: no Pareto set" : "");
         y_axis(rows, n, baseline, is_acc ? chance : NAN, mrow->log_axis, is_acc, yset, sizeof yset);
         snprintf(ylabel, sizeof ylabel, "%s%s", what, mrow->log_axis ? " (log scale)" : "");
         snprintf(xlabel, sizeof xlabel, "bits per parameter from the packed bytes: %s",
                  whole_model ? "whole model (every parameter, kept tensors included)" : "quantized scope");
-        for (int term = 0; term < 2; term++) {
-            fprintf(f, "%s\nset output ", term == 0 ? "set terminal pngcairo size 1100,700 font ',10'" : "set terminal svg size 1100,700 font 'sans,10'");
-            /* the script names the chart; qharness itself runs it with qh_out set to the
-             * temporary, so the chart appears only when complete */
-            fprintf(f, "(exists(\"qh_out_%s\") ? qh_out_%s : ", term == 0 ? "png" : "svg", term == 0 ? "png" : "svg");
-            char final_name[320];
-            snprintf(final_name, sizeof final_name, "%s.%s", base, term == 0 ? "png" : "svg");
-            gp_string(f, final_name);
-            fputc(')', f);
-            fprintf(f, "\nset title ");
-            gp_string(f, title);
-            fprintf(f, " noenhanced\nset xlabel ");
-            gp_string(f, xlabel);
-            fprintf(f, " noenhanced\nset ylabel ");
-            gp_string(f, ylabel);
-            fprintf(f, " noenhanced\nset bmargin 9\nset key at screen 0.5, screen 0.01 center bottom horizontal noenhanced\nset grid\nset offsets graph 0.04, graph 0.12, 0, 0\n%s\n",
-                    yset);
-            fprintf(f, "plot ");
-            /* a marker shape and colour of its own per family, each point named beside it */
-            static const int marker[] = {7, 5, 9, 11, 13, 15, 4, 6, 8, 10, 12, 14};
-            for (int k = 0; k < nf; k++) {
-                fprintf(f, "%s", k ? ", \\\n     " : "");
-                gp_string(f, dat);
-                fprintf(f, " index %d using 1:2:3:4 with yerrorbars lc %d pt %d ps 1.1 title ", k, k + 1,
-                        marker[k % (int)(sizeof marker / sizeof *marker)]);
-                gp_string(f, families[k]);
-            }
-            /* up to a dozen points each carries its label; beyond that labels would cover each other, so only
-             * the frontier's points are named (every point is in the .dat with its label) */
-            if (label_index[0]) {
-                fprintf(f, ", \\\n     ");
-                gp_string(f, dat);
-                fprintf(f, " index %s using 1:2:5 with labels left offset char 0.7, char 0.5 font ',8' tc rgb 'gray30' notitle",
-                        label_index);
-            }
-            if (nfront > 0) {
-                fprintf(f, ", \\\n     ");
-                gp_string(f, dat);
-                fprintf(f, " index %d using 1:2 with lines dt 2 lw 2 lc rgb 'black' title 'Pareto frontier'", nf);
-            }
-            if (!isnan(baseline)) fprintf(f, ", \\\n     %.8g with lines lc rgb 'forest-green' lw 2 title '%s (%.4g)'", baseline, baseline_name, baseline);
-            if (is_acc && !isnan(chance)) fprintf(f, ", \\\n     %.8g with lines lc rgb 'red' dt 3 lw 2 title 'chance (%.3g)'", chance, chance);
-            fprintf(f, "\nunset output\n");
+        f = open_memstream(&head, &head_len);
+        chart_head(f, title, xlabel, ylabel, yset);
+        fclose(f);
+        f = open_memstream(&plot, &plot_len);
+        family_series(f, dat, families, nf, label_index);
+        if (nfront > 0) { /* ringed: the set need not be monotone, so no line joins it */
+            fprintf(f, ", \\\n     ");
+            gp_string(f, dat);
+            fprintf(f, " index %d using 1:2 with points pt 6 ps 2.6 lw 1.5 lc rgb 'black' title 'Pareto set (paired)'", nf);
         }
-        char *defs = NULL;
-        size_t defs_len = 0;
-        FILE *df = open_memstream(&defs, &defs_len);
-        fputs("qh_out_png=", df);
-        gp_string(df, chart_out[0].tmp_path);
-        fputs("; qh_out_svg=", df);
-        gp_string(df, chart_out[1].tmp_path);
-        fclose(df);
-        int drawn = qh_outfile_commit(&gp_out, err) == 0 && run_gnuplot(gp, defs, err) == 0;
-        free(defs);
-        for (int term = 0; term < 2; term++) {
-            if (drawn && !chart_complete(chart_out[term].tmp_path, term == 0)) {
-                qh_fail(err, "%s.%s: gnuplot left it incomplete (disk full?); nothing written", base, term == 0 ? "png" : "svg");
-                drawn = 0;
-            }
-            if (!drawn) qh_outfile_abort(&chart_out[term]);
-            else if (qh_outfile_commit(&chart_out[term], err) != 0) drawn = 0;
-        }
-        if (!drawn) {
+        if (!isnan(baseline)) fprintf(f, ", \\\n     %.8g with lines lc rgb 'forest-green' lw 2 title '%s (%.4g)'", baseline, baseline_name, baseline);
+        if (is_acc && !isnan(chance)) fprintf(f, ", \\\n     %.8g with lines lc rgb 'red' dt 3 lw 2 title 'chance (%.3g)'", chance, chance);
+        fclose(f);
+        int drawn = draw_chart(base, data, head, plot, err);
+        free(data), free(head), free(plot);
+        if (drawn != 0) {
             charts = -1;
             goto out;
         }
-        if (log) fprintf(log, "chart        %s.png / .svg  (%d points, %d families, %d on the Pareto frontier)\n", base, n, nf, nfront);
+        if (log) fprintf(log, "chart        %s.png / .svg  (%d points, %d families, %d in the Pareto set)\n", base, n, nf, nfront);
         charts++;
+        /* beside it, the change against the baseline on the same windows or items, with its paired
+         * interval: what a marginal bar cannot show (quantized scope only: it does not depend on x) */
+        int paired_drawn = whole_model ? 0 : paired_chart(db, out_dir, task, metric, tname, rows, n, families, nf, base_run, model, items, ctx,
+                                                         name, is_acc, at_chance, log, err);
+        if (paired_drawn < 0) {
+            charts = -1;
+            goto out;
+        }
+        charts += paired_drawn;
     }
 out:
     free(rows);

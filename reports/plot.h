@@ -23,10 +23,19 @@ typedef struct {
  * or equal value, one of them strictly), sorted by bpp; returns their count. */
 int qh_pareto(const qh_plot_point *p, int n, int lower_is_better, int *out);
 
-/* The Pareto set of one stored metric (key "task metric") over the done quantized runs of
- * experiment exp, x = quantized-scope bpp: fills up to max points and their run labels in run
- * order (*n_points of them) and front with the frontier's indices.  Returns the frontier's
- * size, or -1 on a database error. */
+/* The Pareto set of points p (runs[i] stored in db, scored on task with metric) judged on the
+ * evidence: a point is beaten only by another with no more bits that is better by the paired
+ * 95% interval over the windows or items both scored (reports/paired.h); where the runs share
+ * no item, by the point estimates as qh_pareto.  On a noisy task many points stay in the set:
+ * nothing shows one better than another.  out: the set's indices sorted by bpp; returns their
+ * count, or -1 on a database error. */
+int qh_pareto_paired(sqlite3 *db, const char *task, const char *metric, const long long *runs, const qh_plot_point *p, int n,
+                     int *out);
+
+/* The Pareto set (qh_pareto_paired) of one stored metric (key "task metric") over the done
+ * quantized runs of experiment exp, x = quantized-scope bpp: fills up to max points and their
+ * run labels in run order (*n_points of them) and front with the set's indices.  Returns the
+ * set's size, or -1 on a database error. */
 int qh_pareto_runs(sqlite3 *db, long long exp, const char *key, int max, qh_plot_point *pts, char (*labels)[96], int *front,
                    int *n_points);
 

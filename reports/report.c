@@ -11,6 +11,7 @@
 #include "../harness/claim.h"
 #include "../harness/results.h"
 #include "../harness/stats.h"
+#include "paired.h"
 #include "plot.h"
 
 static const char *col_text(sqlite3_stmt *st, int i) { return sqlite3_column_text(st, i) ? (const char *)sqlite3_column_text(st, i) : "-"; }
@@ -30,80 +31,21 @@ static int baseline_at_chance(sqlite3 *db, sqlite3_stmt *mt, long long exp, cons
     return at;
 }
 
-/* The paired difference of one run to the baseline on one task, over the windows or items both
- * scored (matched by item_key): perplexity as the ratio ppl_q / ppl_b, an accuracy as acc_q -
- * acc_b; its 95% interval by the paired bootstrap (1000 resamples, seed 1), none from fewer
- * than QH_MIN_RESAMPLING_UNITS units. */
-typedef struct {
-    double *b, *q;   /* window NLL sums, or 0/1 correct */
-    double *bn, *qn; /* tokens per window (perplexity) */
-    int is_ppl;
-} paired;
-
-static double paired_stat(int which, const long *idx, long n, void *ud)
-{
-    (void)which;
-    const paired *p = ud;
-    double sb = 0, sq = 0, tb = 0, tq = 0;
-    for (long k = 0; k < n; k++) {
-        long i = idx ? idx[k] : k;
-        sb += p->b[i], sq += p->q[i];
-        if (p->is_ppl) tb += p->bn[i], tq += p->qn[i];
-    }
-    return p->is_ppl ? exp(sq / tq - sb / tb) : (sq - sb) / (double)n;
-}
-
-#define PAIRED_SQL                                                                                                 \
-    "SELECT b.value, b.n, q.value, q.n, b.correct, q.correct FROM items b JOIN items q ON q.task=b.task AND "       \
-    "q.item_key=b.item_key WHERE b.run_id=?1 AND q.run_id=?2 AND b.task=?3 ORDER BY b.idx"
-
-/* fills *delta (NAN when nothing pairs) and its interval; returns the units paired */
-static long paired_delta(sqlite3_stmt *pair, long long base_run, long long run, const char *task, int is_ppl, double *delta,
-                         double *lo, double *hi, long *discordant)
-{
-    *discordant = 0;
-    paired p = {NULL, NULL, NULL, NULL, is_ppl};
-    long n = 0, cap = 0;
-    *delta = *lo = *hi = NAN;
-    sqlite3_reset(pair);
-    sqlite3_bind_int64(pair, 1, base_run);
-    sqlite3_bind_int64(pair, 2, run);
-    sqlite3_bind_text(pair, 3, task, -1, SQLITE_TRANSIENT);
-    while (sqlite3_step(pair) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? 2 * cap : 256;
-            p.b = qh_realloc(p.b, (size_t)cap * sizeof(double)), p.q = qh_realloc(p.q, (size_t)cap * sizeof(double));
-            p.bn = qh_realloc(p.bn, (size_t)cap * sizeof(double)), p.qn = qh_realloc(p.qn, (size_t)cap * sizeof(double));
-        }
-        p.b[n] = sqlite3_column_double(pair, is_ppl ? 0 : 4), p.q[n] = sqlite3_column_double(pair, is_ppl ? 2 : 5);
-        p.bn[n] = sqlite3_column_double(pair, 1), p.qn[n] = sqlite3_column_double(pair, 3);
-        *discordant += !is_ppl && p.b[n] != p.q[n];
-        n++;
-    }
-    /* an accuracy difference rests on the items where the runs disagree: with a handful of them
-     * a bootstrap interval collapses towards [0, 0] (none at all: exactly), so it is not drawn */
-    if (n > 0) {
-        *delta = paired_stat(0, NULL, n, &p);
-        if (n >= QH_MIN_RESAMPLING_UNITS && (is_ppl || *discordant >= QH_AUDIT_MIN_DISCORDANT))
-            qh_paired_bootstrap(n, 1000, 1, 1, paired_stat, &p, lo, hi);
-    }
-    free(p.b), free(p.q), free(p.bn), free(p.qn);
-    return n;
-}
-
 /* "value" then, against the baseline, "x1.021 [1.010, 1.033]" or "+0.010 [-0.020, 0.040]" */
-static void fmt_paired_cell(char *cell, size_t len, const qh_metric_cell *m, int is_ppl, double d, double lo, double hi, long discordant)
+static void fmt_paired_cell(char *cell, size_t len, const qh_metric_cell *m, qh_paired_kind kind, const qh_paired *p)
 {
     char v[24];
     qh_fmt_sig(v, sizeof v, m->value);
-    if (isnan(d)) {
+    if (isnan(p->delta)) {
         snprintf(cell, len, "%s", v);
         return;
     }
-    size_t used = (size_t)snprintf(cell, len, is_ppl ? "%s; ×%.4f" : "%s; %+.3f", v, d);
+    int ratio = kind != QH_PAIRED_ACCURACY;
+    size_t used = (size_t)snprintf(cell, len, ratio ? "%s; ×%.4f" : "%s; %+.3f", v, p->delta);
     if (used >= len) return;
-    if (!isnan(lo)) snprintf(cell + used, len - used, is_ppl ? " [%.4f, %.4f]" : " [%+.3f, %+.3f]", lo, hi);
-    else if (!is_ppl) snprintf(cell + used, len - used, " (%ld item%s differ%s)", discordant, discordant == 1 ? "" : "s", discordant == 1 ? "s" : "");
+    if (!isnan(p->lo)) snprintf(cell + used, len - used, ratio ? " [%.4f, %.4f]" : " [%+.3f, %+.3f]", p->lo, p->hi);
+    else if (!ratio)
+        snprintf(cell + used, len - used, " (%ld item%s differ%s)", p->discordant, p->discordant == 1 ? "" : "s", p->discordant == 1 ? "s" : "");
 }
 
 int qh_report(const char *db_path, const char *experiment, long long experiment_id, const char *charts_dir, FILE *out, qh_err *err)
@@ -170,7 +112,6 @@ int qh_report(const char *db_path, const char *experiment, long long experiment_
         qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(db));
         goto out;
     }
-    PREPARE(pair, PAIRED_SQL);
     long long base_run = 0;
     PREPARE(st, "SELECT r.id FROM runs r JOIN method_configs c ON c.id=r.config_id WHERE r.experiment_id=? AND c.family='none' "
                 "AND r.status='done' ORDER BY r.ordinal LIMIT 1");
@@ -211,12 +152,18 @@ int qh_report(const char *db_path, const char *experiment, long long experiment_
                     qh_fmt_metric_cell(cell, sizeof cell, &m);
                     hidden |= m.ci_hidden;
                 } else {
-                    int is_ppl = strcmp(metric, "ppl") == 0;
-                    double d = NAN, lo = NAN, hi = NAN;
-                    long discordant = 0;
-                    long units = base_run && run != base_run ? paired_delta(pair, base_run, run, task, is_ppl, &d, &lo, &hi, &discordant) : 0;
-                    hidden |= units > 0 && units < QH_MIN_RESAMPLING_UNITS;
-                    fmt_paired_cell(cell, sizeof cell, &m, is_ppl, d, lo, hi, discordant);
+                    qh_paired_kind kind = qh_paired_kind_of(metric);
+                    qh_paired pd = {NAN, NAN, NAN, 0, 0};
+                    if (base_run && run != base_run) {
+                        sqlite3_finalize(pair);
+                        pair = NULL;
+                        if (qh_paired_prepare(db, metric, &pair) != 0 || qh_paired_compare(pair, kind, base_run, run, task, &pd) != 0) {
+                            qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(db));
+                            goto out;
+                        }
+                    }
+                    hidden |= pd.units > 0 && pd.units < QH_MIN_RESAMPLING_UNITS;
+                    fmt_paired_cell(cell, sizeof cell, &m, kind, &pd);
                 }
                 n_items[c] = (double)m.n;
                 if (m.has_chance) chance[c] = m.chance;
@@ -243,7 +190,7 @@ int qh_report(const char *db_path, const char *experiment, long long experiment_
         qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(db));
         goto out;
     }
-    fprintf(out, "\n\n## Pareto sets\n\nRuns that no other run beats with no more bits (quantized scope), per metric:\n\n");
+    fprintf(out, "\n\n## Pareto sets\n\nRuns that no other run with no more bits (quantized scope) beats by its paired 95%% interval over the same windows or items, per metric (where two runs share no item, by their values):\n\n");
     for (int c = 0; c < n_cols; c++) {
         qh_plot_point pts[256];
         char labels[256][96];

@@ -73,6 +73,45 @@ static char *make_db(const char *dir)
     return db;
 }
 
+/* A point is beaten only by one with no more bits that is better by the paired interval: A
+ * (2 bpp) is ahead of B (3 bpp) on its value but not on the evidence (window by window the two
+ * trade places), so B stays in the set where the point estimates drop it; C (3 bpp) is worse
+ * than A on every window and is dropped. */
+START_TEST(pareto_sets_count_only_paired_evidence)
+{
+    char *dir = tu_tmpdir(), *db = make_db(dir);
+    qh_store s;
+    qh_err err;
+    ck_assert_int_eq(qh_store_open(db, &s, &err), 0);
+    char sql[256];
+    for (int w = 0; w < 30; w++) {
+        double b = 460.0 + 3 * (w % 3), a = b + (w % 2 ? 4.0 : -4.5), c = b + 20.0;
+        const double v[3] = {a, b, c};
+        for (int r = 0; r < 3; r++) {
+            snprintf(sql, sizeof sql, "INSERT INTO items(run_id, task, idx, item_key, value, n) VALUES (%d, 'ppl.t', %d, '%d', %.17g, 100)",
+                     r + 2, w, w * 100, v[r]);
+            must(&s, sql);
+        }
+    }
+    qh_store_close(&s);
+    sqlite3 *h;
+    ck_assert_int_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    const long long runs[3] = {2, 3, 4};
+    const qh_plot_point pts[3] = {{2, 99, 0, 0}, {3, 100, 0, 0}, {3, 130, 0, 0}};
+    int out[3];
+    ck_assert_int_eq(qh_pareto(pts, 3, 1, out), 1); /* the point estimates: A alone */
+    int k = qh_pareto_paired(h, "ppl.t", "ppl", runs, pts, 3, out);
+    ck_assert_int_eq(k, 2);
+    ck_assert_int_eq(out[0], 0);
+    ck_assert_int_eq(out[1], 1);
+    /* without items to pair on (another task) it falls back on the values */
+    ck_assert_int_eq(qh_pareto_paired(h, "ppl.none", "ppl", runs, pts, 3, out), 1);
+    sqlite3_close(h);
+    free(db);
+    free(dir);
+}
+END_TEST
+
 START_TEST(charts_from_a_small_database)
 {
     char *dir = tu_tmpdir(), *db = make_db(dir), *out = qh_path_join(dir, "charts");
@@ -104,7 +143,7 @@ START_TEST(charts_from_a_small_database)
     ck_assert_msg(strstr(text, "4.240000 101.25 91 111 \"rtn4\""), "%s", text);
     ck_assert_msg(strstr(text, "2.240000 140.125 120 160 \"rtn2\""), "%s", text);
     ck_assert_msg(!strstr(text, "100.5"), "the baseline is a line, not a point"); /* baseline drawn as a line */
-    char *front = strstr(text, "# Pareto frontier");
+    char *front = strstr(text, "# Pareto set");
     ck_assert_ptr_nonnull(front);
     ck_assert(strstr(front, "\"binary\"") && strstr(front, "\"rtn2\"") && strstr(front, "\"rtn4\""));
     free(text);
@@ -129,7 +168,7 @@ END_TEST
 
 /* Every chart of the default sweep (as recorded in docs/assessment.sqlite): its y range holds
  * every point with its bar and the baseline, a log axis has more than one labelled tick, each
- * family its own marker, every point a label, no Pareto frontier on a task whose baseline is at
+ * family its own marker, every point a label, no Pareto set on a task whose baseline is at
  * chance, and index.md links every chart. */
 START_TEST(charts_of_the_default_sweep_show_their_data)
 {
@@ -177,9 +216,9 @@ START_TEST(charts_of_the_default_sweep_show_their_data)
             ck_assert_msg(t && strchr(t, ','), "%s: a log axis with one tick", g.gl_pathv[i]);
         }
         ck_assert_msg(strstr(gp, "pt 7 ") && strstr(gp, "pt 5 ") && strstr(gp, "with labels"), "%s: markers or labels", g.gl_pathv[i]);
-        if (strstr(dat, "# Pareto frontier: none, the baseline cannot be told from chance")) {
+        if (strstr(dat, "none, the baseline cannot be told from chance")) {
             without_frontier++;
-            ck_assert_msg(!strstr(gp, "Pareto frontier'") && strstr(gp, "baseline at chance: no Pareto frontier"), "%s", g.gl_pathv[i]);
+            ck_assert_msg(!strstr(gp, "Pareto set (paired)'") && strstr(gp, "baseline at chance: no Pareto set"), "%s", g.gl_pathv[i]);
         }
         free(gp);
         free(dat);
@@ -300,9 +339,18 @@ START_TEST(intervals_from_few_windows_are_hidden)
     ck_assert_msg(strstr(buf, "\"ppl.wikitext2-test\",\"ppl\",101.25,,,4096") && strstr(buf, "\"ppl.wikitext2-test\",\"ppl\",140.125,120,160,4096"), "%s", buf);
     free(buf);
     char *out = qh_path_join(dir, "charts"), *dat = qh_path_join(out, "ppl_wikitext2-test_ppl.dat"), *text;
-    ck_assert_msg(qh_plot(db, "unit", 0, out, 0, NULL, &err) == 2, "%s", err.msg);
+    ck_assert_msg(qh_plot(db, "unit", 0, out, 0, NULL, &err) == 4, "%s", err.msg); /* two charts and their paired charts */
     ck_assert_int_eq(qh_read_file(dat, &text, &len, &err), 0);
     ck_assert_msg(strstr(text, "4.240000 101.25 101.25 101.25 \"rtn4\""), "%s", text); /* no bar */
+    free(text);
+    /* the paired chart: rtn2 / baseline = exp(0.1) on 20 windows with its (zero-width) interval, rtn4's 8 pairs none */
+    char *paired_dat = qh_path_join(out, "ppl_wikitext2-test_ppl_paired.dat");
+    ck_assert_int_eq(qh_read_file(paired_dat, &text, &len, &err), 0);
+    ck_assert_msg(strstr(text, "2.240000 1.1051709 1.1051709 1.1051709 \"rtn2\"") && strstr(text, "4.240000 1 1 1 \"rtn4\"") &&
+                      strstr(text, "# binary: no item shared with the baseline"), "%s", text);
+    free(paired_dat);
+    free(text);
+    ck_assert_int_eq(qh_read_file(dat, &text, &len, &err), 0);
     ck_assert_msg(strstr(text, "2.240000 140.125 120 160 \"rtn2\""), "%s", text);
     free(text);
     free(dat);
@@ -659,6 +707,7 @@ Suite *suite_reports(void)
     Suite *s = suite_create("reports");
     TCase *tc = tcase_create("plot");
     tcase_add_test(tc, pareto_frontier_on_known_points);
+    tcase_add_test(tc, pareto_sets_count_only_paired_evidence);
     tcase_add_test(tc, charts_from_a_small_database);
     tcase_add_test(tc, charts_of_the_default_sweep_show_their_data);
     tcase_add_test(tc, report_numbers_are_the_database_numbers);
