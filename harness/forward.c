@@ -168,17 +168,20 @@ static void swiglu(float *gate, const float *up, size_t n)
     }
 }
 
-/* gate (n) <- gelu(gate) * up, GELU by its tanh approximation as in gelu() below */
+/* 0.5 v (1 + tanh(sqrt(2/pi) (v + 0.044715 v^3))), tanh(u) = 1 - 2 / (e^{2u} + 1): GELU by its
+ * tanh approximation, as GPT-2 and Gemma were trained with */
+#pragma omp declare simd
+static inline float gelu_tanh(float v)
+{
+    float u = 0.7978845608028654f * (v + 0.044715f * v * v * v);
+    return 0.5f * v * (1.0f + (1.0f - 2.0f / (qh_fast_expf(2.0f * u) + 1.0f)));
+}
+
+/* gate (n) <- gelu(gate) * up */
 static void geglu(float *gate, const float *up, size_t n)
 {
-    const float k = 0.7978845608028654f;
 #pragma omp parallel for simd
-    for (size_t i = 0; i < n; i++) {
-        float v = gate[i];
-        float u = k * (v + 0.044715f * v * v * v);
-        float th = 1.0f - 2.0f / (qh_fast_expf(2.0f * u) + 1.0f);
-        gate[i] = 0.5f * v * (1.0f + th) * up[i];
-    }
+    for (size_t i = 0; i < n; i++) gate[i] = gelu_tanh(gate[i]) * up[i];
 }
 
 /* out (N, C) = (x - mean) / sqrt(var + eps) * w + b, per row */
@@ -260,17 +263,11 @@ static void attention(qh_workspace *ws, int B, int T, int n_kv, int sliding)
         }
 }
 
-/* x (n) <- 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), tanh(u) = 1 - 2 / (e^{2u} + 1) */
+/* x (n) <- gelu(x) */
 static void gelu(float *x, size_t n)
 {
-    const float k = 0.7978845608028654f;
 #pragma omp parallel for simd
-    for (size_t i = 0; i < n; i++) {
-        float v = x[i];
-        float u = k * (v + 0.044715f * v * v * v);
-        float th = 1.0f - 2.0f / (qh_fast_expf(2.0f * u) + 1.0f);
-        x[i] = 0.5f * v * (1.0f + th);
-    }
+    for (size_t i = 0; i < n; i++) x[i] = gelu_tanh(x[i]);
 }
 
 /* x (n) += y (n) */
@@ -352,6 +349,31 @@ static void block_gpt2(const qh_model *m, int l, int B, int T, qh_workspace *ws,
     residual(ws->x, ws->ln, NC);
 }
 
+/* Separate q, k, v matrices (Llama, Gemma): ws->qkv (N, W) <- [ln wq | ln wk | ln wv], q QW wide
+ * and k, v (W - QW) / 2 each, so that attention and the kept prefixes of shared contexts read
+ * them as GPT-2's fused product */
+static void qkv_separate(qh_workspace *ws, const qh_block *bl, int N, int C)
+{
+    int W = ws->W, QW = ws->QW, KV = (W - QW) / 2;
+    qh_gemm(ws->qkv, (size_t)W, ws->ln, (size_t)C, N, C, bl->wq, (size_t)QW, 0, QW, 1.0f, NULL);
+    qh_gemm(ws->qkv + QW, (size_t)W, ws->ln, (size_t)C, N, C, bl->wk, (size_t)KV, 0, KV, 1.0f, NULL);
+    qh_gemm(ws->qkv + QW + KV, (size_t)W, ws->ln, (size_t)C, N, C, bl->wv, (size_t)KV, 0, KV, 1.0f, NULL);
+}
+
+/* A gated MLP: ws->ln (N, C) <- down(act(gate ln) * up ln), gate and up (N, F) in ws->fc */
+static void gated_mlp(const qh_model *m, int l, int N, qh_workspace *ws, void (*act)(float *gate, const float *up, size_t n),
+                      qh_capture_fn capture, void *ud)
+{
+    const qh_block *bl = &m->blocks[l];
+    int C = m->cfg.n_embd, F = ws->F;
+    float *gate = ws->fc, *up = ws->fc + (size_t)N * F;
+    matmul(gate, ws->ln, bl->gate_w, NULL, N, C, F);
+    matmul(up, ws->ln, bl->fc_w, NULL, N, C, F);
+    act(gate, up, (size_t)N * F);
+    if (capture) capture(ud, l, QH_IN_FC_PROJ, gate, N, F);
+    matmul(ws->ln, gate, bl->fcproj_w, NULL, N, F, C);
+}
+
 /* Llama: x += o(attn(rope(q, k), v)) of RMSNorm1(x); x += down(silu(gate(h)) * up(h)), h = RMSNorm2(x).
  * q, k, v go into one (N, W) row each so that attention and the kept prefixes of shared
  * contexts work as for GPT-2. */
@@ -359,14 +381,12 @@ static void block_llama(const qh_model *m, int l, int B, int T, qh_workspace *ws
                         void *ud)
 {
     const qh_config *c = &m->cfg;
-    int C = c->n_embd, N = B * T, W = ws->W, KV = (W - C) / 2, F = ws->F, n_kv = qh_config_kv_heads(c);
+    int C = c->n_embd, N = B * T, W = ws->W, n_kv = qh_config_kv_heads(c);
     size_t NC = (size_t)N * C;
     const qh_block *bl = &m->blocks[l];
     rmsnorm(ws->ln, ws->x, bl->ln1_w, N, C, c->ln_eps);
     if (capture) capture(ud, l, QH_IN_ATTN, ws->ln, N, C);
-    qh_gemm(ws->qkv, (size_t)W, ws->ln, (size_t)C, N, C, bl->wq, (size_t)C, 0, C, 1.0f, NULL);
-    qh_gemm(ws->qkv + C, (size_t)W, ws->ln, (size_t)C, N, C, bl->wk, (size_t)KV, 0, KV, 1.0f, NULL);
-    qh_gemm(ws->qkv + C + KV, (size_t)W, ws->ln, (size_t)C, N, C, bl->wv, (size_t)KV, 0, KV, 1.0f, NULL);
+    qkv_separate(ws, bl, N, C);
     rope(ws->qkv, B, T, W, ws->hs, c->n_head, n_kv, c->rope_theta, 0, k ? k->P : NULL);
     if (k) attention_continue(ws, k, l, B, T, n_kv, 0);
     else attention(ws, B, T, n_kv, 0);
@@ -375,12 +395,7 @@ static void block_llama(const qh_model *m, int l, int B, int T, qh_workspace *ws
     residual(ws->x, ws->ln, NC);
     rmsnorm(ws->ln, ws->x, bl->ln2_w, N, C, c->ln_eps);
     if (capture) capture(ud, l, QH_IN_FC, ws->ln, N, C);
-    float *gate = ws->fc, *up = ws->fc + (size_t)N * F;
-    matmul(gate, ws->ln, bl->gate_w, NULL, N, C, F);
-    matmul(up, ws->ln, bl->fc_w, NULL, N, C, F);
-    swiglu(gate, up, (size_t)N * F);
-    if (capture) capture(ud, l, QH_IN_FC_PROJ, gate, N, F);
-    matmul(ws->ln, gate, bl->fcproj_w, NULL, N, F, C);
+    gated_mlp(m, l, N, ws, swiglu, capture, ud);
     residual(ws->x, ws->ln, NC);
 }
 
@@ -391,15 +406,13 @@ static void block_gemma3(const qh_model *m, int l, int B, int T, qh_workspace *w
                          void *ud)
 {
     const qh_config *c = &m->cfg;
-    int C = c->n_embd, N = B * T, W = ws->W, QW = ws->QW, KV = (W - QW) / 2, F = ws->F, hs = ws->hs, n_kv = qh_config_kv_heads(c);
+    int C = c->n_embd, N = B * T, W = ws->W, QW = ws->QW, hs = ws->hs, n_kv = qh_config_kv_heads(c);
     int sliding = qh_config_layer_window(c, l);
     size_t NC = (size_t)N * C;
     const qh_block *bl = &m->blocks[l];
     rmsnorm(ws->ln, ws->x, bl->ln1_w, N, C, c->ln_eps);
     if (capture) capture(ud, l, QH_IN_ATTN, ws->ln, N, C);
-    qh_gemm(ws->qkv, (size_t)W, ws->ln, (size_t)C, N, C, bl->wq, (size_t)QW, 0, QW, 1.0f, NULL);
-    qh_gemm(ws->qkv + QW, (size_t)W, ws->ln, (size_t)C, N, C, bl->wk, (size_t)KV, 0, KV, 1.0f, NULL);
-    qh_gemm(ws->qkv + QW + KV, (size_t)W, ws->ln, (size_t)C, N, C, bl->wv, (size_t)KV, 0, KV, 1.0f, NULL);
+    qkv_separate(ws, bl, N, C);
     head_rmsnorm(ws->qkv, N, W, 0, c->n_head, hs, bl->q_norm, c->ln_eps);
     head_rmsnorm(ws->qkv, N, W, QW, n_kv, hs, bl->k_norm, c->ln_eps);
     rope(ws->qkv, B, T, W, hs, c->n_head, n_kv, qh_config_layer_rope_theta(c, l), 1, k ? k->P : NULL);
@@ -411,12 +424,7 @@ static void block_gemma3(const qh_model *m, int l, int B, int T, qh_workspace *w
     residual(ws->x, ws->ln, NC);
     rmsnorm(ws->ln, ws->x, bl->ln2_w, N, C, c->ln_eps);
     if (capture) capture(ud, l, QH_IN_FC, ws->ln, N, C);
-    float *gate = ws->fc, *up = ws->fc + (size_t)N * F;
-    matmul(gate, ws->ln, bl->gate_w, NULL, N, C, F);
-    matmul(up, ws->ln, bl->fc_w, NULL, N, C, F);
-    geglu(gate, up, (size_t)N * F);
-    if (capture) capture(ud, l, QH_IN_FC_PROJ, gate, N, F);
-    matmul(ws->ln, gate, bl->fcproj_w, NULL, N, F, C);
+    gated_mlp(m, l, N, ws, geglu, capture, ud);
     rmsnorm(ws->ln, ws->ln, bl->ffn_post_norm, N, C, c->ln_eps);
     residual(ws->x, ws->ln, NC);
 }
