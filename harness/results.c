@@ -272,6 +272,82 @@ static int print_lmeval(sqlite3 *db, long long exp, const char *exp_name, FILE *
     return 0;
 }
 
+/* One terminal or Markdown table of the runs over cols (n of them): bpp in both scopes, then a
+ * cell per column, each as wide as its widest cell.  values_only: the cells without their
+ * intervals and the headers without the metric (the accuracy table of the default view).
+ * Counts the runs, those done and whether an interval was hidden. */
+static int text_table(sqlite3_stmt *st, sqlite3_stmt *mt, char (*cols)[96], int n, int markdown, int values_only, FILE *out, int *n_runs,
+                      int *n_done, int *hidden)
+{
+    char heads[48][96];
+    int width[48], label_width = 3;
+    for (int c = 0; c < n; c++) {
+        const char *h = cols[c];
+        if (!markdown && (strncmp(h, "ppl.", 4) == 0 || strncmp(h, "fidelity.", 9) == 0)) h = strchr(h, '.') + 1;
+        snprintf(heads[c], sizeof heads[c], "%.95s", h);
+        if (values_only) heads[c][strcspn(heads[c], " ")] = 0; /* "arc-easy acc" -> "arc-easy" */
+        width[c] = (int)strlen(heads[c]);
+    }
+    *n_runs = *n_done = 0;
+    sqlite3_reset(st);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        long long run = sqlite3_column_int64(st, 0);
+        (*n_runs)++;
+        *n_done += strcmp((const char *)sqlite3_column_text(st, 2), "done") == 0;
+        int lw = (int)strlen((const char *)sqlite3_column_text(st, 1));
+        label_width = lw > label_width ? lw : label_width;
+        for (int c = 0; c < n; c++) {
+            char cell[80];
+            qh_metric_cell m;
+            if (!qh_results_cell(mt, run, cols[c], &m)) continue;
+            m.has_ci &= !values_only;
+            qh_fmt_metric_cell(cell, sizeof cell, &m);
+            width[c] = (int)strlen(cell) > width[c] ? (int)strlen(cell) : width[c];
+        }
+    }
+    if (label_width > 32) label_width = 32; /* long labels are cut in the text table, whole in the others */
+    sqlite3_reset(st);
+    if (markdown) {
+        fprintf(out, "\n| run | status | bpp (quantized scope) | bpp (whole model) |");
+        for (int c = 0; c < n; c++) fprintf(out, " %s |", cols[c]);
+        fprintf(out, "\n|---|---|---|---|");
+        for (int c = 0; c < n; c++) fprintf(out, "---|");
+        fprintf(out, "\n");
+    } else {
+        /* the status column only while some run is not done */
+        if (values_only && label_width < 9) label_width = 9;
+        fprintf(out, "%-*s%s %7s %7s", label_width, values_only ? "run (acc)" : "run", *n_done == *n_runs ? "" : " status ", "bpp.q", "bpp.all");
+        for (int c = 0; c < n; c++) fprintf(out, "  %-*s", c == n - 1 ? 0 : width[c], heads[c]);
+        fprintf(out, "\n");
+    }
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        long long run = sqlite3_column_int64(st, 0);
+        char bq[32] = "-", bm[32] = "-";
+        if (sqlite3_column_type(st, 3) != SQLITE_NULL) qh_fmt_sig(bq, sizeof bq, sqlite3_column_double(st, 3));
+        if (sqlite3_column_type(st, 4) != SQLITE_NULL) qh_fmt_sig(bm, sizeof bm, sqlite3_column_double(st, 4));
+        if (markdown) fprintf(out, "| %s | %s | %s | %s |", sqlite3_column_text(st, 1), sqlite3_column_text(st, 2), bq, bm);
+        else {
+            fprintf(out, "%-*.*s", label_width, label_width, sqlite3_column_text(st, 1));
+            if (*n_done != *n_runs) fprintf(out, " %-7s", sqlite3_column_text(st, 2));
+            fprintf(out, " %7s %7s", bq, bm);
+        }
+        for (int c = 0; c < n; c++) {
+            char cell[80] = "-";
+            qh_metric_cell m;
+            if (qh_results_cell(mt, run, cols[c], &m)) {
+                m.has_ci &= !values_only;
+                *hidden |= m.ci_hidden;
+                qh_fmt_metric_cell(cell, sizeof cell, &m);
+            }
+            if (markdown) fprintf(out, " %s |", cell);
+            else fprintf(out, "  %-*s", c == n - 1 ? 0 : width[c], cell);
+        }
+        fprintf(out, "\n");
+    }
+    return step == SQLITE_DONE ? 0 : -1;
+}
+
 int qh_results_print(const char *path, const char *name, long long id, qh_results_format fmt, int all, FILE *out, qh_err *err)
 {
     sqlite3 *db = NULL;
@@ -314,25 +390,13 @@ int qh_results_print(const char *path, const char *name, long long id, qh_result
     sqlite3_finalize(st);
     st = NULL;
     /* the columns: every (task, metric) present, in a stable order */
-    char cols[48][96], heads[48][96];
+    char cols[48][96];
     char shown[512];
     qh_metric_sql_list(all ? QH_METRIC_ALL : QH_METRIC_RESULTS, shown, sizeof shown);
     int n_cols = qh_results_columns(db, exp, shown, cols, 48);
     if (n_cols < 0) {
         db_fail(db, path, err);
         goto out;
-    }
-    /* text columns as wide as their widest cell, so the table fits what it holds */
-    /* text headers without the task-kind prefix: "wikitext2-test ppl", "wikitext2-test kl" */
-    /* the terminal table's accuracies without their intervals, so that a sweep's dozen tasks fit
-     * beside the perplexities (intervals: --all, --markdown, --csv) */
-    int width[48], value_only[48], hidden = 0;
-    for (int c = 0; c < n_cols; c++) {
-        const char *h = cols[c];
-        value_only[c] = !markdown && !all && strcmp(strrchr(h, ' ') + 1, "acc") == 0;
-        if (!markdown && (strncmp(h, "ppl.", 4) == 0 || strncmp(h, "fidelity.", 9) == 0)) h = strchr(h, '.') + 1;
-        snprintf(heads[c], sizeof heads[c], "%.95s", h);
-        width[c] = (int)strlen(heads[c]);
     }
     if (sqlite3_prepare_v2(db,
                            "SELECT r.id, r.label, r.status, b.bpp_quantized, b.bpp_model FROM runs r LEFT JOIN bpp b ON b.run_id=r.id "
@@ -342,63 +406,22 @@ int qh_results_print(const char *path, const char *name, long long id, qh_result
         goto out;
     }
     sqlite3_bind_int64(st, 1, exp);
-    int label_width = 3, n_runs = 0, n_done = 0;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        long long run = sqlite3_column_int64(st, 0);
-        n_runs++;
-        n_done += strcmp((const char *)sqlite3_column_text(st, 2), "done") == 0;
-        int lw = (int)strlen((const char *)sqlite3_column_text(st, 1));
-        label_width = lw > label_width ? lw : label_width;
-        for (int c = 0; c < n_cols; c++) {
-            char cell[80];
-            qh_metric_cell m;
-            if (!qh_results_cell(mt, run, cols[c], &m)) continue;
-            m.has_ci &= !value_only[c];
-            qh_fmt_metric_cell(cell, sizeof cell, &m);
-            width[c] = (int)strlen(cell) > width[c] ? (int)strlen(cell) : width[c];
-        }
-    }
-    if (label_width > 32) label_width = 32; /* long labels are cut in the text table, whole in the others */
-    sqlite3_reset(st);
-    if (markdown) {
-        fprintf(out, "\n| run | status | bpp (quantized scope) | bpp (whole model) |");
-        for (int c = 0; c < n_cols; c++) fprintf(out, " %s |", cols[c]);
-        fprintf(out, "\n|---|---|---|---|");
-        for (int c = 0; c < n_cols; c++) fprintf(out, "---|");
-        fprintf(out, "\n");
-    } else {
-        /* the status column only while some run is not done */
-        fprintf(out, "%-*s%s %7s %7s", label_width, "run", n_done == n_runs ? "" : " status ", "bpp.q", "bpp.all");
-        for (int c = 0; c < n_cols; c++) fprintf(out, "  %-*s", c == n_cols - 1 ? 0 : width[c], heads[c]);
-        fprintf(out, "\n");
-    }
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        long long run = sqlite3_column_int64(st, 0);
-        char bq[32] = "-", bm[32] = "-";
-        if (sqlite3_column_type(st, 3) != SQLITE_NULL) qh_fmt_sig(bq, sizeof bq, sqlite3_column_double(st, 3));
-        if (sqlite3_column_type(st, 4) != SQLITE_NULL) qh_fmt_sig(bm, sizeof bm, sqlite3_column_double(st, 4));
-        if (markdown) fprintf(out, "| %s | %s | %s | %s |", sqlite3_column_text(st, 1), sqlite3_column_text(st, 2), bq, bm);
-        else {
-            fprintf(out, "%-*.*s", label_width, label_width, sqlite3_column_text(st, 1));
-            if (n_done != n_runs) fprintf(out, " %-7s", sqlite3_column_text(st, 2));
-            fprintf(out, " %7s %7s", bq, bm);
-        }
-        for (int c = 0; c < n_cols; c++) {
-            char cell[80] = "-";
-            qh_metric_cell m;
-            if (qh_results_cell(mt, run, cols[c], &m)) {
-                m.has_ci &= !value_only[c];
-                hidden |= m.ci_hidden;
-                qh_fmt_metric_cell(cell, sizeof cell, &m);
-            }
-            if (markdown) fprintf(out, " %s |", cell);
-            else fprintf(out, "  %-*s", c == n_cols - 1 ? 0 : width[c], cell);
-        }
-        fprintf(out, "\n");
+    int n_runs = 0, n_done = 0, hidden = 0;
+    /* on a terminal by default: the texts (perplexity, fidelity) in one table, the accuracies,
+     * value only, in a second, so that each fits a terminal; markdown and --all: one table */
+    int split = !markdown && !all;
+    int text_cols = n_cols;
+    if (split)
+        for (text_cols = 0; text_cols < n_cols && (strncmp(cols[text_cols], "ppl.", 4) == 0 || strncmp(cols[text_cols], "fidelity.", 9) == 0);)
+            text_cols++;
+    if (text_table(st, mt, cols, text_cols, markdown, 0, out, &n_runs, &n_done, &hidden) != 0 ||
+        (split && text_cols < n_cols && (fprintf(out, "\n"), text_table(st, mt, cols + text_cols, n_cols - text_cols, 0, 1, out, &n_runs, &n_done, &hidden)) != 0)) {
+        db_fail(db, path, err);
+        goto out;
     }
     fprintf(out, "%s(%d of %d runs done; intervals: 95%%; ppl and KL by bootstrap over windows, accuracies by Wilson;\n %s"
                  "chance levels, item counts and protocols: --csv or --json%s)\n",
-            markdown ? "\n" : "", n_done, n_runs, !markdown && !all ? "accuracies' intervals, acc_norm and the rest: --all; " : "",
+            markdown ? "\n" : "", n_done, n_runs, split ? "accuracies' intervals, acc_norm and the rest: --all; " : "",
             hidden ? ";\n no interval where fewer than " QH_STRINGIFY(QH_MIN_RESAMPLING_UNITS) " windows were resampled" : "");
     rc = 0;
 out:

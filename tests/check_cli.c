@@ -118,7 +118,7 @@ START_TEST(every_option_has_help_and_aliases_their_target)
 }
 END_TEST
 
-/* results: a terminal-width table by default, every metric with --all, and CSV / JSON lines
+/* results: terminal-width tables by default, every metric with --all, and CSV / JSON lines
  * that carry every stored metric unrounded (checked against the database directly). */
 START_TEST(results_table_csv_and_json)
 {
@@ -134,7 +134,8 @@ START_TEST(results_table_csv_and_json)
     ck_assert_int_ge(lines, 13);
     ck_assert_msg(strstr(out, "wikitext2-test ppl") && strstr(out, "wikitext2-test kl") && strstr(out, "bpp.all"), "%s", out);
     ck_assert_msg(strstr(out, "ternary") && strstr(out, "1.647") && strstr(out, "708.0 [642.2, 785.7]"), "%s", out);
-    ck_assert_msg(!strstr(out, "mmlu"), "accuracies only with --all: %s", out);
+    /* the accuracies by default, values only, in a table of their own (issue 35); the rest with --all */
+    ck_assert_msg(strstr(out, "run (acc)") && strstr(out, "winogrande") && strstr(out, "0.5233") && !strstr(out, "acc_letter"), "%s", out);
     free(out);
     snprintf(args, sizeof args, "results --db %s --experiment default --all", db);
     ck_assert_int_eq(tu_run_cli_stdout(args, &out), 0);
@@ -203,12 +204,13 @@ END_TEST
 START_TEST(ppl_json_on_the_default_model)
 {
     char *out;
-    int rc = tu_run_cli("ppl default wikitext2-test --max-tokens 2048 --json", &out);
+    /* 20 windows: the fewest a bootstrap interval is computed from */
+    int rc = tu_run_cli("ppl default wikitext2-test --max-tokens 5120 --json", &out);
     ck_assert_msg(rc == 0, "%s", out);
     cJSON *j = cJSON_Parse(out);
     ck_assert_msg(j != NULL, "not JSON: %s", out);
-    ck_assert_int_eq(cJSON_GetObjectItem(j, "tokens_scored")->valueint, 8 * 255);
-    ck_assert_int_eq(cJSON_GetObjectItem(j, "windows")->valueint, 8);
+    ck_assert_int_eq(cJSON_GetObjectItem(j, "tokens_scored")->valueint, 20 * 255);
+    ck_assert_int_eq(cJSON_GetObjectItem(j, "windows")->valueint, 20);
     ck_assert_int_eq(cJSON_GetObjectItem(j, "ctx")->valueint, 256);
     ck_assert_str_eq(cJSON_GetObjectItem(j, "dataset_sha256")->valuestring,
                      "173c87a53759e0201f33e0ccf978e510c2042d7f2cb78229d9a50d79b9e7dd08");
@@ -216,6 +218,7 @@ START_TEST(ppl_json_on_the_default_model)
                      "82fb3d52de414ad4f34dccc04920a854be291b8de43780c105289d76e40180a3");
     double ppl = cJSON_GetObjectItem(j, "ppl")->valuedouble;
     const cJSON *ci = cJSON_GetObjectItem(j, "ppl_ci95");
+    ck_assert_msg(cJSON_IsArray(ci), "no interval from 20 windows: %s", out);
     ck_assert(cJSON_GetArrayItem(ci, 0)->valuedouble < ppl && ppl < cJSON_GetArrayItem(ci, 1)->valuedouble);
     /* the weak default model: WikiText-2 perplexity in the hundreds */
     ck_assert(ppl > 200 && ppl < 1500);
@@ -224,7 +227,7 @@ START_TEST(ppl_json_on_the_default_model)
     free(out);
     /* the same run, twice: identical numbers */
     char *again;
-    rc = tu_run_cli("ppl default wikitext2-test --max-tokens 2048 --json", &again);
+    rc = tu_run_cli("ppl default wikitext2-test --max-tokens 5120 --json", &again);
     ck_assert_int_eq(rc, 0);
     cJSON *a = cJSON_Parse(again);
     ck_assert_double_eq(cJSON_GetObjectItem(a, "ppl")->valuedouble, ppl);
@@ -248,12 +251,16 @@ END_TEST
 START_TEST(ppl_text_output_and_info)
 {
     char *out;
-    int rc = tu_run_cli("ppl default gutenberg-heldout --max-tokens 1024 --stride 128", &out);
+    int rc = tu_run_cli("ppl default gutenberg-heldout --max-tokens 2816 --stride 128", &out); /* 21 windows */
     ck_assert_msg(rc == 0, "%s", out);
     ck_assert_msg(strstr(out, "perplexity"), "%s", out);
-    ck_assert_msg(strstr(out, "95% CI ["), "%s", out);
+    ck_assert_msg(strstr(out, "95% CI [") && strstr(out, "bootstrap over 21 windows"), "%s", out);
     ck_assert_msg(strstr(out, "windows of ctx 256, stride 128"), "%s", out);
-    ck_assert_msg(strstr(out, "over 1023 scored tokens"), "%s", out);
+    ck_assert_msg(strstr(out, "over 2815 scored tokens"), "%s", out);
+    free(out);
+    /* 7 windows: no interval, and it says why */
+    rc = tu_run_cli("ppl default gutenberg-heldout --max-tokens 1024 --stride 128", &out);
+    ck_assert_msg(rc == 0 && strstr(out, "no interval: 7 windows (a bootstrap needs at least 20)") && !strstr(out, "CI ["), "%s", out);
     ck_assert_msg(strstr(out, "bits/byte"), "%s", out);
     free(out);
     rc = tu_run_cli("info default", &out);
@@ -438,10 +445,10 @@ START_TEST(methods_quantize_and_packed_ppl)
                   "%s", out);
     free(out);
     rc = tu_run_cli("ppl default wikitext2-test --max-tokens 2048 --quiet", &out);
-    ck_assert_msg(rc == 0 && !strstr(out, "windows (") && strstr(out, "perplexity   "), "%s", out);
+    ck_assert_msg(rc == 0 && !strstr(out, "/8 windows (") && !strstr(out, "perplexity: 8 windows in") && strstr(out, "perplexity   "), "%s", out);
     free(out);
     rc = tu_run_cli_stdout("ppl default wikitext2-test --max-tokens 2048", &out);
-    ck_assert_msg(rc == 0 && !strstr(out, "windows ("), "progress reached stdout: %s", out);
+    ck_assert_msg(rc == 0 && !strstr(out, "/8 windows ("), "progress reached stdout: %s", out);
     free(out);
     unsetenv("QHARNESS_PROGRESS_SECONDS");
     char *dir = tu_tmpdir(), *packed = qh_path_join(dir, "rtn3.safetensors");
@@ -489,7 +496,7 @@ START_TEST(audit_through_the_cli)
 {
     char *dir = tu_tmpdir(), *claim = qh_path_join(dir, "c.ini"), *db = qh_path_join(dir, "a.sqlite"), args[4096], *out;
     const char *text = "[claim]\nname = unit-binary\ntext = binary keeps 99% of perplexity\nmodel = default\n"
-                       "method = binary\nclaimed_bpp = 1\ntask = ppl.wikitext2-test\nmetric = ppl\nbudget = 2048\nretained = 0.99\n";
+                       "method = binary\nclaimed_bpp = 1\ntask = ppl.wikitext2-test\nmetric = ppl\nbudget = 5120\nretained = 0.99\n";
     qh_err err;
     ck_assert_int_eq(qh_write_file(claim, text, strlen(text), &err), 0);
     char cwd[4096];
@@ -530,7 +537,7 @@ START_TEST(audit_through_the_cli)
     expect_error(args, 1, "c.ini:3: retained = 'lots' is not a positive finite number");
     /* a claim given on the command line: written under results/ and audited like a file */
     snprintf(args, sizeof args, "audit --db %s --claim \"model = default; method = binary; claimed_bpp = 1; "
-             "task = ppl.wikitext2-test; metric = ppl; budget = 2048; retained = 0.99\"", db);
+             "task = ppl.wikitext2-test; metric = ppl; budget = 5120; retained = 0.99\"", db);
     rc = tu_run_cli(args, &out);
     ck_assert_msg(rc == 0 && strstr(out, "claim        inline-") && strstr(out, "verdict      REFUTED"), "%s", out);
     free(out);
@@ -548,7 +555,7 @@ START_TEST(audit_through_the_cli)
     /* a bit-count claim (no retained fraction): judged on the bytes.  binary with one F16 scale per row writes
      * 1 + 16 x 13824 rows / 4718592 weights = 1.046875 bpp over the quantized tensors */
     snprintf(args, sizeof args, "audit --db %s --claim \"model = default; method = binary; claimed_bpp = 1.05; "
-             "task = ppl.wikitext2-test; metric = ppl; budget = 2048\"", db);
+             "task = ppl.wikitext2-test; metric = ppl; budget = 5120\"", db);
     rc = tu_run_cli(args, &out);
     ck_assert_msg(rc == 0 && strstr(out, "(no retention claimed)") &&
                       strstr(out, "verdict      SUPPORTED (the bit count: the packed quantized weights take 1.0469 bpp, -0.0031 "
@@ -556,7 +563,7 @@ START_TEST(audit_through_the_cli)
                   "%s", out);
     free(out);
     snprintf(args, sizeof args, "audit --db %s --claim \"model = default; method = binary; claimed_bpp = 1; "
-             "task = ppl.wikitext2-test; metric = ppl; budget = 2048\"", db);
+             "task = ppl.wikitext2-test; metric = ppl; budget = 5120\"", db);
     rc = tu_run_cli(args, &out);
     ck_assert_msg(rc == 0 && strstr(out, "verdict      REFUTED (the bit count: the packed quantized weights take 1.0469 bpp, +0.0469"),
                   "%s", out);

@@ -73,7 +73,8 @@ static void print_ppl_text(const char *model_dir, const qh_cli_model *lm, const 
         printf("perplexity   %.4f  95%% CI [%.3f, %.3f]  (bootstrap over %d %s, %d resamples, seed %lu)\n",
                r->ppl, r->ppl_lo, r->ppl_hi, r->windows, llama ? "chunks" : "windows", r->n_boot, r->seed);
     else
-        printf("perplexity   %.4f  no interval: %d %s (a bootstrap needs at least %d)\n", r->ppl, r->windows, llama ? "chunk" : "window",
+        printf("perplexity   %.4f  no interval: %d %s%s (a bootstrap needs at least %d)\n", r->ppl, r->windows, llama ? "chunk" : "window",
+               r->windows == 1 ? "" : "s",
                QH_MIN_RESAMPLING_UNITS);
     if (isfinite(r->ppl_pm))
         printf("             %.4f +/- %.5f  (llama.cpp's formula: PPL * sqrt(var(NLL)/(N-1)), tokens taken as independent)\n",
