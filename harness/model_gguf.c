@@ -47,31 +47,50 @@ static int config_gpt2(const qh_gguf *g, qh_config *c, qh_err *err)
 
 /* llama.cpp's llama keys; what qharness's forward pass does not run (rope scaling, experts,
  * partial rotary dimensions) is refused rather than run wrongly. */
-static int config_llama(const qh_gguf *g, qh_config *c, qh_err *err)
+/* "ARCH.key" */
+static const char *arch_key(char *buf, size_t len, const char *arch, const char *key)
 {
+    snprintf(buf, len, "%s.%s", arch, key);
+    return buf;
+}
+
+/* The keys llama.cpp's Llama-family architectures share, under their architecture's prefix:
+ * sizes, RMSNorm epsilon, grouped-query heads, the RoPE base; RoPE scaling refused (why: its
+ * note, after the rule) */
+static int config_rms_rope(const qh_gguf *g, const char *arch, qh_config *c, const char *scaling_note, qh_err *err)
+{
+    char k[96];
     double eps, theta = 10000;
-    c->arch = QH_ARCH_LLAMA;
-    if (cfg_int(g, "llama.block_count", &c->n_layer, err) || cfg_int(g, "llama.context_length", &c->n_ctx, err) ||
-        cfg_int(g, "llama.embedding_length", &c->n_embd, err) || cfg_int(g, "llama.attention.head_count", &c->n_head, err) ||
-        cfg_int(g, "llama.feed_forward_length", &c->n_ff, err) ||
-        qh_gguf_get_float(g, "llama.attention.layer_norm_rms_epsilon", &eps, err))
+    if (cfg_int(g, arch_key(k, sizeof k, arch, "block_count"), &c->n_layer, err) ||
+        cfg_int(g, arch_key(k, sizeof k, arch, "context_length"), &c->n_ctx, err) ||
+        cfg_int(g, arch_key(k, sizeof k, arch, "embedding_length"), &c->n_embd, err) ||
+        cfg_int(g, arch_key(k, sizeof k, arch, "attention.head_count"), &c->n_head, err) ||
+        cfg_int(g, arch_key(k, sizeof k, arch, "feed_forward_length"), &c->n_ff, err) ||
+        qh_gguf_get_float(g, arch_key(k, sizeof k, arch, "attention.layer_norm_rms_epsilon"), &eps, err))
         return -1;
     c->ln_eps = (float)eps;
     c->n_kv_head = c->n_head;
-    if (qh_gguf_find(g, "llama.attention.head_count_kv") && cfg_int(g, "llama.attention.head_count_kv", &c->n_kv_head, err)) return -1;
-    if (qh_gguf_find(g, "llama.rope.freq_base") && qh_gguf_get_float(g, "llama.rope.freq_base", &theta, err)) return -1;
-    if (!(theta > 1)) return qh_fail(err, "%s: key 'llama.rope.freq_base' is %g", g->path, theta);
+    if (qh_gguf_find(g, arch_key(k, sizeof k, arch, "attention.head_count_kv")) && cfg_int(g, k, &c->n_kv_head, err)) return -1;
+    if (c->n_kv_head > c->n_head || c->n_head % c->n_kv_head)
+        return qh_fail(err, "%s: head_count %d is not a multiple of head_count_kv %d", g->path, c->n_head, c->n_kv_head);
+    if (qh_gguf_find(g, arch_key(k, sizeof k, arch, "rope.freq_base")) && qh_gguf_get_float(g, k, &theta, err)) return -1;
+    if (!(theta > 1)) return qh_fail(err, "%s: key '%s' is %g", g->path, k, theta);
     c->rope_theta = (float)theta;
+    const qh_gguf_kv *scaling = qh_gguf_find(g, arch_key(k, sizeof k, arch, "rope.scaling.type"));
+    if (scaling && !(scaling->type == QH_GGUF_STRING && scaling->str_len == 4 && memcmp(scaling->str, "none", 4) == 0))
+        return qh_fail(err, "%s: key '%s' is set%s: qharness runs plain RoPE only", g->path, k, scaling_note);
+    return 0;
+}
+
+static int config_llama(const qh_gguf *g, qh_config *c, qh_err *err)
+{
+    c->arch = QH_ARCH_LLAMA;
+    if (config_rms_rope(g, "llama", c, "", err) != 0) return -1;
     if (c->n_embd % c->n_head) return qh_fail(err, "%s: embedding_length %d is not a multiple of head_count %d", g->path, c->n_embd, c->n_head);
     int hs = c->n_embd / c->n_head, rot = hs;
     if (qh_gguf_find(g, "llama.rope.dimension_count") && cfg_int(g, "llama.rope.dimension_count", &rot, err)) return -1;
     if (rot != hs || hs % 2)
         return qh_fail(err, "%s: rope.dimension_count %d with heads %d wide: qharness rotates whole heads of even width", g->path, rot, hs);
-    if (c->n_kv_head > c->n_head || c->n_head % c->n_kv_head)
-        return qh_fail(err, "%s: head_count %d is not a multiple of head_count_kv %d", g->path, c->n_head, c->n_kv_head);
-    const qh_gguf_kv *scaling = qh_gguf_find(g, "llama.rope.scaling.type");
-    if (scaling && !(scaling->type == QH_GGUF_STRING && scaling->str_len == 4 && memcmp(scaling->str, "none", 4) == 0))
-        return qh_fail(err, "%s: key 'llama.rope.scaling.type' is set: qharness runs plain RoPE only", g->path);
     const qh_gguf_kv *experts = qh_gguf_find(g, "llama.expert_count");
     if (experts && experts->u > 0) return qh_fail(err, "%s: a mixture of experts (llama.expert_count): not supported", g->path);
     return 0;
@@ -83,34 +102,18 @@ static int config_llama(const qh_gguf *g, qh_config *c, qh_err *err)
  * queries are scaled by 1/sqrt(key_length) (the 27B's other rule is refused by its size). */
 static int config_gemma3(const qh_gguf *g, qh_config *c, qh_err *err)
 {
-    double eps, theta = 10000;
     int key_len = 0, value_len = 0, window = 0;
     c->arch = QH_ARCH_GEMMA3;
-    if (cfg_int(g, "gemma3.block_count", &c->n_layer, err) || cfg_int(g, "gemma3.context_length", &c->n_ctx, err) ||
-        cfg_int(g, "gemma3.embedding_length", &c->n_embd, err) || cfg_int(g, "gemma3.attention.head_count", &c->n_head, err) ||
-        cfg_int(g, "gemma3.feed_forward_length", &c->n_ff, err) || cfg_int(g, "gemma3.attention.key_length", &key_len, err) ||
-        cfg_int(g, "gemma3.attention.value_length", &value_len, err) ||
-        qh_gguf_get_float(g, "gemma3.attention.layer_norm_rms_epsilon", &eps, err))
+    if (config_rms_rope(g, "gemma3", c, " (the larger Gemma 3 models scale their global RoPE)", err) != 0 ||
+        cfg_int(g, "gemma3.attention.key_length", &key_len, err) || cfg_int(g, "gemma3.attention.value_length", &value_len, err))
         return -1;
-    c->ln_eps = (float)eps;
-    c->n_kv_head = c->n_head;
-    if (qh_gguf_find(g, "gemma3.attention.head_count_kv") && cfg_int(g, "gemma3.attention.head_count_kv", &c->n_kv_head, err)) return -1;
-    if (c->n_kv_head > c->n_head || c->n_head % c->n_kv_head)
-        return qh_fail(err, "%s: head_count %d is not a multiple of head_count_kv %d", g->path, c->n_head, c->n_kv_head);
     if (key_len != value_len || key_len % 2)
         return qh_fail(err, "%s: key_length %d and value_length %d: qharness runs equal, even head widths", g->path, key_len, value_len);
     c->head_dim = key_len;
-    if (qh_gguf_find(g, "gemma3.rope.freq_base") && qh_gguf_get_float(g, "gemma3.rope.freq_base", &theta, err)) return -1;
-    if (!(theta > 1)) return qh_fail(err, "%s: key 'gemma3.rope.freq_base' is %g", g->path, theta);
-    c->rope_theta = (float)theta;
     if (qh_gguf_find(g, "gemma3.attention.sliding_window") && cfg_int(g, "gemma3.attention.sliding_window", &window, err)) return -1;
     c->swa_window = window;
     c->swa_period = window ? 6 : 0;
     c->rope_theta_swa = 10000.0f;
-    const qh_gguf_kv *scaling = qh_gguf_find(g, "gemma3.rope.scaling.type");
-    if (scaling && !(scaling->type == QH_GGUF_STRING && scaling->str_len == 4 && memcmp(scaling->str, "none", 4) == 0))
-        return qh_fail(err, "%s: key 'gemma3.rope.scaling.type' is set (the larger Gemma 3 models scale their global RoPE): "
-                       "qharness runs plain RoPE only", g->path);
     const char *caps[] = {"gemma3.final_logit_softcapping", "gemma3.attn_logit_softcapping"};
     for (int i = 0; i < 2; i++) {
         double cap = 0;
