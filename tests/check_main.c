@@ -11,6 +11,7 @@
 #include <cJSON.h>
 #include "datasets/datasets.h"
 #include "harness/forward.h"
+#include "harness/tokenizer.h"
 #include "methods/method.h"
 
 const char *tu_shared(void)
@@ -61,6 +62,35 @@ void tu_ids_sha256(const int *ids, size_t n, char out[65])
     uint8_t d[32];
     qh_sha256_final(&c, d);
     for (int i = 0; i < 32; i++) sprintf(out + 2 * i, "%02x", d[i]);
+}
+
+int tu_check_reference_ids(qh_tokenizer *tok, const cJSON *texts, const char *const *peers, int n_peers, const char *model)
+{
+    int checked = 0;
+    const cJSON *t;
+    cJSON_ArrayForEach(t, texts)
+    {
+        qh_text text;
+        qh_err err;
+        ck_assert_msg(qh_text_load(t->string, &text, &err) == 0, "%s", err.msg);
+        ck_assert_str_eq(text.sha256, cJSON_GetObjectItem(t, "text_sha256")->valuestring);
+        int *ids;
+        size_t n;
+        ck_assert_msg(qh_encode(tok, t->string, text.text, text.len, &ids, &n, &err) == 0, "%s", err.msg);
+        char sha[65];
+        tu_ids_sha256(ids, n, sha);
+        for (int p = 0; p < n_peers; p++) {
+            const cJSON *d = cJSON_GetObjectItem(t, peers[p]);
+            ck_assert_msg((size_t)cJSON_GetObjectItem(d, "n")->valueint == n, "%s: %zu ids, %s %d", t->string, n, peers[p],
+                          cJSON_GetObjectItem(d, "n")->valueint);
+            ck_assert_msg(strcmp(sha, cJSON_GetObjectItem(d, "sha256")->valuestring) == 0, "%s: ids differ from %s's", t->string, peers[p]);
+        }
+        fprintf(stderr, "%s: %s: %zu ids, equal to %s's%s\n", model, t->string, n, peers[0], n_peers > 1 ? " and the other peers'" : "");
+        free(ids);
+        qh_text_free(&text);
+        checked++;
+    }
+    return checked;
 }
 
 double tu_check_reference_logits(const qh_model *m, const cJSON *cases, int max_T, int *longest)

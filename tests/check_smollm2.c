@@ -25,33 +25,12 @@ START_TEST(tokens_equal_llama_cpp_and_hugging_face)
 {
     char *model = smollm2_or_skip("tokens_equal_llama_cpp_and_hugging_face");
     if (!model) return;
-    cJSON *ref = reference(), *texts = cJSON_GetObjectItem(ref, "tokenizer"), *t;
+    cJSON *ref = reference(), *texts = cJSON_GetObjectItem(ref, "tokenizer");
     qh_tokenizer *tok;
     qh_err err;
     ck_assert_msg(qh_tokenizer_load_dir(model, &tok, &err) == 0, "%s", err.msg);
-    int checked = 0;
-    cJSON_ArrayForEach(t, texts)
-    {
-        qh_text text;
-        ck_assert_msg(qh_text_load(t->string, &text, &err) == 0, "%s", err.msg);
-        ck_assert_str_eq(text.sha256, cJSON_GetObjectItem(t, "text_sha256")->valuestring);
-        int *ids;
-        size_t n;
-        ck_assert_msg(qh_encode(tok, t->string, text.text, text.len, &ids, &n, &err) == 0, "%s", err.msg);
-        char sha[65];
-        tu_ids_sha256(ids, n, sha);
-        const char *peers[2] = {"llama.cpp", "tokenizers"};
-        for (int p = 0; p < 2; p++) {
-            cJSON *d = cJSON_GetObjectItem(t, peers[p]);
-            ck_assert_msg((size_t)cJSON_GetObjectItem(d, "n")->valueint == n, "%s: %zu ids, %s %d", t->string, n, peers[p],
-                          cJSON_GetObjectItem(d, "n")->valueint);
-            ck_assert_msg(strcmp(sha, cJSON_GetObjectItem(d, "sha256")->valuestring) == 0, "%s: ids differ from %s's", t->string, peers[p]);
-        }
-        fprintf(stderr, "smollm2: %s: %zu ids, equal to llama.cpp's and Hugging Face tokenizers'\n", t->string, n);
-        free(ids);
-        qh_text_free(&text);
-        checked++;
-    }
+    static const char *const peers[] = {"llama.cpp", "tokenizers"};
+    int checked = tu_check_reference_ids(tok, texts, peers, 2, "smollm2");
     ck_assert_int_eq(checked, 2);
     /* a byte the vocabulary has no token for is refused, not dropped as llama.cpp drops it */
     int *ids;

@@ -75,6 +75,12 @@ char *tu_fetched_model_or_skip(const char *name, const char *test);
 struct cJSON *tu_read_json(const char *rel);
 /* the sha256 of ids written one per line, as the reference scripts hash them; */
 void tu_ids_sha256(const int *ids, size_t n, char out[65]);
+/* fails unless tok encodes every text of texts (the reference scripts' "tokenizer": name ->
+ * text_sha256 and, per peer, n and sha256 of the ids) to the ids of each of the n_peers peers;
+ * returns the texts checked */
+struct qh_tokenizer;
+int tu_check_reference_ids(struct qh_tokenizer *tok, const struct cJSON *texts, const char *const *peers, int n_peers,
+                           const char *model);
 /* fails unless m's logits at the reference's positions are within 1e-3 of its sampled values
  * and its argmax is the reference's ("logits" of the tools/peers reference scripts: tokens,
  * rows {position: {index, value}}, argmax); texts longer than max_T are left out (and said so).
