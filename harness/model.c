@@ -451,6 +451,7 @@ static int load_hf(const char *dir, qh_model **out, int compute_sha, qh_err *err
     }
     int hf_tied;
     if (config_load(dir, &m->cfg, &hf_tied, err) != 0) goto fail;
+    snprintf(m->ctx_source, sizeof m->ctx_source, "config.json %s", m->cfg.arch == QH_ARCH_GPT2 ? "n_positions" : "max_position_embeddings");
     snprintf(m->weights_path, sizeof m->weights_path, "%s/model.safetensors", dir);
     if (!qh_file_exists(m->weights_path)) {
         char *idx = qh_path_join(dir, "model.safetensors.index.json");

@@ -83,6 +83,8 @@ typedef struct {
     char weights_path[4096];
     char sha256[65];                   /* of model.safetensors */
     char dtype[8];                     /* dtype of the weights in the file */
+    char ctx_source[64];               /* where cfg.n_ctx was read ("llama.context_length"), for the
+                                          default window's line: formats of one model may differ */
 } qh_model;
 
 /* Reads and validates config.json in dir (GPT2LMHeadModel or LlamaForCausalLM). */

@@ -167,6 +167,7 @@ int qh_model_load_gguf(const char *path, qh_model **out, int compute_sha, qh_err
     const char *arch;
     uint64_t alen;
     if (qh_gguf_get_str(g, "general.architecture", &arch, &alen, err) != 0) goto fail;
+    snprintf(m->ctx_source, sizeof m->ctx_source, "%.*s.context_length", (int)(alen < 40 ? alen : 40), arch);
     const qh_arch *a = qh_arch_by_name(arch, alen);
     size_t ai;
     for (ai = 0; a && ai < sizeof gguf_archs / sizeof *gguf_archs && &qh_archs[gguf_archs[ai].arch] != a; ai++) {

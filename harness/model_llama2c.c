@@ -138,6 +138,7 @@ int qh_model_load_llama2c(const char *path, qh_model **out, int compute_sha, qh_
     m->head_tied = h.shared;
     snprintf(m->weights_path, sizeof m->weights_path, "%s", file);
     snprintf(m->dtype, sizeof m->dtype, "F32");
+    snprintf(m->ctx_source, sizeof m->ctx_source, "the llama2.c header's seq_len");
     qh_config *c = &m->cfg;
     c->arch = QH_ARCH_LLAMA;
     c->n_embd = h.dim;

@@ -214,6 +214,7 @@ int qh_quant_load(const char *path, qh_model **out, qh_quant_result *res, qh_err
     m->dir = qh_strdup(src->valuestring);
     snprintf(m->weights_path, sizeof m->weights_path, "%s", path);
     snprintf(m->dtype, sizeof m->dtype, "packed");
+    snprintf(m->ctx_source, sizeof m->ctx_source, "its source model's, kept in the packed file");
     if (qh_model_expected_tensors(m, (uint64_t)st.n_tensors, path, err) != 0) goto fail;
     res->q = qh_calloc((size_t)cJSON_GetArraySize(quant) + 1, sizeof *res->q);
     const cJSON *jt;

@@ -256,8 +256,19 @@ START_TEST(ppl_text_output_and_info)
     ck_assert_msg(strstr(out, "perplexity"), "%s", out);
     ck_assert_msg(strstr(out, "95% CI [") && strstr(out, "bootstrap over 21 windows"), "%s", out);
     ck_assert_msg(strstr(out, "windows of ctx 256, stride 128"), "%s", out);
+    ck_assert_msg(strstr(out, "window       ctx 256 is the model's context (config.json n_positions); --ctx sets it"), "%s", out);
     ck_assert_msg(strstr(out, "over 2815 scored tokens"), "%s", out);
     free(out);
+    /* one model in two formats, two default windows: each output says where its window came from (issue 35) */
+    char *gguf = tu_shared_path("golden/gguf/stories260K-f32.gguf"), cmd[4200];
+    rc = tu_run_cli("ppl stories260K tinystories-eval --max-tokens 300", &out);
+    ck_assert_msg(rc == 0 && strstr(out, "window       ctx 512 is the model's context (the llama2.c header's seq_len)"), "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "ppl %s tinystories-eval --max-tokens 300", gguf);
+    rc = tu_run_cli(cmd, &out);
+    ck_assert_msg(rc == 0 && strstr(out, "window       ctx 128 is the model's context (llama.context_length)"), "%s", out);
+    free(out);
+    free(gguf);
     /* 7 windows: no interval, and it says why */
     rc = tu_run_cli("ppl default gutenberg-heldout --max-tokens 1024 --stride 128", &out);
     ck_assert_msg(rc == 0 && strstr(out, "no interval: 7 windows (a bootstrap needs at least 20)") && !strstr(out, "CI ["), "%s", out);

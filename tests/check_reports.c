@@ -331,7 +331,7 @@ START_TEST(intervals_from_few_windows_are_hidden)
     f = open_memstream(&buf, &len);
     ck_assert_msg(qh_results_print(db, "unit", 0, QH_RESULTS_TEXT, 0, f, &err) == 0, "%s", err.msg);
     fclose(f);
-    ck_assert_msg(strstr(buf, "101.2 ") && !strstr(buf, "[91.00") && strstr(buf, "no interval where fewer than 20 windows"), "%s", buf);
+    ck_assert_msg(strstr(buf, "  101.2\n") && !strstr(buf, "[91.00") && strstr(buf, "no interval where fewer than 20 windows"), "%s", buf);
     free(buf);
     f = open_memstream(&buf, &len);
     ck_assert_msg(qh_results_print(db, "unit", 0, QH_RESULTS_CSV, 0, f, &err) == 0, "%s", err.msg);

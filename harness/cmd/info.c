@@ -95,6 +95,8 @@ int qh_cmd_info(int argc, char **argv)
                "vocab %d, rms_eps %g, rope_theta %g\n",
                a->display, c->n_layer, c->n_head, qh_config_kv_heads(c), c->n_embd, qh_config_ff(c), c->n_ctx, c->n_vocab, c->ln_eps,
                c->rope_theta);
+    printf("context          %d tokens (%s): the default window of ppl and kld; experiments set ctx\n", c->n_ctx,
+           m->ctx_source[0] ? m->ctx_source : "its config");
     printf("parameters       %zu (%.2fM)\n", m->n_params, m->n_params / 1e6);
     const char *names[6] = {"token embedding", "position emb.", "attention", "mlp", a->norm == QH_NORM_RMS ? "rmsnorm" : "layernorm", "lm_head"};
     for (int g = 0; g < 6; g++) {

@@ -10,7 +10,7 @@
 #include "../cli.h"
 
 static void print_kld(const char *base_arg, const char *model_arg, const qh_cli_model *lb, const qh_cli_model *lq,
-                      const qh_text *text, const qh_fidelity_result *f, int json)
+                      const qh_text *text, const qh_fidelity_result *f, int json, int ctx_given)
 {
     if (json) {
         cJSON *o = cJSON_CreateObject();
@@ -49,6 +49,9 @@ static void print_kld(const char *base_arg, const char *model_arg, const qh_cli_
                f->ctx / 2 + 1, f->ctx - 1, f->positions);
     else
         printf("protocol     sliding: %d windows of ctx %d (stride = ctx); %ld positions\n", f->windows, f->ctx, f->positions);
+    if (!ctx_given)
+        printf("window       ctx %d is the base model's context (%s); --ctx sets it\n", f->ctx,
+               lb->model->ctx_source[0] ? lb->model->ctx_source : "its config");
     printf("             statistics as llama-perplexity --kl-divergence prints them (+/-: standard errors, tokens taken as\n"
            "             independent); fp32 activations and base logits, where llama.cpp stores the base's log-probabilities\n"
            "             in 16 bits and quantizes activations to 8 bits in quantized dot products\n\n");
@@ -120,7 +123,7 @@ int qh_cmd_kld(int argc, char **argv)
         qh_err_prefix(&err, "%s", text.path);
         goto fail_text;
     }
-    print_kld(argv[optind], argv[optind + 1], &lb, &lq, &text, &res, json);
+    print_kld(argv[optind], argv[optind + 1], &lb, &lq, &text, &res, json, opts.ctx != 0);
     rc = 0;
 fail_text:
     free(ids);

@@ -11,7 +11,7 @@
 #include "../cli.h"
 #include "../progress.h"
 
-static void print_ppl_json(const char *model_dir, const qh_cli_model *lm, const qh_text *text, const qh_ppl_result *r)
+static void print_ppl_json(const char *model_dir, const qh_cli_model *lm, const qh_text *text, const qh_ppl_result *r, int ctx_given)
 {
     const qh_model *m = lm->model;
     cJSON *o = cJSON_CreateObject();
@@ -21,6 +21,7 @@ static void print_ppl_json(const char *model_dir, const qh_cli_model *lm, const 
     cJSON_AddStringToObject(o, "dataset_sha256", text->sha256);
     cJSON_AddStringToObject(o, "protocol", r->protocol);
     cJSON_AddNumberToObject(o, "ctx", r->ctx);
+    cJSON_AddStringToObject(o, "ctx_source", ctx_given ? "--ctx" : m->ctx_source);
     cJSON_AddNumberToObject(o, "stride", r->stride);
     cJSON_AddNumberToObject(o, "bos_replaced", r->bos_id >= 0);
     cJSON_AddNumberToObject(o, "max_tokens", (double)r->max_tokens);
@@ -55,7 +56,7 @@ static void print_ppl_json(const char *model_dir, const qh_cli_model *lm, const 
     qh_cli_json_print(o);
 }
 
-static void print_ppl_text(const char *model_dir, const qh_cli_model *lm, const qh_text *text, const qh_ppl_result *r)
+static void print_ppl_text(const char *model_dir, const qh_cli_model *lm, const qh_text *text, const qh_ppl_result *r, int ctx_given)
 {
     const qh_model *m = lm->model;
     printf("model        %s (%s weights, %.2fM parameters, sha256 %.12s)\n", model_dir, m->dtype, m->n_params / 1e6, m->sha256);
@@ -69,6 +70,8 @@ static void print_ppl_text(const char *model_dir, const qh_cli_model *lm, const 
     else
         printf("protocol     sliding: windows of ctx %d, stride %d; each token scored once, given the tokens before it in its window\n",
                r->ctx, r->stride);
+    if (!ctx_given) /* one model in two formats can carry two contexts (stories260K: 512 and 128) */
+        printf("window       ctx %d is the model's context (%s); --ctx sets it\n", r->ctx, m->ctx_source[0] ? m->ctx_source : "its config");
     if (isfinite(r->ppl_lo) && isfinite(r->ppl_hi))
         printf("perplexity   %.4f  95%% CI [%.3f, %.3f]  (bootstrap over %d %s, %d resamples, seed %lu)\n",
                r->ppl, r->ppl_lo, r->ppl_hi, r->windows, llama ? "chunks" : "windows", r->n_boot, r->seed);
@@ -147,8 +150,8 @@ int qh_cmd_ppl(int argc, char **argv)
         qh_err_prefix(&err, "%s", text.path);
         goto fail_text;
     }
-    if (json) print_ppl_json(model_dir, &lm, &text, &res);
-    else print_ppl_text(model_dir, &lm, &text, &res);
+    if (json) print_ppl_json(model_dir, &lm, &text, &res, opts.ctx != 0);
+    else print_ppl_text(model_dir, &lm, &text, &res, opts.ctx != 0);
     rc = 0;
 fail_text:
     free(ids);
