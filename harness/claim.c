@@ -134,39 +134,58 @@ static int claim_handler(void *user, const char *section, const char *key, const
     return 1;
 }
 
-int qh_claim_load(const char *claim_path, qh_claim *out, qh_err *err)
+/* text (len bytes) as a claim; origin names it in errors: a file with line numbers, or "--claim"
+ * (inline: the lines are the generated INI's, not the user's, so no number is given) */
+static int claim_parse(const char *text, size_t len, const char *origin, int is_inline, qh_claim *out, qh_err *err)
 {
     qh_claim c = {0};
     parse_state ps = {&c, ""};
     c.seed = 1;
     c.calib_windows = 128;
-    char *text;
-    size_t len;
-    if (qh_read_file(claim_path, &text, &len, err) != 0) return -1;
     qh_sha256_hex(text, len, c.sha256);
     int long_line = qh_ini_long_line(text, len);
-    if (long_line) {
-        free(text);
-        return qh_fail(err, "%s:%d: line longer than %d characters (continue a long value on the next line, indented)", claim_path, long_line,
+    if (long_line) /* inline specs are wrapped to fit, so only a file can have one */
+        return qh_fail(err, "%s:%d: line longer than %d characters (continue a long value on the next line, indented)", origin, long_line,
                        QH_INI_LINE_MAX);
-    }
     int line = ini_parse_string(text, claim_handler, &ps);
-    free(text);
-    if (ps.error[0] || line != 0) return qh_fail(err, "%s:%d: %s", claim_path, line, ps.error[0] ? ps.error : "not key = value");
+    if (ps.error[0] || line != 0) {
+        if (is_inline) return qh_fail(err, "%s: %s", origin, ps.error[0] ? ps.error : "not key = value");
+        return qh_fail(err, "%s:%d: %s", origin, line, ps.error[0] ? ps.error : "not key = value");
+    }
     if (!c.name[0] || !c.model[0] || !c.method[0] || !c.task[0] || !c.metric[0] || !(c.claimed > 0 || c.claimed_bpp > 0))
-        return qh_fail(err, "%s: [claim] needs name, model, method, task, metric, and retained or claimed_bpp (or both)", claim_path);
+        return qh_fail(err, "%s: [claim] needs name, model, method, task, metric, and retained or claimed_bpp (or both)", origin);
     int is_ppl = strcmp(c.metric, "ppl") == 0;
     if (is_ppl != (strncmp(c.task, "ppl.", 4) == 0))
-        return qh_fail(err, "%s: metric 'ppl' goes with a task 'ppl.DATASET' (and accuracies with multiple-choice tasks)", claim_path);
+        return qh_fail(err, "%s: metric 'ppl' goes with a task 'ppl.DATASET' (and accuracies with multiple-choice tasks)", origin);
     const qh_metric *claimed = qh_metric_find(c.metric);
     if (!claimed || !(claimed->shown & QH_METRIC_CLAIM)) {
         char names[128];
         qh_metric_names(QH_METRIC_CLAIM, names, sizeof names);
-        return qh_fail(err, "%s: metric '%s' (%s)", claim_path, c.metric, names);
+        return qh_fail(err, "%s: metric '%s' (%s)", origin, c.metric, names);
     }
-    snprintf(c.path, sizeof c.path, "%s", claim_path);
+    snprintf(c.path, sizeof c.path, "%s", origin);
+    c.is_inline = is_inline;
     *out = c;
     return 0;
+}
+
+int qh_claim_load(const char *claim_path, qh_claim *out, qh_err *err)
+{
+    char *text;
+    size_t len;
+    if (qh_read_file(claim_path, &text, &len, err) != 0) return -1;
+    int rc = claim_parse(text, len, claim_path, 0, out, err);
+    free(text);
+    return rc;
+}
+
+int qh_claim_load_inline(const char *spec, qh_claim *out, qh_err *err)
+{
+    char *ini = qh_claim_inline_ini(spec, err);
+    if (!ini) return -1;
+    int rc = claim_parse(ini, strlen(ini), "--claim", 1, out, err);
+    free(ini);
+    return rc;
 }
 
 char *qh_claim_inline_ini(const char *spec, qh_err *err)
@@ -231,20 +250,6 @@ static void db_folder(const char *db_path, char *out, size_t len)
     if (!slash) snprintf(out, len, ".");
     else if (slash == db_path) snprintf(out, len, "/");
     else snprintf(out, len, "%.*s", (int)(slash - db_path), db_path);
-}
-
-int qh_claim_write_inline(const char *spec, const char *db_path, char *path, size_t path_len, qh_err *err)
-{
-    char *ini = qh_claim_inline_ini(spec, err);
-    if (!ini) return -1;
-    char sha[65], dir[1024];
-    qh_sha256_hex(spec, strlen(spec), sha);
-    db_folder(db_path, dir, sizeof dir);
-    mkdir(dir, 0755);
-    snprintf(path, path_len, "%s/claim-%.12s.ini", dir, sha);
-    int rc = qh_write_file(path, ini, strlen(ini), err);
-    free(ini);
-    return rc;
 }
 
 int qh_claim_run(const qh_claim *cl, const char *db_path, char *exp_name_out, size_t exp_name_len, qh_err *err)

@@ -21,8 +21,9 @@ typedef struct {
     long ctx;                      /* 0: the experiment's default; a model with a long context is audited at a stated one */
     unsigned long seed;
     int calib_windows;
-    char path[1024];
-    char sha256[65];               /* of the claim file */
+    char path[1024];               /* the claim file, or "--claim" for one given on the command line */
+    char sha256[65];               /* of the claim file (of its INI form, given inline) */
+    int is_inline;                 /* given as audit --claim: no file, so never pre-registered */
 } qh_claim;
 
 typedef enum { QH_VERDICT_SUPPORTED, QH_VERDICT_REFUTED, QH_VERDICT_INCONCLUSIVE } qh_verdict;
@@ -87,8 +88,9 @@ const char *qh_verdict_name(qh_verdict v);
 int qh_claim_load(const char *path, qh_claim *c, qh_err *err);
 /* The claim file an inline --claim "KEY = VALUE; ..." spec stands for (malloc'd); NULL with err set. */
 char *qh_claim_inline_ini(const char *spec, qh_err *err);
-/* The same written as claim-SHA.ini in the folder of db_path (where the audit writes), path returned. */
-int qh_claim_write_inline(const char *spec, const char *db_path, char *path, size_t path_len, qh_err *err);
+/* Parses and checks an inline claim directly: no file is written, errors say "--claim: ..." and
+ * name the key (any length; a name "inline-SHA" and the text are the spec's when not given). */
+int qh_claim_load_inline(const char *spec, qh_claim *c, qh_err *err);
 /* Writes the claim's experiment and sweeps it into db_path; exp_name gets its name. */
 int qh_claim_run(const qh_claim *c, const char *db_path, char *exp_name, size_t exp_name_len, qh_err *err);
 int qh_claim_store_verdict(const char *db_path, const qh_claim *c, const qh_audit_record *r, qh_err *err);

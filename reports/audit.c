@@ -299,7 +299,9 @@ int qh_audit_evaluate(const qh_claim *cl, const char *db_path, const char *exp_n
     qh_registration reg = QH_REG_NOT_COMMITTED;
     char commit[41], why[200], note[256];
     long long committed_at = 0;
-    if (qh_claim_git_origin(claim_path, commit, &committed_at, why, sizeof why) != 0) {
+    if (c.is_inline) {
+        snprintf(note, sizeof note, "not committed: given inline on the command line");
+    } else if (qh_claim_git_origin(claim_path, commit, &committed_at, why, sizeof why) != 0) {
         snprintf(note, sizeof note, "not committed: %s", why);
     } else {
         sqlite3_stmt *fs;

@@ -546,17 +546,22 @@ START_TEST(audit_through_the_cli)
     ck_assert_int_eq(qh_write_file(claim, bad, strlen(bad), &err), 0);
     snprintf(args, sizeof args, "audit %s --db %s", claim, db);
     expect_error(args, 1, "c.ini:3: retained = 'lots' is not a positive finite number");
-    /* a claim given on the command line: written under results/ and audited like a file */
+    /* a claim given on the command line: parsed directly (no claim file written), audited like a file */
     snprintf(args, sizeof args, "audit --db %s --claim \"model = default; method = binary; claimed_bpp = 1; "
              "task = ppl.wikitext2-test; metric = ppl; budget = 5120; retained = 0.99\"", db);
     rc = tu_run_cli(args, &out);
-    ck_assert_msg(rc == 0 && strstr(out, "claim        inline-") && strstr(out, "verdict      REFUTED"), "%s", out);
+    ck_assert_msg(rc == 0 && strstr(out, "claim        inline-") && strstr(out, "(--claim, sha256 ") && strstr(out, "verdict      REFUTED") &&
+                      strstr(out, "not committed: given inline on the command line"),
+                  "%s", out);
     free(out);
     {
-        /* what an audit writes goes beside the database, never into ./results/ */
+        /* what an audit writes (its experiment file) goes beside the database, never into ./results/;
+         * an inline claim leaves no claim file anywhere */
         char pattern[4200];
         snprintf(pattern, sizeof pattern, "%s/claim-*.ini", dir);
         glob_t g;
+        ck_assert_int_eq(glob(pattern, 0, NULL, &g), GLOB_NOMATCH);
+        snprintf(pattern, sizeof pattern, "%s/audit-*.ini", dir);
         ck_assert_int_eq(glob(pattern, 0, NULL, &g), 0);
         globfree(&g);
         char *stray = qh_path_join(dir, "results");
@@ -582,7 +587,7 @@ START_TEST(audit_through_the_cli)
     snprintf(args, sizeof args, "audit --db %s --claim \"model = default; method = binary; task = ppl.wikitext2-test; metric = ppl\"", db);
     expect_error(args, 1, "needs name, model, method, task, metric, and retained or claimed_bpp (or both)");
     snprintf(args, sizeof args, "audit --db %s --claim \"model = default; retained = lots\"", db);
-    expect_error(args, 1, ".ini:4: retained = 'lots' is not a positive finite number");
+    expect_error(args, 1, "qharness: --claim: retained = 'lots' is not a positive finite number"); /* no file the user never wrote */
     snprintf(args, sizeof args, "audit %s --claim \"model = default\"", claim);
     expect_error(args, 2, "give a CLAIM.ini or --claim, not both");
     ck_assert_int_eq(chdir(cwd), 0);

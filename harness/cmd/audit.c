@@ -25,13 +25,11 @@ int qh_cmd_audit(int argc, char **argv)
     if (!inline_claim && argc - optind != 1) return qh_cli_usage("audit", "expected one CLAIM.ini or --claim \"KEY = VALUE; ...\"%s", "");
     QH_CLI_OPTIONS_CHECKED();
     qh_err err;
-    char path[1400];
-    if (inline_claim && qh_claim_write_inline(inline_claim, db, path, sizeof path, &err) != 0) return qh_cli_die(&err);
     /* plan and run on the sweep side, judge from the store, file the verdict */
     qh_claim claim;
     qh_audit_record record;
     char exp_name[160];
-    if (qh_claim_load(inline_claim ? path : argv[optind], &claim, &err) != 0 ||
+    if ((inline_claim ? qh_claim_load_inline(inline_claim, &claim, &err) : qh_claim_load(argv[optind], &claim, &err)) != 0 ||
         qh_claim_run(&claim, db, exp_name, sizeof exp_name, &err) != 0 ||
         qh_audit_evaluate(&claim, db, exp_name, stdout, &record, &err) != 0 || qh_claim_store_verdict(db, &claim, &record, &err) != 0)
         return qh_cli_die(&err);
