@@ -35,6 +35,7 @@ int qh_paired_prepare(sqlite3 *db, const char *metric, sqlite3_stmt **st)
 typedef struct {
     double *b, *q, *bn, *qn; /* per unit: the two runs' values and counts */
     qh_paired_kind kind;
+    int retention;           /* the statistic: retention instead of the change */
 } units;
 
 static double paired_stat(int which, const long *idx, long n, void *ud)
@@ -46,6 +47,7 @@ static double paired_stat(int which, const long *idx, long n, void *ud)
         long i = idx ? idx[k] : k;
         sb += u->b[i], sq += u->q[i], tb += u->bn[i], tq += u->qn[i];
     }
+    if (u->retention) return u->kind == QH_PAIRED_PPL ? exp(sb / tb - sq / tq) : u->kind == QH_PAIRED_ACCURACY ? sq / sb : NAN;
     switch (u->kind) {
     case QH_PAIRED_PPL: return exp(sq / tq - sb / tb);
     case QH_PAIRED_RATE: return (sq / tq) / (sb / tb);
@@ -53,9 +55,9 @@ static double paired_stat(int which, const long *idx, long n, void *ud)
     }
 }
 
-int qh_paired_compare(sqlite3_stmt *st, qh_paired_kind kind, long long base, long long run, const char *task, qh_paired *out)
+static int compare(sqlite3_stmt *st, qh_paired_kind kind, int retention, long long base, long long run, const char *task, qh_paired *out)
 {
-    units u = {NULL, NULL, NULL, NULL, kind};
+    units u = {NULL, NULL, NULL, NULL, kind, retention};
     long n = 0, cap = 0;
     *out = (qh_paired){NAN, NAN, NAN, 0, 0};
     if (kind == QH_PAIRED_NONE) return 0;
@@ -84,6 +86,16 @@ int qh_paired_compare(sqlite3_stmt *st, qh_paired_kind kind, long long base, lon
     }
     free(u.b), free(u.q), free(u.bn), free(u.qn);
     return step == SQLITE_DONE ? 0 : -1;
+}
+
+int qh_paired_compare(sqlite3_stmt *st, qh_paired_kind kind, long long base, long long run, const char *task, qh_paired *out)
+{
+    return compare(st, kind, 0, base, run, task, out);
+}
+
+int qh_paired_retention(sqlite3_stmt *st, qh_paired_kind kind, long long base, long long run, const char *task, qh_paired *out)
+{
+    return compare(st, kind, 1, base, run, task, out);
 }
 
 int qh_paired_better(const qh_paired *p, qh_paired_kind kind, int lower_is_better)

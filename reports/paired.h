@@ -5,8 +5,9 @@
  * although rtn-3 is worse on nearly every window.  Resampling the windows (items) both runs
  * scored, once for both, measures the difference itself.  What is compared, by metric:
  * perplexity as the ratio ppl_run / ppl_base, a per-position mean (KL, mean NLL) as the ratio
- * of means, an accuracy (acc, acc_norm, acc_letter) as the difference of the two means.  The
- * reports' main table and the Pareto sets use it. */
+ * of means, an accuracy (acc, acc_norm, acc_letter) as the difference of the two means; and
+ * retention as claims state it.  The reports' main table, the Pareto sets and the retention
+ * charts use it. */
 #ifndef QH_PAIRED_H
 #define QH_PAIRED_H
 
@@ -35,6 +36,11 @@ int qh_paired_prepare(sqlite3 *db, const char *metric, sqlite3_stmt **st);
  * an accuracy, from fewer than QH_AUDIT_MIN_DISCORDANT items where the runs disagree (the
  * bootstrap then collapses towards a zero-width interval).  Returns 0, or -1 on a database error. */
 int qh_paired_compare(sqlite3_stmt *st, qh_paired_kind kind, long long base, long long run, const char *task, qh_paired *out);
+
+/* Retention as a claim names it (`retained = ...`): ppl_base / ppl_run for perplexity,
+ * acc_run / acc_base for an accuracy, with the same pairing and interval rules; delta holds
+ * the retention.  A rate (KL, whose baseline is 0) has none: delta NAN. */
+int qh_paired_retention(sqlite3_stmt *st, qh_paired_kind kind, long long base, long long run, const char *task, qh_paired *out);
 
 /* 1 when run is better than base by its paired interval (it excludes "no difference" on the
  * better side), 0 when not shown, -1 when the runs share no item (nothing to pair on). */

@@ -334,24 +334,24 @@ static int draw_chart(const char *base, const char *data, const char *head, cons
     return drawn ? 0 : -1;
 }
 
-/* The paired chart of one task: each run's change against the baseline on the same windows or
- * items (perplexity and KL-type rates as a ratio on a log axis, accuracies as a difference),
- * with its paired 95% interval; the line of no change.  Returns 1 when drawn, 0 when the
- * metric has nothing to pair on or no run pairs with the baseline, -1 on an error. */
-static int paired_chart(sqlite3 *db, const char *out_dir, const char *task, const char *metric, const char *tname, const row *rows, int n,
-                        char (*families)[64], int nf, long long base_run, const char *model, long items, int ctx, const char *name,
-                        int is_acc, int at_chance, FILE *log, qh_err *err)
+/* The retention chart of one task: each run's retention against the baseline on the same
+ * windows or items, as a claim states it (perplexity: ppl_base / ppl_run; an accuracy:
+ * acc_run / acc_base), with its paired 95% interval, and the line of no loss at 1.  Returns 1
+ * when drawn, 0 when the metric has no retention (KL) or no run pairs with the baseline, -1 on
+ * an error. */
+static int retention_chart(sqlite3 *db, const char *out_dir, const char *task, const char *metric, const char *tname, const row *rows, int n,
+                           char (*families)[64], int nf, long long base_run, const char *model, long items, int ctx, const char *name,
+                           int is_acc, int at_chance, FILE *log, qh_err *err)
 {
     qh_paired_kind kind = qh_paired_kind_of(metric);
-    if (kind == QH_PAIRED_NONE || !base_run) return 0;
+    if ((kind != QH_PAIRED_PPL && kind != QH_PAIRED_ACCURACY) || !base_run) return 0;
     sqlite3_stmt *st;
     if (qh_paired_prepare(db, metric, &st) != 0) return qh_fail(err, "%s", sqlite3_errmsg(db));
     row *pr = qh_malloc((size_t)n * sizeof *pr);
     int drawn_points = 0, intervals = 0;
-    double none = kind == QH_PAIRED_ACCURACY ? 0 : 1;
     for (int i = 0; i < n; i++) {
         qh_paired d;
-        if (qh_paired_compare(st, kind, base_run, rows[i].run, task, &d) != 0) {
+        if (qh_paired_retention(st, kind, base_run, rows[i].run, task, &d) != 0) {
             sqlite3_finalize(st);
             free(pr);
             return qh_fail(err, "%s", sqlite3_errmsg(db));
@@ -366,14 +366,15 @@ static int paired_chart(sqlite3 *db, const char *out_dir, const char *task, cons
     sqlite3_finalize(st);
     int rc = 0;
     if (drawn_points == 0) goto done;
+    const char *what = kind == QH_PAIRED_PPL ? "ppl base / ppl run" : "acc run / acc base";
     char base[300], dat[320], title[1400], ylabel[160], yset[1024], label_index[32];
-    snprintf(base, sizeof base, "%s/%s_%s_paired", out_dir, tname, metric);
+    snprintf(base, sizeof base, "%s/%s_%s_retention", out_dir, tname, metric);
     snprintf(dat, sizeof dat, "%s.dat", base);
     char *data = NULL, *head = NULL, *plot = NULL;
     size_t data_len = 0, head_len = 0, plot_len = 0;
     FILE *f = open_memstream(&data, &data_len);
-    fprintf(f, "# %s %s: %s against the baseline on the same %s, 95%% paired bootstrap; experiment %s\n# bpp change ci_low ci_high label\n",
-            task, metric, kind == QH_PAIRED_ACCURACY ? "difference" : "ratio", is_acc ? "items" : "windows", name);
+    fprintf(f, "# %s %s: retention (%s) on the same %s, 95%% paired bootstrap; experiment %s\n# bpp retention ci_low ci_high label\n",
+            task, metric, what, is_acc ? "items" : "windows", name);
     int k = -1;
     for (int i = 0; i < n; i++) {
         if (i == 0 || strcmp(rows[i].family, rows[i - 1].family) != 0) {
@@ -389,27 +390,27 @@ static int paired_chart(sqlite3 *db, const char *out_dir, const char *task, cons
     int nv = 0;
     for (int i = 0; i < n; i++)
         if (!isnan(pr[i].pt.value)) valid[nv++] = pr[i];
-    y_axis(valid, nv, none, NAN, kind != QH_PAIRED_ACCURACY, 0, yset, sizeof yset);
+    y_axis(valid, nv, 1, NAN, 0, 0, yset, sizeof yset);
     free(valid);
     if (n <= 12) snprintf(label_index, sizeof label_index, "0:%d", nf - 1);
     else label_index[0] = 0;
-    snprintf(title, sizeof title, "%.64s %.32s: %s against the baseline on the same %s (quantized scope)\n%.300s, %ld %s, ctx %d, experiment %.128s; bars: 95%% "
-             "paired bootstrap%s%s", task, metric, kind == QH_PAIRED_ACCURACY ? "difference" : "ratio", is_acc ? "items" : "windows", model, items,
+    snprintf(title, sizeof title, "%.64s %.32s: retention against the baseline on the same %s, %s (quantized scope)\n%.300s, %ld %s, ctx %d, "
+             "experiment %.128s; bars: 95%% paired bootstrap%s%s", task, metric, is_acc ? "items" : "windows", what, model, items,
              is_acc ? "items" : "tokens", ctx, name,
              intervals < drawn_points ? (is_acc ? " (none where fewer than " QH_STRINGIFY(QH_AUDIT_MIN_DISCORDANT) " items differ)"
                                                 : " (none from fewer than " QH_STRINGIFY(QH_MIN_RESAMPLING_UNITS) " windows)") : "",
-             at_chance ? "; baseline at chance" : "");
-    snprintf(ylabel, sizeof ylabel, kind == QH_PAIRED_ACCURACY ? "%s: run - baseline" : "%s: run / baseline (log scale)", metric);
+             at_chance ? "; baseline at chance: retention of noise" : "");
+    snprintf(ylabel, sizeof ylabel, "retained: %s", what);
     f = open_memstream(&head, &head_len);
     chart_head(f, title, "bits per parameter from the packed bytes: quantized scope", ylabel, yset);
     fclose(f);
     f = open_memstream(&plot, &plot_len);
     family_series(f, dat, families, nf, label_index);
-    fprintf(f, ", \\\n     %g with lines lc rgb 'forest-green' lw 2 title 'no change (%g)'", none, none);
+    fprintf(f, ", \\\n     1 with lines lc rgb 'forest-green' lw 2 title 'no loss (1)'");
     fclose(f);
     rc = draw_chart(base, data, head, plot, err) == 0 ? 1 : -1;
     free(data), free(head), free(plot);
-    if (rc == 1 && log) fprintf(log, "chart        %s.png / .svg  (%d runs against the baseline, %d with an interval)\n", base, drawn_points, intervals);
+    if (rc == 1 && log) fprintf(log, "chart        %s.png / .svg  (%d runs' retention, %d with an interval)\n", base, drawn_points, intervals);
 done:
     free(pr);
     return rc;
@@ -598,9 +599,9 @@ int qh_plot(const char *db_path, const char *experiment, long long experiment_id
         }
         if (log) fprintf(log, "chart        %s.png / .svg  (%d points, %d families, %d in the Pareto set)\n", base, n, nf, nfront);
         charts++;
-        /* beside it, the change against the baseline on the same windows or items, with its paired
+        /* beside it, the retention against the baseline on the same windows or items, with its paired
          * interval: what a marginal bar cannot show (quantized scope only: it does not depend on x) */
-        int paired_drawn = whole_model ? 0 : paired_chart(db, out_dir, task, metric, tname, rows, n, families, nf, base_run, model, items, ctx,
+        int paired_drawn = whole_model ? 0 : retention_chart(db, out_dir, task, metric, tname, rows, n, families, nf, base_run, model, items, ctx,
                                                          name, is_acc, at_chance, log, err);
         if (paired_drawn < 0) {
             charts = -1;

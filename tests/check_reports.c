@@ -339,14 +339,14 @@ START_TEST(intervals_from_few_windows_are_hidden)
     ck_assert_msg(strstr(buf, "\"ppl.wikitext2-test\",\"ppl\",101.25,,,4096") && strstr(buf, "\"ppl.wikitext2-test\",\"ppl\",140.125,120,160,4096"), "%s", buf);
     free(buf);
     char *out = qh_path_join(dir, "charts"), *dat = qh_path_join(out, "ppl_wikitext2-test_ppl.dat"), *text;
-    ck_assert_msg(qh_plot(db, "unit", 0, out, 0, NULL, &err) == 4, "%s", err.msg); /* two charts and their paired charts */
+    ck_assert_msg(qh_plot(db, "unit", 0, out, 0, NULL, &err) == 4, "%s", err.msg); /* two charts and their retention charts */
     ck_assert_int_eq(qh_read_file(dat, &text, &len, &err), 0);
     ck_assert_msg(strstr(text, "4.240000 101.25 101.25 101.25 \"rtn4\""), "%s", text); /* no bar */
     free(text);
-    /* the paired chart: rtn2 / baseline = exp(0.1) on 20 windows with its (zero-width) interval, rtn4's 8 pairs none */
-    char *paired_dat = qh_path_join(out, "ppl_wikitext2-test_ppl_paired.dat");
+    /* the retention chart: ppl_base / ppl_rtn2 = exp(-0.1) on 20 windows with its (zero-width) interval, rtn4's 8 pairs none */
+    char *paired_dat = qh_path_join(out, "ppl_wikitext2-test_ppl_retention.dat");
     ck_assert_int_eq(qh_read_file(paired_dat, &text, &len, &err), 0);
-    ck_assert_msg(strstr(text, "2.240000 1.1051709 1.1051709 1.1051709 \"rtn2\"") && strstr(text, "4.240000 1 1 1 \"rtn4\"") &&
+    ck_assert_msg(strstr(text, "2.240000 0.90483742 0.90483742 0.90483742 \"rtn2\"") && strstr(text, "4.240000 1 1 1 \"rtn4\"") &&
                       strstr(text, "# binary: no item shared with the baseline"), "%s", text);
     free(paired_dat);
     free(text);
