@@ -15,8 +15,12 @@ void qh_ppl_result_free(qh_ppl_result *res)
 {
     free(res->window_nll);
     free(res->window_tokens);
+    free(res->document_nll);
+    free(res->document_tokens);
     res->window_nll = NULL;
     res->window_tokens = NULL;
+    res->document_nll = NULL;
+    res->document_tokens = NULL;
 }
 
 /* ---- protocols: one row each ------------------------------------------------------------ */
@@ -134,6 +138,10 @@ int qh_eval_ppl(const qh_model *m, const int *ids, long n, const int *token_byte
     int *tokens = qh_malloc((size_t)batch * ctx * sizeof *tokens);
     int *targets = qh_malloc((size_t)batch * ctx * sizeof *targets);
     int *owner = qh_malloc((size_t)batch * ctx * sizeof *owner);
+    int *row_document = qh_malloc((size_t)batch * ctx * sizeof *row_document);
+    int n_doc = opts->token_document ? opts->token_document[n - 1] + 1 : 0;
+    double *doc_nll = qh_calloc((size_t)n_doc + 1, sizeof *doc_nll);
+    long *doc_tokens = qh_calloc((size_t)n_doc + 1, sizeof *doc_tokens);
     float *hidden = qh_malloc((size_t)batch * ctx * m->cfg.n_embd * sizeof *hidden);
     float *nll = qh_malloc((size_t)batch * ctx * sizeof *nll);
     res->window_nll = qh_calloc((size_t)n_win, sizeof *res->window_nll);
@@ -158,6 +166,7 @@ int qh_eval_ppl(const qh_model *m, const int *ids, long n, const int *token_byte
                 memcpy(hidden + (size_t)R * C, ws.ln + ((size_t)b * T + (size_t)(p - 1 - w->start)) * C, (size_t)C * sizeof(float));
                 targets[R] = ids[p];
                 owner[R] = w0 + b;
+                row_document[R] = opts->token_document ? opts->token_document[p] : 0;
                 R++;
             }
             res->tokens_forward += T;
@@ -167,6 +176,8 @@ int qh_eval_ppl(const qh_model *m, const int *ids, long n, const int *token_byte
             res->window_nll[owner[r]] += nll[r];
             res->nll2_sum += (double)nll[r] * nll[r];
             res->window_tokens[owner[r]]++;
+            doc_nll[row_document[r]] += nll[r];
+            doc_tokens[row_document[r]]++;
             res->bytes_scored += token_bytes ? token_bytes[targets[r]] : 0;
         }
         w0 += B;
@@ -183,7 +194,8 @@ int qh_eval_ppl(const qh_model *m, const int *ids, long n, const int *token_byte
     if (bad >= 0) { /* finite weights can still overflow: never a perplexity of nan or inf */
         qh_fail(err, "window %d (tokens %ld-%ld): the model's log-likelihood is %s (its activations overflowed); no perplexity", bad,
                 win[bad].start, win[bad].end - 1, qh_nonfinite_name(res->window_nll[bad]));
-        free(win), free(tokens), free(targets), free(owner), free(hidden), free(nll);
+        free(win), free(tokens), free(targets), free(owner), free(row_document), free(hidden), free(nll);
+        free(doc_nll), free(doc_tokens);
         qh_workspace_free(&ws);
         qh_ppl_result_free(res);
         return -1;
@@ -207,6 +219,21 @@ int qh_eval_ppl(const qh_model *m, const int *ids, long n, const int *token_byte
     res->seed = opts->seed;
     qh_bootstrap_ratio_exp(res->window_nll, res->window_tokens, n_win, res->n_boot, opts->seed,
                            &res->ppl_lo, &res->ppl_hi);
+    res->ppl_doc_lo = res->ppl_doc_hi = NAN;
+    if (n_doc) { /* the documents that have a scored token, in order */
+        res->document_nll = qh_malloc((size_t)n_doc * sizeof *res->document_nll);
+        res->document_tokens = qh_malloc((size_t)n_doc * sizeof *res->document_tokens);
+        for (int d = 0; d < n_doc; d++)
+            if (doc_tokens[d]) {
+                res->document_nll[res->documents] = doc_nll[d];
+                res->document_tokens[res->documents++] = doc_tokens[d];
+            }
+        qh_bootstrap_ratio_exp(res->document_nll, res->document_tokens, res->documents, res->n_boot, opts->seed,
+                               &res->ppl_doc_lo, &res->ppl_doc_hi);
+    }
+    free(row_document);
+    free(doc_nll);
+    free(doc_tokens);
 
     free(win);
     free(tokens);

@@ -18,7 +18,10 @@
  *
  * The 95% interval of the perplexity comes from a seeded bootstrap over windows (the
  * resampled statistic is exp(sum NLL / sum tokens)); windows of one text are not
- * independent, so the interval is a sampling interval for this text, not a population one. */
+ * independent, so the interval is a sampling interval for this text, not a population one.
+ * Where the text's documents are known (opts.token_document), a second interval resamples
+ * the documents the scored tokens belong to (WikiText-2's articles): closer to a population
+ * interval, and given only from QH_MIN_RESAMPLING_UNITS documents up. */
 #ifndef QH_EVAL_PPL_H
 #define QH_EVAL_PPL_H
 
@@ -44,6 +47,7 @@ typedef struct {
     int batch;              /* windows per forward call; 0: automatic */
     unsigned long seed;     /* bootstrap seed */
     int n_boot;             /* bootstrap resamples; 0: 1000 */
+    const int *token_document; /* (n) the document of each token, ascending; NULL: none known */
     void (*progress)(void *ud, long done, long total);
     void *progress_ud;
 } qh_ppl_opts;
@@ -68,6 +72,10 @@ typedef struct {
     double seconds;
     double *window_nll;     /* (windows) sum of NLL per window */
     long *window_tokens;    /* (windows) tokens scored per window */
+    int documents;          /* documents with a scored token (0: none known) */
+    double ppl_doc_lo, ppl_doc_hi; /* 95% bootstrap interval over them; NAN below QH_MIN_RESAMPLING_UNITS */
+    double *document_nll;   /* (documents) sum of NLL of each one's scored tokens */
+    long *document_tokens;  /* (documents) its scored tokens */
 } qh_ppl_result;
 
 /* token_bytes (n_vocab): UTF-8 byte length of each token, for bits per byte. */

@@ -223,7 +223,20 @@ START_TEST(ppl_json_on_the_default_model)
     /* the weak default model: WikiText-2 perplexity in the hundreds */
     ck_assert(ppl > 200 && ppl < 1500);
     ck_assert_double_eq_tol(cJSON_GetObjectItem(j, "mean_nll")->valuedouble, log(ppl), 1e-6);
+    /* 5,120 tokens lie in the first articles: no interval over articles */
+    const cJSON *bd = cJSON_GetObjectItem(j, "by_document");
+    ck_assert_msg(cJSON_IsObject(bd), "%s", out);
+    ck_assert_str_eq(cJSON_GetObjectItem(bd, "unit")->valuestring, "article");
+    ck_assert_int_eq(cJSON_GetObjectItem(bd, "documents_scored")->valueint, 2);
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(bd, "ppl_ci95")));
     cJSON_Delete(j);
+    free(out);
+    /* TinyStories' stories are short: 8,192 tokens span enough of them for an interval */
+    ck_assert_int_eq(tu_run_cli("ppl default tinystories-eval --max-tokens 8192", &out), 0);
+    ck_assert_msg(strstr(out, "by story     95% CI [") && strstr(out, " stories the scored tokens are in, 1000 resamples"), "%s", out);
+    free(out);
+    ck_assert_int_eq(tu_run_cli("ppl default wikitext2-test --max-tokens 1024", &out), 0);
+    ck_assert_msg(strstr(out, "by article   no interval: the scored tokens are in 1 article (a bootstrap needs at least 20)"), "%s", out);
     free(out);
     /* the same run, twice: identical numbers */
     char *again;

@@ -253,6 +253,130 @@ START_TEST(protocol_errors)
 }
 END_TEST
 
+/* The documents of the shipped texts: WikiText-2's articles at their top-level headings,
+ * TinyStories' stories, Gutenberg sections that never span two books. */
+START_TEST(documents_of_the_shipped_texts)
+{
+    static const struct {
+        const char *name;
+        int documents;
+    } counted[] = {{"wikitext2-test", 62}, {"wikitext2-valid", 60}, {"tinystories-eval", 500}, {"tinystories-calib", 500},
+                   {"tinystories-valid1000", 1000}};
+    qh_err err;
+    for (size_t i = 0; i < sizeof counted / sizeof *counted; i++) {
+        qh_text t;
+        qh_text_documents d;
+        ck_assert_msg(qh_text_load(counted[i].name, &t, &err) == 0, "%s", err.msg);
+        ck_assert_ptr_nonnull(qh_text_documents_of(&t, &d));
+        ck_assert_msg(d.n == counted[i].documents, "%s: %d documents", counted[i].name, d.n);
+        for (int k = 1; k < d.n; k++) {
+            ck_assert(d.start[k] > d.start[k - 1] && d.start[k] < (long)t.len);
+            if (counted[i].name[0] == 'w') /* a top-level heading, not a section's " = = " */
+                ck_assert(strncmp(t.text + d.start[k], " = ", 3) == 0 && t.text[d.start[k] + 3] != '=');
+            else
+                ck_assert(strncmp(t.text + d.start[k] - 14, "<|endoftext|>\n", 14) == 0);
+        }
+        qh_text_documents_free(&d);
+        qh_text_free(&t);
+    }
+    qh_text t;
+    qh_text_documents d;
+    ck_assert_int_eq(qh_text_load("gutenberg-heldout", &t, &err), 0);
+    ck_assert_ptr_nonnull(qh_text_documents_of(&t, &d));
+    ck_assert_str_eq(d.units, "sections");
+    /* a book's marked end ends its last section: the next starts within the end line's paragraph */
+    int books = 0;
+    for (const char *e = t.text; (e = strstr(e, "\nEnd of ")); e++) {
+        if (strncmp(e, "\nEnd of the Project Gutenberg EBook", 35) != 0 && strncmp(e, "\nEnd of Project Gutenberg's", 27) != 0) continue;
+        books++;
+        long at = (long)(e - t.text);
+        int k = 0;
+        while (k < d.n && d.start[k] <= at) k++;
+        ck_assert_msg(k == d.n || d.start[k] - at < 200, "a section runs on past the book end at byte %ld", at);
+    }
+    ck_assert_int_eq(books, 10); /* of the 12 books, 10 keep the line */
+    for (int k = 1; k < d.n; k++) ck_assert(d.start[k] - d.start[k - 1] >= 2 || t.text[d.start[k] - 1] == '\n');
+    ck_assert_msg(d.n > 100, "%d sections", d.n);
+    qh_text_documents_free(&d);
+    /* a user's file has no documents */
+    char *dir = tu_tmpdir(), *f = qh_path_join(dir, "mine.txt");
+    ck_assert_int_eq(qh_write_file(f, "Hello world", 11, &err), 0);
+    qh_text mine;
+    ck_assert_int_eq(qh_text_load(f, &mine, &err), 0);
+    ck_assert_ptr_null(qh_text_documents_of(&mine, &d));
+    ck_assert_int_eq(d.n, 0);
+    qh_text_free(&mine);
+    free(f);
+    free(dir);
+
+    /* tokens placed by their bytes: exact for GPT-2's byte-level BPE on all of WikiText-2 test */
+    qh_tokenizer *tok = tu_default_tokenizer();
+    int *token_bytes = qh_token_byte_lengths(tok, 50257), *ids, *doc;
+    size_t n;
+    qh_text w;
+    ck_assert_int_eq(qh_text_load("wikitext2-test", &w, &err), 0);
+    ck_assert_int_eq(qh_encode(tok, w.path, w.text, w.len, &ids, &n, &err), 0);
+    ck_assert_ptr_nonnull(qh_text_documents_of(&w, &d));
+    doc = qh_malloc(n * sizeof *doc);
+    ck_assert_int_eq(qh_token_documents(&d, w.len, ids, (long)n, token_bytes, 0, doc), 0);
+    long at = 0;
+    for (size_t i = 0; i < n; i++) { /* the first token of each article starts at its heading */
+        if (i == 0 || doc[i] != doc[i - 1]) {
+            ck_assert(i == 0 || doc[i] == doc[i - 1] + 1);
+            ck_assert_msg(at == d.start[doc[i]], "article %d starts at byte %ld, its first token at %ld", doc[i], d.start[doc[i]], at);
+        }
+        at += token_bytes[ids[i]];
+    }
+    ck_assert_int_eq(doc[n - 1], 61);
+    /* bytes that do not add up to the text's: no documents */
+    ck_assert_int_eq(qh_token_documents(&d, w.len, ids, (long)n, token_bytes, 1, doc), -1);
+    ck_assert_int_eq(qh_token_documents(&d, w.len, ids, (long)n - 1, token_bytes, 0, doc), -1);
+    free(doc);
+    free(ids);
+    qh_text_documents_free(&d);
+    qh_text_free(&w);
+    qh_text_free(&t);
+    free(token_bytes);
+    qh_tokenizer_free(tok);
+}
+END_TEST
+
+/* The interval over documents: their sums are the perplexity's, and it is given from 20
+ * documents up. */
+START_TEST(document_interval_resamples_documents)
+{
+    qh_model *m = tiny_model();
+    enum { N = 400 };
+    int ids[N], doc[N];
+    for (int i = 0; i < N; i++) ids[i] = (i * 7 + i / 13) % 40;
+    for (int per = 10; per <= 25; per += 15) {
+        for (int i = 0; i < N; i++) doc[i] = i / per;
+        qh_ppl_opts o = {.ctx = 12, .seed = 3, .n_boot = 200, .token_document = doc};
+        qh_ppl_result r;
+        qh_err err;
+        ck_assert_msg(qh_eval_ppl(m, ids, N, NULL, &o, &r, &err) == 0, "%s", err.msg);
+        ck_assert_int_eq(r.documents, N / per);
+        double nll = 0;
+        long tokens = 0;
+        for (int k = 0; k < r.documents; k++) nll += r.document_nll[k], tokens += r.document_tokens[k];
+        ck_assert_int_eq(tokens, r.tokens_scored);
+        ck_assert_double_eq_tol(nll, r.nll_sum, 1e-9 * fabs(r.nll_sum));
+        if (r.documents >= QH_MIN_RESAMPLING_UNITS) ck_assert(r.ppl_doc_lo < r.ppl && r.ppl < r.ppl_doc_hi);
+        else ck_assert(isnan(r.ppl_doc_lo) && isnan(r.ppl_doc_hi)); /* 16 documents: none */
+        qh_ppl_result_free(&r);
+    }
+    /* a budget keeps only the documents it reaches */
+    for (int i = 0; i < N; i++) doc[i] = i / 10;
+    qh_ppl_opts o = {.ctx = 12, .seed = 3, .n_boot = 200, .max_tokens = 95, .token_document = doc};
+    qh_ppl_result r;
+    qh_err err;
+    ck_assert_int_eq(qh_eval_ppl(m, ids, N, NULL, &o, &r, &err), 0);
+    ck_assert_int_eq(r.documents, 10);
+    qh_ppl_result_free(&r);
+    qh_model_free(m);
+}
+END_TEST
+
 /* Runs the golden cases of perplexity.json; full=0: only those with a token budget. */
 static void golden_ppl(int full)
 {
@@ -325,6 +449,8 @@ Suite *suite_ppl(void)
     tcase_add_test(tc, protocol_errors);
     tcase_add_test(tc, llama_cpp_protocol_matches_direct_computation);
     tcase_add_test(tc, fidelity_statistics_match_direct_computation);
+    tcase_add_test(tc, documents_of_the_shipped_texts);
+    tcase_add_test(tc, document_interval_resamples_documents);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     TCase *g = tcase_create("golden");

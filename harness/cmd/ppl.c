@@ -11,7 +11,9 @@
 #include "../cli.h"
 #include "../progress.h"
 
-static void print_ppl_json(const char *model_dir, const qh_cli_model *lm, const qh_text *text, const qh_ppl_result *r, int ctx_given)
+/* docs: the text's documents (unit NULL: none known); docs_rule: how they were found */
+static void print_ppl_json(const qh_text_documents *docs, const char *docs_rule, const char *model_dir, const qh_cli_model *lm,
+                           const qh_text *text, const qh_ppl_result *r, int ctx_given)
 {
     const qh_model *m = lm->model;
     cJSON *o = cJSON_CreateObject();
@@ -33,6 +35,13 @@ static void print_ppl_json(const char *model_dir, const qh_cli_model *lm, const 
     qh_cli_json_number(o, "ppl", r->ppl);
     qh_cli_json_interval(o, "ppl_ci95", r->ppl_lo, r->ppl_hi);
     cJSON_AddStringToObject(o, "ci_method", "bootstrap over windows");
+    if (docs->unit) { /* the interval over documents, where the text's documents are known */
+        cJSON *d = cJSON_AddObjectToObject(o, "by_document");
+        cJSON_AddStringToObject(d, "unit", docs->unit);
+        cJSON_AddStringToObject(d, "rule", docs_rule);
+        cJSON_AddNumberToObject(d, "documents_scored", r->documents);
+        qh_cli_json_interval(d, "ppl_ci95", r->ppl_doc_lo, r->ppl_doc_hi);
+    }
     cJSON_AddNumberToObject(o, "n_boot", r->n_boot);
     cJSON_AddNumberToObject(o, "seed", (double)r->seed);
     qh_cli_json_number(o, "ppl_pm_llama_cpp", r->ppl_pm);
@@ -56,7 +65,8 @@ static void print_ppl_json(const char *model_dir, const qh_cli_model *lm, const 
     qh_cli_json_print(o);
 }
 
-static void print_ppl_text(const char *model_dir, const qh_cli_model *lm, const qh_text *text, const qh_ppl_result *r, int ctx_given)
+static void print_ppl_text(const qh_text_documents *docs, const char *model_dir, const qh_cli_model *lm, const qh_text *text,
+                           const qh_ppl_result *r, int ctx_given)
 {
     const qh_model *m = lm->model;
     printf("model        %s (%s weights, %.2fM parameters, sha256 %.12s)\n", model_dir, m->dtype, m->n_params / 1e6, m->sha256);
@@ -79,6 +89,18 @@ static void print_ppl_text(const char *model_dir, const qh_cli_model *lm, const 
         printf("perplexity   %.4f  no interval: %d %s%s (a bootstrap needs at least %d)\n", r->ppl, r->windows, llama ? "chunk" : "window",
                r->windows == 1 ? "" : "s",
                QH_MIN_RESAMPLING_UNITS);
+    if (docs->unit) {
+        const char *units = r->documents == 1 ? docs->unit : docs->units;
+        if (!r->documents)
+            printf("by %-9s not resampled: this tokenizer's tokens do not decode to the text's bytes, so they cannot be placed in its %s\n",
+                   docs->unit, docs->units);
+        else if (isfinite(r->ppl_doc_lo) && isfinite(r->ppl_doc_hi))
+            printf("by %-9s 95%% CI [%.3f, %.3f]  (bootstrap over the %d %s the scored tokens are in, %d resamples, seed %lu)\n", docs->unit,
+                   r->ppl_doc_lo, r->ppl_doc_hi, r->documents, units, r->n_boot, r->seed);
+        else
+            printf("by %-9s no interval: the scored tokens are in %d %s (a bootstrap needs at least %d)\n", docs->unit, r->documents, units,
+                   QH_MIN_RESAMPLING_UNITS);
+    }
     if (isfinite(r->ppl_pm))
         printf("             %.4f +/- %.5f  (llama.cpp's formula: PPL * sqrt(var(NLL)/(N-1)), tokens taken as independent)\n",
                r->ppl, r->ppl_pm);
@@ -130,6 +152,9 @@ int qh_cmd_ppl(int argc, char **argv)
     int *ids = NULL;
     size_t n;
     qh_ppl_result res = {0};
+    qh_text_documents docs = {0};
+    const char *docs_rule = NULL;
+    int *token_document = NULL;
     int rc = 1;
     char *model_dir = qh_resolve_model_dir(argv[optind]);
     if (qh_cli_load(argv[optind], &qopts, &lm, &err) != 0) {
@@ -138,6 +163,17 @@ int qh_cmd_ppl(int argc, char **argv)
     }
     if (qh_text_load(argv[optind + 1], &text, &err) != 0) goto fail_model;
     if (qh_encode(lm.tok, text.path, text.text, text.len, &ids, &n, &err) != 0) goto fail_text;
+    docs_rule = qh_text_documents_of(&text, &docs);
+    if (docs.n && lm.token_bytes) {
+        token_document = qh_malloc(n * sizeof *token_document);
+        /* a SentencePiece vocabulary that adds a space prefix decodes to one byte more than the text */
+        int prefix = qh_tokenizer_encodes_alone_differently(lm.tok);
+        if (qh_token_documents(&docs, text.len, ids, (long)n, lm.token_bytes, prefix, token_document) != 0) {
+            free(token_document);
+            token_document = NULL;
+        }
+    }
+    opts.token_document = token_document;
     opts.bos_id = qh_tokenizer_bos_added(lm.tok);
     opts.use_bos = opts.bos_id >= 0;
     qh_progress_task pt = {"perplexity", "windows", 0};
@@ -150,10 +186,12 @@ int qh_cmd_ppl(int argc, char **argv)
         qh_err_prefix(&err, "%s", text.path);
         goto fail_text;
     }
-    if (json) print_ppl_json(model_dir, &lm, &text, &res, opts.ctx != 0);
-    else print_ppl_text(model_dir, &lm, &text, &res, opts.ctx != 0);
+    if (json) print_ppl_json(&docs, docs_rule, model_dir, &lm, &text, &res, opts.ctx != 0);
+    else print_ppl_text(&docs, model_dir, &lm, &text, &res, opts.ctx != 0);
     rc = 0;
 fail_text:
+    free(token_document);
+    qh_text_documents_free(&docs);
     free(ids);
     qh_ppl_result_free(&res);
     qh_text_free(&text);
