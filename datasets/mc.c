@@ -673,33 +673,33 @@ const qh_mc_set qh_mc_sets[] = {
     {"mmlu", "mmlu", QH_MC_MMLU, read_mmlu, NULL, QH_MC_OPT_SHOTS | QH_MC_OPT_SUBJECTS | QH_MC_OPT_SPLIT,
      "MMLU {split}, {shots}-shot (dev examples); acc_letter: argmax of log p(' A'..' D') after the lettered prompt "
      "ending 'Answer:' (lm-eval's mmlu); acc/acc_norm: argmax of log p(' <answer text>' | 'Question: ...\\nAnswer:') "
-     "(lm-eval's mmlu_continuation), acc_norm divides by the answer's characters; question stripped; stratified by subject, {subset}", "mmlu (acc_letter), mmlu_continuation (acc, acc_norm)"},
+     "(lm-eval's mmlu_continuation), acc_norm divides by the answer's characters; question stripped; stratified by subject, {subset}", "mmlu (acc_letter), mmlu_continuation (acc, acc_norm)", NULL},
     {"blimp", "blimp", QH_MC_PAIR, read_jsonl_dir, parse_blimp_line, 0,
      "BLiMP minimal pairs (67 paradigms): correct when the good sentence has the higher total log-likelihood, "
-     "each sentence scored from <|endoftext|>; stratified by paradigm, {subset}", "blimp_* (per paradigm; not held against lm-eval here)"},
+     "each sentence scored from <|endoftext|>; stratified by paradigm, {subset}", "blimp_* (per paradigm; not held against lm-eval here)", NULL},
     {"lambada", "lambada/lambada_test.jsonl", QH_MC_LAMBADA, read_jsonl, parse_lambada_line, 0,
      "LAMBADA (OpenAI test): context = text before the last space, target = ' ' + last word; correct when "
      "every target token is the greedy argmax (lm-eval's lambada_openai acc); target_ppl = exp(-mean over passages of the "
-     "target's log-likelihood), lm-eval's perplexity (per passage, not per token); {subset}", "lambada_openai"},
-    {"arc-easy", "multiple-choice/arc_easy.jsonl", QH_MC_CHOICE, read_jsonl, parse_choice_line, 0, CHOICE_PROTOCOL, "arc_easy"},
-    {"arc-challenge", "multiple-choice/arc_challenge.jsonl", QH_MC_CHOICE, read_jsonl, parse_choice_line, 0, CHOICE_PROTOCOL, "arc_challenge"},
-    {"piqa", "multiple-choice/piqa.jsonl", QH_MC_CHOICE, read_jsonl, parse_choice_line, 0, CHOICE_PROTOCOL, "piqa"},
+     "target's log-likelihood), lm-eval's perplexity (per passage, not per token); {subset}", "lambada_openai", "lambada_openai"},
+    {"arc-easy", "multiple-choice/arc_easy.jsonl", QH_MC_CHOICE, read_jsonl, parse_choice_line, 0, CHOICE_PROTOCOL, "arc_easy", "arc_easy"},
+    {"arc-challenge", "multiple-choice/arc_challenge.jsonl", QH_MC_CHOICE, read_jsonl, parse_choice_line, 0, CHOICE_PROTOCOL, "arc_challenge", "arc_challenge"},
+    {"piqa", "multiple-choice/piqa.jsonl", QH_MC_CHOICE, read_jsonl, parse_choice_line, 0, CHOICE_PROTOCOL, "piqa", NULL},
     {"winogrande", "multiple-choice/winogrande.jsonl", QH_MC_CHOICE, read_jsonl, parse_winogrande_line, 0,
-     "WinoGrande dev, partial scoring: log p(continuation | context with option i), argmax; {subset}", "winogrande"},
+     "WinoGrande dev, partial scoring: log p(continuation | context with option i), argmax; {subset}", "winogrande", NULL},
     {"hellaswag", "hellaswag/hellaswag_val_full.txt", QH_MC_CHOICE, read_hellaswag, NULL, 0,
      "HellaSwag validation: context, four endings (' ' + ending, text as shipped in llama.cpp's file: not lm-eval's "
-     "preprocessing); acc and acc_norm (log-likelihood / characters of the ending, lm-eval's); {subset}", "none: hellaswag preprocesses ctx_a and ctx_b, which the shipped file joins"},
-    {"openbookqa", "multiple-choice/openbook_qa.jsonl", QH_MC_CHOICE, read_jsonl, parse_choice_line, 0, CHOICE_PROTOCOL, "openbookqa"},
+     "preprocessing); acc and acc_norm (log-likelihood / characters of the ending, lm-eval's); {subset}", "none: hellaswag preprocesses ctx_a and ctx_b, which the shipped file joins", NULL},
+    {"openbookqa", "multiple-choice/openbook_qa.jsonl", QH_MC_CHOICE, read_jsonl, parse_choice_line, 0, CHOICE_PROTOCOL, "openbookqa", NULL},
     {"copa", "multiple-choice/copa.jsonl", QH_MC_CHOICE, read_jsonl, parse_copa_line, 0,
      "{name}: log p('  ' + choice | premise without its final punctuation + ' therefore' or ' because'), argmax (acc), "
-     "as lm-evaluation-harness's copa; {subset}", "copa"},
-    {NULL, NULL, 0, NULL, NULL, 0, NULL, NULL},
+     "as lm-evaluation-harness's copa; {subset}", "copa", NULL},
+    {NULL, NULL, 0, NULL, NULL, 0, NULL, NULL, NULL},
 };
 
 const qh_mc_set *qh_mc_set_find(const char *name)
 {
     for (const qh_mc_set *s = qh_mc_sets; s->name; s++)
-        if (strcmp(s->name, name) == 0) return s;
+        if (strcmp(s->name, name) == 0 || (s->lm_eval_name && strcmp(s->lm_eval_name, name) == 0)) return s;
     return NULL;
 }
 

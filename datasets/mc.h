@@ -59,10 +59,13 @@ struct qh_mc_set {
     unsigned options;         /* QH_MC_OPT_*: the options it takes */
     const char *protocol;     /* what is scored: {name}, {subset}, {split} and {shots} are filled in */
     const char *lm_eval;      /* lm-evaluation-harness's task of the same protocol (tests lmeval_parity_*), or what differs */
+    const char *lm_eval_name; /* lm-eval's task name where it differs from name and the protocol is lm-eval's:
+                               * accepted wherever a task is named, stored as name */
 };
 
 extern const qh_mc_set qh_mc_sets[]; /* ends with a row whose name is NULL */
 
+/* By qharness's name or lm-eval's (arc_easy for arc-easy). */
 const qh_mc_set *qh_mc_set_find(const char *name);
 int qh_mc_load(const char *name, const qh_mc_opts *o, qh_mc_task *task, qh_err *err);
 /* The same for a row that need not be in the table (a test's, a user's). */

@@ -155,6 +155,8 @@ static int claim_parse(const char *text, size_t len, const char *origin, int is_
     if (!c.name[0] || !c.model[0] || !c.method[0] || !c.task[0] || !c.metric[0] || !(c.claimed > 0 || c.claimed_bpp > 0))
         return qh_fail(err, "%s: [claim] needs name, model, method, task, metric, and retained or claimed_bpp (or both)", origin);
     int is_ppl = strcmp(c.metric, "ppl") == 0;
+    const qh_mc_set *named = qh_mc_set_find(c.task); /* lm-eval's name (arc_easy) is judged as qharness's (arc-easy) */
+    if (named) snprintf(c.task, sizeof c.task, "%s", named->name);
     if (is_ppl != (strncmp(c.task, "ppl.", 4) == 0))
         return qh_fail(err, "%s: metric 'ppl' goes with a task 'ppl.DATASET' (and accuracies with multiple-choice tasks)", origin);
     const qh_metric *claimed = qh_metric_find(c.metric);

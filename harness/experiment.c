@@ -170,7 +170,7 @@ static int handle_tasks(parse_state *ps, const char *name, const char *value)
     t->line = ps->line;
     if (qh_task_parse(t, name, why, sizeof why) < 0) return fail_at(ps, ps->line, "[tasks] %s", why);
     for (int i = 0; i < x->n_tasks; i++)
-        if (strcmp(x->tasks[i].name, name) == 0) return fail_at(ps, ps->line, "[tasks] '%s' listed twice", name);
+        if (strcmp(x->tasks[i].name, t->name) == 0) return fail_at(ps, ps->line, "[tasks] '%s' listed twice", name);
     if (parse_budget(value, &t->budget) != 0)
         return fail_at(ps, ps->line, "[tasks] %s = '%s': the budget must be a positive integer or 'all'", name, value);
     x->n_tasks++;

@@ -223,8 +223,11 @@ typedef struct {
 static int parse_mc(qh_task_spec *t, const char *name, char *why, size_t why_len)
 {
     (void)why, (void)why_len;
-    if (!qh_mc_set_find(name)) return 0;
-    snprintf(t->dataset, sizeof t->dataset, "%s", name);
+    const qh_mc_set *set = qh_mc_set_find(name);
+    if (!set) return 0;
+    /* lm-eval's name (arc_easy) is stored as qharness's (arc-easy): one task, one name in the database */
+    snprintf(t->dataset, sizeof t->dataset, "%s", set->name);
+    snprintf(t->name, sizeof t->name, "%s", set->name);
     return 1;
 }
 
@@ -334,11 +337,11 @@ const qh_task_traits qh_task_table[QH_TASK_KINDS] = {
 int qh_task_parse(qh_task_spec *t, const char *name, char *why, size_t why_len)
 {
     for (int k = 0; k < QH_TASK_KINDS; k++) {
+        snprintf(t->name, sizeof t->name, "%s", name); /* a parser may write the task's canonical name */
         int rc = qh_task_table[k].parse(t, name, why, why_len);
         if (rc < 0) return -1;
         if (rc > 0) {
             t->kind = (qh_task_kind)k;
-            snprintf(t->name, sizeof t->name, "%s", name);
             return k;
         }
     }

@@ -9,7 +9,9 @@
 
 #include "datasets/datasets.h"
 #include "datasets/mc.h"
+#include "harness/claim.h"
 #include "harness/eval_mc.h"
+#include "harness/experiment.h"
 #include "harness/eval_ppl.h"
 #include "harness/forward.h"
 #include "harness/metrics.h"
@@ -259,6 +261,42 @@ START_TEST(cached_fidelity_baseline_gives_the_same_result)
 }
 END_TEST
 
+/* lm-eval's task names are taken wherever a task is named and stored as qharness's, so one
+ * task has one name in the database. */
+START_TEST(lm_eval_task_names_are_taken)
+{
+    ck_assert_ptr_eq(qh_mc_set_find("arc_easy"), qh_mc_set_find("arc-easy"));
+    ck_assert_ptr_eq(qh_mc_set_find("arc_challenge"), qh_mc_set_find("arc-challenge"));
+    ck_assert_ptr_eq(qh_mc_set_find("lambada_openai"), qh_mc_set_find("lambada"));
+    ck_assert_ptr_null(qh_mc_set_find("arc easy"));
+    char *dir = tu_tmpdir(), *p = qh_path_join(dir, "x.ini");
+    qh_err err;
+    static const char exp[] = "[experiment]\nname = x\nmodels = default\n[tasks]\narc_easy = 20\nlambada_openai = 10\n[method b]\nmethod = none\n";
+    ck_assert_int_eq(qh_write_file(p, exp, sizeof exp - 1, &err), 0);
+    qh_experiment x;
+    ck_assert_msg(qh_experiment_load(p, &x, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(x.tasks[0].name, "arc-easy");
+    ck_assert_str_eq(x.tasks[0].dataset, "arc-easy");
+    ck_assert_str_eq(x.tasks[1].name, "lambada");
+    qh_experiment_free(&x);
+    static const char twice[] = "[experiment]\nname = x\nmodels = default\n[tasks]\narc-easy = 20\narc_easy = 10\n[method b]\nmethod = none\n";
+    ck_assert_int_eq(qh_write_file(p, twice, sizeof twice - 1, &err), 0);
+    ck_assert_int_eq(qh_experiment_load(p, &x, &err), -1);
+    ck_assert_msg(strstr(err.msg, "x.ini:6: [tasks] 'arc_easy' listed twice"), "%s", err.msg);
+    static const char claim[] = "[claim]\nname = c\nmodel = default\nmethod = binary\ntask = arc_easy\nmetric = acc\nretained = 0.9\n";
+    ck_assert_int_eq(qh_write_file(p, claim, sizeof claim - 1, &err), 0);
+    qh_claim c;
+    ck_assert_msg(qh_claim_load(p, &c, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(c.task, "arc-easy");
+    char *out;
+    ck_assert_int_eq(tu_run_cli("mc default --task arc_easy --n 20", &out), 0);
+    ck_assert_msg(strstr(out, "task         arc-easy: 20 of 2376 items"), "%s", out);
+    free(out);
+    free(p);
+    free(dir);
+}
+END_TEST
+
 Suite *suite_tasks(void)
 {
     Suite *s = suite_create("tasks");
@@ -270,6 +308,7 @@ Suite *suite_tasks(void)
     tcase_add_test(tc, shared_prefixes_give_the_same_bits);
     tcase_add_test(tc, continuation_forward_equals_the_whole_sequence);
     tcase_add_test(tc, cached_fidelity_baseline_gives_the_same_result);
+    tcase_add_test(tc, lm_eval_task_names_are_taken);
     suite_add_tcase(s, tc);
     return s;
 }

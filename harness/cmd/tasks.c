@@ -30,10 +30,14 @@ int qh_cmd_tasks(int argc, char **argv)
         const char *subset = strstr(proto, "seeded subset");
         int shown = subset ? (int)(subset - proto) : (int)strlen(proto);
         while (shown > 0 && strchr(" ,;", proto[shown - 1])) shown--;
-        printf("  %-14s %7ld %7s   lm-eval: %s\n      %.*s\n", s->name, t.n_available, chance, s->lm_eval, shown, proto);
+        printf("  %-14s %7ld %7s   lm-eval: %s%s\n      %.*s\n", s->name, t.n_available, chance, s->lm_eval,
+               s->lm_eval_name ? " (either name is taken; stored as the first)" : "", shown, proto);
         qh_mc_free(&t);
     }
     printf("\nTexts (qharness ppl|kld MODEL NAME; in an experiment: ppl.NAME or fidelity.NAME = TOKENS, @llama-cpp for that protocol):\n\n");
-    for (const qh_text_dataset *d = qh_text_datasets; d->name; d++) printf("  %-22s %s\n", d->name, d->summary);
+    for (const qh_text_dataset *d = qh_text_datasets; d->name; d++) {
+        printf("  %-22s %s\n", d->name, d->summary);
+        if (d->documents_rule) printf("  %-22s   documents (ppl's interval by document): %s\n", "", d->documents_rule);
+    }
     return 0;
 }
