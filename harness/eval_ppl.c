@@ -30,6 +30,7 @@ typedef struct {
     const char *summary;
     /* fills win (n / stride + 2 slots) and returns the count, or -1 with err set */
     int (*plan)(long n, int ctx, int stride, long chunks, window *win, qh_err *err);
+    const char *unit, *units; /* what a bootstrap resamples: "window", "windows" */
 } ppl_protocol;
 
 static int plan_sliding(long n, int ctx, int stride, long chunks, window *win, qh_err *err)
@@ -65,8 +66,10 @@ static int plan_llama_cpp(long n, int ctx, int stride, long chunks, window *win,
 }
 
 static const ppl_protocol protocols[] = {
-    {"sliding", "windows of ctx tokens every stride tokens; each token scored once, given the tokens before it in its window", plan_sliding},
-    {"llama-cpp", "llama-perplexity's: non-overlapping chunks of ctx tokens, the tokens at positions ctx/2+1..ctx-1 of each scored", plan_llama_cpp},
+    {"sliding", "windows of ctx tokens every stride tokens; each token scored once, given the tokens before it in its window", plan_sliding,
+     "window", "windows"},
+    {"llama-cpp", "llama-perplexity's: non-overlapping chunks of ctx tokens, the tokens at positions ctx/2+1..ctx-1 of each scored", plan_llama_cpp,
+     "chunk", "chunks"},
 };
 #define N_PROTOCOLS (int)(sizeof protocols / sizeof protocols[0])
 
@@ -85,6 +88,12 @@ const char *qh_ppl_protocol_list(void)
         for (int i = 0; i < N_PROTOCOLS; i++)
             snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", protocols[i].name);
     return list;
+}
+
+const char *qh_ppl_protocol_units(const char *name, long count)
+{
+    const ppl_protocol *p = find_protocol(name);
+    return !p ? "?" : count == 1 ? p->unit : p->units;
 }
 
 int qh_ppl_protocol_check(const char *name, qh_err *err)

@@ -33,6 +33,8 @@
 const char *qh_ppl_protocol_list(void);
 /* 0 when name is a protocol (NULL is "sliding"). */
 int qh_ppl_protocol_check(const char *name, qh_err *err);
+/* What a protocol's bootstrap resamples, for count of them: "window"/"windows", "chunk"/"chunks". */
+const char *qh_ppl_protocol_units(const char *name, long count);
 /* One line that says what a protocol scores, for outputs and stored metrics. */
 const char *qh_ppl_protocol_summary(const char *name);
 

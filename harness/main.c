@@ -8,6 +8,7 @@
 #include "model.h"
 #include "outfile.h"
 #include "progress.h"
+#include "store.h"
 #include "util.h"
 
 static int cmd_help(int argc, char **argv);
@@ -44,7 +45,7 @@ static const struct command {
      "       sweep EXPERIMENT.ini --slurm [--resume] [--partition P] [--time T] [--cpus-per-task N] [--max-parallel K]\n"
      "             [--runs-per-task R] [--no-merge-job] [--db FILE]  (one Slurm array task per run, shard databases)\n"
      "       sweep EXPERIMENT.ini --status | --cancel [--db FILE]",
-     "run every configuration of an experiment file into SQLite (default results/qharness.sqlite), here or on Slurm", qh_cmd_sweep_options},
+     "run every configuration of an experiment file into SQLite (default " QH_DEFAULT_DB "), here or on Slurm", qh_cmd_sweep_options},
     {"merge", qh_cmd_merge, "merge --experiment NAME | --id ID [--db FILE]",
      "copy the finished runs of a Slurm sweep's shard databases into the experiment database (idempotent)", qh_cmd_merge_options},
     {"sweep-task", qh_cmd_sweep_task, "sweep-task PLAN.json INDEX",

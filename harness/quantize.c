@@ -49,9 +49,6 @@ int qh_quant_scope_check(const qh_quant_opts *o, const qh_model *m, const char *
     return 0;
 }
 
-/* The blocks' linear weights are held (in, out); methods want (out, in). */
-static int is_conv1d(const qh_tensor *t) { return t->is_linear; }
-
 void qh_transpose(const float *in, int rows, int cols, float *out)
 {
 #pragma omp parallel for
@@ -145,7 +142,7 @@ static int quantize_tensor(qh_model *m, int t, const qh_spec *spec, const qh_cal
     qh_qtensor *q = &res->q[res->n_q++];
     snprintf(q->name, sizeof q->name, "%s", tn->name);
     qh_spec_canonical(spec, q->spec, sizeof q->spec);
-    q->transposed = is_conv1d(tn);
+    q->transposed = tn->is_linear; /* the blocks' linear weights are held (in, out); methods want (out, in) */
     q->sensitivity = NAN;
     q->rows = q->transposed ? tn->cols : tn->rows;
     q->cols = q->transposed ? tn->rows : tn->cols;
@@ -225,7 +222,7 @@ static int quantize_mixed(qh_model *m, const qh_quant_opts *o, qh_spec **scope, 
     }
     for (int t = 0; t < m->n_tensors; t++)
         if (scope[t]) {
-            if (!is_conv1d(&m->tensors[t])) {
+            if (!m->tensors[t].is_linear) {
                 qh_fail(err, "%s: mixed precision allocates over the block weights, which have calibration statistics", m->tensors[t].name);
                 goto out;
             }
@@ -431,7 +428,7 @@ int qh_quantize_model(qh_model *m, const qh_quant_opts *o, qh_quant_result *res,
         }
         if (!qh_spec_needs_calibration(specs[t])) continue;
         need_calib = 1;
-        if (!is_conv1d(&m->tensors[t])) {
+        if (!m->tensors[t].is_linear) {
             qh_fail(err, "%s: method needs calibration statistics, which exist only for the block weights", m->tensors[t].name);
             goto cleanup;
         }

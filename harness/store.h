@@ -14,6 +14,8 @@ typedef struct {
 } qh_store;
 
 #define QH_SCHEMA_VERSION "2"
+/* the results database when --db is not given (relative to the working directory) */
+#define QH_DEFAULT_DB "results/qharness.sqlite"
 
 /* Opens (creating directories' file and schema as needed) in WAL mode. */
 int qh_store_open(const char *path, qh_store *s, qh_err *err);

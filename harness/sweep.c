@@ -591,7 +591,7 @@ int qh_sweep(const char *path, const qh_sweep_opts *o, qh_err *err)
         qh_experiment_free(&x);
         return -1;
     }
-    const char *db_path = o->db_path ? o->db_path : "results/qharness.sqlite";
+    const char *db_path = o->db_path ? o->db_path : QH_DEFAULT_DB;
     if (!o->db_path) {
         char *dir = qh_strdup(db_path);
         *strrchr(dir, '/') = 0;

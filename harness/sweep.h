@@ -25,7 +25,7 @@ typedef struct {
 } qh_slurm_opts;
 
 typedef struct {
-    const char *db_path;     /* default results/qharness.sqlite */
+    const char *db_path;     /* default QH_DEFAULT_DB (store.h) */
     int resume;
     int new_experiment;      /* --new: another experiment of a name whose latest is unfinished */
     int dry_run;

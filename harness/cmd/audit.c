@@ -4,15 +4,16 @@
 #include "../../reports/audit.h"
 #include "../claim.h"
 #include "../cli.h"
+#include "../store.h"
 
 const qh_cli_opt qh_cmd_audit_options[] = {
-    {"db", required_argument, 'd', "FILE", "the results database", "results/qharness.sqlite"},
+    {"db", required_argument, 'd', "FILE", "the results database", QH_DEFAULT_DB},
     {"claim", required_argument, 'c', "\"k = v; ...\"", "the claim inline instead of a CLAIM.ini (the same keys, ';' between them)", NULL},
     QH_CLI_OPT_END};
 
 int qh_cmd_audit(int argc, char **argv)
 {
-    const char *db = "results/qharness.sqlite", *inline_claim = NULL;
+    const char *db = QH_DEFAULT_DB, *inline_claim = NULL;
     int c;
     optind = 0; /* glibc: 0 resets getopt fully; 1 would keep a half-read option cluster from an earlier call */
     opterr = 0;

@@ -62,10 +62,10 @@ static void print_kld(const char *base_arg, const char *model_arg, const qh_cli_
     printf("Mean PPL(model)/PPL(base)      %9.6f +/- %8.6f\n\n", exp(f->ln_ppl_ratio), exp(f->ln_ppl_ratio) * f->ln_ppl_ratio_se);
     if (isfinite(f->kl_lo) && isfinite(f->kl_hi))
         printf("Mean    KLD  %10.6f +/- %8.6f   (95%% bootstrap over %s: [%.6f, %.6f])\n", f->kl_mean, f->kl_se,
-               strcmp(f->protocol, "llama-cpp") == 0 ? "chunks" : "windows", f->kl_lo, f->kl_hi);
+               qh_ppl_protocol_units(f->protocol, 2), f->kl_lo, f->kl_hi);
     else
-        printf("Mean    KLD  %10.6f   (no interval: %d %s%s; a bootstrap needs at least %d)\n", f->kl_mean, f->windows,
-               strcmp(f->protocol, "llama-cpp") == 0 ? "chunk" : "window", f->windows == 1 ? "" : "s", QH_MIN_RESAMPLING_UNITS);
+        printf("Mean    KLD  %10.6f   (no interval: %d %s; a bootstrap needs at least %d)\n", f->kl_mean, f->windows,
+               qh_ppl_protocol_units(f->protocol, f->windows), QH_MIN_RESAMPLING_UNITS);
     printf("Maximum KLD  %10.6f\n99.9%%   KLD  %10.6f\n99.0%%   KLD  %10.6f\n95.0%%   KLD  %10.6f\n90.0%%   KLD  %10.6f\n",
            f->kl_max, f->kl_p999, f->kl_p99, f->kl_p95, f->kl_p90);
     printf("Median  KLD  %10.6f\nMinimum KLD  %10.6f\n\n", f->kl_median, f->kl_min);

@@ -6,16 +6,17 @@
 
 #include "../shard.h"
 #include "../cli.h"
+#include "../store.h"
 
 const qh_cli_opt qh_cmd_merge_options[] = {
-    {"db", required_argument, 'd', "FILE", "the results database", "results/qharness.sqlite"},
+    {"db", required_argument, 'd', "FILE", "the results database", QH_DEFAULT_DB},
     {"experiment", required_argument, 'e', "NAME", "the experiment, by name (the latest of that name)", "the latest experiment"},
     {"id", required_argument, 'i', "ID", "the experiment, by id (qharness results lists them)", NULL},
     QH_CLI_OPT_END};
 
 int qh_cmd_merge(int argc, char **argv)
 {
-    const char *db_path = "results/qharness.sqlite", *name = NULL;
+    const char *db_path = QH_DEFAULT_DB, *name = NULL;
     long id = 0;
     int c;
     optind = 0; /* glibc: 0 resets getopt fully; 1 would keep a half-read option cluster from an earlier call */

@@ -5,9 +5,10 @@
 
 #include "../../reports/plot.h"
 #include "../cli.h"
+#include "../store.h"
 
 const qh_cli_opt qh_cmd_plot_options[] = {
-    {"db", required_argument, 'd', "FILE", "the results database", "results/qharness.sqlite"},
+    {"db", required_argument, 'd', "FILE", "the results database", QH_DEFAULT_DB},
     {"experiment", required_argument, 'e', "NAME", "the experiment, by name (the latest of that name)", "the latest experiment"},
     {"id", required_argument, 'i', "ID", "the experiment, by id (qharness results lists them)", NULL},
     {"output", required_argument, 'o', "DIR", "the folder the charts are written to (also -o)", "reports/NAME, the experiment's name"},
@@ -18,7 +19,7 @@ const qh_cli_opt qh_cmd_plot_options[] = {
 
 int qh_cmd_plot(int argc, char **argv)
 {
-    const char *db = "results/qharness.sqlite", *name = NULL, *out = NULL;
+    const char *db = QH_DEFAULT_DB, *name = NULL, *out = NULL;
     int whole = -1, c;
     long id = 0;
     optind = 0; /* glibc: 0 resets getopt fully; 1 would keep a half-read option cluster from an earlier call */

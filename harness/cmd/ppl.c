@@ -84,11 +84,10 @@ static void print_ppl_text(const qh_text_documents *docs, const char *model_dir,
         printf("window       ctx %d is the model's context (%s); --ctx sets it\n", r->ctx, m->ctx_source[0] ? m->ctx_source : "its config");
     if (isfinite(r->ppl_lo) && isfinite(r->ppl_hi))
         printf("perplexity   %.4f  95%% CI [%.3f, %.3f]  (bootstrap over %d %s, %d resamples, seed %lu)\n",
-               r->ppl, r->ppl_lo, r->ppl_hi, r->windows, llama ? "chunks" : "windows", r->n_boot, r->seed);
+               r->ppl, r->ppl_lo, r->ppl_hi, r->windows, qh_ppl_protocol_units(r->protocol, r->windows), r->n_boot, r->seed);
     else
-        printf("perplexity   %.4f  no interval: %d %s%s (a bootstrap needs at least %d)\n", r->ppl, r->windows, llama ? "chunk" : "window",
-               r->windows == 1 ? "" : "s",
-               QH_MIN_RESAMPLING_UNITS);
+        printf("perplexity   %.4f  no interval: %d %s (a bootstrap needs at least %d)\n", r->ppl, r->windows,
+               qh_ppl_protocol_units(r->protocol, r->windows), QH_MIN_RESAMPLING_UNITS);
     if (docs->unit) {
         const char *units = r->documents == 1 ? docs->unit : docs->units;
         if (!r->documents)

@@ -7,10 +7,11 @@
 #include "../../reports/assessment.h"
 #include "../../reports/report.h"
 #include "../cli.h"
+#include "../store.h"
 #include "../outfile.h"
 
 const qh_cli_opt qh_cmd_report_options[] = {
-    {"db", required_argument, 'd', "FILE", "the results database", "results/qharness.sqlite"},
+    {"db", required_argument, 'd', "FILE", "the results database", QH_DEFAULT_DB},
     {"experiment", required_argument, 'e', "NAME", "the experiment, by name (the latest of that name)", "the latest experiment"},
     {"id", required_argument, 'i', "ID", "the experiment, by id (qharness results lists them)", NULL},
     {"output", required_argument, 'o', "FILE.md", "write the report here (also -o)", "standard output"},
@@ -21,7 +22,7 @@ const qh_cli_opt qh_cmd_report_options[] = {
 
 int qh_cmd_report(int argc, char **argv)
 {
-    const char *db = "results/qharness.sqlite", *name = NULL, *outp = NULL, *charts = NULL, *template = NULL;
+    const char *db = QH_DEFAULT_DB, *name = NULL, *outp = NULL, *charts = NULL, *template = NULL;
     int c, assessment = 0;
     long id = 0;
     optind = 0; /* glibc: 0 resets getopt fully; 1 would keep a half-read option cluster from an earlier call */

@@ -2,9 +2,10 @@
 
 #include "../results.h"
 #include "../cli.h"
+#include "../store.h"
 
 const qh_cli_opt qh_cmd_results_options[] = {
-    {"db", required_argument, 'd', "FILE", "the results database", "results/qharness.sqlite"},
+    {"db", required_argument, 'd', "FILE", "the results database", QH_DEFAULT_DB},
     {"experiment", required_argument, 'e', "NAME", "the experiment, by name (the latest of that name)", "the list of experiments"},
     {"id", required_argument, 'i', "ID", "the experiment, by id (qharness results lists them)", NULL},
     {"all", no_argument, 'a', NULL, "every metric column (bits per byte, acc_norm, target perplexity, ...)", NULL},
@@ -16,7 +17,7 @@ const qh_cli_opt qh_cmd_results_options[] = {
 
 int qh_cmd_results(int argc, char **argv)
 {
-    const char *db = "results/qharness.sqlite", *name = NULL;
+    const char *db = QH_DEFAULT_DB, *name = NULL;
     int c, all = 0, n_formats = 0;
     long id = 0;
     qh_results_format fmt = QH_RESULTS_TEXT;

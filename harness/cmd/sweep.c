@@ -3,9 +3,10 @@
 
 #include "../sweep.h"
 #include "../cli.h"
+#include "../store.h"
 
 const qh_cli_opt qh_cmd_sweep_options[] = {
-    {"db", required_argument, 'd', "FILE", "the results database", "results/qharness.sqlite"},
+    {"db", required_argument, 'd', "FILE", "the results database", QH_DEFAULT_DB},
     {"resume", no_argument, 'r', NULL, "continue the latest experiment of this name: runs done are kept, the rest run", NULL},
     {"new", no_argument, 'N', NULL, "start another experiment of this name although the latest is unfinished", NULL},
     {"dry-run", no_argument, 'n', NULL, "check the file against the models and print the plan and a time estimate; run nothing", NULL},
