@@ -50,7 +50,7 @@ static void print_mc(const qh_cli_model *lm, const qh_mc_task *t, const qh_mc_re
     if (lm->quantized) qh_quant_print_report(stdout, lm->model, &lm->quant, 0);
     printf("acc          %.4f  95%% CI [%.4f, %.4f]  (Wilson, n=%d; chance %.4f)\n", r->acc, r->acc_lo, r->acc_hi, r->n_items, r->chance);
     if (r->has_norm)
-        printf("acc_norm     %.4f  95%% CI [%.4f, %.4f]  (log-likelihood per byte)\n", r->acc_norm, r->acc_norm_lo, r->acc_norm_hi);
+        printf("acc_norm     %.4f  95%% CI [%.4f, %.4f]  (log-likelihood per character of the choice, lm-eval's)\n", r->acc_norm, r->acc_norm_lo, r->acc_norm_hi);
     if (r->has_letter)
         printf("acc_letter   %.4f  95%% CI [%.4f, %.4f]  (next token among ' A'..' D')\n", r->acc_letter, r->acc_letter_lo, r->acc_letter_hi);
     if (r->target_tokens) printf("target ppl   %.3f per passage (lm-eval's perplexity: exp of minus the mean passage log-likelihood), %d passages, %ld target tokens\n",
