@@ -100,35 +100,40 @@ static void gutenberg_sections(const char *text, size_t len, qh_text_documents *
     }
 }
 
+/* how each rule finds documents, said once for the rows that share it */
+static const char wikitext_rule[] = "articles: each begins at a top-level heading ' = Title = '",
+                  gutenberg_rule[] = "sections: cut at the first blank line after every 32 KB and after each 'End of (the) Project Gutenberg' line (books without one run into the next); sections of one book are not independent",
+                  tinystories_rule[] = "stories: each begins after an '<|endoftext|>' line";
+
 const qh_text_dataset qh_text_datasets[] = {
     {"wikitext2-test", "datasets/wikitext-2-raw/wiki.test.raw",
      "173c87a53759e0201f33e0ccf978e510c2042d7f2cb78229d9a50d79b9e7dd08",
      "WikiText-2 raw v1, test split (Merity et al. 2016), CC BY-SA 3.0", wikitext_articles,
-     "articles: each begins at a top-level heading ' = Title = '"},
+     wikitext_rule},
     {"wikitext2-valid", "datasets/wikitext-2-raw/wiki.valid.raw",
      "4cd0f6876d07a413aa911261ff6d363c72d757d47f0fdd6015702014c89cb9c7",
      "WikiText-2 raw v1, validation split (seen in the default model's training mix)", wikitext_articles,
-     "articles: each begins at a top-level heading ' = Title = '"},
+     wikitext_rule},
     {"gutenberg-heldout", "datasets/gutenberg/heldout.txt",
      "a22c5bd6ffd5638bee893284f14d5af20f1a1986842ebb2878b03b34c611fb51",
      "12 Project Gutenberg books not in the default model's training data, public domain", gutenberg_sections,
-     "sections: cut at the first blank line after every 32 KB and after each 'End of (the) Project Gutenberg' line (books without one run into the next); sections of one book are not independent"},
+     gutenberg_rule},
     {"gutenberg-calib", "datasets/gutenberg/calib.txt",
      "163a9cccda0527b84a6ef8d2f6dfe79412a77c6eb55261abd35446cbe787a236",
      "7 other Project Gutenberg books, for calibration statistics, public domain", gutenberg_sections,
-     "sections: cut at the first blank line after every 32 KB and after each 'End of (the) Project Gutenberg' line (books without one run into the next); sections of one book are not independent"},
+     gutenberg_rule},
     {"tinystories-valid1000", "datasets/tinystories/valid_first1000.txt",
      "c86f734a3a07fffb8a52f4a7970ac7dbeaf4eaf6a031dc8742a8de92fbbb9446",
      "TinyStories validation split, first 1,000 stories (Eldan & Li 2023), CDLA-Sharing-1.0: llama-perplexity's text for stories260K", tinystories_stories,
-     "stories: each begins after an '<|endoftext|>' line"},
+     tinystories_rule},
     {"tinystories-eval", "datasets/tinystories/eval500.txt",
      "f8f1499ca5274df8b7e8f8ff007c656d50ca1cbba27569026d6b9e1b043bf889",
      "TinyStories validation, stories 1-500 of tinystories-valid1000 (evaluation; never calibrated on)", tinystories_stories,
-     "stories: each begins after an '<|endoftext|>' line"},
+     tinystories_rule},
     {"tinystories-calib", "datasets/tinystories/calib500.txt",
      "55b7ddadba40d9e4779323e22a8aff168ffa34bc65af8da0d35aaaf7deaff9ee",
      "TinyStories validation, stories 501-1000 of tinystories-valid1000 (calibration only)", tinystories_stories,
-     "stories: each begins after an '<|endoftext|>' line"},
+     tinystories_rule},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };
 
