@@ -94,6 +94,8 @@ static const struct {
     {"outlier_values", QH_PART_OUTLIERS}, {"factor_u", QH_PART_FACTORS}, {"factor_v", QH_PART_FACTORS},
     {"factor_scales", QH_PART_FACTORS}, {"values", QH_PART_VALUES},
     {"ggml_blocks", QH_PART_GGML_BLOCKS}, {"mask", QH_PART_MASKS},
+    {"tensor_scale", QH_PART_SCALES},  {"scale_codes", QH_PART_SCALES}, {"scale_scales", QH_PART_SCALES},
+    {"scale_offset", QH_PART_SCALES},
 };
 
 qh_part_kind qh_part_kind_of(const char *name)
@@ -343,6 +345,7 @@ void qh_spec_canonical(const qh_spec *spec, char *buf, size_t len)
     for (int i = 0; m->params[i].name && k < len; i++) {
         const qh_param *p = &m->params[i];
         char tmp[64];
+        if (m->named_if_set && strcmp(m->named_if_set, p->name) == 0 && spec->values[i] == p->def) continue;
         if (p->type == QH_PARAM_ENUM)
             k += (size_t)snprintf(buf + k, len - k, " %s=%s", p->name, choice_name(p->choices, (int)spec->values[i], tmp, sizeof tmp));
         else if (p->type == QH_PARAM_INT)

@@ -84,6 +84,9 @@ struct qh_method {
     int is_wrapper;                 /* takes "+ INNER SPEC" */
     int needs_calibration;          /* encode requires calib->H (input second moments) */
     const char *calibration_param;  /* or: requires it when this parameter is non-zero */
+    /* A parameter the canonical form names only where it is not at its default: one added after
+     * results were stored under the shorter name, which they keep. */
+    const char *named_if_set;
     int (*encode)(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib, qh_packed *out,
                   qh_err *err);
     int (*decode)(const qh_spec *spec, const qh_packed *in, qh_matrix *w, qh_err *err);

@@ -181,7 +181,11 @@ size_t tu_format_bytes(const char *spec_text, int rows, int cols)
     else if (strcmp(name, "fp16") == 0 || strcmp(name, "bf16") == 0) bytes = 2 * N;
     else if ((strcmp(name, "rtn") == 0 || strcmp(name, "gptq") == 0) && P("scheme") == 0) /* sym: one f16 scale per group */
         bytes = div_up(N * (size_t)P("bits"), 8) + 2 * GROUPS(P("group"));
+    else if (strcmp(name, "nf4") == 0 && P("double_quant") == 1) /* an 8-bit code per block, F32 absmax per 256 of them, F32 offset */
+        bytes = div_up(N, 2) + GROUPS(P("block")) + 4 * div_up(GROUPS(P("block")), 256) + 4;
     else if (strcmp(name, "nf4") == 0 || strcmp(name, "fp4") == 0) bytes = div_up(N, 2) + 2 * GROUPS(P("block"));
+    else if (strcmp(name, "mxfp4") == 0) bytes = div_up(N, 2) + GROUPS(32);          /* an E8M0 byte per 32 */
+    else if (strcmp(name, "nvfp4") == 0) bytes = div_up(N, 2) + GROUPS(16) + 4;      /* an E4M3 byte per 16, an F32 per matrix */
     else if (strcmp(name, "binary") == 0) bytes = div_up(N, 8) + 2 * GROUPS(P("group"));
     else if (strcmp(name, "ternary") == 0) bytes = div_up(N, 5) + 2 * GROUPS(P("group")); /* 5 trits a byte */
     else if (strcmp(name, "residual-binary") == 0) bytes = (size_t)P("k") * (div_up(N, 8) + 2 * GROUPS(P("group")));

@@ -1,5 +1,6 @@
 /* check_methods.c - every registered method round-trips (loop test over the registry, so a
  * new method is tested the moment it is registered), and each keeps its own promise. */
+#include <cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,9 +11,11 @@
 #include "methods/hadamard.h"
 #include "methods/hessian.h"
 #include "methods/method.h"
+#include "methods/microscaling.h"
 #include "methods/quip_sharp.h"
 #include "methods/rangecoder.h"
 #include "methods/rtn.h"
+#include "harness/safetensors.h"
 #include "testutil.h"
 
 /* Laplace-like weights with a few large outliers, as trained matrices have. */
@@ -1224,6 +1227,181 @@ START_TEST(bit_packing)
 }
 END_TEST
 
+/* The small number formats, by hand: E2M1 rounds to nearest with ties to the even code and
+ * saturates at 6; E4M3 likewise at 448 with subnormals of 2^-9; E8M0's shared scale is the exact
+ * floor(log2(absmax)) less 2, clamped. */
+START_TEST(microscaling_numbers_by_hand)
+{
+    static const struct { float x, want; } e2m1[] = {
+        {0.0f, 0.0f}, {0.24f, 0.0f}, {0.25f, 0.0f},   {0.26f, 0.5f}, {0.75f, 1.0f}, {1.25f, 1.0f}, {1.75f, 2.0f},
+        {2.5f, 2.0f}, {3.5f, 4.0f},  {5.0f, 4.0f},    {5.01f, 6.0f}, {7.0f, 6.0f},  {1e30f, 6.0f}, {-0.75f, -1.0f},
+        {-3.5f, -4.0f}, {-100.0f, -6.0f}, {-0.1f, 0.0f},
+    };
+    for (size_t i = 0; i < sizeof e2m1 / sizeof *e2m1; i++) {
+        float got = qh_e2m1_to_float(qh_e2m1_from_float(e2m1[i].x));
+        ck_assert_msg(got == e2m1[i].want, "E2M1(%g) = %g, not %g", (double)e2m1[i].x, (double)got, (double)e2m1[i].want);
+    }
+    static const struct { float x; uint8_t code; } e4m3[] = {
+        {0.0f, 0x00}, {1.0f, 0x38}, {448.0f, 0x7E}, {500.0f, 0x7E}, {1e30f, 0x7E},
+        {0x1p-9f, 0x01}, {0x1p-10f, 0x00} /* a tie between 0 and 2^-9: to the even 0 */, {0x3p-10f, 0x02},
+        {0x1p-6f, 0x08} /* the smallest normal */, {0x7.8p-9f, 0x08} /* 7.5 x 2^-9 rounds up into it */,
+        {1.0625f, 0x38} /* between 1 and 1.125: to mantissa 0 */, {1.1875f, 0x3A} /* between 1.125 and 1.25: to 2 */,
+        {17.0666f, 0x59} /* 1.0667 x 2^4: mantissa 1 */, {1.96875f, 0x40} /* rounds up to 2: the next exponent */,
+    };
+    for (size_t i = 0; i < sizeof e4m3 / sizeof *e4m3; i++)
+        ck_assert_msg(qh_e4m3_from_float(e4m3[i].x) == e4m3[i].code, "E4M3(%a) = 0x%02X, not 0x%02X", (double)e4m3[i].x,
+                      qh_e4m3_from_float(e4m3[i].x), e4m3[i].code);
+    ck_assert(qh_e4m3_to_float(0x7E) == 448.0f && qh_e4m3_to_float(0x01) == 0x1p-9f && qh_e4m3_to_float(0x59) == 18.0f);
+    ck_assert(isnan(qh_e4m3_to_float(0x7F)) && isnan(qh_e4m3_to_float(0xFF)));
+    for (int c = 0; c < 0x7F; c++) /* every finite byte is its own nearest */
+        ck_assert_int_eq(qh_e4m3_from_float(qh_e4m3_to_float((uint8_t)c)), c);
+    ck_assert_int_eq(qh_e8m0_shared_scale(6.0f, 2), 127);
+    ck_assert_int_eq(qh_e8m0_shared_scale(1.0f, 2), 125);
+    ck_assert_int_eq(qh_e8m0_shared_scale(0.99999994f, 2), 124); /* just below 1: floor(log2) = -1 */
+    ck_assert_int_eq(qh_e8m0_shared_scale(0.0f, 2), 0);
+    ck_assert_int_eq(qh_e8m0_shared_scale(0x1p-140f, 2), 0); /* clamped to 2^-127 */
+    ck_assert_int_eq(qh_e8m0_shared_scale(0x1.fffffep127f, 2), 252);
+    ck_assert(qh_e8m0_to_float(127) == 1.0f && qh_e8m0_to_float(0) == 0x1p-127f && isnan(qh_e8m0_to_float(0xFF)));
+}
+END_TEST
+
+/* One MXFP4 block worked by hand: absmax 3.9 gives X = 2^(1 - 2) = 0.5; w / X rounds to E2M1
+ * with ties to even and saturates (3.9 / 0.5 = 7.8 -> 6). */
+START_TEST(mxfp4_block_by_hand)
+{
+    static const struct { float w, want; } v[] = {
+        {3.9f, 3.0f}, {2.9f, 3.0f}, {0.375f, 0.5f} /* 0.75: tie -> 1 */, {0.875f, 1.0f} /* 1.75: tie -> 2 */,
+        {1.25f, 1.0f} /* 2.5: tie -> 2 */, {-1.75f, -2.0f} /* -3.5: tie -> -4 */, {0.1f, 0.0f}, {0.13f, 0.25f}, {-2.4f, -2.0f},
+    };
+    qh_matrix w = {1, 32, calloc(32, sizeof(float))};
+    for (size_t i = 0; i < sizeof v / sizeof *v; i++) w.data[i] = v[i].w;
+    double bpp;
+    qh_packed p;
+    qh_matrix o = roundtrip("mxfp4", &w, &bpp, &p);
+    ck_assert_int_eq(((const uint8_t *)qh_packed_find(&p, "scales")->data)[0], 126);
+    for (size_t i = 0; i < sizeof v / sizeof *v; i++)
+        ck_assert_msg(o.data[i] == v[i].want, "mxfp4(%g) = %g, not %g", (double)v[i].w, (double)o.data[i], (double)v[i].want);
+    for (int i = (int)(sizeof v / sizeof *v); i < 32; i++) ck_assert(o.data[i] == 0.0f);
+    ck_assert_double_eq(bpp, 4.25);
+    qh_packed_free(&p);
+    free(o.data);
+    free(w.data);
+}
+END_TEST
+
+/* NVFP4 by hand: absmax 2.625 = 2688 x 2^-10 makes the tensor scale 2^-10; the first block's E4M3
+ * scale is then 448 (its absmax / 6 in units of 2^-10) and the second's E4M3(0.1 / (6 x 2^-10) =
+ * 17.07) = 18, so its weights decode in steps of 18 x 2^-10. */
+START_TEST(nvfp4_blocks_by_hand)
+{
+    qh_matrix w = {1, 32, calloc(32, sizeof(float))};
+    w.data[0] = 2.625f, w.data[1] = -1.3125f, w.data[2] = 0.2f;
+    w.data[16] = 0.1f, w.data[17] = 0.03f, w.data[18] = -0.0132f;
+    double bpp;
+    qh_packed p;
+    qh_matrix o = roundtrip("nvfp4", &w, &bpp, &p);
+    ck_assert(*(const float *)qh_packed_find(&p, "tensor_scale")->data == 0x1p-10f);
+    const uint8_t *s = qh_packed_find(&p, "scales")->data;
+    ck_assert_int_eq(s[0], 0x7E);
+    ck_assert_int_eq(s[1], 0x59);
+    const float d0 = 448 * 0x1p-10f, d1 = 18 * 0x1p-10f;
+    ck_assert(o.data[0] == 6 * d0 && o.data[1] == -3 * d0 && o.data[2] == 0.5f * d0); /* 0.2 / 0.4375 = 0.457 -> 0.5 */
+    ck_assert(o.data[16] == 6 * d1 && o.data[17] == 1.5f * d1 && o.data[18] == -1 * d1); /* 5.69 -> 6, 1.71 -> 1.5, -0.751 -> -1 */
+    ck_assert_double_eq(bpp, (16 + 2 + 4) * 8 / 32.0);
+    qh_packed_free(&p);
+    free(o.data);
+    free(w.data);
+}
+END_TEST
+
+static void nibbles_high_first(const uint8_t *packed, uint8_t *codes, size_t n)
+{
+    for (size_t i = 0; i < n; i++) codes[i] = i % 2 ? packed[i / 2] & 0x0F : packed[i / 2] >> 4;
+}
+
+/* `nf4 double_quant=1` is QLoRA's storage as bitsandbytes writes it: on a weight matrix of the
+ * default model its codes, its 8-bit absmax codes and nested absmax equal bitsandbytes 0.46.1's,
+ * and bitsandbytes's own stored state decodes to bitsandbytes's dequantization bit for bit
+ * (tests/data/bnb, made by tools/peers/bnb_reference.py). */
+START_TEST(nf4_double_quant_equals_bitsandbytes)
+{
+    cJSON *ref = tu_read_json("tests/data/bnb/nf4_double_quant.json");
+    int rows = cJSON_GetObjectItem(ref, "rows")->valueint, cols = cJSON_GetObjectItem(ref, "cols")->valueint;
+    size_t n = (size_t)rows * cols, n_absmax = n / 64;
+    char *path = tu_home_path("tests/data/bnb/nf4_double_quant.bin"), *model = tu_home_path("models/gpt2-gutenberg-18m/model.safetensors");
+    char *bin;
+    size_t bin_len;
+    qh_err err;
+    ck_assert_msg(qh_read_file(path, &bin, &bin_len, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(bin_len, n / 2 + n_absmax);
+    /* the weight, in a linear layer's (out, in) layout */
+    qh_safetensors st;
+    ck_assert_msg(qh_st_open(model, &st, &err) == 0, "%s", err.msg);
+    const qh_st_tensor *t = qh_st_find(&st, cJSON_GetObjectItem(ref, "tensor")->valuestring);
+    ck_assert_ptr_nonnull(t);
+    float *conv = malloc(n * sizeof(float));
+    ck_assert_int_eq(qh_st_to_f32(&st, t, conv, &err), 0);
+    qh_matrix w = {rows, cols, malloc(n * sizeof(float))};
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) w.data[(size_t)r * cols + c] = conv[(size_t)c * rows + r];
+    cJSON *nested = cJSON_GetObjectItem(ref, "nested_absmax");
+    float offset = strtof(cJSON_GetObjectItem(ref, "offset")->valuestring, NULL);
+    /* encode: the same codes as bitsandbytes */
+    qh_packed p;
+    qh_matrix o = roundtrip("nf4 double_quant=1", &w, NULL, &p);
+    uint8_t *ours = malloc(n), *theirs = malloc(n);
+    qh_bits_unpack(ours, qh_packed_find(&p, "codes")->data, n, 4);
+    nibbles_high_first((const uint8_t *)bin, theirs, n);
+    size_t differ = 0;
+    for (size_t i = 0; i < n; i++) differ += ours[i] != theirs[i];
+    ck_assert_msg(differ == 0, "%zu of %zu 4-bit codes differ from bitsandbytes's", differ, n);
+    const uint8_t *scale_codes = qh_packed_find(&p, "scale_codes")->data;
+    differ = 0;
+    for (size_t i = 0; i < n_absmax; i++) differ += scale_codes[i] != (uint8_t)bin[n / 2 + i];
+    ck_assert_msg(differ == 0, "%zu of %zu absmax codes differ from bitsandbytes's", differ, n_absmax);
+    ck_assert(*(const float *)qh_packed_find(&p, "scale_offset")->data == offset);
+    const qh_part *ss = qh_packed_find(&p, "scale_scales");
+    ck_assert_int_eq((int)(ss->bytes / 4), cJSON_GetArraySize(nested));
+    for (int b = 0; b < cJSON_GetArraySize(nested); b++)
+        ck_assert(((const float *)ss->data)[b] == strtof(cJSON_GetArrayItem(nested, b)->valuestring, NULL));
+    /* decode bitsandbytes's own state: its dequantization, bit for bit */
+    qh_packed bnb = {0};
+    qh_bits_pack(qh_packed_add(&bnb, "codes", QH_DT_U8, (int64_t)qh_bits_bytes(n, 4), 0), theirs, n, 4);
+    memcpy(qh_packed_add(&bnb, "scale_codes", QH_DT_U8, (int64_t)n_absmax, 0), bin + n / 2, n_absmax);
+    float *nested_out = qh_packed_add(&bnb, "scale_scales", QH_DT_F32, cJSON_GetArraySize(nested), 0);
+    for (int b = 0; b < cJSON_GetArraySize(nested); b++) nested_out[b] = strtof(cJSON_GetArrayItem(nested, b)->valuestring, NULL);
+    *(float *)qh_packed_add(&bnb, "scale_offset", QH_DT_F32, 1, 0) = offset;
+    qh_spec *spec;
+    ck_assert_int_eq(qh_spec_parse("nf4 double_quant=1", &spec, &err), 0);
+    qh_matrix d = {rows, cols, malloc(n * sizeof(float))};
+    ck_assert_msg(spec->method->decode(spec, &bnb, &d, &err) == 0, "%s", err.msg);
+    char hex[65];
+    qh_sha256_hex(d.data, n * sizeof(float), hex);
+    cJSON *first = cJSON_GetObjectItem(ref, "dequantized_first");
+    for (int i = 0; i < cJSON_GetArraySize(first); i++)
+        ck_assert_msg(d.data[i] == strtof(cJSON_GetArrayItem(first, i)->valuestring, NULL), "value %d: %a", i, (double)d.data[i]);
+    ck_assert_str_eq(hex, cJSON_GetObjectItem(ref, "dequantized_sha256")->valuestring);
+    /* and our own encoding decodes to the same numbers (the same state) */
+    ck_assert(memcmp(o.data, d.data, n * sizeof(float)) == 0);
+    /* 4 + 8/64 + 32/(64 x 256) bits per weight, and 32 for the offset */
+    ck_assert_uint_eq(qh_packed_bytes(&p), n / 2 + n_absmax + 4 * (n_absmax / 256) + 4);
+    /* the canonical form: results stored as "nf4 block=64" keep that name */
+    char canon[128];
+    qh_spec_canonical(spec, canon, sizeof canon);
+    ck_assert_str_eq(canon, "nf4 block=64 double_quant=1");
+    qh_spec_free(spec);
+    ck_assert_int_eq(qh_spec_parse("nf4", &spec, &err), 0);
+    qh_spec_canonical(spec, canon, sizeof canon);
+    ck_assert_str_eq(canon, "nf4 block=64");
+    qh_spec_free(spec);
+    qh_packed_free(&bnb);
+    qh_packed_free(&p);
+    free(d.data), free(o.data), free(w.data), free(conv), free(ours), free(theirs), free(bin), free(path), free(model);
+    qh_st_close(&st);
+    cJSON_Delete(ref);
+}
+END_TEST
+
 Suite *suite_methods(void)
 {
     Suite *s = suite_create("methods");
@@ -1239,6 +1417,10 @@ Suite *suite_methods(void)
     tcase_add_test(tc, float_baselines);
     tcase_add_test(tc, rtn_error_bounds_and_bpp);
     tcase_add_test(tc, nf4_and_fp4_use_their_levels);
+    tcase_add_test(tc, microscaling_numbers_by_hand);
+    tcase_add_test(tc, mxfp4_block_by_hand);
+    tcase_add_test(tc, nvfp4_blocks_by_hand);
+    tcase_add_test(tc, nf4_double_quant_equals_bitsandbytes);
     tcase_add_test(tc, binary_is_sign_times_mean_abs);
     tcase_add_test(tc, ternary_packs_five_trits_per_byte);
     tcase_add_test(tc, residual_binary_error_falls_with_stages);

@@ -28,7 +28,7 @@ static float *hidden_of(const qh_model *m)
 START_TEST(bpp_identity_with_the_written_file)
 {
     const char *specs[] = {"rtn bits=3 group=64", "ternary", "outliers frac=0.01 + rtn bits=2 group=128",
-                           "magnitude-recovery", "nf4"};
+                           "magnitude-recovery", "nf4", "nf4 double_quant=1", "nvfp4"};
     char *dir = tu_tmpdir(), *path = qh_path_join(dir, "q.safetensors");
     for (size_t s = 0; s < sizeof specs / sizeof *specs; s++) {
         qh_model *m = tu_default_model(1);
