@@ -516,6 +516,81 @@ static void dq_iq1_m(const uint8_t *b, float *y)
     }
 }
 
+/* ---- E2M1 (FP4) blocks ---------------------------------------------------------------------- */
+
+/* E2M1's values doubled, so that they are integers; the scales below are halved to match */
+static const int8_t kvalues_mxfp4[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+
+/* ggml_e8m0_to_fp32_half: 2^(e - 128), built from its bits (e < 2 gives F32 subnormals) */
+static float e8m0_half(uint8_t e)
+{
+    uint32_t bits = e < 2 ? 0x00200000u << e : (uint32_t)(e - 1) << 23;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+/* MXFP4: e (E8M0), qs[16]: low nibbles are elements 0..15, high 16..31; y = kvalue(q) * 2^(e - 128) */
+static void dq_mxfp4(const uint8_t *b, float *y)
+{
+    float d = e8m0_half(b[0]);
+    for (int j = 0; j < 16; j++) {
+        y[j] = kvalues_mxfp4[b[1 + j] & 0x0F] * d;
+        y[j + 16] = kvalues_mxfp4[b[1 + j] >> 4] * d;
+    }
+}
+
+/* ggml's nearest value, ties to the first in kvalues_mxfp4's order, i.e. to the smaller magnitude
+ * (OCP's conversion breaks them to the even code: methods/mxfp4.c) */
+static uint8_t best_index_mxfp4(float x, float d)
+{
+    int best = 0;
+    float best_err = fabsf(kvalues_mxfp4[0] * d - x);
+    for (int i = 1; i < 16; i++) {
+        float err = fabsf(kvalues_mxfp4[i] * d - x);
+        if (err < best_err) {
+            best = i;
+            best_err = err;
+        }
+    }
+    return (uint8_t)best;
+}
+
+/* quantize_row_mxfp4_ref: e = floor(log2f(amax)) - 2 + 127 (ggml's log2f, not an exact floor) */
+static void q_mxfp4(const float *x, uint8_t *b)
+{
+    float amax = 0;
+    for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
+    float e = amax > 0 ? floorf(log2f(amax)) - 2 + 127 : 0;
+    b[0] = (uint8_t)(e < 0 ? 0 : e > 254 ? 254 : e); /* ggml converts without a clamp; weights never reach it */
+    float d = e8m0_half(b[0]);
+    for (int j = 0; j < 16; j++) b[1 + j] = (uint8_t)(best_index_mxfp4(x[j], d) | best_index_mxfp4(x[16 + j], d) << 4);
+}
+
+/* ggml_ue4m3_to_fp32: an unsigned E4M3 scale (bias 7, subnormals of 2^-9; 0x7F reads as 0), halved
+ * to match the doubled kvalues */
+static float ue4m3_half(uint8_t x)
+{
+    if (x == 0 || x == 0x7F) return 0.0f;
+    int e = x >> 3 & 0x0F, m = x & 7;
+    float raw = e == 0 ? ldexpf((float)m, -9) : ldexpf(1.0f + (float)m / 8.0f, e - 7);
+    return raw * 0.5f;
+}
+
+/* NVFP4 (ggml's: no per-tensor scale): d[4] (UE4M3, one per 16), qs[32]: sub-block s has
+ * qs[8s..8s+7], low nibbles its elements 0..7, high 8..15 */
+static void dq_nvfp4(const uint8_t *b, float *y)
+{
+    for (int s = 0; s < 4; s++) {
+        float d = ue4m3_half(b[s]);
+        const uint8_t *qs = b + 4 + 8 * s;
+        for (int j = 0; j < 8; j++) {
+            y[16 * s + j] = kvalues_mxfp4[qs[j] & 0x0F] * d;
+            y[16 * s + 8 + j] = kvalues_mxfp4[qs[j] >> 4] * d;
+        }
+    }
+}
+
 /* ---- the table --------------------------------------------------------------------------- */
 
 /* Bytes per block: the sum of the fields of ggml-common.h's block struct, checked against
@@ -561,6 +636,10 @@ static_assert(BYTES_TQ1_0 == 54, "block_tq1_0");
 #define BYTES_TQ2_0 (QK_K / 4 + 2)
 static_assert(BYTES_TQ2_0 == 66, "block_tq2_0");
 #define BYTES_IQ4_NL BYTES_Q4_0
+#define BYTES_MXFP4 (1 + 32 / 2)
+static_assert(BYTES_MXFP4 == 17, "block_mxfp4");
+#define BYTES_NVFP4 (4 + 64 / 2)
+static_assert(BYTES_NVFP4 == 36, "block_nvfp4");
 
 const qh_ggml_type qh_ggml_types[] = {
     {"F32", 0, 1, 4, dq_f32, q_f32},
@@ -592,6 +671,8 @@ const qh_ggml_type qh_ggml_types[] = {
     {"BF16", 30, 1, 2, dq_bf16, q_bf16},
     {"TQ1_0", 34, QK_K, BYTES_TQ1_0, dq_tq1_0, NULL},
     {"TQ2_0", 35, QK_K, BYTES_TQ2_0, dq_tq2_0, NULL},
+    {"MXFP4", 39, 32, BYTES_MXFP4, dq_mxfp4, q_mxfp4},
+    {"NVFP4", 40, 64, BYTES_NVFP4, dq_nvfp4, NULL},
     {NULL, 0, 0, 0, NULL, NULL},
 };
 

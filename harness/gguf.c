@@ -495,6 +495,7 @@ static const struct {
     {23, "IQ3_XXS", "IQ3_XXS"}, {24, "IQ1_S", "IQ1_S"},  {25, "IQ4_NL", "IQ4_NL"}, {26, "IQ3_S", "IQ3_S"},
     {27, "IQ3_M", "IQ3_S"},    {28, "IQ2_S", "IQ2_S"},   {29, "IQ2_M", "IQ2_S"},  {30, "IQ4_XS", "IQ4_XS"},
     {31, "IQ1_M", "IQ1_M"},    {32, "BF16", "BF16"},     {36, "TQ1_0", "TQ1_0"},  {37, "TQ2_0", "TQ2_0"},
+    {38, "MXFP4_MOE", "MXFP4"}, {39, "NVFP4", "NVFP4"},
 };
 
 static void bpw_line(FILE *out, const char *what, uint64_t elements, uint64_t bytes)

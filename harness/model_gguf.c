@@ -340,6 +340,7 @@ fail:
 
 static const struct { const char *type; uint32_t file_type; } file_types[] = {
     {"F32", 0}, {"F16", 1}, {"Q4_0", 2}, {"Q8_0", 7}, {"BF16", 32}, /* llama_ftype LLAMA_FTYPE_ALL_F32, MOSTLY_* */
+    {"MXFP4", 38}, /* llama.cpp names it MOSTLY_MXFP4_MOE (gpt-oss's experts); its loader takes it for any tensor */
 };
 
 /* GPT-2's keys and vocabulary as llama.cpp's converter writes them. */
@@ -428,7 +429,7 @@ int qh_model_write_gguf(const qh_model *m, const qh_tokenizer *tok, const char *
     int ft = -1;
     for (size_t i = 0; i < sizeof file_types / sizeof *file_types; i++)
         if (ty && strcmp(file_types[i].type, ty->name) == 0) ft = (int)file_types[i].file_type;
-    if (ft < 0 || !ty->quant) return qh_fail(err, "--type %s: qharness writes F32, F16, BF16, Q8_0 or Q4_0", type_name);
+    if (ft < 0 || !ty->quant) return qh_fail(err, "--type %s: qharness writes F32, F16, BF16, Q8_0, Q4_0 or MXFP4", type_name);
     const qh_config *c = &m->cfg;
     int n_vocab_tok = qh_tokenizer_vocab_size(tok);
     if (n_vocab_tok != c->n_vocab)

@@ -16,6 +16,7 @@
 #include "harness/imatrix.h"
 #include "harness/quantize.h"
 #include "harness/safetensors.h"
+#include "methods/method.h"
 #include "testutil.h"
 
 static qh_gguf *open_golden(const char *name)
@@ -126,6 +127,95 @@ START_TEST(every_type_dequantizes_like_llama_cpp)
 }
 END_TEST
 
+static void expect_dequantized(const qh_gguf *g, const char *name, const char *expected_name)
+{
+    const qh_gguf_tensor *t = qh_gguf_tensor_find(g, name), *e = qh_gguf_tensor_find(g, expected_name);
+    ck_assert_msg(t && e && e->type == 0 && e->n_elements == t->n_elements, "%s", name);
+    const qh_ggml_type *ty = qh_ggml_type_by_id(t->type);
+    ck_assert_ptr_nonnull(ty);
+    ck_assert_uint_eq(t->bytes, t->n_elements / (uint64_t)ty->block * ty->bytes);
+    float *out = malloc(t->n_elements * sizeof(float));
+    qh_ggml_dequantize(ty, t->data, out, t->n_elements);
+    for (uint64_t i = 0; i < t->n_elements; i++) {
+        float x;
+        memcpy(&x, e->data + 4 * i, 4);
+        ck_assert_msg(memcmp(&x, &out[i], 4) == 0, "%s[%llu]: %a, gguf-py %a", name, (unsigned long long)i, (double)out[i], (double)x);
+    }
+    free(out);
+}
+
+/* ggml's MXFP4 and NVFP4 (types 39, 40) against llama.cpp's gguf-py (tests/data/ggml_fp4, made by
+ * tools/peers/ggml_fp4_reference.py): blocks of random bytes (every E8M0 scale byte range,
+ * subnormal scales, UE4M3's 0x7F) dequantize to gguf-py's numbers bit for bit; a default-model
+ * matrix quantizes to gguf-py's bytes and back to its numbers; on exact ties ggml keeps the smaller
+ * magnitude where the mxfp4 method (OCP's rounding) takes the even code. */
+START_TEST(fp4_types_equal_gguf_py)
+{
+    char *path = tu_home_path("tests/data/ggml_fp4/fp4.gguf");
+    cJSON *ref = tu_read_json("tests/data/ggml_fp4/fp4.json");
+    qh_gguf *g;
+    qh_err err;
+    ck_assert_msg(qh_gguf_open(path, &g, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(qh_ggml_type_by_id(39)->name, "MXFP4");
+    ck_assert_str_eq(qh_ggml_type_by_id(40)->name, "NVFP4");
+    expect_dequantized(g, "random.mxfp4", "random.mxfp4.expected");
+    expect_dequantized(g, "random.nvfp4", "random.nvfp4.expected");
+    expect_dequantized(g, "ties.mxfp4", "ties.expected");
+    const qh_ggml_type *mx = qh_ggml_type_by_name("MXFP4");
+    /* the default model's rows: the same input as gguf-py's, the same bytes out, the same numbers back */
+    char *model = tu_home_path("models/gpt2-gutenberg-18m/model.safetensors");
+    qh_safetensors st;
+    ck_assert_msg(qh_st_open(model, &st, &err) == 0, "%s", err.msg);
+    const qh_st_tensor *src = qh_st_find(&st, "h.0.mlp.c_proj.weight");
+    float *conv = malloc(1024 * 256 * sizeof(float)), *rows = malloc(64 * 1024 * sizeof(float));
+    ck_assert_int_eq(qh_st_to_f32(&st, src, conv, &err), 0);
+    for (int r = 0; r < 64; r++)
+        for (int c = 0; c < 1024; c++) rows[r * 1024 + c] = conv[(size_t)c * 256 + r];
+    char hex[65];
+    qh_sha256_hex(rows, 64 * 1024 * sizeof(float), hex);
+    ck_assert_str_eq(hex, cJSON_GetObjectItem(ref, "source_sha256")->valuestring);
+    const qh_gguf_tensor *t = qh_gguf_tensor_find(g, "ffn_down.mxfp4");
+    ck_assert(t && t->ne[0] == 1024 && t->ne[1] == 64);
+    uint8_t *bytes = malloc(t->bytes);
+    qh_ggml_quantize(mx, rows, bytes, 64 * 1024);
+    qh_sha256_hex(bytes, t->bytes, hex);
+    ck_assert_str_eq(hex, cJSON_GetObjectItem(ref, "ffn_down_mxfp4_sha256")->valuestring);
+    ck_assert(memcmp(bytes, t->data, t->bytes) == 0);
+    float *back = malloc(64 * 1024 * sizeof(float));
+    qh_ggml_dequantize(mx, t->data, back, 64 * 1024);
+    qh_sha256_hex(back, 64 * 1024 * sizeof(float), hex);
+    ck_assert_str_eq(hex, cJSON_GetObjectItem(ref, "ffn_down_dequantized_sha256")->valuestring);
+    /* ties: ggml's writer gives gguf-py's bytes; OCP's rounding (the mxfp4 method) differs exactly there */
+    static const float ties[12] = {6.0f, 0.75f, 1.75f, 3.5f, 2.5f, 5.0f, -0.75f, -1.75f, -3.5f, 0.25f, 1.25f, -5.0f};
+    static const float ocp[12] = {6.0f, 1.0f, 2.0f, 4.0f, 2.0f, 4.0f, -1.0f, -2.0f, -4.0f, 0.0f, 1.0f, -4.0f};
+    float in[64] = {0};
+    memcpy(in, ties, sizeof ties);
+    uint8_t tie_bytes[34];
+    qh_ggml_quantize(mx, in, tie_bytes, 64);
+    ck_assert(memcmp(tie_bytes, qh_gguf_tensor_find(g, "ties.mxfp4")->data, sizeof tie_bytes) == 0);
+    qh_spec *spec;
+    ck_assert_int_eq(qh_spec_parse("mxfp4", &spec, &err), 0);
+    qh_packed p = {0};
+    qh_matrix w = {1, 64, in}, o = {1, 64, malloc(64 * sizeof(float))};
+    ck_assert_int_eq(spec->method->encode(spec, &w, NULL, &p, &err), 0);
+    ck_assert_int_eq(spec->method->decode(spec, &p, &o, &err), 0);
+    float ggml_ties[64];
+    qh_ggml_dequantize(mx, tie_bytes, ggml_ties, 64);
+    int differ = 0;
+    for (int i = 0; i < 12; i++) {
+        ck_assert_msg(o.data[i] == ocp[i], "mxfp4 method on %g: %g, OCP's %g", (double)ties[i], (double)o.data[i], (double)ocp[i]);
+        differ += o.data[i] != ggml_ties[i];
+    }
+    ck_assert_int_eq(differ, 6); /* 0.75, 1.75, 3.5 and their negatives */
+    qh_packed_free(&p);
+    qh_spec_free(spec);
+    free(o.data), free(back), free(bytes), free(rows), free(conv), free(model), free(path);
+    qh_st_close(&st);
+    qh_gguf_close(g);
+    cJSON_Delete(ref);
+}
+END_TEST
+
 /* The writers against llama-quantize: the first 64 rows of the default model's blk.0.ffn_down
  * ((out, in) = (256, 1024) in GGUF order), quantized by qharness, give the bytes of types.gguf
  * for F16, BF16 and Q8_0.  Q4_0 is not compared byte for byte: types.gguf's rows were quantized
@@ -146,6 +236,7 @@ START_TEST(writers_give_llama_quantize_bytes)
     int writable = 0;
     for (const qh_ggml_type *t = qh_ggml_types; t->name; t++) {
         if (!t->quant || t->id == 0) continue;
+        if (strcmp(t->name, "MXFP4") == 0) continue; /* types.gguf predates it: fp4_types_equal_gguf_py holds it to gguf-py */
         if (t->id == 2) { /* Q4_0 */
             uint8_t blk[18];
             float back[32];
@@ -684,12 +775,26 @@ START_TEST(convert_writes_what_llama_cpp_writes)
     for (int i = 0; i < 256; i++) err2 += (back[i] - row[i]) * (back[i] - row[i]), norm2 += row[i] * row[i];
     ck_assert_msg(sqrt(err2 / norm2) < 0.01, "Q8_0 relative error %g", sqrt(err2 / norm2));
     qh_gguf_close(mine);
+    /* MXFP4: llama.cpp's file type 38, the tensors ggml's MXFP4 of the weights (its writer is held
+     * to gguf-py by fp4_types_equal_gguf_py) */
+    snprintf(out, sizeof out, "%s/default-mxfp4.gguf", dir);
+    cli_convert("default", out, "MXFP4");
+    ck_assert_msg(qh_gguf_open(out, &mine, &err) == 0, "%s", err.msg);
+    int64_t file_type;
+    ck_assert_int_eq(qh_gguf_get_int(mine, "general.file_type", &file_type, &err), 0);
+    ck_assert_int_eq((int)file_type, 38);
+    t = qh_gguf_tensor_find(mine, "blk.2.ffn_up.weight");
+    ck_assert(t && t->type == 39 && t->bytes == 256 * 1024 / 32 * 17);
+    uint8_t mx[8 * 17];
+    qh_ggml_quantize(qh_ggml_type_by_name("MXFP4"), row, mx, 256);
+    ck_assert(memcmp(mx, t->data + 7 * 8 * 17, sizeof mx) == 0);
+    qh_gguf_close(mine);
     qh_model_free(m);
     /* refused: nothing written */
     snprintf(out, sizeof out, "%s/q4k.gguf", dir);
     snprintf(args, sizeof args, "convert default -o %s --type Q4_K", out);
     ck_assert_int_eq(tu_run_cli(args, &o), 1);
-    ck_assert_msg(strstr(o, "--type Q4_K: qharness writes F32, F16, BF16, Q8_0 or Q4_0"), "%s", o);
+    ck_assert_msg(strstr(o, "--type Q4_K: qharness writes F32, F16, BF16, Q8_0, Q4_0 or MXFP4"), "%s", o);
     free(o);
     struct stat st;
     ck_assert(stat(out, &st) != 0);
@@ -885,6 +990,7 @@ Suite *suite_gguf(void)
     TCase *tc = tcase_create("read");
     tcase_add_test(tc, every_metadata_type);
     tcase_add_test(tc, every_type_dequantizes_like_llama_cpp);
+    tcase_add_test(tc, fp4_types_equal_gguf_py);
     tcase_add_test(tc, writers_give_llama_quantize_bytes);
     tcase_add_test(tc, bad_files_name_the_place);
     tcase_add_test(tc, ledger_of_the_iq1_s_file);
