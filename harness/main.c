@@ -32,7 +32,7 @@ static const struct command {
      "config, parameter counts by group, dtype and sha256 of a model; for a GGUF file its header and bits-per-weight ledger", qh_cmd_info_options},
     {"ppl", qh_cmd_ppl, "ppl MODEL|PACKED.safetensors|FILE.gguf TEXT [OPTIONS]",
      "perplexity with a bootstrap 95% interval; TEXT is a dataset name or a UTF-8 file", qh_cmd_ppl_options},
-    {"convert", qh_cmd_convert, "convert MODEL -o FILE.gguf [--type F32|F16|BF16|Q8_0|Q4_0]",
+    {"convert", qh_cmd_convert, "convert MODEL -o FILE.gguf [--type F32|F16|BF16|Q8_0|Q4_0|MXFP4]",
      "write a model as a GGUF file llama.cpp loads (block matrices, embedding and output in --type; ggml's rounding)", qh_cmd_convert_options},
     {"kld", qh_cmd_kld,
      "kld BASE MODEL|PACKED.safetensors|FILE.gguf TEXT [OPTIONS]",

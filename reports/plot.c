@@ -53,6 +53,13 @@ int qh_pareto(const qh_plot_point *p, int n, int lower_is_better, int *out)
 int qh_pareto_paired(sqlite3 *db, const char *task, const char *metric, const long long *runs, const qh_plot_point *p, int n,
                      int *out)
 {
+    return qh_pareto_paired_unresolved(db, task, metric, runs, p, n, out, NULL);
+}
+
+int qh_pareto_paired_unresolved(sqlite3 *db, const char *task, const char *metric, const long long *runs, const qh_plot_point *p,
+                                int n, int *out, int *unresolved)
+{
+    if (unresolved) *unresolved = 0;
     int lower = qh_metric_lower_is_better(metric);
     qh_paired_kind kind = qh_paired_kind_of(metric);
     sqlite3_stmt *st = NULL;
@@ -75,6 +82,7 @@ int qh_pareto_paired(sqlite3 *db, const char *task, const char *metric, const lo
                 return -1;
             }
             int better = qh_paired_better(&d, kind, lower);
+            if (unresolved && d.units > 0 && (isnan(d.lo) || isnan(d.hi))) ++*unresolved;
             if (better < 0) /* nothing to pair on: the point estimates, as qh_pareto compares them */
                 better = p[j].bpp < p[i].bpp ? (lower ? p[j].value <= p[i].value : p[j].value >= p[i].value)
                                              : (lower ? p[j].value < p[i].value : p[j].value > p[i].value);
@@ -272,11 +280,12 @@ static void family_series(FILE *f, const char *dat, char (*families)[64], int nf
         gp_string(f, families[k]);
     }
     /* up to a dozen points each carries its label; beyond that labels would cover each other, so only
-     * the Pareto set's points are named (every point is in the .dat with its label) */
+     * the Pareto set's points are named (every point is in the .dat with its label); noenhanced, or
+     * gnuplot reads the '_' of "double_quant=1" as a subscript */
     if (label_index[0]) {
         fprintf(f, ", \\\n     ");
         gp_string(f, dat);
-        fprintf(f, " index %s using 1:2:5 with labels left offset char 0.7, char 0.5 font ',8' tc rgb 'gray30' notitle", label_index);
+        fprintf(f, " index %s using 1:2:5 with labels left offset char 0.7, char 0.5 font ',8' tc rgb 'gray30' noenhanced notitle", label_index);
     }
 }
 
@@ -548,7 +557,8 @@ int qh_plot(const char *db_path, const char *experiment, long long experiment_id
         /* a baseline that cannot be told from chance has nothing to retain: no configuration
          * "wins" on such a task, so no Pareto set is drawn (the report says the same) */
         int at_chance = is_acc && !isnan(chance) && !isnan(base_lo) && base_lo <= chance && chance <= base_hi;
-        int nfront = at_chance ? 0 : qh_pareto_paired(db, task, metric, runs, pts, n, front);
+        int unresolved = 0;
+        int nfront = at_chance ? 0 : qh_pareto_paired_unresolved(db, task, metric, runs, pts, n, front, &unresolved);
         free(runs);
         if (nfront >= 0) {
             fprintf(f, "\n\n# Pareto set (a point is beaten only by one with no more bits that its paired 95%% interval shows better)%s\n",
@@ -586,7 +596,10 @@ int qh_plot(const char *db_path, const char *experiment, long long experiment_id
         if (nfront > 0) { /* ringed: the set need not be monotone, so no line joins it */
             fprintf(f, ", \\\n     ");
             gp_string(f, dat);
-            fprintf(f, " index %d using 1:2 with points pt 6 ps 2.6 lw 1.5 lc rgb 'black' title 'Pareto set (paired)'", nf);
+            /* where a pair had fewer windows than an interval needs, neither could be shown better: the
+             * ring then means "not beaten", and must not read as a frontier */
+            fprintf(f, " index %d using 1:2 with points pt 6 ps 2.6 lw 1.5 lc rgb 'black' title '%s'", nf,
+                    unresolved ? "not beaten (too few windows)" : "Pareto set (paired)");
         }
         if (!isnan(baseline)) fprintf(f, ", \\\n     %.8g with lines lc rgb 'forest-green' lw 2 title '%s (%.4g)'", baseline, baseline_name, baseline);
         if (is_acc && !isnan(chance)) fprintf(f, ", \\\n     %.8g with lines lc rgb 'red' dt 3 lw 2 title 'chance (%.3g)'", chance, chance);

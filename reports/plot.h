@@ -31,6 +31,10 @@ int qh_pareto(const qh_plot_point *p, int n, int lower_is_better, int *out);
  * count, or -1 on a database error. */
 int qh_pareto_paired(sqlite3 *db, const char *task, const char *metric, const long long *runs, const qh_plot_point *p, int n,
                      int *out);
+/* The same, counting in *unresolved the comparisons that had paired windows or items but too few
+ * for an interval (so that neither run could be shown better). */
+int qh_pareto_paired_unresolved(sqlite3 *db, const char *task, const char *metric, const long long *runs, const qh_plot_point *p,
+                                int n, int *out, int *unresolved);
 
 /* The Pareto set (qh_pareto_paired) of one stored metric (key "task metric") over the done
  * quantized runs of experiment exp, x = quantized-scope bpp: fills up to max points and their

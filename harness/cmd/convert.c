@@ -8,7 +8,7 @@
 
 const qh_cli_opt qh_cmd_convert_options[] = {
     {"output", required_argument, 'o', "FILE.gguf", "the GGUF file to write (also -o)", NULL},
-    {"type", required_argument, 't', "F32|F16|BF16|Q8_0|Q4_0", "type of the block matrices, embedding and output (ggml's rounding)", "F32"},
+    {"type", required_argument, 't', "F32|F16|BF16|Q8_0|Q4_0|MXFP4", "type of the block matrices, embedding and output (ggml's rounding)", "F32"},
     QH_CLI_OPT_END};
 
 int qh_cmd_convert(int argc, char **argv)
