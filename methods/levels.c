@@ -11,7 +11,7 @@ static float max_level(const float levels[16])
     return m;
 }
 
-static uint8_t nearest(const float levels[16], float x)
+uint8_t qh_levels_nearest(const float levels[16], float x)
 {
     int best = 0;
     float bd = INFINITY;
@@ -40,7 +40,7 @@ int qh_levels_encode(const float levels[16], int block, const qh_matrix *w, qh_p
             for (int i = 0; i < len; i++) amax = fabsf(src[i]) > amax ? fabsf(src[i]) : amax;
             float s = qh_f16_round(amax / lmax);
             scales[(size_t)r * ng + g] = qh_f32_to_f16(s);
-            for (int i = 0; i < len; i++) codes[(size_t)r * w->cols + c0 + i] = nearest(levels, s > 0 ? src[i] / s : 0);
+            for (int i = 0; i < len; i++) codes[(size_t)r * w->cols + c0 + i] = qh_levels_nearest(levels, s > 0 ? src[i] / s : 0);
         }
     qh_bits_pack(qh_packed_add(out, "codes", QH_DT_U8, (int64_t)qh_bits_bytes(n, 4), 0), codes, n, 4);
     free(codes);

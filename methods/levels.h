@@ -6,6 +6,8 @@
 
 #include "method.h"
 
+/* The index of the level nearest x, the first of equals. */
+uint8_t qh_levels_nearest(const float levels[16], float x);
 int qh_levels_encode(const float levels[16], int block, const qh_matrix *w, qh_packed *out);
 int qh_levels_decode(const float levels[16], int block, const qh_packed *in, qh_matrix *w, qh_err *err);
 

@@ -2,6 +2,7 @@
 #include "microscaling.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 static const float e2m1_magnitude[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
 
@@ -27,6 +28,25 @@ float qh_e2m1_to_float(uint8_t code)
 {
     float m = e2m1_magnitude[code & 7];
     return code & 8 ? -m : m;
+}
+
+void qh_e2m1_decode_blocks(const uint8_t *packed, const float *block_scale, int block, qh_matrix *w)
+{
+    int nb = qh_groups_per_row(block, w->cols);
+    size_t n = (size_t)w->rows * w->cols;
+    uint8_t *codes = qh_malloc(n);
+    qh_bits_unpack(codes, packed, n, 4);
+#pragma omp parallel for
+    for (int r = 0; r < w->rows; r++)
+        for (int b = 0; b < nb; b++) {
+            int c0 = b * block, len = c0 + block <= w->cols ? block : w->cols - c0;
+            float d = block_scale[(size_t)r * nb + b];
+            for (int i = 0; i < len; i++) {
+                size_t k = (size_t)r * w->cols + c0 + i;
+                w->data[k] = qh_e2m1_to_float(codes[k]) * d;
+            }
+        }
+    free(codes);
 }
 
 uint8_t qh_e4m3_from_float(float x)

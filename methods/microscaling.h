@@ -10,9 +10,15 @@
 
 #include <stdint.h>
 
+#include "method.h"
+
 /* x -> the 4-bit code: bit 3 the sign, bits 0-2 the magnitude's index; NaN is not accepted. */
 uint8_t qh_e2m1_from_float(float x);
 float qh_e2m1_to_float(uint8_t code);
+
+/* 4-bit E2M1 codes packed as qh_bits_pack packs them -> w: blocks of `block` consecutive weights
+ * along a row (a row's last may be shorter), block (r, b) times block_scale[r * blocks_per_row + b]. */
+void qh_e2m1_decode_blocks(const uint8_t *packed, const float *block_scale, int block, qh_matrix *w);
 
 /* x >= 0 -> the E4M3 byte (sign bit clear). */
 uint8_t qh_e4m3_from_float(float x);

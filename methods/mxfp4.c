@@ -48,21 +48,17 @@ static int decode(const qh_spec *spec, const qh_packed *in, qh_matrix *w, qh_err
         qh_packed_expect(in, "scales", QH_DT_U8, (size_t)w->rows * nb, &ps, err))
         return -1;
     const uint8_t *scales = ps->data;
-    for (size_t i = 0; i < (size_t)w->rows * nb; i++)
-        if (scales[i] == 0xFF) return qh_fail(err, "mxfp4: scale %zu is E8M0's NaN (0xFF)", i);
-    uint8_t *codes = qh_malloc(n);
-    qh_bits_unpack(codes, pc->data, n, 4);
-#pragma omp parallel for
-    for (int r = 0; r < w->rows; r++)
-        for (int b = 0; b < nb; b++) {
-            int c0 = b * MX_BLOCK, len = c0 + MX_BLOCK <= w->cols ? MX_BLOCK : w->cols - c0;
-            float x = qh_e8m0_to_float(scales[(size_t)r * nb + b]);
-            for (int i = 0; i < len; i++) {
-                size_t k = (size_t)r * w->cols + c0 + i;
-                w->data[k] = qh_e2m1_to_float(codes[k]) * x;
-            }
+    size_t n_blocks = (size_t)w->rows * nb;
+    float *x = qh_malloc(n_blocks * sizeof *x);
+    for (size_t i = 0; i < n_blocks; i++) {
+        if (scales[i] == 0xFF) {
+            free(x);
+            return qh_fail(err, "mxfp4: scale %zu is E8M0's NaN (0xFF)", i);
         }
-    free(codes);
+        x[i] = qh_e8m0_to_float(scales[i]);
+    }
+    qh_e2m1_decode_blocks(pc->data, x, MX_BLOCK, w);
+    free(x);
     return 0;
 }
 

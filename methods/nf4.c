@@ -123,20 +123,6 @@ static int nearest_sorted(const float *table, int n, float x)
     return fabsf(x - table[hi]) < fabsf(x - table[lo]) ? hi : lo;
 }
 
-static uint8_t nearest_level(float x)
-{
-    int best = 0;
-    float bd = INFINITY;
-    for (int i = 0; i < 16; i++) {
-        float d = fabsf(x - nf4_levels[i]);
-        if (d < bd) {
-            bd = d;
-            best = i;
-        }
-    }
-    return (uint8_t)best;
-}
-
 static int encode_double_quant(int block, const qh_matrix *w, qh_packed *out)
 {
     int G = qh_group_size(block, w->cols), ng = qh_groups_per_row(G, w->cols);
@@ -151,7 +137,7 @@ static int encode_double_quant(int block, const qh_matrix *w, qh_packed *out)
             float a = 0;
             for (int i = 0; i < len; i++) a = fmaxf(a, fabsf(src[i]));
             absmax[(size_t)r * ng + g] = a;
-            for (int i = 0; i < len; i++) codes[(size_t)r * w->cols + c0 + i] = a > 0 ? nearest_level(src[i] / a) : 7;
+            for (int i = 0; i < len; i++) codes[(size_t)r * w->cols + c0 + i] = a > 0 ? qh_levels_nearest(nf4_levels, src[i] / a) : 7;
         }
     double sum = 0;
     for (size_t i = 0; i < n_absmax; i++) sum += absmax[i];

@@ -60,22 +60,17 @@ static int decode(const qh_spec *spec, const qh_packed *in, qh_matrix *w, qh_err
     if (!isfinite(tensor_scale) || tensor_scale <= 0)
         return qh_fail(err, "nvfp4: the tensor scale is %g, not a positive number", (double)tensor_scale);
     const uint8_t *scales = ps->data;
-    for (size_t i = 0; i < (size_t)w->rows * nb; i++)
-        if ((scales[i] & 0x7F) == 0x7F || scales[i] & 0x80)
+    size_t n_blocks = (size_t)w->rows * nb;
+    float *d = qh_malloc(n_blocks * sizeof *d);
+    for (size_t i = 0; i < n_blocks; i++) {
+        if ((scales[i] & 0x7F) == 0x7F || scales[i] & 0x80) {
+            free(d);
             return qh_fail(err, "nvfp4: block scale %zu is 0x%02X, E4M3's NaN or negative", i, scales[i]);
-    uint8_t *codes = qh_malloc(n);
-    qh_bits_unpack(codes, pc->data, n, 4);
-#pragma omp parallel for
-    for (int r = 0; r < w->rows; r++)
-        for (int b = 0; b < nb; b++) {
-            int c0 = b * NV_BLOCK, len = c0 + NV_BLOCK <= w->cols ? NV_BLOCK : w->cols - c0;
-            float d = qh_e4m3_to_float(scales[(size_t)r * nb + b]) * tensor_scale;
-            for (int i = 0; i < len; i++) {
-                size_t k = (size_t)r * w->cols + c0 + i;
-                w->data[k] = qh_e2m1_to_float(codes[k]) * d;
-            }
         }
-    free(codes);
+        d[i] = qh_e4m3_to_float(scales[i]) * tensor_scale;
+    }
+    qh_e2m1_decode_blocks(pc->data, d, NV_BLOCK, w);
+    free(d);
     return 0;
 }
 
