@@ -177,6 +177,7 @@ fuzz-seeds: build/fuzz-seeds build/fuzz/fuzz_shard
 	    datasets/hellaswag/hellaswag_val_full.txt datasets/multiple-choice/openbook_qa.jsonl datasets/multiple-choice/copa.jsonl; do \
 	  n=3; case $$f in *hellaswag*) n=12;; esac; \
 	  { printf "\\$$(printf %03o $$i)"; head -n $$n $$f; } > $$c/fuzz_jsonl/$$(basename $$f | sed 's/\.[a-z]*$$//'); i=$$((i + 1)); done; \
+	{ printf '\011'; head -n 12 datasets/hellaswag/hellaswag_val_full.txt; } > $$c/fuzz_jsonl/hellaswag_llamacpp_file; \
 	head -c 3000 datasets/wikitext-2-raw/wiki.test.raw > $$c/fuzz_encode/wikitext2-test-head; \
 	for d in tests/fuzz/handmade/*; do mkdir -p $$c/$$(basename $$d); cp $$d/* $$c/$$(basename $$d)/; done; \
 	mkdir -p $$c/fuzz_shard; : > build/empty-input; FZ_SHARD_SEED=$$c/fuzz_shard/done-run build/fuzz/fuzz_shard build/empty-input; \

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 
 /* ---- growing item list ------------------------------------------------------------------ */
@@ -310,7 +311,102 @@ static int parse_lambada_line(const cJSON *j, int lineno, void *ud, qh_err *err)
     return 0;
 }
 
-static int load_hellaswag(item_list *l, const char *rel, qh_err *err)
+/* lm-eval's hellaswag preprocess(): strip, " [title]" -> ". ", every "[...]" (no newline inside,
+ * shortest first) removed, then one pass of "  " -> " " (Python's str.replace: left to right,
+ * not overlapping, so three spaces become two). */
+static char *hellaswag_preprocess(const char *text)
+{
+    char *stripped = py_strip(text);
+    size_t n = strlen(stripped);
+    char *titled = qh_malloc(n + n / 2 + 1), *t = titled; /* " [title]" (8 bytes) becomes 2 */
+    for (const char *s = stripped; *s;)
+        if (strncmp(s, " [title]", 8) == 0) {
+            memcpy(t, ". ", 2), t += 2, s += 8;
+        } else
+            *t++ = *s++;
+    *t = 0;
+    char *unbracketed = qh_malloc(strlen(titled) + 1), *u = unbracketed;
+    for (const char *s = titled; *s;) {
+        const char *close = NULL;
+        if (*s == '[')
+            for (const char *c = s + 1; *c && *c != '\n'; c++)
+                if (*c == ']') {
+                    close = c;
+                    break;
+                }
+        if (close) s = close + 1;
+        else *u++ = *s++;
+    }
+    *u = 0;
+    char *out = qh_malloc(strlen(unbracketed) + 1), *o = out;
+    for (const char *s = unbracketed; *s;)
+        if (s[0] == ' ' && s[1] == ' ') *o++ = ' ', s += 2;
+        else *o++ = *s++;
+    *o = 0;
+    free(stripped);
+    free(titled);
+    free(unbracketed);
+    return out;
+}
+
+/* Python's str.capitalize(): the first character title-cased, every other one lower-cased
+ * (per code point; text that is not UTF-8 is kept as it is). */
+static char *py_capitalize(const char *s)
+{
+    size_t len = strlen(s);
+    char *out = qh_malloc(4 * len + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t step = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(len - i), &cp);
+        if (step <= 0) {
+            out[o++] = s[i++];
+            continue;
+        }
+        cp = i == 0 ? utf8proc_totitle(cp) : utf8proc_tolower(cp);
+        o += (size_t)utf8proc_encode_char(cp, (utf8proc_uint8_t *)out + o);
+        i += (size_t)step;
+    }
+    out[o] = 0;
+    return out;
+}
+
+/* Where ctx_b starts in a line of llama.cpp's file ("activity_label: ctx_a ctx_b"), or NULL
+ * where it is empty.  The file joins the two; the split is rebuilt from how HellaSwag was made
+ * (Zellers et al. 2019, after SWAG): an ActivityNet context is whole sentences (ctx_a) and the
+ * first words of the next one (ctx_b, lower-case in the data), a WikiHow context ("How to ...")
+ * is whole steps with ctx_b empty.  So ctx_b is taken as what follows the last ". ", "! " or
+ * "? " of an ActivityNet line; datasets/README.md says which items this cannot settle. */
+const char *qh_hellaswag_ctx_b(const char *line)
+{
+    const char *body = strstr(line, ": ");
+    if (!body) return NULL;
+    body += 2;
+    if (strncmp(body, "How to ", 7) == 0) return NULL;
+    const char *tail = NULL;
+    for (const char *s = body; s[0] && s[1]; s++)
+        if ((s[0] == '.' || s[0] == '!' || s[0] == '?') && s[1] == ' ') tail = s + 2;
+    return tail && *tail ? tail : NULL;
+}
+
+/* The query lm-eval's hellaswag scores, from a line of llama.cpp's file:
+ * preprocess(activity_label + ": " + ctx_a + " " + ctx_b.capitalize()). */
+char *qh_hellaswag_lmeval_query(const char *line)
+{
+    const char *ctx_b = qh_hellaswag_ctx_b(line);
+    char *joined;
+    if (ctx_b) {
+        char *cap = py_capitalize(ctx_b);
+        joined = xasprintf("%.*s%s", (int)(ctx_b - line), line, cap);
+        free(cap);
+    } else
+        joined = xasprintf("%s ", line); /* ctx_a + " " + "": the space goes with the strip */
+    char *query = hellaswag_preprocess(joined);
+    free(joined);
+    return query;
+}
+
+static int load_hellaswag(item_list *l, const char *rel, int lmeval, qh_err *err)
 {
     char *text;
     size_t len;
@@ -332,10 +428,14 @@ static int load_hellaswag(item_list *l, const char *rel, qh_err *err)
             }
             qh_mc_item *it = new_item(l, 0);
             snprintf(it->key, sizeof it->key, "%d", (lineno - 1) / 6);
-            it->context = qh_strdup(lines[0]);
+            it->context = lmeval ? qh_hellaswag_lmeval_query(lines[0]) : qh_strdup(lines[0]);
             it->n_choices = 4;
             it->choices = qh_calloc(4, sizeof(char *));
-            for (int c = 0; c < 4; c++) it->choices[c] = continuation(lines[0], lines[2 + c]);
+            for (int c = 0; c < 4; c++) {
+                char *ending = lmeval ? hellaswag_preprocess(lines[2 + c]) : qh_strdup(lines[2 + c]);
+                it->choices[c] = continuation(it->context, ending);
+                free(ending);
+            }
             it->gold = (int)gold;
             k = 0;
         }
@@ -654,7 +754,13 @@ static int read_jsonl_dir(item_list *l, const qh_mc_set *set, const qh_mc_opts *
 static int read_hellaswag(item_list *l, const qh_mc_set *set, const qh_mc_opts *o, qh_err *err)
 {
     (void)o;
-    return load_hellaswag(l, set->path, err);
+    return load_hellaswag(l, set->path, 1, err);
+}
+
+static int read_hellaswag_llamacpp_file(item_list *l, const qh_mc_set *set, const qh_mc_opts *o, qh_err *err)
+{
+    (void)o;
+    return load_hellaswag(l, set->path, 0, err);
 }
 
 static int read_mmlu(item_list *l, const qh_mc_set *set, const qh_mc_opts *o, qh_err *err)
@@ -687,12 +793,19 @@ const qh_mc_set qh_mc_sets[] = {
     {"winogrande", "multiple-choice/winogrande.jsonl", QH_MC_CHOICE, read_jsonl, parse_winogrande_line, 0,
      "WinoGrande dev, partial scoring: log p(continuation | context with option i), argmax; {subset}", "winogrande", NULL},
     {"hellaswag", "hellaswag/hellaswag_val_full.txt", QH_MC_CHOICE, read_hellaswag, NULL, 0,
-     "HellaSwag validation: context, four endings (' ' + ending, text as shipped in llama.cpp's file: not lm-eval's "
-     "preprocessing); acc and acc_norm (log-likelihood / characters of the ending, lm-eval's); {subset}", "none: hellaswag preprocesses ctx_a and ctx_b, which the shipped file joins", NULL},
+     "HellaSwag validation as lm-evaluation-harness's hellaswag: log p(' ' + preprocess(ending) | preprocess(activity_label: "
+     "ctx_a + ' ' + ctx_b.capitalize())), ctx_b rebuilt from llama.cpp's file (the first words after the last sentence of "
+     "an ActivityNet context); acc and acc_norm (log-likelihood / characters of the ending); {subset}",
+     "hellaswag (ctx_a/ctx_b split rebuilt from llama.cpp's joined file: datasets/README.md)", NULL},
     {"openbookqa", "multiple-choice/openbook_qa.jsonl", QH_MC_CHOICE, read_jsonl, parse_choice_line, 0, CHOICE_PROTOCOL, "openbookqa", NULL},
     {"copa", "multiple-choice/copa.jsonl", QH_MC_CHOICE, read_jsonl, parse_copa_line, 0,
      "{name}: log p('  ' + choice | premise without its final punctuation + ' therefore' or ' because'), argmax (acc), "
      "as lm-evaluation-harness's copa; {subset}", "copa", NULL},
+    /* after the others: the fuzzer picks a set by its row */
+    {"hellaswag-llamacpp-file", "hellaswag/hellaswag_val_full.txt", QH_MC_CHOICE, read_hellaswag_llamacpp_file, NULL, 0,
+     "HellaSwag validation, text as shipped in llama.cpp's file (ctx_b not capitalised, 18 bracketed artefacts kept; "
+     "not lm-eval's preprocessing): log p(' ' + ending | context); acc and acc_norm (log-likelihood / characters of the "
+     "ending); {subset}", "none: lm-eval's hellaswag capitalises ctx_b and drops bracketed text", NULL},
     {NULL, NULL, 0, NULL, NULL, 0, NULL, NULL, NULL},
 };
 

@@ -76,4 +76,9 @@ int qh_mc_parse_text(const qh_mc_set *set, const char *text, size_t len, const q
                      qh_err *err);
 void qh_mc_free(qh_mc_task *task);
 
+/* HellaSwag as lm-eval preprocesses it, from a context line of llama.cpp's file, which joins
+ * activity_label, ctx_a and ctx_b: where ctx_b starts (NULL: empty), and lm-eval's query. */
+const char *qh_hellaswag_ctx_b(const char *line);
+char *qh_hellaswag_lmeval_query(const char *line);
+
 #endif

@@ -168,7 +168,6 @@ static void lmeval_names(const char *task, const char *metric, char *lm_task, si
         {"mmlu", "acc_norm", "mmlu_continuation", "acc_norm"}, {"lambada", "target_ppl", "lambada_openai", "perplexity"},
         {"lambada", "acc", "lambada_openai", "acc"}, {"arc-easy", NULL, "arc_easy", NULL},
         {"arc-challenge", NULL, "arc_challenge", NULL},
-        {"hellaswag", NULL, "hellaswag_llamacpp_file", NULL}, /* not lm-eval's preprocessing: not its name */
     };
     snprintf(lm_task, tl, "%s", task);
     snprintf(lm_metric, ml, "%s", metric);

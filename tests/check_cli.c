@@ -450,13 +450,13 @@ START_TEST(methods_quantize_and_packed_ppl)
     ck_assert_int_eq(rc, 0);
     for (const qh_mc_set *set = qh_mc_sets; set->name; set++) {
         char needle[64];
-        snprintf(needle, sizeof needle, "\n  %-14s ", set->name);
+        snprintf(needle, sizeof needle, "\n  %-23s ", set->name); /* the longest name, hellaswag-llamacpp-file, sets the width */
         ck_assert_msg(strstr(out, needle), "'tasks' does not list %s", set->name);
     }
-    ck_assert_msg(strstr(out, "\n  copa               100  0.5000   lm-eval: copa\n"), "%s", out);
-    ck_assert_msg(strstr(out, "\n  arc-easy          2376  0.2500   lm-eval: arc_easy (either name is taken; stored as the first)\n"), "%s", out);
+    ck_assert_msg(strstr(out, "\n  copa                        100  0.5000   lm-eval: copa\n"), "%s", out);
+    ck_assert_msg(strstr(out, "\n  arc-easy                   2376  0.2500   lm-eval: arc_easy (either name is taken; stored as the first)\n"), "%s", out);
     ck_assert_msg(strstr(out, "documents (ppl's interval by document): articles: each begins at a top-level heading"), "%s", out);
-    ck_assert_msg(strstr(out, "\n  mmlu             14042  0.2500   lm-eval: mmlu (acc_letter)"), "%s", out);
+    ck_assert_msg(strstr(out, "\n  mmlu                      14042  0.2500   lm-eval: mmlu (acc_letter)"), "%s", out);
     ck_assert_msg(strstr(out, "\n  wikitext2-test ") && !strstr(out, "seeded subset"), "%s", out);
     free(out);
     ck_assert_int_eq(tu_run_cli("tasks extra", &out), 2); /* a usage error */

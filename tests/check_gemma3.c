@@ -68,6 +68,28 @@ START_TEST(logits_equal_an_independent_forward)
 }
 END_TEST
 
+/* The same texts and rows against Hugging Face transformers' own Gemma 3 code
+ * (Gemma3ForCausalLM in float32 on the same dequantized weights,
+ * tools/peers/gemma3_transformers_reference.py), itself within 6e-5 of the NumPy forward. */
+START_TEST(logits_equal_transformers)
+{
+    char *model = gemma3_or_skip("logits_equal_transformers");
+    if (!model) return;
+    cJSON *ref = tu_read_json("tests/data/gemma3/transformers.json");
+    qh_model *m;
+    qh_err err;
+    ck_assert_msg(qh_model_load(model, &m, 0, &err) == 0, "%s", err.msg);
+    int longest;
+    double worst = tu_check_reference_logits(m, cJSON_GetObjectItem(ref, "logits"), tu_quick() ? 64 : 1 << 20, &longest);
+    if (!tu_quick()) ck_assert_int_gt(longest, 2 * 512);
+    fprintf(stderr, "gemma3: logits: max |qharness - transformers %s| %.3g over the sampled rows\n",
+            cJSON_GetObjectItem(cJSON_GetObjectItem(ref, "tools"), "transformers")->valuestring, worst);
+    qh_model_free(m);
+    cJSON_Delete(ref);
+    free(model);
+}
+END_TEST
+
 /* A continuation past the window gets the bits of the whole sequence: the multiple-choice
  * path (kept prefix rows, then the continuation) masks the windowed layers as the full pass. */
 START_TEST(continuation_past_the_window_equals_the_whole_pass)
@@ -148,6 +170,7 @@ Suite *suite_gemma3(void)
     tcase_set_timeout(t, 900);
     tcase_add_test(t, tokens_equal_llama_cpp);
     tcase_add_test(t, logits_equal_an_independent_forward);
+    tcase_add_test(t, logits_equal_transformers);
     tcase_add_test(t, continuation_past_the_window_equals_the_whole_pass);
     tcase_add_test(t, perplexity_near_llama_cpp);
     suite_add_tcase(s, t);

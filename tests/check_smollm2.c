@@ -171,11 +171,11 @@ typedef struct {
 
 /* Scores the items of t with m and holds each against its reference document. */
 static void parity_part(const char *file, const qh_mc_task *t, const qh_model *m, qh_tokenizer *tok, const cJSON *items, int is_mmlu,
-                        int is_lambada, parity_tally *y, double *lambada_ll)
+                        int is_lambada, int ctx, parity_tally *y, double *lambada_ll)
 {
     qh_err err;
     qh_mc_result r;
-    ck_assert_msg(qh_eval_mc(m, tok, t, 2048, &r, NULL, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_msg(qh_eval_mc(m, tok, t, ctx, &r, NULL, NULL, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(r.truncated_requests, 0);
     int n_ref = cJSON_GetArraySize(items);
     for (int i = 0; i < t->n_items; i++) {
@@ -194,6 +194,14 @@ static void parity_part(const char *file, const qh_mc_task *t, const qh_model *m
         const cJSON *ours = cJSON_GetObjectItem(detail, is_mmlu ? "letter_ll" : "ll"), *theirs = cJSON_GetObjectItem(doc, "ll");
         const cJSON *conts = cJSON_GetObjectItem(doc, "continuations");
         int nc = cJSON_GetArraySize(theirs);
+        const cJSON *their_context = cJSON_GetObjectItem(doc, "context"); /* kept where the text is rebuilt (HellaSwag) */
+        if (cJSON_IsString(their_context)) {
+            ck_assert_msg(strcmp(t->items[i].context, their_context->valuestring) == 0, "%s item %s: context\n  %s\nlm-eval's\n  %s", file,
+                          t->items[i].key, t->items[i].context, their_context->valuestring);
+            for (int c = 0; c < nc && c < t->items[i].n_choices; c++)
+                ck_assert_msg(strcmp(t->items[i].choices[c], cJSON_GetArrayItem(conts, c)->valuestring) == 0, "%s item %s: choice %d '%s', lm-eval's '%s'",
+                              file, t->items[i].key, c, t->items[i].choices[c], cJSON_GetArrayItem(conts, c)->valuestring);
+        }
         ck_assert_int_eq(cJSON_GetArraySize(ours), nc);
         double best = -INFINITY, second = -INFINITY, best_n = -INFINITY, second_n = -INFINITY;
         for (int c = 0; c < nc; c++) {
@@ -262,6 +270,10 @@ static void lmeval_parity(const char *file, const char *task_name, int shots, in
     const cJSON *items = cJSON_GetObjectItem(ref, "items");
     int n_ref = cJSON_GetArraySize(items);
     int is_mmlu = strncmp(task_name, "mmlu", 4) == 0, is_lambada = strcmp(task_name, "lambada") == 0;
+    /* lm-eval's max_length for the file (HFLM's; 4,096 for five shots), so that neither side cuts a request */
+    const cJSON *max_length = cJSON_GetObjectItem(ref, "max_length");
+    int ctx = cJSON_IsNumber(max_length) ? max_length->valueint : 2048;
+    ck_assert_int_eq(cJSON_GetObjectItem(ref, "num_fewshot")->valueint, shots);
     qh_model *m;
     qh_tokenizer *tok;
     ck_assert_msg(qh_model_load(model, &m, 0, &err) == 0 && qh_tokenizer_load_dir(model, &tok, &err) == 0, "%s", err.msg);
@@ -269,20 +281,23 @@ static void lmeval_parity(const char *file, const char *task_name, int shots, in
     double lambada_ll = 0;
     if (is_mmlu) { /* lm-eval's limit is per subject: the first items of each, one subject at a time */
         long per_subject = cJSON_GetObjectItem(ref, "limit_per_task")->valueint;
+        int subjects_seen = 0;
         for (int k = 0; k < n_ref; k++) {
             const char *subject = cJSON_GetObjectItem(cJSON_GetArrayItem(items, k), "subject")->valuestring;
             if (k > 0 && strcmp(subject, cJSON_GetObjectItem(cJSON_GetArrayItem(items, k - 1), "subject")->valuestring) == 0) continue;
+            /* quick (the sanitizer pass): five-shot prompts are long, so one subject in eight */
+            if (tu_quick() && shots > 0 && subjects_seen++ % 8 != 0) continue;
             qh_mc_opts mo = {.budget = tu_quick() ? 1 : per_subject, .seed = 1, .first = 1, .shots = shots, .subjects = subject};
             qh_mc_task t;
             ck_assert_msg(qh_mc_load(task_name, &mo, &t, &err) == 0, "%s", err.msg);
-            parity_part(file, &t, m, tok, items, 1, 0, &y, &lambada_ll);
+            parity_part(file, &t, m, tok, items, 1, 0, ctx, &y, &lambada_ll);
             qh_mc_free(&t);
         }
     } else {
         qh_mc_opts mo = {.budget = tu_quick() ? quick_items : n_ref, .seed = 1, .first = 1, .shots = shots};
         qh_mc_task t;
         ck_assert_msg(qh_mc_load(task_name, &mo, &t, &err) == 0, "%s", err.msg);
-        parity_part(file, &t, m, tok, items, 0, is_lambada, &y, &lambada_ll);
+        parity_part(file, &t, m, tok, items, 0, is_lambada, ctx, &y, &lambada_ll);
         qh_mc_free(&t);
     }
     fprintf(stderr, "lm-eval parity %s: %ld items, %ld requests, largest |ll difference| %.2e nats; acc qharness %.4f, lm-eval %.4f",
@@ -301,17 +316,57 @@ static void lmeval_parity(const char *file, const char *task_name, int shots, in
 /* the reference files and how much of each the test runs (quick: the sanitizer pass) */
 static const struct {
     const char *file, *task;
-    int quick_items;
+    int shots, quick_items;
 } parity_cases[] = {
-    {"arc-easy.json", "arc-easy", 20},     {"arc-challenge.json", "arc-challenge", 20},
-    {"piqa.json", "piqa", 20},             {"openbookqa.json", "openbookqa", 20},
-    {"winogrande.json", "winogrande", 20}, {"copa.json", "copa", 20},
-    {"lambada.json", "lambada", 10},       {"mmlu-0shot.json", "mmlu", 57},
+    {"arc-easy.json", "arc-easy", 0, 20},     {"arc-challenge.json", "arc-challenge", 0, 20},
+    {"piqa.json", "piqa", 0, 20},             {"openbookqa.json", "openbookqa", 0, 20},
+    {"winogrande.json", "winogrande", 0, 20}, {"copa.json", "copa", 0, 20},
+    {"lambada.json", "lambada", 0, 10},       {"mmlu-0shot.json", "mmlu", 0, 57},
+    {"hellaswag.json", "hellaswag", 0, 20},
 };
+
+/* Every one of HellaSwag's 10,042 queries and choice lists as qharness rebuilds them from
+ * llama.cpp's joined file, against the sha256 of the same lines from lm-eval's own
+ * process_docs (tools/peers/lmeval_reference.py): needs no model. */
+START_TEST(hellaswag_texts_equal_lm_eval)
+{
+    char *p = tu_home_path("tests/data/smollm2/lmeval/hellaswag.json"), *text;
+    size_t len;
+    qh_err err;
+    ck_assert_msg(qh_read_file(p, &text, &len, &err) == 0, "%s", err.msg);
+    cJSON *ref = cJSON_Parse(text);
+    free(text);
+    const cJSON *all = cJSON_GetObjectItem(ref, "all_documents");
+    ck_assert_msg(cJSON_IsObject(all), "%s: no all_documents", p);
+    qh_mc_opts mo = {.budget = 0, .seed = 1, .first = 1};
+    qh_mc_task t;
+    ck_assert_msg(qh_mc_load("hellaswag", &mo, &t, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(t.n_items, cJSON_GetObjectItem(all, "count")->valueint);
+    qh_sha256_ctx h;
+    qh_sha256_init(&h);
+    for (int i = 0; i < t.n_items; i++) {
+        qh_sha256_update(&h, t.items[i].context, strlen(t.items[i].context));
+        for (int c = 0; c < t.items[i].n_choices; c++) {
+            qh_sha256_update(&h, "\t", 1);
+            ck_assert(t.items[i].choices[c][0] == ' '); /* lm-eval's choices are without the delimiter */
+            qh_sha256_update(&h, t.items[i].choices[c] + 1, strlen(t.items[i].choices[c] + 1));
+        }
+        qh_sha256_update(&h, "\n", 1);
+    }
+    uint8_t digest[32];
+    char hex[65];
+    qh_sha256_final(&h, digest);
+    for (int k = 0; k < 32; k++) snprintf(hex + 2 * k, 3, "%02x", digest[k]);
+    ck_assert_str_eq(hex, cJSON_GetObjectItem(all, "sha256_query_choices")->valuestring);
+    qh_mc_free(&t);
+    cJSON_Delete(ref);
+    free(p);
+}
+END_TEST
 
 START_TEST(lmeval_parity_task)
 {
-    lmeval_parity(parity_cases[_i].file, parity_cases[_i].task, 0, parity_cases[_i].quick_items);
+    lmeval_parity(parity_cases[_i].file, parity_cases[_i].task, parity_cases[_i].shots, parity_cases[_i].quick_items);
 }
 END_TEST
 
@@ -324,6 +379,7 @@ Suite *suite_smollm2(void)
     tcase_add_test(t, logits_equal_an_independent_forward);
     tcase_add_test(t, perplexity_equals_the_references);
     tcase_add_test(t, two_bits_lose_measurable_accuracy);
+    tcase_add_test(t, hellaswag_texts_equal_lm_eval);
     suite_add_tcase(s, t);
     TCase *lm = tcase_create("lmeval");
     tcase_set_timeout(lm, 900);

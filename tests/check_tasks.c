@@ -297,6 +297,45 @@ START_TEST(lm_eval_task_names_are_taken)
 }
 END_TEST
 
+/* lm-eval's hellaswag preprocessing on llama.cpp's joined lines, worked by hand: ctx_b (the
+ * words after an ActivityNet context's last sentence) capitalised, WikiHow's left alone, every
+ * "[...]" dropped, " [title]" made ". ", one pass of "  " -> " " (three spaces leave two). */
+START_TEST(hellaswag_lmeval_preprocessing_by_hand)
+{
+    static const char file[] =
+        "Roof shingle removal: A man is sitting on a roof. he\n3\nis using wrap.\nis [ripping] tiles.\nholds [a [your name] cube.\n  spaced   out  \n"
+        "Family Life: How to entertain a toddler. Visit a site like [www.kiddio.org] to find games. you\n0\nA [title] B\nx\ny\nz\n"
+        "Camel ride: . \" a camel ride - qatar \"\n1\na\nb\nc\nd\n"
+        "Triple jump: He walks over to a student from Florida. the ATHLETE\n2\na\nb\nc\nd\n";
+    const qh_mc_set *set = qh_mc_set_find("hellaswag");
+    qh_mc_opts mo = {.budget = 0, .seed = 1, .first = 1};
+    qh_mc_task t;
+    qh_err err;
+    ck_assert_msg(qh_mc_parse_text(set, file, sizeof file - 1, &mo, &t, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(t.n_items, 4);
+    ck_assert_str_eq(t.items[0].context, "Roof shingle removal: A man is sitting on a roof. He");
+    ck_assert_str_eq(t.items[0].choices[0], " is using wrap.");
+    ck_assert_str_eq(t.items[0].choices[1], " is tiles.");
+    ck_assert_str_eq(t.items[0].choices[2], " holds cube.");
+    ck_assert_str_eq(t.items[0].choices[3], " spaced  out");
+    /* WikiHow: no ctx_b, so "you" stays lower-case; the bracketed address goes */
+    ck_assert_str_eq(t.items[1].context, "Family Life: How to entertain a toddler. Visit a site like to find games. you");
+    ck_assert_str_eq(t.items[1].choices[0], " A. B");
+    ck_assert_str_eq(t.items[2].context, "Camel ride: . \" a camel ride - qatar \"");
+    /* capitalize() lower-cases the rest of ctx_b, and only of ctx_b */
+    ck_assert_str_eq(t.items[3].context, "Triple jump: He walks over to a student from Florida. The athlete");
+    ck_assert_str_eq(qh_hellaswag_ctx_b("Triple jump: He walks. the athlete"), "the athlete");
+    ck_assert_ptr_null(qh_hellaswag_ctx_b("Health: How to cope. Put off plans. you"));
+    ck_assert_ptr_null(qh_hellaswag_ctx_b("no label here. he"));
+    qh_mc_free(&t);
+    /* the file as shipped stays available under its own name */
+    ck_assert_msg(qh_mc_parse_text(qh_mc_set_find("hellaswag-llamacpp-file"), file, sizeof file - 1, &mo, &t, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(t.items[0].context, "Roof shingle removal: A man is sitting on a roof. he");
+    ck_assert_str_eq(t.items[0].choices[1], " is [ripping] tiles.");
+    qh_mc_free(&t);
+}
+END_TEST
+
 Suite *suite_tasks(void)
 {
     Suite *s = suite_create("tasks");
@@ -309,6 +348,7 @@ Suite *suite_tasks(void)
     tcase_add_test(tc, continuation_forward_equals_the_whole_sequence);
     tcase_add_test(tc, cached_fidelity_baseline_gives_the_same_result);
     tcase_add_test(tc, lm_eval_task_names_are_taken);
+    tcase_add_test(tc, hellaswag_lmeval_preprocessing_by_hand);
     suite_add_tcase(s, tc);
     return s;
 }

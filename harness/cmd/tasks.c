@@ -12,13 +12,16 @@ int qh_cmd_tasks(int argc, char **argv)
     (void)argv;
     if (argc > 1) return qh_cli_usage("tasks", "takes no arguments (%s)", argv[1]);
     printf("Multiple-choice tasks (qharness mc MODEL --task NAME; in an experiment: NAME = ITEMS under [tasks]):\n\n");
-    printf("  %-14s %7s %7s\n", "task", "items", "chance");
+    int width = 4; /* the longest task name */
+    for (const qh_mc_set *s = qh_mc_sets; s->name; s++)
+        if ((int)strlen(s->name) > width) width = (int)strlen(s->name);
+    printf("  %-*s %7s %7s\n", width, "task", "items", "chance");
     for (const qh_mc_set *s = qh_mc_sets; s->name; s++) {
         qh_mc_opts o = {.budget = 0, .seed = 1};
         qh_mc_task t;
         qh_err err;
         if (qh_mc_load_set(s, &o, &t, &err) != 0) {
-            printf("  %-14s %7s %7s  not loadable here: %s\n", s->name, "-", "-", err.msg);
+            printf("  %-*s %7s %7s  not loadable here: %s\n", width, s->name, "-", "-", err.msg);
             continue;
         }
         const char *proto = t.protocol;
@@ -30,7 +33,7 @@ int qh_cmd_tasks(int argc, char **argv)
         const char *subset = strstr(proto, "seeded subset");
         int shown = subset ? (int)(subset - proto) : (int)strlen(proto);
         while (shown > 0 && strchr(" ,;", proto[shown - 1])) shown--;
-        printf("  %-14s %7ld %7s   lm-eval: %s%s\n      %.*s\n", s->name, t.n_available, chance, s->lm_eval,
+        printf("  %-*s %7ld %7s   lm-eval: %s%s\n      %.*s\n", width, s->name, t.n_available, chance, s->lm_eval,
                s->lm_eval_name ? " (either name is taken; stored as the first)" : "", shown, proto);
         qh_mc_free(&t);
     }

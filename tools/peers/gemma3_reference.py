@@ -19,8 +19,8 @@ tests/data/gemma3/reference.json:
   p - 511 .. p); GeGLU with tanh-approximated GELU; the head tied to the embedding.  One text
   is longer than the window.  It shares no code with qharness.
 
-Hugging Face transformers is not the reference here: its Gemma 3 code needs torch 2, and the
-machine's torch is Debian's 1.13 (PyPI's default torch is several GB of CUDA wheels).
+Hugging Face transformers' own Gemma 3 forward (torch 2) on the same weights and texts is the
+second reference: tools/peers/gemma3_transformers_reference.py, tests/data/gemma3/transformers.json.
 
 The peers live in a virtual environment under .peers/ (git-ignored):
     python3 -m venv .peers/llama316

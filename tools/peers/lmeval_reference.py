@@ -22,8 +22,12 @@ ever changes text that lm-eval's own preprocessing then normalises the same way:
     character of the premise and appends " therefore"/" because");
   - LAMBADA: text as shipped (lambada_openai);
   - MMLU: the shipped CSVs (question, choices, answer index) per subject, dev as the few-shot split.
-HellaSwag is left out: the shipped file (llama.cpp's hellaswag_val_full.txt) joins ctx_a and
-ctx_b, and lm-eval's preprocessing capitalises ctx_b, so its contexts cannot be rebuilt exactly.
+  - HellaSwag: the shipped file (llama.cpp's hellaswag_val_full.txt) joins "activity_label: ctx_a ctx_b";
+    activity_label is what precedes the first ": ", and ctx_b is rebuilt as qharness rebuilds it
+    (datasets/mc.c, qh_hellaswag_ctx_b): empty in WikiHow items (the body starts "How to "), else what
+    follows the last ". ", "! " or "? " of the body.  lm-eval's own process_docs then capitalises
+    ctx_b and preprocesses; the reference also keeps the sha256 of every one of the 10,042 queries
+    and choice lists as lm-eval builds them, which qharness's test recomputes.
 
 Per task, the first N documents of the split (lm-eval's --limit takes the first N; MMLU: the
 first N of each subject), every request's log-likelihood and greedy flag, and lm-eval's own
@@ -39,8 +43,10 @@ per-document acc / acc_norm (and the aggregate), as lm-eval's logged samples giv
     .peers/lmeval/bin/python tools/peers/lmeval_reference.py [TASK ...]
 """
 import csv
+import hashlib
 import json
 import os
+import re
 import sys
 import tempfile
 
@@ -122,6 +128,33 @@ def copa_docs():
     return out
 
 
+def hellaswag_docs():
+    with open(os.path.join(DATA, "hellaswag/hellaswag_val_full.txt"), encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    out = []
+    for i in range(0, len(lines) - 5, 6):
+        activity_label, body = lines[i].split(": ", 1)
+        ctx_a, ctx_b = body, ""
+        if not body.startswith("How to "):
+            cut = [m.end() for m in re.finditer(r"[.!?] ", body)]
+            if cut and cut[-1] < len(body):
+                ctx_a, ctx_b = body[: cut[-1] - 1], body[cut[-1]:]
+        out.append({"ind": len(out), "activity_label": activity_label, "ctx_a": ctx_a, "ctx_b": ctx_b,
+                    "ctx": ctx_a + (" " + ctx_b if ctx_b else ""), "endings": lines[i + 2: i + 6],
+                    "label": lines[i + 1], "split": "val"})
+    return out
+
+
+def hellaswag_all_sha256(docs):
+    """lm-eval's own process_docs over every document: sha256 of "query\tchoice\t...\n" lines."""
+    import datasets
+    from lm_eval.tasks.hellaswag import utils as hellaswag_utils
+    h = hashlib.sha256()
+    for d in hellaswag_utils.process_docs(datasets.Dataset.from_list(docs)):
+        h.update(("\t".join([d["query"]] + list(d["choices"])) + "\n").encode("utf-8"))
+    return h.hexdigest()
+
+
 def lambada_docs():
     return [{"text": d["text"]} for d in jsonl(os.path.join(DATA, "lambada/lambada_test.jsonl"))]
 
@@ -195,7 +228,8 @@ def main():
     simple("winogrande", winogrande_docs(), "winogrande/default.yaml", "winogrande")
     simple("copa", copa_docs(), "super_glue/copa/default.yaml", "copa")
     simple("lambada", lambada_docs(), "lambada/lambada_openai.yaml", "lambada_openai")
-    for shots in (0, 5):  # 5-shot: about an hour here on two cores; not made this round
+    simple("hellaswag", hellaswag_docs(), "hellaswag/hellaswag.yaml", "hellaswag")
+    for shots in (0, 5):
         name = f"mmlu-{shots}shot"
         if wanted and name not in wanted:
             continue
@@ -218,11 +252,14 @@ def main():
                                                          tie_word_embeddings=True)  # the file has no output.weight: the head is the embedding
     model.eval()
     lm = HFLM(pretrained=model, tokenizer=tok, batch_size=16, max_length=2048)
+    # five MMLU shots run past 2,048 tokens in a few subjects (European history's passages):
+    # 4,096, within the model's 8,192, so that no request is cut
+    lm_long = HFLM(pretrained=model, tokenizer=tok, batch_size=4, max_length=4096)
     tm = TaskManager(include_path=tmp, include_defaults=True)
     for name, (lm_names, lm_name) in tasks.items():
         shots = 5 if name == "mmlu-5shot" else 0
         limit = MMLU_PER_SUBJECT if name.startswith("mmlu") else LIMIT
-        res = lm_eval.simple_evaluate(model=lm, tasks=lm_names, num_fewshot=shots, limit=limit, log_samples=True,
+        res = lm_eval.simple_evaluate(model=lm_long if shots == 5 else lm, tasks=lm_names, num_fewshot=shots, limit=limit, log_samples=True,
                                       task_manager=tm, random_seed=0, numpy_random_seed=0, torch_random_seed=0,
                                       fewshot_random_seed=0, bootstrap_iters=0)
         items = []
@@ -234,6 +271,8 @@ def main():
                       "target": s["target"], "continuations": [a[1] for a in s["arguments"]]}
                 if not items:  # one context in full, to show the prompt; the rest are as lm-eval builds them
                     it["first_context"] = s["arguments"][0][0]
+                if name == "hellaswag":  # the rebuilt contexts are what is being checked: every one
+                    it["context"] = s["arguments"][0][0]
                 for k in ("acc", "acc_norm", "perplexity"):
                     if k in s:
                         it[k] = float(s[k])
@@ -247,6 +286,7 @@ def main():
                     agg.setdefault(k, []).append(v)
         out = {
             "task": name, "lm_eval_task": lm_name, "num_fewshot": shots, "limit_per_task": limit,
+            "max_length": 4096 if shots == 5 else 2048,
             "model": "models/smollm2/model.gguf (F32 dequantization by transformers' GGUF loader)",
             "tokenizer": "tokenizers BPE from the file's vocabulary and merges, smollm pre-tokenizer, no BOS",
             "tools": {"lm_eval": "0.4.5", "transformers": transformers.__version__, "torch": torch.__version__,
@@ -254,6 +294,10 @@ def main():
             "results": {k: sum(v) / len(v) for k, v in agg.items() if k.split(",")[0] in ("acc", "acc_norm")},
             "items": items,
         }
+        if name == "hellaswag":
+            docs = hellaswag_docs()
+            out["all_documents"] = {"count": len(docs), "sha256_query_choices": hellaswag_all_sha256(docs),
+                                    "ctx_b_rule": "empty when the body starts 'How to ', else after the last '. ', '! ' or '? '"}
         with open(os.path.join(OUT, f"{name}.json"), "w") as f:
             json.dump(out, f, indent=0, ensure_ascii=False)
         print(f"{name}: {len(items)} documents, {out['results']}", flush=True)
