@@ -105,9 +105,12 @@ int qh_llama2c_probe(const char *path);
 int qh_model_load_llama2c(const char *path, qh_model **out, int compute_sha, qh_err *err);
 /* Writes m as a GGUF file that llama.cpp loads (model_gguf.c; GPT-2 and Llama, not Gemma 3): llama.cpp's tensor names
  * and orientation, the tokenizer's vocabulary and merges as metadata, block matrices, token
- * embedding and output in type_name (F32, F16, BF16, Q8_0, Q4_0 with ggml's reference
+ * embedding and output in type_name (one of qh_gguf_write_types, with ggml's reference
  * rounding), norms, biases and the position embedding in F32. */
 struct qh_tokenizer;
+/* The types qh_model_write_gguf writes, from its table, joined by sep (last_sep before the last):
+ * the usage lines spell the same list (test convert_usage_lists_the_written_types). */
+const char *qh_gguf_write_types(const char *sep, const char *last_sep);
 int qh_model_write_gguf(const qh_model *m, const struct qh_tokenizer *tok, const char *name, const char *type_name,
                         const char *path, qh_err *err);
 void qh_model_free(qh_model *m);

@@ -339,9 +339,19 @@ fail:
 /* ---- writing ------------------------------------------------------------------------------ */
 
 static const struct { const char *type; uint32_t file_type; } file_types[] = {
-    {"F32", 0}, {"F16", 1}, {"Q4_0", 2}, {"Q8_0", 7}, {"BF16", 32}, /* llama_ftype LLAMA_FTYPE_ALL_F32, MOSTLY_* */
+    {"F32", 0}, {"F16", 1}, {"BF16", 32}, {"Q8_0", 7}, {"Q4_0", 2}, /* llama_ftype LLAMA_FTYPE_ALL_F32, MOSTLY_* */
     {"MXFP4", 38}, /* llama.cpp names it MOSTLY_MXFP4_MOE (gpt-oss's experts); its loader takes it for any tensor */
 };
+
+const char *qh_gguf_write_types(const char *sep, const char *last_sep)
+{
+    static __thread char list[128];
+    list[0] = 0;
+    size_t n = sizeof file_types / sizeof *file_types;
+    for (size_t i = 0; i < n; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i == 0 ? "" : i + 1 == n ? last_sep : sep, file_types[i].type);
+    return list;
+}
 
 /* GPT-2's keys and vocabulary as llama.cpp's converter writes them. */
 static int put_gpt2(qh_gguf_writer *w, const qh_model *m, const qh_tokenizer *tok, qh_err *err)
@@ -429,7 +439,7 @@ int qh_model_write_gguf(const qh_model *m, const qh_tokenizer *tok, const char *
     int ft = -1;
     for (size_t i = 0; i < sizeof file_types / sizeof *file_types; i++)
         if (ty && strcmp(file_types[i].type, ty->name) == 0) ft = (int)file_types[i].file_type;
-    if (ft < 0 || !ty->quant) return qh_fail(err, "--type %s: qharness writes F32, F16, BF16, Q8_0, Q4_0 or MXFP4", type_name);
+    if (ft < 0 || !ty->quant) return qh_fail(err, "--type %s: qharness writes %s", type_name, qh_gguf_write_types(", ", " or "));
     const qh_config *c = &m->cfg;
     int n_vocab_tok = qh_tokenizer_vocab_size(tok);
     if (n_vocab_tok != c->n_vocab)

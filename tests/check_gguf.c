@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "harness/cli.h"
 #include "harness/ggml_types.h"
 #include "harness/gguf.h"
 #include "harness/model.h"
@@ -808,6 +809,24 @@ END_TEST
  * token types) and hyperparameters value for value (not llama.context_length: llama.cpp's
  * converter writes its --ctx default of 128, the checkpoint says 512), and the written file
  * scores TinyStories to the same bits as the llama2.c files. */
+/* The types convert writes are spelled in its option row and in the command list beside the
+ * writer's table: all three say the same. */
+START_TEST(convert_usage_lists_the_written_types)
+{
+    const char *types = qh_gguf_write_types("|", "|");
+    const qh_cli_opt *o = qh_cmd_convert_options;
+    while (o->name && strcmp(o->name, "type") != 0) o++;
+    ck_assert_ptr_nonnull(o->name);
+    ck_assert_str_eq(o->arg, types);
+    char *out, want[160];
+    ck_assert_int_eq(tu_run_cli("convert --help", &out), 0);
+    snprintf(want, sizeof want, "[--type %s]\n", types);
+    ck_assert_msg(strstr(out, want), "'%s' not in qharness convert --help:\n%s", want, out);
+    free(out);
+    ck_assert_str_eq(qh_gguf_write_types(", ", " or "), "F32, F16, BF16, Q8_0, Q4_0 or MXFP4");
+}
+END_TEST
+
 START_TEST(convert_writes_llama_as_llama_cpp_converts_it)
 {
     char *dir = tu_tmpdir(), out[4300], args[9000], *o;
@@ -1001,6 +1020,7 @@ Suite *suite_gguf(void)
     tcase_add_test(tc, kld_matches_llama_perplexity_kl_divergence);
     tcase_add_test(tc, convert_writes_what_llama_cpp_writes);
     tcase_add_test(tc, convert_writes_llama_as_llama_cpp_converts_it);
+    tcase_add_test(tc, convert_usage_lists_the_written_types);
     tcase_add_test(tc, imatrix_file_is_read_and_means_what_it_says);
     tcase_add_test(tc, packed_from_a_gguf_file_loads_with_its_vocabulary);
     tcase_set_timeout(tc, 300);
