@@ -20,8 +20,10 @@ DEB_PACKAGES = libsqlite3-dev sqlite3 gnuplot-nox libcsv-dev libgsl-dev check li
 # installed without recommends, as ../shared/SLURM.md was verified
 SLURM_PACKAGES = slurmctld slurmd slurm-client munge
 
-LIB_SRC  = $(wildcard harness/*.c harness/cmd/*.c datasets/*.c methods/*.c reports/*.c)
-LIB_SRC := $(filter-out harness/main.c,$(LIB_SRC))
+# The sources, floor by floor (tools/floors.sh: a folder includes only folders below it).
+LIB_SRC  = $(wildcard harness/*/*.c harness/cli/cmd/*.c datasets/*.c methods/*.c reports/*.c)
+LIB_SRC := $(filter-out harness/cli/main.c,$(LIB_SRC))
+HEADERS  = $(wildcard harness/*/*.h datasets/*.h methods/*.h reports/*.h)
 LIB_OBJ  = $(patsubst %.c,build/%.o,$(LIB_SRC))
 TEST_SRC = $(wildcard tests/check_*.c)
 TEST_BIN = build/tests/check_qharness
@@ -41,22 +43,22 @@ fuzz_replay = set -e; for t in $(FUZZ_TARGETS); do QHARNESS_HOME=$(CURDIR) $(1)/
 .PHONY: all deps demo check check-unit check-asan bench bench-sweep clean fuzz fuzz-build fuzz-seeds
 all: qharness
 
-build/%.o: %.c $(wildcard harness/*.h datasets/*.h methods/*.h reports/*.h)
+build/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-# harness/schema.sql is the documented schema; the binary embeds it verbatim.
-build/schema.inc: harness/schema.sql
+# harness/run/schema.sql is the documented schema; the binary embeds it verbatim.
+build/schema.inc: harness/run/schema.sql
 	@mkdir -p build
 	sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $< > $@
 
-build/harness/store.o: build/schema.inc
-build-san/harness/store.o: build/schema.inc
+build/harness/run/store.o: build/schema.inc
+build-san/harness/run/store.o: build/schema.inc
 
 build/libqharness.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
-qharness: build/harness/main.o build/libqharness.a
+qharness: build/harness/cli/main.o build/libqharness.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(TEST_BIN): $(TEST_SRC) tests/testutil.h build/libqharness.a
@@ -105,6 +107,7 @@ check: deps
 	$(MAKE) check-asan
 
 check-unit: qharness $(TEST_BIN) $(FUZZ_REPLAY)
+	tools/floors.sh
 	QHARNESS_HOME=$(CURDIR) $(TEST_BIN)
 	@$(call fuzz_replay,build/fuzz)
 
@@ -124,10 +127,10 @@ build-san/fuzz/%: tests/fuzz/%.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(patsubs
 	$(CC) $(CPPFLAGS) $(CFLAGS) -std=gnu11 -fopenmp $(LDFLAGS) -o $@ $< tests/fuzz/replay.c \
 	  $(patsubst %.c,build-san/%.o,$(LIB_SRC)) $(LDLIBS)
 san-run: $(patsubst %,build-san/fuzz/%,$(FUZZ_TARGETS))
-build-san/%.o: %.c $(wildcard harness/*.h datasets/*.h methods/*.h reports/*.h)
+build-san/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -std=gnu11 -fopenmp -Wall -c -o $@ $<
-build-san/qharness: $(patsubst %.c,build-san/%.o,$(LIB_SRC) harness/main.c)
+build-san/qharness: $(patsubst %.c,build-san/%.o,$(LIB_SRC) harness/cli/main.c)
 	$(CC) $(CFLAGS) -fopenmp $(LDFLAGS) -o $@ $^ $(LDLIBS)
 build-san/check_qharness: $(TEST_SRC) tests/testutil.h $(patsubst %.c,build-san/%.o,$(LIB_SRC))
 	$(CC) $(CPPFLAGS) $(CFLAGS) -std=gnu11 -fopenmp $(LDFLAGS) -o $@ $(TEST_SRC) \
@@ -146,12 +149,12 @@ build/fuzz/%: tests/fuzz/%.c tests/fuzz/replay.c tests/fuzz/fuzz.h build/libqhar
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< tests/fuzz/replay.c build/libqharness.a $(LDLIBS)
 
-build-fuzz/lib/%.o: %.c $(wildcard harness/*.h datasets/*.h methods/*.h reports/*.h) build/schema.inc
+build-fuzz/lib/%.o: %.c $(HEADERS) build/schema.inc
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 # the dequantization kernels compare numbers, not input structure: tracing their comparisons
 # only slows the fuzzer down (measured: 60% of fuzz_gguf's time, SHA-256 44% of fuzz_claim's)
-build-fuzz/lib/harness/ggml_types.o build-fuzz/lib/harness/sha256.o: FUZZ_CFLAGS += -fno-sanitize-coverage=trace-cmp
+build-fuzz/lib/harness/formats/ggml_types.o build-fuzz/lib/harness/base/sha256.o: FUZZ_CFLAGS += -fno-sanitize-coverage=trace-cmp
 build-fuzz/libqharness.a: $(patsubst %.c,build-fuzz/lib/%.o,$(LIB_SRC))
 	ar rcs $@ $^
 build-fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h build-fuzz/libqharness.a

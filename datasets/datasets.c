@@ -1,13 +1,13 @@
 #define _GNU_SOURCE /* memmem */
 /* datasets.c - registry of shipped text datasets; see datasets.h and datasets/README.md. */
-#include "datasets.h"
+#include "datasets/datasets.h"
 
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../harness/tokenizer.h"
+#include "harness/model/tokenizer.h"
 
 /* ---- documents ------------------------------------------------------------------------- */
 

@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#include "../harness/util.h"
+#include "harness/base/util.h"
 
 /* A text's documents: the units a perplexity interval resamples when windows of one document
  * are not independent of each other (WikiText-2's articles, TinyStories' stories, sections of

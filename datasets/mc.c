@@ -1,5 +1,5 @@
 /* mc.c - loaders for the multiple-choice sets; see mc.h and datasets/README.md. */
-#include "mc.h"
+#include "datasets/mc.h"
 
 #include <cJSON.h>
 #include <stdarg.h>

@@ -10,7 +10,7 @@
 #ifndef QH_MC_H
 #define QH_MC_H
 
-#include "../harness/util.h"
+#include "harness/base/util.h"
 
 typedef enum { QH_MC_CHOICE, QH_MC_PAIR, QH_MC_LAMBADA, QH_MC_MMLU } qh_mc_kind;
 

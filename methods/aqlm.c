@@ -22,10 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "aqlm.h"
-#include "hessian.h"
-#include "hvq.h"
-#include "method.h"
+#include "methods/aqlm.h"
+#include "methods/hessian.h"
+#include "methods/hvq.h"
+#include "methods/method.h"
 
 static const qh_param params[] = {
     {"M", QH_PARAM_INT, 2, 1, 4, NULL, "codebooks added per vector"},

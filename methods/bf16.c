@@ -1,5 +1,5 @@
 /* bf16.c - baseline: bfloat16: 8-bit exponent, 7-bit mantissa (16 bits per weight). */
-#include "float.h"
+#include "methods/float.h"
 
 static const qh_param params[] = {{0}};
 

@@ -28,16 +28,16 @@
  * are of the non-salient weights only (the reference includes the salient columns as zeros).
  * sign(0) is +1 (the reference's torch.sign gives 0, a third value no bit can hold).  Means and
  * scales are stored in F16 and used as stored. */
-#include "billm.h"
+#include "methods/billm.h"
 
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "hessian.h"
-#include "method.h"
-#include "rangecoder.h"
+#include "methods/hessian.h"
+#include "methods/method.h"
+#include "methods/rangecoder.h"
 
 static const qh_param params[] = {
     {"block", QH_PARAM_INT, 128, 1, 4096, NULL, "columns per block (salient columns, break point, scales; GPTQ feedback between blocks)"},

@@ -1,7 +1,7 @@
 /* binary.c - 1-bit sign quantization with a scale per row or group:
  * w ~ alpha * sign(w), alpha = mean |w| over the group (the least-squares optimum for a fixed
  * sign pattern; XNOR-Net / BinaryConnect).  bpp = 1 + 16 / group. */
-#include "binary.h"
+#include "methods/binary.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
 #ifndef QH_METHODS_BINARY_H
 #define QH_METHODS_BINARY_H
 
-#include "method.h"
+#include "methods/method.h"
 
 void qh_signs_pack(uint8_t *out, const float *w, size_t n);
 static inline float qh_sign_at(const uint8_t *bits, size_t i) { return (bits[i >> 3] >> (i & 7)) & 1 ? 1.0f : -1.0f; }

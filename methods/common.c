@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "method.h"
+#include "methods/method.h"
 
 /* ---- packed buffers --------------------------------------------------------------------- */
 
@@ -398,3 +398,5 @@ void qh_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const 
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K,
                 alpha, A, lda, B, ldb, beta, C, ldc);
 }
+
+int qh_spec_is_baseline(const char *spec) { return strcmp(spec, QH_BASELINE) == 0; }

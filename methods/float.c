@@ -1,5 +1,5 @@
 /* float.c - see float.h. */
-#include "float.h"
+#include "methods/float.h"
 
 #include <string.h>
 

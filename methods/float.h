@@ -3,7 +3,7 @@
 #ifndef QH_METHODS_FLOAT_H
 #define QH_METHODS_FLOAT_H
 
-#include "method.h"
+#include "methods/method.h"
 
 int qh_float_encode(qh_dtype dt, const qh_matrix *w, qh_packed *out);
 int qh_float_decode(qh_dtype dt, const qh_packed *in, qh_matrix *w, qh_err *err);

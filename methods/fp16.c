@@ -1,5 +1,5 @@
 /* fp16.c - baseline: IEEE half precision (16 bits per weight). */
-#include "float.h"
+#include "methods/float.h"
 
 static const qh_param params[] = {{0}};
 

@@ -1,5 +1,5 @@
 /* fp32.c - baseline: identity: the fp32 weights as they are (32 bits per weight). */
-#include "float.h"
+#include "methods/float.h"
 
 static const qh_param params[] = {{0}};
 

@@ -1,6 +1,6 @@
 /* fp4.c - 4-bit float E2M1 (1 sign, 2 exponent, 1 mantissa bit): magnitudes
  * {0, 0.5, 1, 1.5, 2, 3, 4, 6}, with per-block absmax F16 scales mapping absmax to 6. */
-#include "levels.h"
+#include "methods/levels.h"
 
 static const float fp4_levels[16] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f,
                                      -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};

@@ -22,9 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hessian.h"
-#include "method.h"
-#include "rtn.h"
+#include "methods/hessian.h"
+#include "methods/method.h"
+#include "methods/rtn.h"
 
 static const qh_param params[] = {
     {"bits", QH_PARAM_INT, 4, 2, 8, NULL, "bits per weight code"},

@@ -49,10 +49,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../harness/ggml_iq_grids.h"
-#include "gridvq.h"
-#include "hessian.h"
-#include "method.h"
+#include "harness/formats/ggml_iq_grids.h"
+#include "methods/gridvq.h"
+#include "methods/hessian.h"
+#include "methods/method.h"
 
 static const qh_param params[] = {
     {"grid", QH_PARAM_ENUM, 0, 0, 3, "iq1s|iq2xxs|iq2xs|iq3xxs",

@@ -3,7 +3,7 @@
  * (H_p, Sylvester's, symmetric) and H_m down each column.  H_12 and H_20 are Paley's first
  * construction for the primes 11 and 19 (both 3 mod 4): with the Jacobsthal matrix
  * Q_ij = chi(j - i) (chi the quadratic character mod q), H = I + [[0, 1^T], [-1, Q]]. */
-#include "hadamard.h"
+#include "methods/hadamard.h"
 
 #include <math.h>
 #include <pthread.h>

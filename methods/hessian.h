@@ -2,7 +2,7 @@
 #ifndef QH_METHODS_HESSIAN_H
 #define QH_METHODS_HESSIAN_H
 
-#include "method.h"
+#include "methods/method.h"
 
 /* For a method that needs the full input Hessian: checks calib (named errors), and returns
  * Wt = W^T (cols, rows) and a copy of H, both malloc'd, with every dead input (H_jj = 0, never

@@ -17,9 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hessian.h"
-#include "hvq.h"
-#include "method.h"
+#include "methods/hessian.h"
+#include "methods/hvq.h"
+#include "methods/method.h"
 
 static const qh_param params[] = {
     {"dim", QH_PARAM_INT, 8, 1, 16, NULL, "weights per vector (consecutive inputs; a row's last vector may be shorter)"},

@@ -1,5 +1,5 @@
 /* levels.c - see levels.h. */
-#include "levels.h"
+#include "methods/levels.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
 #ifndef QH_METHODS_LEVELS_H
 #define QH_METHODS_LEVELS_H
 
-#include "method.h"
+#include "methods/method.h"
 
 /* The index of the level nearest x, the first of equals. */
 uint8_t qh_levels_nearest(const float levels[16], float x);

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "method.h"
-#include "svd.h"
+#include "methods/method.h"
+#include "methods/svd.h"
 
 static const qh_param params[] = {
     {"rank", QH_PARAM_INT, 8, 1, 512, NULL, "rank of the residual correction"},

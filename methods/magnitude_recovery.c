@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "binary.h"
-#include "svd.h"
+#include "methods/binary.h"
+#include "methods/svd.h"
 
 static const qh_param params[] = {
     {"rank", QH_PARAM_INT, 1, 1, 64, NULL, "rank of the magnitude factorisation"},

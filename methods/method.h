@@ -17,8 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../harness/dtype.h"
-#include "../harness/util.h"
+#include "harness/base/dtype.h"
+#include "harness/base/util.h"
 
 typedef struct {
     int rows, cols;
@@ -42,6 +42,11 @@ typedef struct {
     const char *choices;     /* QH_PARAM_ENUM: "sym|asym" */
     const char *help;
 } qh_param;
+
+/* The baseline: no method, the model as loaded.  An experiment's `method = none`, the spec and
+ * family its runs are stored under (method_configs.family), and what reports compare against. */
+#define QH_BASELINE "none"
+int qh_spec_is_baseline(const char *spec);
 
 #define QH_MAX_PARAMS 12
 #define QH_MAX_PARTS 16

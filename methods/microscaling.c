@@ -1,5 +1,5 @@
 /* microscaling.c - see microscaling.h. */
-#include "microscaling.h"
+#include "methods/microscaling.h"
 
 #include <math.h>
 #include <stdlib.h>

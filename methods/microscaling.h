@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include "method.h"
+#include "methods/method.h"
 
 /* x -> the 4-bit code: bit 3 the sign, bits 0-2 the magnitude's index; NaN is not accepted. */
 uint8_t qh_e2m1_from_float(float x);

@@ -5,9 +5,9 @@
  * conversion).  4 + 8/32 = 4.25 bits per weight.  A row whose length is not a multiple of 32
  * ends in a shorter block (the specification's blocks are 32; a GGUF MXFP4 tensor needs rows
  * that are).  ggml's MXFP4 type stores the same numbers, interleaved, and breaks ties toward
- * the smaller magnitude (harness/ggml_types.c). */
-#include "microscaling.h"
-#include "method.h"
+ * the smaller magnitude (harness/formats/ggml_types.c). */
+#include "methods/microscaling.h"
+#include "methods/method.h"
 
 #include <math.h>
 #include <stdlib.h>

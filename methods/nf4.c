@@ -16,7 +16,7 @@
  * any method).  Blocks of 64 run along rows (bitsandbytes's along the flattened tensor: the same
  * where the row length is a multiple of 64); the blocks of 256 run over the row-major list of
  * block absmax values. */
-#include "levels.h"
+#include "methods/levels.h"
 
 /* bitsandbytes scales then adds in two rounded steps: no fused multiply-add may join them */
 #pragma GCC optimize("fp-contract=off")

@@ -7,8 +7,8 @@
  *   decoded      = E2M1 value * (block scale * tensor_scale)
  * 4 + 8/16 = 4.5 bits per weight, plus 32 bits per matrix.  A row whose length is not a multiple
  * of 16 ends in a shorter block. */
-#include "microscaling.h"
-#include "method.h"
+#include "methods/microscaling.h"
+#include "methods/method.h"
 
 #include <math.h>
 #include <stdlib.h>

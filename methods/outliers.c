@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hessian.h"
-#include "method.h"
+#include "methods/hessian.h"
+#include "methods/method.h"
 
 static const qh_param params[] = {
     {"frac", QH_PARAM_FLOAT, 0.01, 0.0, 0.5, NULL, "fraction of weights kept exactly in F16"},

@@ -23,9 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hessian.h"
-#include "method.h"
-#include "rtn.h"
+#include "methods/hessian.h"
+#include "methods/method.h"
+#include "methods/rtn.h"
 
 static const qh_param params[] = {
     {"frac", QH_PARAM_FLOAT, 0.1, 0.0, 1.0, NULL, "fraction of weights kept salient (per group of columns)"},

@@ -30,10 +30,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hadamard.h"
-#include "hessian.h"
-#include "method.h"
-#include "quip_sharp.h"
+#include "methods/hadamard.h"
+#include "methods/hessian.h"
+#include "methods/method.h"
+#include "methods/quip_sharp.h"
 
 static const qh_param params[] = {
     {"scale", QH_PARAM_FLOAT, 0.5, 0, 4, NULL, "the codebook input RMS: W' / (rms(W') / scale) is quantized (QuIP#: 1.03; 0.5 chosen on the calibration text); 0: least weighted squares per matrix"},

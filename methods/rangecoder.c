@@ -2,12 +2,12 @@
  * description of LZMA's coder: a 32-bit range split at bound = (range >> 11) * p(0); the low
  * end is 64 bits wide so that a carry out of the 32 bits already settled can be added to the
  * byte held back (cache) and to the 0xFF bytes pending behind it. */
-#include "rangecoder.h"
+#include "methods/rangecoder.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "../harness/util.h"
+#include "harness/base/util.h"
 
 #define TOP (1u << 24)
 #define ADAPT 5 /* p moves 1/32 of the way to the bit just coded */

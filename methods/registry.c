@@ -1,6 +1,6 @@
 /* registry.c - the one table of quantization methods.  Adding a method = one file + one row.
  * Names are stable: results are stored by name, never by position. */
-#include "method.h"
+#include "methods/method.h"
 
 extern const qh_method qh_method_fp32, qh_method_fp16, qh_method_bf16, qh_method_rtn, qh_method_nf4,
     qh_method_fp4, qh_method_binary, qh_method_ternary, qh_method_residual_binary,

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "binary.h"
+#include "methods/binary.h"
 
 static const qh_param params[] = {
     {"k", QH_PARAM_INT, 2, 1, 4, NULL, "number of binary stages"},

@@ -9,8 +9,8 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "method.h"
-#include "rtn.h"
+#include "methods/method.h"
+#include "methods/rtn.h"
 
 static const qh_param params[] = {
     {"bits", QH_PARAM_INT, 4, 2, 8, NULL, "bits per weight code"},

@@ -3,7 +3,7 @@
 #ifndef QH_METHODS_RTN_H
 #define QH_METHODS_RTN_H
 
-#include "method.h"
+#include "methods/method.h"
 
 /* Scale (F16-rounded) and zero point of one group of n weights. */
 void qh_rtn_group_params(const float *w, int n, int bits, int asym, float *scale, int *zero);

@@ -21,10 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hessian.h"
-#include "hvq.h"
-#include "method.h"
-#include "rangecoder.h"
+#include "methods/hessian.h"
+#include "methods/hvq.h"
+#include "methods/method.h"
+#include "methods/rangecoder.h"
 
 static const qh_param params[] = {
     {"k", QH_PARAM_INT, 32, 2, 256, NULL, "codebook entries (SALOMI's default 32)"},

@@ -1,5 +1,5 @@
 /* svd.c - see svd.h. */
-#include "svd.h"
+#include "methods/svd.h"
 
 #include <gsl/gsl_eigen.h>
 #include <gsl/gsl_matrix.h>
@@ -7,7 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "method.h"
+#include "methods/method.h"
 
 /* m >= n (or any): eigenvectors of A^T A (n, n) give V; left = A V. */
 static void svd_via_right(const double *A, int m, int n, int r, double *left, double *right, int nonneg_first)

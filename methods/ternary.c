@@ -5,7 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "method.h"
+#include "methods/method.h"
 
 static const qh_param params[] = {
     {"group", QH_PARAM_INT, 0, 0, 1 << 20, NULL, "input features per scale; 0 = one scale per output channel"},

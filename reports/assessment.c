@@ -1,10 +1,11 @@
 /* assessment.c - HONEST_ASSESSMENT.md from the reviewer's template and the results store; see
  * assessment.h for the directives.  Nothing here measures: every number is read from SQLite
  * (ratios, shares and means are computed from stored numbers and say so in the template). */
-#include "../harness/claim.h"
-#include "../harness/stats.h"
-#include "../harness/store.h"
-#include "assessment.h"
+#include "harness/run/claim.h"
+#include "harness/base/stats.h"
+#include "harness/run/store.h"
+#include "methods/method.h"
+#include "reports/assessment.h"
 
 #include <cJSON.h>
 #include <ctype.h>
@@ -14,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../harness/results.h"
-#include "plot.h"
+#include "harness/run/results.h"
+#include "reports/plot.h"
 
 #define MAX_ARGS 24
 
@@ -129,13 +130,11 @@ static const char *default_fmt(const char *metric) { return qh_metric_fmt(metric
 
 static long long experiment_id(actx *a, const char *name)
 {
-    sqlite3_stmt *st;
     long long id = -1;
-    if (prepare(a, &st, "SELECT MAX(id) FROM experiments WHERE name=?") != 0) return -1;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) id = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    if (id < 0) afail(a, "no experiment '%s' in the database", name);
+    if (qh_db_latest_experiment(a->db, name, &id) != 1) {
+        afail(a, "no experiment '%s' in the database", name);
+        return -1;
+    }
     return id;
 }
 
@@ -359,7 +358,7 @@ static int best_at_claim(actx *a, const char *exp_name, const char *claim, const
     snprintf(sql, sizeof sql,
              "SELECT r.label, b.bpp_quantized, m.value, " QH_SQL_CI("m", "ci_low") ", " QH_SQL_CI("m", "ci_high") " FROM runs r JOIN method_configs c ON c.id=r.config_id "
              "JOIN bpp b ON b.run_id=r.id JOIN metrics m ON m.run_id=r.id WHERE r.experiment_id IN (%s) AND r.status='done' "
-             "AND c.family<>'none' AND (c.family='llama.cpp')=? AND b.bpp_quantized <= ? AND m.task=? AND m.metric=? "
+             "AND c.family<>'" QH_BASELINE "' AND (c.family='llama.cpp')=? AND b.bpp_quantized <= ? AND m.task=? AND m.metric=? "
              "ORDER BY m.value %s, r.experiment_id, r.ordinal LIMIT 1",
              ids, lower_better ? "ASC" : "DESC");
     if (prepare(a, &st, sql) != 0) return -1;
@@ -567,7 +566,7 @@ static int block_chance_check(actx *a, int argc, char **argv)
     if (exp < 0) return -1;
     sqlite3_stmt *st;
     if (prepare(a, &st, "SELECT m.task, m.metric, m.value, m.ci_low, m.ci_high, m.chance, m.n FROM metrics m JOIN runs r ON r.id=m.run_id "
-                        "JOIN method_configs c ON c.id=r.config_id WHERE r.experiment_id=? AND c.family='none' AND m.chance IS NOT NULL "
+                        "JOIN method_configs c ON c.id=r.config_id WHERE r.experiment_id=? AND c.family='" QH_BASELINE "' AND m.chance IS NOT NULL "
                         "AND m.ci_low IS NOT NULL ORDER BY 1, 2") != 0)
         return -1;
     sqlite3_bind_int64(st, 1, exp);
@@ -854,13 +853,16 @@ static int present(actx *a, const char *what, const char *name, int *yes)
 {
     sqlite3_stmt *st;
     int some = strcmp(what, "runs") == 0; /* {{#if runs NAME}}: some runs done; the section says which are not */
-    const char *sql = strcmp(what, "experiment") == 0 || some
-                          ? "SELECT COUNT(*), SUM(status='done') FROM runs WHERE experiment_id=(SELECT MAX(id) FROM experiments WHERE name=?)"
+    int runs = strcmp(what, "experiment") == 0 || some;
+    const char *sql = runs ? "SELECT COUNT(*), SUM(status='done') FROM runs WHERE experiment_id=?"
                       : strcmp(what, "audit") == 0 ? "SELECT COUNT(*), COUNT(*) FROM audits WHERE claim=?"
                                                    : NULL;
     if (!sql) return afail(a, "{{#if %s}}: expected {{#if experiment NAME}}, {{#if runs NAME}} or {{#if audit CLAIM}}", what);
+    long long exp = -1;
+    if (runs) qh_db_latest_experiment(a->db, name, &exp);
     if (prepare(a, &st, sql) != 0) return -1;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    if (runs) sqlite3_bind_int64(st, 1, exp);
+    else sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
     int total = 0, done = 0;
     if (sqlite3_step(st) == SQLITE_ROW) total = sqlite3_column_int(st, 0), done = sqlite3_column_int(st, 1);
     sqlite3_finalize(st);

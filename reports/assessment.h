@@ -40,7 +40,7 @@
 
 #include <stdio.h>
 
-#include "../harness/util.h"
+#include "harness/base/util.h"
 
 /* template_label and db_label: how the two files are named in the generated header (paths as
  * the user gave them, so that the output does not depend on the working directory). */

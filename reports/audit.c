@@ -1,6 +1,7 @@
 /* audit.c - claim audits; see audit.h. */
-#include "../harness/store.h"
-#include "audit.h"
+#include "harness/run/store.h"
+#include "methods/method.h"
+#include "reports/audit.h"
 
 #include <ini.h>
 #include <math.h>
@@ -14,9 +15,9 @@
 #include <gsl/gsl_sort.h>
 #include <gsl/gsl_statistics_double.h>
 
-#include "../harness/metrics.h"
-#include "../harness/stats.h"
-#include "../harness/results.h"
+#include "harness/eval/metrics.h"
+#include "harness/base/stats.h"
+#include "harness/run/results.h"
 
 
 static double stat_of(const double *b, const double *q, const long *tok, const long *idx, long n, double chance, int adjusted)
@@ -237,14 +238,9 @@ int qh_audit_evaluate(const qh_claim *cl, const char *db_path, const char *exp_n
     double *vb = NULL, *vq = NULL;
     long *tb = NULL, *tq = NULL;
     long long exp = -1;
-    sqlite3_stmt *es;
-    if (sqlite3_prepare_v2(db, "SELECT MAX(id) FROM experiments WHERE name=?", -1, &es, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(es, 1, exp_name, -1, SQLITE_TRANSIENT);
-        if (sqlite3_step(es) == SQLITE_ROW) exp = sqlite3_column_int64(es, 0);
-        sqlite3_finalize(es);
-    }
-    long long rb = q_int(db, "SELECT r.id FROM runs r JOIN method_configs c ON c.id=r.config_id WHERE r.experiment_id=?1 AND c.family='none'", exp, NULL);
-    long long rq = q_int(db, "SELECT r.id FROM runs r JOIN method_configs c ON c.id=r.config_id WHERE r.experiment_id=?1 AND c.family<>'none'", exp, NULL);
+    qh_db_latest_experiment(db, exp_name, &exp);
+    long long rb = q_int(db, "SELECT r.id FROM runs r JOIN method_configs c ON c.id=r.config_id WHERE r.experiment_id=?1 AND c.family='" QH_BASELINE "'", exp, NULL);
+    long long rq = q_int(db, "SELECT r.id FROM runs r JOIN method_configs c ON c.id=r.config_id WHERE r.experiment_id=?1 AND c.family<>'" QH_BASELINE "'", exp, NULL);
     long nb = load_items(db, rb, c.task, c.metric, &vb, &tb), nq = load_items(db, rq, c.task, c.metric, &vq, &tq);
     if (nb <= 0 || nb != nq) {
         qh_fail(err, "%s: the stored items of the two runs do not pair (%ld vs %ld)", db_path, nb, nq);

@@ -1,6 +1,6 @@
 /* audit.h - verdicts on claims such as "method X at 1.58 bpp retains 99% of FP16 accuracy".
  *
- * The claim and the runs it needs are harness/claim.h's (the sweep side); from the stored
+ * The claim and the runs it needs are harness/run/claim.h's (the sweep side); from the stored
  * per-item rows of the baseline and the quantized run this computes:
  *   retention  accuracy: q / b (mean correctness); perplexity: ppl_b / ppl_q
  *   its 95% interval by a paired bootstrap over items (windows for perplexity), seeded (GSL)
@@ -14,8 +14,8 @@
 
 #include <stdio.h>
 
-#include "../harness/claim.h"
-#include "../harness/util.h"
+#include "harness/run/claim.h"
+#include "harness/base/util.h"
 
 /* Paired statistics.  accuracy (per_token == NULL): b[i], q[i] in {0, 1}; perplexity: b[i],
  * q[i] are window NLL sums over per_token[i] tokens. */

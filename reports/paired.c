@@ -1,15 +1,15 @@
 /* paired.c - two runs compared on the windows or items both scored; see paired.h. */
-#include "paired.h"
+#include "reports/paired.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../harness/claim.h"
-#include "../harness/metrics.h"
-#include "../harness/stats.h"
-#include "../harness/util.h"
+#include "harness/run/claim.h"
+#include "harness/eval/metrics.h"
+#include "harness/base/stats.h"
+#include "harness/base/util.h"
 
 qh_paired_kind qh_paired_kind_of(const char *metric)
 {

@@ -1,7 +1,8 @@
 #define _GNU_SOURCE /* qsort_r */
 /* plot.c - charts from the results store; see plot.h. */
-#include "../harness/store.h"
-#include "plot.h"
+#include "harness/run/store.h"
+#include "methods/method.h"
+#include "reports/plot.h"
 
 #include <errno.h>
 #include <glob.h>
@@ -12,12 +13,12 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "../harness/claim.h"
-#include "../harness/model.h"
-#include "../harness/results.h"
-#include "../harness/stats.h"
-#include "../harness/outfile.h"
-#include "paired.h"
+#include "harness/run/claim.h"
+#include "harness/model/model.h"
+#include "harness/run/results.h"
+#include "harness/base/stats.h"
+#include "harness/base/outfile.h"
+#include "reports/paired.h"
 
 static int cmp_idx_bpp(const void *a, const void *b, void *ctx)
 {
@@ -103,7 +104,7 @@ int qh_pareto_runs(sqlite3 *db, long long exp, const char *key, int max, qh_plot
     if (sqlite3_prepare_v2(db,
                            "SELECT r.label, b.bpp_quantized, m.value, r.id, m.task, m.metric FROM runs r JOIN bpp b ON b.run_id=r.id "
                            "JOIN metrics m ON m.run_id=r.id JOIN method_configs c ON c.id=r.config_id WHERE r.experiment_id=? AND "
-                           "r.status='done' AND c.family<>'none' AND b.bpp_quantized IS NOT NULL AND m.task || ' ' || m.metric = ? "
+                           "r.status='done' AND c.family<>'" QH_BASELINE "' AND b.bpp_quantized IS NOT NULL AND m.task || ' ' || m.metric = ? "
                            "ORDER BY r.ordinal",
                            -1, &st, NULL) != SQLITE_OK)
         return -1;
@@ -513,7 +514,7 @@ int qh_plot(const char *db_path, const char *experiment, long long experiment_id
             hidden |= sqlite3_column_int(rs, 9);
             items = sqlite3_column_int64(rs, 7);
             if (sqlite3_column_type(rs, 8) != SQLITE_NULL) chance = sqlite3_column_double(rs, 8);
-            if (strcmp(fam, "none") == 0) {
+            if (qh_spec_is_baseline(fam)) {
                 base_run = sqlite3_column_int64(rs, 10);
                 baseline = sqlite3_column_double(rs, 4);
                 if (sqlite3_column_type(rs, 5) != SQLITE_NULL) base_lo = sqlite3_column_double(rs, 5), base_hi = sqlite3_column_double(rs, 6);

@@ -12,8 +12,8 @@
 #include <sqlite3.h>
 #include <stdio.h>
 
-#include "../harness/metrics.h"
-#include "../harness/util.h"
+#include "harness/eval/metrics.h"
+#include "harness/base/util.h"
 
 typedef struct {
     double bpp, value, lo, hi;

@@ -1,18 +1,19 @@
 /* report.c - Markdown report from the results store; see report.h.  Every number printed is
  * read from the database; nothing is recomputed except the Pareto sets (from stored values). */
-#include "../harness/store.h"
-#include "report.h"
+#include "harness/run/store.h"
+#include "methods/method.h"
+#include "reports/report.h"
 
 #include <math.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../harness/claim.h"
-#include "../harness/results.h"
-#include "../harness/stats.h"
-#include "paired.h"
-#include "plot.h"
+#include "harness/run/claim.h"
+#include "harness/run/results.h"
+#include "harness/base/stats.h"
+#include "reports/paired.h"
+#include "reports/plot.h"
 
 static const char *col_text(sqlite3_stmt *st, int i) { return sqlite3_column_text(st, i) ? (const char *)sqlite3_column_text(st, i) : "-"; }
 
@@ -22,7 +23,7 @@ static int baseline_at_chance(sqlite3 *db, sqlite3_stmt *mt, long long exp, cons
     sqlite3_stmt *st;
     int at = 0;
     if (sqlite3_prepare_v2(db, "SELECT r.id FROM runs r JOIN method_configs c ON c.id=r.config_id WHERE r.experiment_id=? "
-                               "AND c.family='none' ORDER BY r.ordinal LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+                               "AND c.family='" QH_BASELINE "' ORDER BY r.ordinal LIMIT 1", -1, &st, NULL) != SQLITE_OK)
         return 0;
     sqlite3_bind_int64(st, 1, exp);
     if (sqlite3_step(st) == SQLITE_ROW && qh_results_cell(mt, sqlite3_column_int64(st, 0), column, base))
@@ -113,7 +114,7 @@ int qh_report(const char *db_path, const char *experiment, long long experiment_
         goto out;
     }
     long long base_run = 0;
-    PREPARE(st, "SELECT r.id FROM runs r JOIN method_configs c ON c.id=r.config_id WHERE r.experiment_id=? AND c.family='none' "
+    PREPARE(st, "SELECT r.id FROM runs r JOIN method_configs c ON c.id=r.config_id WHERE r.experiment_id=? AND c.family='" QH_BASELINE "' "
                 "AND r.status='done' ORDER BY r.ordinal LIMIT 1");
     sqlite3_bind_int64(st, 1, exp);
     if (sqlite3_step(st) == SQLITE_ROW) base_run = sqlite3_column_int64(st, 0);
@@ -220,7 +221,7 @@ int qh_report(const char *db_path, const char *experiment, long long experiment_
     fprintf(out, "\n## Warnings\n\n");
     int warned = 0;
     PREPARE(st, "SELECT m.task, m.metric, m.value, m.ci_low, m.ci_high, m.chance, m.n FROM metrics m JOIN runs r ON r.id=m.run_id "
-                "JOIN method_configs c ON c.id=r.config_id WHERE r.experiment_id=? AND c.family='none' AND m.chance IS NOT NULL "
+                "JOIN method_configs c ON c.id=r.config_id WHERE r.experiment_id=? AND c.family='" QH_BASELINE "' AND m.chance IS NOT NULL "
                 "ORDER BY 1, 2");
     sqlite3_bind_int64(st, 1, exp);
     while (sqlite3_step(st) == SQLITE_ROW) {

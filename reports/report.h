@@ -9,7 +9,7 @@
 
 #include <stdio.h>
 
-#include "../harness/util.h"
+#include "harness/base/util.h"
 
 /* charts_dir: where `qharness plot` wrote the charts, relative to the report (NULL: none). */
 int qh_report(const char *db_path, const char *experiment, long long experiment_id, const char *charts_dir, FILE *out, qh_err *err);

@@ -11,10 +11,10 @@
 #include "methods/hvq.h"
 #include "methods/svd.h"
 #include "datasets/datasets.h"
-#include "harness/quantize.h"
-#include "harness/tokenizer.h"
+#include "harness/quantize/quantize.h"
+#include "harness/model/tokenizer.h"
 #include "methods/method.h"
-#include "testutil.h"
+#include "tests/testutil.h"
 
 static unsigned lcg(unsigned *s)
 {

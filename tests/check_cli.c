@@ -12,9 +12,9 @@
 #include <unistd.h>
 
 #include "datasets/mc.h"
-#include "harness/cli.h"
+#include "harness/cli/cli.h"
 #include "methods/method.h"
-#include "testutil.h"
+#include "tests/testutil.h"
 
 /* Asserts a single line "qharness: ..." containing needle, and the exit code. */
 static void expect_error(const char *args, int want_rc, const char *needle)

@@ -1,12 +1,12 @@
-/* check_gemm.c - the batch-invariant matrix product (harness/gemm.c): correct against a
+/* check_gemm.c - the batch-invariant matrix product (harness/base/gemm.c): correct against a
  * double-precision reference, and the same bits for a row wherever it sits. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "harness/gemm.h"
-#include "testutil.h"
+#include "harness/base/gemm.h"
+#include "tests/testutil.h"
 
 static void fill(float *p, size_t n, unsigned seed)
 {

@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "datasets/datasets.h"
-#include "harness/forward.h"
-#include "testutil.h"
+#include "harness/model/forward.h"
+#include "tests/testutil.h"
 
 static char *gemma3_or_skip(const char *test) { return tu_fetched_model_or_skip("gemma3", test); }
 static cJSON *reference(void) { return tu_read_json("tests/data/gemma3/reference.json"); }

@@ -7,18 +7,18 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "harness/cli.h"
-#include "harness/ggml_types.h"
-#include "harness/gguf.h"
-#include "harness/model.h"
-#include "harness/tokenizer.h"
+#include "harness/cli/cli.h"
+#include "harness/formats/ggml_types.h"
+#include "harness/formats/gguf.h"
+#include "harness/model/model.h"
+#include "harness/model/tokenizer.h"
 #include "datasets/datasets.h"
-#include "harness/forward.h"
-#include "harness/imatrix.h"
-#include "harness/quantize.h"
-#include "harness/safetensors.h"
+#include "harness/model/forward.h"
+#include "harness/formats/imatrix.h"
+#include "harness/quantize/quantize.h"
+#include "harness/formats/safetensors.h"
 #include "methods/method.h"
-#include "testutil.h"
+#include "tests/testutil.h"
 
 static qh_gguf *open_golden(const char *name)
 {

@@ -16,14 +16,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "harness/calib.h"
-#include "harness/eval_mc.h"
-#include "harness/eval_ppl.h"
-#include "harness/forward.h"
-#include "harness/packed.h"
-#include "harness/quantize.h"
+#include "harness/quantize/calib.h"
+#include "harness/eval/eval_mc.h"
+#include "harness/eval/eval_ppl.h"
+#include "harness/model/forward.h"
+#include "harness/quantize/packed.h"
+#include "harness/quantize/quantize.h"
 #include "methods/method.h"
-#include "testutil.h"
+#include "tests/testutil.h"
 
 /* ---- the independent reference (llama2.c's run.c, in double) ---------------------------- */
 

@@ -7,11 +7,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "testutil.h"
+#include "tests/testutil.h"
 #include <cJSON.h>
 #include "datasets/datasets.h"
-#include "harness/forward.h"
-#include "harness/tokenizer.h"
+#include "harness/model/forward.h"
+#include "harness/model/tokenizer.h"
 #include "methods/method.h"
 
 const char *tu_shared(void)

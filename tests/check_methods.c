@@ -15,8 +15,8 @@
 #include "methods/quip_sharp.h"
 #include "methods/rangecoder.h"
 #include "methods/rtn.h"
-#include "harness/safetensors.h"
-#include "testutil.h"
+#include "harness/formats/safetensors.h"
+#include "tests/testutil.h"
 
 /* Laplace-like weights with a few large outliers, as trained matrices have. */
 static qh_matrix random_matrix(int rows, int cols, unsigned seed)

@@ -7,9 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "harness/forward.h"
+#include "harness/model/forward.h"
 
-#include "testutil.h"
+#include "tests/testutil.h"
 
 static const tu_ckpt small = {.n_layer = 2, .n_head = 2, .n_embd = 16, .n_ctx = 12, .n_vocab = 40,
                               .dtype = QH_DT_F32, .seed = 7};

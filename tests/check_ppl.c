@@ -8,10 +8,10 @@
 #include <string.h>
 
 #include "datasets/datasets.h"
-#include "harness/eval_ppl.h"
-#include "harness/tokenizer.h"
-#include "harness/stats.h"
-#include "testutil.h"
+#include "harness/eval/eval_ppl.h"
+#include "harness/model/tokenizer.h"
+#include "harness/base/stats.h"
+#include "tests/testutil.h"
 
 static qh_model *tiny_model(void)
 {

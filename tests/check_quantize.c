@@ -6,10 +6,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "harness/forward.h"
-#include "harness/packed.h"
-#include "harness/quantize.h"
-#include "testutil.h"
+#include "harness/model/forward.h"
+#include "harness/quantize/packed.h"
+#include "harness/quantize/quantize.h"
+#include "tests/testutil.h"
 
 
 static float *hidden_of(const qh_model *m)

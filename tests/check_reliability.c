@@ -15,15 +15,15 @@
 
 #include "datasets/datasets.h"
 #include "datasets/mc.h"
-#include "harness/claim.h"
-#include "harness/eval_mc.h"
-#include "harness/eval_ppl.h"
-#include "harness/experiment.h"
-#include "harness/outfile.h"
-#include "harness/quantize.h"
-#include "harness/store.h"
-#include "harness/sweep.h"
-#include "testutil.h"
+#include "harness/run/claim.h"
+#include "harness/eval/eval_mc.h"
+#include "harness/eval/eval_ppl.h"
+#include "harness/run/experiment.h"
+#include "harness/base/outfile.h"
+#include "harness/quantize/quantize.h"
+#include "harness/run/store.h"
+#include "harness/run/sweep_slurm.h"
+#include "tests/testutil.h"
 
 /* runs a shell command line in which every "QH" word is the binary under test; stdout and
  * stderr together into *out; the exit status */

@@ -4,20 +4,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "harness/store.h"
+#include "harness/run/store.h"
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_statistics_double.h>
 #include <math.h>
 
-#include "harness/eval_ppl.h"
-#include "harness/metrics.h"
-#include "harness/results.h"
-#include "harness/stats.h"
+#include "harness/eval/eval_ppl.h"
+#include "harness/eval/metrics.h"
+#include "harness/run/results.h"
+#include "harness/base/stats.h"
 #include "reports/assessment.h"
 #include "reports/audit.h"
 #include "reports/plot.h"
 #include "reports/report.h"
-#include "testutil.h"
+#include "tests/testutil.h"
 
 START_TEST(pareto_frontier_on_known_points)
 {

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "testutil.h"
+#include "tests/testutil.h"
 
 /* Writes an 8-byte length, the header text, then data_len zero bytes. */
 static void write_raw(const char *path, const char *header, size_t data_len, long long declared_len)

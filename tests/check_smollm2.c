@@ -10,11 +10,11 @@
 
 #include "datasets/datasets.h"
 #include "datasets/mc.h"
-#include "harness/eval_mc.h"
-#include "harness/forward.h"
-#include "harness/quantize.h"
+#include "harness/eval/eval_mc.h"
+#include "harness/model/forward.h"
+#include "harness/quantize/quantize.h"
 #include "reports/audit.h"
-#include "testutil.h"
+#include "tests/testutil.h"
 
 static char *smollm2_or_skip(const char *test) { return tu_fetched_model_or_skip("smollm2", test); }
 static cJSON *reference(void) { return tu_read_json("tests/data/smollm2/reference.json"); }

@@ -2,8 +2,8 @@
  * bootstrap's properties, and the paired bootstrap's pairing. */
 #include <math.h>
 
-#include "harness/stats.h"
-#include "testutil.h"
+#include "harness/base/stats.h"
+#include "tests/testutil.h"
 
 START_TEST(wilson_matches_published_values)
 {

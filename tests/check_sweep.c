@@ -13,12 +13,12 @@
 #include <unistd.h>
 
 #include "datasets/mc.h"
-#include "harness/eval_mc.h"
-#include "harness/experiment.h"
-#include "harness/forward.h"
-#include "harness/store.h"
+#include "harness/eval/eval_mc.h"
+#include "harness/run/experiment.h"
+#include "harness/model/forward.h"
+#include "harness/run/store.h"
 #include "methods/method.h"
-#include "testutil.h"
+#include "tests/testutil.h"
 
 static char *write_temp(const char *dir, const char *name, const char *text)
 {
@@ -145,9 +145,29 @@ START_TEST(experiment_errors_name_file_line_and_key)
 }
 END_TEST
 
+/* The store owns the schema: no source but harness/run/store.c holds SQL that changes a
+ * database (a reader that wrote, or a second copy of a writer, would show here). */
+START_TEST(only_the_store_writes_sql)
+{
+    char *home = tu_home_path(""), cmd[4096], *out;
+    snprintf(cmd, sizeof cmd,
+             "cd %s && grep -rnE '\"[^\"]*\\b(INSERT|UPDATE|DELETE|REPLACE|ATTACH|DETACH|CREATE|DROP|ALTER)\\b' "
+             "harness methods datasets reports --include='*.c' --include='*.h' | grep -v '^harness/run/store\\.c:'", home);
+    int rc = tu_run_shell(cmd, &out);
+    ck_assert_msg(rc == 1 && out[0] == 0, "SQL that writes outside harness/run/store.c:\n%s", out);
+    free(out);
+    /* and the pattern finds the store's own writers (a pattern that matched nothing would pass above) */
+    snprintf(cmd, sizeof cmd, "cd %s && grep -cE '\"[^\"]*\\b(INSERT|UPDATE|DELETE)\\b' harness/run/store.c", home);
+    ck_assert_int_eq(tu_run_shell(cmd, &out), 0);
+    ck_assert_msg(atoi(out) >= 10, "%s", out);
+    free(out);
+    free(home);
+}
+END_TEST
+
 START_TEST(schema_is_the_documented_file)
 {
-    char *path = tu_home_path("harness/schema.sql"), *text;
+    char *path = tu_home_path("harness/run/schema.sql"), *text;
     size_t len;
     qh_err err;
     ck_assert_int_eq(qh_read_file(path, &text, &len, &err), 0);
@@ -894,6 +914,7 @@ Suite *suite_sweep(void)
     tcase_add_test(tc, experiment_parsing_and_grid);
     tcase_add_test(tc, experiment_errors_name_file_line_and_key);
     tcase_add_test(tc, schema_is_the_documented_file);
+    tcase_add_test(tc, only_the_store_writes_sql);
     tcase_add_test(tc, wilson_known_values);
     tcase_add_test(tc, sampling_is_reproducible_and_stratified);
     tcase_set_timeout(tc, 60);

@@ -9,14 +9,14 @@
 
 #include "datasets/datasets.h"
 #include "datasets/mc.h"
-#include "harness/claim.h"
-#include "harness/eval_mc.h"
-#include "harness/experiment.h"
-#include "harness/eval_ppl.h"
-#include "harness/forward.h"
-#include "harness/metrics.h"
-#include "harness/tasks.h"
-#include "testutil.h"
+#include "harness/run/claim.h"
+#include "harness/eval/eval_mc.h"
+#include "harness/run/experiment.h"
+#include "harness/eval/eval_ppl.h"
+#include "harness/model/forward.h"
+#include "harness/eval/metrics.h"
+#include "harness/eval/tasks.h"
+#include "tests/testutil.h"
 
 typedef struct {
     int metrics, items, unknown;

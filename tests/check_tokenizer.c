@@ -8,8 +8,8 @@
 #include <unistd.h>
 
 #include "datasets/datasets.h"
-#include "harness/tokenizer.h"
-#include "testutil.h"
+#include "harness/model/tokenizer.h"
+#include "tests/testutil.h"
 
 static void check_cases(qh_tokenizer *tok)
 {

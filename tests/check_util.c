@@ -1,11 +1,11 @@
 /* check_util.c - sha256 against FIPS 180-4 vectors, hash maps, half-precision conversions,
- * the fast exp used in the hot loops. */
+ * the fast exp used in the hot loops; the include rule of the source tree (tools/floors.sh). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "harness/forward.h"
-#include "testutil.h"
+#include "harness/model/forward.h"
+#include "tests/testutil.h"
 
 
 /* Stored model paths are shown relative to the project they came from. */
@@ -137,6 +137,34 @@ START_TEST(fast_exp_accuracy)
 }
 END_TEST
 
+/* The tree keeps its floors, and the check would see it if it did not: an include that points
+ * upward and one that is not a path from the repository root each fail it, naming the line. */
+START_TEST(floors_refuse_an_upward_include)
+{
+    char *home = tu_home_path("tools/floors.sh"), *out, cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s 2>&1", home);
+    int rc = tu_run_shell(cmd, &out);
+    ck_assert_msg(rc == 0 && strstr(out, "none upward"), "rc %d:\n%s", rc, out);
+    ck_assert_ptr_nonnull(strstr(out, "harness/base "));
+    free(out);
+
+    char *dir = tu_tmpdir();
+    snprintf(cmd, sizeof cmd, "cd %s && mkdir -p harness/base harness/model harness/cli && : > harness/cli/cli.h && "
+             ": > harness/model/model.h && printf '#include \"harness/model/model.h\"\\n' > harness/cli/ok.c && "
+             "printf '/* low */\\n#include \"harness/cli/cli.h\"\\n' > harness/base/util.c && "
+             "printf '#include \"model.h\"\\n' > harness/model/forward.c && %s %s 2>&1", dir, home, dir);
+    rc = tu_run_shell(cmd, &out);
+    ck_assert_msg(rc == 1, "rc %d:\n%s", rc, out);
+    ck_assert_msg(strstr(out, "harness/base/util.c:2: includes harness/cli/cli.h: harness/cli is above harness/base"), "%s", out);
+    ck_assert_msg(strstr(out, "harness/model/forward.c:1: includes \"model.h\", which is not a path from the repository root"), "%s", out);
+    ck_assert_msg(!strstr(out, "ok.c"), "a downward include refused:\n%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "floors: 2 include(s) break the rule"));
+    free(out);
+    free(dir);
+    free(home);
+}
+END_TEST
+
 Suite *suite_util(void)
 {
     Suite *s = suite_create("util");
@@ -147,6 +175,7 @@ Suite *suite_util(void)
     tcase_add_test(tc, strmap_and_u64map);
     tcase_add_test(tc, half_conversions);
     tcase_add_test(tc, fast_exp_accuracy);
+    tcase_add_test(tc, floors_refuse_an_upward_include);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;

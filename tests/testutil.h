@@ -7,25 +7,25 @@
 #include <check.h>
 #include <stdio.h>
 
-#include "harness/model.h"
-#include "harness/safetensors.h"
-#include "harness/tokenizer.h"
-#include "harness/util.h"
+#include "harness/model/model.h"
+#include "harness/formats/safetensors.h"
+#include "harness/model/tokenizer.h"
+#include "harness/base/util.h"
 #include "methods/method.h"
 
 /* ../shared beside the repository root (tests may read it; the harness never does). */
 const char *tu_shared(void);
 char *tu_shared_path(const char *rel);          /* malloc'd */
-char *tu_home_path(const char *rel);
+char *tu_home_path(const char *rel);            /* malloc'd path under the repository root */
 /* The embedded default model and its tokenizer (test failure if they do not load). */
 qh_model *tu_default_model(int compute_sha);
-qh_tokenizer *tu_default_tokenizer(void);            /* malloc'd path under the repository root */
-char *tu_tmpdir(void);
+qh_tokenizer *tu_default_tokenizer(void);
+char *tu_tmpdir(void);                          /* fresh directory, malloc'd */
 /* Fails unless ids (n) are the reference encoder's ids of WikiText-2 test (golden/). */
 void tu_check_wikitext2_test_ids(const int *ids, size_t n);
 /* Fails unless tok encodes all of WikiText-2 test to those ids. */
-void tu_check_encodes_wikitext2_test(qh_tokenizer *tok);                          /* fresh directory, malloc'd */
-int tu_quick(void);
+void tu_check_encodes_wikitext2_test(qh_tokenizer *tok);
+int tu_quick(void);                             /* QH_TEST_QUICK set: skip the slow cases */
 /* The bytes a method's packed form of a (rows, cols) matrix takes, from its format as each
  * method's file describes it (bits per code, scales per group, ...), written down here apart
  * from qharness's own accounting so that tests can check that accounting against it. */
@@ -34,7 +34,7 @@ size_t tu_format_bytes(const char *spec, int rows, int cols);
  * the length of the range-coded group mask; salomi-hvq: the length of the range-coded index
  * stream): those counts are read from p, the rest is the format's.  Other methods:
  * tu_format_bytes. */
-size_t tu_format_bytes_given(const char *spec, int rows, int cols, const qh_packed *p);                             /* QH_TEST_QUICK set: skip the slow cases */
+size_t tu_format_bytes_given(const char *spec, int rows, int cols, const qh_packed *p);
 
 /* stories260K's vocabulary (llama2.c's tok512.bin) written as another file (check_tokenizer.c):
  * kind 0 SentencePiece's tokenizer.model, 1 the same claiming a unigram model, 2 Hugging Face's
@@ -51,7 +51,8 @@ const char *tu_binary(void);
 /* A model directory with the default model's config and tokenizer (linked) and these bytes as
  * its model.safetensors (malloc'd path). */
 char *tu_model_dir_with_weights(const void *weights, size_t len);
-int tu_run_cli_stdout(const char *args, char **out); /* the same, stdout only */
+/* tu_run_cli with stdout only */
+int tu_run_cli_stdout(const char *args, char **out);
 
 /* Small checkpoint description. */
 typedef struct {

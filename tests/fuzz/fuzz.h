@@ -19,8 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "harness/tokenizer.h"
-#include "harness/util.h"
+#include "harness/model/tokenizer.h"
+#include "harness/base/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

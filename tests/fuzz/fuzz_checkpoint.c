@@ -3,8 +3,8 @@
  * the first "\n#safetensors#\n": config checks, tensor names and shapes against the config,
  * dtypes, tied or untied head, q/k row order), or, for an input that starts "L2C\n", the rest
  * as a llama2.c checkpoint model.bin (header, size implied by it, tied or untied classifier). */
-#include "fuzz.h"
-#include "harness/model.h"
+#include "tests/fuzz/fuzz.h"
+#include "harness/model/model.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

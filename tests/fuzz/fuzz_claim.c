@@ -1,8 +1,8 @@
 /* fuzz_claim.c - claim files, and inline --claim strings: an input starting with '[' or ';'
  * or containing a newline is a claim file; any other is a --claim spec, parsed directly (as
  * the INI text it stands for, never written). */
-#include "fuzz.h"
-#include "harness/claim.h"
+#include "tests/fuzz/fuzz.h"
+#include "harness/run/claim.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -2,8 +2,8 @@
  * picks one) and arguments separated by NUL bytes; the command parses and checks its options
  * and returns before any work (qh_cli_parse_only).  Usage errors exit through the usage path
  * (status 2, one line); nothing may crash, whatever getopt is handed. */
-#include "fuzz.h"
-#include "harness/cli.h"
+#include "tests/fuzz/fuzz.h"
+#include "harness/cli/cli.h"
 
 static int (*const commands[])(int, char **) = {qh_cmd_info,  qh_cmd_tokenize, qh_cmd_ppl,    qh_cmd_kld,     qh_cmd_convert,
                                                qh_cmd_mc,    qh_cmd_sweep,    qh_cmd_sweep_task, qh_cmd_merge, qh_cmd_results,

@@ -1,8 +1,8 @@
 /* fuzz_encode.c - the byte-level BPE encoder of the embedded model's GPT-2 vocabulary on
  * arbitrary bytes: invalid UTF-8 must be refused with its offset, valid UTF-8 must encode,
  * and the tokens must decode back to exactly the input bytes. */
-#include "fuzz.h"
-#include "harness/tokenizer.h"
+#include "tests/fuzz/fuzz.h"
+#include "harness/model/tokenizer.h"
 
 static qh_tokenizer *tok;
 

@@ -4,10 +4,10 @@
  * the default model's and stories260K's tensor tables: what passes them must be something
  * the forward pass can run (a window no longer than the model's context), which is how the
  * "ctx = 5000" crash of the dry run would have been found. */
-#include "fuzz.h"
-#include "harness/experiment.h"
-#include "harness/model.h"
-#include "harness/sweep.h"
+#include "tests/fuzz/fuzz.h"
+#include "harness/run/experiment.h"
+#include "harness/model/model.h"
+#include "harness/run/sweep.h"
 
 /* a model's config and tensor names, without weights */
 static qh_model *skeleton(const char *rel, int llama2c)

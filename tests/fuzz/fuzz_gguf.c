@@ -1,11 +1,11 @@
 /* fuzz_gguf.c - the GGUF reader: header, metadata (every value and array element read back),
  * tensor infos, the bits ledger, the dequantization of every tensor it accepts (i-quant grid
  * indices and scales come from the file), the GGUF tokenizer and the model loader. */
-#include "fuzz.h"
-#include "harness/ggml_types.h"
-#include "harness/gguf.h"
-#include "harness/model.h"
-#include "harness/tokenizer.h"
+#include "tests/fuzz/fuzz.h"
+#include "harness/formats/ggml_types.h"
+#include "harness/formats/gguf.h"
+#include "harness/model/model.h"
+#include "harness/model/tokenizer.h"
 
 static FILE *devnull;
 

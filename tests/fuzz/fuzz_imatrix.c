@@ -1,6 +1,6 @@
 /* fuzz_imatrix.c - llama.cpp's legacy importance-matrix files. */
-#include "fuzz.h"
-#include "harness/imatrix.h"
+#include "tests/fuzz/fuzz.h"
+#include "harness/formats/imatrix.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,7 +1,7 @@
 /* fuzz_jsonl.c - the task files other than MMLU: the JSONL readers (BLiMP, LAMBADA, the
  * multiple-choice sets, WinoGrande) and HellaSwag's six-line format; the first byte picks
  * the set, the rest is its file.  Budgets and seeded sampling run on what was read. */
-#include "fuzz.h"
+#include "tests/fuzz/fuzz.h"
 #include "datasets/mc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -1,6 +1,6 @@
 /* fuzz_mmlu.c - the MMLU CSV reader (libcsv; six fields, answer 0-3) and the prompts built
  * from it; the first byte picks the shots (0-5, so dev rows are read from the same text). */
-#include "fuzz.h"
+#include "tests/fuzz/fuzz.h"
 #include "datasets/mc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -1,7 +1,7 @@
 /* fuzz_packed.c - qharness packed files: the safetensors container, the "qharness" metadata
  * (config, method per tensor, shapes) and every method's decoder on the parts it names. */
-#include "fuzz.h"
-#include "harness/packed.h"
+#include "tests/fuzz/fuzz.h"
+#include "harness/quantize/packed.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

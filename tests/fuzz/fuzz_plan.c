@@ -1,7 +1,7 @@
 /* fuzz_plan.c - the Slurm plan JSON a sweep-task reads (plan-S.json written by sweep --slurm):
  * every task index the plan could name is read, and each run read must be within range. */
-#include "fuzz.h"
-#include "harness/sweep.h"
+#include "tests/fuzz/fuzz.h"
+#include "harness/run/sweep_slurm.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

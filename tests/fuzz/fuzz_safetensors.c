@@ -1,7 +1,7 @@
 /* fuzz_safetensors.c - the safetensors reader (header length, JSON header, tensor table,
  * offsets and overlaps) and the conversion of every F32/F16/BF16 tensor it accepts. */
-#include "fuzz.h"
-#include "harness/safetensors.h"
+#include "tests/fuzz/fuzz.h"
+#include "harness/formats/safetensors.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -2,8 +2,8 @@
  * tokenizer.model (protobuf) when the first byte is even, Hugging Face's tokenizer.json
  * (byte-level or SentencePiece-style BPE) when it is odd; the rest is the file.  Then one
  * encode. */
-#include "fuzz.h"
-#include "harness/tokenizer.h"
+#include "tests/fuzz/fuzz.h"
+#include "harness/model/tokenizer.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,7 +1,7 @@
 /* fuzz_sha256sums.c - SHA256SUMS manifests (model folders, datasets/): every entry accepted
  * is 64 lowercase hex digits and a relative name that stays inside the folder (no ".."
  * component, no empty one, no NUL). */
-#include "fuzz.h"
+#include "tests/fuzz/fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -4,9 +4,9 @@
  * merged; what is merged must be finite.  FZ_SHARD_SEED=PATH writes a valid shard (the seed). */
 #include <sqlite3.h>
 
-#include "fuzz.h"
-#include "harness/shard.h"
-#include "harness/store.h"
+#include "tests/fuzz/fuzz.h"
+#include "harness/run/shard.h"
+#include "harness/run/store.h"
 
 /* the rows a sweep would have planned, and (done) what a finished task adds */
 static const char plan_sql[] =

@@ -1,8 +1,8 @@
 /* fuzz_slurm.c - what squeue (-o '%K|%T|%N') and scontrol -o show job print, as the sweep's
  * --status and --resume read it; the input is squeue's output, a NUL, then scontrol's.  Every
  * task kept has a non-negative index and terminated strings. */
-#include "fuzz.h"
-#include "harness/slurm.h"
+#include "tests/fuzz/fuzz.h"
+#include "harness/run/slurm.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,7 +1,7 @@
 /* fuzz_template.c - the assessment template (reports/assessment.md.in's {{directives}}, read
  * by `report --assessment`), run against the committed docs/assessment.sqlite: every directive
  * with any arguments must render or fail with a one-line reason naming the template's line. */
-#include "fuzz.h"
+#include "tests/fuzz/fuzz.h"
 #include "reports/assessment.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -1,7 +1,7 @@
 /* fuzz_tokbin.c - llama2.c's tokenizer files (tokenizer.bin, tok512.bin): a SentencePiece
  * vocabulary read into the same encoder as GGUF's "llama" ones, then one encode. */
-#include "fuzz.h"
-#include "harness/tokenizer.h"
+#include "tests/fuzz/fuzz.h"
+#include "harness/model/tokenizer.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,7 +1,7 @@
 /* fuzz_vocab.c - the GPT-2 vocabulary files: vocab.json and merges.txt, given as one input
  * split at the first "\n#merges#\n" (vocab before, merges after), then one encode. */
-#include "fuzz.h"
-#include "harness/tokenizer.h"
+#include "tests/fuzz/fuzz.h"
+#include "harness/model/tokenizer.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -13,15 +13,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "harness/dtype.h"
-#include "harness/ggml_types.h"
-#include "harness/gguf.h"
-#include "harness/model.h"
-#include "harness/packed.h"
-#include "harness/quantize.h"
-#include "harness/safetensors.h"
-#include "harness/tokenizer.h"
-#include "harness/util.h"
+#include "harness/base/dtype.h"
+#include "harness/formats/ggml_types.h"
+#include "harness/formats/gguf.h"
+#include "harness/model/model.h"
+#include "harness/quantize/packed.h"
+#include "harness/quantize/quantize.h"
+#include "harness/formats/safetensors.h"
+#include "harness/model/tokenizer.h"
+#include "harness/base/util.h"
 
 static const char *out_dir;
 static unsigned rng = 12345;

@@ -1,0 +1,50 @@
+/* qharness convert: a model written as a GGUF file. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness/formats/gguf.h"
+#include "harness/cli/cli.h"
+
+const qh_cli_opt qh_cmd_convert_options[] = {
+    {"output", required_argument, 'o', "FILE.gguf", "the GGUF file to write (also -o)", NULL},
+    {"type", required_argument, 't', "F32|F16|BF16|Q8_0|Q4_0|MXFP4", "type of the block matrices, embedding and output (ggml's rounding)", "F32"},
+    QH_CLI_OPT_END};
+
+int qh_cmd_convert(int argc, char **argv)
+{
+    const char *out = NULL, *type = "F32";
+    int c;
+    optind = 0; /* glibc: 0 resets getopt fully; 1 would keep a half-read option cluster from an earlier call */
+    opterr = 0;
+    while ((c = qh_cli_getopt(argc, argv, "o:", qh_cmd_convert_options)) != -1) {
+        switch (c) {
+        case 'o': out = optarg; break;
+        case 't': type = optarg; break;
+        default: return qh_cli_bad_option("convert", "o:", argv);
+        }
+    }
+    if (argc - optind != 1 || !out) return qh_cli_usage("convert", "expected MODEL and -o FILE.gguf%s", "");
+    QH_CLI_OPTIONS_CHECKED();
+    qh_err err;
+    qh_cli_model lm;
+    if (qh_cli_load(argv[optind], NULL, &lm, &err) != 0) return qh_cli_die(&err);
+    char *dir = qh_resolve_model_dir(argv[optind]);
+    const char *base = strrchr(dir, '/');
+    base = base && base[1] ? base + 1 : dir;
+    double t0 = qh_now();
+    int rc = qh_model_write_gguf(lm.model, lm.tok, base, type, out, &err);
+    if (rc == 0) {
+        qh_gguf *g;
+        rc = qh_gguf_open(out, &g, &err); /* read back: what was written is a valid file */
+        if (rc == 0) {
+            printf("wrote %s (%s, %zu bytes, %llu tensors) in %.2f s\n", out, type, g->size, (unsigned long long)g->n_tensors,
+                   qh_now() - t0);
+            qh_gguf_print_ledger(g, 0, stdout);
+            qh_gguf_close(g);
+        }
+    }
+    free(dir);
+    qh_cli_free_loaded(&lm);
+    return rc == 0 ? 0 : qh_cli_die(&err);
+}
