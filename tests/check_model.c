@@ -32,6 +32,39 @@ static float *logits_of(const char *dir, int T, const int *tokens)
 /* The naming variants of real files: gpt2 (no prefix, attn.bias buffers), distilgpt2
  * ("transformer." prefix, explicit lm_head), and each weight dtype. All hold the same
  * weights, so all must give the same logits. */
+/* Every architecture row fills every slot it must (designated initializers leave a forgotten
+ * one NULL or zero, which would be a crash or a wrong shape at run time, not a compile error);
+ * its tensors name their fields and GGUF names; the optional slots go in pairs. */
+START_TEST(every_architecture_row_fills_its_slots)
+{
+    for (int i = 0; i < QH_N_ARCH; i++) {
+        const qh_arch *a = qh_archs[i];
+        ck_assert_ptr_nonnull(a);
+        ck_assert_msg(a->id == (qh_arch_id)i, "row %d says id %d", i, a->id);
+        ck_assert_msg(a->name && a->display && a->block_fmt && a->linear_desc && a->hf_prefix, "%s: a name is missing", a->name);
+        ck_assert_msg(a->forward_block && a->config_gguf && a->describe_config, "%s: a required function is missing", a->name);
+        ck_assert_msg(a->pre && a->block && a->post && a->n_pre > 0 && a->n_block > 0 && a->n_post > 0, "%s: a tensor table is empty", a->name);
+        ck_assert_msg(a->default_scope && a->n_default_scope > 0, "%s: no default scope", a->name);
+        ck_assert_msg((a->config_hf == NULL) == (a->hf_model_type == NULL) && (a->config_hf == NULL) == (a->hf_ctx_key == NULL),
+                      "%s: config_hf, hf_model_type and hf_ctx_key go together", a->name);
+        ck_assert_ptr_eq(qh_arch_by_name(a->name, strlen(a->name)), a);
+        int inputs[QH_N_INPUTS] = {0};
+        const qh_arch_tensor *tables[3] = {a->pre, a->block, a->post};
+        int counts[3] = {a->n_pre, a->n_block, a->n_post};
+        for (int g = 0; g < 3; g++)
+            for (int k = 0; k < counts[g]; k++) {
+                const qh_arch_tensor *at = &tables[g][k];
+                ck_assert_msg(at->name && at->gguf && (at->ndim == 1 || at->ndim == 2), "%s: tensor %d of table %d", a->name, k, g);
+                ck_assert_msg(at->input < QH_N_INPUTS && (at->input < 0 || (g == 1 && at->ndim == 2)),
+                              "%s: %s reads input %d", a->name, at->name, at->input);
+                if (at->input >= 0) inputs[at->input]++;
+                ck_assert_msg(!at->hf_rope_rows || at->input == QH_IN_ATTN, "%s: %s", a->name, at->name);
+            }
+        for (int in = 0; in < QH_N_INPUTS; in++) ck_assert_msg(inputs[in] > 0, "%s: no linear layer reads input %d", a->name, in);
+    }
+}
+END_TEST
+
 START_TEST(naming_and_dtype_variants)
 {
     struct { const char *what; qh_dtype dt; int prefix, buffers, head; } v[] = {
@@ -351,6 +384,7 @@ Suite *suite_model(void)
 {
     Suite *s = suite_create("model");
     TCase *tc = tcase_create("load");
+    tcase_add_test(tc, every_architecture_row_fills_its_slots);
     tcase_add_test(tc, naming_and_dtype_variants);
     tcase_add_test(tc, untied_head);
     tcase_add_test(tc, real_configs);

@@ -59,7 +59,7 @@ typedef struct {
     size_t info_offset;           /* byte offset of the tensor info in the file */
 } qh_gguf_tensor;
 
-typedef struct {
+typedef struct qh_gguf {
     char *path;
     const uint8_t *map;
     size_t size;

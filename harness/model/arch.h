@@ -5,9 +5,13 @@
  * points at the data), which of a block's matrices are linear layers and which input each one
  * reads (layers that share an input share its calibration statistics), the norm, position and
  * MLP kinds the forward pass runs, whether positions bound the context, and the default
- * quantization scope.  The loaders (model.c, model_gguf.c, model_llama2c.c), the forward pass,
- * calibration, quantization scope, the packed format and `info` read this table; a new family
- * is a row here plus its forward functions, not another `if` in each of them.
+ * quantization scope; and the functions only the family knows: its block of the forward pass,
+ * its config in llama.cpp's keys and in Hugging Face's config.json, the keys and vocabulary
+ * it writes to a GGUF file, its config as `info` prints it.  Each row is one file (arch_gpt2.c,
+ * arch_llama.c, arch_gemma3.c) with designated initializers; the loaders (model.c,
+ * model_gguf.c, model_llama2c.c), the forward pass, calibration, quantization scope, the
+ * packed format and `info` read the row.  A new family is a file and a line in arch.c's
+ * table, not another `if` in each of them; a test holds every row to every slot it must fill.
  *
  * Every linear weight is held as (in, out) row-major, y = x W (GPT-2's Conv1D layout), whatever
  * layout the file has: loaders transpose PyTorch/GGUF (out, in) matrices on the way in. */
@@ -15,6 +19,17 @@
 #define QH_ARCH_H
 
 #include <stddef.h>
+
+#include "harness/base/util.h"
+
+struct qh_model;
+struct qh_config;
+struct qh_workspace;
+struct qh_continuation;
+struct qh_gguf;
+struct qh_gguf_writer;
+struct qh_tokenizer;
+struct cJSON;
 
 typedef enum { QH_ARCH_GPT2 = 0, QH_ARCH_LLAMA, QH_ARCH_GEMMA3, QH_N_ARCH } qh_arch_id;
 typedef enum { QH_NORM_LAYER, QH_NORM_RMS } qh_norm_kind;
@@ -46,9 +61,21 @@ typedef struct {
     qh_dim rows, cols; /* in memory; a linear weight is (in, out) */
     int input;         /* linear weights: QH_IN_* they read; -1 for the rest */
     size_t field;      /* offsetof the float * in qh_model (globals) or qh_block (block tensors) */
+    int hf_rope_rows;  /* Hugging Face's file has the rows of each head in rotate_half's order (Llama's q and k):
+                          put back into the adjacent pairs qharness rotates on load */
 } qh_arch_tensor;
 
+/* A row of a tensor table, designated so that a slot a row does not give is zero. */
+#define QH_TENSOR(name_, gguf_, ndim_, rows_, cols_, input_, field_, ...)                                                     \
+    {.name = (name_), .gguf = (gguf_), .ndim = (ndim_), .rows = (rows_), .cols = (cols_), .input = (input_), .field = (field_),    \
+     __VA_ARGS__}
+
+/* The forward pass calls this with each of a block's four linear-layer inputs (QH_IN_*), for
+ * calibration: x (rows, cols). */
+typedef void (*qh_capture_fn)(void *ud, int layer, int which, const float *x, int rows, int cols);
+
 typedef struct {
+    qh_arch_id id;
     const char *name;        /* "gpt2": GGUF general.architecture and the key prefix */
     const char *block_fmt;   /* canonical block prefix, "h.%d." */
     const qh_arch_tensor *pre, *block, *post; /* tensors before the blocks, of each block, after them */
@@ -66,9 +93,28 @@ typedef struct {
     const char *display;     /* "GPT-2", for messages */
     int embed_scaled;        /* token embeddings are multiplied by sqrt(n_embd) (Gemma) */
     int rope_neox;           /* RoPE rotates the pairs (i, i + hs/2) of each head (GPT-NeoX's order), not (2i, 2i+1) */
+    int packed_arch_keys;    /* packed files name the architecture and its settings (GPT-2's keep the keys they always had) */
+
+    /* The forward pass of block l on ws->x (B*T, C) in place: layers.h's layers in the
+     * family's order; k: NULL, or the continuations of kept prefixes. */
+    void (*forward_block)(const struct qh_model *m, int l, int B, int T, struct qh_workspace *ws, const struct qh_continuation *k,
+                          qh_capture_fn capture, void *ud);
+    /* llama.cpp's keys of the family (general.architecture is name) into c, refusing what the
+     * forward pass does not run */
+    int (*config_gguf)(const struct qh_gguf *g, struct qh_config *c, qh_err *err);
+    /* the config line of `qharness info` */
+    void (*describe_config)(const struct qh_config *c, char *out, size_t n);
+    /* Optional (NULL: not done for this family, and said so where asked): the family's keys
+     * and vocabulary in a GGUF file llama.cpp loads; the config.json of a Hugging Face
+     * directory whose model_type is hf_model_type (hf_ctx_key: its context's key). */
+    int (*write_gguf)(struct qh_gguf_writer *w, const struct qh_model *m, const struct qh_tokenizer *tok, qh_err *err);
+    const char *hf_model_type, *hf_ctx_key;
+    int (*config_hf)(const char *path, const struct cJSON *root, struct qh_config *cfg, int *tied, qh_err *err);
 } qh_arch;
 
-extern const qh_arch qh_archs[QH_N_ARCH];
+/* the rows, indexed by qh_arch_id (arch.c) */
+extern const qh_arch *const qh_archs[QH_N_ARCH];
+extern const qh_arch qh_arch_gpt2, qh_arch_llama, qh_arch_gemma3;
 
 const qh_arch *qh_arch_by_name(const char *name, size_t len);
 

@@ -1,6 +1,7 @@
-/* forward.c - the GPT-2, Llama and Gemma 3 forward passes; see forward.h.  Each layer is a plain
- * function over flat float arrays with its shapes in a comment, in the manner of llm.c; a
- * block function per architecture (block_fns) strings them together. */
+/* forward.c - the forward pass; see forward.h.  Each layer is a plain function over flat float
+ * arrays with its shapes in a comment, in the manner of llm.c (layers.h); an architecture's
+ * block function, in its own file (arch_gpt2.c, arch_llama.c, arch_gemma3.c), strings them
+ * together. */
 #include "harness/model/forward.h"
 
 #include <math.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "harness/base/gemm.h"
+#include "harness/model/layers.h"
 
 /* exp(x) = 2^n * e^r, n = round(x / ln 2), |r| <= ln2 / 2, e^r by a degree-6 polynomial.
  * Written out so that the compiler vectorises it inside `omp simd` loops; glibc's expf is
@@ -81,6 +83,15 @@ void qh_workspace_free(qh_workspace *ws)
     memset(ws, 0, sizeof *ws);
 }
 
+/* the rows of continuations (B, T) and the kept qkv of the prefixes they continue */
+struct qh_continuation {
+    const float *const *prefix_qkv; /* (B) layer l's rows at prefix_qkv[b] + l * layer_stride, (P[b], 3C) */
+    size_t layer_stride;
+    const int *P, *S;               /* (B) prefix lengths; continuation lengths (<= T; rows past S[b] are padding) */
+    float *qkv_full;                /* (B, max P + T, 3C) scratch */
+    int max_len;
+};
+
 /* out (N, C) = tok_emb[tokens] + pos_emb[t] for tokens (B, T); wpe NULL: rotary positions,
  * applied in attention; scale != 1: tok_emb[tokens] * scale (Gemma's sqrt(C)) */
 static void embed(float *out, const int *tokens, const float *wte, const float *wpe, int B, int T, int C, float scale)
@@ -102,7 +113,7 @@ static void embed(float *out, const int *tokens, const float *wte, const float *
 }
 
 /* out (N, C) = x / sqrt(mean(x^2) + eps) * w, per row (the sum in double, as ggml's rms_norm) */
-static void rmsnorm(float *out, const float *x, const float *w, int N, int C, float eps)
+void qh_rmsnorm(float *out, const float *x, const float *w, int N, int C, float eps)
 {
 #pragma omp parallel for
     for (int n = 0; n < N; n++) {
@@ -119,8 +130,9 @@ static void rmsnorm(float *out, const float *x, const float *w, int N, int C, fl
  * pos0[b] + t (pos0 NULL: 0).  Each head's pairs rotate by pos * theta^(-2i/hs): the adjacent
  * pairs (2i, 2i+1) (Meta's and llama.cpp's "normal" RoPE) or, neox, the pairs (i, i + hs/2).
  * q has n_head heads of hs from column 0, k n_kv heads from column QW = n_head * hs. */
-static void rope(float *qkv, int B, int T, int W, int hs, int n_head, int n_kv, float theta, int neox, const int *pos0)
+void qh_rope(float *qkv, int B, int T, int W, int hs, int n_head, int n_kv, float theta, int neox, const qh_continuation *k)
 {
+    const int *pos0 = k ? k->P : NULL;
     int QW = n_head * hs, second = neox ? hs / 2 : 1, stride = neox ? 1 : 2;
     double *freq = qh_malloc((size_t)(hs / 2) * sizeof(double)); /* theta^(-2i/hs), once per call, not per row */
     for (int i = 0; i < hs / 2; i++) freq[i] = pow((double)theta, -2.0 * i / hs);
@@ -145,7 +157,7 @@ static void rope(float *qkv, int B, int T, int W, int hs, int n_head, int n_kv, 
 
 /* RMSNorm of each of n_heads heads of hs columns from column col0 of the rows (N, W), in place,
  * with the one weight (hs) they share */
-static void head_rmsnorm(float *rows, int N, int W, int col0, int n_heads, int hs, const float *w, float eps)
+void qh_head_rmsnorm(float *rows, int N, int W, int col0, int n_heads, int hs, const float *w, float eps)
 {
 #pragma omp parallel for collapse(2)
     for (int n = 0; n < N; n++)
@@ -159,7 +171,7 @@ static void head_rmsnorm(float *rows, int N, int W, int col0, int n_heads, int h
 }
 
 /* gate (n) <- silu(gate) * up = gate / (1 + e^-gate) * up */
-static void swiglu(float *gate, const float *up, size_t n)
+void qh_swiglu(float *gate, const float *up, size_t n)
 {
 #pragma omp parallel for simd
     for (size_t i = 0; i < n; i++) {
@@ -177,15 +189,15 @@ static inline float gelu_tanh(float v)
     return 0.5f * v * (1.0f + (1.0f - 2.0f / (qh_fast_expf(2.0f * u) + 1.0f)));
 }
 
-/* gate (n) <- gelu(gate) * up */
-static void geglu(float *gate, const float *up, size_t n)
+/* gate (n) <- qh_gelu(gate) * up */
+void qh_geglu(float *gate, const float *up, size_t n)
 {
 #pragma omp parallel for simd
     for (size_t i = 0; i < n; i++) gate[i] = gelu_tanh(gate[i]) * up[i];
 }
 
 /* out (N, C) = (x - mean) / sqrt(var + eps) * w + b, per row */
-static void layernorm(float *out, const float *x, const float *w, const float *bias, int N, int C, float eps)
+void qh_layernorm(float *out, const float *x, const float *w, const float *bias, int N, int C, float eps)
 {
 #pragma omp parallel for
     for (int n = 0; n < N; n++) {
@@ -204,7 +216,7 @@ static void layernorm(float *out, const float *x, const float *w, const float *b
 }
 
 /* out (N, OC) = inp (N, IC) @ w (IC, OC) + bias (OC): Conv1D layout */
-static void matmul(float *out, const float *inp, const float *w, const float *bias, int N, int IC, int OC)
+void qh_matmul(float *out, const float *inp, const float *w, const float *bias, int N, int IC, int OC)
 {
     qh_gemm(out, (size_t)OC, inp, (size_t)IC, N, IC, w, (size_t)OC, 0, OC, 1.0f, bias);
 }
@@ -263,18 +275,43 @@ static void attention(qh_workspace *ws, int B, int T, int n_kv, int sliding)
         }
 }
 
-/* x (n) <- gelu(x) */
-static void gelu(float *x, size_t n)
+/* x (n) <- qh_gelu(x) */
+void qh_gelu(float *x, size_t n)
 {
 #pragma omp parallel for simd
     for (size_t i = 0; i < n; i++) x[i] = gelu_tanh(x[i]);
 }
 
 /* x (n) += y (n) */
-static void residual(float *x, const float *y, size_t n)
+void qh_residual(float *x, const float *y, size_t n)
 {
 #pragma omp parallel for simd
     for (size_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+/* Separate q, k, v matrices (Llama, Gemma): ws->qkv (N, W) <- [ln wq | ln wk | ln wv], q QW wide
+ * and k, v (W - QW) / 2 each, so that attention and the kept prefixes of shared contexts read
+ * them as GPT-2's fused product */
+void qh_qkv_separate(qh_workspace *ws, const qh_block *bl, int N, int C)
+{
+    int W = ws->W, QW = ws->QW, KV = (W - QW) / 2;
+    qh_gemm(ws->qkv, (size_t)W, ws->ln, (size_t)C, N, C, bl->wq, (size_t)QW, 0, QW, 1.0f, NULL);
+    qh_gemm(ws->qkv + QW, (size_t)W, ws->ln, (size_t)C, N, C, bl->wk, (size_t)KV, 0, KV, 1.0f, NULL);
+    qh_gemm(ws->qkv + QW + KV, (size_t)W, ws->ln, (size_t)C, N, C, bl->wv, (size_t)KV, 0, KV, 1.0f, NULL);
+}
+
+/* A gated MLP: ws->ln (N, C) <- down(act(gate ln) * up ln), gate and up (N, F) in ws->fc */
+void qh_gated_mlp(const qh_model *m, int l, int N, qh_workspace *ws, void (*act)(float *gate, const float *up, size_t n),
+                      qh_capture_fn capture, void *ud)
+{
+    const qh_block *bl = &m->blocks[l];
+    int C = m->cfg.n_embd, F = ws->F;
+    float *gate = ws->fc, *up = ws->fc + (size_t)N * F;
+    qh_matmul(gate, ws->ln, bl->gate_w, NULL, N, C, F);
+    qh_matmul(up, ws->ln, bl->fc_w, NULL, N, C, F);
+    act(gate, up, (size_t)N * F);
+    if (capture) capture(ud, l, QH_IN_FC_PROJ, gate, N, F);
+    qh_matmul(ws->ln, gate, bl->fcproj_w, NULL, N, F, C);
 }
 
 static float embed_scale(const qh_model *m)
@@ -287,20 +324,12 @@ void qh_embed(const qh_model *m, const int *tokens, int B, int T, qh_workspace *
     embed(ws->x, tokens, m->wte, m->wpe, B, T, m->cfg.n_embd, embed_scale(m));
 }
 
-/* the rows of continuations (B, T) and the kept qkv of the prefixes they continue */
-typedef struct {
-    const float *const *prefix_qkv; /* (B) layer l's rows at prefix_qkv[b] + l * layer_stride, (P[b], 3C) */
-    size_t layer_stride;
-    const int *P, *S;               /* (B) prefix lengths; continuation lengths (<= T; rows past S[b] are padding) */
-    float *qkv_full;                /* (B, max P + T, 3C) scratch */
-    int max_len;
-} continuation;
 
 /* Attention of continuations: row t of continuation b attends to the P[b] prefix rows and its
  * own rows up to t.  Prefix and continuation rows are put together into one (P + S, 3C)
  * matrix and attention_head runs on it as on the whole sequence, so every row gets the bits
  * it gets when the whole sequence runs at once (rows depend only on the rows before them). */
-static void attention_continue(qh_workspace *ws, const continuation *k, int l, int B, int T, int n_kv, int sliding)
+static void attention_continue(qh_workspace *ws, const qh_continuation *k, int l, int B, int T, int n_kv, int sliding)
 {
     int QW = ws->QW, NH = ws->n_head;
     size_t W = (size_t)ws->W;
@@ -321,123 +350,15 @@ static void attention_continue(qh_workspace *ws, const continuation *k, int l, i
         }
 }
 
-typedef void (*block_fn)(const qh_model *m, int l, int B, int T, qh_workspace *ws, const continuation *k, qh_capture_fn capture,
-                         void *ud);
-
-/* GPT-2: x += attn(LN1(x)); x += mlp(LN2(x)), mlp = c_proj(gelu(c_fc(.))) */
-static void block_gpt2(const qh_model *m, int l, int B, int T, qh_workspace *ws, const continuation *k, qh_capture_fn capture,
-                       void *ud)
+void qh_attend(qh_workspace *ws, const qh_continuation *k, int l, int B, int T, int n_kv, int sliding)
 {
-    const qh_config *c = &m->cfg;
-    int C = c->n_embd, N = B * T;
-    size_t NC = (size_t)N * C;
-    const qh_block *bl = &m->blocks[l];
-    layernorm(ws->ln, ws->x, bl->ln1_w, bl->ln1_b, N, C, c->ln_eps);
-    if (capture) capture(ud, l, QH_IN_ATTN, ws->ln, N, C);
-    matmul(ws->qkv, ws->ln, bl->attn_w, bl->attn_b, N, C, 3 * C);
-    if (k) attention_continue(ws, k, l, B, T, c->n_head, 0);
-    else attention(ws, B, T, c->n_head, 0);
-    if (capture) capture(ud, l, QH_IN_ATTN_PROJ, ws->att, N, C);
-    matmul(ws->ln, ws->att, bl->attnproj_w, bl->attnproj_b, N, C, C);
-    residual(ws->x, ws->ln, NC);
-    layernorm(ws->ln, ws->x, bl->ln2_w, bl->ln2_b, N, C, c->ln_eps);
-    if (capture) capture(ud, l, QH_IN_FC, ws->ln, N, C);
-    matmul(ws->fc, ws->ln, bl->fc_w, bl->fc_b, N, C, 4 * C);
-    gelu(ws->fc, (size_t)N * 4 * C);
-    if (capture) capture(ud, l, QH_IN_FC_PROJ, ws->fc, N, 4 * C);
-    matmul(ws->ln, ws->fc, bl->fcproj_w, bl->fcproj_b, N, 4 * C, C);
-    residual(ws->x, ws->ln, NC);
-}
-
-/* Separate q, k, v matrices (Llama, Gemma): ws->qkv (N, W) <- [ln wq | ln wk | ln wv], q QW wide
- * and k, v (W - QW) / 2 each, so that attention and the kept prefixes of shared contexts read
- * them as GPT-2's fused product */
-static void qkv_separate(qh_workspace *ws, const qh_block *bl, int N, int C)
-{
-    int W = ws->W, QW = ws->QW, KV = (W - QW) / 2;
-    qh_gemm(ws->qkv, (size_t)W, ws->ln, (size_t)C, N, C, bl->wq, (size_t)QW, 0, QW, 1.0f, NULL);
-    qh_gemm(ws->qkv + QW, (size_t)W, ws->ln, (size_t)C, N, C, bl->wk, (size_t)KV, 0, KV, 1.0f, NULL);
-    qh_gemm(ws->qkv + QW + KV, (size_t)W, ws->ln, (size_t)C, N, C, bl->wv, (size_t)KV, 0, KV, 1.0f, NULL);
-}
-
-/* A gated MLP: ws->ln (N, C) <- down(act(gate ln) * up ln), gate and up (N, F) in ws->fc */
-static void gated_mlp(const qh_model *m, int l, int N, qh_workspace *ws, void (*act)(float *gate, const float *up, size_t n),
-                      qh_capture_fn capture, void *ud)
-{
-    const qh_block *bl = &m->blocks[l];
-    int C = m->cfg.n_embd, F = ws->F;
-    float *gate = ws->fc, *up = ws->fc + (size_t)N * F;
-    matmul(gate, ws->ln, bl->gate_w, NULL, N, C, F);
-    matmul(up, ws->ln, bl->fc_w, NULL, N, C, F);
-    act(gate, up, (size_t)N * F);
-    if (capture) capture(ud, l, QH_IN_FC_PROJ, gate, N, F);
-    matmul(ws->ln, gate, bl->fcproj_w, NULL, N, F, C);
-}
-
-/* Llama: x += o(attn(rope(q, k), v)) of RMSNorm1(x); x += down(silu(gate(h)) * up(h)), h = RMSNorm2(x).
- * q, k, v go into one (N, W) row each so that attention and the kept prefixes of shared
- * contexts work as for GPT-2. */
-static void block_llama(const qh_model *m, int l, int B, int T, qh_workspace *ws, const continuation *k, qh_capture_fn capture,
-                        void *ud)
-{
-    const qh_config *c = &m->cfg;
-    int C = c->n_embd, N = B * T, W = ws->W, n_kv = qh_config_kv_heads(c);
-    size_t NC = (size_t)N * C;
-    const qh_block *bl = &m->blocks[l];
-    rmsnorm(ws->ln, ws->x, bl->ln1_w, N, C, c->ln_eps);
-    if (capture) capture(ud, l, QH_IN_ATTN, ws->ln, N, C);
-    qkv_separate(ws, bl, N, C);
-    rope(ws->qkv, B, T, W, ws->hs, c->n_head, n_kv, c->rope_theta, 0, k ? k->P : NULL);
-    if (k) attention_continue(ws, k, l, B, T, n_kv, 0);
-    else attention(ws, B, T, n_kv, 0);
-    if (capture) capture(ud, l, QH_IN_ATTN_PROJ, ws->att, N, C);
-    matmul(ws->ln, ws->att, bl->attnproj_w, NULL, N, C, C);
-    residual(ws->x, ws->ln, NC);
-    rmsnorm(ws->ln, ws->x, bl->ln2_w, N, C, c->ln_eps);
-    if (capture) capture(ud, l, QH_IN_FC, ws->ln, N, C);
-    gated_mlp(m, l, N, ws, swiglu, capture, ud);
-    residual(ws->x, ws->ln, NC);
-}
-
-/* Gemma 3: h = RMSNorm1(x); x += PostNorm1(o(attn(rope(QNorm(q h)), rope(KNorm(k h)), v h)));
- * h = RMSNorm2(x); x += PostNorm2(down(gelu(gate h) * up h)).  Layer l attends within its
- * sliding window or globally, with that kind of layer's RoPE base (qh_config_layer_window). */
-static void block_gemma3(const qh_model *m, int l, int B, int T, qh_workspace *ws, const continuation *k, qh_capture_fn capture,
-                         void *ud)
-{
-    const qh_config *c = &m->cfg;
-    int C = c->n_embd, N = B * T, W = ws->W, QW = ws->QW, hs = ws->hs, n_kv = qh_config_kv_heads(c);
-    int sliding = qh_config_layer_window(c, l);
-    size_t NC = (size_t)N * C;
-    const qh_block *bl = &m->blocks[l];
-    rmsnorm(ws->ln, ws->x, bl->ln1_w, N, C, c->ln_eps);
-    if (capture) capture(ud, l, QH_IN_ATTN, ws->ln, N, C);
-    qkv_separate(ws, bl, N, C);
-    head_rmsnorm(ws->qkv, N, W, 0, c->n_head, hs, bl->q_norm, c->ln_eps);
-    head_rmsnorm(ws->qkv, N, W, QW, n_kv, hs, bl->k_norm, c->ln_eps);
-    rope(ws->qkv, B, T, W, hs, c->n_head, n_kv, qh_config_layer_rope_theta(c, l), 1, k ? k->P : NULL);
     if (k) attention_continue(ws, k, l, B, T, n_kv, sliding);
     else attention(ws, B, T, n_kv, sliding);
-    if (capture) capture(ud, l, QH_IN_ATTN_PROJ, ws->att, N, QW);
-    matmul(ws->ln, ws->att, bl->attnproj_w, NULL, N, QW, C);
-    rmsnorm(ws->ln, ws->ln, bl->attn_post_norm, N, C, c->ln_eps);
-    residual(ws->x, ws->ln, NC);
-    rmsnorm(ws->ln, ws->x, bl->ln2_w, N, C, c->ln_eps);
-    if (capture) capture(ud, l, QH_IN_FC, ws->ln, N, C);
-    gated_mlp(m, l, N, ws, geglu, capture, ud);
-    rmsnorm(ws->ln, ws->ln, bl->ffn_post_norm, N, C, c->ln_eps);
-    residual(ws->x, ws->ln, NC);
 }
 
-static const block_fn block_fns[QH_N_ARCH] = {
-    [QH_ARCH_GPT2] = block_gpt2,
-    [QH_ARCH_LLAMA] = block_llama,
-    [QH_ARCH_GEMMA3] = block_gemma3,
-};
-
-static void block(const qh_model *m, int l, int B, int T, qh_workspace *ws, const continuation *k, qh_capture_fn capture, void *ud)
+static void block(const qh_model *m, int l, int B, int T, qh_workspace *ws, const qh_continuation *k, qh_capture_fn capture, void *ud)
 {
-    block_fns[m->cfg.arch](m, l, B, T, ws, k, capture, ud);
+    qh_config_arch(&m->cfg)->forward_block(m, l, B, T, ws, k, capture, ud);
 }
 
 void qh_block_forward(const qh_model *m, int l, int B, int T, qh_workspace *ws, qh_capture_fn capture, void *ud)
@@ -447,8 +368,8 @@ void qh_block_forward(const qh_model *m, int l, int B, int T, qh_workspace *ws, 
 
 void qh_final_norm(const qh_model *m, int B, int T, qh_workspace *ws)
 {
-    if (qh_config_arch(&m->cfg)->norm == QH_NORM_RMS) rmsnorm(ws->ln, ws->x, m->lnf_w, B * T, m->cfg.n_embd, m->cfg.ln_eps);
-    else layernorm(ws->ln, ws->x, m->lnf_w, m->lnf_b, B * T, m->cfg.n_embd, m->cfg.ln_eps);
+    if (qh_config_arch(&m->cfg)->norm == QH_NORM_RMS) qh_rmsnorm(ws->ln, ws->x, m->lnf_w, B * T, m->cfg.n_embd, m->cfg.ln_eps);
+    else qh_layernorm(ws->ln, ws->x, m->lnf_w, m->lnf_b, B * T, m->cfg.n_embd, m->cfg.ln_eps);
 }
 
 void qh_forward(const qh_model *m, const int *tokens, int B, int T, qh_workspace *ws)
@@ -474,7 +395,7 @@ void qh_forward_continue(const qh_model *m, const int *tokens, int B, int T, con
     int C = m->cfg.n_embd, max_len = 0;
     float scale = embed_scale(m);
     for (int b = 0; b < B; b++) max_len = P[b] + T > max_len ? P[b] + T : max_len;
-    continuation k = {prefix_qkv, layer_stride, P, S, qh_malloc((size_t)B * max_len * ws->W * sizeof(float)), max_len};
+    qh_continuation k = {prefix_qkv, layer_stride, P, S, qh_malloc((size_t)B * max_len * ws->W * sizeof(float)), max_len};
     /* embeddings at the positions after each prefix; padding rows get a valid position */
 #pragma omp parallel for collapse(2)
     for (int b = 0; b < B; b++)

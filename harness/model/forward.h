@@ -15,7 +15,7 @@
 
 #include "harness/model/model.h"
 
-typedef struct {
+typedef struct qh_workspace {
     int B, T, C, n_head, n_vocab;   /* capacity */
     int W, F;       /* qkv row width (qh_config_qkv_width), MLP hidden width */
     int QW, hs;     /* query width (n_head * hs; C except in Gemma 3) and head width */
@@ -42,7 +42,6 @@ void qh_forward(const qh_model *m, const int *tokens, int B, int T, qh_workspace
 /* The same pass in pieces, for calibration: embeddings into ws->x (B*T, C); one block on
  * ws->x in place, calling capture with each of its four linear-layer inputs (QH_IN_*, arch.h);
  * the final norm into ws->ln. */
-typedef void (*qh_capture_fn)(void *ud, int layer, int which, const float *x, int rows, int cols);
 void qh_embed(const qh_model *m, const int *tokens, int B, int T, qh_workspace *ws);
 void qh_block_forward(const qh_model *m, int l, int B, int T, qh_workspace *ws, qh_capture_fn capture, void *ud);
 void qh_final_norm(const qh_model *m, int B, int T, qh_workspace *ws);

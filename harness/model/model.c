@@ -9,6 +9,8 @@
  * Any other unexpected tensor is an error: silently ignoring weights would be a lie. */
 #include "harness/model/model.h"
 
+#include "harness/model/arch_config.h"
+
 #include <cJSON.h>
 #include <dirent.h>
 #include <stdio.h>
@@ -18,8 +20,7 @@
 #include "harness/formats/gguf.h"
 #include "harness/formats/safetensors.h"
 
-static int config_int(const char *path, const cJSON *root, const char *key, const char *alt,
-                      int *out, qh_err *err)
+int qh_json_config_int(const char *path, const cJSON *root, const char *key, const char *alt, int *out, qh_err *err)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
     if (!v && alt) v = cJSON_GetObjectItemCaseSensitive(root, alt);
@@ -27,57 +28,6 @@ static int config_int(const char *path, const cJSON *root, const char *key, cons
     if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 1e7 || v->valuedouble != (int)v->valuedouble)
         return qh_fail(err, "%s: '%s' must be a positive integer", path, v->string);
     *out = v->valueint;
-    return 0;
-}
-
-/* LlamaForCausalLM's config.json (model_type "llama"); what qharness does not run is refused. */
-static int config_llama(const char *path, const cJSON *root, qh_config *cfg, int *tied, qh_err *err)
-{
-    cfg->arch = QH_ARCH_LLAMA;
-    if (config_int(path, root, "hidden_size", NULL, &cfg->n_embd, err) ||
-        config_int(path, root, "num_hidden_layers", NULL, &cfg->n_layer, err) ||
-        config_int(path, root, "num_attention_heads", NULL, &cfg->n_head, err) ||
-        config_int(path, root, "intermediate_size", NULL, &cfg->n_ff, err) ||
-        config_int(path, root, "max_position_embeddings", NULL, &cfg->n_ctx, err) ||
-        config_int(path, root, "vocab_size", NULL, &cfg->n_vocab, err))
-        return -1;
-    cfg->n_kv_head = cfg->n_head;
-    if (cJSON_GetObjectItemCaseSensitive(root, "num_key_value_heads") &&
-        config_int(path, root, "num_key_value_heads", NULL, &cfg->n_kv_head, err))
-        return -1;
-    const cJSON *eps = cJSON_GetObjectItemCaseSensitive(root, "rms_norm_eps");
-    const cJSON *theta = cJSON_GetObjectItemCaseSensitive(root, "rope_theta");
-    const cJSON *act = cJSON_GetObjectItemCaseSensitive(root, "hidden_act");
-    const cJSON *scaling = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
-    const cJSON *head_dim = cJSON_GetObjectItemCaseSensitive(root, "head_dim");
-    const cJSON *tie = cJSON_GetObjectItemCaseSensitive(root, "tie_word_embeddings");
-    cfg->ln_eps = 1e-6f; /* transformers' LlamaConfig default */
-    if (eps) {
-        if (!cJSON_IsNumber(eps) || eps->valuedouble <= 0 || eps->valuedouble > 1)
-            return qh_fail(err, "%s: 'rms_norm_eps' must be a number in (0, 1]", path);
-        cfg->ln_eps = (float)eps->valuedouble;
-    }
-    cfg->rope_theta = 10000.0f;
-    if (theta) {
-        if (!cJSON_IsNumber(theta) || theta->valuedouble <= 1) return qh_fail(err, "%s: 'rope_theta' must be a number above 1", path);
-        cfg->rope_theta = (float)theta->valuedouble;
-    }
-    if (act && (!cJSON_IsString(act) || strcmp(act->valuestring, "silu") != 0))
-        return qh_fail(err, "%s: hidden_act '%s' is not supported (Llama uses silu)", path, cJSON_IsString(act) ? act->valuestring : "?");
-    if (scaling && !cJSON_IsNull(scaling))
-        return qh_fail(err, "%s: 'rope_scaling' is set: qharness runs plain RoPE only", path);
-    if (cfg->n_embd % cfg->n_head) return qh_fail(err, "%s: hidden_size %d is not a multiple of num_attention_heads %d", path, cfg->n_embd, cfg->n_head);
-    if (head_dim && !cJSON_IsNull(head_dim) && (!cJSON_IsNumber(head_dim) || head_dim->valuedouble != cfg->n_embd / cfg->n_head))
-        return qh_fail(err, "%s: head_dim other than hidden_size / num_attention_heads (%d) is not supported", path, cfg->n_embd / cfg->n_head);
-    if ((cfg->n_embd / cfg->n_head) % 2) return qh_fail(err, "%s: the head width %d is odd: RoPE rotates pairs", path, cfg->n_embd / cfg->n_head);
-    if (cfg->n_kv_head > cfg->n_head || cfg->n_head % cfg->n_kv_head)
-        return qh_fail(err, "%s: num_attention_heads %d is not a multiple of num_key_value_heads %d", path, cfg->n_head, cfg->n_kv_head);
-    static const char *const unsupported[] = {"attention_bias", "mlp_bias"};
-    for (int i = 0; i < 2; i++) {
-        const cJSON *b = cJSON_GetObjectItemCaseSensitive(root, unsupported[i]);
-        if (cJSON_IsTrue(b)) return qh_fail(err, "%s: '%s' is true: Llama's linear layers have no biases in qharness", path, unsupported[i]);
-    }
-    *tied = cJSON_IsTrue(tie);
     return 0;
 }
 
@@ -96,38 +46,19 @@ static int config_load(const char *dir, qh_config *cfg, int *tied, qh_err *err)
         goto cleanup;
     }
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "model_type");
-    if (cJSON_IsString(type) && strcmp(type->valuestring, "llama") == 0) {
-        rc = config_llama(path, root, cfg, tied, err);
-        goto cleanup;
+    /* the family whose model_type the file names; GPT-2's files need not name one */
+    const qh_arch *a = qh_archs[QH_ARCH_GPT2];
+    char known[128] = "";
+    for (int i = 0, n = 0; i < QH_N_ARCH; i++) {
+        const qh_arch *r = qh_archs[i];
+        if (!r->config_hf) continue;
+        snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", n++ ? " or " : "", r->hf_model_type);
+        if (cJSON_IsString(type) && strcmp(type->valuestring, r->hf_model_type) == 0) a = r;
     }
-    if (config_int(path, root, "n_embd", NULL, &cfg->n_embd, err) ||
-        config_int(path, root, "n_layer", NULL, &cfg->n_layer, err) ||
-        config_int(path, root, "n_head", NULL, &cfg->n_head, err) ||
-        config_int(path, root, "n_positions", "n_ctx", &cfg->n_ctx, err) ||
-        config_int(path, root, "vocab_size", NULL, &cfg->n_vocab, err))
-        goto cleanup;
-    const cJSON *eps = cJSON_GetObjectItemCaseSensitive(root, "layer_norm_epsilon");
-    cfg->ln_eps = 1e-5f;
-    if (eps) {
-        if (!cJSON_IsNumber(eps) || eps->valuedouble <= 0 || eps->valuedouble > 1) {
-            qh_fail(err, "%s: 'layer_norm_epsilon' must be a number in (0, 1]", path);
-            goto cleanup;
-        }
-        cfg->ln_eps = (float)eps->valuedouble;
-    }
-    if (cfg->n_embd % cfg->n_head != 0) {
-        qh_fail(err, "%s: n_embd %d is not a multiple of n_head %d", path, cfg->n_embd, cfg->n_head);
-        goto cleanup;
-    }
-    const cJSON *act = cJSON_GetObjectItemCaseSensitive(root, "activation_function");
-    if (act && (!cJSON_IsString(act) || (strcmp(act->valuestring, "gelu_new") != 0 &&
-                                         strcmp(act->valuestring, "gelu_pytorch_tanh") != 0))) {
-        qh_fail(err, "%s: activation_function '%s' is not supported (GPT-2 uses gelu_new)", path,
-                cJSON_IsString(act) ? act->valuestring : "?");
-        goto cleanup;
-    }
-    if (type && (!cJSON_IsString(type) || strcmp(type->valuestring, "gpt2") != 0)) {
-        qh_fail(err, "%s: model_type '%s' is not gpt2 or llama", path, cJSON_IsString(type) ? type->valuestring : "?");
+    cfg->arch = a->id;
+    if (a->config_hf(path, root, cfg, tied, err) != 0) goto cleanup;
+    if (type && (!cJSON_IsString(type) || strcmp(type->valuestring, a->hf_model_type) != 0)) {
+        qh_fail(err, "%s: model_type '%s' is not %s", path, cJSON_IsString(type) ? type->valuestring : "?", known);
         goto cleanup;
     }
     rc = 0;
@@ -144,7 +75,7 @@ int qh_config_load(const char *dir, qh_config *cfg, qh_err *err)
     return config_load(dir, cfg, &tied, err);
 }
 
-const qh_arch *qh_config_arch(const qh_config *c) { return &qh_archs[c->arch]; }
+const qh_arch *qh_config_arch(const qh_config *c) { return qh_archs[c->arch]; }
 int qh_config_kv_heads(const qh_config *c) { return c->n_kv_head > 0 ? c->n_kv_head : c->n_head; }
 int qh_config_ff(const qh_config *c) { return c->n_ff > 0 ? c->n_ff : 4 * c->n_embd; }
 int qh_config_head_dim(const qh_config *c) { return c->head_dim > 0 ? c->head_dim : c->n_embd / c->n_head; }
@@ -178,8 +109,21 @@ int qh_config_dim(const qh_config *c, qh_dim d)
 
 int qh_config_qkv_width(const qh_config *c)
 {
-    if (c->arch == QH_ARCH_GPT2) return 3 * c->n_embd;
-    return qh_config_dim(c, QH_DIM_Q) + 2 * qh_config_dim(c, QH_DIM_KV);
+    /* the outputs of the linear layers that read the attention's input: q | k | v */
+    const qh_arch *a = qh_config_arch(c);
+    int w = 0;
+    for (int i = 0; i < a->n_block; i++)
+        if (a->block[i].input == QH_IN_ATTN) w += qh_config_dim(c, a->block[i].cols);
+    return w;
+}
+
+void qh_config_describe_rope(const qh_config *c, char *out, size_t n)
+{
+    snprintf(out, n,
+             "%s: n_layer %d, n_head %d, n_kv_head %d, n_embd %d, n_ff %d, n_ctx %d (trained; RoPE runs longer windows), vocab %d, "
+             "rms_eps %g, rope_theta %g",
+             qh_config_arch(c)->display, c->n_layer, c->n_head, qh_config_kv_heads(c), c->n_embd, qh_config_ff(c), c->n_ctx, c->n_vocab,
+             c->ln_eps, c->rope_theta);
 }
 
 int qh_config_max_ctx(const qh_config *c)
@@ -451,7 +395,7 @@ static int load_hf(const char *dir, qh_model **out, int compute_sha, qh_err *err
     }
     int hf_tied;
     if (config_load(dir, &m->cfg, &hf_tied, err) != 0) goto fail;
-    snprintf(m->ctx_source, sizeof m->ctx_source, "config.json %s", m->cfg.arch == QH_ARCH_GPT2 ? "n_positions" : "max_position_embeddings");
+    snprintf(m->ctx_source, sizeof m->ctx_source, "config.json %s", qh_config_arch(&m->cfg)->hf_ctx_key);
     snprintf(m->weights_path, sizeof m->weights_path, "%s/model.safetensors", dir);
     if (!qh_file_exists(m->weights_path)) {
         char *idx = qh_path_join(dir, "model.safetensors.index.json");
@@ -522,9 +466,7 @@ static int load_hf(const char *dir, qh_model **out, int compute_sha, qh_err *err
             goto fail;
         }
         if (transposed) {
-            size_t len = strlen(t->name);
-            int rope = a->pos == QH_POS_ROPE && len > 14 &&
-                       (strcmp(t->name + len - 14, ".q_proj.weight") == 0 || strcmp(t->name + len - 14, ".k_proj.weight") == 0);
+            int rope = qh_model_arch_tensor(m, k)->hf_rope_rows;
             transpose_rows(file, t->cols, t->rows, rope ? c->n_embd / c->n_head : 0, t->data);
             free(file);
         }

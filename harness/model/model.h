@@ -14,7 +14,7 @@
 #include "harness/model/arch.h"
 #include "harness/base/util.h"
 
-typedef struct {
+typedef struct qh_config {
     int n_vocab, n_ctx, n_embd, n_head, n_layer;
     float ln_eps;        /* LayerNorm or RMSNorm epsilon */
     qh_arch_id arch;     /* 0: GPT-2 */
@@ -70,7 +70,7 @@ typedef struct {
     float *attn_post_norm, *ffn_post_norm; /* Gemma 3: (C) RMSNorm of the attention and MLP outputs */
 } qh_block;
 
-typedef struct {
+typedef struct qh_model {
     qh_config cfg;
     int n_tensors;
     qh_tensor *tensors;

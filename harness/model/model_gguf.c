@@ -13,10 +13,11 @@
 
 #include "harness/formats/ggml_types.h"
 #include "harness/formats/gguf.h"
+#include "harness/model/arch_config.h"
 #include "harness/model/model.h"
 #include "harness/model/tokenizer.h"
 
-static int cfg_int(const qh_gguf *g, const char *key, int *out, qh_err *err)
+int qh_gguf_config_int(const qh_gguf *g, const char *key, int *out, qh_err *err)
 {
     int64_t v;
     if (qh_gguf_get_int(g, key, &v, err) != 0) return -1;
@@ -32,19 +33,6 @@ void qh_model_gguf_name(const qh_model *m, int k, char *out, size_t n)
     else snprintf(out, n, "%s", at->gguf);
 }
 
-static int config_gpt2(const qh_gguf *g, qh_config *c, qh_err *err)
-{
-    double eps;
-    if (cfg_int(g, "gpt2.block_count", &c->n_layer, err) || cfg_int(g, "gpt2.context_length", &c->n_ctx, err) ||
-        cfg_int(g, "gpt2.embedding_length", &c->n_embd, err) || cfg_int(g, "gpt2.attention.head_count", &c->n_head, err) ||
-        qh_gguf_get_float(g, "gpt2.attention.layer_norm_epsilon", &eps, err))
-        return -1;
-    c->ln_eps = (float)eps;
-    return 0;
-}
-
-/* llama.cpp's llama keys; what qharness's forward pass does not run (rope scaling, experts,
- * partial rotary dimensions) is refused rather than run wrongly. */
 /* "ARCH.key" */
 static const char *arch_key(char *buf, size_t len, const char *arch, const char *key)
 {
@@ -52,23 +40,20 @@ static const char *arch_key(char *buf, size_t len, const char *arch, const char 
     return buf;
 }
 
-/* The keys llama.cpp's Llama-family architectures share, under their architecture's prefix:
- * sizes, RMSNorm epsilon, grouped-query heads, the RoPE base; RoPE scaling refused (why: its
- * note, after the rule) */
-static int config_rms_rope(const qh_gguf *g, const char *arch, qh_config *c, const char *scaling_note, qh_err *err)
+int qh_gguf_config_rms_rope(const qh_gguf *g, const char *arch, qh_config *c, const char *scaling_note, qh_err *err)
 {
     char k[96];
     double eps, theta = 10000;
-    if (cfg_int(g, arch_key(k, sizeof k, arch, "block_count"), &c->n_layer, err) ||
-        cfg_int(g, arch_key(k, sizeof k, arch, "context_length"), &c->n_ctx, err) ||
-        cfg_int(g, arch_key(k, sizeof k, arch, "embedding_length"), &c->n_embd, err) ||
-        cfg_int(g, arch_key(k, sizeof k, arch, "attention.head_count"), &c->n_head, err) ||
-        cfg_int(g, arch_key(k, sizeof k, arch, "feed_forward_length"), &c->n_ff, err) ||
+    if (qh_gguf_config_int(g, arch_key(k, sizeof k, arch, "block_count"), &c->n_layer, err) ||
+        qh_gguf_config_int(g, arch_key(k, sizeof k, arch, "context_length"), &c->n_ctx, err) ||
+        qh_gguf_config_int(g, arch_key(k, sizeof k, arch, "embedding_length"), &c->n_embd, err) ||
+        qh_gguf_config_int(g, arch_key(k, sizeof k, arch, "attention.head_count"), &c->n_head, err) ||
+        qh_gguf_config_int(g, arch_key(k, sizeof k, arch, "feed_forward_length"), &c->n_ff, err) ||
         qh_gguf_get_float(g, arch_key(k, sizeof k, arch, "attention.layer_norm_rms_epsilon"), &eps, err))
         return -1;
     c->ln_eps = (float)eps;
     c->n_kv_head = c->n_head;
-    if (qh_gguf_find(g, arch_key(k, sizeof k, arch, "attention.head_count_kv")) && cfg_int(g, k, &c->n_kv_head, err)) return -1;
+    if (qh_gguf_find(g, arch_key(k, sizeof k, arch, "attention.head_count_kv")) && qh_gguf_config_int(g, k, &c->n_kv_head, err)) return -1;
     if (c->n_kv_head > c->n_head || c->n_head % c->n_kv_head)
         return qh_fail(err, "%s: head_count %d is not a multiple of head_count_kv %d", g->path, c->n_head, c->n_kv_head);
     if (qh_gguf_find(g, arch_key(k, sizeof k, arch, "rope.freq_base")) && qh_gguf_get_float(g, k, &theta, err)) return -1;
@@ -79,59 +64,6 @@ static int config_rms_rope(const qh_gguf *g, const char *arch, qh_config *c, con
         return qh_fail(err, "%s: key '%s' is set%s: qharness runs plain RoPE only", g->path, k, scaling_note);
     return 0;
 }
-
-static int config_llama(const qh_gguf *g, qh_config *c, qh_err *err)
-{
-    c->arch = QH_ARCH_LLAMA;
-    if (config_rms_rope(g, "llama", c, "", err) != 0) return -1;
-    if (c->n_embd % c->n_head) return qh_fail(err, "%s: embedding_length %d is not a multiple of head_count %d", g->path, c->n_embd, c->n_head);
-    int hs = c->n_embd / c->n_head, rot = hs;
-    if (qh_gguf_find(g, "llama.rope.dimension_count") && cfg_int(g, "llama.rope.dimension_count", &rot, err)) return -1;
-    if (rot != hs || hs % 2)
-        return qh_fail(err, "%s: rope.dimension_count %d with heads %d wide: qharness rotates whole heads of even width", g->path, rot, hs);
-    const qh_gguf_kv *experts = qh_gguf_find(g, "llama.expert_count");
-    if (experts && experts->u > 0) return qh_fail(err, "%s: a mixture of experts (llama.expert_count): not supported", g->path);
-    return 0;
-}
-
-/* llama.cpp's gemma3 keys and the rules llama.cpp's loader adds to them (llama-model.cpp): with
- * a sliding window, every sixth layer (l % 6 == 5) attends globally and the others within the
- * window, the windowed layers rotate with base 10000 and the global ones with rope.freq_base;
- * queries are scaled by 1/sqrt(key_length) (the 27B's other rule is refused by its size). */
-static int config_gemma3(const qh_gguf *g, qh_config *c, qh_err *err)
-{
-    int key_len = 0, value_len = 0, window = 0;
-    c->arch = QH_ARCH_GEMMA3;
-    if (config_rms_rope(g, "gemma3", c, " (the larger Gemma 3 models scale their global RoPE)", err) != 0 ||
-        cfg_int(g, "gemma3.attention.key_length", &key_len, err) || cfg_int(g, "gemma3.attention.value_length", &value_len, err))
-        return -1;
-    if (key_len != value_len || key_len % 2)
-        return qh_fail(err, "%s: key_length %d and value_length %d: qharness runs equal, even head widths", g->path, key_len, value_len);
-    c->head_dim = key_len;
-    if (qh_gguf_find(g, "gemma3.attention.sliding_window") && cfg_int(g, "gemma3.attention.sliding_window", &window, err)) return -1;
-    c->swa_window = window;
-    c->swa_period = window ? 6 : 0;
-    c->rope_theta_swa = 10000.0f;
-    const char *caps[] = {"gemma3.final_logit_softcapping", "gemma3.attn_logit_softcapping"};
-    for (int i = 0; i < 2; i++) {
-        double cap = 0;
-        if (qh_gguf_find(g, caps[i]) && qh_gguf_get_float(g, caps[i], &cap, err)) return -1;
-        if (cap != 0) return qh_fail(err, "%s: key '%s' is %g: qharness does not cap logits", g->path, caps[i], cap);
-    }
-    if (c->n_layer == 62) /* llama.cpp's 27B scales queries by 1/sqrt(n_embd / n_head) */
-        return qh_fail(err, "%s: a 62-block Gemma 3 (27B) scales its queries differently: not supported", g->path);
-    return 0;
-}
-
-/* the GGUF architectures: general.architecture -> how to read its config */
-static const struct {
-    qh_arch_id arch;
-    int (*config)(const qh_gguf *g, qh_config *c, qh_err *err);
-} gguf_archs[] = {
-    {QH_ARCH_GPT2, config_gpt2},
-    {QH_ARCH_LLAMA, config_llama},
-    {QH_ARCH_GEMMA3, config_gemma3},
-};
 
 /* t (dequantized, row-major (rows_file, cols_file)) into dst, transposed when asked */
 static int load_tensor(const qh_gguf *g, const qh_gguf_tensor *t, float *dst, int transpose, qh_err *err)
@@ -167,15 +99,17 @@ int qh_model_load_gguf(const char *path, qh_model **out, int compute_sha, qh_err
     if (qh_gguf_get_str(g, "general.architecture", &arch, &alen, err) != 0) goto fail;
     snprintf(m->ctx_source, sizeof m->ctx_source, "%.*s.context_length", (int)(alen < 40 ? alen : 40), arch);
     const qh_arch *a = qh_arch_by_name(arch, alen);
-    size_t ai;
-    for (ai = 0; a && ai < sizeof gguf_archs / sizeof *gguf_archs && &qh_archs[gguf_archs[ai].arch] != a; ai++) {
-    }
-    if (!a || ai == sizeof gguf_archs / sizeof *gguf_archs) {
-        qh_fail(err, "%s: architecture '%.*s': qharness loads GGUF files of the gpt2, llama and gemma3 architectures", path, (int)alen, arch);
+    if (!a) {
+        char known[128] = "";
+        for (int i = 0; i < QH_N_ARCH; i++)
+            snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i == 0 ? "" : i + 1 == QH_N_ARCH ? " and " : ", ",
+                     qh_archs[i]->name);
+        qh_fail(err, "%s: architecture '%.*s': qharness loads GGUF files of the %s architectures", path, (int)alen, arch, known);
         goto fail;
     }
     qh_config *c = &m->cfg;
-    if (gguf_archs[ai].config(g, c, err) != 0) goto fail;
+    c->arch = a->id;
+    if (a->config_gguf(g, c, err) != 0) goto fail;
     const qh_gguf_tensor *te = qh_gguf_tensor_find(g, "token_embd.weight");
     if (!te || te->n_dims != 2 || te->ne[0] != c->n_embd) {
         qh_fail(err, "%s: tensor 'token_embd.weight' missing or not (%d, vocabulary)", path, c->n_embd);
@@ -274,84 +208,6 @@ const char *qh_gguf_write_types(const char *sep, const char *last_sep)
 }
 
 /* GPT-2's keys and vocabulary as llama.cpp's converter writes them. */
-static int put_gpt2(qh_gguf_writer *w, const qh_model *m, const qh_tokenizer *tok, qh_err *err)
-{
-    const qh_config *c = &m->cfg;
-    char **tokens = NULL, **merges = NULL;
-    int n_merges = 0;
-    if (qh_tokenizer_export(tok, &tokens, &merges, &n_merges, err) != 0) return -1;
-    qh_gguf_put_u32(w, "gpt2.block_count", (uint32_t)c->n_layer);
-    qh_gguf_put_u32(w, "gpt2.context_length", (uint32_t)c->n_ctx);
-    qh_gguf_put_u32(w, "gpt2.embedding_length", (uint32_t)c->n_embd);
-    qh_gguf_put_u32(w, "gpt2.feed_forward_length", (uint32_t)(4 * c->n_embd));
-    qh_gguf_put_u32(w, "gpt2.attention.head_count", (uint32_t)c->n_head);
-    qh_gguf_put_f32(w, "gpt2.attention.layer_norm_epsilon", c->ln_eps);
-    qh_gguf_put_str(w, "tokenizer.ggml.model", "gpt2");
-    qh_gguf_put_str(w, "tokenizer.ggml.pre", "gpt-2");
-    qh_gguf_put_str_array(w, "tokenizer.ggml.tokens", tokens, (uint64_t)c->n_vocab);
-    int32_t *token_type = qh_malloc((size_t)c->n_vocab * sizeof *token_type);
-    int eot = qh_token_id(tok, "<|endoftext|>");
-    for (int i = 0; i < c->n_vocab; i++) token_type[i] = i == eot ? 3 : 1; /* llama_token_type: 1 normal, 3 control */
-    qh_gguf_put_i32_array(w, "tokenizer.ggml.token_type", token_type, (uint64_t)c->n_vocab);
-    qh_gguf_put_str_array(w, "tokenizer.ggml.merges", merges, (uint64_t)n_merges);
-    if (eot >= 0) {
-        qh_gguf_put_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)eot);
-        qh_gguf_put_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)eot);
-    }
-    qh_gguf_put_bool(w, "tokenizer.ggml.add_bos_token", 0);
-    free(token_type);
-    for (int i = 0; i < c->n_vocab; i++) free(tokens[i]);
-    for (int i = 0; i < n_merges; i++) free(merges[i]);
-    free(tokens);
-    free(merges);
-    return 0;
-}
-
-/* Llama's keys (what config_llama reads back) and its SentencePiece vocabulary: pieces, scores,
- * token types and the special ids, as llama.cpp's converters write them. */
-static int put_llama(qh_gguf_writer *w, const qh_model *m, const qh_tokenizer *tok, qh_err *err)
-{
-    const qh_config *c = &m->cfg;
-    char **pieces;
-    float *scores;
-    int32_t *types;
-    if (qh_tokenizer_export_spm(tok, &pieces, &scores, &types, err) != 0) return -1;
-    qh_gguf_put_u32(w, "llama.block_count", (uint32_t)c->n_layer);
-    qh_gguf_put_u32(w, "llama.context_length", (uint32_t)c->n_ctx);
-    qh_gguf_put_u32(w, "llama.embedding_length", (uint32_t)c->n_embd);
-    qh_gguf_put_u32(w, "llama.feed_forward_length", (uint32_t)qh_config_ff(c));
-    qh_gguf_put_u32(w, "llama.attention.head_count", (uint32_t)c->n_head);
-    qh_gguf_put_u32(w, "llama.attention.head_count_kv", (uint32_t)qh_config_kv_heads(c));
-    qh_gguf_put_u32(w, "llama.rope.dimension_count", (uint32_t)(c->n_embd / c->n_head));
-    qh_gguf_put_f32(w, "llama.attention.layer_norm_rms_epsilon", c->ln_eps);
-    if (c->rope_theta != 10000.0f) qh_gguf_put_f32(w, "llama.rope.freq_base", c->rope_theta); /* llama.cpp's default */
-    qh_gguf_put_str(w, "tokenizer.ggml.model", "llama");
-    qh_gguf_put_str_array(w, "tokenizer.ggml.tokens", pieces, (uint64_t)c->n_vocab);
-    qh_gguf_put_f32_array(w, "tokenizer.ggml.scores", scores, (uint64_t)c->n_vocab);
-    qh_gguf_put_i32_array(w, "tokenizer.ggml.token_type", types, (uint64_t)c->n_vocab);
-    int unk = -1, eos = -1, bos = qh_tokenizer_bos_added(tok);
-    for (int i = 0; i < c->n_vocab; i++) {
-        if (types[i] == 2 && unk < 0) unk = i;
-        if (types[i] == 3 && i != bos && eos < 0) eos = i;
-    }
-    if (unk >= 0) qh_gguf_put_u32(w, "tokenizer.ggml.unknown_token_id", (uint32_t)unk);
-    if (bos >= 0) qh_gguf_put_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)bos);
-    if (eos >= 0) qh_gguf_put_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)eos);
-    qh_gguf_put_bool(w, "tokenizer.ggml.add_bos_token", bos >= 0);
-    qh_gguf_put_bool(w, "tokenizer.ggml.add_space_prefix", qh_tokenizer_encodes_alone_differently(tok));
-    for (int i = 0; i < c->n_vocab; i++) free(pieces[i]);
-    free(pieces);
-    free(scores);
-    free(types);
-    return 0;
-}
-
-/* the architectures qharness writes: metadata and vocabulary */
-static int (*const gguf_writers[QH_N_ARCH])(qh_gguf_writer *, const qh_model *, const qh_tokenizer *, qh_err *) = {
-    [QH_ARCH_GPT2] = put_gpt2,
-    [QH_ARCH_LLAMA] = put_llama,
-};
-
 int qh_model_write_gguf(const qh_model *m, const qh_tokenizer *tok, const char *name, const char *type_name, const char *path,
                         qh_err *err)
 {
@@ -365,13 +221,19 @@ int qh_model_write_gguf(const qh_model *m, const qh_tokenizer *tok, const char *
     if (n_vocab_tok != c->n_vocab)
         return qh_fail(err, "the tokenizer has %d tokens and the model %d: GGUF needs one token per embedding row", n_vocab_tok,
                        c->n_vocab);
-    if (!gguf_writers[c->arch])
-        return qh_fail(err, "%s: qharness writes GGUF files of the gpt2 and llama architectures, not %s", path, qh_config_arch(c)->name);
+    const qh_arch *a = qh_config_arch(c);
+    if (!a->write_gguf) {
+        char written[128] = "";
+        for (int i = 0, n = 0; i < QH_N_ARCH; i++)
+            if (qh_archs[i]->write_gguf)
+                snprintf(written + strlen(written), sizeof written - strlen(written), "%s%s", n++ ? " and " : "", qh_archs[i]->name);
+        return qh_fail(err, "%s: qharness writes GGUF files of the %s architectures, not %s", path, written, a->name);
+    }
     int rc = -1;
     qh_gguf_writer *w = qh_gguf_writer_new(32);
-    qh_gguf_put_str(w, "general.architecture", qh_config_arch(c)->name);
+    qh_gguf_put_str(w, "general.architecture", a->name);
     qh_gguf_put_str(w, "general.name", name);
-    if (gguf_writers[c->arch](w, m, tok, err) != 0) {
+    if (a->write_gguf(w, m, tok, err) != 0) {
         qh_gguf_writer_free(w);
         return -1;
     }

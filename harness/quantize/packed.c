@@ -59,7 +59,7 @@ int qh_quant_write(const char *path, const qh_model *m, const qh_quant_result *r
     cJSON_AddNumberToObject(cfg, "n_layer", m->cfg.n_layer);
     cJSON_AddNumberToObject(cfg, "ln_eps", m->cfg.ln_eps);
     cJSON_AddBoolToObject(cfg, "head_tied", m->head_tied);
-    if (m->cfg.arch != QH_ARCH_GPT2) { /* GPT-2 files keep the keys they always had */
+    if (qh_config_arch(&m->cfg)->packed_arch_keys) {
         cJSON_AddStringToObject(cfg, "architecture", qh_config_arch(&m->cfg)->name);
         cJSON_AddNumberToObject(cfg, "n_kv_head", qh_config_kv_heads(&m->cfg));
         cJSON_AddNumberToObject(cfg, "n_ff", qh_config_ff(&m->cfg));
@@ -186,7 +186,7 @@ int qh_quant_load(const char *path, qh_model **out, qh_quant_result *res, qh_err
                     cJSON_IsString(arch) ? arch->valuestring : "?");
             goto fail;
         }
-        m->cfg.arch = (qh_arch_id)(a - qh_archs);
+        m->cfg.arch = a->id;
         m->cfg.rope_theta = (float)theta->valuedouble;
         const cJSON *theta_swa = cJSON_GetObjectItem(cfg, "rope_theta_swa");
         if ((cJSON_GetObjectItem(cfg, "head_dim") && (json_int(cfg, "head_dim", &m->cfg.head_dim) || m->cfg.head_dim % 2)) ||

@@ -87,14 +87,9 @@ int qh_cmd_info(int argc, char **argv)
     printf("weights          %s (sha256 %s)\n", m->weights_path, m->sha256);
     printf("dtype            %s\n", m->dtype);
     const qh_arch *a = qh_config_arch(c);
-    if (c->arch == QH_ARCH_GPT2)
-        printf("config           n_layer %d, n_head %d, n_embd %d, n_ctx %d, vocab %d, ln_eps %g\n",
-               c->n_layer, c->n_head, c->n_embd, c->n_ctx, c->n_vocab, c->ln_eps);
-    else
-        printf("config           %s: n_layer %d, n_head %d, n_kv_head %d, n_embd %d, n_ff %d, n_ctx %d (trained; RoPE runs longer windows), "
-               "vocab %d, rms_eps %g, rope_theta %g\n",
-               a->display, c->n_layer, c->n_head, qh_config_kv_heads(c), c->n_embd, qh_config_ff(c), c->n_ctx, c->n_vocab, c->ln_eps,
-               c->rope_theta);
+    char config[512];
+    a->describe_config(c, config, sizeof config);
+    printf("config           %s\n", config);
     printf("context          %d tokens (%s): the default window of ppl and kld; experiments set ctx\n", c->n_ctx,
            m->ctx_source[0] ? m->ctx_source : "its config");
     printf("parameters       %zu (%.2fM)\n", m->n_params, m->n_params / 1e6);
