@@ -381,76 +381,80 @@ static int best_at_claim(actx *a, const char *exp_name, const char *claim, const
     return 0;
 }
 
-/* One inline directive -> its text in buf. */
-static int inline_directive(actx *a, int argc, char **argv, char *buf, size_t n)
+/* ---- inline directives: one function each, argv[0] the directive's name, fmt its optional last
+ * word (a printf format) or NULL; the table below checks the count of words first ---------- */
+
+static int d_best(actx *a, int argc, char **argv, const char *fmt, char *buf, size_t n)
+{
+    return best_at_claim(a, argv[1], argv[2], argv[3], buf, n);
+}
+
+/* v, ci, n, chance: a stored metric's value, interval, item count, chance level */
+static int d_metric(actx *a, int argc, char **argv, const char *fmt, char *buf, size_t n)
+{
+    const char *kind = argv[0], *metric = "";
+    qh_metric_cell c;
+    if (metric_cell(a, argv[1], argv[2], argv[3], &c, &metric) != 0) return -1;
+    const char *f = fmt ? fmt : default_fmt(metric);
+    if (kind[0] == 'v') fmt_num(buf, n, c.value, f);
+    else if (kind[0] == 'n') fmt_int(buf, n, c.n);
+    else if (kind[0] == 'c' && kind[1] == 'h') {
+        if (!c.has_chance) return afail(a, "%s of run '%s' has no chance level", argv[3], argv[2]);
+        fmt_num(buf, n, c.chance, f);
+    } else {
+        if (!c.has_ci) return afail(a, "%s of run '%s' has no interval", argv[3], argv[2]);
+        fmt_ci(buf, n, c.value, c.lo, c.hi, f);
+    }
+    return 0;
+}
+
+static int d_ratio(actx *a, int argc, char **argv, const char *fmt, char *buf, size_t n)
+{
+    qh_metric_cell c, d;
+    const char *metric = "";
+    if (metric_cell(a, argv[1], argv[2], argv[4], &c, &metric) != 0 || metric_cell(a, argv[1], argv[3], argv[4], &d, &metric) != 0)
+        return -1;
+    fmt_num(buf, n, c.value / d.value, fmt ? fmt : ".2f");
+    return 0;
+}
+
+static int d_bpp(actx *a, int argc, char **argv, const char *fmt, char *buf, size_t n)
+{
+    int whole = strcmp(argv[3], "model") == 0;
+    if (!whole && strcmp(argv[3], "scope") != 0) return afail(a, "{{bpp}}: '%s' is neither scope nor model", argv[3]);
+    long long run = run_id(a, argv[1], argv[2]);
+    if (run < 0) return -1;
+    double v = sql_double(a, "SELECT bpp_quantized, bpp_model FROM bpp WHERE run_id=?", run, whole);
+    if (isnan(v)) return afail(a, "run '%s' of '%s' has no %s bpp (nothing quantized?)", argv[2], argv[1], argv[3]);
+    fmt_num(buf, n, v, fmt ? fmt : ".3f");
+    return 0;
+}
+
+/* rel-error, seconds, quantize-seconds of one run */
+static int d_run_number(actx *a, int argc, char **argv, const char *fmt, char *buf, size_t n)
 {
     const char *kind = argv[0];
-    const char *fmt = argc > 1 && is_fmt(argv[argc - 1]) ? argv[--argc] : NULL;
-    qh_metric_cell c;
-    const char *metric = "";
-    if (strcmp(kind, "best") == 0) {
-        if (want_args(a, argc, 4, 4, "best EXP CLAIM qharness|llama.cpp") != 0) return -1;
-        return best_at_claim(a, argv[1], argv[2], argv[3], buf, n);
-    }
-    if (strcmp(kind, "v") == 0 || strcmp(kind, "ci") == 0 || strcmp(kind, "n") == 0 || strcmp(kind, "chance") == 0) {
-        if (want_args(a, argc, 4, 4, "v|ci|n|chance EXP RUN TASK:METRIC [FMT]") != 0) return -1;
-        if (metric_cell(a, argv[1], argv[2], argv[3], &c, &metric) != 0) return -1;
-        const char *f = fmt ? fmt : default_fmt(metric);
-        if (kind[0] == 'v') fmt_num(buf, n, c.value, f);
-        else if (kind[0] == 'n') fmt_int(buf, n, c.n);
-        else if (kind[0] == 'c' && kind[1] == 'h') {
-            if (!c.has_chance) return afail(a, "%s of run '%s' has no chance level", argv[3], argv[2]);
-            fmt_num(buf, n, c.chance, f);
-        } else {
-            if (!c.has_ci) return afail(a, "%s of run '%s' has no interval", argv[3], argv[2]);
-            fmt_ci(buf, n, c.value, c.lo, c.hi, f);
-        }
-        return 0;
-    }
-    if (strcmp(kind, "ratio") == 0) {
-        qh_metric_cell d;
-        if (want_args(a, argc, 5, 5, "ratio EXP RUN1 RUN2 TASK:METRIC [FMT]") != 0) return -1;
-        if (metric_cell(a, argv[1], argv[2], argv[4], &c, &metric) != 0 || metric_cell(a, argv[1], argv[3], argv[4], &d, &metric) != 0)
-            return -1;
-        fmt_num(buf, n, c.value / d.value, fmt ? fmt : ".2f");
-        return 0;
-    }
-    if (strcmp(kind, "bpp") == 0) {
-        if (want_args(a, argc, 4, 4, "bpp EXP RUN scope|model [FMT]") != 0) return -1;
-        int whole = strcmp(argv[3], "model") == 0;
-        if (!whole && strcmp(argv[3], "scope") != 0) return afail(a, "{{bpp}}: '%s' is neither scope nor model", argv[3]);
-        long long run = run_id(a, argv[1], argv[2]);
-        if (run < 0) return -1;
-        double v = sql_double(a, "SELECT bpp_quantized, bpp_model FROM bpp WHERE run_id=?", run, whole);
-        if (isnan(v)) return afail(a, "run '%s' of '%s' has no %s bpp (nothing quantized?)", argv[2], argv[1], argv[3]);
-        fmt_num(buf, n, v, fmt ? fmt : ".3f");
-        return 0;
-    }
-    if (strcmp(kind, "rel-error") == 0 || strcmp(kind, "seconds") == 0 || strcmp(kind, "quantize-seconds") == 0) {
-        if (want_args(a, argc, 3, 3, "rel-error|seconds|quantize-seconds EXP RUN [FMT]") != 0) return -1;
-        long long run = run_id(a, argv[1], argv[2]);
-        if (run < 0) return -1;
-        const char *sql = kind[0] == 'r' ? "SELECT AVG(rel_error) FROM tensors WHERE run_id=?"
-                          : kind[0] == 's' ? "SELECT seconds FROM runs WHERE id=?"
-                                           : "SELECT quantize_seconds FROM runs WHERE id=?";
-        double v = sql_double(a, sql, run, 0);
-        if (isnan(v)) return afail(a, "run '%s' of '%s' has no stored %s", argv[2], argv[1], kind);
-        fmt_num(buf, n, v, fmt ? fmt : kind[0] == 'r' ? ".3f" : ".1f");
-        return 0;
-    }
-    if (strcmp(kind, "model") == 0) {
-        if (want_args(a, argc, 3, 3, "model EXP FIELD") != 0) return -1;
-        return model_field(a, argv[1], argv[2], buf, n);
-    }
-    if (strcmp(kind, "experiment") == 0) {
-        if (want_args(a, argc, 3, 3, "experiment EXP FIELD [FMT]") != 0) return -1;
-        return experiment_field(a, argv[1], argv[2], fmt, buf, n);
-    }
-    if (strcmp(kind, "audit") == 0) {
-        if (want_args(a, argc, 3, 3, "audit CLAIM FIELD [FMT]") != 0) return -1;
-        return audit_field(a, argv[1], argv[2], fmt, buf, n);
-    }
-    return afail(a, "unknown directive '{{%s}}'", kind);
+    long long run = run_id(a, argv[1], argv[2]);
+    if (run < 0) return -1;
+    const char *sql = kind[0] == 'r' ? "SELECT AVG(rel_error) FROM tensors WHERE run_id=?"
+                      : kind[0] == 's' ? "SELECT seconds FROM runs WHERE id=?"
+                                       : "SELECT quantize_seconds FROM runs WHERE id=?";
+    double v = sql_double(a, sql, run, 0);
+    if (isnan(v)) return afail(a, "run '%s' of '%s' has no stored %s", argv[2], argv[1], kind);
+    fmt_num(buf, n, v, fmt ? fmt : kind[0] == 'r' ? ".3f" : ".1f");
+    return 0;
+}
+
+static int d_model(actx *a, int argc, char **argv, const char *fmt, char *buf, size_t n) { return model_field(a, argv[1], argv[2], buf, n); }
+
+static int d_experiment(actx *a, int argc, char **argv, const char *fmt, char *buf, size_t n)
+{
+    return experiment_field(a, argv[1], argv[2], fmt, buf, n);
+}
+
+static int d_audit(actx *a, int argc, char **argv, const char *fmt, char *buf, size_t n)
+{
+    return audit_field(a, argv[1], argv[2], fmt, buf, n);
 }
 
 /* ---- block directives ------------------------------------------------------------------- */
@@ -841,10 +845,59 @@ static int check_prose(actx *a, const char *s, size_t len, int *in_code, int lin
     return 0;
 }
 
-static int is_block(const char *k)
+static int b_provenance(actx *a, int argc, char **argv) { return block_provenance(a); }
+static int b_audits(actx *a, int argc, char **argv) { return block_audits(a); }
+
+/* Every directive the template may use, once: its words (the name included; an optional last
+ * FMT not counted), the usage an error quotes, and what runs it.  A block directive stands on
+ * a line of its own and writes a paragraph, table or list; an inline one writes a value into
+ * the prose.  ({{#if}} and {{/if}} are the template's control, not directives.) */
+typedef struct {
+    const char *name;
+    int min_words, max_words;
+    const char *usage;
+    int (*inline_fn)(actx *a, int argc, char **argv, const char *fmt, char *buf, size_t n);
+    int (*block_fn)(actx *a, int argc, char **argv);
+} directive;
+
+static const directive directives[] = {
+    {.name = "best", .min_words = 4, .max_words = 4, .usage = "best EXP CLAIM qharness|llama.cpp", .inline_fn = d_best},
+    {.name = "v", .min_words = 4, .max_words = 4, .usage = "v|ci|n|chance EXP RUN TASK:METRIC [FMT]", .inline_fn = d_metric},
+    {.name = "ci", .min_words = 4, .max_words = 4, .usage = "v|ci|n|chance EXP RUN TASK:METRIC [FMT]", .inline_fn = d_metric},
+    {.name = "n", .min_words = 4, .max_words = 4, .usage = "v|ci|n|chance EXP RUN TASK:METRIC [FMT]", .inline_fn = d_metric},
+    {.name = "chance", .min_words = 4, .max_words = 4, .usage = "v|ci|n|chance EXP RUN TASK:METRIC [FMT]", .inline_fn = d_metric},
+    {.name = "ratio", .min_words = 5, .max_words = 5, .usage = "ratio EXP RUN1 RUN2 TASK:METRIC [FMT]", .inline_fn = d_ratio},
+    {.name = "bpp", .min_words = 4, .max_words = 4, .usage = "bpp EXP RUN scope|model [FMT]", .inline_fn = d_bpp},
+    {.name = "rel-error", .min_words = 3, .max_words = 3, .usage = "rel-error|seconds|quantize-seconds EXP RUN [FMT]", .inline_fn = d_run_number},
+    {.name = "seconds", .min_words = 3, .max_words = 3, .usage = "rel-error|seconds|quantize-seconds EXP RUN [FMT]", .inline_fn = d_run_number},
+    {.name = "quantize-seconds", .min_words = 3, .max_words = 3, .usage = "rel-error|seconds|quantize-seconds EXP RUN [FMT]",
+     .inline_fn = d_run_number},
+    {.name = "model", .min_words = 3, .max_words = 3, .usage = "model EXP FIELD", .inline_fn = d_model},
+    {.name = "experiment", .min_words = 3, .max_words = 3, .usage = "experiment EXP FIELD [FMT]", .inline_fn = d_experiment},
+    {.name = "audit", .min_words = 3, .max_words = 3, .usage = "audit CLAIM FIELD [FMT]", .inline_fn = d_audit},
+    {.name = "provenance", .block_fn = b_provenance},
+    {.name = "table", .block_fn = block_table},
+    {.name = "chance-check", .block_fn = block_chance_check},
+    {.name = "letter-bias", .block_fn = block_letter_bias},
+    {.name = "pareto", .block_fn = block_pareto},
+    {.name = "audits", .block_fn = b_audits},
+};
+
+static const directive *find_directive(const char *name)
 {
-    return strcmp(k, "provenance") == 0 || strcmp(k, "table") == 0 || strcmp(k, "chance-check") == 0 || strcmp(k, "letter-bias") == 0 ||
-           strcmp(k, "pareto") == 0 || strcmp(k, "audits") == 0;
+    for (size_t i = 0; i < sizeof directives / sizeof *directives; i++)
+        if (strcmp(directives[i].name, name) == 0) return &directives[i];
+    return NULL;
+}
+
+/* One inline directive -> its text in buf. */
+static int inline_directive(actx *a, int argc, char **argv, char *buf, size_t n)
+{
+    const char *fmt = argc > 1 && is_fmt(argv[argc - 1]) ? argv[--argc] : NULL;
+    const directive *d = find_directive(argv[0]);
+    if (!d || !d->inline_fn) return afail(a, "unknown directive '{{%s}}'", argv[0]);
+    if (want_args(a, argc, d->min_words, d->max_words, d->usage) != 0) return -1;
+    return d->inline_fn(a, argc, argv, fmt, buf, n);
 }
 
 /* {{#if experiment NAME}} holds when the latest experiment of that name has every run done; a
@@ -915,14 +968,8 @@ static int process_line(actx *a, char *line, int *skip_depth, int *depth)
             return 0;
         }
         if (*skip_depth) return 0;
-        if (is_block(argv[0])) {
-            if (strcmp(argv[0], "provenance") == 0) return block_provenance(a);
-            if (strcmp(argv[0], "table") == 0) return block_table(a, argc, argv);
-            if (strcmp(argv[0], "chance-check") == 0) return block_chance_check(a, argc, argv);
-            if (strcmp(argv[0], "letter-bias") == 0) return block_letter_bias(a, argc, argv);
-            if (strcmp(argv[0], "pareto") == 0) return block_pareto(a, argc, argv);
-            return block_audits(a);
-        }
+        const directive *d = find_directive(argv[0]);
+        if (d && d->block_fn) return d->block_fn(a, argc, argv);
     }
     if (*skip_depth) return 0;
     /* prose with inline directives */
@@ -941,7 +988,8 @@ static int process_line(actx *a, char *line, int *skip_depth, int *depth)
         int argc = split_args(inner, argv);
         if (argc < 0) return afail(a, "a directive with an unclosed quote or more than %d words", MAX_ARGS);
         if (argc == 0) return afail(a, "an empty directive {{}}");
-        if (is_block(argv[0]) || argv[0][0] == '#' || argv[0][0] == '/' || argv[0][0] == '!')
+        const directive *d = find_directive(argv[0]);
+        if ((d && d->block_fn) || argv[0][0] == '#' || argv[0][0] == '/' || argv[0][0] == '!')
             return afail(a, "{{%s}} must stand on a line of its own", argv[0]);
         if (inline_directive(a, argc, argv, value, sizeof value) != 0) return -1;
         fputs(value, a->out);
