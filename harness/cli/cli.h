@@ -127,6 +127,19 @@ extern int qh_cli_parse_only;
         if (qh_cli_parse_only) return 0;      \
     } while (0)
 
+/* A command: its name, what runs it, its usage line(s) and one-line summary for help, and its
+ * options (NULL: none).  Each is defined in its file under cmd/, beside its option table. */
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *usage;
+    const char *summary;
+    const qh_cli_opt *options;
+} qh_command;
+extern const qh_command qh_command_info, qh_command_ppl, qh_command_convert, qh_command_kld, qh_command_mc, qh_command_sweep,
+    qh_command_merge, qh_command_sweep_task, qh_command_results, qh_command_plot, qh_command_audit, qh_command_report,
+    qh_command_methods, qh_command_tasks, qh_command_quantize, qh_command_tokenize, qh_command_bench;
+
 int qh_cmd_info(int argc, char **argv);
 int qh_cmd_tokenize(int argc, char **argv);
 int qh_cmd_ppl(int argc, char **argv);

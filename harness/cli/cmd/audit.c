@@ -36,3 +36,12 @@ int qh_cmd_audit(int argc, char **argv)
         return qh_cli_die(&err);
     return 0;
 }
+
+const qh_command qh_command_audit = {
+    .name = "audit",
+    .run = qh_cmd_audit,
+    .usage = "audit CLAIM.ini [--db FILE]\n"
+             "       audit --claim \"model = default; method = SPEC; task = T; metric = M; retained = F[; claimed_bpp = B; budget = N; ...]\" [--db FILE]",
+    .summary = "verdict on a claim: paired-bootstrap retention, chance-adjusted retention, bpp check, warnings; stored in SQLite",
+    .options = qh_cmd_audit_options,
+};

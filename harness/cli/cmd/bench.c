@@ -49,3 +49,11 @@ int qh_cmd_bench(int argc, char **argv)
     qh_cli_free_loaded(&lm);
     return rc == 0 ? 0 : qh_cli_die(&err);
 }
+
+const qh_command qh_command_bench = {
+    .name = "bench",
+    .run = qh_cmd_bench,
+    .usage = "bench [MODEL] [--ctx N] [--batch B] [--windows W] | bench --dequant FILE.gguf",
+    .summary = "forward-pass tokens/s and GFLOP/s next to OpenBLAS sgemm on the same shapes",
+    .options = qh_cmd_bench_options,
+};

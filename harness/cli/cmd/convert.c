@@ -48,3 +48,11 @@ int qh_cmd_convert(int argc, char **argv)
     qh_cli_free_loaded(&lm);
     return rc == 0 ? 0 : qh_cli_die(&err);
 }
+
+const qh_command qh_command_convert = {
+    .name = "convert",
+    .run = qh_cmd_convert,
+    .usage = "convert MODEL -o FILE.gguf [--type F32|F16|BF16|Q8_0|Q4_0|MXFP4]",
+    .summary = "write a model as a GGUF file llama.cpp loads (block matrices, embedding and output in --type; ggml's rounding)",
+    .options = qh_cmd_convert_options,
+};

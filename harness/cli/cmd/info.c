@@ -114,3 +114,11 @@ int qh_cmd_info(int argc, char **argv)
     qh_model_free(m);
     return 0;
 }
+
+const qh_command qh_command_info = {
+    .name = "info",
+    .run = qh_cmd_info,
+    .usage = "info MODEL | info FILE.gguf [--tensors]",
+    .summary = "config, parameter counts by group, dtype and sha256 of a model; for a GGUF file its header and bits-per-weight ledger",
+    .options = qh_cmd_info_options,
+};

@@ -132,3 +132,11 @@ fail_models:
     qh_cli_free_loaded(&lq);
     return rc == 0 ? 0 : qh_cli_die(&err);
 }
+
+const qh_command qh_command_kld = {
+    .name = "kld",
+    .run = qh_cmd_kld,
+    .usage = "kld BASE MODEL|PACKED.safetensors|FILE.gguf TEXT [OPTIONS]",
+    .summary = "KL divergence of MODEL from BASE per position, with llama-perplexity's statistics (--method quantizes MODEL)",
+    .options = qh_cmd_kld_options,
+};

@@ -128,3 +128,11 @@ int qh_cmd_mc(int argc, char **argv)
     qh_mc_free(&t);
     return rc == 0 ? 0 : qh_cli_die(&err);
 }
+
+const qh_command qh_command_mc = {
+    .name = "mc",
+    .run = qh_cmd_mc,
+    .usage = "mc MODEL --task NAME [OPTIONS]",
+    .summary = "multiple-choice accuracy with a Wilson 95% interval and the chance level (mmlu, blimp, lambada, arc-easy, ...)",
+    .options = qh_cmd_mc_options,
+};

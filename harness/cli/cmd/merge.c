@@ -70,3 +70,11 @@ out:
     qh_store_close(&s);
     return qh_cli_die(&err);
 }
+
+const qh_command qh_command_merge = {
+    .name = "merge",
+    .run = qh_cmd_merge,
+    .usage = "merge --experiment NAME | --id ID [--db FILE]",
+    .summary = "copy the finished runs of a Slurm sweep's shard databases into the experiment database (idempotent)",
+    .options = qh_cmd_merge_options,
+};

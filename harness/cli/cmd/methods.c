@@ -28,3 +28,11 @@ int qh_cmd_methods(int argc, char **argv)
     }
     return 0;
 }
+
+const qh_command qh_command_methods = {
+    .name = "methods",
+    .run = qh_cmd_methods,
+    .usage = "methods",
+    .summary = "list the quantization methods and their parameters",
+    .options = NULL,
+};

@@ -65,3 +65,11 @@ int qh_cmd_plot(int argc, char **argv)
     printf("charts       %d written under %s/ (PNG, SVG, with their .dat and .gp; overview: %s/index.md)\n", total, out, out);
     return 0;
 }
+
+const qh_command qh_command_plot = {
+    .name = "plot",
+    .run = qh_cmd_plot,
+    .usage = "plot [--db FILE] [--experiment NAME | --id ID] [-o DIR] [--scope quantized|model|both]",
+    .summary = "perplexity/accuracy-vs-bpp charts (PNG + SVG) with intervals, Pareto frontier, baseline and chance, from SQLite",
+    .options = qh_cmd_plot_options,
+};

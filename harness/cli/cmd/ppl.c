@@ -198,3 +198,11 @@ fail_model:
     free(model_dir);
     return rc == 0 ? 0 : qh_cli_die(&err);
 }
+
+const qh_command qh_command_ppl = {
+    .name = "ppl",
+    .run = qh_cmd_ppl,
+    .usage = "ppl MODEL|PACKED.safetensors|FILE.gguf TEXT [OPTIONS]",
+    .summary = "perplexity with a bootstrap 95% interval; TEXT is a dataset name or a UTF-8 file",
+    .options = qh_cmd_ppl_options,
+};

@@ -76,3 +76,12 @@ int qh_cmd_quantize(int argc, char **argv)
     free(dir);
     return rc == 0 ? 0 : qh_cli_die(&err);
 }
+
+const qh_command qh_command_quantize = {
+    .name = "quantize",
+    .run = qh_cmd_quantize,
+    .usage = "quantize MODEL --method SPEC [-o FILE] [OPTIONS]\n"
+             "       quantize MODEL --candidate SPEC ... --target BPP [-o FILE] [OPTIONS]  (mixed precision)",
+    .summary = "quantize a model; report bits per parameter from the packed bytes; write the packed file",
+    .options = qh_cmd_quantize_options,
+};

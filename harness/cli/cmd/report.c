@@ -68,3 +68,12 @@ int qh_cmd_report(int argc, char **argv)
         rc = qh_stdout_check(&err);
     return rc == 0 ? 0 : qh_cli_die(&err);
 }
+
+const qh_command qh_command_report = {
+    .name = "report",
+    .run = qh_cmd_report,
+    .usage = "report [--db FILE] [--experiment NAME | --id ID] [-o FILE.md] [--charts DIR]\n"
+             "       report --assessment [--db FILE] [--template FILE.md.in] [-o FILE.md]  (HONEST_ASSESSMENT.md from the database)",
+    .summary = "Markdown report from SQLite: provenance, results with intervals, Pareto sets, warnings, charts; or the assessment",
+    .options = qh_cmd_report_options,
+};

@@ -48,3 +48,11 @@ int qh_cmd_results(int argc, char **argv)
 
 /* --claim "key = value; key = value; ..." becomes a claim file under results/ (kept, so that the
  * audit's provenance names a file like any other), then is audited like one. */
+
+const qh_command qh_command_results = {
+    .name = "results",
+    .run = qh_cmd_results,
+    .usage = "results [--db FILE] [--experiment NAME | --id ID] [--all] [--markdown | --csv | --json | --lm-eval]  (neither: the list of experiments)",
+    .summary = "the runs of an experiment with bpp, perplexity, fidelity and accuracies, read from SQLite",
+    .options = qh_cmd_results_options,
+};

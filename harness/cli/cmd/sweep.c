@@ -69,3 +69,14 @@ int qh_cmd_sweep(int argc, char **argv)
     if (rc < 0) return qh_cli_die(&err);
     return rc;
 }
+
+const qh_command qh_command_sweep = {
+    .name = "sweep",
+    .run = qh_cmd_sweep,
+    .usage = "sweep EXPERIMENT.ini [--db FILE] [--resume | --new] [--dry-run [--json]] [--timings]\n"
+             "       sweep EXPERIMENT.ini --slurm [--resume] [--partition P] [--time T] [--cpus-per-task N] [--max-parallel K]\n"
+             "             [--runs-per-task R] [--no-merge-job] [--db FILE]  (one Slurm array task per run, shard databases)\n"
+             "       sweep EXPERIMENT.ini --status | --cancel [--db FILE]",
+    .summary = "run every configuration of an experiment file into SQLite (default " QH_DEFAULT_DB "), here or on Slurm",
+    .options = qh_cmd_sweep_options,
+};

@@ -17,3 +17,11 @@ int qh_cmd_sweep_task(int argc, char **argv)
     if (rc < 0) return qh_cli_die(&err);
     return rc;
 }
+
+const qh_command qh_command_sweep_task = {
+    .name = "sweep-task",
+    .run = qh_cmd_sweep_task,
+    .usage = "sweep-task PLAN.json INDEX",
+    .summary = "one Slurm array task of sweep --slurm (its job script runs this): the plan's runs into their shards",
+    .options = NULL,
+};

@@ -44,3 +44,11 @@ int qh_cmd_tasks(int argc, char **argv)
     }
     return 0;
 }
+
+const qh_command qh_command_tasks = {
+    .name = "tasks",
+    .run = qh_cmd_tasks,
+    .usage = "tasks",
+    .summary = "list the evaluation tasks: multiple-choice sets (items, chance, protocol) and texts",
+    .options = NULL,
+};

@@ -38,3 +38,11 @@ int qh_cmd_tokenize(int argc, char **argv)
     qh_tokenizer_free(tok);
     return rc == 0 ? 0 : qh_cli_die(&err);
 }
+
+const qh_command qh_command_tokenize = {
+    .name = "tokenize",
+    .run = qh_cmd_tokenize,
+    .usage = "tokenize MODEL TEXT",
+    .summary = "print the token ids of a text, one per line (BOS first where the vocabulary adds one)",
+    .options = NULL,
+};
