@@ -144,6 +144,109 @@ static int json_int(const cJSON *o, const char *key, int *out)
     return 0;
 }
 
+/* The model's config from the metadata's "config" (the architecture's settings when it names
+ * one: GPT-2's files name none). */
+static int config_from_meta(const cJSON *cfg, qh_model *m, const char *path, qh_err *err)
+{
+    const cJSON *eps = cJSON_GetObjectItem(cfg, "ln_eps");
+    if (!cJSON_IsNumber(eps) || json_int(cfg, "n_vocab", &m->cfg.n_vocab) || json_int(cfg, "n_ctx", &m->cfg.n_ctx) ||
+        json_int(cfg, "n_embd", &m->cfg.n_embd) || json_int(cfg, "n_head", &m->cfg.n_head) ||
+        json_int(cfg, "n_layer", &m->cfg.n_layer) || m->cfg.n_embd % m->cfg.n_head)
+        return qh_fail(err, "%s: 'qharness' metadata is malformed or incomplete", path);
+    m->cfg.ln_eps = (float)eps->valuedouble;
+    m->head_tied = !cJSON_IsFalse(cJSON_GetObjectItem(cfg, "head_tied"));
+    const cJSON *arch = cJSON_GetObjectItem(cfg, "architecture");
+    if (!arch) return 0;
+    const qh_arch *a = cJSON_IsString(arch) ? qh_arch_by_name(arch->valuestring, strlen(arch->valuestring)) : NULL;
+    const cJSON *theta = cJSON_GetObjectItem(cfg, "rope_theta");
+    if (!a || json_int(cfg, "n_kv_head", &m->cfg.n_kv_head) || json_int(cfg, "n_ff", &m->cfg.n_ff) || !cJSON_IsNumber(theta) ||
+        !(theta->valuedouble > 1) || m->cfg.n_head % m->cfg.n_kv_head)
+        return qh_fail(err, "%s: 'qharness' metadata: architecture '%s' or its settings are malformed", path,
+                       cJSON_IsString(arch) ? arch->valuestring : "?");
+    m->cfg.arch = a->id;
+    m->cfg.rope_theta = (float)theta->valuedouble;
+    const cJSON *theta_swa = cJSON_GetObjectItem(cfg, "rope_theta_swa");
+    if ((cJSON_GetObjectItem(cfg, "head_dim") && (json_int(cfg, "head_dim", &m->cfg.head_dim) || m->cfg.head_dim % 2)) ||
+        (cJSON_GetObjectItem(cfg, "swa_window") &&
+         (json_int(cfg, "swa_window", &m->cfg.swa_window) || json_int(cfg, "swa_period", &m->cfg.swa_period) ||
+          !cJSON_IsNumber(theta_swa) || !(theta_swa->valuedouble > 1))))
+        return qh_fail(err, "%s: 'qharness' metadata: the head width or sliding-window settings of '%s' are malformed", path, a->name);
+    if (theta_swa) m->cfg.rope_theta_swa = (float)theta_swa->valuedouble;
+    return 0;
+}
+
+/* The metadata's "quantized" entries (name, spec, shape) into res->q. */
+static int entries_from_meta(const cJSON *quant, qh_quant_result *res, const char *path, qh_err *err)
+{
+    res->q = qh_calloc((size_t)cJSON_GetArraySize(quant) + 1, sizeof *res->q);
+    const cJSON *jt;
+    cJSON_ArrayForEach(jt, quant)
+    {
+        qh_qtensor *q = &res->q[res->n_q++];
+        const cJSON *nm = cJSON_GetObjectItem(jt, "name"), *sp = cJSON_GetObjectItem(jt, "spec");
+        if (!cJSON_IsString(nm) || !cJSON_IsString(sp) || json_int(jt, "rows", &q->rows) || json_int(jt, "cols", &q->cols))
+            return qh_fail(err, "%s: malformed entry %d of 'quantized' in the metadata", path, res->n_q - 1);
+        snprintf(q->name, sizeof q->name, "%s", nm->valuestring);
+        snprintf(q->spec, sizeof q->spec, "%s", sp->valuestring);
+        q->transposed = cJSON_IsTrue(cJSON_GetObjectItem(jt, "transposed"));
+        q->rel_error = NAN; /* the original weights are not in the file */
+        q->sensitivity = NAN;
+    }
+    return 0;
+}
+
+/* A kept tensor: the file's tensor of that name, in its dtype, into tn->data. */
+static int load_kept(const qh_safetensors *st, qh_tensor *tn, char *used, const char *path, qh_err *err)
+{
+    size_t n = (size_t)tn->rows * tn->cols;
+    const qh_st_tensor *s = NULL;
+    for (int i = 0; i < st->n_tensors; i++)
+        if (strcmp(st->tensors[i].name, tn->name) == 0) {
+            s = &st->tensors[i];
+            used[i] = 1;
+        }
+    if (!s) return qh_fail(err, "%s: tensor '%s' is missing", path, tn->name);
+    if (qh_st_numel(s) != n) return qh_fail(err, "%s: tensor '%s' has %zu elements, config implies %zu", path, tn->name, qh_st_numel(s), n);
+    return qh_st_to_f32(st, s, tn->data, err);
+}
+
+/* A quantized tensor: its "<name>.<part>" tensors gathered into q->packed, then decoded by its
+ * method into tn->data. */
+static int load_quantized(const qh_safetensors *st, qh_qtensor *q, qh_tensor *tn, char *used, qh_quant_result *res, const char *path,
+                          qh_err *err)
+{
+    size_t n = (size_t)tn->rows * tn->cols;
+    if ((size_t)q->rows * q->cols != n || (q->transposed ? q->rows != tn->cols : q->rows != tn->rows))
+        return qh_fail(err, "%s: quantized tensor '%s' declares shape (%d, %d), config implies %d x %d", path, q->name, q->rows,
+                       q->cols, tn->rows, tn->cols);
+    size_t nl = strlen(q->name);
+    for (int i = 0; i < st->n_tensors; i++) {
+        const qh_st_tensor *s = &st->tensors[i];
+        if (strncmp(s->name, q->name, nl) != 0 || s->name[nl] != '.') continue;
+        void *dst = qh_packed_add(&q->packed, s->name + nl + 1, s->dtype, s->ndim > 0 ? s->shape[0] : 1, s->ndim > 1 ? s->shape[1] : 0);
+        qh_part *part = &q->packed.part[q->packed.n_parts - 1];
+        if (part->bytes != s->nbytes) return qh_fail(err, "%s: part '%s' must be 1-D or 2-D", path, s->name);
+        memcpy(dst, s->data, s->nbytes);
+        used[i] = 1;
+    }
+    qh_spec *spec;
+    if (qh_spec_parse(q->spec, &spec, err) != 0) {
+        qh_err_prefix(err, "%s: tensor '%s'", path, q->name);
+        return -1;
+    }
+    qh_matrix w = {q->rows, q->cols, qh_malloc(n * sizeof(float))};
+    double t0 = qh_now();
+    int rc = spec->method->decode(spec, &q->packed, &w, err);
+    res->seconds_decode += qh_now() - t0;
+    qh_spec_free(spec);
+    if (rc == 0) {
+        if (q->transposed) qh_transpose(w.data, q->rows, q->cols, tn->data);
+        else memcpy(tn->data, w.data, n * sizeof(float));
+    } else qh_err_prefix(err, "%s: tensor '%s'", path, q->name);
+    free(w.data);
+    return rc;
+}
+
 int qh_quant_load(const char *path, qh_model **out, qh_quant_result *res, qh_err *err)
 {
     memset(res, 0, sizeof *res);
@@ -165,39 +268,12 @@ int qh_quant_load(const char *path, qh_model **out, qh_quant_result *res, qh_err
     const cJSON *method = meta ? cJSON_GetObjectItem(meta, "method") : NULL;
     const cJSON *src = meta ? cJSON_GetObjectItem(meta, "source_model") : NULL;
     const cJSON *srcsha = meta ? cJSON_GetObjectItem(meta, "source_sha256") : NULL;
-    const cJSON *eps = cfg ? cJSON_GetObjectItem(cfg, "ln_eps") : NULL;
-    if (!cJSON_IsObject(cfg) || !cJSON_IsArray(quant) || !cJSON_IsString(kept) || !cJSON_IsString(method) ||
-        !cJSON_IsString(src) || !cJSON_IsString(srcsha) || !cJSON_IsNumber(eps) ||
-        json_int(cfg, "n_vocab", &m->cfg.n_vocab) || json_int(cfg, "n_ctx", &m->cfg.n_ctx) ||
-        json_int(cfg, "n_embd", &m->cfg.n_embd) || json_int(cfg, "n_head", &m->cfg.n_head) ||
-        json_int(cfg, "n_layer", &m->cfg.n_layer) || m->cfg.n_embd % m->cfg.n_head) {
+    if (!cJSON_IsObject(cfg) || !cJSON_IsArray(quant) || !cJSON_IsString(kept) || !cJSON_IsString(method) || !cJSON_IsString(src) ||
+        !cJSON_IsString(srcsha)) {
         qh_fail(err, "%s: 'qharness' metadata is malformed or incomplete", path);
         goto fail;
     }
-    m->cfg.ln_eps = (float)eps->valuedouble;
-    m->head_tied = !cJSON_IsFalse(cJSON_GetObjectItem(cfg, "head_tied"));
-    const cJSON *arch = cJSON_GetObjectItem(cfg, "architecture");
-    if (arch) {
-        const qh_arch *a = cJSON_IsString(arch) ? qh_arch_by_name(arch->valuestring, strlen(arch->valuestring)) : NULL;
-        const cJSON *theta = cJSON_GetObjectItem(cfg, "rope_theta");
-        if (!a || json_int(cfg, "n_kv_head", &m->cfg.n_kv_head) || json_int(cfg, "n_ff", &m->cfg.n_ff) || !cJSON_IsNumber(theta) ||
-            !(theta->valuedouble > 1) || m->cfg.n_head % m->cfg.n_kv_head) {
-            qh_fail(err, "%s: 'qharness' metadata: architecture '%s' or its settings are malformed", path,
-                    cJSON_IsString(arch) ? arch->valuestring : "?");
-            goto fail;
-        }
-        m->cfg.arch = a->id;
-        m->cfg.rope_theta = (float)theta->valuedouble;
-        const cJSON *theta_swa = cJSON_GetObjectItem(cfg, "rope_theta_swa");
-        if ((cJSON_GetObjectItem(cfg, "head_dim") && (json_int(cfg, "head_dim", &m->cfg.head_dim) || m->cfg.head_dim % 2)) ||
-            (cJSON_GetObjectItem(cfg, "swa_window") &&
-             (json_int(cfg, "swa_window", &m->cfg.swa_window) || json_int(cfg, "swa_period", &m->cfg.swa_period) ||
-              !cJSON_IsNumber(theta_swa) || !(theta_swa->valuedouble > 1)))) {
-            qh_fail(err, "%s: 'qharness' metadata: the head width or sliding-window settings of '%s' are malformed", path, a->name);
-            goto fail;
-        }
-        if (theta_swa) m->cfg.rope_theta_swa = (float)theta_swa->valuedouble;
-    }
+    if (config_from_meta(cfg, m, path, err) != 0) goto fail;
     if (qh_dtype_from_name(kept->valuestring, &res->kept_dtype) != 0) {
         qh_fail(err, "%s: unknown kept dtype '%s'", path, kept->valuestring);
         goto fail;
@@ -216,85 +292,14 @@ int qh_quant_load(const char *path, qh_model **out, qh_quant_result *res, qh_err
     snprintf(m->weights_path, sizeof m->weights_path, "%s", path);
     snprintf(m->dtype, sizeof m->dtype, "packed");
     snprintf(m->ctx_source, sizeof m->ctx_source, "its source model's, kept in the packed file");
-    if (qh_model_expected_tensors(m, (uint64_t)st.n_tensors, path, err) != 0) goto fail;
-    res->q = qh_calloc((size_t)cJSON_GetArraySize(quant) + 1, sizeof *res->q);
-    const cJSON *jt;
-    cJSON_ArrayForEach(jt, quant)
-    {
-        qh_qtensor *q = &res->q[res->n_q++];
-        const cJSON *nm = cJSON_GetObjectItem(jt, "name"), *sp = cJSON_GetObjectItem(jt, "spec");
-        if (!cJSON_IsString(nm) || !cJSON_IsString(sp) || json_int(jt, "rows", &q->rows) || json_int(jt, "cols", &q->cols)) {
-            qh_fail(err, "%s: malformed entry %d of 'quantized' in the metadata", path, res->n_q - 1);
-            goto fail;
-        }
-        snprintf(q->name, sizeof q->name, "%s", nm->valuestring);
-        snprintf(q->spec, sizeof q->spec, "%s", sp->valuestring);
-        q->transposed = cJSON_IsTrue(cJSON_GetObjectItem(jt, "transposed"));
-        q->rel_error = NAN; /* the original weights are not in the file */
-        q->sensitivity = NAN;
-    }
+    if (qh_model_expected_tensors(m, (uint64_t)st.n_tensors, path, err) != 0 || entries_from_meta(quant, res, path, err) != 0) goto fail;
     for (int t = 0; t < m->n_tensors; t++) {
         qh_tensor *tn = &m->tensors[t];
         size_t n = (size_t)tn->rows * tn->cols;
         tn->data = qh_malloc(n * sizeof(float));
         m->n_params += n;
         qh_qtensor *q = (qh_qtensor *)find_q(res, tn->name);
-        if (!q) {
-            const qh_st_tensor *s = NULL;
-            for (int i = 0; i < st.n_tensors; i++)
-                if (strcmp(st.tensors[i].name, tn->name) == 0) {
-                    s = &st.tensors[i];
-                    used[i] = 1;
-                }
-            if (!s) {
-                qh_fail(err, "%s: tensor '%s' is missing", path, tn->name);
-                goto fail;
-            }
-            if (qh_st_numel(s) != n) {
-                qh_fail(err, "%s: tensor '%s' has %zu elements, config implies %zu", path, tn->name, qh_st_numel(s), n);
-                goto fail;
-            }
-            if (qh_st_to_f32(&st, s, tn->data, err) != 0) goto fail;
-            continue;
-        }
-        if ((size_t)q->rows * q->cols != n || (q->transposed ? q->rows != tn->cols : q->rows != tn->rows)) {
-            qh_fail(err, "%s: quantized tensor '%s' declares shape (%d, %d), config implies %d x %d", path, q->name,
-                    q->rows, q->cols, tn->rows, tn->cols);
-            goto fail;
-        }
-        /* gather "<name>.<part>" tensors into a packed set */
-        size_t nl = strlen(q->name);
-        for (int i = 0; i < st.n_tensors; i++) {
-            const qh_st_tensor *s = &st.tensors[i];
-            if (strncmp(s->name, q->name, nl) != 0 || s->name[nl] != '.') continue;
-            void *dst = qh_packed_add(&q->packed, s->name + nl + 1, s->dtype, s->ndim > 0 ? s->shape[0] : 1,
-                                      s->ndim > 1 ? s->shape[1] : 0);
-            qh_part *part = &q->packed.part[q->packed.n_parts - 1];
-            if (part->bytes != s->nbytes) {
-                qh_fail(err, "%s: part '%s' must be 1-D or 2-D", path, s->name);
-                goto fail;
-            }
-            memcpy(dst, s->data, s->nbytes);
-            used[i] = 1;
-        }
-        qh_spec *spec;
-        if (qh_spec_parse(q->spec, &spec, err) != 0) {
-            qh_err_prefix(err, "%s: tensor '%s'", path, q->name);
-            goto fail;
-        }
-        qh_matrix w = {q->rows, q->cols, qh_malloc(n * sizeof(float))};
-        double t0 = qh_now();
-        int rc = spec->method->decode(spec, &q->packed, &w, err);
-        res->seconds_decode += qh_now() - t0;
-        qh_spec_free(spec);
-        if (rc != 0) {
-            qh_err_prefix(err, "%s: tensor '%s'", path, q->name);
-            free(w.data);
-            goto fail;
-        }
-        if (q->transposed) qh_transpose(w.data, q->rows, q->cols, tn->data);
-        else memcpy(tn->data, w.data, n * sizeof(float));
-        free(w.data);
+        if (q ? load_quantized(&st, q, tn, used, res, path, err) : load_kept(&st, tn, used, path, err)) goto fail;
     }
     if (!m->head_tied) {
         const qh_st_tensor *s = qh_st_find(&st, "lm_head.weight");
