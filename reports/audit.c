@@ -227,7 +227,7 @@ int qh_audit_evaluate(const qh_claim *cl, const char *db_path, const char *exp_n
 {
     const qh_claim c = *cl;
     const char *claim_path = c.path, *sha = c.sha256;
-    int is_ppl = strcmp(c.metric, "ppl") == 0;
+    int is_ppl = qh_metric_of_text(c.metric);
     sqlite3 *db = NULL;
     memset(record, 0, sizeof *record);
     if (qh_db_open_read(db_path, &db) != SQLITE_OK) {
@@ -256,8 +256,8 @@ int qh_audit_evaluate(const qh_claim *cl, const char *db_path, const char *exp_n
         goto out;
     }
     qh_results_cell(cell, rb, key, &base);
-    qh_results_cell(cell, rb, "ppl.wikitext2-test ppl", &pb);
-    qh_results_cell(cell, rq, "ppl.wikitext2-test ppl", &pq);
+    qh_results_cell(cell, rb, QH_AUDIT_TEXT_TASK " ppl", &pb);
+    qh_results_cell(cell, rq, QH_AUDIT_TEXT_TASK " ppl", &pq);
     sqlite3_finalize(cell);
     double chance = base.has_chance ? base.chance : NAN, base_lo = base.has_ci ? base.lo : NAN, base_hi = base.has_ci ? base.hi : NAN;
     double ppl_b = pb.value, ppl_q = pq.value;

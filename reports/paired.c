@@ -15,7 +15,7 @@ qh_paired_kind qh_paired_kind_of(const char *metric)
 {
     const qh_metric *m = qh_metric_find(metric);
     if (!m || !m->item_column) return QH_PAIRED_NONE;
-    if (strcmp(metric, "ppl") == 0) return QH_PAIRED_PPL;
+    if (m->of_text) return QH_PAIRED_PPL;
     if (strcmp(m->item_column, "value") == 0) return QH_PAIRED_RATE;
     return QH_PAIRED_ACCURACY;
 }

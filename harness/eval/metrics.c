@@ -10,23 +10,23 @@
 
 const qh_metric qh_metrics[] = {
     /* perplexity tasks */
-    {"ppl", 1, ".1f", QH_INTERVAL_BOOTSTRAP, "tokens", 0, SHOWN_PPL | QH_METRIC_CLAIM, "perplexity", 1, "value"},
-    {"mean_nll", 1, ".3f", QH_INTERVAL_BOOTSTRAP, "tokens", 0, QH_METRIC_ALL, "mean NLL, nats/token", 0, "value"},
-    {"bits_per_byte", 1, ".3f", QH_INTERVAL_NONE, "bytes", 0, QH_METRIC_ALL, "bits per UTF-8 byte", 0, NULL},
+    {"ppl", 1, ".1f", QH_INTERVAL_BOOTSTRAP, "tokens", 0, SHOWN_PPL | QH_METRIC_CLAIM, "perplexity", 1, "value", .of_text = 1},
+    {"mean_nll", 1, ".3f", QH_INTERVAL_BOOTSTRAP, "tokens", 0, QH_METRIC_ALL, "mean NLL, nats/token", 0, "value", 0},
+    {"bits_per_byte", 1, ".3f", QH_INTERVAL_NONE, "bytes", 0, QH_METRIC_ALL, "bits per UTF-8 byte", 0, NULL, 0},
     /* fidelity tasks */
-    {"kl", 1, ".3f", QH_INTERVAL_BOOTSTRAP, "positions", 0, SHOWN_PPL, "KL(baseline || quantized), nats/token", 0, "value"},
-    {"top1", 0, ".3f", QH_INTERVAL_WILSON, "positions", 0, SHOWN_PPL, "top-1 agreement with the baseline", 0, NULL},
-    {"kl_median", 1, ".3f", QH_INTERVAL_NONE, "positions", 0, 0, "median KL, nats/token", 0, NULL},
-    {"kl_p99", 1, ".3f", QH_INTERVAL_NONE, "positions", 0, 0, "99th percentile of KL, nats/token", 0, NULL},
-    {"kl_p99.9", 1, ".3f", QH_INTERVAL_NONE, "positions", 0, 0, "99.9th percentile of KL, nats/token", 0, NULL},
-    {"kl_max", 1, ".3f", QH_INTERVAL_NONE, "positions", 0, 0, "maximum KL, nats/token", 0, NULL},
-    {"rms_dp", 1, ".3f", QH_INTERVAL_STDERR, "positions", 0, 0, "RMS of p_quantized - p_baseline (next token)", 0, NULL},
-    {"ln_ppl_ratio", 1, ".3f", QH_INTERVAL_STDERR, "positions", 0, 0, "ln(PPL_quantized / PPL_baseline)", 0, NULL},
+    {"kl", 1, ".3f", QH_INTERVAL_BOOTSTRAP, "positions", 0, SHOWN_PPL, "KL(baseline || quantized), nats/token", 0, "value", 0},
+    {"top1", 0, ".3f", QH_INTERVAL_WILSON, "positions", 0, SHOWN_PPL, "top-1 agreement with the baseline", 0, NULL, 0},
+    {"kl_median", 1, ".3f", QH_INTERVAL_NONE, "positions", 0, 0, "median KL, nats/token", 0, NULL, 0},
+    {"kl_p99", 1, ".3f", QH_INTERVAL_NONE, "positions", 0, 0, "99th percentile of KL, nats/token", 0, NULL, 0},
+    {"kl_p99.9", 1, ".3f", QH_INTERVAL_NONE, "positions", 0, 0, "99.9th percentile of KL, nats/token", 0, NULL, 0},
+    {"kl_max", 1, ".3f", QH_INTERVAL_NONE, "positions", 0, 0, "maximum KL, nats/token", 0, NULL, 0},
+    {"rms_dp", 1, ".3f", QH_INTERVAL_STDERR, "positions", 0, 0, "RMS of p_quantized - p_baseline (next token)", 0, NULL, 0},
+    {"ln_ppl_ratio", 1, ".3f", QH_INTERVAL_STDERR, "positions", 0, 0, "ln(PPL_quantized / PPL_baseline)", 0, NULL, 0},
     /* multiple-choice tasks */
-    {"acc", 0, ".3f", QH_INTERVAL_WILSON, "items", 1, SHOWN_ACC | QH_METRIC_RESULTS, "acc", 0, "correct"},
-    {"acc_norm", 0, ".3f", QH_INTERVAL_WILSON, "items", 1, SHOWN_ACC, "acc_norm", 0, "correct_norm"},
-    {"acc_letter", 0, ".3f", QH_INTERVAL_WILSON, "items", 1, SHOWN_ACC, "acc_letter", 0, "correct_letter"},
-    {"target_ppl", 1, ".1f", QH_INTERVAL_NONE, "passages", 0, QH_METRIC_ALL | QH_METRIC_REPORT, "target perplexity (per passage, lm-eval's)", 1, NULL},
+    {"acc", 0, ".3f", QH_INTERVAL_WILSON, "items", 1, SHOWN_ACC | QH_METRIC_RESULTS, "acc", 0, "correct", 0},
+    {"acc_norm", 0, ".3f", QH_INTERVAL_WILSON, "items", 1, SHOWN_ACC, "acc_norm", 0, "correct_norm", 0},
+    {"acc_letter", 0, ".3f", QH_INTERVAL_WILSON, "items", 1, SHOWN_ACC, "acc_letter", 0, "correct_letter", 0},
+    {"target_ppl", 1, ".1f", QH_INTERVAL_NONE, "passages", 0, QH_METRIC_ALL | QH_METRIC_REPORT, "target perplexity (per passage, lm-eval's)", 1, NULL, 0},
 };
 const int qh_n_metrics = (int)(sizeof qh_metrics / sizeof qh_metrics[0]);
 
@@ -35,6 +35,12 @@ const qh_metric *qh_metric_find(const char *name)
     for (int i = 0; name && i < qh_n_metrics; i++)
         if (strcmp(qh_metrics[i].name, name) == 0) return &qh_metrics[i];
     return NULL;
+}
+
+int qh_metric_of_text(const char *name)
+{
+    const qh_metric *m = qh_metric_find(name);
+    return m && m->of_text;
 }
 
 int qh_metric_lower_is_better(const char *name)

@@ -36,6 +36,8 @@ typedef struct {
     const char *axis;            /* the charts' y label */
     int log_axis;                /* charted on a log scale */
     const char *item_column;     /* items column the audit resamples: correct, correct_norm, ... */
+    int of_text;                 /* a text's perplexity: a claim on it names a ppl.TEXT task, its retention is
+                                    baseline / quantized, and the audit pairs the runs by the text's windows */
 } qh_metric;
 
 extern const qh_metric qh_metrics[];
@@ -43,6 +45,8 @@ extern const int qh_n_metrics;
 
 /* NULL when no row has that name. */
 const qh_metric *qh_metric_find(const char *name);
+/* 1 for a metric with of_text set (ppl), 0 for any other name. */
+int qh_metric_of_text(const char *name);
 /* Lower is better for the row; an unknown metric is taken as higher-is-better. */
 int qh_metric_lower_is_better(const char *name);
 /* Its default format; ".3f" for an unknown metric. */

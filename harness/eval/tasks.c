@@ -40,11 +40,14 @@ static int parse_text(qh_task_spec *t, const char *name, const char *prefix, cha
     return 1;
 }
 
-static int parse_ppl(qh_task_spec *t, const char *name, char *why, size_t why_len) { return parse_text(t, name, "ppl.", why, why_len); }
+static int parse_ppl(qh_task_spec *t, const char *name, char *why, size_t why_len)
+{
+    return parse_text(t, name, qh_task_table[QH_TASK_PPL].prefix, why, why_len);
+}
 
 static int parse_fidelity(qh_task_spec *t, const char *name, char *why, size_t why_len)
 {
-    return parse_text(t, name, "fidelity.", why, why_len);
+    return parse_text(t, name, qh_task_table[QH_TASK_FIDELITY].prefix, why, why_len);
 }
 
 static qh_ppl_opts text_opts(const qh_task_spec *t, const qh_task_env *env)
@@ -327,12 +330,38 @@ static double cost_mc(const qh_task_spec *t, const qh_task_env *env, const void 
 
 const qh_task_traits qh_task_table[QH_TASK_KINDS] = {
     [QH_TASK_PPL] = {"ppl", "tokens", "ppl,mean_nll,bits_per_byte", parse_ppl, NULL, load_text, free_text, eval_ppl, store_ppl,
-                     free_ppl, cost_ppl},
+                     free_ppl, cost_ppl, .prefix = "ppl."},
     [QH_TASK_FIDELITY] = {"fidelity", "tokens", "kl,top1,kl_median,kl_p99,kl_p99.9,kl_max,rms_dp,ln_ppl_ratio", parse_fidelity,
-                          NULL, load_fidelity, free_text, eval_fidelity, store_fidelity, free_fidelity, cost_fidelity},
+                          NULL, load_fidelity, free_text, eval_fidelity, store_fidelity, free_fidelity, cost_fidelity,
+                          .prefix = "fidelity."},
     [QH_TASK_MC] = {"mc", "items", "acc,acc_norm,acc_letter,target_ppl", parse_mc, option_mc, load_mc, free_mc, eval_mc, store_mc,
-                    free_mc_result, cost_mc},
+                    free_mc_result, cost_mc, .prefix = NULL},
 };
+
+qh_task_kind qh_task_kind_of(const char *task)
+{
+    for (int k = 0; k < QH_TASK_KINDS; k++) {
+        const char *p = qh_task_table[k].prefix;
+        if (p && strncmp(task, p, strlen(p)) == 0) return (qh_task_kind)k;
+    }
+    return QH_TASK_MC;
+}
+
+const char *qh_task_text_name(const char *task)
+{
+    const char *p = qh_task_table[qh_task_kind_of(task)].prefix;
+    return p ? task + strlen(p) : task;
+}
+
+void qh_task_order_sql(const char *column, char *buf, size_t n)
+{
+    size_t k = (size_t)snprintf(buf, n, "CASE");
+    int rank = 0;
+    for (int i = 0; i < QH_TASK_KINDS && k < n; i++)
+        if (qh_task_table[i].prefix)
+            k += (size_t)snprintf(buf + k, n - k, " WHEN %s LIKE '%s%%' THEN %d", column, qh_task_table[i].prefix, rank++);
+    if (k < n) snprintf(buf + k, n - k, " ELSE %d END", rank);
+}
 
 int qh_task_parse(qh_task_spec *t, const char *name, char *why, size_t why_len)
 {

@@ -66,6 +66,8 @@ typedef struct {
     /* seconds of one evaluation, from the measured tokens per second of a full forward pass
      * with the head over every row (full_tps) and without it (body_tps) */
     double (*cost)(const qh_task_spec *t, const qh_task_env *env, const void *data, double full_tps, double body_tps);
+    /* its tasks are named PREFIX + a text's name ("ppl.wikitext2-test"); NULL: by the set's name (mc) */
+    const char *prefix;
 } qh_task_traits;
 
 extern const qh_task_traits qh_task_table[QH_TASK_KINDS];
@@ -73,5 +75,12 @@ extern const qh_task_traits qh_task_table[QH_TASK_KINDS];
 /* The kind whose parse takes name (t filled in, the kind returned), in table order; -1 when
  * a kind refuses it, -2 when none knows it (why says which). */
 int qh_task_parse(qh_task_spec *t, const char *name, char *why, size_t why_len);
+
+/* The kind of a stored task name by its prefix (mc when no prefix is its); the name without
+ * the prefix ("wikitext2-test" of "ppl.wikitext2-test"); an SQL CASE on column that orders
+ * tasks by kind, the table's order ("CASE WHEN m.task LIKE 'ppl.%' THEN 0 ... ELSE 2 END"). */
+qh_task_kind qh_task_kind_of(const char *task);
+const char *qh_task_text_name(const char *task);
+void qh_task_order_sql(const char *column, char *buf, size_t n);
 
 #endif

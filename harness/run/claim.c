@@ -13,6 +13,7 @@
 
 #include "datasets/mc.h"
 #include "harness/eval/metrics.h"
+#include "harness/eval/tasks.h"
 #include "harness/base/util.h"
 #include "harness/run/store.h"
 #include "harness/run/sweep.h"
@@ -154,10 +155,10 @@ static int claim_parse(const char *text, size_t len, const char *origin, int is_
     }
     if (!c.name[0] || !c.model[0] || !c.method[0] || !c.task[0] || !c.metric[0] || !(c.claimed > 0 || c.claimed_bpp > 0))
         return qh_fail(err, "%s: [claim] needs name, model, method, task, metric, and retained or claimed_bpp (or both)", origin);
-    int is_ppl = strcmp(c.metric, "ppl") == 0;
+    int is_ppl = qh_metric_of_text(c.metric);
     const qh_mc_set *named = qh_mc_set_find(c.task); /* lm-eval's name (arc_easy) is judged as qharness's (arc-easy) */
     if (named) snprintf(c.task, sizeof c.task, "%s", named->name);
-    if (is_ppl != (strncmp(c.task, "ppl.", 4) == 0))
+    if (is_ppl != (qh_task_kind_of(c.task) == QH_TASK_PPL))
         return qh_fail(err, "%s: metric 'ppl' goes with a task 'ppl.DATASET' (and accuracies with multiple-choice tasks)", origin);
     const qh_metric *claimed = qh_metric_find(c.metric);
     if (!claimed || !(claimed->shown & QH_METRIC_CLAIM)) {
@@ -258,7 +259,7 @@ int qh_claim_run(const qh_claim *cl, const char *db_path, char *exp_name_out, si
 {
     const qh_claim c = *cl;
     const char *claim_path = c.path, *sha = c.sha256;
-    int is_ppl = strcmp(c.metric, "ppl") == 0;
+    int is_ppl = qh_metric_of_text(c.metric);
     /* the runs it needs, as an experiment: baseline + the method, on the task and on
      * perplexity (to compare what happens to perplexity with what happens to accuracy) */
     char exp_path[1400], exp_name[160], dir[1024];
@@ -289,7 +290,7 @@ int qh_claim_run(const qh_claim *cl, const char *db_path, char *exp_name_out, si
     free(description);
     if (c.ctx) fprintf(f, "ctx = %ld\n", c.ctx);
     fprintf(f, "\n[tasks]\n%s = %ld\n", c.task, c.budget ? c.budget : (is_ppl ? 32768 : 500));
-    if (!is_ppl) fprintf(f, "ppl.wikitext2-test = 16384\n");
+    if (!is_ppl) fprintf(f, "%s = %d\n", QH_AUDIT_TEXT_TASK, QH_AUDIT_TEXT_TOKENS);
     if (c.calib_text[0]) fprintf(f, "\n[calibration]\ntext = %s\nwindows = %d\n", c.calib_text, c.calib_windows);
     if (c.calib_text[0] && c.ctx) fprintf(f, "ctx = %ld\n", c.ctx);
     fprintf(f, "\n[method baseline]\nmethod = none\n\n[method claimed]\nspec = %s\n", c.method);

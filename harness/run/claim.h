@@ -42,6 +42,11 @@ typedef enum { QH_VERDICT_SUPPORTED, QH_VERDICT_REFUTED, QH_VERDICT_INCONCLUSIVE
  * reason McNemar's test is not trusted below about ten discordant pairs). */
 #define QH_AUDIT_MIN_DISCORDANT 10
 
+/* The text whose perplexity an audit of an accuracy claim measures beside the task (what
+ * happens to perplexity next to what happens to accuracy), and its budget in tokens. */
+#define QH_AUDIT_TEXT_TASK "ppl.wikitext2-test"
+#define QH_AUDIT_TEXT_TOKENS 16384
+
 /* The family-wise level at which a set of claims is judged together (Holm). */
 #define QH_AUDIT_FAMILY_ALPHA 0.05
 

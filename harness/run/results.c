@@ -2,6 +2,7 @@
 #include "harness/run/store.h"
 #include "harness/run/results.h"
 #include "harness/eval/metrics.h"
+#include "harness/eval/tasks.h"
 
 #include <cJSON.h>
 #include <csv.h>
@@ -17,12 +18,12 @@ static int db_fail(sqlite3 *db, const char *path, qh_err *err)
 
 int qh_results_columns(sqlite3 *db, long long exp, const char *metrics_in, char (*cols)[96], int max)
 {
-    char sql[1024];
+    char sql[1024], order[256];
+    qh_task_order_sql("m.task", order, sizeof order);
     snprintf(sql, sizeof sql,
              "SELECT DISTINCT m.task, m.metric FROM metrics m JOIN runs r ON r.id=m.run_id WHERE r.experiment_id=? "
-             "AND m.metric IN (%s) ORDER BY CASE WHEN m.task LIKE 'ppl.%%' THEN 0 WHEN m.task LIKE 'fidelity.%%' THEN 1 "
-             "ELSE 2 END, m.task, m.metric",
-             metrics_in);
+             "AND m.metric IN (%s) ORDER BY %s, m.task, m.metric",
+             metrics_in, order);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return -1;
     sqlite3_bind_int64(st, 1, exp);
@@ -282,7 +283,7 @@ static int text_table(sqlite3_stmt *st, sqlite3_stmt *mt, char (*cols)[96], int 
     int width[48], label_width = 3;
     for (int c = 0; c < n; c++) {
         const char *h = cols[c];
-        if (!markdown && (strncmp(h, "ppl.", 4) == 0 || strncmp(h, "fidelity.", 9) == 0)) h = strchr(h, '.') + 1;
+        if (!markdown) h = qh_task_text_name(h);
         snprintf(heads[c], sizeof heads[c], "%.95s", h);
         if (values_only) heads[c][strcspn(heads[c], " ")] = 0; /* "arc-easy acc" -> "arc-easy" */
         width[c] = (int)strlen(heads[c]);
@@ -411,7 +412,7 @@ int qh_results_print(const char *path, const char *name, long long id, qh_result
     int split = !markdown && !all;
     int text_cols = n_cols;
     if (split)
-        for (text_cols = 0; text_cols < n_cols && (strncmp(cols[text_cols], "ppl.", 4) == 0 || strncmp(cols[text_cols], "fidelity.", 9) == 0);)
+        for (text_cols = 0; text_cols < n_cols && qh_task_kind_of(cols[text_cols]) != QH_TASK_MC;)
             text_cols++;
     if (text_table(st, mt, cols, text_cols, markdown, 0, out, &n_runs, &n_done, &hidden) != 0 ||
         (split && text_cols < n_cols && (fprintf(out, "\n"), text_table(st, mt, cols + text_cols, n_cols - text_cols, 0, 1, out, &n_runs, &n_done, &hidden)) != 0)) {

@@ -2,6 +2,8 @@
  * see store.h. */
 #include "harness/run/store.h"
 
+#include "harness/eval/metrics.h"
+
 #include <assert.h>
 #include <math.h>
 #include <stdarg.h>
@@ -436,7 +438,7 @@ int qh_store_audit(qh_store *s, const qh_claim *c, const qh_audit_record *r, qh_
                         c->task, c->metric, c->claimed, c->claimed_bpp > 0 ? c->claimed_bpp : NAN, a->retention, a->lo, a->hi,
                         a->chance_adj, a->ca_lo, a->ca_hi, (long long)a->n, qh_verdict_name(a->verdict),
                         isfinite(a->items_needed) ? a->items_needed : NAN, r->warnings, now, a->p_value,
-                        strcmp(c->metric, "ppl") == 0 ? NAN : (double)a->discordant, qh_registration_name(r->registration),
+                        qh_metric_of_text(c->metric) ? NAN : (double)a->discordant, qh_registration_name(r->registration),
                         r->claim_commit[0] ? r->claim_commit : NULL, r->registration_note);
 }
 
