@@ -12,6 +12,13 @@
 #include <string.h>
 #include <utf8proc.h>
 
+const qh_mc_kind_traits qh_mc_kinds[QH_MC_KINDS] = {
+    [QH_MC_CHOICE] = {.has_norm = 1},
+    [QH_MC_PAIR] = {.from_start_token = 1},
+    [QH_MC_LAMBADA] = {.greedy_target = 1},
+    [QH_MC_MMLU] = {.letter_request = 1, .has_norm = 1},
+};
+
 
 /* ---- growing item list ------------------------------------------------------------------ */
 
@@ -878,7 +885,7 @@ static int load_set(const qh_mc_set *set, const qh_mc_opts *o, const char *given
     t->items = l.items;
     t->n_items = l.n;
     double chance = 0;
-    for (int i = 0; i < l.n; i++) chance += t->kind == QH_MC_LAMBADA ? 0.0 : 1.0 / l.items[i].n_choices;
+    for (int i = 0; i < l.n; i++) chance += qh_mc_kinds[t->kind].greedy_target ? 0.0 : 1.0 / l.items[i].n_choices;
     t->chance = chance / l.n;
     uint8_t d[32];
     qh_sha256_final(&l.files_sha, d);

@@ -12,7 +12,16 @@
 
 #include "harness/base/util.h"
 
-typedef enum { QH_MC_CHOICE, QH_MC_PAIR, QH_MC_LAMBADA, QH_MC_MMLU } qh_mc_kind;
+typedef enum { QH_MC_CHOICE, QH_MC_PAIR, QH_MC_LAMBADA, QH_MC_MMLU, QH_MC_KINDS } qh_mc_kind;
+
+/* How a kind of set is scored (eval_mc.c reads these, not the kind): one row per kind. */
+typedef struct {
+    int from_start_token;   /* each choice is a whole sentence, scored from the vocabulary's start token (BLiMP's pairs) */
+    int letter_request;     /* one more request per item: the lettered prompt, scored on each letter (MMLU) */
+    int has_norm;           /* acc_norm: the log-likelihood per character of the choice */
+    int greedy_target;      /* correct when the target is the greedy continuation; no chance level (LAMBADA) */
+} qh_mc_kind_traits;
+extern const qh_mc_kind_traits qh_mc_kinds[QH_MC_KINDS];
 
 typedef struct {
     char key[96];             /* stable id: "<file or subject>/<index>" */

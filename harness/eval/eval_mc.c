@@ -341,15 +341,16 @@ int qh_mc_requests_build(qh_tokenizer *tok, const qh_mc_task *task, qh_mc_reques
     memset(rq, 0, sizeof *rq);
     /* what every request starts with: BOS where the vocabulary adds one; sentences without
      * context (pairs) start from the tokenizer's start token */
+    const qh_mc_kind_traits *kt = &qh_mc_kinds[task->kind];
     int bos = qh_tokenizer_bos_added(tok), start = qh_tokenizer_start_token(tok);
-    if (task->kind == QH_MC_PAIR && start < 0)
+    if (kt->from_start_token && start < 0)
         return qh_fail(err, "%s: the tokenizer has no start token (no BOS, no <|endoftext|>) to score a sentence from", task->name);
     int letter_id[4];
-    for (int k = 0; k < 4 && task->kind == QH_MC_MMLU; k++)
+    for (int k = 0; k < 4 && kt->letter_request; k++)
         if (letter_token(tok, k, &letter_id[k], err) != 0) return -1;
     /* requests: one per choice, plus (MMLU) the lettered prompt scored on each letter */
     int n_req = 0;
-    for (int i = 0; i < task->n_items; i++) n_req += task->items[i].n_choices + (task->kind == QH_MC_MMLU ? 1 : 0);
+    for (int i = 0; i < task->n_items; i++) n_req += task->items[i].n_choices + kt->letter_request;
     qh_lm_request *req = qh_calloc((size_t)n_req, sizeof *req);
     rq->req = req;
     rq->n_req = n_req;
@@ -358,13 +359,13 @@ int qh_mc_requests_build(qh_tokenizer *tok, const qh_mc_task *task, qh_mc_reques
         const qh_mc_item *it = &task->items[i];
         for (int c = 0; c < it->n_choices; c++, k++) {
             const char *context = it->contexts ? it->contexts[c] : it->context;
-            if (make_request(tok, context, it->choices[c], task->kind == QH_MC_PAIR ? start : bos, &req[k], err) != 0) {
+            if (make_request(tok, context, it->choices[c], kt->from_start_token ? start : bos, &req[k], err) != 0) {
                 qh_err_prefix(err, "%s item %s choice %d", task->name, it->key, c);
                 goto fail;
             }
             req[k].group = i + 1; /* the choices of an item may share their context */
         }
-        if (task->kind == QH_MC_MMLU) { /* the lettered prompt, scored on each letter as the next token */
+        if (kt->letter_request) { /* the lettered prompt, scored on each letter as the next token */
             if (make_request(tok, it->letter_prompt, "", bos, &req[k], err) != 0) goto fail;
             req[k].n_alt = 4;
             memcpy(req[k].alt, letter_id, sizeof letter_id);
@@ -394,6 +395,7 @@ int qh_eval_mc_requests(const qh_model *m, const qh_mc_task *task, const qh_mc_r
     snprintf(res->task, sizeof res->task, "%s", task->name);
     res->n_items = task->n_items;
     res->chance = task->chance;
+    const qh_mc_kind_traits *kt = &qh_mc_kinds[task->kind];
     int n_req = rq->n_req, k;
     /* scoring truncates requests in place: it works on a copy, so the prepared ones serve every model */
     qh_lm_request *req = qh_malloc((size_t)n_req * sizeof *req);
@@ -409,7 +411,7 @@ int qh_eval_mc_requests(const qh_model *m, const qh_mc_task *task, const qh_mc_r
      * log-likelihood is an error that names the item */
     k = 0;
     for (int i = 0; i < task->n_items; i++) {
-        int nr = task->items[i].n_choices + (task->kind == QH_MC_MMLU);
+        int nr = task->items[i].n_choices + kt->letter_request;
         for (int j = k; j < k + nr; j++) {
             double bad = isfinite(req[j].logprob) ? 0 : req[j].logprob;
             for (int l = 0; l < req[j].n_alt && bad == 0; l++)
@@ -431,8 +433,8 @@ int qh_eval_mc_requests(const qh_model *m, const qh_mc_task *task, const qh_mc_r
     res->item_detail = qh_calloc((size_t)task->n_items, sizeof(char *));
     /* per-choice contexts with one shared continuation (WinoGrande): normalising by the
      * continuation's length changes nothing, so acc_norm would only repeat acc */
-    res->has_norm = (task->kind == QH_MC_CHOICE || task->kind == QH_MC_MMLU) && !task->items[0].contexts;
-    res->has_letter = task->kind == QH_MC_MMLU;
+    res->has_norm = kt->has_norm && !task->items[0].contexts;
+    res->has_letter = kt->letter_request;
     double target_ll = 0;
     k = 0;
     for (int i = 0; i < task->n_items; i++) {
@@ -449,7 +451,7 @@ int qh_eval_mc_requests(const qh_model *m, const qh_mc_task *task, const qh_mc_r
             if (dl < sizeof detail) dl += (size_t)snprintf(detail + dl, sizeof detail - dl, "%s%.6f", c ? "," : "", r[c].logprob);
         }
         res->item_gold_ll[i] = r[it->gold].logprob;
-        if (task->kind == QH_MC_LAMBADA) {
+        if (kt->greedy_target) {
             res->item_correct[i] = (unsigned char)r[0].all_greedy;
             target_ll += r[0].logprob; /* lm-eval's perplexity: per passage */
             res->target_tokens += r[0].n_cont;
@@ -460,7 +462,7 @@ int qh_eval_mc_requests(const qh_model *m, const qh_mc_task *task, const qh_mc_r
             if (dl < sizeof detail) dl += (size_t)snprintf(detail + dl, sizeof detail - dl, "]");
         }
         k += it->n_choices;
-        if (task->kind == QH_MC_MMLU) {
+        if (kt->letter_request) {
             int bl = 0;
             if (dl < sizeof detail) dl += (size_t)snprintf(detail + dl, sizeof detail - dl, ",\"letter_ll\":[");
             const qh_lm_request *lr = &req[k];
