@@ -49,16 +49,15 @@ static void fmt_paired_cell(char *cell, size_t len, const qh_metric_cell *m, qh_
         snprintf(cell + used, len - used, " (%ld item%s differ%s)", p->discordant, p->discordant == 1 ? "" : "s", p->discordant == 1 ? "s" : "");
 }
 
-int qh_report(const char *db_path, const char *experiment, long long experiment_id, const char *charts_dir, FILE *out, qh_err *err)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL, *mt = NULL, *pair = NULL;
-    int rc = -1;
-    if (!qh_file_exists(db_path)) return qh_fail(err, "%s: no such results database", db_path);
-    if (qh_db_open_read(db_path, &db) != SQLITE_OK) {
-        qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(db));
-        goto out;
-    }
+/* what the sections of one report share */
+typedef struct {
+    sqlite3 *db;
+    const char *db_path;
+    long long exp;
+    FILE *out;
+    qh_err *err;
+} report_ctx;
+
 #define PREPARE(S, SQL)                                                                        \
     do {                                                                                       \
         sqlite3_finalize(S);                                                                   \
@@ -68,8 +67,17 @@ int qh_report(const char *db_path, const char *experiment, long long experiment_
             goto out;                                                                          \
         }                                                                                      \
     } while (0)
-    long long exp;
-    if (qh_store_pick_experiment(db, db_path, experiment, experiment_id, &exp, err) != 0) goto out;
+
+/* The title and the provenance table: the experiment file, harness, host, models, data, runs. */
+static int report_provenance(const report_ctx *r)
+{
+    sqlite3 *db = r->db;
+    const char *db_path = r->db_path;
+    long long exp = r->exp;
+    FILE *out = r->out;
+    qh_err *err = r->err;
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
     PREPARE(st, "SELECT id, name, description, file_path, file_sha256, harness_version, git_commit, host, seed, ctx, "
                 "started_at, finished_at FROM experiments WHERE id=?");
     sqlite3_bind_int64(st, 1, exp);
@@ -105,6 +113,24 @@ int qh_report(const char *db_path, const char *experiment, long long experiment_
     sqlite3_step(st);
     fprintf(out, "| runs | %d planned, %d done, %d failed |\n\n", sqlite3_column_int(st, 0), sqlite3_column_int(st, 1),
             sqlite3_column_int(st, 2));
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The main table: every run against the baseline, one headline metric per text and task. */
+static int report_results(const report_ctx *r)
+{
+    sqlite3 *db = r->db;
+    const char *db_path = r->db_path;
+    long long exp = r->exp;
+    FILE *out = r->out;
+    qh_err *err = r->err;
+    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *mt = NULL;
+    sqlite3_stmt *pair = NULL;
+    int rc = -1;
     /* the main table: one headline metric per text and task, each against the baseline as a paired
      * difference; every stored metric with its marginal interval is in `qharness results --csv` */
     char cols[48][96];
@@ -183,16 +209,35 @@ int qh_report(const char *db_path, const char *experiment, long long experiment_
     if (hidden)
         fprintf(out, "\n\nIntervals are not shown where they would rest on fewer than %d windows (a bootstrap "
                      "over so few is as narrow as those windows happen to agree).", QH_MIN_RESAMPLING_UNITS);
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    sqlite3_finalize(mt);
+    sqlite3_finalize(pair);
+    return rc;
+}
+
+/* The Pareto sets of every charted metric; those metrics into cols (n_cols), for the charts. */
+static int report_pareto(const report_ctx *r, char (*cols)[96], int *n_cols)
+{
+    sqlite3 *db = r->db;
+    const char *db_path = r->db_path;
+    long long exp = r->exp;
+    FILE *out = r->out;
+    qh_err *err = r->err;
+    sqlite3_stmt *mt = NULL;
+    int rc = -1;
+    PREPARE(mt, QH_RESULTS_CELL_SQL);
     /* the Pareto sets and charts cover every metric a chart is drawn for */
     char shown[512];
     qh_metric_sql_list(QH_METRIC_REPORT, shown, sizeof shown);
-    n_cols = qh_results_columns(db, exp, shown, cols, 48);
-    if (n_cols < 0) {
+    *n_cols = qh_results_columns(db, exp, shown, cols, 48);
+    if (*n_cols < 0) {
         qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(db));
         goto out;
     }
     fprintf(out, "\n\n## Pareto sets\n\nRuns that no other run with no more bits (quantized scope) beats by its paired 95%% interval over the same windows or items, per metric (where two runs share no item, by their values):\n\n");
-    for (int c = 0; c < n_cols; c++) {
+    for (int c = 0; c < *n_cols; c++) {
         qh_plot_point pts[256];
         char labels[256][96];
         int front[256], n, nf = qh_pareto_runs(db, exp, cols[c], 256, pts, labels, front, &n);
@@ -217,6 +262,22 @@ int qh_report(const char *db_path, const char *experiment, long long experiment_
         }
         fprintf(out, "\n");
     }
+    rc = 0;
+out:
+    sqlite3_finalize(mt);
+    return rc;
+}
+
+/* A reviewer's warnings, from the stored intervals. */
+static int report_warnings(const report_ctx *r)
+{
+    sqlite3 *db = r->db;
+    const char *db_path = r->db_path;
+    long long exp = r->exp;
+    FILE *out = r->out;
+    qh_err *err = r->err;
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
     /* a reviewer's warnings, from the stored intervals */
     fprintf(out, "\n## Warnings\n\n");
     int warned = 0;
@@ -234,23 +295,46 @@ int qh_report(const char *db_path, const char *experiment, long long experiment_
         }
     }
     if (!warned) fprintf(out, "- none raised automatically (the baseline is above chance on every accuracy task).\n");
-    if (charts_dir) {
-        fprintf(out, "\n## Charts\n\n");
-        for (int c = 0; c < n_cols; c++) {
-            char task[sizeof cols[0]], *sp;
-            memcpy(task, cols[c], sizeof task);
-            sp = strchr(task, ' ');
-            *sp = 0;
-            for (char *p = task; *p; p++)
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-')) *p = '_';
-            fprintf(out, "![%s](%s/%s_%s.png)\n", cols[c], charts_dir, task, sp + 1);
-        }
-    }
     rc = 0;
 out:
     sqlite3_finalize(st);
-    sqlite3_finalize(mt);
-    sqlite3_finalize(pair);
+    return rc;
+}
+
+/* Links to the charts of the charted metrics, in charts_dir. */
+static void report_charts(const report_ctx *r, char (*cols)[96], int n_cols, const char *charts_dir)
+{
+    FILE *out = r->out;
+    fprintf(out, "\n## Charts\n\n");
+    for (int c = 0; c < n_cols; c++) {
+        char task[sizeof cols[0]], *sp;
+        memcpy(task, cols[c], sizeof task);
+        sp = strchr(task, ' ');
+        *sp = 0;
+        for (char *p = task; *p; p++)
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-')) *p = '_';
+        fprintf(out, "![%s](%s/%s_%s.png)\n", cols[c], charts_dir, task, sp + 1);
+    }
+}
+
+int qh_report(const char *db_path, const char *experiment, long long experiment_id, const char *charts_dir, FILE *out, qh_err *err)
+{
+    sqlite3 *db = NULL;
+    int rc = -1;
+    if (!qh_file_exists(db_path)) return qh_fail(err, "%s: no such results database", db_path);
+    if (qh_db_open_read(db_path, &db) != SQLITE_OK) {
+        qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(db));
+        goto out;
+    }
+    report_ctx r = {db, db_path, 0, out, err};
+    char cols[48][96];
+    int n_cols = 0;
+    if (qh_store_pick_experiment(db, db_path, experiment, experiment_id, &r.exp, err) != 0 || report_provenance(&r) != 0 ||
+        report_results(&r) != 0 || report_pareto(&r, cols, &n_cols) != 0 || report_warnings(&r) != 0)
+        goto out;
+    if (charts_dir) report_charts(&r, cols, n_cols, charts_dir);
+    rc = 0;
+out:
     sqlite3_close(db);
     return rc;
 }
