@@ -14,9 +14,9 @@ struct qh_calib_state {
     int windows, ctx, batch, C;
     float *X;               /* (windows * ctx, C): the residual stream at the current block's input */
     const qh_imatrix *imatrix; /* instead of windows */
-    double *H[4];
-    float *Hf[4];           /* per-batch float accumulator */
-    int n[4];
+    double *H[QH_N_INPUTS];
+    float *Hf[QH_N_INPUTS];           /* per-batch float accumulator */
+    int n[QH_N_INPUTS];
     qh_workspace ws;
 };
 
@@ -38,7 +38,7 @@ void qh_calib_free(qh_calib_state *st)
 {
     if (!st) return;
     free(st->X);
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < QH_N_INPUTS; k++) {
         free(st->H[k]);
         free(st->Hf[k]);
     }
@@ -61,11 +61,11 @@ int qh_calib_begin(const qh_model *m, const qh_calib_opts *o, qh_calib_state **o
 {
     if (o->imatrix) {
         qh_calib_state *st = qh_calloc(1, sizeof *st);
-        int C = m->cfg.n_embd, nk[4];
-        for (int k = 0; k < 4; k++) nk[k] = qh_config_dim(&m->cfg, qh_config_arch(&m->cfg)->input_dim[k]);
+        int C = m->cfg.n_embd, nk[QH_N_INPUTS];
+        for (int k = 0; k < QH_N_INPUTS; k++) nk[k] = qh_config_dim(&m->cfg, qh_config_arch(&m->cfg)->input_dim[k]);
         st->imatrix = o->imatrix;
         st->C = C;
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < QH_N_INPUTS; k++) {
             st->n[k] = nk[k];
             st->H[k] = qh_malloc((size_t)nk[k] * nk[k] * sizeof(double));
         }
@@ -86,8 +86,8 @@ int qh_calib_begin(const qh_model *m, const qh_calib_opts *o, qh_calib_state **o
     st->C = C;
     st->batch = 1024 / T > 0 ? 1024 / T : 1;
     st->X = qh_malloc((size_t)o->windows * T * C * sizeof(float));
-    int nk[4];
-    for (int k = 0; k < 4; k++) {
+    int nk[QH_N_INPUTS];
+    for (int k = 0; k < QH_N_INPUTS; k++) {
         nk[k] = qh_config_dim(&m->cfg, qh_config_arch(&m->cfg)->input_dim[k]);
         st->n[k] = nk[k];
         st->H[k] = qh_malloc((size_t)nk[k] * nk[k] * sizeof(double));
@@ -119,11 +119,11 @@ static void accumulate(void *ud, int layer, int which, const float *x, int rows,
 
 /* block l's four input diagonals from the importance matrix, by llama.cpp's tensor names (of
  * the first linear layer reading each input: layers sharing an input share its statistics) */
-static int imatrix_block(qh_calib_state *st, const qh_model *m, int l, double *H[4], int n[4], long *samples, qh_err *err)
+static int imatrix_block(qh_calib_state *st, const qh_model *m, int l, double *H[QH_N_INPUTS], int n[QH_N_INPUTS], long *samples, qh_err *err)
 {
     const qh_arch *a = qh_config_arch(&m->cfg);
     int ncall = 0;
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < QH_N_INPUTS; k++) {
         char name[96];
         int j;
         for (j = 0; j < a->n_block && a->block[j].input != k; j++) {
@@ -146,23 +146,23 @@ static int imatrix_block(qh_calib_state *st, const qh_model *m, int l, double *H
     return 0;
 }
 
-int qh_calib_block(qh_calib_state *st, const qh_model *m, int l, double *H[4], int n[4], long *samples, qh_err *err)
+int qh_calib_block(qh_calib_state *st, const qh_model *m, int l, double *H[QH_N_INPUTS], int n[QH_N_INPUTS], long *samples, qh_err *err)
 {
     if (st->imatrix) return imatrix_block(st, m, l, H, n, samples, err);
     int T = st->ctx, C = st->C;
-    for (int k = 0; k < 4; k++) memset(st->H[k], 0, (size_t)st->n[k] * st->n[k] * sizeof(double));
+    for (int k = 0; k < QH_N_INPUTS; k++) memset(st->H[k], 0, (size_t)st->n[k] * st->n[k] * sizeof(double));
     for (int w0 = 0; w0 < st->windows; w0 += st->batch) {
         int B = st->windows - w0 < st->batch ? st->windows - w0 : st->batch;
-        for (int k = 0; k < 4; k++) memset(st->Hf[k], 0, (size_t)st->n[k] * st->n[k] * sizeof(float));
+        for (int k = 0; k < QH_N_INPUTS; k++) memset(st->Hf[k], 0, (size_t)st->n[k] * st->n[k] * sizeof(float));
         memcpy(st->ws.x, st->X + (size_t)w0 * T * C, (size_t)B * T * C * sizeof(float));
         qh_block_forward(m, l, B, T, &st->ws, accumulate, st);
-        for (int k = 0; k < 4; k++) { /* the float batch sums go into the double total */
+        for (int k = 0; k < QH_N_INPUTS; k++) { /* the float batch sums go into the double total */
             int nk = st->n[k];
             for (int i = 0; i < nk; i++)
                 for (int j = i; j < nk; j++) st->H[k][(size_t)i * nk + j] += st->Hf[k][(size_t)i * nk + j];
         }
     }
-    for (int k = 0; k < 4; k++) { /* mirror the upper triangle */
+    for (int k = 0; k < QH_N_INPUTS; k++) { /* mirror the upper triangle */
         int nk = st->n[k];
         for (int i = 0; i < nk; i++)
             for (int j = 0; j < i; j++) st->H[k][(size_t)i * nk + j] = st->H[k][(size_t)j * nk + i];

@@ -39,9 +39,10 @@ int qh_calib_diagonal_only(const qh_calib_state *st);
 /* Picks the windows and embeds them (the input of block 0). */
 int qh_calib_begin(const qh_model *m, const qh_calib_opts *o, qh_calib_state **out, qh_err *err);
 /* H[k] (n_k x n_k, row-major, double) for the inputs of block l's linear layer k
- * (QH_IN_ATTN, QH_IN_ATTN_PROJ, QH_IN_FC, QH_IN_FC_PROJ); n = C, C, C, 4C.  Owned by the state
- * until the next call. */
-int qh_calib_block(qh_calib_state *st, const qh_model *m, int l, double *H[4], int n[4], long *samples, qh_err *err);
+ * (QH_IN_ATTN, QH_IN_ATTN_PROJ, QH_IN_FC, QH_IN_FC_PROJ: arch.h); n_k is the width the
+ * architecture's row gives that input (GPT-2: C, C, C, 4C).  Owned by the state until the next
+ * call. */
+int qh_calib_block(qh_calib_state *st, const qh_model *m, int l, double *H[QH_N_INPUTS], int n[QH_N_INPUTS], long *samples, qh_err *err);
 /* Pushes the windows through block l with its current (quantized) weights. */
 void qh_calib_advance(qh_calib_state *st, const qh_model *m, int l);
 void qh_calib_free(qh_calib_state *st);

@@ -88,7 +88,7 @@ static int source_bits(const qh_model *m)
 }
 
 /* Block l's input statistics, timed into res. */
-static int block_stats(qh_calib_state *st, const qh_model *m, int l, double *H[4], int hn[4], long *samples,
+static int block_stats(qh_calib_state *st, const qh_model *m, int l, double *H[QH_N_INPUTS], int hn[QH_N_INPUTS], long *samples,
                        qh_quant_result *res, qh_err *err)
 {
     double tc = qh_now();
@@ -228,8 +228,8 @@ static int quantize_mixed(qh_model *m, const qh_quant_opts *o, qh_spec **scope, 
     }
     if (qh_calib_begin(m, o->calib, &st, err) != 0) goto out;
     for (int l = 0; l < m->cfg.n_layer; l++) {
-        double *H[4];
-        int hn[4];
+        double *H[QH_N_INPUTS];
+        int hn[QH_N_INPUTS];
         long samples;
         if (block_stats(st, m, l, H, hn, &samples, res, err) != 0) goto out;
         for (int t = 0; t < m->n_tensors; t++) {
@@ -444,8 +444,8 @@ int qh_quantize_model(qh_model *m, const qh_quant_opts *o, qh_quant_result *res,
             int any = 0;
             for (int t = 0; t < m->n_tensors; t++) any |= m->tensors[t].is_linear && m->tensors[t].layer == l && specs[t];
             if (any) {
-                double *H[4];
-                int hn[4];
+                double *H[QH_N_INPUTS];
+                int hn[QH_N_INPUTS];
                 long samples;
                 if (block_stats(st, m, l, H, hn, &samples, res, err) != 0) goto cleanup;
                 for (int t = 0; t < m->n_tensors; t++) { /* in table order: GPT-2's c_attn, c_proj, c_fc, c_proj */
