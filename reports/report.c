@@ -49,15 +49,6 @@ static void fmt_paired_cell(char *cell, size_t len, const qh_metric_cell *m, qh_
         snprintf(cell + used, len - used, " (%ld item%s differ%s)", p->discordant, p->discordant == 1 ? "" : "s", p->discordant == 1 ? "s" : "");
 }
 
-/* what the sections of one report share */
-typedef struct {
-    sqlite3 *db;
-    const char *db_path;
-    long long exp;
-    FILE *out;
-    qh_err *err;
-} report_ctx;
-
 #define PREPARE(S, SQL)                                                                        \
     do {                                                                                       \
         sqlite3_finalize(S);                                                                   \
@@ -69,13 +60,8 @@ typedef struct {
     } while (0)
 
 /* The title and the provenance table: the experiment file, harness, host, models, data, runs. */
-static int report_provenance(const report_ctx *r)
+static int report_provenance(sqlite3 *db, const char *db_path, long long exp, FILE *out, qh_err *err)
 {
-    sqlite3 *db = r->db;
-    const char *db_path = r->db_path;
-    long long exp = r->exp;
-    FILE *out = r->out;
-    qh_err *err = r->err;
     sqlite3_stmt *st = NULL;
     int rc = -1;
     PREPARE(st, "SELECT id, name, description, file_path, file_sha256, harness_version, git_commit, host, seed, ctx, "
@@ -120,13 +106,8 @@ out:
 }
 
 /* The main table: every run against the baseline, one headline metric per text and task. */
-static int report_results(const report_ctx *r)
+static int report_results(sqlite3 *db, const char *db_path, long long exp, FILE *out, qh_err *err)
 {
-    sqlite3 *db = r->db;
-    const char *db_path = r->db_path;
-    long long exp = r->exp;
-    FILE *out = r->out;
-    qh_err *err = r->err;
     sqlite3_stmt *st = NULL;
     sqlite3_stmt *mt = NULL;
     sqlite3_stmt *pair = NULL;
@@ -218,13 +199,9 @@ out:
 }
 
 /* The Pareto sets of every charted metric; those metrics into cols (n_cols), for the charts. */
-static int report_pareto(const report_ctx *r, char (*cols)[96], int *n_cols)
+static int report_pareto(sqlite3 *db, const char *db_path, long long exp, FILE *out, qh_err *err, char (*cols)[96],
+                         int *n_cols)
 {
-    sqlite3 *db = r->db;
-    const char *db_path = r->db_path;
-    long long exp = r->exp;
-    FILE *out = r->out;
-    qh_err *err = r->err;
     sqlite3_stmt *mt = NULL;
     int rc = -1;
     PREPARE(mt, QH_RESULTS_CELL_SQL);
@@ -269,13 +246,8 @@ out:
 }
 
 /* A reviewer's warnings, from the stored intervals. */
-static int report_warnings(const report_ctx *r)
+static int report_warnings(sqlite3 *db, const char *db_path, long long exp, FILE *out, qh_err *err)
 {
-    sqlite3 *db = r->db;
-    const char *db_path = r->db_path;
-    long long exp = r->exp;
-    FILE *out = r->out;
-    qh_err *err = r->err;
     sqlite3_stmt *st = NULL;
     int rc = -1;
     /* a reviewer's warnings, from the stored intervals */
@@ -302,9 +274,8 @@ out:
 }
 
 /* Links to the charts of the charted metrics, in charts_dir. */
-static void report_charts(const report_ctx *r, char (*cols)[96], int n_cols, const char *charts_dir)
+static void report_charts(FILE *out, char (*cols)[96], int n_cols, const char *charts_dir)
 {
-    FILE *out = r->out;
     fprintf(out, "\n## Charts\n\n");
     for (int c = 0; c < n_cols; c++) {
         char task[sizeof cols[0]], *sp;
@@ -326,13 +297,14 @@ int qh_report(const char *db_path, const char *experiment, long long experiment_
         qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(db));
         goto out;
     }
-    report_ctx r = {db, db_path, 0, out, err};
+    long long exp;
     char cols[48][96];
     int n_cols = 0;
-    if (qh_store_pick_experiment(db, db_path, experiment, experiment_id, &r.exp, err) != 0 || report_provenance(&r) != 0 ||
-        report_results(&r) != 0 || report_pareto(&r, cols, &n_cols) != 0 || report_warnings(&r) != 0)
+    if (qh_store_pick_experiment(db, db_path, experiment, experiment_id, &exp, err) != 0 ||
+        report_provenance(db, db_path, exp, out, err) != 0 || report_results(db, db_path, exp, out, err) != 0 ||
+        report_pareto(db, db_path, exp, out, err, cols, &n_cols) != 0 || report_warnings(db, db_path, exp, out, err) != 0)
         goto out;
-    if (charts_dir) report_charts(&r, cols, n_cols, charts_dir);
+    if (charts_dir) report_charts(out, cols, n_cols, charts_dir);
     rc = 0;
 out:
     sqlite3_close(db);

@@ -65,6 +65,9 @@ typedef struct {
                           put back into the adjacent pairs qharness rotates on load */
 } qh_arch_tensor;
 
+/* The rows of a tensor or scope table, for a row's n_pre, n_block, ... */
+#define QH_N_ROWS(a) (int)(sizeof(a) / sizeof *(a))
+
 /* A row of a tensor table, designated so that a slot a row does not give is zero. */
 #define QH_TENSOR(name_, gguf_, ndim_, rows_, cols_, input_, field_, ...)                                                     \
     {.name = (name_), .gguf = (gguf_), .ndim = (ndim_), .rows = (rows_), .cols = (cols_), .input = (input_), .field = (field_),    \

@@ -98,17 +98,15 @@ static int config_gguf(const qh_gguf *g, qh_config *c, qh_err *err)
     return 0;
 }
 
-#define N(a) (int)(sizeof(a) / sizeof *(a))
-
 const qh_arch qh_arch_gemma3 = {
     .id = QH_ARCH_GEMMA3,
     .name = "gemma3",
     .display = "Gemma 3",
     .block_fmt = "layers.%d.",
-    .pre = pre, .block = block, .post = post, .n_pre = N(pre), .n_block = N(block), .n_post = N(post),
+    .pre = pre, .block = block, .post = post, .n_pre = QH_N_ROWS(pre), .n_block = QH_N_ROWS(block), .n_post = QH_N_ROWS(post),
     .norm = QH_NORM_RMS, .pos = QH_POS_ROPE, .mlp = QH_MLP_GEGLU, .has_bias = 0,
     .input_dim = {QH_DIM_C, QH_DIM_Q, QH_DIM_C, QH_DIM_FF},
-    .default_scope = scope, .n_default_scope = N(scope),
+    .default_scope = scope, .n_default_scope = QH_N_ROWS(scope),
     .linear_desc = "self_attn.q_proj, k_proj, v_proj, o_proj, mlp.gate_proj, up_proj, down_proj",
     .hf_prefix = "model.", .hf_out_in = 1,
     .embed_scaled = 1, .rope_neox = 1,

@@ -138,17 +138,15 @@ static void describe_config(const qh_config *c, char *out, size_t n)
              c->n_vocab, c->ln_eps);
 }
 
-#define N(a) (int)(sizeof(a) / sizeof *(a))
-
 const qh_arch qh_arch_gpt2 = {
     .id = QH_ARCH_GPT2,
     .name = "gpt2",
     .display = "GPT-2",
     .block_fmt = "h.%d.",
-    .pre = pre, .block = block, .post = post, .n_pre = N(pre), .n_block = N(block), .n_post = N(post),
+    .pre = pre, .block = block, .post = post, .n_pre = QH_N_ROWS(pre), .n_block = QH_N_ROWS(block), .n_post = QH_N_ROWS(post),
     .norm = QH_NORM_LAYER, .pos = QH_POS_LEARNED, .mlp = QH_MLP_GELU, .has_bias = 1,
     .input_dim = {QH_DIM_C, QH_DIM_C, QH_DIM_C, QH_DIM_FF},
-    .default_scope = scope, .n_default_scope = N(scope),
+    .default_scope = scope, .n_default_scope = QH_N_ROWS(scope),
     .linear_desc = "attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj",
     .hf_prefix = "transformer.", .hf_out_in = 0,
     .packed_arch_keys = 0, /* GPT-2's packed files keep the keys they always had */
