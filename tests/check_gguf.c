@@ -684,28 +684,6 @@ START_TEST(kld_matches_llama_perplexity_kl_divergence)
 }
 END_TEST
 
-/* the same metadata value in two files: type, count and bytes */
-static void same_kv(const qh_gguf *a, const qh_gguf *b, const char *key)
-{
-    const qh_gguf_kv *x = qh_gguf_find(a, key), *y = qh_gguf_find(b, key);
-    ck_assert_msg(x && y, "%s missing", key);
-    ck_assert_msg(x->type == y->type && x->elem_type == y->elem_type && x->n == y->n, "%s: type or count differs", key);
-    if (x->type == QH_GGUF_ARRAY && x->elem_type == QH_GGUF_STRING) {
-        for (uint64_t i = 0; i < x->n; i++) {
-            uint64_t la, lb;
-            const char *sa = qh_gguf_array_str(a, x, i, &la), *sb = qh_gguf_array_str(b, y, i, &lb);
-            ck_assert_msg(la == lb && memcmp(sa, sb, la) == 0, "%s[%llu]: '%.*s' vs llama.cpp's '%.*s'", key,
-                          (unsigned long long)i, (int)la, sa, (int)lb, sb);
-        }
-    } else if (x->type == QH_GGUF_ARRAY) {
-        ck_assert_msg(memcmp(x->data, y->data, x->n * 4) == 0, "%s differs", key);
-    } else if (x->type == QH_GGUF_STRING) {
-        ck_assert_msg(x->str_len == y->str_len && memcmp(x->str, y->str, x->str_len) == 0, "%s differs", key);
-    } else {
-        ck_assert_msg(x->u == y->u && x->f == y->f, "%s: %g vs llama.cpp's %g", key, x->f, y->f);
-    }
-}
-
 /* Runs "qharness convert MODEL -o OUT [--type TYPE]", which must succeed. */
 static void cli_convert(const char *model, const char *out, const char *type)
 {
@@ -735,7 +713,7 @@ START_TEST(convert_writes_what_llama_cpp_writes)
                                  "tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens", "tokenizer.ggml.token_type",
                                  "tokenizer.ggml.merges", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
                                  "tokenizer.ggml.add_bos_token", "general.name"};
-    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) same_kv(mine, theirs, keys[i]);
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) tu_same_gguf_kv(mine, theirs, keys[i]);
     ck_assert_uint_eq(mine->n_tensors, theirs->n_tensors);
     for (uint64_t i = 0; i < mine->n_tensors; i++) { /* the same names and shapes */
         const qh_gguf_tensor *a = &mine->tensors[i], *b = qh_gguf_tensor_find(theirs, a->name);
@@ -842,7 +820,7 @@ START_TEST(convert_writes_llama_as_llama_cpp_converts_it)
                                  "llama.attention.layer_norm_rms_epsilon", "tokenizer.ggml.model", "tokenizer.ggml.tokens",
                                  "tokenizer.ggml.scores", "tokenizer.ggml.token_type", "tokenizer.ggml.unknown_token_id",
                                  "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"};
-    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) same_kv(mine, theirs, keys[i]);
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) tu_same_gguf_kv(mine, theirs, keys[i]);
     ck_assert_uint_eq(mine->n_tensors, theirs->n_tensors);
     for (uint64_t i = 0; i < mine->n_tensors; i++) {
         const qh_gguf_tensor *a = &mine->tensors[i], *b = qh_gguf_tensor_find(theirs, a->name);

@@ -517,3 +517,24 @@ int main(void)
     srunner_free(sr);
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
+
+void tu_same_gguf_kv(const qh_gguf *a, const qh_gguf *b, const char *key)
+{
+    const qh_gguf_kv *x = qh_gguf_find(a, key), *y = qh_gguf_find(b, key);
+    ck_assert_msg(x && y, "%s missing", key);
+    ck_assert_msg(x->type == y->type && x->elem_type == y->elem_type && x->n == y->n, "%s: type or count differs", key);
+    if (x->type == QH_GGUF_ARRAY && x->elem_type == QH_GGUF_STRING) {
+        for (uint64_t i = 0; i < x->n; i++) {
+            uint64_t la, lb;
+            const char *sa = qh_gguf_array_str(a, x, i, &la), *sb = qh_gguf_array_str(b, y, i, &lb);
+            ck_assert_msg(la == lb && memcmp(sa, sb, la) == 0, "%s[%llu]: '%.*s' vs the reference's '%.*s'", key,
+                          (unsigned long long)i, (int)la, sa, (int)lb, sb);
+        }
+    } else if (x->type == QH_GGUF_ARRAY) {
+        ck_assert_msg(memcmp(x->data, y->data, x->n * 4) == 0, "%s differs", key);
+    } else if (x->type == QH_GGUF_STRING) {
+        ck_assert_msg(x->str_len == y->str_len && memcmp(x->str, y->str, x->str_len) == 0, "%s differs", key);
+    } else {
+        ck_assert_msg(x->u == y->u && x->f == y->f, "%s: %g vs the reference's %g", key, x->f, y->f);
+    }
+}

@@ -208,8 +208,9 @@ static void pb_put_bytes(FILE *f, unsigned field, const void *b, size_t n)
     fwrite(b, 1, n, f);
 }
 
-/* A tokenizer.model as SentencePiece writes one: pieces, then trainer_spec, normalizer_spec. */
-static void write_spm_model(const spm_pieces *v, const char *path, int model_type)
+/* A tokenizer.model as SentencePiece writes one: pieces, then trainer_spec, normalizer_spec;
+ * piece user_piece (-1: none) USER_DEFINED. */
+static void write_spm_model_user(const spm_pieces *v, const char *path, int model_type, int user_piece)
 {
     FILE *f = fopen(path, "wb");
     ck_assert(f != NULL);
@@ -219,7 +220,7 @@ static void write_spm_model(const spm_pieces *v, const char *path, int model_typ
         pb_put_bytes(m, 1, v->piece[i], strlen(v->piece[i]));
         pb_put_key(m, 2, 5);
         fwrite(&v->score[i], 4, 1, m);
-        int type = i == 0 ? 2 : i <= 2 ? 3 : strncmp(v->piece[i], "<0x", 3) == 0 ? 6 : 1; /* UNKNOWN, CONTROL, BYTE, NORMAL */
+        int type = i == 0 ? 2 : i <= 2 ? 3 : strncmp(v->piece[i], "<0x", 3) == 0 ? 6 : i == user_piece ? 4 : 1; /* UNKNOWN, CONTROL, BYTE, USER_DEFINED, NORMAL */
         if (type != 1) pb_put_key(m, 3, 0), pb_put_varint(m, (uint64_t)type);
         long n = ftell(m);
         fclose(m);
@@ -247,6 +248,8 @@ static void write_spm_model(const spm_pieces *v, const char *path, int model_typ
     pb_put_bytes(f, 3, spec, (size_t)n);
     fclose(f);
 }
+
+static void write_spm_model(const spm_pieces *v, const char *path, int model_type) { write_spm_model_user(v, path, model_type, -1); }
 
 typedef struct {
     int piece, left, right;
@@ -429,6 +432,64 @@ START_TEST(sentencepiece_vocabulary_matches_llama_tokenize)
 }
 END_TEST
 
+/* A USER_DEFINED piece of a tokenizer.model (Gemma's runs of whitespace and HTML tags are such
+ * pieces) is cut out of the text before the rest is encoded, as llama.cpp cuts the user-defined
+ * tokens (token_type 4) its converter copies into GGUF: the same ids as from GGUF metadata of
+ * the same pieces, scores and types (the GGUF reader is held to llama.cpp on Gemma 3), and not
+ * those of the vocabulary without the type. */
+START_TEST(tokenizer_model_user_defined_pieces_are_cut_as_from_gguf)
+{
+    spm_pieces v;
+    read_tok512(&v);
+    int user = -1;
+    for (int i = 259; i < v.n && user < 0; i++)
+        if (strcmp(v.piece[i], "ing") == 0) user = i;
+    ck_assert_int_ge(user, 0);
+    char *dir = tu_tmpdir(), *model = qh_path_join(dir, "tokenizer.model"), *plain = qh_path_join(dir, "plain.model"),
+         *gguf = qh_path_join(dir, "vocab.gguf");
+    write_spm_model_user(&v, model, 2, user);
+    write_spm_model(&v, plain, 2);
+    float scores[512];
+    int32_t types[512];
+    for (int i = 0; i < v.n; i++) {
+        scores[i] = v.score[i];
+        types[i] = i == 0 ? 2 : i <= 2 ? 3 : strncmp(v.piece[i], "<0x", 3) == 0 ? 6 : i == user ? 4 : 1;
+    }
+    qh_gguf_writer *w = qh_gguf_writer_new(0);
+    qh_gguf_put_str(w, "general.architecture", "llama");
+    qh_gguf_put_str(w, "tokenizer.ggml.model", "llama");
+    qh_gguf_put_str_array(w, "tokenizer.ggml.tokens", v.piece, (uint64_t)v.n);
+    qh_gguf_put_f32_array(w, "tokenizer.ggml.scores", scores, (uint64_t)v.n);
+    qh_gguf_put_i32_array(w, "tokenizer.ggml.token_type", types, (uint64_t)v.n);
+    qh_gguf_put_u32(w, "tokenizer.ggml.bos_token_id", 1);
+    qh_err err;
+    ck_assert_msg(qh_gguf_write(w, gguf, &err) == 0, "%s", err.msg);
+    qh_gguf_writer_free(w);
+    const char *text = "The king was singing a thing.";
+    int *ids[3];
+    size_t n[3];
+    const char *paths[3] = {model, gguf, plain};
+    for (int k = 0; k < 3; k++) {
+        qh_tokenizer *tok;
+        ck_assert_msg(qh_tokenizer_load_dir(paths[k], &tok, &err) == 0, "%s: %s", paths[k], err.msg);
+        ck_assert_int_eq(qh_encode(tok, "t", text, strlen(text), &ids[k], &n[k], &err), 0);
+        qh_tokenizer_free(tok);
+    }
+    ck_assert_uint_eq(n[0], n[1]);
+    ck_assert(memcmp(ids[0], ids[1], n[0] * sizeof(int)) == 0);
+    int cut = 0;
+    for (size_t i = 0; i < n[0]; i++) cut += ids[0][i] == user;
+    ck_assert_int_eq(cut, 4); /* k-ing, s-ing-ing, th-ing: every occurrence */
+    ck_assert(n[0] != n[2] || memcmp(ids[0], ids[2], n[0] * sizeof(int)) != 0);
+    for (int k = 0; k < 3; k++) free(ids[k]);
+    for (int k = 0; k < v.n; k++) free(v.piece[k]);
+    free(model);
+    free(plain);
+    free(gguf);
+    free(dir);
+}
+END_TEST
+
 /* GPT-2's vocabulary as a tokenizer.json (vocab.json and merges.txt inside one file, as
  * Hugging Face's tokenizers write it): the reference encoder's ids of all of WikiText-2 test. */
 START_TEST(gpt2_tokenizer_json_matches_the_reference)
@@ -563,6 +624,7 @@ Suite *suite_tokenizer(void)
     tcase_add_loop_test(tc, sentencepiece_vocabulary_matches_llama_tokenize, 0, 5);
     tcase_add_test(tc, gpt2_tokenizer_json_matches_the_reference);
     tcase_add_test(tc, malformed_sentencepiece_files);
+    tcase_add_test(tc, tokenizer_model_user_defined_pieces_are_cut_as_from_gguf);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return s;

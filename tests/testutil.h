@@ -82,6 +82,8 @@ void tu_ids_sha256(const int *ids, size_t n, char out[65]);
 struct qh_tokenizer;
 int tu_check_reference_ids(struct qh_tokenizer *tok, const struct cJSON *texts, const char *const *peers, int n_peers,
                            const char *model);
+/* fails unless key holds the same value in a and in the reference b: type, count and bytes */
+void tu_same_gguf_kv(const qh_gguf *a, const qh_gguf *b, const char *key);
 /* fails unless m's logits at the reference's positions are within 1e-3 of its sampled values
  * and its argmax is the reference's ("logits" of the tools/peers reference scripts: tokens,
  * rows {position: {index, value}}, argmax); texts longer than max_T are left out (and said so).

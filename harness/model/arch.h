@@ -63,6 +63,7 @@ typedef struct {
     size_t field;      /* offsetof the float * in qh_model (globals) or qh_block (block tensors) */
     int hf_rope_rows;  /* Hugging Face's file has the rows of each head in rotate_half's order (Llama's q and k):
                           put back into the adjacent pairs qharness rotates on load */
+    int hf_plus_one;   /* Hugging Face's file holds w of a norm that scales by 1 + w (Gemma's): 1 is added on load */
 } qh_arch_tensor;
 
 /* The rows of a tensor or scope table, for a row's n_pre, n_block, ... */
@@ -97,6 +98,7 @@ typedef struct {
     int embed_scaled;        /* token embeddings are multiplied by sqrt(n_embd) (Gemma) */
     int rope_neox;           /* RoPE rotates the pairs (i, i + hs/2) of each head (GPT-NeoX's order), not (2i, 2i+1) */
     int packed_arch_keys;    /* packed files name the architecture and its settings (GPT-2's keep the keys they always had) */
+    int gguf_tied_output;    /* a GGUF file of a tied model holds the head again as output.weight, as llama.cpp's converter writes it */
 
     /* The forward pass of block l on ws->x (B*T, C) in place: layers.h's layers in the
      * family's order; k: NULL, or the continuations of kept prefixes. */

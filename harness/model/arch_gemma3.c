@@ -1,11 +1,12 @@
 /* arch_gemma3.c - Gemma 3 (llama.cpp's gemma3; Hugging Face's Gemma3ForCausalLM names):
  * embeddings scaled by sqrt(C), four RMSNorms per block, per-head norms of queries and keys,
  * NeoX-order RoPE with a base per kind of layer, sliding-window attention in five layers of
- * six, a GeGLU MLP.  Everything qharness knows of the family is this row; GGUF files only
- * (no writer, no Hugging Face directories yet: both refused where asked).
+ * six, a GeGLU MLP.  Everything qharness knows of the family is this row: GGUF files read
+ * and written, Hugging Face Gemma3ForCausalLM directories read.
  *
- * llama.cpp's converter has already added Gemma's 1 to every norm weight (Gemma computes
- * x * (1 + w)), so the file's norms apply as x * w like every other RMSNorm here. */
+ * Gemma computes x * (1 + w) in its RMSNorms.  llama.cpp's converter has already added the 1
+ * to every norm weight of a GGUF file; a Hugging Face file holds w, and the loader adds the 1
+ * (the rows' hf_plus_one), so that every norm applies as x * w like every other RMSNorm here. */
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,22 +22,22 @@ static const qh_arch_tensor pre[] = {
     QH_TENSOR("embed_tokens.weight", "token_embd.weight", 2, QH_DIM_VOCAB, QH_DIM_C, -1, G(wte)),
 };
 static const qh_arch_tensor block[] = {
-    QH_TENSOR("input_layernorm.weight", "attn_norm.weight", 1, QH_DIM_1, QH_DIM_C, -1, B(ln1_w)),
+    QH_TENSOR("input_layernorm.weight", "attn_norm.weight", 1, QH_DIM_1, QH_DIM_C, -1, B(ln1_w), .hf_plus_one = 1),
     QH_TENSOR("self_attn.q_proj.weight", "attn_q.weight", 2, QH_DIM_C, QH_DIM_Q, QH_IN_ATTN, B(wq)),
     QH_TENSOR("self_attn.k_proj.weight", "attn_k.weight", 2, QH_DIM_C, QH_DIM_KV, QH_IN_ATTN, B(wk)),
     QH_TENSOR("self_attn.v_proj.weight", "attn_v.weight", 2, QH_DIM_C, QH_DIM_KV, QH_IN_ATTN, B(wv)),
-    QH_TENSOR("self_attn.q_norm.weight", "attn_q_norm.weight", 1, QH_DIM_1, QH_DIM_HEAD, -1, B(q_norm)),
-    QH_TENSOR("self_attn.k_norm.weight", "attn_k_norm.weight", 1, QH_DIM_1, QH_DIM_HEAD, -1, B(k_norm)),
+    QH_TENSOR("self_attn.q_norm.weight", "attn_q_norm.weight", 1, QH_DIM_1, QH_DIM_HEAD, -1, B(q_norm), .hf_plus_one = 1),
+    QH_TENSOR("self_attn.k_norm.weight", "attn_k_norm.weight", 1, QH_DIM_1, QH_DIM_HEAD, -1, B(k_norm), .hf_plus_one = 1),
     QH_TENSOR("self_attn.o_proj.weight", "attn_output.weight", 2, QH_DIM_Q, QH_DIM_C, QH_IN_ATTN_PROJ, B(attnproj_w)),
-    QH_TENSOR("post_attention_layernorm.weight", "post_attention_norm.weight", 1, QH_DIM_1, QH_DIM_C, -1, B(attn_post_norm)),
-    QH_TENSOR("pre_feedforward_layernorm.weight", "ffn_norm.weight", 1, QH_DIM_1, QH_DIM_C, -1, B(ln2_w)),
+    QH_TENSOR("post_attention_layernorm.weight", "post_attention_norm.weight", 1, QH_DIM_1, QH_DIM_C, -1, B(attn_post_norm), .hf_plus_one = 1),
+    QH_TENSOR("pre_feedforward_layernorm.weight", "ffn_norm.weight", 1, QH_DIM_1, QH_DIM_C, -1, B(ln2_w), .hf_plus_one = 1),
     QH_TENSOR("mlp.gate_proj.weight", "ffn_gate.weight", 2, QH_DIM_C, QH_DIM_FF, QH_IN_FC, B(gate_w)),
     QH_TENSOR("mlp.up_proj.weight", "ffn_up.weight", 2, QH_DIM_C, QH_DIM_FF, QH_IN_FC, B(fc_w)),
     QH_TENSOR("mlp.down_proj.weight", "ffn_down.weight", 2, QH_DIM_FF, QH_DIM_C, QH_IN_FC_PROJ, B(fcproj_w)),
-    QH_TENSOR("post_feedforward_layernorm.weight", "post_ffw_norm.weight", 1, QH_DIM_1, QH_DIM_C, -1, B(ffn_post_norm)),
+    QH_TENSOR("post_feedforward_layernorm.weight", "post_ffw_norm.weight", 1, QH_DIM_1, QH_DIM_C, -1, B(ffn_post_norm), .hf_plus_one = 1),
 };
 static const qh_arch_tensor post[] = {
-    QH_TENSOR("norm.weight", "output_norm.weight", 1, QH_DIM_1, QH_DIM_C, -1, G(lnf_w)),
+    QH_TENSOR("norm.weight", "output_norm.weight", 1, QH_DIM_1, QH_DIM_C, -1, G(lnf_w), .hf_plus_one = 1),
 };
 static const char *const scope[] = {"layers.*.self_attn.*_proj.weight", "layers.*.mlp.*_proj.weight"};
 static_assert(sizeof block / sizeof *block == 13, "Gemma 3 has 13 tensors per block");
@@ -98,6 +99,119 @@ static int config_gguf(const qh_gguf *g, qh_config *c, qh_err *err)
     return 0;
 }
 
+/* llama.cpp's gemma3 keys, as its converter writes them (what config_gguf reads back), and the
+ * SentencePiece vocabulary with the source file's token types and special ids. */
+static int write_gguf(qh_gguf_writer *w, const qh_model *m, const qh_tokenizer *tok, qh_err *err)
+{
+    const qh_config *c = &m->cfg;
+    /* config_gguf's rules are the only ones the file can say: a window on five layers of six,
+     * base 10000 on them */
+    if (c->swa_window && (c->swa_period != 6 || c->rope_theta_swa != 10000.0f))
+        return qh_fail(err, "a Gemma 3 with a sliding window every %d layers and base %g there is not what llama.cpp's gemma3 keys say",
+                       c->swa_period, c->rope_theta_swa);
+    int hs = qh_config_head_dim(c);
+    qh_gguf_put_u32(w, "gemma3.context_length", (uint32_t)c->n_ctx);
+    qh_gguf_put_u32(w, "gemma3.embedding_length", (uint32_t)c->n_embd);
+    qh_gguf_put_u32(w, "gemma3.block_count", (uint32_t)c->n_layer);
+    qh_gguf_put_u32(w, "gemma3.feed_forward_length", (uint32_t)qh_config_ff(c));
+    qh_gguf_put_u32(w, "gemma3.attention.head_count", (uint32_t)c->n_head);
+    qh_gguf_put_f32(w, "gemma3.attention.layer_norm_rms_epsilon", c->ln_eps);
+    qh_gguf_put_u32(w, "gemma3.attention.key_length", (uint32_t)hs);
+    qh_gguf_put_u32(w, "gemma3.attention.value_length", (uint32_t)hs);
+    qh_gguf_put_f32(w, "gemma3.rope.freq_base", c->rope_theta);
+    if (c->swa_window) qh_gguf_put_u32(w, "gemma3.attention.sliding_window", (uint32_t)c->swa_window);
+    qh_gguf_put_u32(w, "gemma3.attention.head_count_kv", (uint32_t)qh_config_kv_heads(c));
+    return qh_tokenizer_write_gguf_spm(w, tok, err);
+}
+
+/* root[key] as a number in (lo, hi], def where the file has no such key (or null) */
+static int json_number(const char *path, const cJSON *root, const char *key, double def, double lo, double hi, double *out, qh_err *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    *out = def;
+    if (!v || cJSON_IsNull(v)) return 0;
+    if (!cJSON_IsNumber(v) || !(v->valuedouble > lo && v->valuedouble <= hi))
+        return qh_fail(err, "%s: '%s' must be a number in (%g, %g]", path, key, lo, hi);
+    *out = v->valuedouble;
+    return 0;
+}
+
+/* Gemma3ForCausalLM's config.json (model_type "gemma3_text", transformers' Gemma3TextConfig;
+ * its defaults where a key is absent).  What the forward pass does not run is refused by name:
+ * RoPE scaling (the larger Gemma 3 models' global layers), logit soft-capping, a query scale
+ * other than 1/sqrt(head_dim), biases, another activation, a layer pattern other than a global
+ * layer closing every period. */
+static int config_hf(const char *path, const cJSON *root, qh_config *cfg, int *tied, qh_err *err)
+{
+    if (qh_json_config_int(path, root, "hidden_size", NULL, &cfg->n_embd, err) ||
+        qh_json_config_int(path, root, "num_hidden_layers", NULL, &cfg->n_layer, err) ||
+        qh_json_config_int(path, root, "num_attention_heads", NULL, &cfg->n_head, err) ||
+        qh_json_config_int(path, root, "num_key_value_heads", NULL, &cfg->n_kv_head, err) ||
+        qh_json_config_int(path, root, "head_dim", NULL, &cfg->head_dim, err) ||
+        qh_json_config_int(path, root, "intermediate_size", NULL, &cfg->n_ff, err) ||
+        qh_json_config_int(path, root, "max_position_embeddings", NULL, &cfg->n_ctx, err) ||
+        qh_json_config_int(path, root, "vocab_size", NULL, &cfg->n_vocab, err))
+        return -1;
+    double eps, theta, theta_local, scalar;
+    if (json_number(path, root, "rms_norm_eps", 1e-6, 0, 1, &eps, err) ||
+        json_number(path, root, "rope_theta", 1e6, 1, 1e12, &theta, err) ||
+        json_number(path, root, "rope_local_base_freq", 1e4, 1, 1e12, &theta_local, err) ||
+        json_number(path, root, "query_pre_attn_scalar", cfg->head_dim, 0, 1e9, &scalar, err))
+        return -1;
+    cfg->ln_eps = (float)eps;
+    cfg->rope_theta = (float)theta;
+    cfg->rope_theta_swa = (float)theta_local;
+    if (scalar != cfg->head_dim)
+        return qh_fail(err, "%s: query_pre_attn_scalar %g is not head_dim %d: qharness scales queries by 1/sqrt(head_dim)", path,
+                       scalar, cfg->head_dim);
+    if (cfg->head_dim % 2) return qh_fail(err, "%s: head_dim %d is odd: RoPE rotates pairs", path, cfg->head_dim);
+    if (cfg->n_kv_head > cfg->n_head || cfg->n_head % cfg->n_kv_head)
+        return qh_fail(err, "%s: num_attention_heads %d is not a multiple of num_key_value_heads %d", path, cfg->n_head, cfg->n_kv_head);
+    const cJSON *act = cJSON_GetObjectItemCaseSensitive(root, "hidden_activation");
+    if (act && !cJSON_IsNull(act) && (!cJSON_IsString(act) || strcmp(act->valuestring, "gelu_pytorch_tanh") != 0))
+        return qh_fail(err, "%s: hidden_activation '%s' is not supported (Gemma 3 uses gelu_pytorch_tanh)", path,
+                       cJSON_IsString(act) ? act->valuestring : "?");
+    static const char *const unset[] = {"rope_scaling", "final_logit_softcapping", "attn_logit_softcapping"};
+    for (int i = 0; i < 3; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, unset[i]);
+        if (v && !cJSON_IsNull(v)) return qh_fail(err, "%s: '%s' is set: not supported by qharness's Gemma 3", path, unset[i]);
+    }
+    static const char *const unsupported[] = {"attention_bias", "use_bidirectional_attention"};
+    for (int i = 0; i < 2; i++)
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, unsupported[i])))
+            return qh_fail(err, "%s: '%s' is true: not supported by qharness's Gemma 3", path, unsupported[i]);
+    /* the sliding window and which layers use it: layer_types (transformers 4.53 and later) or
+     * sliding_window_pattern (before: every pattern-th layer global), default 6 */
+    double window, pattern;
+    if (json_number(path, root, "sliding_window", 4096, 0, 1e9, &window, err) ||
+        json_number(path, root, "sliding_window_pattern", 6, 0, 1e6, &pattern, err))
+        return -1;
+    const cJSON *types = cJSON_GetObjectItemCaseSensitive(root, "layer_types");
+    if (types && !cJSON_IsNull(types)) {
+        if (!cJSON_IsArray(types) || cJSON_GetArraySize(types) != cfg->n_layer)
+            return qh_fail(err, "%s: 'layer_types' must be an array of %d strings (one per layer)", path, cfg->n_layer);
+        pattern = 0;
+        for (int l = 0; l < cfg->n_layer && pattern == 0; l++) {
+            const cJSON *t = cJSON_GetArrayItem(types, l);
+            if (cJSON_IsString(t) && strcmp(t->valuestring, "full_attention") == 0) pattern = l + 1;
+        }
+        for (int l = 0; l < cfg->n_layer; l++) {
+            const cJSON *t = cJSON_GetArrayItem(types, l);
+            const char *want = pattern > 0 && l % (int)pattern == (int)pattern - 1 ? "full_attention" : "sliding_attention";
+            if (!cJSON_IsString(t) || strcmp(t->valuestring, want) != 0)
+                return qh_fail(err, "%s: layer_types[%d] is not '%s': qharness runs a global layer closing every period of "
+                               "sliding-window layers", path, l, want);
+        }
+    }
+    if (pattern != (int)pattern) return qh_fail(err, "%s: 'sliding_window_pattern' must be an integer", path);
+    cfg->swa_window = (int)window;
+    cfg->swa_period = (int)pattern;
+    *tied = 1; /* Gemma3TextConfig's default */
+    const cJSON *tie = cJSON_GetObjectItemCaseSensitive(root, "tie_word_embeddings");
+    if (tie && !cJSON_IsNull(tie)) *tied = cJSON_IsTrue(tie);
+    return 0;
+}
+
 const qh_arch qh_arch_gemma3 = {
     .id = QH_ARCH_GEMMA3,
     .name = "gemma3",
@@ -114,6 +228,6 @@ const qh_arch qh_arch_gemma3 = {
     .forward_block = forward_block,
     .config_gguf = config_gguf,
     .describe_config = qh_config_describe_rope,
-    .write_gguf = NULL,  /* not yet: `convert` says which families it writes */
-    .hf_model_type = NULL, .hf_ctx_key = NULL, .config_hf = NULL, /* not yet: a Gemma 3 directory is refused by its model_type */
+    .write_gguf = write_gguf, /* the tied head is not written: llama.cpp's gemma3 converter leaves it out */
+    .hf_model_type = "gemma3_text", .hf_ctx_key = "max_position_embeddings", .config_hf = config_hf,
 };

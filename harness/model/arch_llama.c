@@ -76,10 +76,6 @@ static int config_gguf(const qh_gguf *g, qh_config *c, qh_err *err)
 static int write_gguf(qh_gguf_writer *w, const qh_model *m, const qh_tokenizer *tok, qh_err *err)
 {
     const qh_config *c = &m->cfg;
-    char **pieces;
-    float *scores;
-    int32_t *types;
-    if (qh_tokenizer_export_spm(tok, &pieces, &scores, &types, err) != 0) return -1;
     qh_gguf_put_u32(w, "llama.block_count", (uint32_t)c->n_layer);
     qh_gguf_put_u32(w, "llama.context_length", (uint32_t)c->n_ctx);
     qh_gguf_put_u32(w, "llama.embedding_length", (uint32_t)c->n_embd);
@@ -89,25 +85,7 @@ static int write_gguf(qh_gguf_writer *w, const qh_model *m, const qh_tokenizer *
     qh_gguf_put_u32(w, "llama.rope.dimension_count", (uint32_t)(c->n_embd / c->n_head));
     qh_gguf_put_f32(w, "llama.attention.layer_norm_rms_epsilon", c->ln_eps);
     if (c->rope_theta != 10000.0f) qh_gguf_put_f32(w, "llama.rope.freq_base", c->rope_theta); /* llama.cpp's default */
-    qh_gguf_put_str(w, "tokenizer.ggml.model", "llama");
-    qh_gguf_put_str_array(w, "tokenizer.ggml.tokens", pieces, (uint64_t)c->n_vocab);
-    qh_gguf_put_f32_array(w, "tokenizer.ggml.scores", scores, (uint64_t)c->n_vocab);
-    qh_gguf_put_i32_array(w, "tokenizer.ggml.token_type", types, (uint64_t)c->n_vocab);
-    int unk = -1, eos = -1, bos = qh_tokenizer_bos_added(tok);
-    for (int i = 0; i < c->n_vocab; i++) {
-        if (types[i] == 2 && unk < 0) unk = i;
-        if (types[i] == 3 && i != bos && eos < 0) eos = i;
-    }
-    if (unk >= 0) qh_gguf_put_u32(w, "tokenizer.ggml.unknown_token_id", (uint32_t)unk);
-    if (bos >= 0) qh_gguf_put_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)bos);
-    if (eos >= 0) qh_gguf_put_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)eos);
-    qh_gguf_put_bool(w, "tokenizer.ggml.add_bos_token", bos >= 0);
-    qh_gguf_put_bool(w, "tokenizer.ggml.add_space_prefix", qh_tokenizer_encodes_alone_differently(tok));
-    for (int i = 0; i < c->n_vocab; i++) free(pieces[i]);
-    free(pieces);
-    free(scores);
-    free(types);
-    return 0;
+    return qh_tokenizer_write_gguf_spm(w, tok, err);
 }
 
 /* LlamaForCausalLM's config.json (model_type "llama"); what qharness does not run is refused. */
@@ -172,6 +150,7 @@ const qh_arch qh_arch_llama = {
     .linear_desc = "self_attn.q_proj, k_proj, v_proj, o_proj, mlp.gate_proj, up_proj, down_proj",
     .hf_prefix = "model.", .hf_out_in = 1,
     .packed_arch_keys = 1,
+    .gguf_tied_output = 1,
     .forward_block = forward_block,
     .config_gguf = config_gguf,
     .describe_config = qh_config_describe_rope,

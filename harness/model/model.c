@@ -55,12 +55,12 @@ static int config_load(const char *dir, qh_config *cfg, int *tied, qh_err *err)
         snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", n++ ? " or " : "", r->hf_model_type);
         if (cJSON_IsString(type) && strcmp(type->valuestring, r->hf_model_type) == 0) a = r;
     }
-    cfg->arch = a->id;
-    if (a->config_hf(path, root, cfg, tied, err) != 0) goto cleanup;
     if (type && (!cJSON_IsString(type) || strcmp(type->valuestring, a->hf_model_type) != 0)) {
         qh_fail(err, "%s: model_type '%s' is not %s", path, cJSON_IsString(type) ? type->valuestring : "?", known);
         goto cleanup;
     }
+    cfg->arch = a->id;
+    if (a->config_hf(path, root, cfg, tied, err) != 0) goto cleanup;
     rc = 0;
 cleanup:
     cJSON_Delete(root);
@@ -470,6 +470,8 @@ static int load_hf(const char *dir, qh_model **out, int compute_sha, qh_err *err
             transpose_rows(file, t->cols, t->rows, rope ? c->n_embd / c->n_head : 0, t->data);
             free(file);
         }
+        if (qh_model_arch_tensor(m, k)->hf_plus_one)
+            for (size_t i = 0; i < n; i++) t->data[i] += 1.0f;
         if (k == 0) snprintf(m->dtype, sizeof m->dtype, "%s", qh_dtype_name(s->dtype));
         m->n_params += n;
     }

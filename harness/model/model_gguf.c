@@ -207,7 +207,8 @@ const char *qh_gguf_write_types(const char *sep, const char *last_sep)
     return list;
 }
 
-/* GPT-2's keys and vocabulary as llama.cpp's converter writes them. */
+/* The family's keys and vocabulary (its row's write_gguf) and every tensor, as llama.cpp's
+ * converter writes them. */
 int qh_model_write_gguf(const qh_model *m, const qh_tokenizer *tok, const char *name, const char *type_name, const char *path,
                         qh_err *err)
 {
@@ -241,9 +242,9 @@ int qh_model_write_gguf(const qh_model *m, const qh_tokenizer *tok, const char *
     qh_gguf_put_u32(w, "general.file_type", (uint32_t)ft);
 
     /* every tensor in the GGUF orientation, then its bytes; 1-D tensors and position_embd stay F32
-     * (as llama-quantize leaves them); the tied head is written out as `output`, as llama.cpp's
-     * converter does */
-    int n_out = m->n_tensors + 1;
+     * (as llama-quantize leaves them); an untied head, and a tied one where the family's
+     * converter writes it again (the row's gguf_tied_output), is written as `output` */
+    int n_out = m->n_tensors + (!m->head_tied || a->gguf_tied_output);
     uint8_t **blobs = qh_calloc((size_t)n_out, sizeof *blobs);
     for (int k = 0; k < n_out; k++) {
         const qh_tensor *t = k < m->n_tensors ? &m->tensors[k] : NULL;

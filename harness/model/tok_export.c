@@ -1,4 +1,5 @@
-/* tok_export.c - a vocabulary written back out, as the GGUF writers of the architectures need it. */
+/* tok_export.c - a vocabulary written back out, as the GGUF writers of the architectures need it:
+ * GPT-2's tokens and merges, or a SentencePiece vocabulary's tokenizer.ggml.* keys whole. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,7 +8,17 @@
 
 #include "harness/model/tokenizer_impl.h"
 
-int qh_tokenizer_export_spm(const qh_tokenizer *tok, char ***pieces, float **scores, int32_t **types, qh_err *err)
+/* llama_token_type: 1 normal, 2 unknown, 3 control, 4 user-defined, 6 byte */
+enum { TYPE_NORMAL = 1, TYPE_UNKNOWN = 2, TYPE_CONTROL = 3, TYPE_USER = 4, TYPE_BYTE = 6 };
+
+static int is_user_token(const qh_tokenizer *tok, int id)
+{
+    for (int u = 0; u < tok->n_user_tokens; u++)
+        if (tok->user_tokens[u] == id) return 1;
+    return 0;
+}
+
+int qh_tokenizer_write_gguf_spm(qh_gguf_writer *w, const qh_tokenizer *tok, qh_err *err)
 {
     if (!tok->spm) return qh_fail(err, "the vocabulary is byte-level BPE, not SentencePiece-style");
     int n = tok->n_vocab;
@@ -21,9 +32,13 @@ int qh_tokenizer_export_spm(const qh_tokenizer *tok, char ***pieces, float **sco
         int id;
         snprintf(hex, sizeof hex, "<0x%02X>", len == 1 ? (unsigned char)raw[0] : 0);
         int is_byte = len == 1 && qh_strmap_get(&tok->vocab, hex, 6, &id) && id == i;
+        int user = tok->token_types ? tok->token_types[i] == TYPE_USER : is_user_token(tok, i);
         char *t = p[i] = qh_malloc(3 * len + 8);
         if (is_byte) memcpy(t, hex, 7);
-        else {
+        else if (user) { /* llama.cpp matches a user-defined token's text against the raw text: its spaces stay spaces */
+            memcpy(t, raw, len);
+            t[len] = 0;
+        } else {
             size_t k = 0;
             for (size_t j = 0; j < len; j++)
                 if (raw[j] == ' ') memcpy(t + k, qh_tok_spm_space, 3), k += 3;
@@ -31,14 +46,35 @@ int qh_tokenizer_export_spm(const qh_tokenizer *tok, char ***pieces, float **sco
             t[k] = 0;
         }
         sc[i] = tok->scores[i];
-        /* llama_token_type: 1 normal, 2 unknown, 3 control, 6 byte; SentencePiece's default texts
-         * name the unknown and end-of-sequence pieces */
-        ty[i] = is_byte ? 6 : i == tok->bos_added || strcmp(t, "</s>") == 0 ? 3 : strcmp(t, "<unk>") == 0 ? 2 : 1;
+        /* the types a GGUF file gave; from other formats, SentencePiece's default texts name the
+         * unknown and end-of-sequence pieces */
+        ty[i] = tok->token_types                                            ? tok->token_types[i]
+                : user                                                      ? TYPE_USER
+                : is_byte                                                   ? TYPE_BYTE
+                : i == tok->bos_added || strcmp(t, "</s>") == 0             ? TYPE_CONTROL
+                : strcmp(t, "<unk>") == 0                                   ? TYPE_UNKNOWN
+                                                                            : TYPE_NORMAL;
     }
-    for (int u = 0; u < tok->n_user_tokens; u++) ty[tok->user_tokens[u]] = 4;
-    *pieces = p;
-    *scores = sc;
-    *types = ty;
+    int unk = tok->unk_id, eos = tok->eos_id, bos = tok->bos_added;
+    for (int i = 0; i < n; i++) {
+        if (ty[i] == TYPE_UNKNOWN && unk < 0) unk = i;
+        if (ty[i] == TYPE_CONTROL && i != bos && eos < 0) eos = i;
+    }
+    qh_gguf_put_str(w, "tokenizer.ggml.model", "llama");
+    qh_gguf_put_str_array(w, "tokenizer.ggml.tokens", p, (uint64_t)n);
+    qh_gguf_put_f32_array(w, "tokenizer.ggml.scores", sc, (uint64_t)n);
+    qh_gguf_put_i32_array(w, "tokenizer.ggml.token_type", ty, (uint64_t)n);
+    if (unk >= 0) qh_gguf_put_u32(w, "tokenizer.ggml.unknown_token_id", (uint32_t)unk);
+    if (bos >= 0) qh_gguf_put_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)bos);
+    if (eos >= 0) qh_gguf_put_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)eos);
+    if (tok->pad_id >= 0) qh_gguf_put_u32(w, "tokenizer.ggml.padding_token_id", (uint32_t)tok->pad_id);
+    qh_gguf_put_bool(w, "tokenizer.ggml.add_bos_token", bos >= 0);
+    qh_gguf_put_bool(w, "tokenizer.ggml.add_eos_token", 0); /* qharness never appends one */
+    qh_gguf_put_bool(w, "tokenizer.ggml.add_space_prefix", qh_tokenizer_encodes_alone_differently(tok));
+    for (int i = 0; i < n; i++) free(p[i]);
+    free(p);
+    free(sc);
+    free(ty);
     return 0;
 }
 

@@ -35,25 +35,6 @@ static int gguf_bool(const qh_gguf *g, const char *key, int def)
     return kv && kv->type == QH_GGUF_BOOL ? kv->u != 0 : def;
 }
 
-/* Piece i of a SentencePiece vocabulary (text in U+2581 form) with its score. */
-static const qh_tokenizer *sort_tok; /* qsort has no user pointer; set just around the sort */
-static int by_length_desc(const void *x, const void *y)
-{
-    int a = *(const int *)x, b = *(const int *)y;
-    size_t la = sort_tok->token_len[a], lb = sort_tok->token_len[b];
-    return la != lb ? (la < lb ? 1 : -1) : (a > b) - (a < b);
-}
-
-/* llama.cpp sorts its special tokens by length, longest first (ties in no stated order; here
- * by id: no two of Gemma's user-defined tokens of one length can overlap in a text) */
-static void user_tokens_sort(qh_tokenizer *tok)
-{
-    if (tok->n_user_tokens < 2) return; /* also: qsort of NULL is undefined, even for no items */
-    sort_tok = tok;
-    qsort(tok->user_tokens, (size_t)tok->n_user_tokens, sizeof(int), by_length_desc);
-    sort_tok = NULL;
-}
-
 static int spm_from_gguf(const qh_gguf *g, qh_tokenizer **out, qh_err *err)
 {
     const qh_gguf_kv *tokens = gguf_strings(g, "tokenizer.ggml.tokens", 1u << 24, err),
@@ -75,16 +56,26 @@ static int spm_from_gguf(const qh_gguf *g, qh_tokenizer **out, qh_err *err)
         return qh_fail(err, "%s: tokenizer.ggml.token_type must be an array of %llu integers (one per token)", g->path,
                        (unsigned long long)tokens->n);
     }
-    for (uint64_t i = 0; types && i < types->n; i++)
-        if (qh_gguf_array_num(types, i) == 4 /* LLAMA_TOKEN_TYPE_USER_DEFINED */ && tok->token_len[i] > 0) {
-            tok->user_tokens = qh_realloc(tok->user_tokens, (size_t)(tok->n_user_tokens + 1) * sizeof(int));
-            tok->user_tokens[tok->n_user_tokens++] = (int)i;
+    if (types) {
+        int32_t *kept = qh_malloc((size_t)types->n * sizeof *kept);
+        for (uint64_t i = 0; i < types->n; i++) {
+            double t = qh_gguf_array_num(types, i);
+            kept[i] = t >= INT32_MIN && t <= INT32_MAX ? (int32_t)t : 0;
         }
-    user_tokens_sort(tok);
+        qh_tok_set_types(tok, kept);
+    }
     int64_t bos_id = 1;
-    if (qh_gguf_find(g, "tokenizer.ggml.bos_token_id") && qh_gguf_get_int(g, "tokenizer.ggml.bos_token_id", &bos_id, err) != 0) {
-        qh_tokenizer_free(tok);
-        return -1;
+    const char *ids[] = {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id", "tokenizer.ggml.unknown_token_id",
+                         "tokenizer.ggml.padding_token_id"};
+    int *kept[] = {NULL, &tok->eos_id, &tok->unk_id, &tok->pad_id};
+    for (int k = 0; k < 4; k++) {
+        int64_t id = -1;
+        if (qh_gguf_find(g, ids[k]) && qh_gguf_get_int(g, ids[k], &id, err) != 0) {
+            qh_tokenizer_free(tok);
+            return -1;
+        }
+        if (k == 0 && qh_gguf_find(g, ids[0])) bos_id = id;
+        if (k > 0 && id >= 0 && id < tok->n_vocab) *kept[k] = (int)id; /* only written back, so one out of range is dropped */
     }
     char where[4200];
     snprintf(where, sizeof where, "%s: tokenizer.ggml.tokens", g->path);

@@ -10,9 +10,12 @@
 /* ---- SentencePiece's tokenizer.model: a protobuf ModelProto ------------------------------
  *
  * The fields read (sentencepiece_model.proto): pieces = 1 {piece = 1, score = 2, type = 3},
- * trainer_spec = 2 {model_type = 3 (1 unigram, 2 BPE), bos_id = 41 (default 1; -1: none)},
- * normalizer_spec = 3 {add_dummy_prefix = 3 (default true)}; every other field is skipped by
- * its wire type.  Every piece goes into the vocabulary with its score, whatever its type, and
+ * trainer_spec = 2 {model_type = 3 (1 unigram, 2 BPE), unk_id = 40, bos_id = 41 (default 1;
+ * -1: none), eos_id = 42, pad_id = 43}, normalizer_spec = 3 {add_dummy_prefix = 3 (default
+ * true)}; every other field is skipped by its wire type.  Every piece goes into the vocabulary
+ * with its score, whatever its type; the user-defined ones (Gemma's runs of whitespace, its
+ * HTML tags) are also cut out of a text before the rest is encoded, as llama.cpp does with the
+ * user-defined tokens its converter copies from this file; and
  * the normalization rules (precompiled_charsmap, remove_extra_whitespaces) are not applied: what
  * llama.cpp's converter keeps and its tokenizer does, so ids are llama.cpp's.  (protobuf-c would
  * need code generated from the schema at build time for five wire rules and three messages.) */
@@ -103,7 +106,8 @@ int qh_tokenizer_load_spm_model(const char *path, qh_tokenizer **out, qh_err *er
     pb_in top = {(const unsigned char *)data, (const unsigned char *)data, (const unsigned char *)data + len, path};
     pb_field f;
     uint64_t n = 0, model_type = 1, add_dummy_prefix = 1;
-    int64_t bos_id = 1;
+    int64_t special[4] = {0, 1, 2, -1}; /* unk, bos, eos, pad: SentencePiece's defaults */
+    int32_t *types = NULL;
     qh_tokenizer *tok = NULL;
     while (top.p < top.end) { /* pass 1: count the pieces, read the two specs */
         if (pb_next(&top, &f, err) != 0) goto fail;
@@ -121,9 +125,11 @@ int qh_tokenizer_load_spm_model(const char *path, qh_tokenizer **out, qh_err *er
                 pb_field g;
                 if (pb_next(&spec, &g, err) != 0) goto fail;
                 uint64_t *dst = is_trainer && g.field == 3 ? &model_type : !is_trainer && g.field == 3 ? &add_dummy_prefix : NULL;
-                if (is_trainer && g.field == 41) {
-                    if (pb_want(&spec, &g, 0, "TrainerSpec.bos_id", err) != 0) goto fail;
-                    bos_id = (int32_t)(uint32_t)g.u; /* int32: negative values are sign-extended varints */
+                if (is_trainer && g.field >= 40 && g.field <= 43) { /* unk_id, bos_id, eos_id, pad_id */
+                    static const char *const names[] = {"TrainerSpec.unk_id", "TrainerSpec.bos_id", "TrainerSpec.eos_id",
+                                                        "TrainerSpec.pad_id"};
+                    if (pb_want(&spec, &g, 0, names[g.field - 40], err) != 0) goto fail;
+                    special[g.field - 40] = (int32_t)(uint32_t)g.u; /* int32: negative values are sign-extended varints */
                 } else if (dst) {
                     if (pb_want(&spec, &g, 0, is_trainer ? "TrainerSpec.model_type" : "NormalizerSpec.add_dummy_prefix", err) != 0)
                         goto fail;
@@ -145,6 +151,7 @@ int qh_tokenizer_load_spm_model(const char *path, qh_tokenizer **out, qh_err *er
     }
     tok = qh_tok_spm_new((int)n);
     tok->add_space_prefix = add_dummy_prefix != 0;
+    types = qh_malloc((size_t)n * sizeof *types);
     top.p = top.base;
     for (int i = 0; top.p < top.end;) { /* pass 2: the pieces, checked as pass 1 did the rest */
         if (pb_next(&top, &f, err) != 0) goto fail;
@@ -153,12 +160,16 @@ int qh_tokenizer_load_spm_model(const char *path, qh_tokenizer **out, qh_err *er
         const unsigned char *text = NULL;
         size_t text_len = 0;
         float score = 0;
+        types[i] = 1; /* NORMAL, the default */
         while (piece.p < piece.end) {
             pb_field g;
             if (pb_next(&piece, &g, err) != 0) goto fail;
             if (g.field == 1) {
                 if (pb_want(&piece, &g, 2, "SentencePiece.piece", err) != 0) goto fail;
                 text = g.data, text_len = g.len;
+            } else if (g.field == 3) {
+                if (pb_want(&piece, &g, 0, "SentencePiece.type", err) != 0) goto fail;
+                types[i] = g.u <= 6 ? (int32_t)g.u : 0;
             } else if (g.field == 2) {
                 uint32_t bits = (uint32_t)g.u;
                 if (pb_want(&piece, &g, 5, "SentencePiece.score", err) != 0) goto fail;
@@ -178,9 +189,14 @@ int qh_tokenizer_load_spm_model(const char *path, qh_tokenizer **out, qh_err *er
         qh_tok_spm_add_piece(tok, i++, (const char *)text, text_len, score);
     }
     free(data);
-    return qh_tok_spm_finish(tok, path, bos_id, bos_id >= 0, out, err);
+    qh_tok_set_types(tok, types);
+    int *kept[] = {&tok->unk_id, NULL, &tok->eos_id, &tok->pad_id};
+    for (int k = 0; k < 4; k++)
+        if (kept[k] && special[k] >= 0 && special[k] < tok->n_vocab) *kept[k] = (int)special[k];
+    return qh_tok_spm_finish(tok, path, special[1], special[1] >= 0, out, err);
 fail:
     if (tok) qh_tokenizer_free(tok);
+    free(types);
     free(data);
     return -1;
 }

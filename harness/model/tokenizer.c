@@ -58,6 +58,7 @@ void qh_tokenizer_free(qh_tokenizer *tok)
     free(tok->cache_ids);
     free(tok->scores);
     free(tok->user_tokens);
+    free(tok->token_types);
     free(tok);
 }
 
@@ -208,6 +209,40 @@ void qh_tok_spm_add_piece(qh_tokenizer *tok, int i, const char *t, size_t len, f
     tok->token_len[i] = rl;
 }
 
+typedef struct {
+    size_t len;
+    int id;
+} sized_token;
+
+static int longest_first(const void *x, const void *y)
+{
+    const sized_token *a = x, *b = y;
+    return a->len != b->len ? (a->len < b->len ? 1 : -1) : (a->id > b->id) - (a->id < b->id);
+}
+
+void qh_tok_set_types(qh_tokenizer *tok, int32_t *types)
+{
+    free(tok->token_types);
+    tok->token_types = types;
+    free(tok->user_tokens);
+    tok->user_tokens = NULL;
+    tok->n_user_tokens = 0;
+    sized_token *user = qh_malloc((size_t)tok->n_vocab * sizeof *user + 1);
+    int n = 0;
+    for (int i = 0; i < tok->n_vocab; i++)
+        if (types[i] == 4 /* LLAMA_TOKEN_TYPE_USER_DEFINED, SentencePiece's USER_DEFINED */ && tok->token_len[i] > 0)
+            user[n++] = (sized_token){tok->token_len[i], i};
+    /* llama.cpp sorts its special tokens by length, longest first (ties in no stated order; here
+     * by id: no two of Gemma's user-defined tokens of one length can overlap in a text) */
+    qsort(user, (size_t)n, sizeof *user, longest_first);
+    if (n) {
+        tok->user_tokens = qh_malloc((size_t)n * sizeof(int));
+        for (int k = 0; k < n; k++) tok->user_tokens[k] = user[k].id;
+        tok->n_user_tokens = n;
+    }
+    free(user);
+}
+
 qh_tokenizer *qh_tok_spm_new(int n)
 {
     qh_tokenizer *tok = qh_calloc(1, sizeof *tok);
@@ -215,6 +250,7 @@ qh_tokenizer *qh_tok_spm_new(int n)
     tok->spm = 1;
     tok->scores = qh_calloc((size_t)n, sizeof(float));
     tok->add_space_prefix = 1;
+    tok->eos_id = tok->unk_id = tok->pad_id = -1;
     return tok;
 }
 

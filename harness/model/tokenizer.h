@@ -56,10 +56,11 @@ int qh_encode(qh_tokenizer *tok, const char *source, const char *text, size_t le
  * (tokens[id]) and the merges "A B" in rank order; all malloc'd (free each, then the arrays). */
 int qh_tokenizer_export(const qh_tokenizer *tok, char ***tokens, char ***merges, int *n_merges, qh_err *err);
 
-/* A SentencePiece-style vocabulary as GGUF "llama" metadata holds it: piece texts (U+2581 for a
- * space, <0xXX> for byte fallbacks), scores, and llama_token_type values (6 for byte fallbacks,
- * 3 for the BOS and "</s>", 2 for "<unk>", 1 otherwise); all malloc'd (free each piece). */
-int qh_tokenizer_export_spm(const qh_tokenizer *tok, char ***pieces, float **scores, int32_t **types, qh_err *err);
+/* A SentencePiece-style vocabulary as GGUF "llama" metadata holds it, the tokenizer.ggml.* keys
+ * into w: piece texts (U+2581 for a space, <0xXX> for byte fallbacks), scores, llama_token_type
+ * values and the special ids: a GGUF file's own when the vocabulary came from one, else 6 for
+ * byte fallbacks, 3 for the BOS and "</s>", 2 for "<unk>", 4 for user-defined, 1 otherwise. */
+int qh_tokenizer_write_gguf_spm(qh_gguf_writer *w, const qh_tokenizer *tok, qh_err *err);
 
 /* The raw bytes a token stands for. */
 const char *qh_token_bytes(const qh_tokenizer *tok, int id, size_t *len);

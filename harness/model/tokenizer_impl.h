@@ -40,6 +40,10 @@ struct qh_tokenizer {
      * them out of the text before the rest is encoded, even with special tokens not parsed */
     int *user_tokens;
     int n_user_tokens;
+    /* SentencePiece from GGUF: the file's tokenizer.ggml.token_type (NULL from other formats)
+     * and its special ids (-1 where the file names none), written back by the GGUF writers */
+    int32_t *token_types;
+    int eos_id, unk_id, pad_id;
 };
 
 /* ---- building a vocabulary (tokenizer.c) ---- */
@@ -53,6 +57,10 @@ uint64_t qh_tok_pair_key(int a, int b);
 void qh_tok_spm_add_piece(qh_tokenizer *tok, int i, const char *t, size_t len, float score);
 int qh_tok_spm_finish(qh_tokenizer *tok, const char *source, int64_t bos_id, int add_bos, qh_tokenizer **out, qh_err *err);
 qh_tokenizer *qh_tok_spm_new(int n);
+/* The pieces' types (llama_token_type's numbers, which are SentencePiece's; types is taken over),
+ * kept to be written back; the user-defined ones (4) become the tokens cut out of a text before
+ * the rest is encoded, longest first, as llama.cpp cuts them. */
+void qh_tok_set_types(qh_tokenizer *tok, int32_t *types);
 extern const char qh_tok_spm_space[];
 int qh_tok_vocab_from_json(qh_tokenizer *tok, const char *source, const cJSON *root, const int inverse[512], qh_err *err);
 void qh_tok_vocab_init(qh_tokenizer *tok, int n);

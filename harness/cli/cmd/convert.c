@@ -11,6 +11,24 @@ const qh_cli_opt qh_cmd_convert_options[] = {
     {"type", required_argument, 't', "F32|F16|BF16|Q8_0|Q4_0|MXFP4", "type of the block matrices, embedding and output (ggml's rounding)", "F32"},
     QH_CLI_OPT_END};
 
+/* general.name: the file's name without its extension, or its folder's where the file is a
+ * folder's model.* (models/gemma3/model.gguf is "gemma3"), or the folder's */
+static void model_name(const char *path, char *out, size_t n)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    size_t len = strlen(buf);
+    while (len > 1 && buf[len - 1] == '/') buf[--len] = 0;
+    char *slash = strrchr(buf, '/'), *base = slash ? slash + 1 : buf, *dot = strrchr(base, '.');
+    if (dot && dot != base && strcmp(dot, ".gguf") == 0) *dot = 0;
+    if (strcmp(base, "model") == 0 && slash && slash != buf) {
+        *slash = 0;
+        char *up = strrchr(buf, '/');
+        base = up ? up + 1 : buf;
+    }
+    snprintf(out, n, "%s", base);
+}
+
 int qh_cmd_convert(int argc, char **argv)
 {
     const char *out = NULL, *type = "F32";
@@ -29,9 +47,8 @@ int qh_cmd_convert(int argc, char **argv)
     qh_err err;
     qh_cli_model lm;
     if (qh_cli_load(argv[optind], NULL, &lm, &err) != 0) return qh_cli_die(&err);
-    char *dir = qh_resolve_model_dir(argv[optind]);
-    const char *base = strrchr(dir, '/');
-    base = base && base[1] ? base + 1 : dir;
+    char *dir = qh_resolve_model_dir(argv[optind]), base[256];
+    model_name(dir, base, sizeof base);
     double t0 = qh_now();
     int rc = qh_model_write_gguf(lm.model, lm.tok, base, type, out, &err);
     if (rc == 0) {
