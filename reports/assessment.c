@@ -265,6 +265,8 @@ static const char *AUDIT_SQL =
     "FROM audits a JOIN runs r ON r.id=a.quantized_run JOIN method_configs c ON c.id=r.config_id "
     "LEFT JOIN bpp b ON b.run_id=a.quantized_run ";
 
+static int holm_family(actx *a, long long **ids, int **holds, int *n_rows);
+
 /* One field of a row of AUDIT_SQL, formatted. */
 static int audit_format(actx *a, sqlite3_stmt *st, const char *field, const char *fmt, char *buf, size_t n)
 {
@@ -298,6 +300,17 @@ static int audit_format(actx *a, sqlite3_stmt *st, const char *field, const char
         if (sqlite3_column_type(st, 23) == SQLITE_NULL) snprintf(buf, n, "-");
         else fmt_int(buf, n, sqlite3_column_int64(st, 23));
     }
+    else if (strcmp(field, "holm") == 0) { /* the verdict once the claim set is judged with Holm's correction */
+        long long *ids;
+        int *holds, n_rows;
+        if (holm_family(a, &ids, &holds, &n_rows) < 0) return -1;
+        snprintf(buf, n, "-");
+        for (int i = 0; i < n_rows; i++)
+            if (ids[i] == sqlite3_column_int64(st, 24))
+                snprintf(buf, n, "%s", holds[i] < 0 ? "- (exact: bits)" : holds[i] ? text_or(st, 12, "-") : "INCONCLUSIVE");
+        free(ids);
+        free(holds);
+    }
     else if (strcmp(field, "bpp_scope") == 0) fmt_num(buf, n, COL_D(15), fmt ? fmt : ".4f");
     else if (strcmp(field, "bpp_model") == 0) fmt_num(buf, n, COL_D(16), fmt ? fmt : ".2f");
     else if (strcmp(field, "baseline") == 0 || strcmp(field, "quantized") == 0) {
@@ -305,7 +318,7 @@ static int audit_format(actx *a, sqlite3_stmt *st, const char *field, const char
         fmt_num(buf, n, COL_D(strcmp(field, "baseline") == 0 ? 17 : 18), fmt ? fmt : default_fmt(metric));
     } else
         return afail(a, "{{audit}}: no field '%s' (text, method, task, metric, claimed, claimed_bpp, retention, ci, chance_adjusted, "
-                        "ca_ci, verdict, items_needed, n, p, registration, discordant, bpp_scope, bpp_model, baseline, quantized)", field);
+                        "ca_ci, verdict, holm, items_needed, n, p, registration, discordant, bpp_scope, bpp_model, baseline, quantized)", field);
 #undef COL_D
     return 0;
 }

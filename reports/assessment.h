@@ -20,7 +20,8 @@
  *                                     dtype embedding_params embedding_share
  *     {{experiment EXP FIELD}}        runs done failed sha256 commit seconds started finished
  *     {{audit CLAIM FIELD [FMT]}}     text method task metric claimed claimed_bpp retention ci
- *                                     chance_adjusted ca_ci verdict items_needed n bpp_scope
+ *                                     chance_adjusted ca_ci verdict holm (the verdict under Holm's
+ *                                     correction over the claim set) items_needed n p bpp_scope
  *                                     bpp_model baseline quantized
  *   on a line of their own:
  *     {{provenance}}                  every experiment in the database: file, commit, host, runs

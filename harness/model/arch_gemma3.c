@@ -212,6 +212,21 @@ static int config_hf(const char *path, const cJSON *root, qh_config *cfg, int *t
     return 0;
 }
 
+/* The config line of `info`: the shared RoPE line, then what Gemma 3 adds to it. */
+static void describe_config(const qh_config *c, char *out, size_t n)
+{
+    qh_config_describe_rope(c, out, n);
+    size_t len = strlen(out);
+    if (c->swa_window && c->swa_period)
+        snprintf(out + len, n - len, ", head_dim %d, sliding window %d (rope_theta %g), layers %d, %d, ... global",
+                 qh_config_head_dim(c), c->swa_window, c->rope_theta_swa, c->swa_period - 1, 2 * c->swa_period - 1);
+    else if (c->swa_window)
+        snprintf(out + len, n - len, ", head_dim %d, sliding window %d (rope_theta %g) on every layer", qh_config_head_dim(c),
+                 c->swa_window, c->rope_theta_swa);
+    else
+        snprintf(out + len, n - len, ", head_dim %d, no sliding window", qh_config_head_dim(c));
+}
+
 const qh_arch qh_arch_gemma3 = {
     .id = QH_ARCH_GEMMA3,
     .name = "gemma3",
@@ -227,7 +242,7 @@ const qh_arch qh_arch_gemma3 = {
     .packed_arch_keys = 1,
     .forward_block = forward_block,
     .config_gguf = config_gguf,
-    .describe_config = qh_config_describe_rope,
+    .describe_config = describe_config,
     .write_gguf = write_gguf, /* the tied head is not written: llama.cpp's gemma3 converter leaves it out */
     .hf_model_type = "gemma3_text", .hf_ctx_key = "max_position_embeddings", .config_hf = config_hf,
 };
