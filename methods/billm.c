@@ -121,6 +121,59 @@ float qh_billm_split(const float *x, uint8_t *cls, int rows, int len)
  * (same column, previous row) and to the left (previous non-salient column of the row, same block). */
 enum { N_CONTEXTS = 4 };
 
+/* What encode stores, in block, row, column order: the salient columns' mask; the group bit of
+ * every other weight (range-coded in the contexts above, or plain bits with masks=1); the sign
+ * bits of both; each row's and block's zeros and scales of the two groups and the two salient
+ * stages in F16 (params: binary.zeros, binary.scales, salient.zeros, salient.scales). */
+static void write_streams(qh_packed *out, int rows, int cols, int bs, int coded, const uint8_t *salcol, const uint8_t *cls_all,
+                          const uint8_t *sig_all, const float *const params[4])
+{
+    int nb = (cols + bs - 1) / bs;
+    size_t n = (size_t)rows * cols, nparam = (size_t)rows * nb * 2;
+    size_t n_sal = 0;
+    for (int c = 0; c < cols; c++) n_sal += salcol[c] ? (size_t)rows : 0;
+    size_t n_ns = n - n_sal, i_ns = 0, i_sal = 0;
+    uint8_t *ssig = qh_malloc(n_ns ? n_ns : 1), *grp = qh_malloc(n_ns ? n_ns : 1), *sal2 = qh_malloc(n_sal ? n_sal : 1);
+    qh_rc_encoder enc;
+    qh_rc_prob prob[N_CONTEXTS];
+    qh_rc_encoder_init(&enc);
+    qh_rc_probs_init(prob, N_CONTEXTS);
+    for (int b = 0; b < nb; b++) {
+        int c0 = b * bs, len = c0 + bs <= cols ? bs : cols - c0;
+        for (int r = 0; r < rows; r++) {
+            int left = 0;
+            for (int c = c0; c < c0 + len; c++) {
+                size_t at = (size_t)r * cols + c;
+                if (salcol[c]) {
+                    sal2[i_sal++] = sig_all[at];
+                    continue;
+                }
+                int bit = cls_all[at] == QH_BILLM_LARGE, above = r > 0 && cls_all[at - cols] == QH_BILLM_LARGE;
+                ssig[i_ns] = sig_all[at] & 1;
+                grp[i_ns++] = (uint8_t)bit;
+                if (coded) qh_rc_encode_bit(&enc, &prob[above | left << 1], bit);
+                left = bit;
+            }
+        }
+    }
+    qh_rc_encoder_finish(&enc);
+    qh_bits_pack(qh_packed_add(out, "salient.mask", QH_DT_U8, (int64_t)qh_bits_bytes((size_t)cols, 1), 0), salcol,
+                 (size_t)cols, 1);
+    if (coded) memcpy(qh_packed_add(out, "group.mask", QH_DT_U8, (int64_t)enc.len, 0), enc.buf, enc.len);
+    else qh_bits_pack(qh_packed_add(out, "group.mask", QH_DT_U8, (int64_t)qh_bits_bytes(n_ns, 1), 0), grp, n_ns, 1);
+    qh_bits_pack(qh_packed_add(out, "signs", QH_DT_U8, (int64_t)qh_bits_bytes(n_ns, 1), 0), ssig, n_ns, 1);
+    qh_bits_pack(qh_packed_add(out, "salient.signs", QH_DT_U8, (int64_t)qh_bits_bytes(n_sal, 2), 0), sal2, n_sal, 2);
+    const char *names[4] = {"binary.zeros", "binary.scales", "salient.zeros", "salient.scales"};
+    for (int p = 0; p < 4; p++) {
+        uint16_t *h = qh_packed_add(out, names[p], QH_DT_F16, rows, (int64_t)nb * 2);
+        for (size_t t = 0; t < nparam; t++) h[t] = qh_f32_to_f16(params[p][t]);
+    }
+    free(enc.buf);
+    free(ssig);
+    free(grp);
+    free(sal2);
+}
+
 static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib, qh_packed *out, qh_err *err)
 {
     int bs = (int)qh_spec_get(spec, "block"), smax = (int)qh_spec_get(spec, "salient_max");
@@ -217,50 +270,7 @@ static int encode(const qh_spec *spec, const qh_matrix *w, const qh_calib *calib
             memcpy(sig_all + (size_t)r * cols + c0, sg + (size_t)r * len, (size_t)len);
         }
     }
-    /* the streams, in block, row, column order */
-    size_t n_sal = 0;
-    for (int c = 0; c < cols; c++) n_sal += salcol[c] ? (size_t)rows : 0;
-    size_t n_ns = n - n_sal, i_ns = 0, i_sal = 0;
-    uint8_t *ssig = qh_malloc(n_ns ? n_ns : 1), *grp = qh_malloc(n_ns ? n_ns : 1), *sal2 = qh_malloc(n_sal ? n_sal : 1);
-    qh_rc_encoder enc;
-    qh_rc_prob prob[N_CONTEXTS];
-    qh_rc_encoder_init(&enc);
-    qh_rc_probs_init(prob, N_CONTEXTS);
-    for (int b = 0; b < nb; b++) {
-        int c0 = b * bs, len = c0 + bs <= cols ? bs : cols - c0;
-        for (int r = 0; r < rows; r++) {
-            int left = 0;
-            for (int c = c0; c < c0 + len; c++) {
-                size_t at = (size_t)r * cols + c;
-                if (salcol[c]) {
-                    sal2[i_sal++] = sig_all[at];
-                    continue;
-                }
-                int bit = cls_all[at] == QH_BILLM_LARGE, above = r > 0 && cls_all[at - cols] == QH_BILLM_LARGE;
-                ssig[i_ns] = sig_all[at] & 1;
-                grp[i_ns++] = (uint8_t)bit;
-                if (coded) qh_rc_encode_bit(&enc, &prob[above | left << 1], bit);
-                left = bit;
-            }
-        }
-    }
-    qh_rc_encoder_finish(&enc);
-    qh_bits_pack(qh_packed_add(out, "salient.mask", QH_DT_U8, (int64_t)qh_bits_bytes((size_t)cols, 1), 0), salcol,
-                 (size_t)cols, 1);
-    if (coded) memcpy(qh_packed_add(out, "group.mask", QH_DT_U8, (int64_t)enc.len, 0), enc.buf, enc.len);
-    else qh_bits_pack(qh_packed_add(out, "group.mask", QH_DT_U8, (int64_t)qh_bits_bytes(n_ns, 1), 0), grp, n_ns, 1);
-    qh_bits_pack(qh_packed_add(out, "signs", QH_DT_U8, (int64_t)qh_bits_bytes(n_ns, 1), 0), ssig, n_ns, 1);
-    qh_bits_pack(qh_packed_add(out, "salient.signs", QH_DT_U8, (int64_t)qh_bits_bytes(n_sal, 2), 0), sal2, n_sal, 2);
-    const char *names[4] = {"binary.zeros", "binary.scales", "salient.zeros", "salient.scales"};
-    const float *vals[4] = {bz, bsc, sz, ssc};
-    for (int p = 0; p < 4; p++) {
-        uint16_t *h = qh_packed_add(out, names[p], QH_DT_F16, rows, (int64_t)nb * 2);
-        for (size_t t = 0; t < nparam; t++) h[t] = qh_f32_to_f16(vals[p][t]);
-    }
-    free(enc.buf);
-    free(ssig);
-    free(grp);
-    free(sal2);
+    write_streams(out, rows, cols, bs, coded, salcol, cls_all, sig_all, (const float *const[4]){bz, bsc, sz, ssc});
 done:
     free(Wt);
     free(H);

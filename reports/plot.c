@@ -442,57 +442,50 @@ typedef struct {
  * run has the metric) or -1 with err set. */
 static int plot_metric(const plot_ctx *p, const char *task, const char *metric, row **rows_io)
 {
-    sqlite3 *db = p->db;
-    sqlite3_stmt *rs = p->rs;
-    const char *db_path = p->db_path, *out_dir = p->out_dir, *name = p->name, *model = p->model, *baseline_name = p->baseline_name;
-    long long exp = p->exp;
-    int ctx = p->ctx, whole_model = p->whole_model;
-    FILE *log = p->log;
-    qh_err *err = p->err;
     row *rows = *rows_io;
     const qh_metric *mrow = qh_metric_find(metric);
     int is_acc = strcmp(mrow->unit, "items") == 0;
-    sqlite3_reset(rs);
-    sqlite3_bind_int64(rs, 1, exp);
-    sqlite3_bind_text(rs, 2, task, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(rs, 3, metric, -1, SQLITE_TRANSIENT);
+    sqlite3_reset(p->rs);
+    sqlite3_bind_int64(p->rs, 1, p->exp);
+    sqlite3_bind_text(p->rs, 2, task, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(p->rs, 3, metric, -1, SQLITE_TRANSIENT);
     int n = 0, cap = 0;
     double baseline = NAN, base_lo = NAN, base_hi = NAN, chance = NAN;
     long items = 0;
     long long base_run = 0;
     int hidden = 0;
-    while (sqlite3_step(rs) == SQLITE_ROW) {
-        const char *fam = (const char *)sqlite3_column_text(rs, 0);
-        hidden |= sqlite3_column_int(rs, 9);
-        items = sqlite3_column_int64(rs, 7);
-        if (sqlite3_column_type(rs, 8) != SQLITE_NULL) chance = sqlite3_column_double(rs, 8);
+    while (sqlite3_step(p->rs) == SQLITE_ROW) {
+        const char *fam = (const char *)sqlite3_column_text(p->rs, 0);
+        hidden |= sqlite3_column_int(p->rs, 9);
+        items = sqlite3_column_int64(p->rs, 7);
+        if (sqlite3_column_type(p->rs, 8) != SQLITE_NULL) chance = sqlite3_column_double(p->rs, 8);
         if (qh_spec_is_baseline(fam)) {
-            base_run = sqlite3_column_int64(rs, 10);
-            baseline = sqlite3_column_double(rs, 4);
-            if (sqlite3_column_type(rs, 5) != SQLITE_NULL) base_lo = sqlite3_column_double(rs, 5), base_hi = sqlite3_column_double(rs, 6);
+            base_run = sqlite3_column_int64(p->rs, 10);
+            baseline = sqlite3_column_double(p->rs, 4);
+            if (sqlite3_column_type(p->rs, 5) != SQLITE_NULL) base_lo = sqlite3_column_double(p->rs, 5), base_hi = sqlite3_column_double(p->rs, 6);
             continue;
         }
         if (n == cap) *rows_io = rows = qh_realloc(rows, (size_t)(cap = cap ? cap * 2 : 32) * sizeof *rows);
         row *r = &rows[n++];
         snprintf(r->family, sizeof r->family, "%s", fam);
-        snprintf(r->label, sizeof r->label, "%s", sqlite3_column_text(rs, 1));
-        r->pt.bpp = sqlite3_column_double(rs, whole_model ? 3 : 2);
-        r->pt.value = sqlite3_column_double(rs, 4);
-        r->pt.lo = sqlite3_column_type(rs, 5) == SQLITE_NULL ? r->pt.value : sqlite3_column_double(rs, 5);
-        r->pt.hi = sqlite3_column_type(rs, 6) == SQLITE_NULL ? r->pt.value : sqlite3_column_double(rs, 6);
-        r->run = sqlite3_column_int64(rs, 10);
+        snprintf(r->label, sizeof r->label, "%s", sqlite3_column_text(p->rs, 1));
+        r->pt.bpp = sqlite3_column_double(p->rs, p->whole_model ? 3 : 2);
+        r->pt.value = sqlite3_column_double(p->rs, 4);
+        r->pt.lo = sqlite3_column_type(p->rs, 5) == SQLITE_NULL ? r->pt.value : sqlite3_column_double(p->rs, 5);
+        r->pt.hi = sqlite3_column_type(p->rs, 6) == SQLITE_NULL ? r->pt.value : sqlite3_column_double(p->rs, 6);
+        r->run = sqlite3_column_int64(p->rs, 10);
     }
     if (n == 0) return 0;
     char base[256], tname[64], dat[300];
     safe_name(task, tname, sizeof tname);
-    snprintf(base, sizeof base, "%s/%s_%s%s", out_dir, tname, metric, whole_model ? "_model" : "");
+    snprintf(base, sizeof base, "%s/%s_%s%s", p->out_dir, tname, metric, p->whole_model ? "_model" : "");
     snprintf(dat, sizeof dat, "%s.dat", base);
     /* data: one gnuplot index block per family, then the Pareto set */
     char *data = NULL, *head = NULL, *plot = NULL;
     size_t data_len = 0, head_len = 0, plot_len = 0;
     FILE *f = open_memstream(&data, &data_len);
     fprintf(f, "# %s %s vs bpp (%s) from %s, experiment %s\n# bpp value ci_low ci_high label\n", task, metric,
-            whole_model ? "whole model" : "quantized scope", db_path, name);
+            p->whole_model ? "whole model" : "quantized scope", p->db_path, p->name);
     char families[32][64];
     int nf = 0;
     for (int i = 0; i < n; i++) {
@@ -511,7 +504,7 @@ static int plot_metric(const plot_ctx *p, const char *task, const char *metric, 
      * "wins" on such a task, so no Pareto set is drawn (the report says the same) */
     int at_chance = is_acc && !isnan(chance) && !isnan(base_lo) && base_lo <= chance && chance <= base_hi;
     int unresolved = 0;
-    int nfront = at_chance ? 0 : qh_pareto_paired_unresolved(db, task, metric, runs, pts, n, front, &unresolved);
+    int nfront = at_chance ? 0 : qh_pareto_paired_unresolved(p->db, task, metric, runs, pts, n, front, &unresolved);
     free(runs);
     if (nfront >= 0) {
         fprintf(f, "\n\n# Pareto set (a point is beaten only by one with no more bits that its paired 95%% interval shows better)%s\n",
@@ -525,7 +518,7 @@ static int plot_metric(const plot_ctx *p, const char *task, const char *metric, 
     free(front);
     if (nfront < 0) {
         free(data);
-        return qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(db));
+        return qh_fail(p->err, "%s: %s", p->db_path, sqlite3_errmsg(p->db));
     }
     char title[1400], ylabel[128], xlabel[256], yset[1024], label_index[32];
     if (n <= 12) snprintf(label_index, sizeof label_index, "0:%d", nf - 1);
@@ -533,12 +526,12 @@ static int plot_metric(const plot_ctx *p, const char *task, const char *metric, 
     else label_index[0] = 0;
     const char *what = mrow->axis;
     snprintf(title, sizeof title, "%s: %s vs bits per parameter (%s)\n%s, %ld %s, ctx %d, experiment %s; bars: 95%% CI%s%s", task,
-             what, whole_model ? "whole model" : "quantized scope", model, items, is_acc ? "items" : "tokens", ctx, name,
+             what, p->whole_model ? "whole model" : "quantized scope", p->model, items, is_acc ? "items" : "tokens", p->ctx, p->name,
              hidden ? " (none where fewer than " QH_STRINGIFY(QH_MIN_RESAMPLING_UNITS) " windows)" : "", at_chance ? "; baseline at chance: no Pareto set" : "");
     y_axis(rows, n, baseline, is_acc ? chance : NAN, mrow->log_axis, is_acc, yset, sizeof yset);
     snprintf(ylabel, sizeof ylabel, "%s%s", what, mrow->log_axis ? " (log scale)" : "");
     snprintf(xlabel, sizeof xlabel, "bits per parameter from the packed bytes: %s",
-             whole_model ? "whole model (every parameter, kept tensors included)" : "quantized scope");
+             p->whole_model ? "whole model (every parameter, kept tensors included)" : "quantized scope");
     f = open_memstream(&head, &head_len);
     chart_head(f, title, xlabel, ylabel, yset);
     fclose(f);
@@ -552,17 +545,17 @@ static int plot_metric(const plot_ctx *p, const char *task, const char *metric, 
         fprintf(f, " index %d using 1:2 with points pt 6 ps 2.6 lw 1.5 lc rgb 'black' title '%s'", nf,
                 unresolved ? "not beaten (too few windows)" : "Pareto set (paired)");
     }
-    if (!isnan(baseline)) fprintf(f, ", \\\n     %.8g with lines lc rgb 'forest-green' lw 2 title '%s (%.4g)'", baseline, baseline_name, baseline);
+    if (!isnan(baseline)) fprintf(f, ", \\\n     %.8g with lines lc rgb 'forest-green' lw 2 title '%s (%.4g)'", baseline, p->baseline_name, baseline);
     if (is_acc && !isnan(chance)) fprintf(f, ", \\\n     %.8g with lines lc rgb 'red' dt 3 lw 2 title 'chance (%.3g)'", chance, chance);
     fclose(f);
-    int drawn = draw_chart(base, data, head, plot, err);
+    int drawn = draw_chart(base, data, head, plot, p->err);
     free(data), free(head), free(plot);
     if (drawn != 0) return -1;
-    if (log) fprintf(log, "chart        %s.png / .svg  (%d points, %d families, %d in the Pareto set)\n", base, n, nf, nfront);
+    if (p->log) fprintf(p->log, "chart        %s.png / .svg  (%d points, %d families, %d in the Pareto set)\n", base, n, nf, nfront);
     /* beside it, the retention against the baseline on the same windows or items, with its paired
      * interval: what a marginal bar cannot show (quantized scope only: it does not depend on x) */
-    int paired_drawn = whole_model ? 0 : retention_chart(db, out_dir, task, metric, tname, rows, n, families, nf, base_run, model, items, ctx,
-                                                     name, is_acc, at_chance, log, err);
+    int paired_drawn = p->whole_model ? 0 : retention_chart(p->db, p->out_dir, task, metric, tname, rows, n, families, nf, base_run, p->model, items, p->ctx,
+                                                     p->name, is_acc, at_chance, p->log, p->err);
     return paired_drawn < 0 ? -1 : 1 + paired_drawn;
 }
 

@@ -49,8 +49,9 @@ void qh_cli_print_options(FILE *f, const qh_cli_opt *table);
     {"method", required_argument, 1001, "SPEC",                                                                      \
      "quantize the model first: a method and its parameters, e.g. \"rtn bits=4 group=64\" (see qharness methods)",     \
      "no quantization"},                                                                                                \
-        {"include", required_argument, 1002, "GLOB", "quantize only the tensors whose names match (repeatable)",     \
-         "every block matrix"},                                                                                         \
+        {"include", required_argument, 1002, "GLOB",                                                                 \
+         "also quantize the matrices whose names match, beyond the default scope (repeatable; --exclude narrows it)",  \
+         "none: the default scope, every block matrix"},                                                               \
         {"exclude", required_argument, 1003, "GLOB", "keep the tensors whose names match unquantized (repeatable)",  \
          "none"},                                                                                                       \
         {"override", required_argument, 1004, "GLOB=SPEC",                                                           \

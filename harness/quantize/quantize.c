@@ -191,6 +191,57 @@ static double weighted_error(const qh_matrix *w, const qh_matrix *q, const doubl
     return total / (double)samples;
 }
 
+/* The multiple-choice knapsack of quantize_mixed: for each of nt tensors one of nc candidates
+ * (bytes and sensitivity of candidate c of tensor i at [i * nc + c]) minimising the summed
+ * sensitivity within budget bytes, into pick.  It runs over the bytes above each tensor's
+ * cheapest candidate: the cheapest allocation costs exactly 0 units, others are rounded up, so a
+ * chosen allocation never exceeds the budget.  Returns the bytes of the cheapest allocation;
+ * when they exceed the budget nothing is picked. */
+static size_t allocate(const size_t *bytes, const double *sens, int nt, int nc, double budget, int *pick)
+{
+    size_t min_bytes = 0;
+    size_t *cheapest = qh_malloc((size_t)nt * sizeof(size_t));
+    for (int i = 0; i < nt; i++) {
+        size_t mb = bytes[(size_t)i * nc];
+        for (int c = 1; c < nc; c++) mb = bytes[(size_t)i * nc + c] < mb ? bytes[(size_t)i * nc + c] : mb;
+        cheapest[i] = mb;
+        min_bytes += mb;
+    }
+    if ((double)min_bytes > budget) {
+        free(cheapest);
+        return min_bytes;
+    }
+    double spare = budget - (double)min_bytes, unit = spare / 20000 > 1 ? spare / 20000 : 1;
+    long units = (long)floor(spare / unit);
+    double *dp = qh_malloc((size_t)(nt + 1) * (units + 1) * sizeof(double));
+    signed char *choice = qh_malloc((size_t)nt * (units + 1));
+    for (long u = 0; u <= units; u++) dp[u] = 0;
+    for (int i = 0; i < nt; i++) {
+        double *prev = dp + (size_t)i * (units + 1), *cur = dp + (size_t)(i + 1) * (units + 1);
+        for (long u = 0; u <= units; u++) {
+            cur[u] = INFINITY;
+            choice[(size_t)i * (units + 1) + u] = -1;
+            for (int c = 0; c < nc; c++) {
+                long cost = (long)ceil((double)(bytes[(size_t)i * nc + c] - cheapest[i]) / unit);
+                if (cost > u || !isfinite(prev[u - cost])) continue;
+                double v = prev[u - cost] + sens[(size_t)i * nc + c];
+                if (v < cur[u]) {
+                    cur[u] = v;
+                    choice[(size_t)i * (units + 1) + u] = (signed char)c;
+                }
+            }
+        }
+    }
+    for (long u = units, i = nt - 1; i >= 0; i--) {
+        pick[i] = choice[(size_t)i * (units + 1) + u];
+        u -= (long)ceil((double)(bytes[(size_t)i * nc + pick[i]] - cheapest[i]) / unit);
+    }
+    free(dp);
+    free(choice);
+    free(cheapest);
+    return min_bytes;
+}
+
 /* Mixed precision: every candidate on every tensor of the scope, its sensitivity measured as
  * the Hessian-weighted output error tr(D H D^T) on the calibration data of the *unquantized*
  * model (each layer alone), then one candidate per tensor chosen by dynamic programming (a
@@ -268,53 +319,16 @@ static int quantize_mixed(qh_model *m, const qh_quant_opts *o, qh_spec **scope, 
     double budget = o->mixed_whole_model
                         ? o->mixed_target * (double)m->n_params / 8 - (double)(m->n_params - params_scope) * qh_dtype_size(o->kept_dtype)
                         : o->mixed_target * (double)params_scope / 8;
-    size_t min_bytes = 0;
-    size_t *cheapest = qh_malloc((size_t)nt * sizeof(size_t));
-    for (int i = 0; i < nt; i++) {
-        size_t mb = bytes[(size_t)i * nc];
-        for (int c = 1; c < nc; c++) mb = bytes[(size_t)i * nc + c] < mb ? bytes[(size_t)i * nc + c] : mb;
-        cheapest[i] = mb;
-        min_bytes += mb;
-    }
+    int *pick = qh_malloc((size_t)nt * sizeof(int));
+    size_t min_bytes = allocate(bytes, sens, nt, nc, budget, pick);
     if ((double)min_bytes > budget) {
         qh_fail(err, "mixed: target %.4f bpp (%s) is below the cheapest allocation, %.4f bpp", o->mixed_target,
                 o->mixed_whole_model ? "whole model" : "quantized scope",
                 o->mixed_whole_model ? 8.0 * (min_bytes + (double)(m->n_params - params_scope) * qh_dtype_size(o->kept_dtype)) / m->n_params
                                      : 8.0 * min_bytes / params_scope);
-        free(cheapest);
+        free(pick);
         goto out;
     }
-    /* knapsack over the bytes above each tensor's cheapest candidate: the cheapest allocation
-     * costs exactly 0 units, others are rounded up, so a chosen allocation never exceeds the budget */
-    double spare = budget - (double)min_bytes, unit = spare / 20000 > 1 ? spare / 20000 : 1;
-    long units = (long)floor(spare / unit);
-    double *dp = qh_malloc((size_t)(nt + 1) * (units + 1) * sizeof(double));
-    signed char *choice = qh_malloc((size_t)nt * (units + 1));
-    for (long u = 0; u <= units; u++) dp[u] = 0;
-    for (int i = 0; i < nt; i++) {
-        double *prev = dp + (size_t)i * (units + 1), *cur = dp + (size_t)(i + 1) * (units + 1);
-        for (long u = 0; u <= units; u++) {
-            cur[u] = INFINITY;
-            choice[(size_t)i * (units + 1) + u] = -1;
-            for (int c = 0; c < nc; c++) {
-                long cost = (long)ceil((double)(bytes[(size_t)i * nc + c] - cheapest[i]) / unit);
-                if (cost > u || !isfinite(prev[u - cost])) continue;
-                double v = prev[u - cost] + sens[(size_t)i * nc + c];
-                if (v < cur[u]) {
-                    cur[u] = v;
-                    choice[(size_t)i * (units + 1) + u] = (signed char)c;
-                }
-            }
-        }
-    }
-    int *pick = qh_malloc((size_t)nt * sizeof(int));
-    for (long u = units, i = nt - 1; i >= 0; i--) {
-        pick[i] = choice[(size_t)i * (units + 1) + u];
-        u -= (long)ceil((double)(bytes[(size_t)i * nc + pick[i]] - cheapest[i]) / unit);
-    }
-    free(dp);
-    free(choice);
-    free(cheapest);
     /* apply: model weights, packed parts and the per-tensor record */
     for (int i = 0; i < nt; i++) {
         qh_tensor *tn = &m->tensors[tix[i]];
