@@ -98,7 +98,7 @@ typedef struct {
     int embed_scaled;        /* token embeddings are multiplied by sqrt(n_embd) (Gemma) */
     int rope_neox;           /* RoPE rotates the pairs (i, i + hs/2) of each head (GPT-NeoX's order), not (2i, 2i+1) */
     int packed_arch_keys;    /* packed files name the architecture and its settings (GPT-2's keep the keys they always had) */
-    int gguf_tied_output;    /* a GGUF file of a tied model holds the head again as output.weight, as llama.cpp's converter writes it */
+    int gguf_omits_tied_head; /* llama.cpp's converter of the family leaves a tied head out of the GGUF file (else output.weight repeats it) */
 
     /* The forward pass of block l on ws->x (B*T, C) in place: layers.h's layers in the
      * family's order; k: NULL, or the continuations of kept prefixes. */

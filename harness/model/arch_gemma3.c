@@ -243,6 +243,7 @@ const qh_arch qh_arch_gemma3 = {
     .forward_block = forward_block,
     .config_gguf = config_gguf,
     .describe_config = describe_config,
-    .write_gguf = write_gguf, /* the tied head is not written: llama.cpp's gemma3 converter leaves it out */
+    .write_gguf = write_gguf,
+    .gguf_omits_tied_head = 1, /* as llama.cpp's gemma3 converter */
     .hf_model_type = "gemma3_text", .hf_ctx_key = "max_position_embeddings", .config_hf = config_hf,
 };

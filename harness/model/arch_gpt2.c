@@ -150,7 +150,6 @@ const qh_arch qh_arch_gpt2 = {
     .linear_desc = "attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj",
     .hf_prefix = "transformer.", .hf_out_in = 0,
     .packed_arch_keys = 0, /* GPT-2's packed files keep the keys they always had */
-    .gguf_tied_output = 1,
     .forward_block = forward_block,
     .config_gguf = config_gguf,
     .describe_config = describe_config,

@@ -150,7 +150,6 @@ const qh_arch qh_arch_llama = {
     .linear_desc = "self_attn.q_proj, k_proj, v_proj, o_proj, mlp.gate_proj, up_proj, down_proj",
     .hf_prefix = "model.", .hf_out_in = 1,
     .packed_arch_keys = 1,
-    .gguf_tied_output = 1,
     .forward_block = forward_block,
     .config_gguf = config_gguf,
     .describe_config = qh_config_describe_rope,

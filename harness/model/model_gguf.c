@@ -242,9 +242,9 @@ int qh_model_write_gguf(const qh_model *m, const qh_tokenizer *tok, const char *
     qh_gguf_put_u32(w, "general.file_type", (uint32_t)ft);
 
     /* every tensor in the GGUF orientation, then its bytes; 1-D tensors and position_embd stay F32
-     * (as llama-quantize leaves them); an untied head, and a tied one where the family's
-     * converter writes it again (the row's gguf_tied_output), is written as `output` */
-    int n_out = m->n_tensors + (!m->head_tied || a->gguf_tied_output);
+     * (as llama-quantize leaves them); an untied head, and a tied one unless the family's
+     * converter leaves it out (the row's gguf_omits_tied_head), is written as `output` */
+    int n_out = m->n_tensors + (!m->head_tied || !a->gguf_omits_tied_head);
     uint8_t **blobs = qh_calloc((size_t)n_out, sizeof *blobs);
     for (int k = 0; k < n_out; k++) {
         const qh_tensor *t = k < m->n_tensors ? &m->tensors[k] : NULL;
