@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "harness/run/results.h"
+#include "harness/run/queries.h"
 #include "reports/plot.h"
 
 #define MAX_ARGS 24
@@ -143,7 +144,7 @@ static long long run_id(actx *a, const char *exp_name, const char *label)
     long long exp = experiment_id(a, exp_name), id = -1;
     if (exp < 0) return -1;
     sqlite3_stmt *st;
-    if (prepare(a, &st, "SELECT id, status FROM runs WHERE experiment_id=? AND label=?") != 0) return -1;
+    if (prepare(a, &st, QH_Q_RUN_BY_LABEL) != 0) return -1;
     sqlite3_bind_int64(st, 1, exp);
     sqlite3_bind_text(st, 2, label, -1, SQLITE_TRANSIENT);
     if (sqlite3_step(st) != SQLITE_ROW) afail(a, "experiment '%s' has no run labelled '%s'", exp_name, label);
@@ -153,7 +154,7 @@ static long long run_id(actx *a, const char *exp_name, const char *label)
     return id;
 }
 
-/* "task:metric" -> "task metric" (the key of QH_RESULTS_CELL_SQL) and the metric. */
+/* "task:metric" -> "task metric" (the key of QH_Q_RESULT_CELL) and the metric. */
 static int column_key(actx *a, const char *col, char *key, size_t n, const char **metric)
 {
     const char *colon = strrchr(col, ':');
@@ -170,7 +171,7 @@ static int metric_cell(actx *a, const char *exp_name, const char *label, const c
     long long run = run_id(a, exp_name, label);
     if (run < 0) return -1;
     sqlite3_stmt *mt;
-    if (prepare(a, &mt, QH_RESULTS_CELL_SQL) != 0) return -1;
+    if (prepare(a, &mt, QH_Q_RESULT_CELL) != 0) return -1;
     int found = qh_results_cell(mt, run, key, cell);
     sqlite3_finalize(mt);
     if (!found) return afail(a, "run '%s' of '%s' has no metric %s", label, exp_name, col);
@@ -201,8 +202,7 @@ static int model_field(actx *a, const char *exp_name, const char *field, char *b
     if (exp < 0) return -1;
     sqlite3_stmt *st;
     int rc = -1;
-    if (prepare(a, &st, "SELECT DISTINCT m.path, m.sha256, m.parameters, m.n_layer, m.n_head, m.n_embd, m.n_ctx, m.n_vocab, m.dtype "
-                        "FROM models m JOIN runs r ON r.model_id=m.id WHERE r.experiment_id=?") != 0)
+    if (prepare(a, &st, QH_Q_MODELS_OF_EXPERIMENT) != 0)
         return -1;
     sqlite3_bind_int64(st, 1, exp);
     if (sqlite3_step(st) != SQLITE_ROW) {
@@ -234,10 +234,7 @@ static int experiment_field(actx *a, const char *exp_name, const char *field, co
     long long exp = experiment_id(a, exp_name);
     if (exp < 0) return -1;
     sqlite3_stmt *st;
-    if (prepare(a, &st, "SELECT (SELECT COUNT(*) FROM runs WHERE experiment_id=e.id), (SELECT COUNT(*) FROM runs WHERE experiment_id=e.id "
-                        "AND status='done'), (SELECT COUNT(*) FROM runs WHERE experiment_id=e.id AND status='failed'), e.file_sha256, "
-                        "e.git_commit, (SELECT SUM(seconds) FROM runs WHERE experiment_id=e.id), e.started_at, e.finished_at "
-                        "FROM experiments e WHERE e.id=?") != 0)
+    if (prepare(a, &st, QH_Q_EXPERIMENT_SUMMARY) != 0)
         return -1;
     sqlite3_bind_int64(st, 1, exp);
     int rc = 0;
@@ -255,19 +252,9 @@ static int experiment_field(actx *a, const char *exp_name, const char *field, co
     return rc;
 }
 
-static const char *AUDIT_SQL =
-    "SELECT a.claim_text, c.canonical, a.task, a.metric, a.claimed, a.claimed_bpp, a.retention, a.ci_low, a.ci_high, "
-    "a.chance_adjusted, a.ca_low, a.ca_high, a.verdict, a.items_needed, a.n, b.bpp_quantized, b.bpp_model, "
-    "(SELECT value FROM metrics WHERE run_id=a.baseline_run AND task=a.task AND metric=a.metric), "
-    "(SELECT value FROM metrics WHERE run_id=a.quantized_run AND task=a.task AND metric=a.metric), a.warnings, a.claim, "
-    "a.p_value, a.registration, a.discordant, a.id, "
-    "(SELECT protocol FROM metrics WHERE run_id=a.baseline_run AND task=a.task AND metric=a.metric) "
-    "FROM audits a JOIN runs r ON r.id=a.quantized_run JOIN method_configs c ON c.id=r.config_id "
-    "LEFT JOIN bpp b ON b.run_id=a.quantized_run ";
-
 static int holm_family(actx *a, long long **ids, int **holds, int *n_rows);
 
-/* One field of a row of AUDIT_SQL, formatted. */
+/* One field of a row of QH_Q_AUDIT_ROWS (queries.h), formatted. */
 static int audit_format(actx *a, sqlite3_stmt *st, const char *field, const char *fmt, char *buf, size_t n)
 {
     const char *f3 = fmt ? fmt : ".3f";
@@ -326,9 +313,7 @@ static int audit_format(actx *a, sqlite3_stmt *st, const char *field, const char
 static int audit_field(actx *a, const char *claim, const char *field, const char *fmt, char *buf, size_t n)
 {
     sqlite3_stmt *st;
-    char sql[1200];
-    snprintf(sql, sizeof sql, "%s WHERE a.claim=? ORDER BY a.id DESC LIMIT 1", AUDIT_SQL);
-    if (prepare(a, &st, sql) != 0) return -1;
+    if (prepare(a, &st, QH_Q_LATEST_AUDIT_OF_CLAIM) != 0) return -1;
     sqlite3_bind_text(st, 1, claim, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(st) == SQLITE_ROW
                  ? audit_format(a, st, field, fmt, buf, n)
@@ -346,8 +331,7 @@ static int best_at_claim(actx *a, const char *exp_name, const char *claim, const
     if (!llama && strcmp(side, "qharness") != 0) return afail(a, "{{best}}: the side is qharness or llama.cpp, not '%s'", side);
     sqlite3_stmt *st;
     char sql[1400];
-    snprintf(sql, sizeof sql, "%s WHERE a.claim=? ORDER BY a.id DESC LIMIT 1", AUDIT_SQL);
-    if (prepare(a, &st, sql) != 0) return -1;
+    if (prepare(a, &st, QH_Q_LATEST_AUDIT_OF_CLAIM) != 0) return -1;
     sqlite3_bind_text(st, 1, claim, -1, SQLITE_TRANSIENT);
     if (sqlite3_step(st) != SQLITE_ROW) {
         sqlite3_finalize(st);
@@ -369,10 +353,7 @@ static int best_at_claim(actx *a, const char *exp_name, const char *claim, const
     }
     int lower_better = qh_metric_lower_is_better(metric);
     snprintf(sql, sizeof sql,
-             "SELECT r.label, b.bpp_quantized, m.value, " QH_SQL_CI("m", "ci_low") ", " QH_SQL_CI("m", "ci_high") " FROM runs r JOIN method_configs c ON c.id=r.config_id "
-             "JOIN bpp b ON b.run_id=r.id JOIN metrics m ON m.run_id=r.id WHERE r.experiment_id IN (%s) AND r.status='done' "
-             "AND c.family<>'" QH_BASELINE "' AND (c.family='llama.cpp')=? AND b.bpp_quantized <= ? AND m.task=? AND m.metric=? "
-             "ORDER BY m.value %s, r.experiment_id, r.ordinal LIMIT 1",
+             QH_Q_BEST_AT_BPP_FMT,
              ids, lower_better ? "ASC" : "DESC");
     if (prepare(a, &st, sql) != 0) return -1;
     sqlite3_bind_int(st, 1, llama);
@@ -437,7 +418,7 @@ static int d_bpp(actx *a, int argc, char **argv, const char *fmt, char *buf, siz
     if (!whole && strcmp(argv[3], "scope") != 0) return afail(a, "{{bpp}}: '%s' is neither scope nor model", argv[3]);
     long long run = run_id(a, argv[1], argv[2]);
     if (run < 0) return -1;
-    double v = sql_double(a, "SELECT bpp_quantized, bpp_model FROM bpp WHERE run_id=?", run, whole);
+    double v = sql_double(a, QH_Q_RUN_BPP, run, whole);
     if (isnan(v)) return afail(a, "run '%s' of '%s' has no %s bpp (nothing quantized?)", argv[2], argv[1], argv[3]);
     fmt_num(buf, n, v, fmt ? fmt : ".3f");
     return 0;
@@ -449,9 +430,9 @@ static int d_run_number(actx *a, int argc, char **argv, const char *fmt, char *b
     const char *kind = argv[0];
     long long run = run_id(a, argv[1], argv[2]);
     if (run < 0) return -1;
-    const char *sql = kind[0] == 'r' ? "SELECT AVG(rel_error) FROM tensors WHERE run_id=?"
-                      : kind[0] == 's' ? "SELECT seconds FROM runs WHERE id=?"
-                                       : "SELECT quantize_seconds FROM runs WHERE id=?";
+    const char *sql = kind[0] == 'r' ? QH_Q_RUN_MEAN_REL_ERROR
+                      : kind[0] == 's' ? QH_Q_RUN_SECONDS
+                                       : QH_Q_RUN_QUANTIZE_SECONDS;
     double v = sql_double(a, sql, run, 0);
     if (isnan(v)) return afail(a, "run '%s' of '%s' has no stored %s", argv[2], argv[1], kind);
     fmt_num(buf, n, v, fmt ? fmt : kind[0] == 'r' ? ".3f" : ".1f");
@@ -475,10 +456,7 @@ static int d_audit(actx *a, int argc, char **argv, const char *fmt, char *buf, s
 static int block_provenance(actx *a)
 {
     sqlite3_stmt *st;
-    if (prepare(a, &st, "SELECT e.name, e.file_path, e.file_sha256, e.harness_version, COALESCE(e.git_commit, 'unknown'), e.host, "
-                        "e.started_at, COALESCE(e.finished_at, 'not finished'), (SELECT COUNT(*) FROM runs WHERE experiment_id=e.id), "
-                        "(SELECT COUNT(*) FROM runs WHERE experiment_id=e.id AND status='done') FROM experiments e "
-                        "WHERE e.id IN (SELECT MAX(id) FROM experiments GROUP BY name) ORDER BY e.id") != 0)
+    if (prepare(a, &st, QH_Q_PROVENANCE_EXPERIMENTS) != 0)
         return -1;
     fprintf(a->out, "| experiment | file, sha256 | harness, git commit | host | started, finished | runs done |\n|---|---|---|---|---|---|\n");
     while (sqlite3_step(st) == SQLITE_ROW)
@@ -486,7 +464,7 @@ static int block_provenance(actx *a)
                 text_or(st, 2, "-"), text_or(st, 3, "-"), text_or(st, 4, "-"), text_or(st, 5, "-"), text_or(st, 6, "-"),
                 text_or(st, 7, "-"), sqlite3_column_int(st, 9), sqlite3_column_int(st, 8));
     sqlite3_finalize(st);
-    if (prepare(a, &st, "SELECT DISTINCT path, sha256, parameters FROM models ORDER BY id") != 0) return -1;
+    if (prepare(a, &st, QH_Q_PROVENANCE_MODELS) != 0) return -1;
     fprintf(a->out, "\n");
     while (sqlite3_step(st) == SQLITE_ROW) {
         char params[32], shown[4096];
@@ -495,8 +473,7 @@ static int block_provenance(actx *a)
         fprintf(a->out, "- model `%s`: %s parameters, sha256 `%s`\n", shown, params, text_or(st, 1, "-"));
     }
     sqlite3_finalize(st);
-    if (prepare(a, &st, "SELECT task, MIN(dataset_sha256), COUNT(DISTINCT dataset_sha256) FROM metrics WHERE dataset_sha256 IS NOT NULL "
-                        "GROUP BY task ORDER BY task") != 0)
+    if (prepare(a, &st, QH_Q_PROVENANCE_DATASETS) != 0)
         return -1;
     while (sqlite3_step(st) == SQLITE_ROW)
         fprintf(a->out, "- data `%s`: sha256 `%s`%s\n", text_or(st, 0, "-"), text_or(st, 1, "-"),
@@ -530,9 +507,8 @@ static int block_table(actx *a, int argc, char **argv)
     fprintf(a->out, "\n");
     sqlite3_stmt *st = NULL, *mt = NULL;
     int rc = -1;
-    if (prepare(a, &st, "SELECT r.id, r.label, c.canonical, r.status, b.bpp_quantized, b.bpp_model FROM runs r JOIN method_configs c "
-                        "ON c.id=r.config_id LEFT JOIN bpp b ON b.run_id=r.id WHERE r.experiment_id=? ORDER BY r.ordinal") != 0 ||
-        prepare(a, &mt, QH_RESULTS_CELL_SQL) != 0)
+    if (prepare(a, &st, QH_Q_RUNS_WITH_BPP) != 0 ||
+        prepare(a, &mt, QH_Q_RESULT_CELL) != 0)
         goto out;
     sqlite3_bind_int64(st, 1, exp);
     long n_of[MAX_ARGS] = {0};
@@ -582,9 +558,7 @@ static int block_chance_check(actx *a, int argc, char **argv)
     long long exp = experiment_id(a, argv[1]);
     if (exp < 0) return -1;
     sqlite3_stmt *st;
-    if (prepare(a, &st, "SELECT m.task, m.metric, m.value, m.ci_low, m.ci_high, m.chance, m.n FROM metrics m JOIN runs r ON r.id=m.run_id "
-                        "JOIN method_configs c ON c.id=r.config_id WHERE r.experiment_id=? AND c.family='" QH_BASELINE "' AND m.chance IS NOT NULL "
-                        "AND m.ci_low IS NOT NULL ORDER BY 1, 2") != 0)
+    if (prepare(a, &st, QH_Q_BASELINE_CHANCE_CI) != 0)
         return -1;
     sqlite3_bind_int64(st, 1, exp);
     int rows = 0;
@@ -613,9 +587,8 @@ static int block_letter_bias(actx *a, int argc, char **argv)
     if (exp < 0) return -1;
     sqlite3_stmt *runs = NULL, *items = NULL;
     int rc = -1, shown = 0;
-    if (prepare(a, &runs, "SELECT r.id, r.label, (SELECT value FROM metrics WHERE run_id=r.id AND task=?2 AND metric='acc_letter') "
-                          "FROM runs r WHERE r.experiment_id=?1 AND r.status='done' ORDER BY r.ordinal") != 0 ||
-        prepare(a, &items, "SELECT value, detail FROM items WHERE run_id=? AND task=? ORDER BY idx") != 0)
+    if (prepare(a, &runs, QH_Q_RUNS_LETTER_ACC) != 0 ||
+        prepare(a, &items, QH_Q_ITEM_DETAILS) != 0)
         goto out;
     sqlite3_bind_int64(runs, 1, exp);
     sqlite3_bind_text(runs, 2, argv[2], -1, SQLITE_TRANSIENT);
@@ -699,7 +672,7 @@ static int block_pareto(actx *a, int argc, char **argv)
 static int holm_family(actx *a, long long **ids, int **holds, int *n_rows)
 {
     sqlite3_stmt *st;
-    if (prepare(a, &st, "SELECT id, claimed, p_value FROM audits WHERE id IN (SELECT MAX(id) FROM audits GROUP BY claim) ORDER BY id") != 0)
+    if (prepare(a, &st, QH_Q_LATEST_AUDIT_P) != 0)
         return -1;
     int n = 0, cap = 16, m = 0;
     *ids = qh_malloc((size_t)cap * sizeof(long long));
@@ -741,9 +714,7 @@ static int block_audits(actx *a)
     int m = holm_family(a, &holm_ids, &holds, &n_holm);
     if (m < 0) return -1;
     sqlite3_stmt *st;
-    char sql[1200];
-    snprintf(sql, sizeof sql, "%s WHERE a.id IN (SELECT MAX(id) FROM audits GROUP BY claim) ORDER BY a.id", AUDIT_SQL);
-    if (prepare(a, &st, sql) != 0) {
+    if (prepare(a, &st, QH_Q_LATEST_AUDITS) != 0) {
         free(holm_ids);
         free(holds);
         return -1;
@@ -920,8 +891,8 @@ static int present(actx *a, const char *what, const char *name, int *yes)
     sqlite3_stmt *st;
     int some = strcmp(what, "runs") == 0; /* {{#if runs NAME}}: some runs done; the section says which are not */
     int runs = strcmp(what, "experiment") == 0 || some;
-    const char *sql = runs ? "SELECT COUNT(*), SUM(status='done') FROM runs WHERE experiment_id=?"
-                      : strcmp(what, "audit") == 0 ? "SELECT COUNT(*), COUNT(*) FROM audits WHERE claim=?"
+    const char *sql = runs ? QH_Q_EXPERIMENT_RUNS_DONE
+                      : strcmp(what, "audit") == 0 ? QH_Q_CLAIM_AUDITS
                                                    : NULL;
     if (!sql) return afail(a, "{{#if %s}}: expected {{#if experiment NAME}}, {{#if runs NAME}} or {{#if audit CLAIM}}", what);
     long long exp = -1;

@@ -18,6 +18,7 @@
 #include "harness/eval/metrics.h"
 #include "harness/base/stats.h"
 #include "harness/run/results.h"
+#include "harness/run/queries.h"
 
 
 static double stat_of(const double *b, const double *q, const long *tok, const long *idx, long n, double chance, int adjusted)
@@ -162,7 +163,7 @@ static long load_items(sqlite3 *db, long long run, const char *task, const char 
     const qh_metric *row = qh_metric_find(metric);
     const char *col = row && row->item_column ? row->item_column : "value";
     char sql[256];
-    snprintf(sql, sizeof sql, "SELECT %s, n FROM items WHERE run_id=? AND task=? ORDER BY idx", col);
+    snprintf(sql, sizeof sql, QH_Q_ITEM_COLUMN_FMT, col);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return -1;
     sqlite3_bind_int64(st, 1, run);
@@ -212,8 +213,7 @@ static void bpp_parts_text(sqlite3 *db, long long run, char *buf, size_t n)
     size_t len = 0;
     buf[0] = 0;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT p.kind, 8.0 * p.bytes / b.params_quantized FROM bpp_parts p JOIN bpp b ON b.run_id=p.run_id "
-                               "WHERE p.run_id=?1 ORDER BY p.bytes DESC, p.kind", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db, QH_Q_BPP_PARTS, -1, &st, NULL) != SQLITE_OK)
         return;
     sqlite3_bind_int64(st, 1, run);
     while (sqlite3_step(st) == SQLITE_ROW && len < n)
@@ -239,8 +239,8 @@ int qh_audit_evaluate(const qh_claim *cl, const char *db_path, const char *exp_n
     long *tb = NULL, *tq = NULL;
     long long exp = -1;
     qh_db_latest_experiment(db, exp_name, &exp);
-    long long rb = q_int(db, "SELECT r.id FROM runs r JOIN method_configs c ON c.id=r.config_id WHERE r.experiment_id=?1 AND c.family='" QH_BASELINE "'", exp, NULL);
-    long long rq = q_int(db, "SELECT r.id FROM runs r JOIN method_configs c ON c.id=r.config_id WHERE r.experiment_id=?1 AND c.family<>'" QH_BASELINE "'", exp, NULL);
+    long long rb = q_int(db, QH_Q_AUDIT_BASELINE_RUN, exp, NULL);
+    long long rq = q_int(db, QH_Q_AUDIT_QUANTIZED_RUN, exp, NULL);
     long nb = load_items(db, rb, c.task, c.metric, &vb, &tb), nq = load_items(db, rq, c.task, c.metric, &vq, &tq);
     if (nb <= 0 || nb != nq) {
         qh_fail(err, "%s: the stored items of the two runs do not pair (%ld vs %ld)", db_path, nb, nq);
@@ -251,7 +251,7 @@ int qh_audit_evaluate(const qh_claim *cl, const char *db_path, const char *exp_n
     snprintf(key, sizeof key, "%s %s", c.task, c.metric);
     qh_metric_cell base = {.value = NAN}, pb = {.value = NAN}, pq = {.value = NAN};
     sqlite3_stmt *cell;
-    if (sqlite3_prepare_v2(db, QH_RESULTS_CELL_SQL, -1, &cell, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(db, QH_Q_RESULT_CELL, -1, &cell, NULL) != SQLITE_OK) {
         qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(db));
         goto out;
     }
@@ -263,8 +263,8 @@ int qh_audit_evaluate(const qh_claim *cl, const char *db_path, const char *exp_n
     double ppl_b = pb.value, ppl_q = pq.value;
     qh_audit_stats s;
     qh_audit_compute(vb, vq, is_ppl ? tb : NULL, nb, isnan(chance) ? 0 : chance, c.claimed, 2000, c.seed, &s);
-    double bpp_q = q_double(db, "SELECT bpp_quantized FROM bpp WHERE run_id=?1", rq);
-    double bpp_m = q_double(db, "SELECT bpp_model FROM bpp WHERE run_id=?1", rq);
+    double bpp_q = q_double(db, QH_Q_BPP_QUANTIZED, rq);
+    double bpp_m = q_double(db, QH_Q_BPP_MODEL, rq);
     int bits_only = !(c.claimed > 0); /* a bit-count claim: the verdict is on the bytes, exact, no interval */
     if (bits_only) {
         if (isnan(bpp_q)) {
@@ -303,9 +303,7 @@ int qh_audit_evaluate(const qh_claim *cl, const char *db_path, const char *exp_n
         sqlite3_stmt *fs;
         long long first = 0;
         if (sqlite3_prepare_v2(db,
-                               "SELECT MIN(CAST(strftime('%s', r.finished_at) AS INTEGER)) FROM runs r JOIN runs q ON q.id=?1 "
-                               "WHERE r.status='done' AND r.config_id=q.config_id AND r.model_id=q.model_id "
-                               "AND EXISTS (SELECT 1 FROM metrics m WHERE m.run_id=r.id AND m.task=?2)",
+                               QH_Q_FIRST_RESULT_TIME,
                                -1, &fs, NULL) == SQLITE_OK) {
             sqlite3_bind_int64(fs, 1, rq);
             sqlite3_bind_text(fs, 2, c.task, -1, SQLITE_TRANSIENT);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "harness/run/claim.h"
+#include "harness/run/queries.h"
 #include "harness/eval/metrics.h"
 #include "harness/base/stats.h"
 #include "harness/base/util.h"
@@ -26,8 +27,7 @@ int qh_paired_prepare(sqlite3 *db, const char *metric, sqlite3_stmt **st)
     const char *col = m && m->item_column ? m->item_column : "value";
     char sql[512];
     snprintf(sql, sizeof sql,
-             "SELECT b.%s, b.n, q.%s, q.n FROM items b JOIN items q ON q.task=b.task AND q.item_key=b.item_key "
-             "WHERE b.run_id=?1 AND q.run_id=?2 AND b.task=?3 AND b.%s IS NOT NULL AND q.%s IS NOT NULL ORDER BY b.idx",
+             QH_Q_PAIRED_ITEMS_FMT,
              col, col, col, col);
     return sqlite3_prepare_v2(db, sql, -1, st, NULL) == SQLITE_OK ? 0 : -1;
 }

@@ -16,6 +16,7 @@
 #include "harness/run/claim.h"
 #include "harness/model/model.h"
 #include "harness/run/results.h"
+#include "harness/run/queries.h"
 #include "harness/base/stats.h"
 #include "harness/base/outfile.h"
 #include "reports/paired.h"
@@ -102,10 +103,7 @@ int qh_pareto_runs(sqlite3 *db, long long exp, const char *key, int max, qh_plot
     sqlite3_stmt *st;
     *n_points = 0;
     if (sqlite3_prepare_v2(db,
-                           "SELECT r.label, b.bpp_quantized, m.value, r.id, m.task, m.metric FROM runs r JOIN bpp b ON b.run_id=r.id "
-                           "JOIN metrics m ON m.run_id=r.id JOIN method_configs c ON c.id=r.config_id WHERE r.experiment_id=? AND "
-                           "r.status='done' AND c.family<>'" QH_BASELINE "' AND b.bpp_quantized IS NOT NULL AND m.task || ' ' || m.metric = ? "
-                           "ORDER BY r.ordinal",
+                           QH_Q_PARETO_RUNS,
                            -1, &st, NULL) != SQLITE_OK)
         return -1;
     sqlite3_bind_int64(st, 1, exp);
@@ -573,8 +571,7 @@ int qh_plot(const char *db_path, const char *experiment, long long experiment_id
     long long exp;
     if (qh_store_pick_experiment(db, db_path, experiment, experiment_id, &exp, err) != 0) goto out;
     if (sqlite3_prepare_v2(db,
-                           "SELECT e.id, e.name, e.ctx, m.path, m.parameters, m.dtype FROM experiments e JOIN runs r ON r.experiment_id=e.id "
-                           "JOIN models m ON m.id=r.model_id WHERE e.id=? LIMIT 1",
+                           QH_Q_PLOT_EXPERIMENT,
                            -1, &st, NULL) != SQLITE_OK) {
         qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(db));
         goto out;
@@ -612,15 +609,10 @@ int qh_plot(const char *db_path, const char *experiment, long long experiment_id
     char charted[256], sql[512];
     qh_metric_sql_list(QH_METRIC_CHART, charted, sizeof charted);
     snprintf(sql, sizeof sql,
-             "SELECT DISTINCT m.task, m.metric FROM metrics m JOIN runs r ON r.id=m.run_id WHERE r.experiment_id=? "
-             "AND r.status='done' AND m.metric IN (%s) ORDER BY 1, 2", charted);
+             QH_Q_EXPERIMENT_METRICS_FMT, charted);
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db,
-                           "SELECT c.family, r.label, b.bpp_quantized, b.bpp_model, m.value, " QH_SQL_CI("m", "ci_low") ", "
-                           QH_SQL_CI("m", "ci_high") ", m.n, m.chance, m.ci_low IS NOT NULL AND " QH_SQL_FEW_UNITS("m") ", r.id "
-                           "FROM runs r JOIN method_configs c ON c.id=r.config_id JOIN bpp b ON b.run_id=r.id "
-                           "JOIN metrics m ON m.run_id=r.id WHERE r.experiment_id=? AND r.status='done' AND m.task=? AND m.metric=? "
-                           "ORDER BY c.family, b.bpp_model",
+                           QH_Q_PLOT_POINTS,
                            -1, &rs, NULL) != SQLITE_OK) {
         qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(db));
         goto out;

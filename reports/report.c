@@ -11,6 +11,7 @@
 
 #include "harness/run/claim.h"
 #include "harness/run/results.h"
+#include "harness/run/queries.h"
 #include "harness/base/stats.h"
 #include "reports/paired.h"
 #include "reports/plot.h"
@@ -22,8 +23,7 @@ static int baseline_at_chance(sqlite3 *db, sqlite3_stmt *mt, long long exp, cons
 {
     sqlite3_stmt *st;
     int at = 0;
-    if (sqlite3_prepare_v2(db, "SELECT r.id FROM runs r JOIN method_configs c ON c.id=r.config_id WHERE r.experiment_id=? "
-                               "AND c.family='" QH_BASELINE "' ORDER BY r.ordinal LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db, QH_Q_FIRST_BASELINE_RUN, -1, &st, NULL) != SQLITE_OK)
         return 0;
     sqlite3_bind_int64(st, 1, exp);
     if (sqlite3_step(st) == SQLITE_ROW && qh_results_cell(mt, sqlite3_column_int64(st, 0), column, base))
@@ -64,8 +64,7 @@ static int report_provenance(sqlite3 *db, const char *db_path, long long exp, FI
 {
     sqlite3_stmt *st = NULL;
     int rc = -1;
-    PREPARE(st, "SELECT id, name, description, file_path, file_sha256, harness_version, git_commit, host, seed, ctx, "
-                "started_at, finished_at FROM experiments WHERE id=?");
+    PREPARE(st, QH_Q_EXPERIMENT_ROW);
     sqlite3_bind_int64(st, 1, exp);
     if (sqlite3_step(st) != SQLITE_ROW) {
         qh_fail(err, "%s: %s", db_path, sqlite3_errmsg(db));
@@ -80,8 +79,7 @@ static int report_provenance(sqlite3 *db, const char *db_path, long long exp, FI
     fprintf(out, "| harness | qharness %s, git commit `%s` |\n", col_text(st, 5), col_text(st, 6));
     fprintf(out, "| host | %s |\n| seed, ctx | %s, %s |\n| started, finished | %s, %s |\n", col_text(st, 7), col_text(st, 8),
             col_text(st, 9), col_text(st, 10), col_text(st, 11));
-    PREPARE(st, "SELECT DISTINCT m.path, m.sha256, m.parameters, m.n_layer, m.n_head, m.n_embd, m.n_ctx, m.n_vocab, m.dtype "
-                "FROM models m JOIN runs r ON r.model_id=m.id WHERE r.experiment_id=?");
+    PREPARE(st, QH_Q_MODELS_OF_EXPERIMENT);
     sqlite3_bind_int64(st, 1, exp);
     while (sqlite3_step(st) == SQLITE_ROW) {
         char shown[4096];
@@ -90,11 +88,10 @@ static int report_provenance(sqlite3 *db, const char *db_path, long long exp, FI
                 shown, col_text(st, 1), col_text(st, 2), col_text(st, 3), col_text(st, 4), col_text(st, 5), col_text(st, 6),
                 col_text(st, 7), col_text(st, 8));
     }
-    PREPARE(st, "SELECT DISTINCT m.task, m.dataset_sha256 FROM metrics m JOIN runs r ON r.id=m.run_id WHERE r.experiment_id=? "
-                "AND m.dataset_sha256 IS NOT NULL ORDER BY 1");
+    PREPARE(st, QH_Q_EXPERIMENT_DATASETS);
     sqlite3_bind_int64(st, 1, exp);
     while (sqlite3_step(st) == SQLITE_ROW) fprintf(out, "| data: %s | sha256 `%s` |\n", col_text(st, 0), col_text(st, 1));
-    PREPARE(st, "SELECT COUNT(*), SUM(status='done'), SUM(status='failed') FROM runs WHERE experiment_id=?");
+    PREPARE(st, QH_Q_EXPERIMENT_STATUS_COUNTS);
     sqlite3_bind_int64(st, 1, exp);
     sqlite3_step(st);
     fprintf(out, "| runs | %d planned, %d done, %d failed |\n\n", sqlite3_column_int(st, 0), sqlite3_column_int(st, 1),
@@ -121,8 +118,7 @@ static int report_results(sqlite3 *db, const char *db_path, long long exp, FILE 
         goto out;
     }
     long long base_run = 0;
-    PREPARE(st, "SELECT r.id FROM runs r JOIN method_configs c ON c.id=r.config_id WHERE r.experiment_id=? AND c.family='" QH_BASELINE "' "
-                "AND r.status='done' ORDER BY r.ordinal LIMIT 1");
+    PREPARE(st, QH_Q_FIRST_DONE_BASELINE_RUN);
     sqlite3_bind_int64(st, 1, exp);
     if (sqlite3_step(st) == SQLITE_ROW) base_run = sqlite3_column_int64(st, 0);
     fprintf(out, "## Results\n\nbpp from the bytes of the packed model: *scope* over the quantized tensors, *model* over every "
@@ -135,9 +131,8 @@ static int report_results(sqlite3 *db, const char *db_path, long long exp, FILE 
     fprintf(out, "\n|---|---|---|---|");
     for (int c = 0; c < n_cols; c++) fprintf(out, "---|");
     fprintf(out, "\n");
-    PREPARE(mt, QH_RESULTS_CELL_SQL);
-    PREPARE(st, "SELECT r.id, r.label, c.canonical, r.status, b.bpp_quantized, b.bpp_model FROM runs r JOIN method_configs c "
-                "ON c.id=r.config_id LEFT JOIN bpp b ON b.run_id=r.id WHERE r.experiment_id=? ORDER BY r.ordinal");
+    PREPARE(mt, QH_Q_RESULT_CELL);
+    PREPARE(st, QH_Q_RUNS_WITH_BPP);
     sqlite3_bind_int64(st, 1, exp);
     double chance[48], n_items[48];
     for (int c = 0; c < 48; c++) chance[c] = NAN, n_items[c] = 0;
@@ -204,7 +199,7 @@ static int report_pareto(sqlite3 *db, const char *db_path, long long exp, FILE *
 {
     sqlite3_stmt *mt = NULL;
     int rc = -1;
-    PREPARE(mt, QH_RESULTS_CELL_SQL);
+    PREPARE(mt, QH_Q_RESULT_CELL);
     /* the Pareto sets and charts cover every metric a chart is drawn for */
     char shown[512];
     qh_metric_sql_list(QH_METRIC_REPORT, shown, sizeof shown);
@@ -253,9 +248,7 @@ static int report_warnings(sqlite3 *db, const char *db_path, long long exp, FILE
     /* a reviewer's warnings, from the stored intervals */
     fprintf(out, "\n## Warnings\n\n");
     int warned = 0;
-    PREPARE(st, "SELECT m.task, m.metric, m.value, m.ci_low, m.ci_high, m.chance, m.n FROM metrics m JOIN runs r ON r.id=m.run_id "
-                "JOIN method_configs c ON c.id=r.config_id WHERE r.experiment_id=? AND c.family='" QH_BASELINE "' AND m.chance IS NOT NULL "
-                "ORDER BY 1, 2");
+    PREPARE(st, QH_Q_BASELINE_CHANCE);
     sqlite3_bind_int64(st, 1, exp);
     while (sqlite3_step(st) == SQLITE_ROW) {
         double lo = sqlite3_column_double(st, 3), hi = sqlite3_column_double(st, 4), ch = sqlite3_column_double(st, 5);

@@ -145,23 +145,39 @@ START_TEST(experiment_errors_name_file_line_and_key)
 }
 END_TEST
 
+/* Where SQL may be written: a shell pipeline over the sources (run in the repository root)
+ * must find nothing, and a count of the rightful place's matches must reach at least; both
+ * halves, so that a pattern matching nothing cannot pass. */
+static void sql_only_in(const char *finds_nothing, const char *counts, int at_least, const char *what)
+{
+    char *home = tu_home_path(""), cmd[4096], *out;
+    snprintf(cmd, sizeof cmd, "cd %s && %s", home, finds_nothing);
+    int rc = tu_run_shell(cmd, &out);
+    ck_assert_msg(rc == 1 && out[0] == 0, "%s:\n%s", what, out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "cd %s && %s", home, counts);
+    ck_assert_int_eq(tu_run_shell(cmd, &out), 0);
+    ck_assert_msg(atoi(out) >= at_least, "%s", out);
+    free(out);
+    free(home);
+}
+
 /* The store owns the schema: no source but harness/run/store.c holds SQL that changes a
  * database (a reader that wrote, or a second copy of a writer, would show here). */
 START_TEST(only_the_store_writes_sql)
 {
-    char *home = tu_home_path(""), cmd[4096], *out;
-    snprintf(cmd, sizeof cmd,
-             "cd %s && grep -rnE '\"[^\"]*\\b(INSERT|UPDATE|DELETE|REPLACE|ATTACH|DETACH|CREATE|DROP|ALTER)\\b' "
-             "harness methods datasets reports --include='*.c' --include='*.h' | grep -v '^harness/run/store\\.c:'", home);
-    int rc = tu_run_shell(cmd, &out);
-    ck_assert_msg(rc == 1 && out[0] == 0, "SQL that writes outside harness/run/store.c:\n%s", out);
-    free(out);
-    /* and the pattern finds the store's own writers (a pattern that matched nothing would pass above) */
-    snprintf(cmd, sizeof cmd, "cd %s && grep -cE '\"[^\"]*\\b(INSERT|UPDATE|DELETE)\\b' harness/run/store.c", home);
-    ck_assert_int_eq(tu_run_shell(cmd, &out), 0);
-    ck_assert_msg(atoi(out) >= 10, "%s", out);
-    free(out);
-    free(home);
+    sql_only_in("grep -rnE '\"[^\"]*\\b(INSERT|UPDATE|DELETE|REPLACE|ATTACH|DETACH|CREATE|DROP|ALTER)\\b' "
+                "harness methods datasets reports --include='*.c' --include='*.h' | grep -v '^harness/run/store\\.c:'",
+                "grep -cE '\"[^\"]*\\b(INSERT|UPDATE|DELETE)\\b' harness/run/store.c", 10, "SQL that writes outside harness/run/store.c");
+}
+END_TEST
+
+/* Every query the readers of the store ask is a named one in harness/run/queries.h: no SELECT
+ * written in reports/ or in the results tables. */
+START_TEST(readers_ask_named_queries)
+{
+    sql_only_in("grep -nE '\"[^\"]*\\bSELECT\\b' reports/*.c reports/*.h harness/run/results.c",
+                "grep -cE '^#define QH_Q_[A-Z_]+' harness/run/queries.h", 40, "queries written outside harness/run/queries.h");
 }
 END_TEST
 
@@ -915,6 +931,7 @@ Suite *suite_sweep(void)
     tcase_add_test(tc, experiment_errors_name_file_line_and_key);
     tcase_add_test(tc, schema_is_the_documented_file);
     tcase_add_test(tc, only_the_store_writes_sql);
+    tcase_add_test(tc, readers_ask_named_queries);
     tcase_add_test(tc, wilson_known_values);
     tcase_add_test(tc, sampling_is_reproducible_and_stratified);
     tcase_set_timeout(tc, 60);

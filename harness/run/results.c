@@ -1,6 +1,7 @@
 /* results.c - a results table read back from SQLite: nothing here recomputes a number. */
 #include "harness/run/store.h"
 #include "harness/run/results.h"
+#include "harness/run/queries.h"
 #include "harness/eval/metrics.h"
 #include "harness/eval/tasks.h"
 
@@ -21,8 +22,7 @@ int qh_results_columns(sqlite3 *db, long long exp, const char *metrics_in, char 
     char sql[1024], order[256];
     qh_task_order_sql("m.task", order, sizeof order);
     snprintf(sql, sizeof sql,
-             "SELECT DISTINCT m.task, m.metric FROM metrics m JOIN runs r ON r.id=m.run_id WHERE r.experiment_id=? "
-             "AND m.metric IN (%s) ORDER BY %s, m.task, m.metric",
+             QH_Q_RESULT_COLUMNS_FMT,
              metrics_in, order);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return -1;
@@ -111,20 +111,14 @@ static cJSON *json_value(sqlite3_stmt *st, int col)
     }
 }
 
-/* Every metric of every run, one row (CSV) or object (JSON) each, with its interval, count,
- * chance and protocol: nothing rounded. */
-#define LONG_SQL                                                                                                  \
-    "SELECT r.ordinal, r.label, r.status, c.canonical, b.bpp_quantized, b.bpp_model, m.task, m.metric, m.value, "  \
-    QH_SQL_CI("m", "ci_low") ", " QH_SQL_CI("m", "ci_high") ", m.n, m.chance, m.protocol FROM runs r JOIN method_configs c ON c.id=r.config_id "         \
-    "LEFT JOIN bpp b ON b.run_id=r.id LEFT JOIN metrics m ON m.run_id=r.id WHERE r.experiment_id=? "             \
-    "ORDER BY r.ordinal, m.task, m.metric"
+/* The columns of QH_Q_RESULT_ROWS (queries.h), one row (CSV) or object (JSON) per metric. */
 static const char *long_names[] = {"run", "label", "status", "method", "bpp_quantized", "bpp_model", "task",
                                    "metric", "value", "ci_low", "ci_high", "n", "chance", "protocol"};
 
 static int print_long(sqlite3 *db, long long exp, const char *exp_name, qh_results_format fmt, FILE *out)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, LONG_SQL, -1, &st, NULL) != SQLITE_OK) return -1;
+    if (sqlite3_prepare_v2(db, QH_Q_RESULT_ROWS, -1, &st, NULL) != SQLITE_OK) return -1;
     sqlite3_bind_int64(st, 1, exp);
     int n_names = (int)(sizeof long_names / sizeof *long_names);
     if (fmt == QH_RESULTS_CSV) {
@@ -195,12 +189,12 @@ static void print_lmeval_run(cJSON *o, FILE *out)
     cJSON_Delete(o);
 }
 
-/* One object per run in lm-eval's layout, from LONG_SQL's rows (ordered by run). */
+/* One object per run in lm-eval's layout, from QH_Q_RESULT_ROWS's rows (ordered by run). */
 static int print_lmeval(sqlite3 *db, long long exp, const char *exp_name, FILE *out)
 {
     sqlite3_stmt *st, *ms;
-    if (sqlite3_prepare_v2(db, LONG_SQL, -1, &st, NULL) != SQLITE_OK) return -1;
-    if (sqlite3_prepare_v2(db, "SELECT mo.path, mo.sha256 FROM runs r JOIN models mo ON mo.id=r.model_id WHERE r.experiment_id=? AND r.ordinal=?",
+    if (sqlite3_prepare_v2(db, QH_Q_RESULT_ROWS, -1, &st, NULL) != SQLITE_OK) return -1;
+    if (sqlite3_prepare_v2(db, QH_Q_RUN_MODEL,
                            -1, &ms, NULL) != SQLITE_OK) {
         sqlite3_finalize(st);
         return -1;
@@ -365,7 +359,7 @@ int qh_results_print(const char *path, const char *name, long long id, qh_result
         goto out;
     }
     if (qh_store_pick_experiment(db, path, name, id, &exp, err) != 0) goto out;
-    if (sqlite3_prepare_v2(db, "SELECT id, name, started_at, finished_at, file_sha256, COALESCE(git_commit,'?') FROM experiments WHERE id=?", -1,
+    if (sqlite3_prepare_v2(db, QH_Q_EXPERIMENT_HEADER, -1,
                            &st, NULL) != SQLITE_OK) {
         db_fail(db, path, err);
         goto out;
@@ -399,9 +393,8 @@ int qh_results_print(const char *path, const char *name, long long id, qh_result
         goto out;
     }
     if (sqlite3_prepare_v2(db,
-                           "SELECT r.id, r.label, r.status, b.bpp_quantized, b.bpp_model FROM runs r LEFT JOIN bpp b ON b.run_id=r.id "
-                           "WHERE r.experiment_id=? ORDER BY r.ordinal", -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, QH_RESULTS_CELL_SQL, -1, &mt, NULL) != SQLITE_OK) {
+                           QH_Q_RUNS_BPP_BY_ORDINAL, -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, QH_Q_RESULT_CELL, -1, &mt, NULL) != SQLITE_OK) {
         db_fail(db, path, err);
         goto out;
     }

@@ -7,6 +7,7 @@
 
 #include "harness/base/stats.h"
 #include "harness/base/util.h"
+#include "harness/run/queries.h"
 
 typedef enum { QH_RESULTS_TEXT, QH_RESULTS_MARKDOWN, QH_RESULTS_CSV, QH_RESULTS_JSON, QH_RESULTS_LMEVAL } qh_results_format;
 
@@ -33,22 +34,6 @@ int qh_results_columns(sqlite3 *db, long long exp, const char *metrics_in, char 
  * escaped as "\|". */
 void qh_md_cell(FILE *out, const char *s);
 
-/* A bootstrap interval (perplexity, mean NLL, KL) resampled from fewer than
- * QH_MIN_RESAMPLING_UNITS windows says little about the spread of the number, so every reader
- * shows none: QH_SQL_CI(m, "ci_low") is m.ci_low, or NULL when metrics row m has from 1 to
- * QH_MIN_RESAMPLING_UNITS - 1 windows stored in items (none stored: a store from before
- * per-window items, whose windows cannot be counted; shown as stored).  The metric list is the
- * QH_INTERVAL_BOOTSTRAP rows of harness/eval/metrics.c (a test holds them equal). */
-#define QH_SQL_BOOTSTRAP_METRICS "'ppl','mean_nll','kl'"
-#define QH_SQL_FEW_UNITS(m)                                                                                        \
-    "(" m ".metric IN (" QH_SQL_BOOTSTRAP_METRICS ") AND (SELECT COUNT(*) FROM items i WHERE i.run_id=" m              \
-    ".run_id AND i.task=" m ".task) BETWEEN 1 AND " QH_STRINGIFY(QH_MIN_RESAMPLING_UNITS) " - 1)"
-#define QH_SQL_CI(m, col) "CASE WHEN " QH_SQL_FEW_UNITS(m) " THEN NULL ELSE " m "." col " END"
-#define QH_STRINGIFY_(x) #x
-#define QH_STRINGIFY(x) QH_STRINGIFY_(x)
-#define QH_RESULTS_CELL_SQL                                                                                         \
-    "SELECT m.value, " QH_SQL_CI("m", "ci_low") ", " QH_SQL_CI("m", "ci_high") ", m.n, m.chance, "                 \
-    "m.ci_low IS NOT NULL AND " QH_SQL_FEW_UNITS("m") " FROM metrics m WHERE m.run_id=? AND m.task || ' ' || m.metric = ?"
 typedef struct {
     double value, lo, hi, chance;
     long n;
@@ -57,7 +42,7 @@ typedef struct {
 } qh_metric_cell;
 /* "value [lo, hi]" (or the value alone without an interval), 3-4 significant digits each. */
 void qh_fmt_metric_cell(char *cell, size_t len, const qh_metric_cell *m);
-/* One metric of one run through a statement prepared from QH_RESULTS_CELL_SQL; 1 if stored. */
+/* One metric of one run through a statement prepared from QH_Q_RESULT_CELL; 1 if stored. */
 int qh_results_cell(sqlite3_stmt *mt, long long run, const char *column, qh_metric_cell *out);
 
 #endif
