@@ -4,11 +4,10 @@
  * the retained fraction claimed, the bpp claimed, or both.  With a retained fraction the
  * verdict is on it (a bpp claimed beside it draws a warning when the bytes exceed it); with a
  * bpp alone, a bit-count claim, the verdict is on the bits the bytes hold, and the task's
- * retention is measured and shown beside it.  qh_claim_run plans what the
- * verdict needs as an experiment (the baseline and the method, on the task and on WikiText-2
- * perplexity), writes it to results/audit-NAME.ini and runs it through the sweep, reusing
- * the runs of an identical earlier audit.  The verdict itself is computed from the store by
- * reports/audit.c; qh_claim_store_verdict files it in the audits table. */
+ * retention is measured and shown beside it.  This header is what a claim is and what its
+ * audit records (the types the verdict code of reports/audit.c reads and fills); running a
+ * claim's experiment and filing its verdict are claim_run.h's, so that the readers of claims
+ * do not depend on the sweep runner. */
 #ifndef QH_CLAIM_H
 #define QH_CLAIM_H
 
@@ -96,8 +95,5 @@ char *qh_claim_inline_ini(const char *spec, qh_err *err);
 /* Parses and checks an inline claim directly: no file is written, errors say "--claim: ..." and
  * name the key (any length; a name "inline-SHA" and the text are the spec's when not given). */
 int qh_claim_load_inline(const char *spec, qh_claim *c, qh_err *err);
-/* Writes the claim's experiment and sweeps it into db_path; exp_name gets its name. */
-int qh_claim_run(const qh_claim *c, const char *db_path, char *exp_name, size_t exp_name_len, qh_err *err);
-int qh_claim_store_verdict(const char *db_path, const qh_claim *c, const qh_audit_record *r, qh_err *err);
 
 #endif

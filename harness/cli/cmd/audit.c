@@ -2,7 +2,7 @@
 #include <stdio.h>
 
 #include "reports/audit.h"
-#include "harness/run/claim.h"
+#include "harness/run/claim_run.h"
 #include "harness/cli/cli.h"
 #include "harness/run/store.h"
 
