@@ -3,6 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cJSON.h>
+
+#include "harness/formats/gptq.h"
 #include "tests/testutil.h"
 
 /* Writes an 8-byte length, the header text, then data_len zero bytes. */
@@ -114,6 +117,70 @@ START_TEST(overlapping_tensors)
 }
 END_TEST
 
+/* GPTQ layers as AutoGPTQ 0.7.1 packs them (tools/peers/gptq_reference.py: its own GPTQ on a
+ * slice of SmolLM2's weights, its own QuantLinear.pack, its own forward on the identity): every
+ * variant -- 2, 3 (codes straddling words), 4 and 8 bits; groups of 32 and 64, one group a
+ * column, act-order's permuted g_idx; symmetric and not -- dequantizes to the tool's F16 bits,
+ * every one of 576 x 64. */
+START_TEST(gptq_dequantizes_as_autogptq)
+{
+    char *path = tu_home_path("tests/data/gptq/autogptq.safetensors");
+    cJSON *meta = tu_read_json("tests/data/gptq/autogptq.json"), *v;
+    qh_safetensors st;
+    qh_err err;
+    ck_assert_msg(qh_st_open(path, &st, &err) == 0, "%s", err.msg);
+    int variants = 0, seen_bits[9] = {0};
+    cJSON_ArrayForEach(v, cJSON_GetObjectItem(meta, "variants"))
+    {
+        const char *name = cJSON_GetObjectItem(v, "name")->valuestring;
+        const qh_st_tensor *t[5];
+        static const char *const parts[] = {"qweight", "qzeros", "scales", "g_idx", "dequant"};
+        static const qh_dtype types[] = {QH_DT_I32, QH_DT_I32, QH_DT_F16, QH_DT_I32, QH_DT_F16};
+        for (int k = 0; k < 5; k++) {
+            char tn[64];
+            snprintf(tn, sizeof tn, "%s.%s", name, parts[k]);
+            t[k] = qh_st_find(&st, tn);
+            ck_assert_msg(t[k] && t[k]->dtype == types[k], "%s", tn);
+        }
+        qh_gptq_layout l = {.bits = cJSON_GetObjectItem(v, "bits")->valueint, .in = (int)t[3]->shape[0], .out = (int)t[2]->shape[1],
+                            .n_groups = (int)t[2]->shape[0], .zeros_minus_one = 1};
+        ck_assert_int_eq(t[4]->shape[0], l.in);
+        ck_assert_int_eq(t[4]->shape[1], l.out);
+        size_t n = (size_t)l.in * l.out;
+        uint16_t *w = malloc(n * sizeof *w);
+        ck_assert_msg(qh_gptq_dequantize(&l, (const int32_t *)t[0]->data, (const int32_t *)t[1]->data, (const uint16_t *)t[2]->data,
+                                         (const int32_t *)t[3]->data, w, &err) == 0, "%s: %s", name, err.msg);
+        size_t differ = 0, first = n;
+        const uint16_t *want = (const uint16_t *)t[4]->data;
+        for (size_t i = 0; i < n; i++)
+            if (w[i] != want[i]) differ++, first = first < n ? first : i;
+        ck_assert_msg(differ == 0, "%s: %zu of %zu weights differ from AutoGPTQ's, the first at input %zu output %zu", name, differ, n,
+                      first / l.out, first % l.out);
+        free(w);
+        seen_bits[l.bits] = 1;
+        variants++;
+    }
+    ck_assert_int_eq(variants, 7);
+    ck_assert(seen_bits[2] && seen_bits[3] && seen_bits[4] && seen_bits[8]);
+    /* what is not a layout, and a g_idx that names no group, are refused by name */
+    const qh_st_tensor *q = qh_st_find(&st, "b4g64.qweight"), *z = qh_st_find(&st, "b4g64.qzeros"), *s = qh_st_find(&st, "b4g64.scales");
+    int32_t *g = calloc(576, sizeof *g);
+    uint16_t *w = malloc((size_t)576 * 64 * sizeof *w);
+    qh_gptq_layout bad = {.bits = 5, .in = 576, .out = 64, .n_groups = 9, .zeros_minus_one = 1};
+    ck_assert_int_ne(qh_gptq_dequantize(&bad, (const int32_t *)q->data, (const int32_t *)z->data, (const uint16_t *)s->data, g, w, &err), 0);
+    ck_assert_msg(strstr(err.msg, "5 bits"), "%s", err.msg);
+    bad.bits = 4;
+    g[100] = 9;
+    ck_assert_int_ne(qh_gptq_dequantize(&bad, (const int32_t *)q->data, (const int32_t *)z->data, (const uint16_t *)s->data, g, w, &err), 0);
+    ck_assert_msg(strstr(err.msg, "g_idx[100] is 9"), "%s", err.msg);
+    free(g);
+    free(w);
+    qh_st_close(&st);
+    cJSON_Delete(meta);
+    free(path);
+}
+END_TEST
+
 Suite *suite_safetensors(void)
 {
     Suite *s = suite_create("safetensors");
@@ -122,6 +189,7 @@ Suite *suite_safetensors(void)
     tcase_add_test(tc, truncated_and_garbage);
     tcase_add_test(tc, bad_entries);
     tcase_add_test(tc, overlapping_tensors);
+    tcase_add_test(tc, gptq_dequantizes_as_autogptq);
     suite_add_tcase(s, tc);
     return s;
 }
