@@ -103,7 +103,7 @@ int qh_model_load_gguf(const char *path, qh_model **out, int compute_sha, qh_err
 /* llama2.c's checkpoint (model_llama2c.c): a .bin file, or a directory holding one. */
 int qh_llama2c_probe(const char *path);
 int qh_model_load_llama2c(const char *path, qh_model **out, int compute_sha, qh_err *err);
-/* Writes m as a GGUF file that llama.cpp loads (model_gguf.c; GPT-2 and Llama, not Gemma 3): llama.cpp's tensor names
+/* Writes m as a GGUF file that llama.cpp loads (model_gguf.c; every family whose row has write_gguf): llama.cpp's tensor names
  * and orientation, the tokenizer's vocabulary and merges as metadata, block matrices, token
  * embedding and output in type_name (one of qh_gguf_write_types, with ggml's reference
  * rounding), norms, biases and the position embedding in F32. */

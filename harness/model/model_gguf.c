@@ -1,4 +1,4 @@
-/* model_gguf.c - a GGUF file (llama.cpp) as a qh_model: the gpt2 and llama architectures.
+/* model_gguf.c - a GGUF file (llama.cpp) as a qh_model: the architectures of arch.h's table, read and written.
  *
  * llama.cpp's tensors map one to one onto the canonical names through the architecture table
  * (arch.c: token_embd -> wte / embed_tokens, blk.N.attn_qkv -> h.N.attn.c_attn, blk.N.attn_q ->
