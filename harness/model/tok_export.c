@@ -11,13 +11,6 @@
 /* llama_token_type: 1 normal, 2 unknown, 3 control, 4 user-defined, 6 byte */
 enum { TYPE_NORMAL = 1, TYPE_UNKNOWN = 2, TYPE_CONTROL = 3, TYPE_USER = 4, TYPE_BYTE = 6 };
 
-static int is_user_token(const qh_tokenizer *tok, int id)
-{
-    for (int u = 0; u < tok->n_user_tokens; u++)
-        if (tok->user_tokens[u] == id) return 1;
-    return 0;
-}
-
 int qh_tokenizer_write_gguf_spm(qh_gguf_writer *w, const qh_tokenizer *tok, qh_err *err)
 {
     if (!tok->spm) return qh_fail(err, "the vocabulary is byte-level BPE, not SentencePiece-style");
@@ -32,7 +25,7 @@ int qh_tokenizer_write_gguf_spm(qh_gguf_writer *w, const qh_tokenizer *tok, qh_e
         int id;
         snprintf(hex, sizeof hex, "<0x%02X>", len == 1 ? (unsigned char)raw[0] : 0);
         int is_byte = len == 1 && qh_strmap_get(&tok->vocab, hex, 6, &id) && id == i;
-        int user = tok->token_types ? tok->token_types[i] == TYPE_USER : is_user_token(tok, i);
+        int user = tok->token_types && tok->token_types[i] == TYPE_USER; /* user tokens come only with types (qh_tok_set_types) */
         char *t = p[i] = qh_malloc(3 * len + 8);
         if (is_byte) memcpy(t, hex, 7);
         else if (user) { /* llama.cpp matches a user-defined token's text against the raw text: its spaces stay spaces */
@@ -49,7 +42,6 @@ int qh_tokenizer_write_gguf_spm(qh_gguf_writer *w, const qh_tokenizer *tok, qh_e
         /* the types a GGUF file gave; from other formats, SentencePiece's default texts name the
          * unknown and end-of-sequence pieces */
         ty[i] = tok->token_types                                            ? tok->token_types[i]
-                : user                                                      ? TYPE_USER
                 : is_byte                                                   ? TYPE_BYTE
                 : i == tok->bos_added || strcmp(t, "</s>") == 0             ? TYPE_CONTROL
                 : strcmp(t, "<unk>") == 0                                   ? TYPE_UNKNOWN
