@@ -282,15 +282,6 @@ START_TEST(gguf_written_as_llama_cpp_reads_it)
 END_TEST
 
 /* logits of every position of ids (T of them) into out (T, n_vocab) */
-static void all_logits(const qh_model *m, const int *ids, int T, float *out)
-{
-    qh_workspace ws;
-    qh_workspace_init(&ws, &m->cfg, 1, T);
-    qh_forward(m, ids, 1, T, &ws);
-    qh_head_logits(m, ws.ln, T, out);
-    qh_workspace_free(&ws);
-}
-
 /* A Hugging Face Gemma3ForCausalLM directory (config.json + model.safetensors) as transformers
  * writes it: a tiny one with random weights made by tools/peers/gemma3_hf_tiny_reference.py
  * (no real Gemma 3 checkpoint in this format can be fetched here), its logits at every one of
@@ -316,7 +307,7 @@ START_TEST(hf_directory_equals_transformers)
     int *ids = qh_malloc((size_t)T * sizeof(int));
     cJSON_ArrayForEach(e, cJSON_GetObjectItem(ref, "ids")) ids[k++] = e->valueint;
     float *logits = qh_malloc((size_t)T * V * sizeof(float)), *other = qh_malloc((size_t)T * V * sizeof(float));
-    all_logits(m, ids, T, logits);
+    tu_all_logits(m, ids, T, logits);
     double worst = 0;
     cJSON *rows = cJSON_GetObjectItem(ref, "logits");
     for (int t = 0; t < T; t++)
@@ -328,7 +319,7 @@ START_TEST(hf_directory_equals_transformers)
     ck_assert_msg(worst < 1e-4, "max difference %.3g", worst);
     /* the window is exercised: without it the last rows change */
     m->cfg.swa_window = 0;
-    all_logits(m, ids, T, other);
+    tu_all_logits(m, ids, T, other);
     double moved = 0;
     for (int v = 0; v < V; v++) moved = fmax(moved, fabs(other[(size_t)(T - 1) * V + v] - logits[(size_t)(T - 1) * V + v]));
     ck_assert_msg(moved > 1e-2, "the last row moved by %.3g without the window", moved);
@@ -336,7 +327,7 @@ START_TEST(hf_directory_equals_transformers)
     m->cfg.swa_window = 8;
     /* so is the 1 added to the norms */
     for (int i = 0; i < c->n_embd; i++) m->lnf_w[i] -= 1.0f;
-    all_logits(m, ids, T, other);
+    tu_all_logits(m, ids, T, other);
     moved = 0;
     for (int v = 0; v < V; v++) moved = fmax(moved, fabs(other[v] - logits[v]));
     ck_assert_msg(moved > 1e-2, "the first row moved by %.3g without the 1", moved);

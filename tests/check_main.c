@@ -300,6 +300,15 @@ char *tu_tmpdir(void)
     return qh_strdup(d);
 }
 
+void tu_all_logits(const qh_model *m, const int *ids, int T, float *out)
+{
+    qh_workspace ws;
+    qh_workspace_init(&ws, &m->cfg, 1, T);
+    qh_forward(m, ids, 1, T, &ws);
+    qh_head_logits(m, ws.ln, T, out);
+    qh_workspace_free(&ws);
+}
+
 int tu_run_shell(const char *cmd, char **out)
 {
     FILE *p = popen(cmd, "r");
@@ -512,6 +521,7 @@ int main(void)
     srunner_add_suite(sr, suite_reliability());
     srunner_add_suite(sr, suite_smollm2());
     srunner_add_suite(sr, suite_gemma3());
+    srunner_add_suite(sr, suite_hf_quant());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

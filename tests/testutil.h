@@ -46,6 +46,8 @@ void tu_write_stories_tokenizer(const char *path, int kind);
 int tu_run_cli(const char *args, char **out);
 /* Runs a shell command line, stdout into out (malloc'd), returns the exit status. */
 int tu_run_shell(const char *cmd, char **out);
+/* the logits (T, V) of every position of one sequence */
+void tu_all_logits(const qh_model *m, const int *ids, int T, float *out);
 /* The binary under test: $QH_TEST_BINARY, else the repository's qharness. */
 const char *tu_binary(void);
 /* A model directory with the default model's config and tokenizer (linked) and these bytes as
@@ -109,5 +111,6 @@ Suite *suite_llama(void);
 Suite *suite_reliability(void);
 Suite *suite_smollm2(void);
 Suite *suite_gemma3(void);
+Suite *suite_hf_quant(void);
 
 #endif

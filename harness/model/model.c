@@ -11,6 +11,7 @@
 
 #include "harness/model/arch_config.h"
 
+#include <assert.h>
 #include <cJSON.h>
 #include <dirent.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include <string.h>
 
 #include "harness/formats/gguf.h"
+#include "harness/formats/hf_quant.h"
 #include "harness/formats/safetensors.h"
 
 int qh_json_config_int(const char *path, const cJSON *root, const char *key, const char *alt, int *out, qh_err *err)
@@ -380,10 +382,36 @@ static int not_a_model(const char *path, qh_err *err)
     return qh_fail(err, "%s: not a model directory: no config.json (Hugging Face), no llama2.c checkpoint (.bin)", path);
 }
 
+/* A linear layer stored quantized (hfq): dequantized to the file's (out, in) float32 in file;
+ * 1 when it was, 0 when the layer is an ordinary weight in this file. */
+static int hf_quantized_layer(qh_model *m, const qh_hfq *hfq, const qh_safetensors *st, unsigned char *used, qh_tensor *t,
+                              float *file, qh_err *err)
+{
+    const qh_arch *a = qh_config_arch(&m->cfg);
+    qh_hfq_layer l = {.st = st, .used = used, .out = t->cols, .in = t->rows};
+    size_t n = strlen(t->name);
+    assert(n > 7 && strcmp(t->name + n - 7, ".weight") == 0);
+    snprintf(l.base, sizeof l.base, "%s%.*s", a->hf_prefix, (int)(n - 7), t->name);
+    int rc = qh_hfq_layer_load(hfq, &l, file, err);
+    if (rc == 1) {
+        t->stored_bytes = l.bytes;
+        t->stored_quantized = 1;
+        m->quant_layers++;
+        m->quant_weights += (size_t)t->rows * t->cols;
+        m->quant_bytes += l.bytes;
+        static_assert(QH_HFQ_N_ROLES == sizeof m->quant_bytes_by_role / sizeof *m->quant_bytes_by_role, "one count a role");
+        for (int r = 0; r < QH_HFQ_N_ROLES; r++) m->quant_bytes_by_role[r] += l.bytes_by_role[r];
+    }
+    return rc;
+}
+
 static int load_hf(const char *dir, qh_model **out, int compute_sha, qh_err *err)
 {
     qh_safetensors st;
-    int have_st = 0;
+    int have_st = 0, quantized = 0;
+    qh_hfq hfq;
+    const qh_st_tensor **found = NULL;
+    unsigned char *used = NULL;
     qh_model *m = qh_calloc(1, sizeof *m);
     char *config_path = qh_path_join(dir, "config.json");
     m->dir = qh_strdup(dir);
@@ -394,8 +422,19 @@ static int load_hf(const char *dir, qh_model **out, int compute_sha, qh_err *err
         return not_a_model(dir, err);
     }
     int hf_tied;
-    if (config_load(dir, &m->cfg, &hf_tied, err) != 0) goto fail;
-    snprintf(m->ctx_source, sizeof m->ctx_source, "config.json %s", qh_config_arch(&m->cfg)->hf_ctx_key);
+    if (config_load(dir, &m->cfg, &hf_tied, err) != 0 || qh_hfq_from_config(config_path, &hfq, &quantized, err) != 0) goto fail;
+    const qh_config *c = &m->cfg;
+    const qh_arch *a = qh_config_arch(c);
+    if (quantized && !a->hf_out_in) {
+        qh_fail(err, "%s: a %s checkpoint quantized by %s: qharness reads quantized checkpoints of PyTorch linear layers (Llama, Gemma 3), "
+                "not GPT-2's Conv1D layers", config_path, a->display, hfq.fmt->tool);
+        goto fail;
+    }
+    if (quantized) {
+        snprintf(m->quant_desc, sizeof m->quant_desc, "%s", hfq.desc);
+        m->quant_named_bits = hfq.named_bits;
+    }
+    snprintf(m->ctx_source, sizeof m->ctx_source, "config.json %s", a->hf_ctx_key);
     snprintf(m->weights_path, sizeof m->weights_path, "%s/model.safetensors", dir);
     if (!qh_file_exists(m->weights_path)) {
         char *idx = qh_path_join(dir, "model.safetensors.index.json");
@@ -409,28 +448,31 @@ static int load_hf(const char *dir, qh_model **out, int compute_sha, qh_err *err
     have_st = 1;
     /* a missing tensor is named below */
     if (qh_model_expected_tensors(m, UINT64_MAX, m->weights_path, err) != 0) goto fail;
-    const qh_config *c = &m->cfg;
-    const qh_arch *a = qh_config_arch(c);
-    const qh_st_tensor **found = qh_calloc((size_t)m->n_tensors, sizeof *found);
+    found = qh_calloc((size_t)m->n_tensors, sizeof *found);
+    used = qh_calloc((size_t)st.n_tensors + 1, 1);
     const qh_st_tensor *lm_head = NULL;
     for (int i = 0; i < st.n_tensors; i++) {
         const qh_st_tensor *t = &st.tensors[i];
+        m->file_tensor_bytes += t->nbytes;
         const char *name = canonical(a, t->name);
-        if (is_ignored_buffer(name)) continue;
+        if (is_ignored_buffer(name)) {
+            used[i] = 1;
+            continue;
+        }
         if (strcmp(t->name, "lm_head.weight") == 0) {
             lm_head = t;
+            used[i] = 1;
             continue;
         }
         int k;
         for (k = 0; k < m->n_tensors; k++)
             if (strcmp(m->tensors[k].name, name) == 0) break;
         if (k == m->n_tensors) {
-            free(found);
+            if (quantized) continue; /* a part of a quantized layer, or unexpected: told after the layers are read */
             qh_fail(err, "%s: unexpected tensor '%s' for a %s with n_layer %d", m->weights_path, t->name, a->display, c->n_layer);
             goto fail;
         }
         if (found[k]) {
-            free(found);
             qh_fail(err, "%s: tensor '%s' appears twice (with and without '%s')", m->weights_path, name, a->hf_prefix);
             goto fail;
         }
@@ -441,14 +483,21 @@ static int load_hf(const char *dir, qh_model **out, int compute_sha, qh_err *err
         const qh_st_tensor *s = found[k];
         int transposed = t->is_linear && a->hf_out_in;
         char got[128];
-        if (!s) {
-            free(found);
+        size_t n = (size_t)t->rows * (size_t)t->cols;
+        float *file = qh_malloc(n * sizeof(float));
+        int from_quantized = quantized && t->is_linear ? hf_quantized_layer(m, &hfq, &st, used, t, file, err) : 0;
+        if (from_quantized < 0) {
+            free(file);
+            goto fail;
+        }
+        if (!from_quantized && !s) {
+            free(file);
             qh_fail(err, "%s: tensor '%s%s' is missing", m->weights_path, a->hf_out_in ? a->hf_prefix : "", t->name);
             goto fail;
         }
-        if (!shape_matches(s, t, transposed)) {
+        if (!from_quantized && !shape_matches(s, t, transposed)) {
+            free(file);
             shape_str(s, got, sizeof got);
-            free(found);
             if (t->ndim == 1)
                 qh_fail(err, "%s: tensor '%s' has shape %s but %s implies (%d)", m->weights_path,
                         s->name, got, config_path, t->cols);
@@ -457,25 +506,33 @@ static int load_hf(const char *dir, qh_model **out, int compute_sha, qh_err *err
                         s->name, got, config_path, transposed ? t->cols : t->rows, transposed ? t->rows : t->cols);
             goto fail;
         }
-        size_t n = (size_t)t->rows * (size_t)t->cols;
-        t->data = qh_malloc(n * sizeof(float));
-        float *file = transposed ? qh_malloc(n * sizeof(float)) : t->data;
-        if (qh_st_to_f32(&st, s, file, err) != 0) {
-            if (transposed) free(file);
-            free(found);
-            goto fail;
+        if (!from_quantized) {
+            used[s - st.tensors] = 1;
+            t->stored_bytes = s->nbytes;
+            if (qh_st_to_f32(&st, s, file, err) != 0) {
+                free(file);
+                goto fail;
+            }
         }
         if (transposed) {
+            t->data = qh_malloc(n * sizeof(float));
             int rope = qh_model_arch_tensor(m, k)->hf_rope_rows;
             transpose_rows(file, t->cols, t->rows, rope ? c->n_embd / c->n_head : 0, t->data);
             free(file);
+        } else {
+            t->data = file;
         }
         if (qh_model_arch_tensor(m, k)->hf_plus_one)
             for (size_t i = 0; i < n; i++) t->data[i] += 1.0f;
-        if (k == 0) snprintf(m->dtype, sizeof m->dtype, "%s", qh_dtype_name(s->dtype));
+        if (k == 0 && s) snprintf(m->dtype, sizeof m->dtype, "%s", qh_dtype_name(s->dtype));
         m->n_params += n;
     }
-    free(found);
+    for (int i = 0; i < st.n_tensors; i++)
+        if (!used[i]) {
+            qh_fail(err, "%s: unexpected tensor '%s' for a %s with n_layer %d%s%s", m->weights_path, st.tensors[i].name, a->display, c->n_layer,
+                    quantized ? " stored as " : "", quantized ? hfq.desc : "");
+            goto fail;
+        }
     if (!lm_head && !hf_tied) {
         qh_fail(err, "%s: tensor 'lm_head.weight' is missing and %s does not tie the head to the embedding", m->weights_path,
                 config_path);
@@ -483,8 +540,8 @@ static int load_hf(const char *dir, qh_model **out, int compute_sha, qh_err *err
     }
     if (lm_head) {
         if (!(lm_head->ndim == 2 && lm_head->shape[0] == c->n_vocab && lm_head->shape[1] == c->n_embd)) {
-            qh_fail(err, "%s: tensor 'lm_head.weight' must have shape (%d, %d)", m->weights_path,
-                    c->n_vocab, c->n_embd);
+            qh_fail(err, "%s: tensor 'lm_head.weight' must have shape (%d, %d)%s", m->weights_path,
+                    c->n_vocab, c->n_embd, quantized ? " (a quantized head is not read)" : "");
             goto fail;
         }
         float *head = qh_malloc((size_t)c->n_vocab * c->n_embd * sizeof(float));
@@ -502,6 +559,10 @@ static int load_hf(const char *dir, qh_model **out, int compute_sha, qh_err *err
         }
     }
     qh_model_wire(m);
+    free(found);
+    free(used);
+    found = NULL;
+    used = NULL;
     qh_st_close(&st);
     have_st = 0;
     if (compute_sha && qh_sha256_file(m->weights_path, m->sha256, err) != 0) goto fail;
@@ -509,6 +570,8 @@ static int load_hf(const char *dir, qh_model **out, int compute_sha, qh_err *err
     *out = m;
     return 0;
 fail:
+    free(found);
+    free(used);
     if (have_st) qh_st_close(&st);
     free(config_path);
     qh_model_free(m);

@@ -53,6 +53,8 @@ typedef struct {
     float *data;
     int is_linear;   /* a block's linear layer weight (in, out): quantized by default, has calibration statistics */
     int layer, input; /* linear weights: block index and QH_IN_* input */
+    size_t stored_bytes; /* a Hugging Face checkpoint's bytes of this tensor (a quantized layer: all its tensors); 0 elsewhere */
+    int stored_quantized; /* a Hugging Face checkpoint stores it quantized (hf_quant.h) */
 } qh_tensor;
 
 /* Pointers into the tensor table for one block, in forward-pass order (set through the
@@ -85,6 +87,13 @@ typedef struct qh_model {
     char dtype[8];                     /* dtype of the weights in the file */
     char ctx_source[64];               /* where cfg.n_ctx was read ("llama.context_length"), for the
                                           default window's line: formats of one model may differ */
+    /* a Hugging Face checkpoint whose linear layers a vendor's tool stored quantized (hf_quant.h):
+     * the ledger of its bytes; quant_layers 0 otherwise */
+    char quant_desc[192];              /* the config's quantization, in words */
+    double quant_named_bits;           /* the bits of a code the config names */
+    size_t quant_layers, quant_weights, quant_bytes; /* the quantized layers: count, weights, bytes of all their tensors */
+    size_t quant_bytes_by_role[5];     /* of quant_bytes: codes, scales, zeros, indices, metadata (qh_hfq_role) */
+    size_t file_tensor_bytes;          /* every tensor of model.safetensors */
 } qh_model;
 
 /* Reads and validates config.json in dir (GPT2LMHeadModel or LlamaForCausalLM). */

@@ -42,23 +42,9 @@ int qh_quant_result_from_gguf(const char *path, const qh_model *loaded, const qh
             res->bytes_total += s->bytes;
             continue;
         }
-        qh_qtensor *q = &res->q[res->n_q++];
-        snprintf(q->name, sizeof q->name, "%s", t->name);
-        snprintf(q->spec, sizeof q->spec, "ggml %s", qh_ggml_type_by_id(s->type)->name);
-        q->rows = t->cols; /* (out, in): the file's row-major layout */
-        q->cols = t->rows;
-        q->transposed = 1;
-        q->packed.n_parts = 1;
-        qh_part *part = &q->packed.part[0];
-        snprintf(part->name, sizeof part->name, "ggml_blocks");
-        part->dtype = QH_DT_U8;
-        part->ndim = 1;
-        part->shape[0] = (int64_t)s->bytes;
-        part->bytes = s->bytes;
-        q->rel_error = qh_rel_error(b->data, t->data, n, NULL);
-        q->sensitivity = NAN;
-        res->params_quantized += n;
-        res->bytes_quantized += s->bytes;
+        char spec[64];
+        snprintf(spec, sizeof spec, "ggml %s", qh_ggml_type_by_id(s->type)->name);
+        qh_quant_result_add_file_tensor(res, t, b, spec, "ggml_blocks", s->bytes);
         res->bytes_total += s->bytes;
         res->bytes_by_kind[QH_PART_GGML_BLOCKS] += s->bytes;
     }
@@ -85,4 +71,27 @@ fail:
     qh_gguf_close(g);
     qh_quant_result_free(res);
     return -1;
+}
+
+void qh_quant_result_add_file_tensor(qh_quant_result *res, const qh_tensor *t, const qh_tensor *b, const char *spec, const char *part_name,
+                                     size_t bytes)
+{
+    size_t n = (size_t)t->rows * t->cols;
+    qh_qtensor *q = &res->q[res->n_q++];
+    snprintf(q->name, sizeof q->name, "%s", t->name);
+    snprintf(q->spec, sizeof q->spec, "%.250s", spec);
+    q->rows = t->cols; /* (out, in): the file's row-major layout */
+    q->cols = t->rows;
+    q->transposed = 1;
+    q->packed.n_parts = 1;
+    qh_part *part = &q->packed.part[0];
+    snprintf(part->name, sizeof part->name, "%s", part_name);
+    part->dtype = QH_DT_U8;
+    part->ndim = 1;
+    part->shape[0] = (int64_t)bytes;
+    part->bytes = bytes;
+    q->rel_error = qh_rel_error(b->data, t->data, n, NULL);
+    q->sensitivity = NAN;
+    res->params_quantized += n;
+    res->bytes_quantized += bytes;
 }

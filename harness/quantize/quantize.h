@@ -91,6 +91,20 @@ void qh_quant_account(qh_quant_result *res, const qh_model *m);
 int qh_quant_result_from_gguf(const char *path, const qh_model *loaded, const qh_model *base, qh_quant_result *res,
                               qh_err *err);
 
+/* A tensor a file stores quantized (a GGUF file's, a vendor checkpoint's) as one entry of res:
+ * the model's tensor t (in, out) against the base's b, its bytes in the file as one part named
+ * part_name; spec says how it is stored. */
+void qh_quant_result_add_file_tensor(qh_quant_result *res, const qh_tensor *t, const qh_tensor *b, const char *spec, const char *part_name,
+                                     size_t bytes);
+
+/* The accounting of a Hugging Face checkpoint a vendor's tool quantized (GPTQ, AWQ,
+ * compressed-tensors, bitsandbytes; quant_checkpoint.c) as a quantization of base: its
+ * quantized layers with the bytes of all their tensors (by kind: codes, scales, zeros, g_idx,
+ * metadata), every other tensor of model.safetensors kept; bpp_quantized over the quantized
+ * layers' weights, bpp_model over all tensor bytes and the model's parameters.  Fails, naming the
+ * tensor, when a kept tensor's values differ from base's. */
+int qh_quant_result_from_checkpoint(const char *path, const qh_model *loaded, const qh_model *base, qh_quant_result *res, qh_err *err);
+
 /* ||w - w_hat||_F / ||w||_F (0 for a zero w); *sq_err (if given) gets ||w - w_hat||_F^2. */
 double qh_rel_error(const float *w, const float *w_hat, size_t n, double *sq_err);
 

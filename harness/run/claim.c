@@ -94,6 +94,7 @@ static int claim_handler(void *user, const char *section, const char *key, const
     }
     else if (strcmp(key, "model") == 0) snprintf(c->model, sizeof c->model, "%s", value);
     else if (strcmp(key, "method") == 0) snprintf(c->method, sizeof c->method, "%s", value);
+    else if (strcmp(key, "checkpoint") == 0) snprintf(c->checkpoint, sizeof c->checkpoint, "%s", value);
     else if (strcmp(key, "task") == 0) snprintf(c->task, sizeof c->task, "%s", value);
     else if (strcmp(key, "metric") == 0) snprintf(c->metric, sizeof c->metric, "%s", value);
     else if (strcmp(key, "calibration") == 0) snprintf(c->calib_text, sizeof c->calib_text, "%s", value);
@@ -150,8 +151,16 @@ static int claim_parse(const char *text, size_t len, const char *origin, int is_
         if (is_inline) return qh_fail(err, "%s: %s", origin, ps.error[0] ? ps.error : "not key = value");
         return qh_fail(err, "%s:%d: %s", origin, line, ps.error[0] ? ps.error : "not key = value");
     }
+    if (c.checkpoint[0] && c.method[0]) return qh_fail(err, "%s: [claim] give a method or a checkpoint, not both", origin);
+    if (c.checkpoint[0]) { /* the directory's name stands for the method in reports */
+        size_t n = strlen(c.checkpoint);
+        while (n > 1 && c.checkpoint[n - 1] == '/') n--;
+        const char *base = c.checkpoint + n;
+        while (base > c.checkpoint && base[-1] != '/') base--;
+        snprintf(c.method, sizeof c.method, "checkpoint %.*s", (int)(c.checkpoint + n - base), base);
+    }
     if (!c.name[0] || !c.model[0] || !c.method[0] || !c.task[0] || !c.metric[0] || !(c.claimed > 0 || c.claimed_bpp > 0))
-        return qh_fail(err, "%s: [claim] needs name, model, method, task, metric, and retained or claimed_bpp (or both)", origin);
+        return qh_fail(err, "%s: [claim] needs name, model, method (or checkpoint), task, metric, and retained or claimed_bpp (or both)", origin);
     int is_ppl = qh_metric_of_text(c.metric);
     const qh_mc_set *named = qh_mc_set_find(c.task); /* lm-eval's name (arc_easy) is judged as qharness's (arc-easy) */
     if (named) snprintf(c.task, sizeof c.task, "%s", named->name);

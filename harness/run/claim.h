@@ -15,6 +15,8 @@
 
 typedef struct {
     char name[128], text[512], model[1024], method[512], task[64], metric[32], calib_text[256];
+    char checkpoint[1024];         /* checkpoint = DIR: a Hugging Face directory a vendor's tool quantized (of `model`) is the
+                                      claimed side instead of a method; relative to the claim file; method is then "checkpoint NAME" */
     double claimed, claimed_bpp;   /* 0: not stated (claimed 0: a bit-count claim) */
     long budget;                   /* 0: the default (32768 tokens, 500 items) */
     long ctx;                      /* 0: the experiment's default; a model with a long context is audited at a stated one */

@@ -62,7 +62,25 @@ int qh_claim_run(const qh_claim *cl, const char *db_path, char *exp_name_out, si
     if (!is_ppl) fprintf(f, "%s = %d\n", QH_AUDIT_TEXT_TASK, QH_AUDIT_TEXT_TOKENS);
     if (c.calib_text[0]) fprintf(f, "\n[calibration]\ntext = %s\nwindows = %d\n", c.calib_text, c.calib_windows);
     if (c.calib_text[0] && c.ctx) fprintf(f, "ctx = %ld\n", c.ctx);
-    fprintf(f, "\n[method baseline]\nmethod = none\n\n[method claimed]\nspec = %s\n", c.method);
+    if (c.checkpoint[0]) {
+        /* the written experiment lives beside the database: the directory's path made absolute,
+         * relative to the claim file as written */
+        char joined[2200], *abs;
+        const char *slash = strrchr(claim_path, '/');
+        if (c.checkpoint[0] == '/' || c.is_inline || !slash) snprintf(joined, sizeof joined, "%s", c.checkpoint);
+        else snprintf(joined, sizeof joined, "%.*s/%s", (int)(slash - claim_path), claim_path, c.checkpoint);
+        if (!(abs = realpath(joined, NULL))) {
+            fclose(f);
+            free(text);
+            return qh_fail(err, "%s: checkpoint %s: no such directory (vendor checkpoints are made by tools/peers/smollm2_vendor_checkpoints.py)",
+                           claim_path, joined);
+        }
+        fprintf(f, "\n[method baseline]\nmethod = none\n\n[method claimed]\n");
+        qh_ini_put(f, "checkpoint", abs);
+        free(abs);
+    } else {
+        fprintf(f, "\n[method baseline]\nmethod = none\n\n[method claimed]\nspec = %s\n", c.method);
+    }
     fclose(f);
     int wrc = qh_write_file(exp_path, text, text_len, err);
     free(text);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "harness/formats/gguf.h"
+#include "harness/formats/hf_quant.h"
 #include "harness/formats/imatrix.h"
 
 /* ---- a method section as read, before grid expansion ------------------------------------- */
@@ -34,8 +35,9 @@ typedef struct {
     char target[256];
     int target_line;
     int whole_model;
-    char gguf[1024];
+    char gguf[1024];         /* gguf = FILE or checkpoint = DIR */
     int gguf_line;
+    int is_checkpoint;       /* the path came as checkpoint = DIR */
 } method_section;
 
 typedef struct {
@@ -221,9 +223,11 @@ static int handle_method(parse_state *ps, method_section *s, const char *name, c
         if (name[0] == 'o' && (!strchr(value, '=') || value[0] == '='))
             return fail_at(ps, ps->line, "[%s] override '%s' must be PATTERN=SPEC", s->name, value);
         list[(*n)++] = qh_strdup(value);
-    } else if (strcmp(name, "gguf") == 0) {
+    } else if (strcmp(name, "gguf") == 0 || strcmp(name, "checkpoint") == 0) {
+        if (s->gguf[0]) return fail_at(ps, ps->line, "[%s] one gguf = FILE or checkpoint = DIR a method section", s->name);
         snprintf(s->gguf, sizeof s->gguf, "%s", value);
         s->gguf_line = ps->line;
+        s->is_checkpoint = name[0] == 'c';
     } else if (strcmp(name, "candidates") == 0) {
         snprintf(s->candidates, sizeof s->candidates, "%s", value);
         s->candidates_line = ps->line;
@@ -449,32 +453,50 @@ static int expand_mixed(qh_experiment *x, parse_state *ps, method_section *s)
     return 1;
 }
 
-/* [method NAME] with gguf = FILE: one configuration, the file's weights; the key in the store
- * is the file's ggml types and sha256, not its path */
+/* [method NAME] with gguf = FILE, or checkpoint = DIR (a Hugging Face directory a vendor's tool
+ * quantized): one configuration, the file's weights; the key in the store is the file's name and
+ * sha256 (a directory's: its model.safetensors'), not its path */
 static int add_gguf(qh_experiment *x, parse_state *ps, method_section *s)
 {
+    const char *key = s->is_checkpoint ? "checkpoint" : "gguf", *what = s->is_checkpoint ? "DIR" : "FILE";
     if (s->method[0] || s->spec[0] || s->n_params || s->candidates[0] || s->n_include || s->n_exclude || s->n_override || s->kept[0])
-        return fail_at(ps, s->gguf_line, "[%s] gguf = FILE takes no other key (the file fixes method and scope)", s->name);
+        return fail_at(ps, s->gguf_line, "[%s] %s = %s takes no other key (the file fixes method and scope)", s->name, key, what);
     char path[sizeof ((qh_run_config *)0)->gguf];
     if (beside_experiment(ps, s->gguf, path, sizeof path) != 0)
-        return fail_at(ps, s->gguf_line, "[%s] gguf: the path is longer than %zu bytes", s->name, sizeof path - 1);
+        return fail_at(ps, s->gguf_line, "[%s] %s: the path is longer than %zu bytes", s->name, key, sizeof path - 1);
     qh_err err;
-    qh_gguf *g;
-    if (qh_gguf_open(path, &g, &err) != 0) return fail_at(ps, s->gguf_line, "[%s] gguf: %s", s->name, err.msg);
-    qh_gguf_close(g);
-    char sha[65];
-    if (qh_sha256_file(path, sha, &err) != 0) return fail_at(ps, s->gguf_line, "[%s] gguf: %s", s->name, err.msg);
+    char sha[65], family[sizeof ((qh_run_config *)0)->family] = "llama.cpp";
+    if (s->is_checkpoint) {
+        char *config = qh_path_join(path, "config.json"), *weights = qh_path_join(path, "model.safetensors");
+        qh_hfq q;
+        int present = 0, rc = !qh_is_dir(path) ? qh_fail(&err, "%s: not a directory", path)
+                              : qh_hfq_from_config(config, &q, &present, &err) != 0 ? -1
+                              : !present ? qh_fail(&err, "%s: no quantization_config: not a quantized checkpoint", config)
+                                         : qh_sha256_file(weights, sha, &err);
+        if (rc == 0) snprintf(family, sizeof family, "%s", q.fmt->tool);
+        free(config);
+        free(weights);
+        if (rc != 0) return fail_at(ps, s->gguf_line, "[%s] checkpoint: %s", s->name, err.msg);
+    } else {
+        qh_gguf *g;
+        if (qh_gguf_open(path, &g, &err) != 0) return fail_at(ps, s->gguf_line, "[%s] gguf: %s", s->name, err.msg);
+        qh_gguf_close(g);
+        if (qh_sha256_file(path, sha, &err) != 0) return fail_at(ps, s->gguf_line, "[%s] gguf: %s", s->name, err.msg);
+    }
     x->configs = qh_realloc(x->configs, (size_t)(x->n_configs + 1) * sizeof *x->configs);
     qh_run_config *c = &x->configs[x->n_configs];
     memset(c, 0, sizeof *c);
     c->line = s->gguf_line;
     qh_quant_opts_init(&c->scope);
     snprintf(c->label, sizeof c->label, "%s", s->name + 7);
-    snprintf(c->spec, sizeof c->spec, "gguf");
-    snprintf(c->family, sizeof c->family, "llama.cpp");
+    snprintf(c->spec, sizeof c->spec, "%s", key);
+    snprintf(c->family, sizeof c->family, "%s", family);
     memcpy(c->gguf, path, sizeof path);
-    const char *base = strrchr(path, '/');
-    snprintf(c->canonical, sizeof c->canonical, "gguf %.900s sha256=%s", base ? base + 1 : path, sha);
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/') n--;
+    const char *base = path + n;
+    while (base > path && base[-1] != '/') base--;
+    snprintf(c->canonical, sizeof c->canonical, "%s %.*s sha256=%s", key, (int)(path + n - base), base, sha);
     for (int i = 0; i < x->n_configs; i++)
         if (strcmp(x->configs[i].canonical, c->canonical) == 0)
             return fail_at(ps, s->gguf_line, "[%s] the same file as '%s'", s->name, x->configs[i].label);

@@ -29,6 +29,9 @@
  *   gguf = ../../shared/golden/gguf/default-IQ1_S.gguf  ; the same model): a path relative to
  *                                   ; this file; bpp from the file's bytes (quantize.h)
  *
+ *   [method vendor-gptq]            ; or a Hugging Face directory a vendor's tool quantized
+ *   checkpoint = DIR                ; (GPTQ, AWQ, compressed-tensors, bitsandbytes) of the same model
+ *
  *   [calibration]                   ; for methods that need it (gptq, hvq, mixed, ...)
  *   text = gutenberg-calib          ; a text dataset or file (default gutenberg-calib)
  *   windows = 128
@@ -47,8 +50,8 @@ typedef struct {
     char label[256];         /* section name + grid values, for people */
     char spec[512];          /* method spec, or "none" */
     char canonical[1024];    /* canonical spec + scope: the key in the store */
-    char family[64];         /* the method name (or "none"; "llama.cpp" for a GGUF file) */
-    char gguf[1024];         /* a GGUF file whose weights are the run's, resolved; else empty */
+    char family[64];         /* the method name (or "none"; "llama.cpp" for a GGUF file, the tool for a checkpoint) */
+    char gguf[1024];         /* a GGUF file or quantized checkpoint directory whose weights are the run's, resolved; else empty */
     qh_quant_opts scope;     /* spec + patterns (pointing into the experiment's strings) */
     int needs_calibration;
     int line;

@@ -198,7 +198,9 @@ static int run_one(qh_store *s, const qh_experiment *x, model_ctx *mc, const qh_
     memset(&r, 0, sizeof r);
     int quantized = !qh_spec_is_baseline(cfg->spec), ok;
     if (cfg->gguf[0]) { /* the file's weights, accounted from its bytes */
-        ok = qh_model_load(cfg->gguf, &m, 0, run_err) == 0 && qh_quant_result_from_gguf(cfg->gguf, m, mc->base, &q, run_err) == 0;
+        ok = qh_model_load(cfg->gguf, &m, 0, run_err) == 0 &&
+             (qh_is_dir(cfg->gguf) ? qh_quant_result_from_checkpoint(cfg->gguf, m, mc->base, &q, run_err)
+                                   : qh_quant_result_from_gguf(cfg->gguf, m, mc->base, &q, run_err)) == 0;
         if (ok) q.seconds_decode = qh_now() - t0;
     } else if (!quantized && qh_gguf_probe(mc->base->dir)) { /* a GGUF model's baseline: its bits from the file, not 32 */
         m = qh_model_clone(mc->base);

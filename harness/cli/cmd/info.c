@@ -110,6 +110,15 @@ int qh_cmd_info(int argc, char **argv)
             n_linear++;
         }
     printf("block linear     %zu weights in %d matrices (%s per block)\n", block_linear, n_linear, a->linear_desc);
+    if (m->quant_layers) {
+        /* the ledger of a checkpoint a vendor's tool quantized: from the bytes of its tensors, next to what its config names */
+        printf("quantized by     %s: the config names %g bits a weight, scales and zeros not counted\n", m->quant_desc, m->quant_named_bits);
+        printf("  layers         %zu of the %d block matrices, %zu weights in %zu bytes of their tensors (codes, scales, zeros, g_idx, "
+               "absmax, code maps): %.4f bits per weight\n", m->quant_layers, n_linear, m->quant_weights, m->quant_bytes,
+               8.0 * m->quant_bytes / m->quant_weights);
+        printf("  whole file     %zu bytes of tensors (the header not counted) for %zu parameters: %.4f bits per parameter\n",
+               m->file_tensor_bytes, m->n_params, 8.0 * m->file_tensor_bytes / m->n_params);
+    }
     free(dir);
     qh_model_free(m);
     return 0;
