@@ -186,6 +186,9 @@ fuzz-seeds: build/fuzz-seeds build/fuzz/fuzz_shard
 	mkdir -p $$c/fuzz_shard; : > build/empty-input; FZ_SHARD_SEED=$$c/fuzz_shard/done-run build/fuzz/fuzz_shard build/empty-input; \
 	printf 'caf\303\251 \360\237\230\200 na\303\257ve \r\n\t  <|endoftext|>  \'"'"'s 123456 !!!' > $$c/fuzz_encode/unicode; \
 	printf 'ok \300\200 overlong \355\240\200 surrogate \377' > $$c/fuzz_encode/invalid-utf8; \
+	for v in gptq-b3g32-sym awq-gemm ct-w4-group-asym bnb-nf4-dq; do \
+	  { cat tests/data/hf_quant/$$v/config.json; printf '\n#safetensors#\n'; cat tests/data/hf_quant/$$v/model.safetensors; } \
+	    > $$c/fuzz_checkpoint/hf-quant-$$v; done; \
 	du -sh $$c; ls $$c | while read t; do echo "$$t: $$(ls $$c/$$t | wc -l) seeds"; done
 
 fuzz: deps

@@ -599,7 +599,7 @@ START_TEST(audit_through_the_cli)
                   "%s", out);
     free(out);
     snprintf(args, sizeof args, "audit --db %s --claim \"model = default; method = binary; task = ppl.wikitext2-test; metric = ppl\"", db);
-    expect_error(args, 1, "needs name, model, method, task, metric, and retained or claimed_bpp (or both)");
+    expect_error(args, 1, "needs name, model, method (or checkpoint), task, metric, and retained or claimed_bpp (or both)");
     snprintf(args, sizeof args, "audit --db %s --claim \"model = default; retained = lots\"", db);
     expect_error(args, 1, "qharness: --claim: retained = 'lots' is not a positive finite number"); /* no file the user never wrote */
     snprintf(args, sizeof args, "audit %s --claim \"model = default\"", claim);

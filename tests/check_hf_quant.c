@@ -11,6 +11,7 @@
 #include "harness/formats/hf_quant.h"
 #include "harness/model/forward.h"
 #include "harness/quantize/quantize.h"
+#include "harness/run/claim.h"
 #include "harness/run/experiment.h"
 #include "tests/testutil.h"
 
@@ -255,6 +256,17 @@ START_TEST(a_checkpoint_is_a_run_accounted_from_its_bytes)
     ck_assert_msg(strncmp(c->canonical, "checkpoint bnb-nf4-dq sha256=", 29) == 0, "%s", c->canonical);
     ck_assert_str_eq(c->gguf, dir);
     qh_experiment_free(&x);
+    /* a claim names such a directory instead of a method */
+    snprintf(path, sizeof path, "%s/c.ini", tmp);
+    snprintf(text, sizeof text, "[claim]\nname = c\nmodel = default\ncheckpoint = %s/\nclaimed_bpp = 4.127\ntask = ppl.wikitext2-test\nmetric = ppl\n", dir);
+    ck_assert_int_eq(qh_write_file(path, text, strlen(text), &err), 0);
+    qh_claim cl;
+    ck_assert_msg(qh_claim_load(path, &cl, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(cl.method, "checkpoint bnb-nf4-dq");
+    snprintf(text, sizeof text, "[claim]\nname = c\nmodel = default\nmethod = nf4\ncheckpoint = %s\nclaimed_bpp = 4.127\ntask = ppl.wikitext2-test\nmetric = ppl\n", dir);
+    ck_assert_int_eq(qh_write_file(path, text, strlen(text), &err), 0);
+    ck_assert(qh_claim_load(path, &cl, &err) != 0);
+    ck_assert_msg(strstr(err.msg, "a method or a checkpoint, not both"), "%s", err.msg);
     free(tmp);
     free(dir);
     free(base_dir);

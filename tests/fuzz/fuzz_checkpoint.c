@@ -1,7 +1,9 @@
 /* fuzz_checkpoint.c - a model directory through the model loader's format table: a Hugging
  * Face GPT-2 or Llama checkpoint (config.json and model.safetensors, given as one input split at
  * the first "\n#safetensors#\n": config checks, tensor names and shapes against the config,
- * dtypes, tied or untied head, q/k row order), or, for an input that starts "L2C\n", the rest
+ * dtypes, tied or untied head, q/k row order; a quantization_config and the tensors of GPTQ, AWQ,
+ * compressed-tensors or bitsandbytes layers, seeded with the tools' own files from
+ * tests/data/hf_quant), or, for an input that starts "L2C\n", the rest
  * as a llama2.c checkpoint model.bin (header, size implied by it, tied or untied classifier). */
 #include "tests/fuzz/fuzz.h"
 #include "harness/model/model.h"
