@@ -60,6 +60,8 @@ static int gptq_configure(const char *path, const void *qc, qh_hfq *q, qh_err *e
     if (found) q->symmetric = v;
     if (qh_hfq_json_bool(path, qc, "desc_act", &v, &found, err) != 0) return -1;
     if (found) q->act_order = v;
+    if (qh_hfq_json_bool(path, qc, "lm_head", &v, &found, err) != 0) return -1;
+    if (found && v) return qh_fail(err, "%s: quantization_config.lm_head true: GPTQModel's quantized head is not read", path);
     if (qh_hfq_json_bool(path, qc, "is_marlin_format", &v, &found, err) != 0) return -1;
     if (found && v) return qh_fail(err, "%s: quantization_config.is_marlin_format: AutoGPTQ's Marlin repacking is not read", path);
     q->zeros_minus_one = 1;

@@ -3,6 +3,7 @@
 #include "harness/formats/hf_quant.h"
 
 #include <cJSON.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,7 @@ int qh_hfq_json_int(const char *path, const void *obj, const char *key, int *v, 
     const cJSON *j = cJSON_GetObjectItemCaseSensitive((const cJSON *)obj, key);
     *found = j && !cJSON_IsNull(j);
     if (!*found) return 0;
-    if (!cJSON_IsNumber(j) || j->valuedouble != (double)(int)j->valuedouble || j->valuedouble < -1e6 || j->valuedouble > 1e6)
+    if (!cJSON_IsNumber(j) || !(j->valuedouble >= -1e6 && j->valuedouble <= 1e6) || j->valuedouble != (double)(int)j->valuedouble)
         return qh_fail(err, "%s: quantization_config.%s must be an integer", path, key);
     *v = (int)j->valuedouble;
     return 0;
@@ -122,6 +123,13 @@ const qh_st_tensor *qh_hfq_part(qh_hfq_layer *l, const char *suffix, qh_hfq_role
         }
         qh_fail(err, "%s: tensor '%s' is %s (%s) where a layer of %d outputs and %d inputs needs %s (%s)", l->st->path, name,
                 qh_dtype_name(t->dtype), got, l->out, l->in, qh_dtype_name(dt), exp);
+        return NULL;
+    }
+    /* the layers are read in place, so each tensor must sit at a multiple of its element size in
+     * the file, as every writer of safetensors puts it (the format itself does not promise it) */
+    if ((uintptr_t)t->data % qh_dtype_size(dt)) {
+        qh_fail(err, "%s: tensor '%s' starts at byte %zu of the data, not a multiple of its %zu-byte elements", l->st->path, name, t->begin,
+                qh_dtype_size(dt));
         return NULL;
     }
     l->used[t - l->st->tensors] = 1;

@@ -11,7 +11,8 @@
  *   bitsandbytes        QLoRA's 4-bit NF4 with or without nested (double-quantized) absmax, as
  *                       Params4bit saves it (hf_quant_bnb.c)
  * Every setting a config can name that a row does not read is refused with a one-line error
- * naming the key and its value; a layer the config leaves unquantized (an ignore list) is read as
+ * naming the key and its value; GPT-2's Conv1D layers are stored by the tools as linear layers
+ * (out, in) and read the same way; a layer the config leaves unquantized (an ignore list) is read as
  * an ordinary weight.  Only the tensors of a layer that the format defines are consumed: any
  * other tensor is the loader's "unexpected tensor". */
 #ifndef QH_HF_QUANT_H

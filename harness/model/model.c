@@ -391,7 +391,9 @@ static int hf_quantized_layer(qh_model *m, const qh_hfq *hfq, const qh_safetenso
     qh_hfq_layer l = {.st = st, .used = used, .out = t->cols, .in = t->rows};
     size_t n = strlen(t->name);
     assert(n > 7 && strcmp(t->name + n - 7, ".weight") == 0);
+    /* the file's name of the layer, with the family's prefix or (as GPT-2's files may) without */
     snprintf(l.base, sizeof l.base, "%s%.*s", a->hf_prefix, (int)(n - 7), t->name);
+    if (!hfq->fmt->is_quantized(hfq, &l)) snprintf(l.base, sizeof l.base, "%.*s", (int)(n - 7), t->name);
     int rc = qh_hfq_layer_load(hfq, &l, file, err);
     if (rc == 1) {
         t->stored_bytes = l.bytes;
@@ -425,11 +427,6 @@ static int load_hf(const char *dir, qh_model **out, int compute_sha, qh_err *err
     if (config_load(dir, &m->cfg, &hf_tied, err) != 0 || qh_hfq_from_config(config_path, &hfq, &quantized, err) != 0) goto fail;
     const qh_config *c = &m->cfg;
     const qh_arch *a = qh_config_arch(c);
-    if (quantized && !a->hf_out_in) {
-        qh_fail(err, "%s: a %s checkpoint quantized by %s: qharness reads quantized checkpoints of PyTorch linear layers (Llama, Gemma 3), "
-                "not GPT-2's Conv1D layers", config_path, a->display, hfq.fmt->tool);
-        goto fail;
-    }
     if (quantized) {
         snprintf(m->quant_desc, sizeof m->quant_desc, "%s", hfq.desc);
         m->quant_named_bits = hfq.named_bits;
@@ -481,11 +478,13 @@ static int load_hf(const char *dir, qh_model **out, int compute_sha, qh_err *err
     for (int k = 0; k < m->n_tensors; k++) {
         qh_tensor *t = &m->tensors[k];
         const qh_st_tensor *s = found[k];
-        int transposed = t->is_linear && a->hf_out_in;
         char got[128];
         size_t n = (size_t)t->rows * (size_t)t->cols;
         float *file = qh_malloc(n * sizeof(float));
         int from_quantized = quantized && t->is_linear ? hf_quantized_layer(m, &hfq, &st, used, t, file, err) : 0;
+        /* a quantized layer comes as PyTorch's (out, in) whatever the family: the tools store
+         * GPT-2's Conv1D (in, out) weights as the linear layers they are */
+        int transposed = t->is_linear && (a->hf_out_in || from_quantized > 0);
         if (from_quantized < 0) {
             free(file);
             goto fail;

@@ -75,7 +75,15 @@ int qh_claim_run(const qh_claim *cl, const char *db_path, char *exp_name_out, si
             return qh_fail(err, "%s: checkpoint %s: no such directory (vendor checkpoints are made by tools/peers/smollm2_vendor_checkpoints.py)",
                            claim_path, joined);
         }
-        fprintf(f, "\n[method baseline]\nmethod = none\n\n[method claimed]\n");
+        /* its weights' hash in the text: a changed file is a new audit, never the old runs reused */
+        char *weights = qh_path_join(abs, "model.safetensors"), sha_w[65], line[128];
+        qh_err ignored;
+        if (qh_sha256_file(weights, sha_w, &ignored) != 0) snprintf(sha_w, sizeof sha_w, "unreadable");
+        snprintf(line, sizeof line, "checkpoint weights sha256 %s", sha_w);
+        free(weights);
+        fprintf(f, "\n");
+        qh_ini_comment(f, line);
+        fprintf(f, "[method baseline]\nmethod = none\n\n[method claimed]\n");
         qh_ini_put(f, "checkpoint", abs);
         free(abs);
     } else {

@@ -6,7 +6,10 @@ One tiny Llama (LlamaForCausalLM of transformers 4.53.3, random weights, seed 0:
 in float32 and then once per variant below, its seven linear layers of each block stored as the
 tool stores them, everything else (embedding, norms) as float32.  Each variant's directory is
 tests/data/hf_quant/VARIANT/ (config.json with the tool's quantization_config, model.safetensors;
-tests/data/hf_quant/f32/ is the unquantized model)
+tests/data/hf_quant/f32/ is the unquantized model).  Two variants (gpt2-*) are of a tiny GPT-2
+(GPT2LMHeadModel: 2 layers, width 64, 4 heads, vocabulary 96, 64 positions), whose Conv1D layers
+the tools store as the linear layers they are: AutoGPTQ's GPTQ and pack take the Conv1D itself,
+and transformers' bitsandbytes integration quantizes its transposed, (out, in), weight
 and tests/data/hf_quant/reference.json holds, per variant, the sha256 of the tool's own
 dequantization of each quantized layer (float32, PyTorch's (out, in) row-major, little-endian), a
 few of its values, and the logits of transformers' float32 forward of the model whose linear
@@ -94,6 +97,22 @@ def linears(model):
             yield f"model.layers.{li}.{path}", mod
 
 
+def tiny_gpt2():
+    torch.manual_seed(0)
+    cfg = transformers.GPT2Config(vocab_size=96, n_positions=64, n_embd=64, n_layer=2, n_head=4, resid_pdrop=0.0, embd_pdrop=0.0,
+                                  attn_pdrop=0.0, initializer_range=0.1, tie_word_embeddings=True)
+    return transformers.GPT2LMHeadModel(cfg).float().eval()
+
+
+def gpt2_linears(model):
+    for li, block in enumerate(model.transformer.h):
+        for path in ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"):
+            mod = block
+            for part in path.split("."):
+                mod = getattr(mod, part)
+            yield f"h.{li}.{path}", mod  # GPT-2's files name tensors without "transformer."
+
+
 def sha(t):
     return hashlib.sha256(t.detach().to(torch.float32).contiguous().numpy().astype("<f4").tobytes()).hexdigest()
 
@@ -126,6 +145,47 @@ def gptq_variant(model, bits, group, sym, act):
           "true_sequential": True, "model_name_or_path": None, "model_file_base_name": "model", "quant_method": "gptq",
           "checkpoint_format": "gptq"}
     return tensors, deqs, qc
+
+
+def gptq_conv1d_variant(model, bits=4, group=32, sym=False):
+    """AutoGPTQ on GPT-2's Conv1D layers: GPTQ and QuantLinear.pack take the Conv1D itself (both
+    transpose its (in, out) weight); the dequantization is given in PyTorch's (out, in) order."""
+    tensors, deqs = {}, {}
+    for k, (name, conv) in enumerate(gpt2_linears(model)):
+        in_f, out_f = conv.weight.shape
+        layer = transformers.pytorch_utils.Conv1D(out_f, in_f)
+        with torch.no_grad():
+            layer.weight.copy_(conv.weight)
+            layer.bias.zero_()
+        g = GPTQ(layer)
+        g.quantizer.configure(bits, perchannel=True, sym=sym, mse=False)
+        x = torch.randn(8, 32, in_f, generator=torch.Generator().manual_seed(200 + k))
+        for i in range(x.shape[0]):
+            g.add_batch(x[i], None)
+        scale, zero, g_idx = g.fasterquant(blocksize=128, percdamp=0.01, group_size=group, actorder=False, static_groups=False)
+        ql = QuantLinear(bits, group, in_f, out_f, bias=False)
+        ql.pack(g.layer.half(), scale.half(), zero.half(), g_idx)
+        with torch.no_grad():
+            deqs[name] = ql(torch.eye(in_f, dtype=torch.float16)).T.float()  # (out, in)
+        for p in ("qweight", "qzeros", "scales", "g_idx"):
+            tensors[f"{name}.{p}"] = getattr(ql, p).contiguous()
+    qc = {"bits": bits, "group_size": group, "damp_percent": 0.01, "desc_act": False, "static_groups": False, "sym": sym,
+          "true_sequential": True, "model_name_or_path": None, "model_file_base_name": "model", "quant_method": "gptq",
+          "checkpoint_format": "gptq"}
+    return tensors, deqs, qc
+
+
+def bnb_conv1d_variant(model):
+    """bitsandbytes on GPT-2: transformers' integration makes each Conv1D a Linear4bit of the
+    transposed, (out, in), weight, which quantize_4bit quantizes."""
+    tensors, deqs = {}, {}
+    for name, conv in gpt2_linears(model):
+        packed, state = bnbf.quantize_4bit(conv.weight.data.t().contiguous(), blocksize=64, quant_type="nf4", compress_statistics=True)
+        tensors[f"{name}.weight"] = packed.contiguous()
+        for k, v in state.as_dict(packed=True).items():
+            tensors[f"{name}.weight.{k}"] = v.contiguous()
+        deqs[name] = bnbf.dequantize_4bit(packed, state).float()
+    return tensors, deqs, bnb_variant(None, "nf4", True, config_only=True)
 
 
 # --- AWQ (AutoAWQ) ---------------------------------------------------------------------------
@@ -177,9 +237,9 @@ def ct_variant(model, fmt, bits, strategy, group, symmetric):
 
 
 # --- bitsandbytes ------------------------------------------------------------------------------
-def bnb_variant(model, quant_type, nested):
+def bnb_variant(model, quant_type, nested, config_only=False):
     tensors, deqs = {}, {}
-    for name, lin in linears(model):
+    for name, lin in ([] if config_only else linears(model)):
         packed, state = bnbf.quantize_4bit(lin.weight.data.clone(), blocksize=64, quant_type=quant_type,
                                            compress_statistics=nested)
         tensors[f"{name}.weight"] = packed.contiguous()
@@ -190,7 +250,7 @@ def bnb_variant(model, quant_type, nested):
           "load_in_8bit": False, "bnb_4bit_quant_type": quant_type, "bnb_4bit_use_double_quant": nested,
           "bnb_4bit_compute_dtype": "float32", "bnb_4bit_quant_storage": "uint8", "llm_int8_skip_modules": None,
           "llm_int8_threshold": 6.0, "llm_int8_has_fp16_weight": False, "llm_int8_enable_fp32_cpu_offload": False}
-    return tensors, deqs, qc
+    return qc if config_only else (tensors, deqs, qc)
 
 
 VARIANTS = {
@@ -207,6 +267,52 @@ VARIANTS = {
     "bnb-nf4-dq": lambda m: bnb_variant(m, "nf4", True),
     "bnb-nf4": lambda m: bnb_variant(m, "nf4", False),
 }
+
+
+GPT2_VARIANTS = {
+    "gpt2-gptq-b4g32": gptq_conv1d_variant,
+    "gpt2-bnb-nf4-dq": bnb_conv1d_variant,
+}
+
+
+def write_variant(d, sd, cfg, qc):
+    os.makedirs(d)
+    save_file(sd, os.path.join(d, "model.safetensors"), metadata={"format": "pt"})
+    c = dict(cfg)
+    c["quantization_config"] = qc
+    c["torch_dtype"] = "float32"
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(c, f, indent=2, sort_keys=True)
+
+
+def record(ref, vname, d, qc, deqs, logits):
+    ref["variants"][vname] = {
+        "quantization_config": qc,
+        "layers": {n: {"shape": list(t.shape), "sha256": sha(t), "first": [float(x) for x in t.flatten()[:4].tolist()]}
+                   for n, t in deqs.items()},
+        "logits": [[float(f"{v:.7g}") for v in row] for row in logits.tolist()],
+        "bytes": os.path.getsize(os.path.join(d, "model.safetensors")),
+    }
+
+
+def gpt2_variants(ref, ids):
+    model = tiny_gpt2()
+    names = {n for n, _ in gpt2_linears(model)}
+    base_sd = {k: v.contiguous() for k, v in model.transformer.state_dict().items()
+               if not k.endswith(".attn.bias") and not k.endswith(".attn.masked_bias")}
+    for vname, make in GPT2_VARIANTS.items():
+        tensors, deqs, qc = make(model)
+        sd = {k: v for k, v in base_sd.items() if not (k.endswith(".weight") and k[:-7] in names)}
+        sd.update(tensors)
+        d = os.path.join(OUT, vname)
+        write_variant(d, sd, model.config.to_dict(), qc)
+        deq_model = tiny_gpt2()
+        with torch.no_grad():
+            for name, conv in gpt2_linears(deq_model):
+                conv.weight.copy_(deqs[name].t())
+            logits = deq_model(ids).logits[0].double()
+        record(ref, vname, d, qc, deqs, logits)
+        print(f"{vname}: {os.path.getsize(os.path.join(d, 'model.safetensors'))} bytes")
 
 
 def main():
@@ -232,27 +338,16 @@ def main():
         sd = {k: v for k, v in base_sd.items() if k.rsplit(".", 1)[0] not in linear_names}
         sd.update(tensors)
         d = os.path.join(OUT, vname)
-        os.makedirs(d)
-        save_file(sd, os.path.join(d, "model.safetensors"), metadata={"format": "pt"})
-        c = dict(cfg)
-        c["quantization_config"] = qc
-        c["torch_dtype"] = "float32"
-        with open(os.path.join(d, "config.json"), "w") as f:
-            json.dump(c, f, indent=2, sort_keys=True)
+        write_variant(d, sd, cfg, qc)
         deq_model = tiny_model()
         with torch.no_grad():
             for name, lin in linears(deq_model):
                 lin.weight.copy_(deqs[name])
             logits = deq_model(ids).logits[0].double()
-        ref["variants"][vname] = {
-            "quantization_config": qc,
-            "layers": {n: {"shape": list(t.shape), "sha256": sha(t), "first": [float(x) for x in t.flatten()[:4].tolist()]}
-                       for n, t in deqs.items()},
-            "logits": [[float(f"{v:.7g}") for v in row] for row in logits.tolist()],
-            "bytes": os.path.getsize(os.path.join(d, "model.safetensors")),
-        }
+        record(ref, vname, d, qc, deqs, logits)
         err = max((deqs[n] - lin.weight).abs().max().item() for n, lin in linears(model))
         print(f"{vname}: {os.path.getsize(os.path.join(d, 'model.safetensors'))} bytes, max |W - deq| {err:.4g}")
+    gpt2_variants(ref, ids)
     with torch.no_grad():
         ref["unquantized_logits"] = [[float(f"{v:.7g}") for v in row] for row in model(ids).logits[0].double().tolist()]
     with open(os.path.join(OUT, "reference.json"), "w") as f:
