@@ -263,6 +263,7 @@ VARIANTS = {
     "ct-w4-group-sym": lambda m: ct_variant(m, "pack-quantized", 4, "group", 32, True),
     "ct-w4-group-asym": lambda m: ct_variant(m, "pack-quantized", 4, "group", 32, False),
     "ct-w3-channel-asym": lambda m: ct_variant(m, "pack-quantized", 3, "channel", None, False),
+    "ct-w8-group-asym": lambda m: ct_variant(m, "pack-quantized", 8, "group", 32, False),
     "ct-w8-channel-naive": lambda m: ct_variant(m, "int-quantized", 8, "channel", None, True),
     "bnb-nf4-dq": lambda m: bnb_variant(m, "nf4", True),
     "bnb-nf4": lambda m: bnb_variant(m, "nf4", False),
