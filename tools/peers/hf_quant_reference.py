@@ -22,6 +22,9 @@ own CPU code where it has one):
   sequential pass over a model: the codes are real GPTQ codes, the calibration is not text),
   packed by its QuantLinear.pack (qlinear_cuda, checkpoint_format "gptq": zeros stored minus one);
   dequantized by that QuantLinear's forward on the identity in float16 (its CPU path).
+  gptq-b4g32-v2: the same, symmetric, its zeros then converted to GPTQModel's v2 format
+  (checkpoint_format gptq_v2) by GPTQModel 7.7.0's own convert_gptq_v1_to_v2_format_module,
+  run from its source (GPTQMODEL_SRC); the reference is AutoGPTQ's dequantization of the v1 layer.
 - awq-gemm, awq-gemv: AutoAWQ 0.2.9: AwqQuantizer.pseudo_quantize_tensor (its round-to-nearest
   with zero point; AWQ's activation-aware scale search needs calibration through the model and
   is not run: the file format is what is tested), packed by WQLinear_GEMM.from_linear and
@@ -188,6 +191,46 @@ def bnb_conv1d_variant(model):
     return tensors, deqs, bnb_variant(None, "nf4", True, config_only=True)
 
 
+def gptqmodel_v1_to_v2():
+    """GPTQModel's own conversion of AutoGPTQ's v1 zeros (stored minus one) to its v2 format
+    (stored as they are): convert_gptq_v1_to_v2_format_module of GPTQModel 7.7.0, executed from
+    its source (GPTQMODEL_SRC: the unpacked sdist, `pip download --no-deps gptqmodel==7.7.0`;
+    importing the package itself needs its compiled CUDA extensions)."""
+    import ast
+    import types
+    path = os.path.join(os.environ.get("GPTQMODEL_SRC", "/tmp/pipdl2/gptqmodel-7.7.0"), "gptqmodel/utils/model.py")
+    tree = ast.parse(open(path).read())
+    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "convert_gptq_v1_to_v2_format_module")
+    ns = {"torch": torch, "nn": torch.nn, "BaseQuantLinear": object,
+          "log": types.SimpleNamespace(info=types.SimpleNamespace(once=lambda *a, **k: None))}
+    exec(compile(ast.Module(body=[fn], type_ignores=[]), path, "exec"), ns)
+    return ns["convert_gptq_v1_to_v2_format_module"]
+
+
+def gptq_v2_variant(model, bits=4, group=32):
+    """Symmetric GPTQ (its zero, 2^(bits-1), never wraps when stored minus one), packed by AutoGPTQ
+    (v1) and converted by GPTQModel's own code to v2; the reference is AutoGPTQ's dequantization of
+    the v1 layer it came from."""
+    convert = gptqmodel_v1_to_v2()
+    tensors, deqs, _ = gptq_variant(model, bits, group, True, False)
+    for name, _ in linears(model):
+        layer = types_layer(tensors[f"{name}.qzeros"].clone())
+        convert(layer, bits, torch.int32)
+        tensors[f"{name}.qzeros"] = layer.qzeros.data.contiguous()
+    qc = {"bits": bits, "group_size": group, "desc_act": False, "sym": True, "lm_head": False, "quant_method": "gptq",
+          "checkpoint_format": "gptq_v2", "pack_dtype": "int32"}
+    return tensors, deqs, qc
+
+
+def types_layer(qzeros):
+    class Layer:
+        def qzero_format(self, format):
+            self.format = format
+    layer = Layer()
+    layer.qzeros = torch.nn.Parameter(qzeros, requires_grad=False)
+    return layer
+
+
 # --- AWQ (AutoAWQ) ---------------------------------------------------------------------------
 def awq_variant(model, version, group=32):
     q = object.__new__(AwqQuantizer)
@@ -258,6 +301,7 @@ VARIANTS = {
     "gptq-b3g32-sym": lambda m: gptq_variant(m, 3, 32, True, False),
     "gptq-b2-col": lambda m: gptq_variant(m, 2, -1, False, False),
     "gptq-b8g64": lambda m: gptq_variant(m, 8, 64, False, False),
+    "gptq-b4g32-v2": lambda m: gptq_v2_variant(m, 4, 32),
     "awq-gemm": lambda m: awq_variant(m, "gemm"),
     "awq-gemv": lambda m: awq_variant(m, "gemv"),
     "ct-w4-group-sym": lambda m: ct_variant(m, "pack-quantized", 4, "group", 32, True),
