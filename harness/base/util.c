@@ -532,3 +532,13 @@ int qh_check_utf8(const char *source, const char *text, size_t len, qh_err *err)
     }
     return 0;
 }
+
+const char *qh_path_tail(const char *path, size_t *len)
+{
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/') n--;
+    const char *base = path + n;
+    while (base > path && base[-1] != '/') base--;
+    *len = (size_t)(path + n - base);
+    return base;
+}

@@ -52,6 +52,8 @@ const char *qh_nonfinite_name(double v);
 
 
 /* path_join into a fresh string */
+/* The last component of path, trailing slashes left out: its start, and its length in *len. */
+const char *qh_path_tail(const char *path, size_t *len);
 char *qh_path_join(const char *dir, const char *name);
 
 /* Root of the installed harness (where models/ and datasets/ live): $QHARNESS_HOME if set,

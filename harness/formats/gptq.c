@@ -7,16 +7,6 @@
 #include "harness/base/dtype.h"
 #include "harness/formats/hf_quant.h"
 
-/* Element j (0..31) of the run of `bits` words starting at words[0], the words `stride` apart:
- * bits [j * bits, (j + 1) * bits) of their little-endian concatenation. */
-static unsigned code_at(const int32_t *words, size_t stride, int bits, int j)
-{
-    int p = j * bits, w = p / 32, off = p % 32;
-    uint32_t v = (uint32_t)words[(size_t)w * stride] >> off;
-    if (off + bits > 32) v |= (uint32_t)words[(size_t)(w + 1) * stride] << (32 - off);
-    return v & ((1u << bits) - 1);
-}
-
 int qh_gptq_dequantize(const qh_gptq_layout *l, const int32_t *qweight, const int32_t *qzeros, const uint16_t *scales,
                        const int32_t *g_idx, uint16_t *w, qh_err *err)
 {
@@ -31,11 +21,11 @@ int qh_gptq_dequantize(const qh_gptq_layout *l, const int32_t *qweight, const in
     size_t zcols = (size_t)out / 32 * bits;
     for (int i = 0; i < in; i++) {
         int g = g_idx[i];
-        const int32_t *qrun = qweight + (size_t)(i / 32) * bits * out;
         const int32_t *zrow = qzeros + (size_t)g * zcols;
         for (int o = 0; o < out; o++) {
-            int q = (int)code_at(qrun + o, (size_t)out, bits, i % 32);
-            unsigned zs = code_at(zrow + (size_t)(o / 32) * bits, 1, bits, o % 32);
+            /* column o of qweight and row g of qzeros are each one stream of codes */
+            int q = (int)qh_hfq_code(qweight + o, (size_t)out, bits, (size_t)i);
+            unsigned zs = qh_hfq_code(zrow, 1, bits, (size_t)o);
             int z = (int)(l->zeros_minus_one ? (zs + 1) & mask : zs);
             w[(size_t)i * out + o] = qh_f32_to_f16(qh_f16_to_f32(scales[(size_t)g * out + o]) * (float)(q - z));
         }

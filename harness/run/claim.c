@@ -153,11 +153,9 @@ static int claim_parse(const char *text, size_t len, const char *origin, int is_
     }
     if (c.checkpoint[0] && c.method[0]) return qh_fail(err, "%s: [claim] give a method or a checkpoint, not both", origin);
     if (c.checkpoint[0]) { /* the directory's name stands for the method in reports */
-        size_t n = strlen(c.checkpoint);
-        while (n > 1 && c.checkpoint[n - 1] == '/') n--;
-        const char *base = c.checkpoint + n;
-        while (base > c.checkpoint && base[-1] != '/') base--;
-        snprintf(c.method, sizeof c.method, "checkpoint %.*s", (int)(c.checkpoint + n - base), base);
+        size_t n;
+        const char *base = qh_path_tail(c.checkpoint, &n);
+        snprintf(c.method, sizeof c.method, "checkpoint %.*s", (int)n, base);
     }
     if (!c.name[0] || !c.model[0] || !c.method[0] || !c.task[0] || !c.metric[0] || !(c.claimed > 0 || c.claimed_bpp > 0))
         return qh_fail(err, "%s: [claim] needs name, model, method (or checkpoint), task, metric, and retained or claimed_bpp (or both)", origin);

@@ -492,11 +492,9 @@ static int add_gguf(qh_experiment *x, parse_state *ps, method_section *s)
     snprintf(c->spec, sizeof c->spec, "%s", key);
     snprintf(c->family, sizeof c->family, "%s", family);
     memcpy(c->gguf, path, sizeof path);
-    size_t n = strlen(path);
-    while (n > 1 && path[n - 1] == '/') n--;
-    const char *base = path + n;
-    while (base > path && base[-1] != '/') base--;
-    snprintf(c->canonical, sizeof c->canonical, "%s %.*s sha256=%s", key, (int)(path + n - base), base, sha);
+    size_t n;
+    const char *base = qh_path_tail(path, &n);
+    snprintf(c->canonical, sizeof c->canonical, "%s %.*s sha256=%s", key, (int)n, base, sha);
     for (int i = 0; i < x->n_configs; i++)
         if (strcmp(x->configs[i].canonical, c->canonical) == 0)
             return fail_at(ps, s->gguf_line, "[%s] the same file as '%s'", s->name, x->configs[i].label);
